@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from config.api_urls import v1_urlpatterns
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(v1_urlpatterns)),
+    path("api/auth/token/", TokenObtainPairView.as_view(), name="jwt-obtain"),
+    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="jwt-refresh"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("integrations.urls")),
+    path("", include("marketing.urls")),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No API resource at {request.path}."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Internal server error; it has been logged."}, status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,26 @@
+from marketing.roles import user_role
+
+NAVIGATION = [
+    ("dashboard", "Dashboard"),
+    ("contacts_home", "Contacts"),
+    ("segments_home", "Segments"),
+    ("templates_home", "Templates"),
+    ("campaigns_home", "Campaigns"),
+    ("automation_home", "Automation"),
+    ("orders_home", "Orders"),
+    ("integrations_home", "Integrations"),
+    ("settings_home", "Settings"),
+]
+
+
+def workspace(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from marketing.models import Organisation
+
+    return {
+        "navigation": NAVIGATION,
+        "current_role": user_role(user),
+        "organisation": Organisation.load(),
+    }

@@ -1,0 +1,76 @@
+import os
+import time
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to
+# work beside it without this (the tests are single-threaded, so it is safe).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from tests.factories import UserFactory
+from tests.support.worker import CeleryWorker
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(role="admin", username="alice-admin")
+
+
+@pytest.fixture
+def marketer(db):
+    return UserFactory(role="marketer", username="mark-marketer")
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(role="viewer", username="vera-viewer")
+
+
+@pytest.fixture
+def outsider(db):
+    """Logged-in account with no role at all."""
+    return UserFactory(role=None, username="olga-outsider")
+
+
+@pytest.fixture
+def full_key(admin_user):
+    from integrations.services import api_key_create
+
+    key, secret = api_key_create(name="full", rights="full", created_by=admin_user)
+    key.secret = secret
+    return key
+
+
+@pytest.fixture
+def limited_key(admin_user):
+    """A key with the 'events' right only."""
+    from integrations.services import api_key_create
+
+    key, secret = api_key_create(name="events only", rights="events", created_by=admin_user)
+    key.secret = secret
+    return key
+
+
+@pytest.fixture
+def api(client):
+    """Django test client with helpers for API calls authenticated by a key."""
+    from tests.support.api import APIClient
+
+    return APIClient(client)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker process on the configured broker, using the test database."""
+    with CeleryWorker() as worker:
+        yield worker
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

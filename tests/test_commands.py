@@ -1,0 +1,35 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from integrations.models import APIKey
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_api_key_prints_only_the_key(api):
+    out = io.StringIO()
+    call_command("create_api_key", "ops script", "--rights", "messages", stdout=out)
+    secret = out.getvalue().strip()
+
+    assert "\n" not in secret and secret.startswith("hk_")
+    key = APIKey.objects.get(name="ops script")
+    assert key.rights == "messages"
+    assert api.get("/api/v1/account/info", key=secret).status_code == 200
+
+
+def test_create_api_key_refuses_an_unknown_right():
+    with pytest.raises(CommandError):
+        call_command("create_api_key", "x", "--rights", "root")
+
+
+def test_load_demo_is_idempotent_and_prints_a_generated_password():
+    first, second = io.StringIO(), io.StringIO()
+    call_command("load_demo", stdout=first)
+    call_command("load_demo", stdout=second)
+    assert "admin / " in first.getvalue()
+    assert "admin / " not in second.getvalue()
+    password = first.getvalue().split("admin / ")[1].split()[0]
+    assert len(password) >= 12
