@@ -44,3 +44,37 @@ class Heartbeat(models.Model):
 
 
 auditlog.register(Organisation)
+
+
+class EventType(models.Model):
+    """A kind of event (`eventTypeKey`); created on first use."""
+
+    key = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class Event(models.Model):
+    """One occurrence: Generate event, or emitted by Herald (subscribe, new contacts, orders)."""
+
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="events")
+    key_value = models.CharField(max_length=300, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["event_type", "-created_at"], name="event_type_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type.key} {self.key_value}"

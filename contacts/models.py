@@ -1,0 +1,261 @@
+import uuid
+
+from auditlog.registry import auditlog
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+
+
+class ChannelType(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    MOBILEPUSH = "mobilepush", "Mobile push"
+    WEBPUSH = "webpush", "Web push"
+    TELEGRAM = "telegram", "Telegram"
+    VIBER = "viber", "Viber"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    APPINBOX = "appinbox", "App inbox"
+
+
+class ContactSource(models.TextChoices):
+    """How a contact entered Herald; the seed's source names."""
+
+    SUBSCRIBE_FORM = "subscribe_form", "Subscribe form"
+    IMPORT = "import", "Contacts import"
+    API = "api", "API"
+    SINGLE_MESSAGE = "single_message", "Single message"
+    ORDERS = "orders", "Orders integration for RFM"
+    MANUAL = "manual", "Manual entry"
+
+
+class ContactQuerySet(models.QuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Contact(models.Model):
+    """A person Herald may message. Email and phone are first-class (indexed, deduped on);
+    other channels (push tokens, messenger ids) live in `extra_channels`."""
+
+    first_name = models.CharField(max_length=40, blank=True)
+    last_name = models.CharField(max_length=40, blank=True)
+    # Lower-cased on write; not unique: dedupeOn=externalCustomerId may keep two with one email.
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    # E.164 (phonenumbers), e.g. +380942583691.
+    phone = models.CharField(max_length=20, blank=True, db_index=True)
+    extra_channels = models.JSONField(
+        default=list, blank=True, help_text='Other channels: [{"type": "telegram", "value": "…"}]'
+    )
+    region = models.CharField(max_length=100, blank=True)
+    town = models.CharField(max_length=100, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    language_code = models.CharField(max_length=10, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    # NULL, not "", when absent: the unique constraint must ignore contacts without one.
+    external_customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    tags = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    # {"<custom field id>": value}; typed by CustomField.type, validated on write.
+    fields = models.JSONField(default=dict, blank=True)
+    confirmed = models.BooleanField(
+        default=True, help_text="False until double opt-in is confirmed."
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(
+        max_length=20, choices=ContactSource.choices, default=ContactSource.API
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_customer_id"],
+                condition=Q(external_customer_id__isnull=False),
+                name="contact_external_customer_id_unique",
+            ),
+        ]
+        indexes = [
+            GinIndex(fields=["tags"], name="contact_tags_gin"),
+            # jsonb_path_ops: smaller and faster for the @> containment the filter compiles to.
+            GinIndex(fields=["fields"], name="contact_fields_gin", opclasses=["jsonb_path_ops"]),
+            models.Index(Upper("last_name"), name="contact_last_name_upper"),
+            models.Index(
+                fields=["deleted_at"], name="contact_alive", condition=Q(deleted_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.email or self.phone or f"Contact {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("contact_detail", args=[self.pk])
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    BOOLEAN = "boolean", "Yes/no"
+    CHOICE = "combobox", "Choice"
+
+
+class CustomField(models.Model):
+    """An additional contact field. Its id is what API clients send in `fields[{id, value}]`;
+    CSV imports name it `GROUP_KEY.KEY`."""
+
+    name = models.CharField(max_length=100)
+    key = models.SlugField(max_length=100, help_text="Column key in CSV imports (KEY_CUSTOMFIELD).")
+    group_name = models.CharField(max_length=100, default="Personal")
+    group_key = models.SlugField(
+        max_length=100, default="PERSONAL", help_text="KEY_PROFILE in CSV imports."
+    )
+    type = models.CharField(
+        max_length=10, choices=CustomFieldType.choices, default=CustomFieldType.TEXT
+    )
+    required = models.BooleanField(default=False)
+    readonly = models.BooleanField(default=False)
+    allowed_values = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["group_key", "key"], name="custom_field_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+class SegmentKind(models.TextChoices):
+    STATIC = "static", "Static"
+    DYNAMIC = "dynamic", "Dynamic"
+
+
+class Segment(models.Model):
+    """A group of contacts: a static list (SegmentMembership rows) or a dynamic filter."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=SegmentKind.choices, default=SegmentKind.STATIC)
+    # The seed-003 filter language ({"tags": {"$in": [...]}}); compiled to SQL by queries.py.
+    filter = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    contacts = models.ManyToManyField(Contact, through="SegmentMembership", related_name="segments")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "contact"], name="segment_membership_unique"
+            ),
+        ]
+        # The unique index serves segment → contacts; this one serves contact → segments.
+        indexes = [models.Index(fields=["contact"], name="membership_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.segment_id}"
+
+
+class Unsubscribed(models.Model):
+    """An email address no bulk email may reach, whichever contacts carry it."""
+
+    email = models.CharField(max_length=254, unique=True)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "unsubscribed address"
+        verbose_name_plural = "unsubscribed addresses"
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ImportStatus(models.TextChoices):
+    STARTED = "STARTED"
+    IMPORTING = "IMPORTING"
+    FINISHED = "FINISHED"
+    ERROR = "ERROR"
+
+
+class ImportJob(models.Model):
+    """An asynchronous import session (POST /v1/contacts, /v1/contacts/upload, page uploads)."""
+
+    session_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(
+        max_length=10, choices=[("api", "API"), ("file", "File")], default="api"
+    )
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.STARTED
+    )
+    description = models.TextField(blank=True)
+    # The request as received (contacts and options); the worker reads it, so nothing is lost
+    # if the web process dies after answering.
+    payload = models.JSONField(default=dict, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    contact_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import {self.session_id} ({self.status})"
+
+
+class ImportFailure(models.Model):
+    """One row an import could not store, with why; reported, never silently dropped."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="failures")
+    index = models.PositiveIntegerField(
+        help_text="0-based position in the request, or CSV line number."
+    )
+    reason = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["index"]
+
+    def __str__(self) -> str:
+        return f"#{self.index}: {self.reason}"
+
+
+auditlog.register(Contact, exclude_fields=["updated_at"])
+auditlog.register(CustomField)
+auditlog.register(Segment, exclude_fields=["updated_at"])
+auditlog.register(Unsubscribed)
