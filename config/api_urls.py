@@ -1,6 +1,6 @@
 """Routes under /api/. Seed APIs accept paths with and without a trailing slash."""
 
-from django.urls import re_path
+from django.urls import include, path, re_path
 
 from integrations.api import AccountInfoView
 
@@ -12,4 +12,12 @@ def api_path(route: str, view, name: str):
 
 v1_urlpatterns = [
     api_path("account/info", AccountInfoView.as_view(), "account-info"),
+    path("", include("contacts.api.urls_contacts")),
+    path("", include("contacts.api.urls_segments")),
+    path("", include("contacts.api.urls_import")),
+]
+
+# Herald's own resources (not part of a seed API), under /api/herald/.
+herald_urlpatterns = [
+    path("", include("contacts.api.urls_native")),
 ]

@@ -4,11 +4,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from config.api_urls import v1_urlpatterns
+from config.api_urls import herald_urlpatterns, v1_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(v1_urlpatterns)),
+    path("api/herald/", include(herald_urlpatterns)),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="jwt-obtain"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="jwt-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,7 +1,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from marketing.models import Heartbeat, Organisation
+from marketing.models import Event, EventType, Heartbeat, Organisation
 
 
 @transaction.atomic
@@ -23,3 +23,30 @@ def heartbeat_record(*, name: str) -> Heartbeat:
         name=name, defaults={"seen_at": timezone.now()}
     )
     return heartbeat
+
+
+def event_emit(
+    *, type_key: str, key_value: str = "", params: dict | None = None, contact_id: int | None = None
+) -> "Event":
+    """Store one event (its type is created on first use). Workflows consume stored events."""
+    event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
+    return Event.objects.create(
+        event_type=event_type, key_value=key_value, params=params or {}, contact_id=contact_id
+    )
+
+
+def events_emit_many(*, type_key: str, events: list[dict]) -> int:
+    """Store many events of one type in one INSERT; each dict has key_value, params, contact_id."""
+    if not events:
+        return 0
+    event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
+    Event.objects.bulk_create(
+        Event(
+            event_type=event_type,
+            key_value=item.get("key_value", ""),
+            params=item.get("params") or {},
+            contact_id=item.get("contact_id"),
+        )
+        for item in events
+    )
+    return len(events)

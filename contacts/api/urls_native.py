@@ -1,0 +1,3 @@
+"""Herald's native DRF viewsets (custom fields, segments with a `reach` action)."""
+
+urlpatterns: list = []
