@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="jwt-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("contacts.urls")),
+    path("", include("contacts.urls_import")),
     path("", include("integrations.urls")),
     path("", include("marketing.urls")),
 ]
