@@ -259,3 +259,14 @@ auditlog.register(Contact, exclude_fields=["updated_at"])
 auditlog.register(CustomField)
 auditlog.register(Segment, exclude_fields=["updated_at"])
 auditlog.register(Unsubscribed)
+
+
+class SubscribeRequest(models.Model):
+    """Fingerprints of recent subscribe calls: the seed answers 409 to the same request
+    repeated within a minute, whichever web process receives it."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.fingerprint
