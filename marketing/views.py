@@ -1,4 +1,5 @@
 from auditlog.models import LogEntry
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import connection
@@ -104,8 +105,12 @@ def _broker_status() -> str:
     from config.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
+            # kombu's Redis transport connects lazily; a PING proves the server answers.
+            client = getattr(conn.default_channel, "client", None)
+            if hasattr(client, "ping"):
+                client.ping()
         return "ok"
     except Exception as exc:  # kombu raises many transport-specific errors
         return f"error: {exc.__class__.__name__}: {exc}".strip()

@@ -1,8 +1,6 @@
 import pytest
 from django.db import connection
 
-from config.celery import app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -16,9 +14,9 @@ def test_healthz_reports_database_and_broker_ok(client):
     }
 
 
-def test_healthz_is_503_naming_the_broker_when_it_is_unreachable(client, monkeypatch):
+def test_healthz_is_503_naming_the_broker_when_it_is_unreachable(client, settings):
     # A real connection attempt to a port where nothing listens.
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
