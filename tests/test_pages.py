@@ -176,3 +176,12 @@ def test_static_assets_from_npm_are_served(client):
     ]:
         response = client.get(path)
         assert response.status_code == 200, path
+
+
+def test_repeated_failed_logins_lock_the_account_out(client, marketer, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        client.post("/login/", {"username": marketer.username, "password": "wrong"})
+    response = client.post("/login/", {"username": marketer.username, "password": PASSWORD})
+    assert response.status_code == 429
+    assert client.get("/").status_code == 302
