@@ -1,0 +1,265 @@
+"""Seed (eSputnik v1) contact resources. Thin: shape checks here, rules in contacts.services."""
+
+import uuid
+
+from django.db.models import Q
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.models import Contact, ContactSource, ImportJob, Segment, SegmentKind
+from contacts.services import (
+    ContactConflict,
+    ContactError,
+    SubscribeRepeated,
+    contact_create_or_update,
+    contact_delete,
+    contact_subscribe,
+    contact_update,
+    import_job_start,
+)
+from contacts.validation import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    contact_to_seed,
+    email_normalise,
+    errors_body,
+    import_options_parse,
+    phone_normalise,
+)
+from integrations.models import Scope
+
+BULK_MAX = 3000
+SEARCH_MAX_ROWS = 500
+
+
+def _body(request) -> dict:
+    data = request.data
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    return data
+
+
+def _domain_error(exc: ContactError) -> Response:
+    code = status.HTTP_409_CONFLICT if isinstance(exc, SubscribeRepeated | ContactConflict) else 400
+    return Response(errors_body(exc.errors), status=code)
+
+
+def _contact_or_404(contact_id) -> Contact:
+    contact = Contact.objects.alive().filter(pk=contact_id).first()
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return contact
+
+
+def _contact_body(request) -> dict:
+    """PUT/POST /v1/contact take the Contact object itself."""
+    body = _body(request)
+    # Some clients wrap it as {"contact": {...}}, as subscribe does.
+    if set(body) == {"contact"} and isinstance(body["contact"], dict):
+        return body["contact"]
+    return body
+
+
+def _flag(request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").strip().lower()
+    if raw not in TRUE_WORDS | FALSE_WORDS:
+        raise ValidationError({name: ["must be true or false"]})
+    return raw in TRUE_WORDS
+
+
+def _user(request):
+    return request.user if request.user and request.user.is_authenticated else None
+
+
+class SubscribeView(APIView):
+    """POST /v1/contact/subscribe: one contact from a subscribe form (double opt-in)."""
+
+    required_scope = Scope.CONTACTS
+
+    def post(self, request):
+        body = _body(request)
+        errors = {}
+        contact = body.get("contact")
+        if not isinstance(contact, dict):
+            errors["contact"] = ["is required: a Contact object"]
+        groups = body.get("groups") or []
+        if not isinstance(groups, list) or not all(
+            isinstance(g, str) and g.strip() for g in groups
+        ):
+            errors["groups"] = ["must be a list of group names"]
+        form_type = body.get("formType") or None
+        if form_type is not None and (not isinstance(form_type, str) or len(form_type) > 50):
+            errors["formType"] = ["must be a string of at most 50 characters"]
+        subscriptions = body.get("subscriptions")
+        if subscriptions is not None and not isinstance(subscriptions, list):
+            errors["subscriptions"] = ["must be a list"]
+        if errors:
+            raise ValidationError(errors)
+        groups = list(dict.fromkeys(g.strip() for g in groups))
+        dynamic = list(
+            Segment.objects.filter(name__in=groups)
+            .exclude(kind=SegmentKind.STATIC)
+            .values_list("name", flat=True)
+        )
+        if dynamic:
+            raise ValidationError(
+                {"groups": [f"'{name}' is a dynamic segment" for name in dynamic]}
+            )
+        try:
+            saved, _created = contact_subscribe(data=contact, groups=groups, form_type=form_type)
+        except ContactError as exc:
+            return _domain_error(exc)
+        return Response({"id": saved.pk})
+
+
+class ContactsView(APIView):
+    """GET /v1/contacts: search. POST /v1/contacts: add/update 1-3000 contacts asynchronously."""
+
+    required_scope = Scope.CONTACTS
+
+    def get(self, request):
+        params = request.query_params
+        errors = {}
+        numbers = {}
+        for name, default, low in (("startindex", 1, 1), ("maxrows", SEARCH_MAX_ROWS, 1)):
+            try:
+                numbers[name] = int(params.get(name, default))
+                if numbers[name] < low:
+                    raise ValueError
+            except ValueError:
+                errors[name] = [f"must be an integer ≥ {low}"]
+        query = Q()
+        if params.get("email"):
+            email, _ = email_normalise(params["email"])
+            query &= Q(email=email or params["email"].strip().lower())
+        if params.get("sms"):
+            phone, problem = phone_normalise(params["sms"])
+            if problem:
+                errors["sms"] = [problem]
+            query &= Q(phone=phone)
+        if params.get("firstname"):
+            query &= Q(first_name__iexact=params["firstname"].strip())
+        if params.get("lastname"):
+            query &= Q(last_name__iexact=params["lastname"].strip())
+        if params.get("externalCustomerId"):
+            query &= Q(external_customer_id=params["externalCustomerId"].strip())
+        if errors:
+            raise ValidationError(errors)
+        matches = Contact.objects.alive().filter(query)
+        total = matches.count()
+        start = numbers["startindex"] - 1
+        rows = min(numbers["maxrows"], SEARCH_MAX_ROWS)
+        page = matches.order_by("pk").prefetch_related("segments")[start : start + rows]
+        response = Response([contact_to_seed(contact) for contact in page])
+        response["TotalCount"] = str(total)
+        return response
+
+    def post(self, request):
+        body = _body(request)
+        contacts = body.get("contacts")
+        if not isinstance(contacts, list) or not 1 <= len(contacts) <= BULK_MAX:
+            raise ValidationError({"contacts": [f"must be a list of 1 to {BULK_MAX} contacts"]})
+        options, errors = import_options_parse(body)
+        if errors:
+            raise ValidationError(errors_body(errors))
+        dynamic = list(
+            Segment.objects.filter(name__in=options["groupNames"])
+            .exclude(kind=SegmentKind.STATIC)
+            .values_list("name", flat=True)
+        )
+        if dynamic:
+            raise ValidationError(
+                {"groupNames": [f"'{name}' is a dynamic segment" for name in dynamic]}
+            )
+        job = import_job_start(contacts=contacts, options=options, created_by=_user(request))
+        return Response(
+            {
+                "asyncSessionId": str(job.session_id),
+                "failedContacts": [
+                    {"index": failure.index, "reason": failure.reason, "contact": failure.data}
+                    for failure in job.failures.all()
+                ],
+                "errorMessage": None,
+            }
+        )
+
+
+class ImportStatusView(APIView):
+    """GET /v1/importstatus/{sessionId}."""
+
+    required_scope = Scope.CONTACTS
+
+    def get(self, request, session_id: str):
+        try:
+            job = ImportJob.objects.filter(session_id=uuid.UUID(session_id)).first()
+        except ValueError:
+            job = None
+        if job is None:
+            raise NotFound(f"no import session {session_id}")
+        return Response(
+            {
+                "status": job.status,
+                "description": job.description,
+                "contactIds": job.contact_ids,
+                "failedContacts": [
+                    {"index": failure.index, "reason": failure.reason, "contact": failure.data}
+                    for failure in job.failures.all()
+                ],
+                "total": job.total,
+                "processed": job.processed,
+                "created": job.created_count,
+                "updated": job.updated_count,
+                "failed": job.failed_count,
+            }
+        )
+
+
+class ContactView(APIView):
+    """POST /v1/contact: add or update one. DELETE /v1/contact?externalCustomerId=…"""
+
+    required_scope = Scope.CONTACTS
+
+    def post(self, request):
+        try:
+            contact, _created = contact_create_or_update(
+                data=_contact_body(request), source=ContactSource.API
+            )
+        except ContactError as exc:
+            return _domain_error(exc)
+        return Response({"id": contact.pk})
+
+    def delete(self, request):
+        external_id = request.query_params.get("externalCustomerId", "").strip()
+        if not external_id:
+            raise ValidationError({"externalCustomerId": ["is required"]})
+        erase = _flag(request, "erase")
+        contact = Contact.objects.alive().filter(external_customer_id=external_id).first()
+        if contact is None:
+            raise NotFound(f"no contact with externalCustomerId {external_id}")
+        contact_delete(contact=contact, erase=erase)
+        return Response({"id": contact.pk})
+
+
+class ContactDetailView(APIView):
+    """GET, PUT, DELETE /v1/contact/{id}."""
+
+    required_scope = Scope.CONTACTS
+
+    def get(self, request, contact_id: int):
+        contact = _contact_or_404(contact_id)
+        return Response(contact_to_seed(contact))
+
+    def put(self, request, contact_id: int):
+        contact = _contact_or_404(contact_id)
+        try:
+            contact = contact_update(contact=contact, data=_contact_body(request))
+        except ContactError as exc:
+            return _domain_error(exc)
+        return Response(contact_to_seed(contact))
+
+    def delete(self, request, contact_id: int):
+        contact = _contact_or_404(contact_id)
+        contact_delete(contact=contact, erase=_flag(request, "erase"))
+        return Response({"id": contact.pk})

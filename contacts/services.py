@@ -1,0 +1,711 @@
+"""Contact writes: subscribe, add/update one, update, delete/restore, and the bulk upsert that
+POST /v1/contacts and CSV imports share."""
+
+# The SQL below interpolates only table and column names defined in this module; every value
+# goes through parameters.
+# ruff: noqa: S608
+
+import hashlib
+import json
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from contacts.models import (
+    Contact,
+    ContactSource,
+    ImportFailure,
+    ImportJob,
+    ImportStatus,
+    Segment,
+    SegmentKind,
+    SegmentMembership,
+    SubscribeRequest,
+)
+from contacts.validation import (
+    STANDARD_FIELDS,
+    WRITABLE_COLUMNS,
+    FieldError,
+    contact_parse,
+    contact_shape_errors,
+    custom_fields_load,
+    errors_reason,
+    fields_merge,
+    import_options_parse,
+    missing_required,
+)
+from marketing.services import event_emit, events_emit_many
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBE_REPEAT_SECONDS = 60
+
+
+class ContactError(Exception):
+    """A request the contact rules refuse; `errors` name the fields."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__(errors_reason(errors))
+
+
+class SubscribeRepeated(ContactError):
+    """The same subscribe request within a minute (the seed answers 409)."""
+
+
+class ContactConflict(ContactError):
+    """The write would break a uniqueness rule (another contact has that externalCustomerId)."""
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _segments_for(names: list[str], *, create: bool) -> list[int]:
+    """Ids of static segments by name, created when missing (`create`)."""
+    if not names:
+        return []
+    if create:
+        # ignore_conflicts: two imports naming the same new group must not fail each other.
+        Segment.objects.bulk_create(
+            [Segment(name=name, kind=SegmentKind.STATIC) for name in names], ignore_conflicts=True
+        )
+    found = list(Segment.objects.filter(name__in=names).values_list("id", "name", "kind"))
+    dynamic = [name for _, name, kind in found if kind != SegmentKind.STATIC]
+    if dynamic and create:
+        raise ContactError(
+            [
+                ("groupNames", f"'{name}' is a dynamic segment; contacts cannot be added to it")
+                for name in dynamic
+            ]
+        )
+    return [segment_id for segment_id, _, kind in found if kind == SegmentKind.STATIC]
+
+
+def _memberships_add(segment_ids: list[int], contact_ids: list[int]) -> None:
+    if not segment_ids or not contact_ids:
+        return
+    table = SegmentMembership._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} (segment_id, contact_id, added_at)
+                SELECT s.id, c.id, now()
+                  FROM unnest(%s::bigint[]) AS s(id) CROSS JOIN unnest(%s::bigint[]) AS c(id)
+                ON CONFLICT (segment_id, contact_id) DO NOTHING""",
+            [segment_ids, contact_ids],
+        )
+
+
+def _memberships_remove(segment_ids: list[int], contact_ids: list[int]) -> None:
+    if segment_ids and contact_ids:
+        SegmentMembership.objects.filter(
+            segment_id__in=segment_ids, contact_id__in=contact_ids
+        ).delete()
+
+
+def _parse_or_raise(data: dict, custom_fields, prefix: str = "") -> dict:
+    parsed, errors = contact_parse(data, custom_fields=custom_fields)
+    if errors:
+        raise ContactError(
+            [(f"{prefix}{field}" if field else prefix.rstrip("."), p) for field, p in errors]
+        )
+    return parsed
+
+
+def _apply(contact: Contact, parsed: dict) -> None:
+    for column, value in parsed.items():
+        if column == "id":
+            continue
+        if column == "fields":
+            contact.fields = fields_merge(contact.fields or {}, value)
+        else:
+            setattr(contact, column, value)
+
+
+def _check_external_id(contact: Contact) -> None:
+    ext = contact.external_customer_id
+    if ext:
+        other = Contact.objects.filter(external_customer_id=ext).exclude(pk=contact.pk).first()
+        if other is not None:
+            raise ContactConflict(
+                [("externalCustomerId", f"'{ext}' already belongs to contact {other.pk}")]
+            )
+
+
+def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None:
+    """The oldest live contact with this email, else with this phone."""
+    for column, value in (("email", email), ("phone", phone)):
+        if value:
+            found = (
+                Contact.objects.alive()
+                .select_for_update()
+                .filter(**{column: value})
+                .order_by("pk")
+                .first()
+            )
+            if found is not None:
+                return found
+    return None
+
+
+def _new_contact_checks(parsed: dict, custom_fields, existing_fields=None) -> list[FieldError]:
+    errors = missing_required(parsed, custom_fields, existing_fields)
+    if not (
+        parsed.get("email")
+        or parsed.get("phone")
+        or parsed.get("extra_channels")
+        or parsed.get("external_customer_id")
+    ):
+        errors.append(("channels", "a new contact needs an email or sms channel"))
+    return errors
+
+
+# --- one contact -------------------------------------------------------------------------
+
+
+def _subscribe_guard(fingerprint: str) -> bool:
+    """True if this request was not seen in the last minute (and records it)."""
+    table = SubscribeRequest._meta.db_table
+    with connection.cursor() as cursor:
+        # One statement, so two web processes racing on the same request cannot both pass.
+        cursor.execute(
+            f"""INSERT INTO {table} (fingerprint, created_at) VALUES (%s, now())
+                ON CONFLICT (fingerprint) DO UPDATE SET created_at = excluded.created_at
+                 WHERE {table}.created_at < now() - make_interval(secs => %s)
+                RETURNING id""",
+            [fingerprint, SUBSCRIBE_REPEAT_SECONDS],
+        )
+        fresh = cursor.fetchone() is not None
+        if fresh:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE created_at < now() - make_interval(secs => %s)",
+                [SUBSCRIBE_REPEAT_SECONDS],
+            )
+    return fresh
+
+
+@transaction.atomic
+def contact_subscribe(
+    *, data: dict, groups: list[str], form_type: str | None
+) -> tuple[Contact, bool]:
+    """Subscribe form: upsert by email or phone; new contacts wait for double opt-in."""
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {"contact": data, "groups": groups, "formType": form_type},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    custom_fields = custom_fields_load()
+    parsed = _parse_or_raise(data, custom_fields, "contact.")
+    if not parsed.get("email") and not parsed.get("phone"):
+        raise ContactError([("contact.channels", "needs an email or sms channel")])
+    if not _subscribe_guard(fingerprint):
+        raise SubscribeRepeated(
+            [("", f"the same subscribe request was sent within {SUBSCRIBE_REPEAT_SECONDS} s")]
+        )
+    segment_ids = _segments_for(groups, create=True)
+    contact = _find_by_channels(email=parsed.get("email"), phone=parsed.get("phone"))
+    created = contact is None
+    if created:
+        errors = _new_contact_checks(parsed, custom_fields)
+        if errors:
+            raise ContactError([(f"contact.{field}", problem) for field, problem in errors])
+        contact = Contact(confirmed=False, source=ContactSource.SUBSCRIBE_FORM)
+    _apply(contact, parsed)
+    _check_external_id(contact)
+    contact.save()
+    _memberships_add(segment_ids, [contact.pk])
+
+    event_key = "subscribeFromApi" if created else "subscribeUpdateFromApi"
+    if form_type:
+        event_key = f"{event_key}-{form_type}"
+    params = {"ContactId": contact.pk}
+    if contact.email:
+        params["EmailAddress"] = contact.email
+    event_emit(type_key=event_key, key_value=str(contact.pk), params=params, contact_id=contact.pk)
+    return contact, created
+
+
+@transaction.atomic
+def contact_create_or_update(*, data: dict, source: str) -> tuple[Contact, bool]:
+    """Add contact: update the live contact with this externalCustomerId, email or phone, else
+    create one, confirmed. No events."""
+    custom_fields = custom_fields_load()
+    parsed = _parse_or_raise(data, custom_fields)
+    contact = None
+    if parsed.get("external_customer_id"):
+        contact = (
+            Contact.objects.alive()
+            .select_for_update()
+            .filter(external_customer_id=parsed["external_customer_id"])
+            .first()
+        )
+    if contact is None:
+        contact = _find_by_channels(email=parsed.get("email"), phone=parsed.get("phone"))
+    created = contact is None
+    if created:
+        errors = _new_contact_checks(parsed, custom_fields)
+        if errors:
+            raise ContactError(errors)
+        contact = Contact(confirmed=True, confirmed_at=timezone.now(), source=source)
+    _apply(contact, parsed)
+    _check_external_id(contact)
+    contact.save()
+    return contact, created
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, data: dict) -> Contact:
+    """Update one known contact with what the body carries; never creates, ignores body id."""
+    custom_fields = custom_fields_load()
+    parsed = _parse_or_raise(data, custom_fields)
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    _apply(contact, parsed)
+    _check_external_id(contact)
+    contact.save()
+    return contact
+
+
+PERSONAL_DATA_BLANKS = {
+    "first_name": "",
+    "last_name": "",
+    "email": "",
+    "phone": "",
+    "extra_channels": [],
+    "region": "",
+    "town": "",
+    "address": "",
+    "postcode": "",
+    "language_code": "",
+    "time_zone": "",
+    "external_customer_id": None,
+    "tags": [],
+    "fields": {},
+}
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, erase: bool) -> Contact:
+    """Soft delete (restorable); erase=True also wipes personal data and group memberships."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.deleted_at is None:
+        contact.deleted_at = timezone.now()
+    if erase:
+        for column, blank in PERSONAL_DATA_BLANKS.items():
+            setattr(contact, column, blank.copy() if isinstance(blank, (list, dict)) else blank)
+        SegmentMembership.objects.filter(contact=contact).delete()
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_restore(*, contact: Contact) -> Contact:
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.deleted_at is not None:
+        contact.deleted_at = None
+        contact.save(update_fields=["deleted_at", "updated_at"])
+    return contact
+
+
+# --- bulk upsert -------------------------------------------------------------------------
+
+_TABLE = "contacts_contact"
+_TEXT_COLUMNS = tuple(c for c in WRITABLE_COLUMNS if c not in ("extra_channels", "tags", "fields"))
+
+
+def _match_key(parsed: dict, dedupe_on: str, field_key: str | None):
+    ext = parsed.get("external_customer_id")
+    if ext:
+        return ("ext", ext)
+    if dedupe_on == "email":
+        return ("email", parsed["email"]) if parsed.get("email") else None
+    if dedupe_on == "sms":
+        return ("phone", parsed["phone"]) if parsed.get("phone") else None
+    if dedupe_on == "email_or_sms":
+        if parsed.get("email"):
+            return ("email", parsed["email"])
+        return ("phone", parsed["phone"]) if parsed.get("phone") else None
+    if dedupe_on == "id":
+        return ("id", parsed["id"]) if parsed.get("id") else None
+    if dedupe_on == "fieldId":
+        value = parsed.get("fields", {}).get(field_key)
+        return ("field", _field_text(value)) if value is not None else None
+    return None
+
+
+def _field_text(value) -> str:
+    """A custom-field value as PostgreSQL's `fields->>'id'` renders it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _merge(parts: list[dict]) -> dict:
+    merged: dict = {}
+    fields: dict = {}
+    for part in parts:
+        fields.update(part.get("fields", {}))
+        merged.update(part)
+    if fields or "fields" in merged:
+        merged["fields"] = fields
+    return merged
+
+
+def _lookup(cursor, column_sql: str, values: list, params_before: list | None = None) -> dict:
+    """value → id of the contact to update: live before deleted, then oldest."""
+    if not values:
+        return {}
+    before = params_before or []
+    cursor.execute(
+        f"""SELECT DISTINCT ON (k) k, id FROM (
+                SELECT {column_sql} AS k, id, deleted_at FROM {_TABLE}
+                 WHERE {column_sql} = ANY(%s)
+            ) AS m ORDER BY k, (deleted_at IS NOT NULL), id""",
+        [*before, *before, values],
+    )
+    return dict(cursor.fetchall())
+
+
+def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
+    """(kind, value) → contact id, one query per kind present in the batch."""
+    by_kind: dict[str, list] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
+    found: dict = {}
+    for kind, values in by_kind.items():
+        if kind == "ext":
+            matches = _lookup(cursor, "external_customer_id", values)
+        elif kind == "email":
+            matches = _lookup(cursor, "email", values)
+        elif kind == "phone":
+            matches = _lookup(cursor, "phone", values)
+        elif kind == "id":
+            matches = _lookup(cursor, "id", values)
+        else:
+            # No index serves ->> on one key; a seq scan per batch is the price of fieldId.
+            matches = _lookup(cursor, "fields->>%s", values, [field_key])
+        found.update({(kind, value): contact_id for value, contact_id in matches.items()})
+    return found
+
+
+def _update_columns(contact_fields: list[str] | None) -> set[str]:
+    if contact_fields is None:
+        return set(WRITABLE_COLUMNS)
+    columns = {"fields"}
+    for name in contact_fields:
+        columns.update(STANDARD_FIELDS[name])
+    return columns
+
+
+def _row_values(ids: list[int], rows: list[dict]) -> list[list]:
+    """Column arrays for unnest(), in WRITABLE_COLUMNS order after the id array."""
+    arrays: list[list] = [ids]
+    for column in WRITABLE_COLUMNS:
+        if column in ("extra_channels", "tags", "fields"):
+            arrays.append([json.dumps(row[column]) for row in rows])
+        else:
+            arrays.append([row[column] for row in rows])
+    return arrays
+
+
+_UNNEST = (
+    "unnest(%s::bigint[], "
+    + ", ".join("%s::text[]" for _ in WRITABLE_COLUMNS)
+    + ") AS v(id, "
+    + ", ".join(WRITABLE_COLUMNS)
+    + ")"
+)
+
+
+def _sql_value(column: str) -> str:
+    if column in ("extra_channels", "fields"):
+        return f"v.{column}::jsonb"
+    if column == "tags":
+        return "ARRAY(SELECT jsonb_array_elements_text(v.tags::jsonb))::varchar(100)[]"
+    return f"v.{column}"
+
+
+_NEW_DEFAULTS = {
+    "first_name": "",
+    "last_name": "",
+    "email": "",
+    "phone": "",
+    "extra_channels": [],
+    "region": "",
+    "town": "",
+    "address": "",
+    "postcode": "",
+    "language_code": "",
+    "time_zone": "",
+    "external_customer_id": None,
+    "tags": [],
+    "fields": {},
+}
+
+
+def _insert_new(cursor, rows: list[dict]) -> list[int]:
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        [_TABLE, len(rows)],
+    )
+    # Ids drawn up front: the caller maps rows to ids without trusting RETURNING order.
+    ids = [row[0] for row in cursor.fetchall()]
+    full = [{**_NEW_DEFAULTS, **row} for row in rows]
+    for row in full:
+        row["fields"] = fields_merge({}, row["fields"])
+    columns = ", ".join(WRITABLE_COLUMNS)
+    values = ", ".join(_sql_value(c) for c in WRITABLE_COLUMNS)
+    cursor.execute(
+        f"""INSERT INTO {_TABLE} (id, {columns}, confirmed, confirmed_at, source,
+                                  created_at, updated_at, deleted_at)
+            SELECT v.id, {values}, true, now(), %s, now(), now(), NULL FROM {_UNNEST}""",
+        [ContactSource.IMPORT, *_row_values(ids, full)],
+    )
+    return ids
+
+
+def _update_existing(cursor, ids: list[int], rows: list[dict]) -> None:
+    sets = ", ".join(f"{c} = {_sql_value(c)}" for c in WRITABLE_COLUMNS)
+    cursor.execute(
+        f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
+              FROM {_UNNEST} WHERE c.id = v.id""",
+        _row_values(ids, rows),
+    )
+
+
+def contacts_upsert_batch(
+    *, contacts: list[dict], options: dict, job: ImportJob, start_index: int = 0
+) -> None:
+    """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects).
+
+    `None` entries are rows already reported as failed (shape checks) and are skipped.
+    Set-based: a fixed number of statements per batch whatever its size.
+    """
+    options, option_errors = import_options_parse(options)
+    if option_errors:
+        raise ContactError(option_errors)
+    with transaction.atomic():
+        _upsert_batch(contacts, options, job, start_index)
+
+
+def _upsert_batch(contacts: list, options: dict, job: ImportJob, start_index: int) -> None:
+    custom_fields = custom_fields_load()
+    dedupe_on = options["dedupeOn"]
+    field_key = str(options["fieldId"]) if dedupe_on == "fieldId" else None
+    update_columns = _update_columns(options.get("contactFields"))
+    allowed_custom = (
+        {str(i) for i in options["customFieldsIDs"]} if "customFieldsIDs" in options else None
+    )
+    restore = options["restoreDeleted"]
+    add_to = _segments_for(options["groupNames"], create=True)
+    remove_from = _segments_for(options["groupNamesExclude"], create=False)
+
+    failures: list[ImportFailure] = []
+    processed = 0
+    # groups of row positions sharing a match key, in first-seen order
+    groups: dict = {}
+    parsed_rows: dict[int, dict] = {}
+    raw_rows: dict[int, dict] = {}
+    for position, raw in enumerate(contacts):
+        if raw is None:
+            continue
+        processed += 1
+        index = start_index + position
+        parsed, errors = contact_parse(raw, custom_fields=custom_fields)
+        if errors:
+            failures.append(
+                ImportFailure(job=job, index=index, reason=errors_reason(errors), data=raw)
+            )
+            continue
+        parsed_rows[index] = parsed
+        raw_rows[index] = raw
+        key = _match_key(parsed, dedupe_on, field_key)
+        groups.setdefault(key if key is not None else ("row", index), []).append(index)
+
+    def fail(indices: list[int], reason: str) -> None:
+        failures.extend(
+            ImportFailure(job=job, index=i, reason=reason, data=raw_rows[i]) for i in indices
+        )
+
+    with connection.cursor() as cursor:
+        wanted = {key for key in groups if key[0] != "row"}
+        if dedupe_on == "email_or_sms":
+            # A row matched by email falls back to its phone when no contact has that email.
+            wanted |= {
+                ("phone", parsed_rows[ix[0]]["phone"])
+                for key, ix in groups.items()
+                if key[0] == "email" and parsed_rows[ix[0]].get("phone")
+            }
+        found = _find_existing(cursor, wanted, field_key)
+
+        by_contact: dict[int, list[int]] = {}
+        new_groups: list[list[int]] = []
+        for key, indices in groups.items():
+            contact_id = found.get(key)
+            if contact_id is None and dedupe_on == "email_or_sms" and key[0] == "email":
+                phones = [parsed_rows[i].get("phone") for i in indices]
+                contact_id = next(
+                    (found[("phone", p)] for p in phones if ("phone", p) in found), None
+                )
+            if contact_id is None:
+                new_groups.append(indices)
+            else:
+                # Two keys may reach one contact; its rows merge so one UPDATE row carries them.
+                by_contact.setdefault(contact_id, []).extend(indices)
+
+        existing = {}
+        if by_contact:
+            existing = {
+                row["id"]: row
+                for row in Contact.objects.filter(pk__in=list(by_contact))
+                .select_for_update()
+                .values("id", *WRITABLE_COLUMNS, "deleted_at")
+            }
+        update_ids: list[int] = []
+        update_rows: list[dict] = []
+        row_contact: dict[int, int] = {}
+        for contact_id, indices in by_contact.items():
+            current = existing[contact_id]
+            if current["deleted_at"] is not None and not restore:
+                fail(
+                    indices,
+                    f"contact {contact_id} was deleted; send restoreDeleted=true to restore it",
+                )
+                continue
+            merged = _merge([parsed_rows[i] for i in sorted(indices)])
+            row = {column: current[column] for column in WRITABLE_COLUMNS}
+            for column, value in merged.items():
+                if column == "fields":
+                    if allowed_custom is not None:
+                        value = {k: v for k, v in value.items() if k in allowed_custom}
+                    row["fields"] = fields_merge(current["fields"] or {}, value)
+                elif column in update_columns:
+                    row[column] = value
+            update_ids.append(contact_id)
+            update_rows.append(row)
+            row_contact.update(dict.fromkeys(indices, contact_id))
+
+        insert_rows: list[dict] = []
+        insert_groups: list[list[int]] = []
+        for indices in new_groups:
+            merged = _merge([parsed_rows[i] for i in indices])
+            merged.pop("id", None)
+            errors = _new_contact_checks(merged, custom_fields)
+            if errors:
+                fail(indices, errors_reason(errors))
+                continue
+            insert_rows.append(merged)
+            insert_groups.append(indices)
+
+        new_ids = _insert_new(cursor, insert_rows) if insert_rows else []
+        for contact_id, indices in zip(new_ids, insert_groups, strict=True):
+            row_contact.update(dict.fromkeys(indices, contact_id))
+        if update_rows:
+            _update_existing(cursor, update_ids, update_rows)
+
+        contact_ids = list(dict.fromkeys(row_contact[i] for i in sorted(row_contact)))
+        _memberships_add(add_to, contact_ids)
+        _memberships_remove(remove_from, contact_ids)
+
+        event_key = options.get("eventKeyForNewContacts")
+        if event_key and new_ids:
+            events_emit_many(
+                type_key=event_key,
+                events=[
+                    {
+                        "key_value": row.get("email") or row.get("phone") or "",
+                        "params": {
+                            "contactId": contact_id,
+                            "EmailAddress": row.get("email") or "",
+                            "SMS": row.get("phone") or "",
+                        },
+                        "contact_id": contact_id,
+                    }
+                    for contact_id, row in zip(new_ids, insert_rows, strict=True)
+                ],
+            )
+
+        ImportFailure.objects.bulk_create(failures)
+        # Increments, not assignments: CSV imports run several batches against one job.
+        cursor.execute(
+            f"""UPDATE {ImportJob._meta.db_table}
+                   SET contact_ids = contact_ids || %s::bigint[],
+                       created_count = created_count + %s,
+                       updated_count = updated_count + %s,
+                       failed_count = failed_count + %s,
+                       processed = processed + %s
+                 WHERE id = %s""",
+            [contact_ids, len(new_ids), len(update_ids), len(failures), processed, job.pk],
+        )
+
+
+# --- import jobs -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def import_job_start(*, contacts: list[dict], options: dict, created_by=None) -> ImportJob:
+    """Store the request, report rows failing shape checks, enqueue the import on commit."""
+    from contacts.tasks import run_import_job
+
+    stored: list = []
+    failures: list[tuple[int, str, object]] = []
+    for index, raw in enumerate(contacts):
+        errors = contact_shape_errors(raw)
+        if errors:
+            failures.append((index, errors_reason(errors), raw))
+            stored.append(None)
+        else:
+            stored.append(raw)
+    job = ImportJob.objects.create(
+        kind="api",
+        payload={"contacts": stored, "options": options},
+        total=len(contacts),
+        processed=len(failures),
+        failed_count=len(failures),
+        created_by=created_by,
+    )
+    ImportFailure.objects.bulk_create(
+        ImportFailure(
+            job=job,
+            index=index,
+            reason=reason,
+            data=raw if isinstance(raw, dict) else {"value": raw},
+        )
+        for index, reason, raw in failures
+    )
+    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int) -> None:
+    """Run a stored API import once. Safe to call twice: a finished job is left alone."""
+    claimed = ImportJob.objects.filter(
+        pk=job_id, status__in=[ImportStatus.STARTED, ImportStatus.IMPORTING]
+    ).update(status=ImportStatus.IMPORTING)
+    if not claimed:
+        return
+    try:
+        with transaction.atomic():
+            # The row lock makes a second delivery of the task wait, then see FINISHED.
+            job = ImportJob.objects.select_for_update().get(pk=job_id)
+            if job.status != ImportStatus.IMPORTING:
+                return
+            payload = job.payload or {}
+            contacts_upsert_batch(
+                contacts=payload.get("contacts", []), options=payload.get("options", {}), job=job
+            )
+            ImportJob.objects.filter(pk=job_id).update(
+                status=ImportStatus.FINISHED, finished_at=timezone.now()
+            )
+    except ContactError as exc:
+        _job_fail(job_id, str(exc))
+    except Exception as exc:
+        logger.exception("import job %s failed", job_id)
+        _job_fail(job_id, f"internal error: {type(exc).__name__}")
+
+
+def _job_fail(job_id: int, description: str) -> None:
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportStatus.ERROR, description=description, finished_at=timezone.now()
+    )

@@ -1,0 +1,466 @@
+"""Parse and normalise seed (eSputnik) Contact objects, and serialise contacts back to them.
+
+`contact_parse` turns one request object into a dict keyed by `Contact` column names holding
+only what the request carried (so updates touch only those columns), or a list of
+`(field, problem)` errors. It runs on 3000-row batches: no queries inside, custom fields are
+loaded once per batch by the caller.
+"""
+
+import datetime
+import functools
+import json
+import re
+import zoneinfo
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from contacts.models import Contact, CustomField, CustomFieldType
+
+FieldError = tuple[str, str]
+
+NAME_MAX = 40
+TEXT_FIELD_MAX = 1000
+ADDRESS_LIMITS = {"region": 100, "town": 100, "address": 255, "postcode": 20}
+LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
+
+# The seed's standard field names (contactFields) → the Contact columns they cover.
+STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
+    "firstName": ("first_name",),
+    "lastName": ("last_name",),
+    "email": ("email",),
+    "sms": ("phone",),
+    "channels": ("email", "phone", "extra_channels"),
+    "otherChannels": ("extra_channels",),
+    "address": ("region", "town", "address", "postcode"),
+    "region": ("region",),
+    "town": ("town",),
+    "postcode": ("postcode",),
+    "languageCode": ("language_code",),
+    "timeZone": ("time_zone",),
+    "externalCustomerId": ("external_customer_id",),
+    "tags": ("tags",),
+}
+
+# Columns a write may set, in the order the bulk SQL uses them.
+WRITABLE_COLUMNS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "extra_channels",
+    "region",
+    "town",
+    "address",
+    "postcode",
+    "language_code",
+    "time_zone",
+    "external_customer_id",
+    "tags",
+    "fields",
+)
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def custom_fields_load() -> dict[int, CustomField]:
+    return {field.id: field for field in CustomField.objects.all()}
+
+
+def email_normalise(value) -> tuple[str | None, str | None]:
+    """(normalised address, None) or (None, problem)."""
+    if not isinstance(value, str) or not value.strip():
+        return None, "must be a non-empty string"
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, f"'{value}' is not a valid email address ({exc})"
+    return result.normalized.lower(), None
+
+
+def phone_normalise(value) -> tuple[str | None, str | None]:
+    """(E.164 number, None) or (None, problem). The seed sends "380942583691" without "+"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None, "must be a non-empty string"
+    raw = value.strip()
+    candidates = [raw] if raw.startswith("+") else ["+" + raw.lstrip("0"), "+" + raw]
+    if raw.startswith("00"):
+        candidates.insert(0, "+" + raw[2:])
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, None)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+    return None, f"'{value}' is not a valid phone number (international format, e.g. +380942583691)"
+
+
+def custom_value_normalise(field: CustomField, value) -> tuple[object, str | None]:
+    """The JSON value stored in Contact.fields, or a problem. None/"" clears the field."""
+    if value is None or value == "":
+        return None, None
+    kind = field.type
+    if kind == CustomFieldType.NUMBER:
+        if isinstance(value, bool):
+            return None, "must be a number"
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None, f"'{value}' is not a number"
+        if not number.is_finite():
+            return None, f"'{value}' is not a number"
+        return (int(number) if number == number.to_integral_value() else float(number)), None
+    if kind == CustomFieldType.DATE:
+        text = str(value).strip()
+        try:
+            if len(text) == 10:
+                return datetime.date.fromisoformat(text).isoformat(), None
+            return datetime.datetime.fromisoformat(text).date().isoformat(), None
+        except ValueError:
+            return None, f"'{value}' is not an ISO date (YYYY-MM-DD)"
+    if kind == CustomFieldType.BOOLEAN:
+        if isinstance(value, bool):
+            return value, None
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS:
+            return True, None
+        if word in FALSE_WORDS:
+            return False, None
+        return None, f"'{value}' is not a yes/no value (true or false)"
+    if isinstance(value, (dict, list)):
+        return None, "must be a string"
+    text = value if isinstance(value, str) else json.dumps(value)
+    if kind == CustomFieldType.CHOICE:
+        if text not in field.allowed_values:
+            allowed = ", ".join(field.allowed_values)
+            return None, f"'{text}' is not one of the allowed values ({allowed})"
+        return text, None
+    if len(text) > TEXT_FIELD_MAX:
+        return None, f"must be at most {TEXT_FIELD_MAX} characters"
+    return text, None
+
+
+def _string(raw: dict, key: str, limit: int, errors: list[FieldError], prefix: str = ""):
+    value = raw[key]
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        errors.append((prefix + key, "must be a string"))
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        errors.append((prefix + key, f"must be at most {limit} characters"))
+        return None
+    return value
+
+
+def contact_parse(
+    raw, *, custom_fields: dict[int, CustomField]
+) -> tuple[dict | None, list[FieldError]]:
+    """One seed Contact object → (columns present in it, errors). Unknown keys are ignored,
+    as eSputnik does (clients send read-only `groups`, `id`, … back)."""
+    if not isinstance(raw, dict):
+        return None, [("", "must be a JSON object")]
+    errors: list[FieldError] = []
+    data: dict = {}
+
+    if "id" in raw and raw["id"] not in (None, ""):
+        try:
+            data["id"] = int(raw["id"])
+        except (TypeError, ValueError):
+            errors.append(("id", "must be an integer"))
+
+    for key, column in (("firstName", "first_name"), ("lastName", "last_name")):
+        if key in raw:
+            value = _string(raw, key, NAME_MAX, errors)
+            if value is not None:
+                data[column] = value
+
+    if "channels" in raw:
+        _parse_channels(raw["channels"], data, errors)
+
+    if "address" in raw and raw["address"] is not None:
+        address = raw["address"]
+        if not isinstance(address, dict):
+            errors.append(("address", "must be an object {region, town, address, postcode}"))
+        else:
+            for key, limit in ADDRESS_LIMITS.items():
+                if key in address:
+                    value = _string(address, key, limit, errors, "address.")
+                    if value is not None:
+                        data[key] = value
+
+    if "languageCode" in raw:
+        value = _string(raw, "languageCode", 10, errors)
+        if value and not LANGUAGE_RE.match(value):
+            errors.append(("languageCode", f"'{value}' is not a language code (e.g. en, uk)"))
+        elif value is not None:
+            data["language_code"] = value
+
+    if "timeZone" in raw:
+        value = _string(raw, "timeZone", 64, errors)
+        if value and value not in _time_zones():
+            errors.append(("timeZone", f"'{value}' is not an IANA time zone (e.g. Europe/Kyiv)"))
+        elif value is not None:
+            data["time_zone"] = value
+
+    if "externalCustomerId" in raw:
+        value = _string(raw, "externalCustomerId", 255, errors)
+        if value is not None:
+            data["external_customer_id"] = value or None
+
+    if "tags" in raw and raw["tags"] is not None:
+        tags = raw["tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            errors.append(("tags", "must be a list of strings"))
+        elif any(len(t) > 100 for t in tags):
+            errors.append(("tags", "each tag must be at most 100 characters"))
+        else:
+            data["tags"] = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+
+    if "fields" in raw and raw["fields"] is not None:
+        _parse_fields(raw["fields"], custom_fields, data, errors)
+
+    return (None if errors else data), errors
+
+
+def _parse_channels(channels, data: dict, errors: list[FieldError]) -> None:
+    if channels is None:
+        return
+    if not isinstance(channels, list):
+        errors.append(("channels", "must be a list of {type, value} objects"))
+        return
+    extra = []
+    for position, channel in enumerate(channels):
+        where = f"channels[{position}]"
+        if not isinstance(channel, dict):
+            errors.append((where, "must be an object {type, value}"))
+            continue
+        kind = channel.get("type")
+        if not isinstance(kind, str) or not kind:
+            errors.append((where + ".type", "is required (email, sms, mobilepush, …)"))
+            continue
+        kind = kind.lower()
+        value = channel.get("value")
+        if kind == "email":
+            email, problem = email_normalise(value)
+            if problem:
+                errors.append((where + ".value", problem))
+            else:
+                data["email"] = email
+        elif kind == "sms":
+            phone, problem = phone_normalise(value)
+            if problem:
+                errors.append((where + ".value", problem))
+            else:
+                data["phone"] = phone
+        else:
+            if not isinstance(value, str) or not value:
+                errors.append((where + ".value", "must be a non-empty string"))
+            else:
+                extra.append({"type": kind, "value": value})
+    if extra:
+        data["extra_channels"] = extra
+
+
+def _parse_fields(fields, custom_fields, data: dict, errors: list[FieldError]) -> None:
+    if not isinstance(fields, list):
+        errors.append(("fields", "must be a list of {id, value} objects"))
+        return
+    parsed = {}
+    for position, item in enumerate(fields):
+        where = f"fields[{position}]"
+        if not isinstance(item, dict) or "id" not in item:
+            errors.append((where, "must be an object {id, value}"))
+            continue
+        try:
+            field_id = int(item["id"])
+        except (TypeError, ValueError):
+            errors.append((where + ".id", "must be a custom field id (integer)"))
+            continue
+        field = custom_fields.get(field_id)
+        if field is None:
+            errors.append((where + ".id", f"no custom field with id {field_id}"))
+            continue
+        value, problem = custom_value_normalise(field, item.get("value"))
+        if problem:
+            errors.append((where + ".value", problem))
+        else:
+            parsed[str(field_id)] = value
+    data["fields"] = parsed
+
+
+def missing_required(
+    data: dict, custom_fields: dict[int, CustomField], existing: dict | None = None
+) -> list[FieldError]:
+    """Required custom fields a contact would lack after this write."""
+    values = {**(existing or {}), **data.get("fields", {})}
+    return [
+        ("fields", f"custom field {field.id} ({field.name}) is required")
+        for field in custom_fields.values()
+        if field.required and values.get(str(field.id)) in (None, "")
+    ]
+
+
+def errors_reason(errors: list[FieldError]) -> str:
+    return "; ".join(f"{field}: {problem}" if field else problem for field, problem in errors)
+
+
+def errors_body(errors: list[FieldError], prefix: str = "") -> dict:
+    """DRF-style 400 body: {"field": ["problem", …]}."""
+    body: dict[str, list[str]] = {}
+    for field, problem in errors:
+        key = f"{prefix}.{field}" if prefix and field else (prefix or field or "non_field_errors")
+        body.setdefault(key, []).append(problem)
+    return body
+
+
+def fields_merge(current: dict, changes: dict) -> dict:
+    merged = {**current, **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def contact_to_seed(contact: Contact, *, groups: list[str] | None = None) -> dict:
+    """A contact as the seed's Contact object. `groups` defaults to the prefetched segments."""
+    channels = []
+    if contact.email:
+        channels.append({"type": "email", "value": contact.email})
+    if contact.phone:
+        channels.append({"type": "sms", "value": contact.phone})
+    channels.extend(contact.extra_channels or [])
+    if groups is None:
+        groups = [segment.name for segment in contact.segments.all()]
+    return {
+        "id": contact.id,
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "channels": channels,
+        "address": {
+            "region": contact.region,
+            "town": contact.town,
+            "address": contact.address,
+            "postcode": contact.postcode,
+        },
+        "fields": [
+            {"id": int(key) if key.isdigit() else key, "value": value}
+            for key, value in sorted(contact.fields.items())
+        ],
+        "externalCustomerId": contact.external_customer_id,
+        "languageCode": contact.language_code,
+        "timeZone": contact.time_zone,
+        "groups": groups,
+        "tags": list(contact.tags or []),
+        "confirmed": contact.confirmed,
+        "source": contact.source,
+        "createdAt": contact.created_at.isoformat() if contact.created_at else None,
+        "updatedAt": contact.updated_at.isoformat() if contact.updated_at else None,
+        "deleted": contact.deleted_at is not None,
+    }
+
+
+def contact_shape_errors(raw) -> list[FieldError]:
+    """Cheap structural checks a bulk request answers at once; full checks run in the job."""
+    if not isinstance(raw, dict):
+        return [("", "must be a JSON object")]
+    errors: list[FieldError] = []
+    channels = raw.get("channels")
+    if channels is not None:
+        if not isinstance(channels, list):
+            errors.append(("channels", "must be a list of {type, value} objects"))
+        else:
+            for position, channel in enumerate(channels):
+                if not isinstance(channel, dict) or not isinstance(channel.get("type"), str):
+                    errors.append((f"channels[{position}]", "must be an object {type, value}"))
+    for key in ("firstName", "lastName"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            errors.append((key, "must be a string"))
+        elif value and len(value.strip()) > NAME_MAX:
+            errors.append((key, f"must be at most {NAME_MAX} characters"))
+    for key, kind, label in (
+        ("address", dict, "an object"),
+        ("fields", list, "a list of {id, value} objects"),
+        ("tags", list, "a list of strings"),
+    ):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, kind):
+            errors.append((key, f"must be {label}"))
+    return errors
+
+
+DEDUPE_ON = ("email", "sms", "email_or_sms", "id", "fieldId")
+EVENT_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+
+
+def _string_list(value, field: str, errors: list[FieldError]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        errors.append((field, "must be a list of non-empty strings"))
+        return []
+    return list(dict.fromkeys(v.strip() for v in value))
+
+
+def import_options_parse(body: dict) -> tuple[dict, list[FieldError]]:
+    """The options of POST /v1/contacts (and CSV imports) → normalised options, errors."""
+    errors: list[FieldError] = []
+    options: dict = {}
+    dedupe_on = body.get("dedupeOn") or "email"
+    if dedupe_on not in DEDUPE_ON:
+        errors.append(("dedupeOn", f"must be one of {', '.join(DEDUPE_ON)}"))
+    options["dedupeOn"] = dedupe_on
+    if dedupe_on == "fieldId":
+        try:
+            options["fieldId"] = int(body.get("fieldId"))
+        except (TypeError, ValueError):
+            errors.append(("fieldId", "dedupeOn=fieldId needs fieldId, a custom field id"))
+    contact_fields = body.get("contactFields")
+    if contact_fields is not None:
+        names = _string_list(contact_fields, "contactFields", errors)
+        unknown = [name for name in names if name not in STANDARD_FIELDS]
+        if unknown:
+            errors.append(
+                (
+                    "contactFields",
+                    f"unknown field(s) {', '.join(unknown)}; known: {', '.join(STANDARD_FIELDS)}",
+                )
+            )
+        options["contactFields"] = names
+    ids = body.get("customFieldsIDs")
+    if ids is not None:
+        try:
+            if not isinstance(ids, list):
+                raise TypeError
+            options["customFieldsIDs"] = [int(i) for i in ids]
+        except (TypeError, ValueError):
+            errors.append(("customFieldsIDs", "must be a list of custom field ids (integers)"))
+    options["groupNames"] = _string_list(body.get("groupNames"), "groupNames", errors)
+    options["groupNamesExclude"] = _string_list(
+        body.get("groupNamesExclude"), "groupNamesExclude", errors
+    )
+    restore = body.get("restoreDeleted", False)
+    if isinstance(restore, str) and restore.lower() in TRUE_WORDS | FALSE_WORDS:
+        restore = restore.lower() in TRUE_WORDS
+    if not isinstance(restore, bool):
+        errors.append(("restoreDeleted", "must be true or false"))
+    options["restoreDeleted"] = restore is True
+    event_key = body.get("eventKeyForNewContacts")
+    if event_key not in (None, ""):
+        if not isinstance(event_key, str) or not EVENT_KEY_RE.match(event_key):
+            errors.append(
+                ("eventKeyForNewContacts", "must be latin letters and digits without spaces")
+            )
+        else:
+            options["eventKeyForNewContacts"] = event_key
+    return options, errors
