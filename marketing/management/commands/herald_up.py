@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.core.management import call_command
@@ -19,14 +19,22 @@ from django.core.management.base import BaseCommand
 from marketing.demo import ensure_admin, load_demo
 
 
-def database_url() -> str:
+def database_url(name: str | None = None) -> str:
+    """The URL of the default database (or of database `name` on the same server).
+
+    Child processes get it explicitly: with the embedded server they must connect to the
+    running one, never start their own.
+    """
     db = settings.DATABASES["default"]
     host = quote(db["HOST"] or "", safe="")
     port = f":{db['PORT']}" if db.get("PORT") else ""
     auth = quote(db["USER"], safe="")
     if db.get("PASSWORD"):
         auth += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{auth}@{host}{port}/{db['NAME']}"
+    # Connection options from the original URL (sslmode, options, ...) must survive the trip.
+    options = urlencode({k: v for k, v in (db.get("OPTIONS") or {}).items() if isinstance(v, str)})
+    query = f"?{options}" if options else ""
+    return f"postgres://{auth}@{host}{port}/{quote(name or db['NAME'], safe='')}{query}"
 
 
 class Command(BaseCommand):

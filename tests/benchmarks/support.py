@@ -1,0 +1,265 @@
+"""Shared machinery for benchmarks: a database of their own, gunicorn, a loopback load generator.
+
+Importing this module sets nothing up: the load generator's client processes import it too
+and must stay small (no Django).
+"""
+
+import contextlib
+import http.client
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+BENCH_DATABASE = "herald_bench"
+BENCH_SETTINGS = "tests.benchmarks.settings"
+LOOPBACK = "127.0.0.1"
+
+
+# --- Database ------------------------------------------------------------------------------
+
+
+def bench_database_url() -> str:
+    """`herald_bench` on the server Herald uses (DATABASE_URL, else the embedded one).
+
+    Benchmark data never mixes with the dev data. With the embedded server this process
+    joins it and keeps it running until it exits.
+    """
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from config.embedded import embedded_database_url
+
+        # Same rule as config.settings.VAR_DIR (not importable before Django is set up).
+        var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
+        base = embedded_database_url(var_dir)
+    _ensure_database(base, BENCH_DATABASE)
+    return urlsplit(base)._replace(path=f"/{BENCH_DATABASE}").geturl()
+
+
+def _ensure_database(server_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import errors, sql
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return
+        # Another benchmark run may create it meanwhile.
+        with contextlib.suppress(errors.DuplicateDatabase):
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django() -> str:
+    """Point this process at the benchmark database, set Django up, migrate; return the URL.
+
+    Idempotent, so several benchmarks can run in one process.
+    """
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        return os.environ["DATABASE_URL"]
+    url = bench_database_url()
+    # Children (gunicorn) inherit it: with the embedded server they must join this one.
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = BENCH_SETTINGS
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    return url
+
+
+def describe_database(url: str) -> str:
+    parts = urlsplit(url)
+    host = unquote(parts.netloc.rpartition("@")[2])
+    where = f"the server at {host}" if host.startswith("/") else host  # a socket folder
+    return f"{parts.path.lstrip('/')} on {where}"
+
+
+# --- gunicorn ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """Herald under gunicorn with sync workers on a free loopback port, stopped on exit."""
+
+    def __init__(self, *, workers: int = 2, ready_path: str = "/bench/noop"):
+        self.workers = workers
+        self.ready_path = ready_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        handle, name = tempfile.mkstemp(prefix="bench-gunicorn-", suffix=".log")
+        os.close(handle)
+        self.log = Path(name)
+
+    def __enter__(self) -> "Gunicorn":
+        from django.conf import settings
+
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": BENCH_SETTINGS,
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        with self.log.open("wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi",
+                    "--bind",
+                    f"{LOOPBACK}:{self.port}",
+                    "--workers",
+                    str(self.workers),
+                    "--worker-class",
+                    "sync",
+                    "--log-level",
+                    "warning",
+                    "--graceful-timeout",
+                    "5",
+                ],
+                env=env,
+                cwd=BASE_DIR,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.output()}")
+            try:
+                if request(self.port, self.ready_path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn not ready after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.unlink(missing_ok=True)
+
+
+# --- Load generator ------------------------------------------------------------------------
+
+
+def request(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One GET on a new connection, closed afterwards (no keep-alive)."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    first_error: str = ""
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else 0.0
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
+
+
+def _client(port: int, path: str, headers: dict, start_at: float, duration: float) -> LoadResult:
+    result = LoadResult()
+    # CLOCK_MONOTONIC is system-wide on Linux, so all clients start together.
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    end = time.monotonic() + duration
+    while (now := time.monotonic()) < end:
+        try:
+            status, body = request(port, path, headers)
+        except OSError as exc:
+            status, body = 0, repr(exc).encode()
+        took = time.monotonic() - now
+        if status == 200:
+            result.requests += 1
+            result.latencies.append(took)
+        else:
+            result.errors += 1
+            result.first_error = result.first_error or f"{status}: {body[:200]!r}"
+    result.seconds = duration
+    return result
+
+
+def load(
+    port: int,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    clients: int = 4,
+    duration: float = 5.0,
+) -> LoadResult:
+    """Successful requests per second with `clients` processes hammering `path` for `duration`.
+
+    Processes, not threads: the clients must not share one GIL, or the generator would
+    measure itself.
+    """
+    context = multiprocessing.get_context("spawn")
+    # Spawning a Python process takes a while on a busy machine; start them all at once.
+    start_at = time.monotonic() + 2.0
+    with context.Pool(clients) as pool:
+        parts = pool.starmap(_client, [(port, path, headers or {}, start_at, duration)] * clients)
+    total = LoadResult(seconds=duration)
+    for part in parts:
+        total.requests += part.requests
+        total.errors += part.errors
+        total.latencies.extend(part.latencies)
+        total.first_error = total.first_error or part.first_error
+    return total
+
+
+def report(label: str, result: LoadResult) -> str:
+    line = (
+        f"{label:<34} {result.per_second:8.1f} req/s   "
+        f"p50 {result.percentile(50) * 1000:6.1f} ms   p99 {result.percentile(99) * 1000:6.1f} ms"
+        f"   ({result.requests} requests, {result.errors} errors)"
+    )
+    if result.first_error:
+        line += f"\n{'':<34} first error: {result.first_error}"
+    return line
