@@ -483,6 +483,8 @@ def contacts_upsert_batch(
     Set-based: a fixed number of statements per batch whatever its size.
     """
     options, option_errors = import_options_parse(options)
+    if not isinstance(contacts, list):
+        option_errors.append(("contacts", "must be a list of Contact objects"))
     if option_errors:
         raise ContactError(option_errors)
     with transaction.atomic():

@@ -1,0 +1,184 @@
+"""Branchy rules of the contact services, called directly."""
+
+import pytest
+
+from contacts.models import Contact, ImportFailure, ImportJob, ImportStatus, SegmentMembership
+from contacts.services import (
+    ContactError,
+    contact_create_or_update,
+    contact_delete,
+    contact_restore,
+    contact_subscribe,
+    contacts_upsert_batch,
+    import_job_run,
+)
+from contacts.validation import contact_parse, phone_normalise
+from tests.contacts.factories import ContactFactory, CustomFieldFactory, SegmentFactory
+
+pytestmark = pytest.mark.django_db
+
+OPTIONS = {"dedupeOn": "email"}
+
+
+def test_batch_reports_failures_at_start_index_offsets():
+    job = ImportJob.objects.create()
+
+    contacts_upsert_batch(
+        contacts=[
+            {"channels": [{"type": "email", "value": "a@example.com"}]},
+            {"channels": [{"type": "email", "value": "broken"}]},
+            None,  # already reported by the caller
+        ],
+        options=OPTIONS,
+        job=job,
+        start_index=3000,
+    )
+
+    job.refresh_from_db()
+    assert list(ImportFailure.objects.values_list("index", flat=True)) == [3001]
+    assert (job.created_count, job.failed_count, job.processed) == (1, 1, 2)
+
+
+def test_batches_accumulate_on_one_job():
+    job = ImportJob.objects.create()
+    for start, address in ((0, "one@example.com"), (1, "two@example.com")):
+        contacts_upsert_batch(
+            contacts=[{"channels": [{"type": "email", "value": address}]}],
+            options=OPTIONS,
+            job=job,
+            start_index=start,
+        )
+
+    job.refresh_from_db()
+    assert job.created_count == 2
+    assert job.processed == 2
+    assert len(job.contact_ids) == 2
+
+
+def test_email_or_sms_rows_reaching_one_contact_merge_into_one_update():
+    contact = ContactFactory(email="e@example.com", phone="+380942583691")
+    job = ImportJob.objects.create()
+
+    contacts_upsert_batch(
+        contacts=[
+            {"channels": [{"type": "email", "value": "e@example.com"}], "firstName": "ByEmail"},
+            {"channels": [{"type": "sms", "value": "+380942583691"}], "lastName": "ByPhone"},
+        ],
+        options={"dedupeOn": "email_or_sms"},
+        job=job,
+    )
+
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.last_name) == ("ByEmail", "ByPhone")
+    assert Contact.objects.count() == 1
+    job.refresh_from_db()
+    assert (job.created_count, job.updated_count) == (0, 1)
+
+
+def test_custom_field_values_are_typed_and_checked():
+    number = CustomFieldFactory(type="number")
+    date = CustomFieldFactory(type="date")
+    choice = CustomFieldFactory(type="combobox", allowed_values=["red", "green"])
+    fields = {f.pk: f for f in (number, date, choice)}
+
+    good, errors = contact_parse(
+        {
+            "fields": [
+                {"id": number.pk, "value": "42"},
+                {"id": date.pk, "value": "2024-02-29"},
+                {"id": choice.pk, "value": "red"},
+            ]
+        },
+        custom_fields=fields,
+    )
+    _, bad = contact_parse(
+        {
+            "fields": [
+                {"id": number.pk, "value": "many"},
+                {"id": date.pk, "value": "31/12/2024"},
+                {"id": choice.pk, "value": "blue"},
+            ]
+        },
+        custom_fields=fields,
+    )
+
+    assert errors == []
+    assert good["fields"] == {str(number.pk): 42, str(date.pk): "2024-02-29", str(choice.pk): "red"}
+    assert [field for field, _ in bad] == ["fields[0].value", "fields[1].value", "fields[2].value"]
+
+
+def test_phone_without_plus_is_normalised_to_e164():
+    assert phone_normalise("380942583691") == ("+380942583691", None)
+    assert phone_normalise("+44 20 7946 0958") == ("+442079460958", None)
+    assert phone_normalise("12")[0] is None
+
+
+def test_subscribe_without_channel_is_refused():
+    with pytest.raises(ContactError) as caught:
+        contact_subscribe(data={"firstName": "x"}, groups=[], form_type=None)
+
+    assert caught.value.errors[0][0] == "contact.channels"
+
+
+def test_subscribe_into_dynamic_segment_is_refused():
+    SegmentFactory(name="Smart", kind="dynamic")
+
+    with pytest.raises(ContactError):
+        contact_subscribe(
+            data={"channels": [{"type": "email", "value": "s@example.com"}]},
+            groups=["Smart"],
+            form_type=None,
+        )
+    assert not Contact.objects.exists()
+
+
+def test_create_or_update_prefers_external_id_match():
+    by_ext = ContactFactory(email="a@example.com", external_customer_id="X1")
+    ContactFactory(email="b@example.com")
+
+    contact, created = contact_create_or_update(
+        data={
+            "externalCustomerId": "X1",
+            "channels": [{"type": "email", "value": "b@example.com"}],
+        },
+        source="api",
+    )
+
+    assert (contact.pk, created) == (by_ext.pk, False)
+
+
+def test_delete_then_restore_keeps_data_and_erase_drops_groups():
+    contact = ContactFactory(email="r@example.com")
+    SegmentMembership.objects.create(segment=SegmentFactory(), contact=contact)
+
+    contact_delete(contact=contact, erase=False)
+    restored = contact_restore(contact=contact)
+    assert restored.deleted_at is None
+    assert restored.email == "r@example.com"
+    assert SegmentMembership.objects.filter(contact=contact).exists()
+
+    contact_delete(contact=contact, erase=True)
+    assert not SegmentMembership.objects.filter(contact=contact).exists()
+
+
+def test_job_with_bad_stored_options_ends_in_error_not_importing():
+    job = ImportJob.objects.create(
+        payload={"contacts": [{"channels": []}], "options": {"dedupeOn": "shoe size"}}
+    )
+
+    import_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.ERROR
+    assert "dedupeOn" in job.description
+    assert job.finished_at is not None
+
+
+def test_job_with_corrupt_payload_ends_in_error():
+    job = ImportJob.objects.create(payload={"contacts": "not a list", "options": {}})
+
+    import_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.ERROR
+    assert job.description
