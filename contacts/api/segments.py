@@ -1,0 +1,261 @@
+"""Seed (eSputnik v1) resources for groups (segments), the custom field catalog and the
+unsubscribed list. Thin: request shapes are read here, rules live in contacts.segments."""
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
+from contacts.queries import segment_contacts
+from contacts.segments import (
+    ContactsRuleError,
+    segment_attach,
+    segment_detach,
+    unsubscribed_add,
+    unsubscribed_remove,
+)
+from contacts.validation import contact_to_seed
+from integrations.models import Scope
+
+MAX_ROWS = 500
+ADDRESS_BOOK_ID = "1"
+ADDRESS_BOOK_NAME = "Main"
+SEED_TYPES = {SegmentKind.STATIC: "Static", SegmentKind.DYNAMIC: "Dynamic"}
+
+PAGING_PARAMETERS = [
+    OpenApiParameter("startindex", int, description="1-based position of the first row."),
+    OpenApiParameter("maxrows", int, description=f"Rows per page (at most {MAX_ROWS})."),
+]
+MEMBERSHIP_REQUEST = inline_serializer(
+    "GroupMembershipRequest",
+    {
+        "contactIds": serializers.ListField(child=serializers.IntegerField(), required=False),
+        "externalCustomerIds": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+EMAILS_REQUEST = inline_serializer(
+    "UnsubscribedEmailsRequest", {"emails": serializers.ListField(child=serializers.EmailField())}
+)
+
+
+def _rule_error(exc: ContactsRuleError) -> ValidationError:
+    return ValidationError({exc.field: [exc.message]})
+
+
+def _paging(request) -> tuple[int, int]:
+    """(offset, limit) from the seed's 1-based `startindex` and `maxrows` (capped at 500)."""
+    errors = {}
+    numbers = {}
+    for name, default in (("startindex", 1), ("maxrows", MAX_ROWS)):
+        raw = request.query_params.get(name, default)
+        try:
+            numbers[name] = int(raw)
+        except (TypeError, ValueError):
+            numbers[name] = 0
+        if numbers[name] < 1:
+            errors[name] = [f"must be an integer ≥ 1, got '{raw}'"]
+    if errors:
+        raise ValidationError(errors)
+    return numbers["startindex"] - 1, min(numbers["maxrows"], MAX_ROWS)
+
+
+def _group_or_404(group_id) -> Segment:
+    segment = Segment.objects.filter(pk=group_id).first()
+    if segment is None:
+        raise NotFound(f"no group with id {group_id}")
+    return segment
+
+
+def _id_list(data, name: str) -> list | None:
+    """A list from JSON (`[1, 2]`), a comma-separated string (`"1,2"`), or repeated form keys."""
+    if hasattr(data, "getlist"):
+        if name not in data:
+            return None
+        raw = data.getlist(name)
+    else:
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+        raw = data.get(name)
+        if raw is None:
+            return None
+        if not isinstance(raw, list | str | int):
+            raise ValidationError({name: ["must be a list of ids or a comma-separated string"]})
+        if not isinstance(raw, list):
+            raw = [raw]
+    values: list = []
+    for item in raw:
+        if isinstance(item, str):
+            values.extend(part.strip() for part in item.split(",") if part.strip())
+        else:
+            values.append(item)
+    return values
+
+
+class GroupsView(APIView):
+    """GET /v1/groups: segments with their seed type; total in the `TotalCount` header."""
+
+    required_scope = Scope.CONTACTS
+
+    @extend_schema(
+        parameters=[*PAGING_PARAMETERS, OpenApiParameter("name", str)],
+        responses=inline_serializer(
+            "Group",
+            {
+                "id": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "type": serializers.ChoiceField(choices=["Static", "Dynamic"]),
+            },
+            many=True,
+        ),
+    )
+    def get(self, request):
+        offset, limit = _paging(request)
+        groups = Segment.objects.order_by("pk")
+        name = request.query_params.get("name", "").strip()
+        if name:
+            groups = groups.filter(name__icontains=name)
+        total = groups.count()
+        page = groups.values("id", "name", "kind")[offset : offset + limit]
+        response = Response(
+            [{"id": g["id"], "name": g["name"], "type": SEED_TYPES[g["kind"]]} for g in page]
+        )
+        response["TotalCount"] = str(total)
+        return response
+
+
+class GroupContactsView(APIView):
+    """GET /v1/group/{id}/contacts: the group's contacts as seed Contact objects."""
+
+    required_scope = Scope.CONTACTS
+
+    @extend_schema(parameters=PAGING_PARAMETERS)
+    def get(self, request, group_id):
+        segment = _group_or_404(group_id)
+        offset, limit = _paging(request)
+        contacts = segment_contacts(segment)
+        total = contacts.count()
+        page = contacts.order_by("pk").prefetch_related(
+            Prefetch("segments", queryset=Segment.objects.only("name"))
+        )[offset : offset + limit]
+        response = Response([contact_to_seed(contact) for contact in page])
+        response["TotalCount"] = str(total)
+        return response
+
+
+class _MembershipView(APIView):
+    required_scope = Scope.CONTACTS
+    membership_service = None
+
+    @extend_schema(request=MEMBERSHIP_REQUEST)
+    def post(self, request, group_id):
+        segment = _group_or_404(group_id)
+        data = request.data if request.data else {}
+        kwargs = {
+            "contact_ids": _id_list(data, "contactIds"),
+            "external_customer_ids": _id_list(data, "externalCustomerIds"),
+        }
+        try:
+            result = type(self).membership_service(segment=segment, **kwargs)
+        except ContactsRuleError as exc:
+            raise _rule_error(exc) from None
+        return Response(result)
+
+
+class GroupAttachView(_MembershipView):
+    """POST /v1/group/{id}/contacts/attach: add up to 500 contacts to a static group."""
+
+    membership_service = staticmethod(segment_attach)
+
+
+class GroupDetachView(_MembershipView):
+    """POST /v1/group/{id}/contacts/detach: remove contacts; with no ids, empty the group."""
+
+    membership_service = staticmethod(segment_detach)
+
+
+def _field_json(field: CustomField) -> dict:
+    description = {
+        "type": field.type,
+        "required": "true" if field.required else "false",
+        "readonly": "true" if field.readonly else "false",
+    }
+    if field.type == CustomFieldType.CHOICE:
+        description["allowedValues"] = {"possibleValues": list(field.allowed_values)}
+    return {"id": str(field.pk), "name": field.name, "description": description}
+
+
+class AddressBooksView(APIView):
+    """GET /v1/addressbooks: the custom field catalog ("Get catalog list").
+
+    The seed's example shows `fieldGroups` as one object because it has one group; Herald
+    always answers a list of groups, so clients see one shape whatever the catalog holds.
+    Ids and flags are strings, as in the seed.
+    """
+
+    required_scope = Scope.CONTACTS
+
+    def get(self, request):
+        groups: dict[str, list] = {}
+        for field in CustomField.objects.order_by("group_name", "name", "pk"):
+            groups.setdefault(field.group_name, []).append(_field_json(field))
+        return Response(
+            {
+                "addressBook": {
+                    "addressBookId": ADDRESS_BOOK_ID,
+                    "name": ADDRESS_BOOK_NAME,
+                    "fieldGroups": [
+                        {"name": name, "fields": fields} for name, fields in groups.items()
+                    ],
+                }
+            }
+        )
+
+
+class _UnsubscribedView(APIView):
+    required_scope = Scope.CONTACTS
+
+    def _emails(self, request) -> list:
+        emails = _id_list(request.data if request.data else {}, "emails")
+        if not emails:
+            raise ValidationError({"emails": ["send a non-empty list of email addresses"]})
+        return emails
+
+    @staticmethod
+    def _answer(result: dict) -> Response:
+        stored = sum(value for key, value in result.items() if key != "failed")
+        if result["failed"] and not stored:
+            # Nothing valid at all: the request as a whole is wrong.
+            raise ValidationError(
+                {
+                    "emails": [f"[{f['index']}] {f['reason']}" for f in result["failed"]],
+                    "failed": result["failed"],
+                }
+            )
+        return Response(result)
+
+
+class UnsubscribedAddView(_UnsubscribedView):
+    """POST /v1/emails/unsubscribed/add: no bulk email reaches these addresses any more."""
+
+    @extend_schema(request=EMAILS_REQUEST)
+    def post(self, request):
+        try:
+            result = unsubscribed_add(emails=self._emails(request))
+        except ContactsRuleError as exc:
+            raise _rule_error(exc) from None
+        return self._answer(result)
+
+
+class UnsubscribedDeleteView(_UnsubscribedView):
+    """POST /v1/emails/unsubscribed/delete: take addresses off the unsubscribed list."""
+
+    @extend_schema(request=EMAILS_REQUEST)
+    def post(self, request):
+        try:
+            result = unsubscribed_remove(emails=self._emails(request))
+        except ContactsRuleError as exc:
+            raise _rule_error(exc) from None
+        return self._answer(result)
