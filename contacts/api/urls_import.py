@@ -1,3 +1,8 @@
 """POST /v1/contacts/upload: import from a CSV file at a URL."""
 
-urlpatterns: list = []
+from config.api_urls import api_path
+from contacts.api.upload import ContactsUploadView
+
+urlpatterns: list = [
+    api_path("contacts/upload", ContactsUploadView.as_view(), "contacts-upload"),
+]

@@ -1,0 +1,110 @@
+"""POST /v1/contacts/upload: import contacts from a CSV file at a URL (seed 002).
+
+Answers at once with the import session; a worker downloads and imports the file, and the
+status is read at GET /v1/importstatus/{sessionId}.
+"""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.http import QueryDict
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.csv_import import csv_import_start
+from contacts.fetch import address_refusal, private_urls_allowed
+from contacts.models import ImportJob, Segment, SegmentKind
+from contacts.validation import errors_body, import_options_parse
+from integrations.models import Scope
+
+LINK_MAX = ImportJob._meta.get_field("source_url").max_length
+LIST_OPTIONS = ("groupNames", "groupNamesExclude", "customFieldsIDs", "contactFields")
+
+UPLOAD_REQUEST = inline_serializer(
+    "ContactsUploadRequest",
+    {
+        "link": serializers.URLField(help_text="http(s) URL of a UTF-8 CSV; user:pass@ for auth"),
+        "dedupeOn": serializers.ChoiceField(
+            choices=["email", "sms", "email_or_sms", "id", "fieldId"], required=False
+        ),
+        "fieldId": serializers.IntegerField(required=False),
+        "groupNames": serializers.ListField(child=serializers.CharField(), required=False),
+        "groupNamesExclude": serializers.ListField(child=serializers.CharField(), required=False),
+        "restoreDeleted": serializers.BooleanField(required=False),
+        "eventKeyForNewContacts": serializers.CharField(required=False),
+    },
+)
+UPLOAD_RESPONSE = inline_serializer(
+    "ContactsUploadResponse", {"asyncSessionId": serializers.UUIDField()}
+)
+
+
+def link_problem(link) -> str | None:
+    """What is wrong with `link` as a download address, checked before any job exists."""
+    if not isinstance(link, str) or not link.strip():
+        return "is required: the http(s) URL of the CSV file"
+    link = link.strip()
+    if len(link) > LINK_MAX:
+        return f"must be at most {LINK_MAX} characters"
+    try:
+        parts = urlsplit(link)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must be an http or https URL"
+    if not parts.hostname:
+        return "must name a host"
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return None  # a name: the worker resolves and checks every address it gets
+    if not private_urls_allowed():
+        reason = address_refusal(address)
+        if reason:
+            return f"points to {reason}; Herald only fetches files from public addresses"
+    return None
+
+
+def _body(request) -> dict:
+    data = request.data
+    if isinstance(data, QueryDict):
+        # Form-encoded clients repeat a key for a list (groupNames=a&groupNames=b).
+        body = {key: data.get(key) for key in data}
+        for key in LIST_OPTIONS:
+            if key in data:
+                body[key] = [v for v in data.getlist(key) if v != ""]
+        return body
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    return data
+
+
+class ContactsUploadView(APIView):
+    required_scope = Scope.CONTACTS
+
+    @extend_schema(request=UPLOAD_REQUEST, responses=UPLOAD_RESPONSE)
+    def post(self, request):
+        body = _body(request)
+        errors = {}
+        problem = link_problem(body.get("link"))
+        if problem:
+            errors["link"] = [problem]
+        options, option_errors = import_options_parse(body)
+        errors.update(errors_body(option_errors))
+        if not errors:
+            dynamic = list(
+                Segment.objects.filter(name__in=options["groupNames"])
+                .exclude(kind=SegmentKind.STATIC)
+                .values_list("name", flat=True)
+            )
+            if dynamic:
+                errors["groupNames"] = [f"'{name}' is a dynamic segment" for name in dynamic]
+        if errors:
+            raise ValidationError(errors)
+        user = request.user if request.user and request.user.is_authenticated else None
+        job = csv_import_start(options=options, link=body["link"].strip(), created_by=user)
+        return Response({"asyncSessionId": str(job.session_id)})

@@ -1,0 +1,441 @@
+"""CSV contact imports: a file (downloaded from a link or uploaded in the browser) → the same
+batch upsert the JSON API uses.
+
+The file is UTF-8 (a BOM is allowed), comma-separated, with a header row naming the seed's
+columns (case, spaces and underscores do not matter) and custom fields as `GROUP_KEY.KEY`:
+
+    First name, Last name, Address, Region, City, Postcode, Email, Sms, Language code,
+    Timezone, Contact id (= externalCustomerId), PERSONAL.BIRTHDAY, …
+
+Decisions, so a reader need not reverse-engineer them:
+- An unknown column fails the whole job before any row is stored, naming the columns: a
+  misspelt header would otherwise import every row without that data, silently.
+- Rows are numbered as a spreadsheet shows them: the header is row 1, so the first contact
+  is row 2 (a quoted value spanning lines is still one row). Failures carry that number.
+- An empty cell leaves the stored value alone: an import adds and corrects, it never wipes.
+- A row with more or fewer cells than the header is reported as failed, never guessed at.
+- The file is read twice, never held in memory: a first pass checks the encoding and CSV
+  structure and counts rows (so progress has a total and a broken file stores nothing), the
+  second streams chunks of CHUNK_ROWS rows to `contacts_upsert_batch`.
+"""
+
+import csv
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from contacts.models import CustomField, ImportFailure, ImportJob, ImportStatus
+
+logger = logging.getLogger(__name__)
+
+# The JSON API's batch limit; one chunk is one set-based upsert (a few statements), so the
+# per-chunk overhead is paid 333 times for a million rows while memory stays ~10 MB.
+CHUNK_ROWS = 3000
+FIRST_DATA_ROW = 2  # the header is row 1
+CSV_FIELD_LIMIT = 1024 * 1024  # one cell; the csv module's default of 128 kB is too tight
+# Spreadsheets run a cell starting with these as a formula; exports prefix such cells with '
+# (export.py) and imports take that quote off again, so an export re-imports unchanged.
+FORMULA_PREFIXES = frozenset("=+-@\t\r")
+
+
+class CsvFormatError(Exception):
+    """The file as a whole cannot be imported; the message names what to fix."""
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", name).lower()
+
+
+# Normalised header → (seed key, sub-key). Aliases cover what other tools export.
+STANDARD_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "firstname": ("firstName", None),
+    "lastname": ("lastName", None),
+    "address": ("address", "address"),
+    "region": ("address", "region"),
+    "city": ("address", "town"),
+    "town": ("address", "town"),
+    "postcode": ("address", "postcode"),
+    "email": ("channel", "email"),
+    "sms": ("channel", "sms"),
+    "phone": ("channel", "sms"),
+    "languagecode": ("languageCode", None),
+    "timezone": ("timeZone", None),
+    "contactid": ("externalCustomerId", None),
+    "externalcustomerid": ("externalCustomerId", None),
+}
+# The seed's own spelling, used in messages and by the export.
+SEED_HEADERS = [
+    "First name",
+    "Last name",
+    "Address",
+    "Region",
+    "City",
+    "Postcode",
+    "Email",
+    "Sms",
+    "Language code",
+    "Timezone",
+    "Contact id",
+]
+
+Setter = Callable[[dict, str], None]
+
+
+def _top(key: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact[key] = value
+
+    return set_value
+
+
+def _address(key: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact.setdefault("address", {})[key] = value
+
+    return set_value
+
+
+def _channel(kind: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact.setdefault("channels", []).append({"type": kind, "value": value})
+
+    return set_value
+
+
+def _custom(field_id: int) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact.setdefault("fields", []).append({"id": field_id, "value": value})
+
+    return set_value
+
+
+Target = tuple[str, object]  # ("firstName", None), ("address", "town"), ("field", 12), …
+
+
+@dataclass
+class Header:
+    names: list[str]  # as written in the file
+    targets: list[Target]
+    setters: list[Setter]
+
+
+def _column_target(name: str, by_key: dict) -> Target | None:
+    if "." in name:
+        group_key, _, key = name.partition(".")
+        field = by_key.get((group_key.strip().upper(), key.strip().upper()))
+        return ("field", field.id) if field is not None else None
+    return STANDARD_COLUMNS.get(_norm(name))
+
+
+def _setter(target: Target) -> Setter:
+    kind, sub = target
+    if kind == "field":
+        return _custom(sub)
+    if kind == "address":
+        return _address(sub)
+    if kind == "channel":
+        return _channel(sub)
+    return _top(kind)
+
+
+def header_parse(names: list[str], custom_fields: list[CustomField]) -> Header:
+    """Map header cells to setters, or raise CsvFormatError naming every bad column."""
+    by_key = {(f.group_key.upper(), f.key.upper()): f for f in custom_fields}
+    targets: list[Target] = []
+    unknown: list[str] = []
+    seen: dict[Target, str] = {}
+    duplicates: list[str] = []
+    for position, raw in enumerate(names, start=1):
+        name = raw.strip()
+        target = _column_target(name, by_key) if name else None
+        if target is None:
+            unknown.append(name or f"column {position} (no name)")
+            continue
+        if target in seen:
+            duplicates.append(f"{seen[target]!r} and {name!r}")
+        seen[target] = name
+        targets.append(target)
+    problems = []
+    if unknown:
+        problems.append(
+            "Unknown column(s): "
+            + ", ".join(unknown)
+            + ". Known columns: "
+            + ", ".join(SEED_HEADERS)
+            + ", and custom fields as GROUP_KEY.KEY"
+            + (
+                " (" + ", ".join(f"{f.group_key}.{f.key}" for f in custom_fields[:20]) + ")"
+                if custom_fields
+                else " (no custom fields are defined)"
+            )
+            + "."
+        )
+    if duplicates:
+        problems.append("Columns given twice: " + "; ".join(duplicates) + ".")
+    if not targets and not problems:
+        problems.append("The header row names no columns.")
+    if problems:
+        raise CsvFormatError(" ".join(problems))
+    return Header(
+        names=[n.strip() for n in names],
+        targets=targets,
+        setters=[_setter(t) for t in targets],
+    )
+
+
+def failure_cells(data: dict, columns: list[str]) -> list[str] | None:
+    """A failed row's stored data back in the file's columns, or None if it cannot be mapped
+    (so the failed-rows report can be fixed and imported again)."""
+    if set(data) == {"cells"} and isinstance(data["cells"], list):
+        return [str(cell) for cell in data["cells"]]
+    by_key = {(f.group_key.upper(), f.key.upper()): f for f in CustomField.objects.all()}
+    values: dict[Target, object] = {}
+    for key in ("firstName", "lastName", "languageCode", "timeZone", "externalCustomerId"):
+        values[(key, None)] = data.get(key)
+    for key, value in (data.get("address") or {}).items():
+        values[("address", key)] = value
+    for channel in data.get("channels") or []:
+        values[("channel", channel.get("type"))] = channel.get("value")
+    for item in data.get("fields") or []:
+        values[("field", item.get("id"))] = item.get("value")
+    cells = []
+    for name in columns:
+        target = _column_target(name, by_key)
+        if target is None:
+            return None
+        value = values.get(target)
+        cells.append("" if value is None else str(value))
+    return cells
+
+
+def _reader(handle) -> Iterator[list[str]]:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    return csv.reader(handle, dialect="excel", strict=True)
+
+
+def _open(path: Path):
+    # utf-8-sig drops a BOM when present and reads plain UTF-8 otherwise.
+    return open(path, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def csv_inspect(path: Path, custom_fields: list[CustomField]) -> tuple[Header, int]:
+    """First pass: decode and parse the whole file, check the header → (header, data rows)."""
+    try:
+        with _open(path) as handle:
+            reader = _reader(handle)
+            names = next(reader, None)
+            if names is None:
+                raise CsvFormatError("The file is empty: it needs a header row and contacts.")
+            header = header_parse(names, custom_fields)
+            rows = 0
+            for row in reader:
+                if row:
+                    rows += 1
+    except UnicodeDecodeError as exc:
+        raise CsvFormatError(
+            f"The file is not UTF-8 (byte {exc.start + 1} cannot be decoded). "
+            "Save it as 'CSV UTF-8' and import it again."
+        ) from None
+    except csv.Error as exc:
+        raise CsvFormatError(
+            f"The file is not valid CSV near line {reader.line_num}: {exc}."
+        ) from None
+    return header, rows
+
+
+def csv_contacts(path: Path, header: Header) -> Iterator[tuple[int, dict | None, list[str]]]:
+    """Second pass: (row number, seed contact dict or None if the row is malformed, cells)."""
+    width = len(header.setters)
+    setters = header.setters
+    with _open(path) as handle:
+        reader = _reader(handle)
+        next(reader, None)
+        number = FIRST_DATA_ROW - 1
+        for row in reader:
+            number += 1
+            if not row:
+                continue  # a blank line is not a contact
+            if len(row) != width:
+                yield number, None, row
+                continue
+            contact: dict = {}
+            for setter, cell in zip(setters, row, strict=True):
+                value = cell.strip()
+                if value:
+                    if value[0] == "'" and value[1:2] in FORMULA_PREFIXES:
+                        value = value[1:]  # undo the export's formula neutralising
+                    setter(contact, value)
+            yield number, contact, row
+
+
+def _upsert(*, contacts: list[dict], options: dict, job: ImportJob, start_index: int) -> None:
+    # Imported here so this module loads even while services.py is being written alongside.
+    from contacts.services import contacts_upsert_batch
+
+    contacts_upsert_batch(contacts=contacts, options=options, job=job, start_index=start_index)
+
+
+def _malformed_record(*, job: ImportJob, number: int, row: list[str], width: int) -> None:
+    ImportFailure.objects.create(
+        job=job,
+        index=number,
+        reason=f"row has {len(row)} value(s) but the header has {width} column(s)",
+        data={"cells": row},
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        processed=F("processed") + 1, failed_count=F("failed_count") + 1
+    )
+
+
+def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
+    """Import the CSV at `path` into `job` (status IMPORTING) and finish it.
+
+    Raises CsvFormatError, before storing anything, if the file cannot be imported at all.
+    """
+    custom_fields = list(CustomField.objects.order_by("group_key", "key"))
+    header, total = csv_inspect(path, custom_fields)
+    # The header is kept so the failed-rows report can use the file's own columns.
+    job.payload = {**job.payload, "columns": header.names}
+    ImportJob.objects.filter(pk=job.pk).update(
+        total=total, description=f"Importing {total} row(s).", payload=job.payload
+    )
+    options = dict(job.payload.get("options") or {})
+    chunk: list[dict] = []
+    start = FIRST_DATA_ROW
+    width = len(header.setters)
+    for number, contact, row in csv_contacts(path, header):
+        # start_index + position must equal the row number, so a gap (blank line, malformed
+        # row) closes the chunk; such gaps are rare, chunks stay full-sized in practice.
+        if chunk and number != start + len(chunk):
+            _upsert(contacts=chunk, options=options, job=job, start_index=start)
+            chunk = []
+        if contact is None:
+            _malformed_record(job=job, number=number, row=row, width=width)
+            continue
+        if not chunk:
+            start = number
+        chunk.append(contact)
+        if len(chunk) >= CHUNK_ROWS:
+            _upsert(contacts=chunk, options=options, job=job, start_index=start)
+            chunk = []
+    if chunk:
+        _upsert(contacts=chunk, options=options, job=job, start_index=start)
+    job.refresh_from_db()
+    return job
+
+
+# --- job lifecycle -----------------------------------------------------------------------
+
+
+def _uploads_dir() -> Path:
+    from django.conf import settings
+
+    folder = Path(settings.VAR_DIR) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def upload_path(job: ImportJob) -> Path:
+    """Where a job's file lives while it is imported (uploaded or downloaded)."""
+    return _uploads_dir() / f"{job.session_id}.csv"
+
+
+@transaction.atomic
+def csv_import_start(
+    *, options: dict, link: str = "", file_name: str = "", created_by=None
+) -> ImportJob:
+    """Create a file import job and enqueue it once the transaction commits.
+
+    `options` are already validated (validation.import_options_parse). For a browser upload
+    the caller writes the file to `upload_path(job)` inside the same transaction.
+    """
+    job = ImportJob.objects.create(
+        kind="file",
+        source_url=link,
+        payload={"options": options, "fileName": file_name},
+        description="Waiting for a worker.",
+        created_by=created_by,
+    )
+    from contacts.tasks_import import import_file
+
+    transaction.on_commit(lambda: import_file.delay(job.pk))
+    return job
+
+
+@transaction.atomic
+def csv_upload_start(*, uploaded, options: dict, created_by=None) -> ImportJob:
+    """A browser upload: the job and its file are created together; the worker runs it."""
+    job = csv_import_start(options=options, file_name=uploaded.name, created_by=created_by)
+    with open(upload_path(job), "wb") as handle:
+        for chunk in uploaded.chunks():
+            handle.write(chunk)
+    return job
+
+
+def import_job_fail(*, job_id: int, description: str) -> None:
+    ImportJob.objects.filter(pk=job_id).exclude(status=ImportStatus.FINISHED).update(
+        status=ImportStatus.ERROR, description=description, finished_at=timezone.now()
+    )
+
+
+def csv_import_run(*, job_id: int) -> None:
+    """Worker side: claim the job, fetch or open its file, import it, finish or fail it."""
+    from contacts import fetch
+    from contacts.fetch import FetchError, redact_url
+    from contacts.services import ContactError
+
+    # The conditional UPDATE is the claim: a redelivered task finds the job taken and stops.
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.STARTED).update(
+        status=ImportStatus.IMPORTING, description="Reading the file."
+    )
+    if not claimed:
+        logger.info("import job %s already claimed or gone", job_id)
+        return
+    job = ImportJob.objects.get(pk=job_id)
+    path = upload_path(job)
+    try:
+        if job.source_url:
+            ImportJob.objects.filter(pk=job_id).update(
+                description=f"Downloading {redact_url(job.source_url)}."
+            )
+            partial = path.with_suffix(".part")
+            try:
+                with open(partial, "wb") as handle:
+                    fetch.fetch_to_file(job.source_url, handle, max_bytes=fetch.MAX_DOWNLOAD_BYTES)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)
+        if not path.exists():
+            import_job_fail(job_id=job_id, description="The uploaded file is missing.")
+            return
+        job = csv_import_file(job=job, path=path)
+    except (FetchError, CsvFormatError, ContactError) as exc:
+        import_job_fail(job_id=job_id, description=str(exc))
+        return
+    except Exception:
+        logger.exception("import job %s failed", job_id)
+        import_job_fail(
+            job_id=job_id, description="The import stopped on an internal error; it was logged."
+        )
+        raise
+    finally:
+        path.unlink(missing_ok=True)
+    ImportJob.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
+        status=ImportStatus.FINISHED,
+        finished_at=timezone.now(),
+        description=_summary(job),
+    )
+
+
+def _summary(job: ImportJob) -> str:
+    job.refresh_from_db()
+    return (
+        f"{job.processed} row(s) read: {job.created_count} created, "
+        f"{job.updated_count} updated, {job.failed_count} failed."
+    )
