@@ -4,8 +4,10 @@ from rest_framework.routers import SimpleRouter
 
 from contacts.api.native import CustomFieldViewSet, SegmentViewSet
 
-# "/?": like the seed routes, answer with or without the trailing slash.
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+# Like the seed routes, answer with or without the trailing slash (the constructor only
+# takes a boolean, so the pattern is set afterwards).
+router.trailing_slash = "/?"
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("segments", SegmentViewSet, basename="segment")
 
