@@ -1,0 +1,109 @@
+from django import forms
+from django.contrib import admin, messages
+
+from templates.models import MessageTemplate, TemplateVersion
+from templates.services import (
+    TemplateValidationError,
+    template_create,
+    template_prepare,
+    template_publish,
+    template_update,
+)
+
+EDITABLE_FIELDS = (
+    "name",
+    "channel",
+    "subject",
+    "preheader",
+    "from_name",
+    "from_email",
+    "html",
+    "text",
+    "sms_text",
+    "provider",
+    "external_id",
+)
+
+
+class MessageTemplateForm(forms.ModelForm):
+    """Validation is the service's: the form only shows its field errors (with line and
+    column) next to the fields."""
+
+    class Meta:
+        model = MessageTemplate
+        fields = EDITABLE_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        trial = MessageTemplate(**{field: cleaned.get(field) or "" for field in EDITABLE_FIELDS})
+        trial.text_generated = self.instance.text_generated if self.instance.pk else False
+        try:
+            template_prepare(trial, text_given=bool(cleaned.get("text")))
+        except TemplateValidationError as exc:
+            for error in exc.errors:
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, str(error) if field is None else _located(error))
+        return cleaned
+
+
+def _located(error) -> str:
+    if error.line is None:
+        return error.message
+    return f"Line {error.line}, column {error.column}: {error.message}"
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ("number", "subject", "published_at", "published_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    form = MessageTemplateForm
+    list_display = ("name", "channel", "subject", "version", "updated_at")
+    list_filter = ("channel",)
+    search_fields = ("name", "subject", "external_id")
+    readonly_fields = ("version", "text_generated", "created_at", "updated_at")
+    inlines = [TemplateVersionInline]
+    actions = ["publish"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        values = {field: form.cleaned_data.get(field) or "" for field in EDITABLE_FIELDS}
+        values["external_id"] = values["external_id"] or None
+        if change:
+            saved = template_update(template=MessageTemplate.objects.get(pk=obj.pk), **values)
+        else:
+            saved = template_create(**values)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Publish a new version")
+    def publish(self, request, queryset) -> None:
+        for template in queryset:
+            try:
+                version = template_publish(template=template, user=request.user)
+            except TemplateValidationError as exc:
+                self.message_user(request, f"{template}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Published {version}.", messages.SUCCESS)
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(admin.ModelAdmin):
+    list_display = ("template", "number", "channel", "published_at", "published_by")
+    list_filter = ("channel",)
+    search_fields = ("template__name", "subject")
+    readonly_fields = [field.name for field in TemplateVersion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,100 @@
+from auditlog.registry import auditlog
+from django.conf import settings
+from django.db import models
+
+from contacts.models import ChannelType
+
+
+class MessageTemplate(models.Model):
+    """A message a marketer writes once and Herald personalises per recipient. Content is
+    Velocity (see templates.engine); HTML is stored sanitised. Campaigns send a published
+    TemplateVersion, never the editable draft."""
+
+    name = models.CharField(max_length=200)
+    channel = models.CharField(
+        max_length=20, choices=ChannelType.choices, default=ChannelType.EMAIL
+    )
+    subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    from_email = models.CharField(max_length=254, blank=True)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    text_generated = models.BooleanField(
+        default=False, help_text="The text body was derived from the HTML and follows its changes."
+    )
+    # The message of channels other than email (SMS, push, messengers).
+    sms_text = models.TextField(blank=True)
+    provider = models.CharField(
+        max_length=50, blank=True, help_text="Provider holding the external copy."
+    )
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    version = models.PositiveIntegerField(
+        default=0, help_text="Number of the latest published version."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="template_external_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateVersion(models.Model):
+    """An immutable snapshot taken on publish: what a campaign actually sends, so editing
+    the template never changes a message already scheduled."""
+
+    CONTENT_FIELDS = (
+        "channel",
+        "subject",
+        "preheader",
+        "from_name",
+        "from_email",
+        "html",
+        "text",
+        "sms_text",
+    )
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    channel = models.CharField(max_length=20, choices=ChannelType.choices)
+    subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    from_email = models.CharField(max_length=254, blank=True)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    sms_text = models.TextField(blank=True)
+    published_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "number"], name="template_version_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("A published template version cannot be changed.")
+        super().save(*args, **kwargs)
+
+
+auditlog.register(MessageTemplate, exclude_fields=["updated_at"])
+auditlog.register(TemplateVersion)

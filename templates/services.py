@@ -1,0 +1,296 @@
+"""Template writes (create, update, publish) and rendering a message for one recipient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from contacts.models import ChannelType, Contact, CustomField
+from templates.engine import CompiledTemplate, TemplateSyntaxError, compile_template
+from templates.models import MessageTemplate, TemplateVersion
+from templates.sanitize import HtmlSanitizeError, html_to_text, inline_css, sanitize_html
+
+# Fields holding Velocity source; each is compiled on save so mistakes surface then.
+TEMPLATE_FIELDS = ("subject", "preheader", "html", "text", "sms_text")
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class TemplateFieldError:
+    field: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = f" (line {self.line}, column {self.column})" if self.line is not None else ""
+        return f"{self.field}: {self.message}{where}"
+
+
+class TemplateValidationError(Exception):
+    """The template content breaks a rule; `errors` name the field (and line/column)."""
+
+    def __init__(self, errors: list[TemplateFieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(error) for error in errors))
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    html: str
+    text: str
+
+
+@lru_cache(maxsize=512)
+def compiled(source: str) -> CompiledTemplate:
+    """Templates are compiled once per process: a campaign renders one source many times."""
+    return compile_template(source)
+
+
+def _check_source(field: str, source: str, errors: list[TemplateFieldError]) -> None:
+    try:
+        compiled(source)
+    except TemplateSyntaxError as exc:
+        errors.append(TemplateFieldError(field, exc.message, exc.line, exc.column))
+
+
+def template_prepare(template: MessageTemplate, *, text_given: bool) -> None:
+    """Validate and normalise the content of an unsaved `template` in place (sanitised HTML,
+    derived text); raise TemplateValidationError naming every bad field."""
+    errors: list[TemplateFieldError] = []
+    template.name = (template.name or "").strip()
+    if not template.name:
+        errors.append(TemplateFieldError("name", "This field is required."))
+    elif len(template.name) > 200:
+        errors.append(TemplateFieldError("name", "At most 200 characters."))
+    if template.channel not in ChannelType.values:
+        errors.append(
+            TemplateFieldError(
+                "channel", f"Unknown channel; one of: {', '.join(ChannelType.values)}."
+            )
+        )
+    if "\n" in template.subject or "\r" in template.subject:
+        errors.append(TemplateFieldError("subject", "The subject must be a single line."))
+    if template.from_email:
+        try:
+            validate_email(template.from_email)
+        except ValidationError:
+            errors.append(TemplateFieldError("from_email", "Enter a valid email address."))
+    for field in TEMPLATE_FIELDS:
+        if field != "text" or text_given:
+            _check_source(field, getattr(template, field), errors)
+    if not any(error.field == "html" for error in errors) and template.html:
+        try:
+            template.html = sanitize_html(template.html)
+        except HtmlSanitizeError as exc:
+            errors.append(TemplateFieldError("html", exc.message, exc.line, exc.column))
+    if errors:
+        raise TemplateValidationError(errors)
+    if not text_given and (template.text_generated or not template.text):
+        try:
+            template.text = html_to_text(template.html) if template.html else ""
+        except HtmlSanitizeError as exc:
+            raise TemplateValidationError([TemplateFieldError("text", exc.message)]) from None
+        template.text_generated = bool(template.text)
+    elif text_given:
+        template.text_generated = False
+
+
+@transaction.atomic
+def template_create(
+    *,
+    name: str,
+    channel: str = ChannelType.EMAIL,
+    subject: str = "",
+    preheader: str = "",
+    from_name: str = "",
+    from_email: str = "",
+    html: str = "",
+    text: str = "",
+    sms_text: str = "",
+    provider: str = "",
+    external_id: str | None = None,
+) -> MessageTemplate:
+    template = MessageTemplate(
+        name=name,
+        channel=channel,
+        subject=subject,
+        preheader=preheader,
+        from_name=from_name,
+        from_email=from_email,
+        html=html,
+        text=text,
+        sms_text=sms_text,
+        provider=provider,
+        external_id=external_id or None,
+    )
+    template_prepare(template, text_given=bool(text))
+    template.save()
+    return template
+
+
+@transaction.atomic
+def template_update(
+    *,
+    template: MessageTemplate,
+    name: str = _UNSET,
+    channel: str = _UNSET,
+    subject: str = _UNSET,
+    preheader: str = _UNSET,
+    from_name: str = _UNSET,
+    from_email: str = _UNSET,
+    html: str = _UNSET,
+    text: str = _UNSET,
+    sms_text: str = _UNSET,
+    provider: str = _UNSET,
+    external_id: str | None = _UNSET,
+) -> MessageTemplate:
+    """Change the draft; published versions stay as they were. Arguments left out keep
+    their value. An empty `text` goes back to being derived from the HTML."""
+    changes = {
+        key: value
+        for key, value in {
+            "name": name,
+            "channel": channel,
+            "subject": subject,
+            "preheader": preheader,
+            "from_name": from_name,
+            "from_email": from_email,
+            "html": html,
+            "text": text,
+            "sms_text": sms_text,
+            "provider": provider,
+            "external_id": external_id,
+        }.items()
+        if value is not _UNSET
+    }
+    if "external_id" in changes:
+        changes["external_id"] = changes["external_id"] or None
+    text_given = bool(changes.get("text"))
+    if "text" in changes and not text_given:
+        template.text_generated = True
+    for key, value in changes.items():
+        setattr(template, key, value)
+    template_prepare(template, text_given=text_given)
+    template.save()
+    return template
+
+
+def _publish_errors(template: MessageTemplate) -> list[TemplateFieldError]:
+    if template.channel == ChannelType.EMAIL:
+        errors = []
+        if not template.subject.strip():
+            errors.append(
+                TemplateFieldError("subject", "An email needs a subject to be published.")
+            )
+        if not template.html.strip() and not template.text.strip():
+            errors.append(
+                TemplateFieldError("html", "An email needs an HTML or a text body to be published.")
+            )
+        return errors
+    if not template.sms_text.strip():
+        return [
+            TemplateFieldError(
+                "sms_text", f"A {template.get_channel_display()} message needs a text."
+            )
+        ]
+    return []
+
+
+@transaction.atomic
+def template_publish(*, template: MessageTemplate, user: Any = None) -> TemplateVersion:
+    """Freeze the current content as the next version."""
+    # Lock the row: two simultaneous publishes must not both take the same number.
+    locked = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+    errors = _publish_errors(locked)
+    if errors:
+        raise TemplateValidationError(errors)
+    number = locked.version + 1
+    version = TemplateVersion.objects.create(
+        template=locked,
+        number=number,
+        published_by=user if getattr(user, "is_authenticated", False) else None,
+        **{field: getattr(locked, field) for field in TemplateVersion.CONTENT_FIELDS},
+    )
+    MessageTemplate.objects.filter(pk=locked.pk).update(version=number)
+    template.version = number
+    return version
+
+
+def contact_context(
+    contact: Contact, *, custom_fields: Iterable[CustomField] | None = None
+) -> dict[str, Any]:
+    """`$contact` for a contact: the seed's field names, plus custom fields in `fields` under
+    their id, their key and their name ($contact.fields.get('12'), .get('city'), .get('City')).
+    Pass `custom_fields` when rendering many contacts to avoid one query per contact."""
+    if custom_fields is None:
+        custom_fields = CustomField.objects.all()
+    fields: dict[str, Any] = {}
+    for field in custom_fields:
+        value = (contact.fields or {}).get(str(field.pk))
+        if value is not None:
+            fields[str(field.pk)] = fields[field.key] = fields[field.name] = value
+    return {
+        "id": contact.pk,
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "region": contact.region,
+        "town": contact.town,
+        "address": contact.address,
+        "postcode": contact.postcode,
+        "languageCode": contact.language_code,
+        "timeZone": contact.time_zone,
+        "externalCustomerId": contact.external_customer_id,
+        "tags": list(contact.tags or []),
+        "fields": fields,
+    }
+
+
+def _preheader_html(preheader: str) -> str:
+    # Shown by inbox previews, hidden in the opened message.
+    return (
+        '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all" aria-hidden="true">'
+        f"{escape(preheader)}</div>"
+    )
+
+
+def template_render(
+    *,
+    template: MessageTemplate | None = None,
+    version: TemplateVersion | None = None,
+    contact: Contact | Mapping[str, Any] | None,
+    data: Mapping[str, Any] | None,
+) -> RenderedMessage:
+    """Personalise a template (or a published version) for one recipient. Raises
+    TemplateError (engine) when a template exceeds its limits while rendering."""
+    source = version or template
+    if source is None:
+        raise ValueError("template_render needs a template or a version")
+    contact_dict = contact_context(contact) if isinstance(contact, Contact) else (contact or {})
+    data = data or {}
+
+    def render(field: str, *, escape_html: bool = False) -> str:
+        text = getattr(source, field)
+        return compiled(text).render(contact_dict, data, escape_html=escape_html) if text else ""
+
+    if source.channel != ChannelType.EMAIL:
+        return RenderedMessage(subject="", html="", text=render("sms_text"))
+    # A value with a line break must not become a second header line.
+    subject = " ".join(render("subject").split())
+    html = render("html", escape_html=True)
+    if html:
+        preheader = " ".join(render("preheader").split())
+        if preheader:
+            html = _preheader_html(preheader) + html
+        html = inline_css(html)
+    return RenderedMessage(subject=subject, html=html, text=render("text"))
