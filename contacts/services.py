@@ -311,7 +311,6 @@ def contact_restore(*, contact: Contact) -> Contact:
 # --- bulk upsert -------------------------------------------------------------------------
 
 _TABLE = "contacts_contact"
-_TEXT_COLUMNS = tuple(c for c in WRITABLE_COLUMNS if c not in ("extra_channels", "tags", "fields"))
 
 
 def _match_key(parsed: dict, dedupe_on: str, field_key: str | None):
@@ -389,6 +388,25 @@ def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
     return found
 
 
+def _lock_existing(cursor, ids: list[int]) -> dict[int, dict]:
+    """Current values of the contacts a batch updates, locked until it commits."""
+    if not ids:
+        return {}
+    columns = ("id", *WRITABLE_COLUMNS, "deleted_at")
+    cursor.execute(
+        f"SELECT {', '.join(columns)} FROM {_TABLE} WHERE id = ANY(%s) FOR UPDATE", [ids]
+    )
+    existing = {}
+    for values in cursor.fetchall():
+        row = dict(zip(columns, values, strict=True))
+        for column in _JSON_COLUMNS:
+            # Django's psycopg setup hands jsonb back as text for JSONField to decode.
+            if isinstance(row[column], str):
+                row[column] = json.loads(row[column])
+        existing[row["id"]] = row
+    return existing
+
+
 def _update_columns(contact_fields: list[str] | None) -> set[str]:
     if contact_fields is None:
         return set(WRITABLE_COLUMNS)
@@ -398,31 +416,28 @@ def _update_columns(contact_fields: list[str] | None) -> set[str]:
     return columns
 
 
-def _row_values(ids: list[int], rows: list[dict]) -> list[list]:
-    """Column arrays for unnest(), in WRITABLE_COLUMNS order after the id array."""
-    arrays: list[list] = [ids]
-    for column in WRITABLE_COLUMNS:
-        if column in ("extra_channels", "tags", "fields"):
-            arrays.append([json.dumps(row[column]) for row in rows])
-        else:
-            arrays.append([row[column] for row in rows])
-    return arrays
-
-
-_UNNEST = (
-    "unnest(%s::bigint[], "
-    + ", ".join("%s::text[]" for _ in WRITABLE_COLUMNS)
-    + ") AS v(id, "
-    + ", ".join(WRITABLE_COLUMNS)
+_JSON_COLUMNS = ("extra_channels", "tags", "fields")
+# One JSON document per statement instead of 14 parameter arrays: json.dumps runs in C,
+# while adapting thousands of Python strings into arrays costs more than the INSERT itself.
+_RECORDSET = (
+    "jsonb_to_recordset(%s::jsonb) AS v(id bigint, "
+    + ", ".join(f"{c} {'jsonb' if c in _JSON_COLUMNS else 'text'}" for c in WRITABLE_COLUMNS)
     + ")"
 )
 
 
+def _rows_json(ids: list[int], rows: list[dict]) -> str:
+    return json.dumps(
+        [
+            {"id": contact_id, **{column: row[column] for column in WRITABLE_COLUMNS}}
+            for contact_id, row in zip(ids, rows, strict=True)
+        ]
+    )
+
+
 def _sql_value(column: str) -> str:
-    if column in ("extra_channels", "fields"):
-        return f"v.{column}::jsonb"
     if column == "tags":
-        return "ARRAY(SELECT jsonb_array_elements_text(v.tags::jsonb))::varchar(100)[]"
+        return "ARRAY(SELECT jsonb_array_elements_text(v.tags))::varchar(100)[]"
     return f"v.{column}"
 
 
@@ -459,8 +474,8 @@ def _insert_new(cursor, rows: list[dict]) -> list[int]:
     cursor.execute(
         f"""INSERT INTO {_TABLE} (id, {columns}, confirmed, confirmed_at, source,
                                   created_at, updated_at, deleted_at)
-            SELECT v.id, {values}, true, now(), %s, now(), now(), NULL FROM {_UNNEST}""",
-        [ContactSource.IMPORT, *_row_values(ids, full)],
+            SELECT v.id, {values}, true, now(), %s, now(), now(), NULL FROM {_RECORDSET}""",
+        [ContactSource.IMPORT, _rows_json(ids, full)],
     )
     return ids
 
@@ -469,8 +484,8 @@ def _update_existing(cursor, ids: list[int], rows: list[dict]) -> None:
     sets = ", ".join(f"{c} = {_sql_value(c)}" for c in WRITABLE_COLUMNS)
     cursor.execute(
         f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
-              FROM {_UNNEST} WHERE c.id = v.id""",
-        _row_values(ids, rows),
+              FROM {_RECORDSET} WHERE c.id = v.id""",
+        [_rows_json(ids, rows)],
     )
 
 
@@ -556,14 +571,7 @@ def _upsert_batch(contacts: list, options: dict, job: ImportJob, start_index: in
                 # Two keys may reach one contact; its rows merge so one UPDATE row carries them.
                 by_contact.setdefault(contact_id, []).extend(indices)
 
-        existing = {}
-        if by_contact:
-            existing = {
-                row["id"]: row
-                for row in Contact.objects.filter(pk__in=list(by_contact))
-                .select_for_update()
-                .values("id", *WRITABLE_COLUMNS, "deleted_at")
-            }
+        existing = _lock_existing(cursor, list(by_contact))
         update_ids: list[int] = []
         update_rows: list[dict] = []
         row_contact: dict[int, int] = {}

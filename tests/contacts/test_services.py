@@ -182,3 +182,39 @@ def test_job_with_corrupt_payload_ends_in_error():
     job.refresh_from_db()
     assert job.status == ImportStatus.ERROR
     assert job.description
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@example.com",
+        "A.B+tag@Sub.Example.CO.uk",
+        "o'neil@example.com",
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        "a@localhost",
+        "a@x.test",
+        "a@123.45",
+        "a@-bad.com",
+        "a@b_c.com",
+        "a@ex..com",
+        '"quoted"@example.com',
+        "x" * 65 + "@example.com",
+        "a@xn--80ak6aa92e.com",
+        "я@example.com",
+        "a@пример.рф",
+        " padded@example.com ",
+    ],
+)
+def test_email_fast_path_agrees_with_email_validator(address):
+    from email_validator import EmailNotValidError, validate_email
+
+    from contacts.validation import email_normalise
+
+    try:
+        expected = validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+
+    assert email_normalise(address)[0] == expected
