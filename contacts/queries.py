@@ -49,6 +49,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import (
+    BooleanField,
     CharField,
     DecimalField,
     Exists,
@@ -126,19 +127,59 @@ NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
-class _GuardedCast(Func):
-    """`CASE WHEN <text> ~ <pattern> THEN <text>::<type> END`: a stored value of the wrong
-    shape becomes NULL instead of failing the whole query with a cast error."""
+class _JsonNumber(Func):
+    """The custom field as numeric, NULL when absent or not a number.
 
-    def __init__(self, expression, *, pattern: str, cast_sql: str, output_field):
-        super().__init__(expression, output_field=output_field)
-        self.pattern = pattern
-        self.cast_sql = cast_sql
+    Values are stored as JSON numbers (contacts.validation), so the `jsonb_typeof` branch is
+    the one that runs, and it is cheap; a numeric string written by another path is still
+    read, behind a regex so that a stray "n/a" becomes NULL instead of a cast error that
+    would fail the whole query.
+    """
+
+    output_field = DecimalField()
+
+    def __init__(self, column: str, key: str):
+        super().__init__(F(column))
+        self.key = key
 
     def as_sql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        cast = self.cast_sql.format(sql)
-        return f"(CASE WHEN {sql} ~ %s THEN {cast} END)", (*params, self.pattern, *params)
+        col, params = compiler.compile(self.source_expressions[0])
+        value = f"({col} -> (%s)::text)"
+        text = f"({col} ->> (%s)::text)"
+        sql = (
+            f"(CASE jsonb_typeof({value}) WHEN 'number' THEN ({value})::numeric "
+            f"WHEN 'string' THEN CASE WHEN {text} ~ %s THEN ({text})::numeric END END)"
+        )
+        key = self.key
+        return sql, (*params, key, *params, key, *params, key, NUMERIC_RE, *params, key)
+
+
+class _JsonIsoDate(Func):
+    """The custom field's `YYYY-MM-DD` text, NULL when absent or not an ISO date.
+
+    ISO dates order correctly as text; comparing text avoids a ::date cast that an
+    impossible stored date (2024-02-31) would turn into a query error.
+    """
+
+    output_field = CharField()
+
+    def __init__(self, column: str, key: str):
+        super().__init__(F(column))
+        self.key = key
+
+    def as_sql(self, compiler, connection, **extra):
+        col, params = compiler.compile(self.source_expressions[0])
+        text = f"({col} ->> (%s)::text)"
+        sql = f"(CASE WHEN {text} ~ %s THEN left({text}, 10) END)"
+        return sql, (*params, self.key, ISO_DATE_RE, *params, self.key)
+
+
+class _Total(Func):
+    """`COALESCE(<predicate>, false)`: NULL (no value) reads as false, so a NOT around the
+    predicate matches contacts without a value instead of dropping them as NULL."""
+
+    template = "COALESCE(%(expressions)s, false)"
+    output_field = BooleanField()
 
 
 class _JsonKeyText(Func):
@@ -447,25 +488,17 @@ class _Compiler:
             raise FilterError(path, f"operator {op!r} does not apply to a custom field")
         lookup = ORDER_OPS[op]
         if field.type == CustomFieldType.NUMBER:
-            lhs = _GuardedCast(
-                text, pattern=NUMERIC_RE, cast_sql="({})::numeric", output_field=DecimalField()
-            )
+            lhs = _JsonNumber("fields", key)
             rhs = Value(_number(value, path), output_field=DecimalField())
         elif field.type == CustomFieldType.DATE:
-            # ISO dates order correctly as text; comparing text avoids a ::date cast that an
-            # impossible stored date (2024-02-31) would turn into a query error.
-            lhs = _GuardedCast(
-                text, pattern=ISO_DATE_RE, cast_sql="left({}, 10)", output_field=CharField()
-            )
+            lhs = _JsonIsoDate("fields", key)
             rhs = Value(_date(value, path).isoformat(), output_field=CharField())
         elif field.type == CustomFieldType.BOOLEAN:
             raise FilterError(path, f"operator {op!r} does not apply to a yes/no field")
         else:
             lhs = text
             rhs = Value(self._cf_text(field, value, path, check_allowed=False))
-        # The IS NOT NULL conjunct keeps the predicate two-valued, so a $not around it still
-        # matches contacts without a (valid) value instead of dropping them as NULL.
-        return Q(lookup(lhs, rhs)) & Q(IsNull(lhs, False))
+        return Q(_Total(lookup(lhs, rhs)))
 
     def _cf_equals(self, field: CustomField, value: Any, path: str) -> Q:
         key = str(field.pk)
