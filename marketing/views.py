@@ -25,16 +25,6 @@ def dashboard(request):
 
 # Sections whose capability has not landed yet show an honest empty state.
 EMPTY_SECTIONS = {
-    "contacts": (
-        "Contacts",
-        "No contacts yet.",
-        "Contacts you import or receive through the API appear here.",
-    ),
-    "segments": (
-        "Segments",
-        "No segments yet.",
-        "Static lists and dynamic filters over your contacts appear here.",
-    ),
     "templates": (
         "Templates",
         "No templates yet.",

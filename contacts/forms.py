@@ -1,0 +1,349 @@
+"""Forms of the marketer pages. They parse page input into the seed-format dicts and keyword
+arguments the services take; the services own the rules and report what breaks them."""
+
+from django import forms
+from django.db.models import Exists, OuterRef, Q
+
+from contacts.models import (
+    CustomField,
+    CustomFieldType,
+    Segment,
+    SegmentKind,
+    Unsubscribed,
+)
+from contacts.queries import segment_contacts
+
+YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+DELETED_CHOICES = [("", "Active contacts"), ("only", "Deleted only"), ("all", "Active and deleted")]
+# Paging pastes of addresses or ids into one request; the services cap what they accept.
+MAX_PASTED_LINES = 5000
+
+
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class ContactFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=254)
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.all(), required=False, empty_label="All segments"
+    )
+    confirmed = forms.ChoiceField(choices=YES_NO, required=False)
+    unsubscribed = forms.ChoiceField(choices=YES_NO, required=False)
+    deleted = forms.ChoiceField(choices=DELETED_CHOICES, required=False, label="Status")
+
+    def apply(self, queryset):
+        """Narrow a Contact queryset. Each branch uses a column index where one exists."""
+        data = self.cleaned_data if self.is_valid() else {}
+        deleted = data.get("deleted")
+        if deleted == "only":
+            queryset = queryset.filter(deleted_at__isnull=False)
+        elif deleted != "all":
+            queryset = queryset.filter(deleted_at__isnull=True)
+        if data.get("confirmed"):
+            queryset = queryset.filter(confirmed=data["confirmed"] == "yes")
+        if data.get("unsubscribed"):
+            listed = Exists(Unsubscribed.objects.filter(email=OuterRef("email")))
+            if data["unsubscribed"] == "yes":
+                queryset = queryset.filter(listed)
+            else:
+                queryset = queryset.exclude(listed)
+        segment = data.get("segment")
+        if segment is not None:
+            if segment.kind == SegmentKind.STATIC:
+                queryset = queryset.filter(segmentmembership__segment=segment)
+            else:
+                queryset = queryset.filter(pk__in=segment_contacts(segment).values("pk"))
+        if data.get("q"):
+            queryset = queryset.filter(search_q(data["q"]))
+        return queryset
+
+
+def search_q(text: str) -> Q:
+    """Prefix matches, so the email/phone indexes (btree with pattern ops) serve them."""
+    text = text.strip()
+    if "@" in text:
+        return Q(email__startswith=text.lower())
+    digits = "".join(ch for ch in text if ch.isdigit())
+    query = Q(external_customer_id=text)
+    if digits and len(digits) >= 3 and not any(ch.isalpha() for ch in text):
+        query |= Q(phone__startswith="+" + digits.lstrip("0"))
+        return query
+    if text.isdigit():
+        query |= Q(pk=int(text)) if len(text) < 18 else Q()
+    parts = text.split(None, 1)
+    if len(parts) == 2:
+        query |= Q(first_name__istartswith=parts[0], last_name__istartswith=parts[1])
+    query |= (
+        Q(first_name__istartswith=text)
+        | Q(last_name__istartswith=text)
+        | Q(email__startswith=text.lower())
+    )
+    return query
+
+
+class ContactForm(forms.Form):
+    """Standard fields, one input per custom field (named `cf_<id>`) and static segments."""
+
+    email = forms.CharField(required=False, max_length=254, label="Email")
+    phone = forms.CharField(
+        required=False, max_length=32, label="Phone", help_text="International, e.g. +380942583691"
+    )
+    first_name = forms.CharField(required=False, max_length=40, label="First name")
+    last_name = forms.CharField(required=False, max_length=40, label="Last name")
+    region = forms.CharField(required=False, max_length=100)
+    town = forms.CharField(required=False, max_length=100)
+    address = forms.CharField(required=False, max_length=255)
+    postcode = forms.CharField(required=False, max_length=20)
+    language_code = forms.CharField(
+        required=False, max_length=10, label="Language", help_text="e.g. en, uk"
+    )
+    time_zone = forms.CharField(
+        required=False, max_length=64, label="Time zone", help_text="e.g. Europe/Kyiv"
+    )
+    external_customer_id = forms.CharField(
+        required=False, max_length=255, label="External customer id"
+    )
+    tags = forms.CharField(required=False, help_text="Comma separated")
+    segments = forms.ModelMultipleChoiceField(
+        queryset=Segment.objects.filter(kind=SegmentKind.STATIC),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Static segments",
+    )
+
+    STANDARD = [
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "region",
+        "town",
+        "address",
+        "postcode",
+        "language_code",
+        "time_zone",
+        "external_customer_id",
+        "tags",
+    ]
+
+    def __init__(self, *args, contact=None, **kwargs):
+        self.contact = contact
+        self.custom_fields = list(CustomField.objects.all())
+        if contact is not None and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_for(contact)
+        super().__init__(*args, **kwargs)
+        for field in self.custom_fields:
+            self.fields[f"cf_{field.pk}"] = custom_field_input(field)
+
+    @staticmethod
+    def initial_for(contact) -> dict:
+        initial = {name: getattr(contact, name) or "" for name in ContactForm.STANDARD}
+        initial["tags"] = ", ".join(contact.tags or [])
+        initial["segments"] = list(
+            contact.segments.filter(kind=SegmentKind.STATIC).values_list("pk", flat=True)
+        )
+        for key, value in (contact.fields or {}).items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            initial[f"cf_{key}"] = value
+        return initial
+
+    @property
+    def standard_fields(self):
+        return [self[name] for name in self.STANDARD]
+
+    @property
+    def custom_inputs(self):
+        return [(field, self[f"cf_{field.pk}"]) for field in self.custom_fields]
+
+    def clean(self):
+        data = super().clean()
+        # The seed's contact format can set a channel but not remove one, so the services
+        # would keep an address the marketer blanked; say so instead of pretending to save it.
+        if self.contact is not None:
+            for name in ("email", "phone"):
+                if getattr(self.contact, name) and not data.get(name):
+                    self.add_error(
+                        name,
+                        f"Removing the {self.fields[name].label.lower()} of a contact is not "
+                        "supported; enter a new value or delete the contact.",
+                    )
+        return data
+
+    def seed_data(self) -> tuple[dict, dict[str, str]]:
+        """The seed-format contact dict and, for mapping service errors back onto inputs, the
+        error path of each value → the form field that holds it."""
+        data = self.cleaned_data
+        paths: dict[str, str] = {}
+        channels = []
+        for kind, name in (("email", "email"), ("sms", "phone")):
+            if data.get(name):
+                paths[f"channels[{len(channels)}]"] = name
+                channels.append({"type": kind, "value": data[name]})
+        seed: dict = {
+            "channels": channels,
+            "firstName": data["first_name"],
+            "lastName": data["last_name"],
+            "address": {
+                "region": data["region"],
+                "town": data["town"],
+                "address": data["address"],
+                "postcode": data["postcode"],
+            },
+            "languageCode": data["language_code"],
+            "timeZone": data["time_zone"],
+            "externalCustomerId": data["external_customer_id"],
+            "tags": [tag.strip() for tag in data["tags"].split(",") if tag.strip()],
+        }
+        paths.update(
+            {
+                "firstName": "first_name",
+                "lastName": "last_name",
+                "address.region": "region",
+                "address.town": "town",
+                "address.address": "address",
+                "address.postcode": "postcode",
+                "languageCode": "language_code",
+                "timeZone": "time_zone",
+                "externalCustomerId": "external_customer_id",
+                "tags": "tags",
+                "channels": "email",
+            }
+        )
+        fields = []
+        for field in self.custom_fields:
+            if field.readonly:
+                continue
+            value = data.get(f"cf_{field.pk}")
+            if field.type == CustomFieldType.BOOLEAN:
+                value = {"true": True, "false": False}.get(value)
+            elif field.type == CustomFieldType.DATE and value:
+                value = value.isoformat()
+            elif field.type == CustomFieldType.NUMBER and value is not None:
+                value = int(value) if value == value.to_integral_value() else float(value)
+            paths[f"fields[{len(fields)}]"] = f"cf_{field.pk}"
+            fields.append({"id": field.pk, "value": value if value != "" else None})
+        seed["fields"] = fields
+        return seed, paths
+
+    def add_service_errors(self, errors, paths: dict[str, str]) -> None:
+        """Attach (path, problem) pairs from the services to the input they concern."""
+        for path, problem in errors:
+            target = None
+            for prefix in sorted(paths, key=len, reverse=True):
+                if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
+                    target = paths[prefix]
+                    break
+            if target is None and path.startswith("fields"):
+                target = self._custom_field_named_in(problem)
+            self.add_error(target, f"{problem}" if target else f"{path}: {problem}".lstrip(": "))
+
+    def _custom_field_named_in(self, problem: str) -> str | None:
+        for field in self.custom_fields:
+            if f"custom field {field.pk} " in problem:
+                return f"cf_{field.pk}"
+        return None
+
+
+def custom_field_input(field: CustomField) -> forms.Field:
+    """A form input typed like the custom field; readonly fields show but do not submit."""
+    common = {"label": field.name, "required": field.required and not field.readonly}
+    if field.type == CustomFieldType.NUMBER:
+        widget = forms.NumberInput(attrs={"step": "any"})
+        result = forms.DecimalField(widget=widget, **common)
+    elif field.type == CustomFieldType.DATE:
+        result = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    elif field.type == CustomFieldType.BOOLEAN:
+        result = forms.ChoiceField(choices=[("", "—"), ("true", "Yes"), ("false", "No")], **common)
+    elif field.type == CustomFieldType.CHOICE:
+        choices = [("", "—")] + [(value, value) for value in field.allowed_values]
+        result = forms.ChoiceField(choices=choices, **common)
+    else:
+        result = forms.CharField(max_length=1000, **common)
+    result.disabled = field.readonly
+    return result
+
+
+class CustomFieldForm(forms.ModelForm):
+    allowed_values = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For a choice field: one allowed value per line.",
+    )
+
+    class Meta:
+        model = CustomField
+        fields = [
+            "name",
+            "key",
+            "group_name",
+            "group_key",
+            "type",
+            "required",
+            "readonly",
+            "allowed_values",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["allowed_values"] = "\n".join(self.instance.allowed_values)
+
+    def clean_allowed_values(self) -> list[str]:
+        return list(dict.fromkeys(lines(self.cleaned_data["allowed_values"])))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("type") == CustomFieldType.CHOICE and not data.get("allowed_values"):
+            self.add_error("allowed_values", "A choice field needs at least one allowed value.")
+        return data
+
+
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["name", "kind", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2}), "kind": forms.RadioSelect}
+        help_texts = {
+            "kind": "Static: a list you add contacts to. Dynamic: everyone matching a filter."
+        }
+
+
+class SegmentEditForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
+class MembersAddForm(forms.Form):
+    contacts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Contacts to add",
+        help_text="One email address or contact id per line (or separated by commas).",
+    )
+
+    def clean_contacts(self) -> list[str]:
+        text = self.cleaned_data["contacts"].replace(",", "\n").replace(";", "\n")
+        items = list(dict.fromkeys(lines(text)))
+        if len(items) > MAX_PASTED_LINES:
+            raise forms.ValidationError(f"At most {MAX_PASTED_LINES} lines at a time.")
+        return items
+
+
+class UnsubscribedAddForm(forms.Form):
+    emails = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        label="Email addresses",
+        help_text="One address per line.",
+    )
+    reason = forms.CharField(required=False, max_length=200)
+
+    def clean_emails(self) -> list[str]:
+        items = lines(self.cleaned_data["emails"])
+        if not items:
+            raise forms.ValidationError("Enter at least one address.")
+        if len(items) > MAX_PASTED_LINES:
+            raise forms.ValidationError(f"At most {MAX_PASTED_LINES} lines at a time.")
+        return items

@@ -1,0 +1,342 @@
+"""Marketer pages for contacts, custom fields and the unsubscribed list.
+
+Views parse input with forms and call the services in `contacts.services` /
+`contacts.segments` for every write; the rules (validation, dedupe, audit) live there.
+"""
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from contacts import segments as segment_services
+from contacts import services
+from contacts.forms import ContactFilterForm, ContactForm, CustomFieldForm, UnsubscribedAddForm
+from contacts.models import (
+    Contact,
+    ContactSource,
+    CustomField,
+    Segment,
+    SegmentKind,
+    Unsubscribed,
+)
+from contacts.paging import capped_count, keyset_page
+from contacts.queries import FilterError, segment_contacts
+from marketing.roles import Role, has_role, role_required
+
+# Detail pages show this many recent events and dynamic segments memberships.
+RECENT_EVENTS = 20
+DYNAMIC_SEGMENTS_CHECKED = 50
+
+
+def _query_without(request, *names: str) -> str:
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+@role_required(Role.VIEWER)
+def contact_list(request):
+    form = ContactFilterForm(request.GET or None)
+    try:
+        queryset = form.apply(Contact.objects.all()) if form.is_bound else Contact.objects.alive()
+    except FilterError as exc:
+        messages.error(request, f"The segment's saved filter is broken ({exc}); fix it first.")
+        queryset = Contact.objects.none()
+    page = keyset_page(queryset, request.GET)
+    count, exact = capped_count(queryset)
+    return render(
+        request,
+        "contacts/contact_list.html",
+        {
+            "form": form,
+            "page": page,
+            "count": count,
+            "count_exact": exact,
+            "filtered": form.is_bound and any(form.data.get(k) for k in form.fields),
+            "base_query": _query_without(request, "after", "before"),
+            "any_contacts": page.rows or Contact.objects.exists(),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+@role_required(Role.VIEWER)
+def contact_detail(request, pk: int):
+    contact = get_object_or_404(Contact, pk=pk)
+    custom_fields = CustomField.objects.in_bulk([int(k) for k in contact.fields if k.isdigit()])
+    field_values = [
+        (custom_fields.get(int(key)) if key.isdigit() else None, key, value)
+        for key, value in sorted(contact.fields.items())
+    ]
+    static_segments = list(contact.segments.filter(kind=SegmentKind.STATIC))
+    dynamic_segments = [
+        segment
+        for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC)[:DYNAMIC_SEGMENTS_CHECKED]
+        if _in_dynamic_segment(segment, contact)
+    ]
+    events = contact.events.select_related("event_type")[:RECENT_EVENTS]
+    return render(
+        request,
+        "contacts/contact_detail.html",
+        {
+            "contact": contact,
+            "field_values": field_values,
+            "static_segments": static_segments,
+            "dynamic_segments": dynamic_segments,
+            "events": events,
+            "unsubscribed": bool(contact.email)
+            and Unsubscribed.objects.filter(email=contact.email).exists(),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+def _in_dynamic_segment(segment, contact) -> bool:
+    try:
+        return segment_contacts(segment).filter(pk=contact.pk).exists()
+    except FilterError:
+        return False  # a broken saved filter is shown on the segment's page, not here
+
+
+@role_required(Role.MARKETER)
+def contact_create(request):
+    return _contact_form_page(request, contact=None)
+
+
+@role_required(Role.MARKETER)
+def contact_edit(request, pk: int):
+    contact = get_object_or_404(Contact, pk=pk)
+    return _contact_form_page(request, contact=contact)
+
+
+def _contact_form_page(request, *, contact):
+    form = ContactForm(request.POST or None, contact=contact)
+    if request.method == "POST" and form.is_valid():
+        data, paths = form.seed_data()
+        try:
+            saved, created = _contact_save(
+                contact=contact, data=data, segments=form.cleaned_data["segments"]
+            )
+        except services.ContactError as exc:
+            form.add_service_errors(exc.errors, paths)
+        except segment_services.ContactsRuleError as exc:
+            form.add_error("segments", exc.message)
+        else:
+            if contact is None and not created:
+                messages.info(
+                    request,
+                    f"A contact with this email, phone or external id existed: {saved} was "
+                    "updated instead of creating a duplicate.",
+                )
+            else:
+                messages.success(request, f"Contact {saved} saved.")
+            return redirect(saved.get_absolute_url())
+    return render(request, "contacts/contact_form.html", {"form": form, "contact": contact})
+
+
+@transaction.atomic
+def _contact_save(*, contact, data: dict, segments) -> tuple[Contact, bool]:
+    """The contact write and its static-segment changes succeed or fail together."""
+    if contact is None:
+        contact, created = services.contact_create_or_update(data=data, source=ContactSource.MANUAL)
+    else:
+        contact, created = services.contact_update(contact=contact, data=data), False
+    current = set(contact.segments.filter(kind=SegmentKind.STATIC).values_list("pk", flat=True))
+    wanted = {segment.pk: segment for segment in segments}
+    for segment_id, segment in wanted.items():
+        if segment_id not in current:
+            segment_services.segment_attach(segment=segment, contact_ids=[contact.pk])
+    for segment in Segment.objects.filter(pk__in=current - set(wanted)):
+        segment_services.segment_detach(segment=segment, contact_ids=[contact.pk])
+    return contact, created
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def contact_delete(request, pk: int):
+    contact = get_object_or_404(Contact, pk=pk)
+    erase = request.POST.get("erase") == "1"
+    services.contact_delete(contact=contact, erase=erase)
+    if erase:
+        messages.success(request, "Contact deleted and personal data erased.")
+    else:
+        messages.success(request, f"Contact {contact} deleted. It can be restored.")
+    return redirect(reverse("contact_detail", args=[pk]))
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def contact_restore(request, pk: int):
+    contact = get_object_or_404(Contact, pk=pk)
+    services.contact_restore(contact=contact)
+    messages.success(request, f"Contact {contact} restored.")
+    return redirect(contact.get_absolute_url())
+
+
+# -- custom fields ---------------------------------------------------------------------------
+
+
+@role_required(Role.VIEWER)
+def custom_field_list(request):
+    return render(
+        request,
+        "contacts/custom_field_list.html",
+        {
+            "fields": CustomField.objects.all(),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+@role_required(Role.MARKETER)
+def custom_field_create(request):
+    form = CustomFieldForm(request.POST or None)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _custom_field_call(form, segment_services.custom_field_create, **form.cleaned_data)
+    ):
+        messages.success(request, f"Custom field {form.cleaned_data['name']} created.")
+        return redirect("custom_field_list")
+    return render(request, "contacts/custom_field_form.html", {"form": form})
+
+
+@role_required(Role.MARKETER)
+def custom_field_edit(request, pk: int):
+    field = get_object_or_404(CustomField, pk=pk)
+    # The form validates a copy: ModelForm writes cleaned values onto its instance, and the
+    # service must see the field as stored to judge the change (e.g. of type).
+    form = CustomFieldForm(request.POST or None, instance=CustomField.objects.get(pk=pk))
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _custom_field_call(
+            form, segment_services.custom_field_update, field=field, **form.cleaned_data
+        )
+    ):
+        messages.success(request, f"Custom field {field.name} saved.")
+        return redirect("custom_field_list")
+    return render(request, "contacts/custom_field_form.html", {"form": form, "field": field})
+
+
+# The service names fields as the API does; the form names them as the model does.
+CUSTOM_FIELD_ERROR_FIELDS = {
+    "groupName": "group_name",
+    "groupKey": "group_key",
+    "allowedValues": "allowed_values",
+}
+
+
+def _custom_field_call(form, service, **kwargs) -> bool:
+    try:
+        service(**kwargs)
+    except segment_services.ContactsRuleError as exc:
+        name = CUSTOM_FIELD_ERROR_FIELDS.get(exc.field, exc.field)
+        form.add_error(name if name in form.fields else None, exc.message)
+        return False
+    return True
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def custom_field_delete(request, pk: int):
+    field = get_object_or_404(CustomField, pk=pk)
+    try:
+        segment_services.custom_field_delete(field=field)
+    except segment_services.ContactsRuleError as exc:
+        messages.error(request, f"Custom field {field.name} was not deleted: {exc.message}.")
+    else:
+        messages.success(request, f"Custom field {field.name} deleted.")
+    return redirect("custom_field_list")
+
+
+# -- unsubscribed list -----------------------------------------------------------------------
+
+
+@role_required(Role.VIEWER)
+def unsubscribed_list(request):
+    return _unsubscribed_page(request, form=UnsubscribedAddForm())
+
+
+def _unsubscribed_page(request, *, form, failures=(), status=200):
+    query = (request.GET.get("q") or "").strip().lower()
+    entries = Unsubscribed.objects.all()
+    if query:
+        # Prefix on the unique index; a contains-search would scan the whole list.
+        entries = entries.filter(email__startswith=query)
+    entries = entries.annotate(has_contact=Exists(Contact.objects.filter(email=OuterRef("email"))))
+    page = keyset_page(entries, request.GET)
+    count, exact = capped_count(entries)
+    return render(
+        request,
+        "contacts/unsubscribed_list.html",
+        {
+            "page": page,
+            "q": query,
+            "count": count,
+            "count_exact": exact,
+            "base_query": _query_without(request, "after", "before"),
+            "form": form,
+            "failures": failures,
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def unsubscribed_add(request):
+    form = UnsubscribedAddForm(request.POST)
+    if not form.is_valid():
+        return _unsubscribed_page(request, form=form, status=400)
+    lines = form.cleaned_data["emails"]
+    try:
+        result = segment_services.unsubscribed_add(emails=lines, reason=form.cleaned_data["reason"])
+    except segment_services.ContactsRuleError as exc:
+        form.add_error("emails", exc.message)
+        return _unsubscribed_page(request, form=form, status=400)
+    stored = len(lines) - len(result["failed"])
+    if stored:
+        already = result["alreadyUnsubscribed"]
+        messages.success(
+            request,
+            f"{result['added']} address(es) added to the unsubscribed list"
+            + (f", {already} already on it." if already else "."),
+        )
+    if result["failed"]:
+        # Keep only the refused lines in the box, so the marketer fixes them and resubmits.
+        failures = [
+            {"line": item["index"] + 1, "email": item["email"], "reason": item["reason"]}
+            for item in result["failed"]
+        ]
+        form = UnsubscribedAddForm(
+            initial={
+                "emails": "\n".join(str(item["email"]) for item in result["failed"]),
+                "reason": form.cleaned_data["reason"],
+            }
+        )
+        return _unsubscribed_page(request, form=form, failures=failures, status=400)
+    return redirect("unsubscribed_list")
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def unsubscribed_remove(request):
+    emails = request.POST.getlist("email")
+    if not emails:
+        messages.error(request, "Choose the addresses to remove.")
+        return redirect("unsubscribed_list")
+    try:
+        result = segment_services.unsubscribed_remove(emails=emails)
+    except segment_services.ContactsRuleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"{result['removed']} address(es) removed from the unsubscribed list."
+        )
+    return redirect("unsubscribed_list")
