@@ -95,7 +95,7 @@ _DANGEROUS_CSS = re.compile(
 # Elements whose *content* must go too: bleach's strip=True keeps the text of a removed
 # element, which for <script> would leave its code visible in the email.
 _REMOVE_WITH_CONTENT = re.compile(
-    r"<(script|iframe|object|embed|noscript|template|title|frameset|applet|svg|math|textarea|select)\b.*?</\1\s*>",
+    r"<(script|iframe|object|embed|noscript|template|title|frameset|applet|svg|math|textarea|select|form|button)\b.*?</\1\s*>",
     re.I | re.S,
 )
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.I | re.S)
@@ -117,17 +117,26 @@ class _EmailCSSSanitizer(CSSSanitizer):
 
     def sanitize_css(self, style: str) -> str:
         cleaned = super().sanitize_css(style)
-        if not _DANGEROUS_CSS.search(cleaned):
-            return cleaned
         declarations = tinycss2.parse_declaration_list(
             cleaned, skip_whitespace=True, skip_comments=True
         )
         kept = [
             f"{d.name}: {tinycss2.serialize(d.value).strip()}{' !important' if d.important else ''}"
             for d in declarations
-            if d.type == "declaration" and not _DANGEROUS_CSS.search(tinycss2.serialize(d.value))
+            if d.type == "declaration" and _safe_css_value(d.value)
         ]
         return "; ".join(kept)
+
+
+def _safe_css_value(tokens: list[Any]) -> bool:
+    if _DANGEROUS_CSS.search(tinycss2.serialize(tokens)):
+        return False
+    for token in tokens:
+        if token.type in ("bad-url", "error"):
+            return False
+        if token.type == "function" and not _safe_css_value(token.arguments):
+            return False
+    return True
 
 
 def _cleaner() -> bleach.Cleaner:
