@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from contacts.api.segments import StaleFilter
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
 from contacts.queries import FilterError, filter_reach, segment_reach
 from contacts.segments import (
@@ -166,6 +167,5 @@ class SegmentViewSet(viewsets.ModelViewSet):
         try:
             reach = segment_reach(segment)
         except FilterError as exc:
-            # A stored filter can go stale (a segment it names was changed).
-            raise ValidationError({f"filter.{exc.path}": [exc.message]}) from None
+            raise StaleFilter(segment, exc) from None
         return Response({"reach": reach})

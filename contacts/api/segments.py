@@ -2,14 +2,20 @@
 unsubscribed list. Thin: request shapes are read here, rules live in contacts.segments."""
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
-from contacts.queries import segment_contacts
+from contacts.queries import FilterError, segment_contacts
 from contacts.segments import (
     ContactsRuleError,
     segment_attach,
@@ -36,9 +42,29 @@ MEMBERSHIP_REQUEST = inline_serializer(
         "externalCustomerIds": serializers.ListField(child=serializers.CharField(), required=False),
     },
 )
+EMAILS_RESPONSE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="add: {added, alreadyUnsubscribed, failed}; delete: {removed, notListed, "
+    "failed}; failed items are {index, email, reason}",
+)
 EMAILS_REQUEST = inline_serializer(
     "UnsubscribedEmailsRequest", {"emails": serializers.ListField(child=serializers.EmailField())}
 )
+
+
+class StaleFilter(APIException):
+    """A stored dynamic filter that no longer compiles (e.g. a choice value was removed)."""
+
+    status_code = 409
+    default_code = "stale_filter"
+
+    def __init__(self, segment: Segment, exc: FilterError):
+        super().__init__(
+            {
+                "detail": f"the filter of segment {segment.pk} no longer applies; fix it",
+                f"filter.{exc.path}": [exc.message],
+            }
+        )
 
 
 def _rule_error(exc: ContactsRuleError) -> ValidationError:
@@ -131,11 +157,19 @@ class GroupContactsView(APIView):
 
     required_scope = Scope.CONTACTS
 
-    @extend_schema(parameters=PAGING_PARAMETERS)
+    @extend_schema(
+        parameters=PAGING_PARAMETERS,
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT, description="A list of seed Contact objects; TotalCount header."
+        ),
+    )
     def get(self, request, group_id):
         segment = _group_or_404(group_id)
         offset, limit = _paging(request)
-        contacts = segment_contacts(segment)
+        try:
+            contacts = segment_contacts(segment)
+        except FilterError as exc:
+            raise StaleFilter(segment, exc) from None
         total = contacts.count()
         page = contacts.order_by("pk").prefetch_related(
             Prefetch("segments", queryset=Segment.objects.only("name"))
@@ -149,7 +183,14 @@ class _MembershipView(APIView):
     required_scope = Scope.CONTACTS
     membership_service = None
 
-    @extend_schema(request=MEMBERSHIP_REQUEST)
+    @extend_schema(
+        request=MEMBERSHIP_REQUEST,
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="attach: {attached, alreadyMembers, notFound}; "
+            "detach: {detached, notFound}",
+        ),
+    )
     def post(self, request, group_id):
         segment = _group_or_404(group_id)
         data = request.data if request.data else {}
@@ -197,6 +238,12 @@ class AddressBooksView(APIView):
 
     required_scope = Scope.CONTACTS
 
+    @extend_schema(
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="{addressBook: {addressBookId, name, fieldGroups: [{name, fields}]}}",
+        )
+    )
     def get(self, request):
         groups: dict[str, list] = {}
         for field in CustomField.objects.order_by("group_name", "name", "pk"):
@@ -240,7 +287,7 @@ class _UnsubscribedView(APIView):
 class UnsubscribedAddView(_UnsubscribedView):
     """POST /v1/emails/unsubscribed/add: no bulk email reaches these addresses any more."""
 
-    @extend_schema(request=EMAILS_REQUEST)
+    @extend_schema(request=EMAILS_REQUEST, responses=EMAILS_RESPONSE)
     def post(self, request):
         try:
             result = unsubscribed_add(emails=self._emails(request))
@@ -252,7 +299,7 @@ class UnsubscribedAddView(_UnsubscribedView):
 class UnsubscribedDeleteView(_UnsubscribedView):
     """POST /v1/emails/unsubscribed/delete: take addresses off the unsubscribed list."""
 
-    @extend_schema(request=EMAILS_REQUEST)
+    @extend_schema(request=EMAILS_REQUEST, responses=EMAILS_RESPONSE)
     def post(self, request):
         try:
             result = unsubscribed_remove(emails=self._emails(request))

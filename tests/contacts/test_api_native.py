@@ -193,6 +193,23 @@ class TestSegments:
         assert api.get("/api/herald/segments/999999", key=full_key).status_code == 404
 
 
+class TestStaleFilter:
+    def test_a_filter_gone_stale_is_409_naming_the_path(self, api, full_key):
+        gender = CustomFieldFactory(type="combobox", allowed_values=["M", "F", "X"])
+        segment = SegmentFactory(kind=SegmentKind.DYNAMIC, filter={f"fields.{gender.pk}": "X"})
+        api.call(
+            "PATCH",
+            f"/api/herald/custom-fields/{gender.pk}/",
+            key=full_key,
+            body={"allowedValues": ["M", "F"]},
+        )
+        response = api.get(f"/api/herald/segments/{segment.pk}/reach/", key=full_key)
+        assert response.status_code == 409
+        assert f"filter.fields.{gender.pk}.$eq" in response.json()
+        response = api.get(f"/api/v1/group/{segment.pk}/contacts", key=full_key)
+        assert response.status_code == 409
+
+
 class TestReach:
     def test_inline_filter_reach(self, api, full_key):
         ContactFactory(language_code="en", tags=["vip"])

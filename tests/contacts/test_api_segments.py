@@ -299,6 +299,15 @@ class TestUnsubscribed:
             "test2@mail.com",
         }
 
+    def test_form_encoded_emails_are_accepted(self, api, full_key):
+        response = api.client.post(
+            "/api/v1/emails/unsubscribed/add",
+            data={"emails": ["a@mail.com", "b@mail.com"]},
+            headers={"Authorization": api.basic(full_key.secret)},
+        )
+        assert response.status_code == 200
+        assert Unsubscribed.objects.count() == 2
+
     def test_adding_again_is_harmless(self, api, full_key):
         body = {"emails": ["test1@mail.com"]}
         api.post("/api/v1/emails/unsubscribed/add", key=full_key, body=body)
