@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from contacts.models import (
@@ -502,8 +502,16 @@ def contacts_upsert_batch(
         option_errors.append(("contacts", "must be a list of Contact objects"))
     if option_errors:
         raise ContactError(option_errors)
-    with transaction.atomic():
-        _upsert_batch(contacts, options, job, start_index)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                _upsert_batch(contacts, options, job, start_index)
+            return
+        except IntegrityError:
+            # Another import created a contact with one of these externalCustomerIds after we
+            # looked; the batch rolled back whole, and a second pass matches that contact.
+            if attempt:
+                raise
 
 
 def _upsert_batch(contacts: list, options: dict, job: ImportJob, start_index: int) -> None:
