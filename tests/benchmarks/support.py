@@ -243,7 +243,10 @@ def load(
     context = multiprocessing.get_context("spawn")
     # Spawning a Python process takes a while on a busy machine; start them all at once.
     start_at = time.monotonic() + 2.0
-    with context.Pool(clients) as pool:
+    # Clients ignore Ctrl-C: the parent gets it and the pool's exit terminates them.
+    with context.Pool(
+        clients, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)
+    ) as pool:
         parts = pool.starmap(_client, [(port, path, headers or {}, start_at, duration)] * clients)
     total = LoadResult(seconds=duration)
     for part in parts:
