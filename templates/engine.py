@@ -479,6 +479,19 @@ def compile_template(source: str) -> CompiledTemplate:
     return CompiledTemplate(source, body.block, compiler.macros)
 
 
+class TemplateContext:
+    """`$contact` and `$data` copied once into plain values, for rendering several templates
+    (subject, HTML, text) of one message. Renders never change it: `#set` and loop variables
+    live in a scope of each render's own."""
+
+    __slots__ = ("namespace",)
+
+    def __init__(
+        self, contact: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None
+    ) -> None:
+        self.namespace = {"contact": to_plain(contact or {}), "data": to_plain(data or {})}
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledTemplate:
     source: str
@@ -495,10 +508,12 @@ class CompiledTemplate:
         """Render with `$contact` and `$data`. With escape_html, values written by references
         are HTML-escaped (the template's own text is not): used for HTML bodies, where
         contact-supplied values must not become markup."""
-        namespace = {"contact": to_plain(contact or {}), "data": to_plain(data or {})}
+        return self.render_context(TemplateContext(contact, data), escape_html=escape_html)
+
+    def render_context(self, context: TemplateContext, *, escape_html: bool = False) -> str:
         renderer = _Renderer(self.macros, escape_html)
         try:
-            renderer.block(self.block, [namespace])
+            renderer.block(self.block, [context.namespace, {}])
         except RecursionError:
             raise TemplateRenderError("template is nested too deeply to render") from None
         return "".join(renderer.out)
@@ -633,7 +648,9 @@ class _Renderer:
 
     @staticmethod
     def assign(scopes: list[dict[str, Any]], name: str, value: Any) -> None:
-        for scope in reversed(scopes):
+        # scopes[0] is the shared TemplateContext: a #set of $data or $contact shadows it in
+        # the render's own scope instead of writing into it.
+        for scope in reversed(scopes[1:]):
             if name in scope:
                 scope[name] = value
                 return

@@ -13,7 +13,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from contacts.models import ChannelType, Contact, CustomField
-from templates.engine import CompiledTemplate, TemplateSyntaxError, compile_template
+from templates.engine import (
+    CompiledTemplate,
+    TemplateContext,
+    TemplateSyntaxError,
+    compile_template,
+)
 from templates.models import MessageTemplate, TemplateVersion
 from templates.sanitize import HtmlSanitizeError, html_to_text, inline_css, sanitize_html
 
@@ -276,12 +281,12 @@ def template_render(
     source = version or template
     if source is None:
         raise ValueError("template_render needs a template or a version")
-    contact_dict = contact_context(contact) if isinstance(contact, Contact) else (contact or {})
-    data = data or {}
+    contact_dict = contact_context(contact) if isinstance(contact, Contact) else contact
+    context = TemplateContext(contact_dict, data)
 
     def render(field: str, *, escape_html: bool = False) -> str:
         text = getattr(source, field)
-        return compiled(text).render(contact_dict, data, escape_html=escape_html) if text else ""
+        return compiled(text).render_context(context, escape_html=escape_html) if text else ""
 
     if source.channel != ChannelType.EMAIL:
         return RenderedMessage(subject="", html="", text=render("sms_text"))

@@ -228,3 +228,13 @@ def test_render_limits_raise_render_errors_with_clear_messages():
         render("#foreach($i in [1..20000])x#end")
     with pytest.raises(TemplateRenderError, match="output exceeds"):
         render("#foreach($i in [1..5000])" + "x" * 300 + "#end")
+
+
+def test_one_context_serves_several_templates_without_leaking_sets():
+    from templates.engine import TemplateContext
+
+    context = TemplateContext({"firstName": "Ann"}, {"n": 1})
+    first = compile_template("#set($data = 'x')#set($n = 5)$data $n")
+    second = compile_template("$data.n $contact.firstName [$!n]")
+    assert first.render_context(context) == "x 5"
+    assert second.render_context(context) == "1 Ann []"
