@@ -12,6 +12,7 @@ wrapper `{"datatype": "contact", "where": {...}}` is accepted and unwrapped.
   `{"<field>": {"$not": {operators}}}` at field level.
 - Operators: $eq $ne $gt $gte $lt $lte $in $nin $contains $exists ($all is an alias of
   $contains for tags). `{"x": null}` means `{"x": {"$exists": false}}`.
+- A list value may also be sent as a comma-separated string (`"vip,prospect"`).
 - Negation is two-valued: `$ne`, `$nin` and `$not` match contacts that lack the value
   (an empty town, a missing custom field), as users expect.
 
@@ -122,7 +123,7 @@ ORDER_OPS = {
     "$lte": LessThanOrEqual,
 }
 ALL_OPS = {"$eq", "$ne", "$in", "$nin", "$contains", "$exists", "$not", "$all", *ORDER_OPS}
-CUSTOM_FIELD_RE = re.compile(r"^fields\.(\d{1,18})$")
+CUSTOM_FIELD_RE = re.compile(r"fields\.([0-9]{1,18})")
 NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
@@ -241,6 +242,8 @@ class _Compiler:
         return q
 
     def field(self, name: str, spec: Any, path: str, depth: int) -> Q:
+        if depth > MAX_DEPTH:
+            raise FilterError(path, f"nested deeper than {MAX_DEPTH} levels")
         predicate = self._predicate_for(name, path)
         if not isinstance(spec, dict):
             spec = {"$eq": spec}
@@ -281,7 +284,7 @@ class _Compiler:
             return self.tags
         if name in ("segment", "segments"):
             return self.segment
-        match = CUSTOM_FIELD_RE.match(name)
+        match = CUSTOM_FIELD_RE.fullmatch(name)
         if match:
             field = self.custom_fields().get(int(match.group(1)))
             if field is None:

@@ -319,7 +319,7 @@ def groups_ensure(*, names: list[str]) -> list[Segment]:
     try:
         ids = _segments_for(cleaned, create=True)
     except ContactError as exc:
-        raise SegmentError("groupNames", str(exc)) from None
+        raise SegmentError("groupNames", "; ".join(problem for _, problem in exc.errors)) from None
     by_name = {segment.name: segment for segment in Segment.objects.filter(pk__in=ids)}
     return [by_name[name] for name in cleaned if name in by_name]
 

@@ -373,3 +373,12 @@ class TestGroupsEnsure:
         assert [g.name for g in groups] == ["Newsletter", "New one"]
         assert groups[0].pk == existing.pk
         assert groups[1].kind == SegmentKind.STATIC
+
+    def test_a_dynamic_segment_name_is_refused(self):
+        from contacts.segments import SegmentError
+
+        SegmentFactory(name="VIP", kind=SegmentKind.DYNAMIC, filter={})
+        with pytest.raises(SegmentError) as info:
+            groups_ensure(names=["VIP"])
+        assert info.value.field == "groupNames"
+        assert "VIP" in info.value.message

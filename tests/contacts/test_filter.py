@@ -371,6 +371,7 @@ class TestErrors:
                 "email; DROP TABLE contacts_contact; --",
             ),
             ({"fields.1') OR 1=1 --": 1}, "fields.1') OR 1=1 --"),
+            ({"fields.1\n": 1}, "fields.1\n"),
             ({"$or": [{"town": "x"}, {"tags": {"$gt": 1}}]}, "$or.1.tags.$gt"),
             ({"$or": []}, "$or"),
             ({"$and": {"town": "x"}}, "$and"),
@@ -394,6 +395,13 @@ class TestErrors:
             filter = {"$not": filter}
         with pytest.raises(FilterError, match="deeper"):
             validate_filter(filter)
+
+    def test_too_deep_at_field_level(self):
+        spec: dict = {"$eq": "x"}
+        for _ in range(20):
+            spec = {"$not": spec}
+        with pytest.raises(FilterError, match="deeper"):
+            validate_filter({"town": spec})
 
     def test_empty_filter_matches_everyone(self, people):
         assert filter_reach({}) == 3
