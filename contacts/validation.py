@@ -114,7 +114,8 @@ def phone_normalise(value) -> tuple[str | None, str | None]:
     if not isinstance(value, str) or not value.strip():
         return None, "must be a non-empty string"
     raw = value.strip()
-    candidates = [raw] if raw.startswith("+") else ["+" + raw.lstrip("0"), "+" + raw]
+    # A national number without "+" (e.g. 0501234567) names no country: refused, not guessed.
+    candidates = [raw] if raw.startswith("+") else ["+" + raw]
     if raw.startswith("00"):
         candidates.insert(0, "+" + raw[2:])
     for candidate in candidates:

@@ -491,3 +491,20 @@ def test_real_worker_runs_the_import_to_finished(api, full_key, celery_worker):
     assert status["status"] == "FINISHED", status
     assert len(status["contactIds"]) == 50
     assert Contact.objects.filter(segments__name="Worker").count() == 50
+
+
+@pytest.mark.django_db
+def test_wrong_body_types_are_400_naming_the_field(api, full_key):
+    not_list = api.post("/api/v1/contacts", key=full_key, body={"contacts": "everyone"})
+    list_body = api.post("/api/v1/contacts", key=full_key, body=[{"channels": []}])
+    bad_groups = api.post(
+        "/api/v1/contacts",
+        key=full_key,
+        body={"contacts": [{"channels": [email("a@example.com")]}], "groupNames": "VIP"},
+    )
+
+    assert not_list.status_code == 400
+    assert "contacts" in not_list.json()
+    assert list_body.status_code == 400
+    assert bad_groups.status_code == 400
+    assert "groupNames" in bad_groups.json()

@@ -218,3 +218,8 @@ def test_email_fast_path_agrees_with_email_validator(address):
         expected = None
 
     assert email_normalise(address)[0] == expected
+
+
+def test_national_number_without_country_is_refused_not_guessed():
+    assert phone_normalise("0501234567")[0] is None
+    assert phone_normalise("00380501234567") == ("+380501234567", None)
