@@ -223,3 +223,16 @@ def test_email_fast_path_agrees_with_email_validator(address):
 def test_national_number_without_country_is_refused_not_guessed():
     assert phone_normalise("0501234567")[0] is None
     assert phone_normalise("00380501234567") == ("+380501234567", None)
+
+
+def test_job_left_importing_by_a_killed_worker_runs_on_redelivery():
+    job = ImportJob.objects.create(
+        status=ImportStatus.IMPORTING,
+        payload={"contacts": [{"channels": [{"type": "email", "value": "k@example.com"}]}]},
+    )
+
+    import_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FINISHED
+    assert job.created_count == 1
