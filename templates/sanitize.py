@@ -224,21 +224,29 @@ def _protect(source: str, *, comments: bool) -> tuple[str, dict[str, tuple[str, 
 def _restore(
     text: str, placeholders: dict[str, tuple[str, int]], source: str, *, strict: bool
 ) -> str:
-    for token, (span, start) in placeholders.items():
-        for form in (f"<!--{token}-->", token):
-            count = text.count(form)
-            if count:
-                break
-        if count != 1 and strict:
-            line, column = _position(source, start)
-            raise HtmlSanitizeError(
-                f"'{span.strip()[:40]}' cannot stay where it is: HTML sanitising removed it "
-                "(template syntax may not replace an attribute name or sit inside a removed "
-                "element)",
-                line,
-                column,
-            )
-        text = text.replace(form, span)
+    seen: dict[str, int] = {}
+
+    def put_back(match: re.Match[str]) -> str:
+        token = match.group(1) or match.group(2)
+        seen[token] = seen.get(token, 0) + 1
+        return placeholders[token][0]
+
+    if placeholders:
+        # One pass over the text: a 100 KB template can hold thousands of placeholders.
+        any_token = next(iter(placeholders))
+        prefix = re.escape(any_token[: any_token.rindex("t") + 1])
+        text = re.sub(rf"<!--({prefix}\d+x)-->|({prefix}\d+x)", put_back, text)
+    if strict:
+        for token, (span, start) in placeholders.items():
+            if seen.get(token) != 1:
+                line, column = _position(source, start)
+                raise HtmlSanitizeError(
+                    f"'{span.strip()[:40]}' cannot stay where it is: HTML sanitising removed it "
+                    "(template syntax may not replace an attribute name or sit inside a removed "
+                    "element)",
+                    line,
+                    column,
+                )
     return text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,7 +55,8 @@ class RenderedMessage:
     text: str
 
 
-@lru_cache(maxsize=512)
+# Bounded: a worker sends a handful of templates at a time, and a parsed 1 MB template is big.
+@lru_cache(maxsize=64)
 def compiled(source: str) -> CompiledTemplate:
     """Templates are compiled once per process: a campaign renders one source many times."""
     return compile_template(source)
@@ -261,6 +263,13 @@ def contact_context(
     }
 
 
+# Sanitising on save allows only http/https/mailto links, but a link can be assembled at
+# render time from data ($data.link = "javascript:..."); neutralise such URLs in the result.
+_SCRIPT_URL = re.compile(
+    r"""(\s(?:href|src)\s*=\s*["']?)\s*(?:javascript|vbscript|data)\s*:""", re.IGNORECASE
+)
+
+
 def _preheader_html(preheader: str) -> str:
     # Shown by inbox previews, hidden in the opened message.
     return (
@@ -297,5 +306,5 @@ def template_render(
         preheader = " ".join(render("preheader").split())
         if preheader:
             html = _preheader_html(preheader) + html
-        html = inline_css(html)
+        html = inline_css(_SCRIPT_URL.sub(r"\1#blocked:", html))
     return RenderedMessage(subject=subject, html=html, text=render("text"))

@@ -177,3 +177,21 @@ def test_template_changes_are_audited():
     entries = LogEntry.objects.get_for_object(template)
     assert entries.count() == 2
     assert "name" in entries.latest("timestamp").changes_dict
+
+
+def test_links_assembled_from_data_cannot_become_script_urls():
+    template = _email(html="<a href=\"$data.get('link')\">a</a><img src='$data.get(\"img\")'>")
+    message = template_render(
+        template=template,
+        contact={},
+        data={"link": " JavaScript:alert(1)", "img": "data:image/svg+xml,x"},
+    )
+    assert "javascript:" not in message.html.lower() and "data:" not in message.html
+    assert message.html.count("#blocked:") == 2
+
+
+def test_script_url_written_into_the_template_is_refused_on_save():
+    with pytest.raises(TemplateValidationError) as caught:
+        _email(html='<a href="#if(true)javascript:alert(1)#end">b</a>')
+    assert caught.value.errors[0].field == "html"
+    assert "HTML sanitising removed it" in caught.value.errors[0].message
