@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Playwright
 
 CHROMIUM = os.environ.get("HERALD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,37 +35,99 @@ CHROMIUM_ARGS = [
 # Generous for a loaded CI machine (2 cores shared with the suite), short enough that a
 # missing element fails the test instead of hanging it.
 TIMEOUT_MS = 15_000
+# Broken assets and script errors break pages silently; every browser test checks for them.
+ASSET_TYPES = {"script", "stylesheet", "image", "font"}
+
+
+class _SharedChromium:
+    """One Playwright and one Chromium per test process.
+
+    Each module that imports the `browser` fixture gets a fixture of its own in pytest's
+    eyes, and a second `sync_playwright()` beside a running one refuses to start; so the
+    fixtures share this instance and the last one to finish closes it.
+    """
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+
+    def acquire(self) -> "Browser":
+        if self.browser is None:
+            if not os.path.exists(CHROMIUM):
+                pytest.fail(f"Chromium is missing at {CHROMIUM}: run bin/test (it installs it).")
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+            try:
+                self.browser = self.playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS
+                )
+            except BaseException:
+                self.playwright.stop()
+                self.playwright = None
+                raise
+        self.users += 1
+        return self.browser
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0 and self.browser is not None:
+            try:
+                self.browser.close()
+            finally:
+                self.playwright.stop()
+                self.browser = self.playwright = None
+
+
+_shared = _SharedChromium()
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator["Browser"]:
     """One Chromium for the whole session: starting it costs about a second."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run bin/test, or apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    chromium = _shared.acquire()
+    try:
+        yield chromium
+    finally:
+        _shared.release()
 
 
 @pytest.fixture
 def page(browser, live_server) -> Iterator["Page"]:
     """A fresh page in its own context (no cookies shared between tests) on the live server.
 
-    Relative URLs resolve against the live server: `page.goto("/login/")`.
+    Relative URLs resolve against the live server: `page.goto("/login/")`. The test errors
+    at teardown if a page threw an uncaught JavaScript error or an asset (script, style,
+    image, font) failed to load.
     """
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     page = context.new_page()
+    problems: list[str] = []
+
+    def on_page_error(error) -> None:
+        problems.append(f"JavaScript error: {error}")
+
+    def on_response(response) -> None:
+        if response.request.resource_type in ASSET_TYPES and response.status >= 400:
+            problems.append(f"{response.status} for {response.url}")
+
+    def on_request_failed(request) -> None:
+        # Aborted loads are the page navigating away (a click, a redirect), not a fault.
+        if request.resource_type in ASSET_TYPES and "ERR_ABORTED" not in (request.failure or ""):
+            problems.append(f"{request.url} failed: {request.failure}")
+
+    page.on("pageerror", on_page_error)
+    page.on("response", on_response)
+    page.on("requestfailed", on_request_failed)
     try:
         yield page
     finally:
         context.close()
+    if problems:
+        pytest.fail("The browser met problems:\n" + "\n".join(problems))
 
 
 def open_page(page: "Page", path: str) -> None:
