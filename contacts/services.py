@@ -134,6 +134,12 @@ def _check_external_id(contact: Contact) -> None:
 
 def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None:
     """The oldest live contact with this email, else with this phone."""
+    # Email is not unique (dedupeOn=externalCustomerId may keep two contacts with one), so
+    # two concurrent subscribes of a new address would both create; these transaction
+    # locks, taken in a fixed order, make the second wait and then find the first's contact.
+    with connection.cursor() as cursor:
+        for value in sorted(v for v in (email, phone) if v):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [value])
     for column, value in (("email", email), ("phone", phone)):
         if value:
             found = (

@@ -236,3 +236,34 @@ def test_job_left_importing_by_a_killed_worker_runs_on_redelivery():
     job.refresh_from_db()
     assert job.status == ImportStatus.FINISHED
     assert job.created_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_subscribes_of_one_new_address_make_one_contact():
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(4)
+    results = []
+
+    def subscribe(form_type: str) -> None:
+        try:
+            barrier.wait()
+            contact, created = contact_subscribe(
+                data={"channels": [{"type": "email", "value": "race@example.com"}]},
+                groups=[],
+                form_type=form_type,
+            )
+            results.append((contact.pk, created))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=subscribe, args=(f"form{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Contact.objects.count() == 1
+    assert sorted(created for _, created in results) == [False, False, False, True]
