@@ -52,6 +52,8 @@ MAX_MACRO_DEPTH = 16
 MAX_DATA_DEPTH = 32
 # Java long range: arithmetic beyond it is an error instead of an ever-growing Python int.
 MAX_INT = 2**63 - 1
+# Java ranges are int-sized; larger ones would overflow len().
+MAX_RANGE = 2**31
 
 FORBIDDEN_DIRECTIVES: dict[type, str] = {
     airspeed.IncludeDirective: "#include",
@@ -715,10 +717,13 @@ class _Renderer:
         entry = methods.get(name)
         if entry is None or len(args) not in entry[0]:
             return None
-        result = entry[1](value, *args)
+        # Charged by size: a loop repeating this on a big string, list or map must run out
+        # of steps, not of time.
         if isinstance(value, str):
             self.step(len(value) // STEP_CHARS)
-        return result
+        elif name == "keySet":
+            self.step(len(value))
+        return entry[1](value, *args)
 
     def calc(self, node: Any, scopes: list[dict[str, Any]]) -> Any:
         self.step()
@@ -747,6 +752,8 @@ class _Renderer:
                     return None
                 # A range stays lazy: [1..100000000] costs nothing until a loop walks it,
                 # and the loop budget stops that walk.
+                if abs(high - low) >= MAX_RANGE:
+                    raise TemplateRenderError(f"range [{low}..{high}] is too large")
                 return range(low, high + 1) if low <= high else range(low, high - 1, -1)
             return [self.calc(value, scopes) for value in _list_values(values)]
         if kind is airspeed.DictionaryLiteral:
@@ -826,6 +833,8 @@ class _Renderer:
             )
         if type(left) is not type(right):
             return False
+        if isinstance(left, str):
+            self.step(min(len(left), len(right)) // STEP_CHARS)
         return left == right  # str or None
 
     def compare(self, op: str, left: Any, right: Any) -> bool:
@@ -869,12 +878,10 @@ class _Renderer:
                 result = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
             else:
                 result = a / b
+        elif isinstance(a, float) or isinstance(b, float):
+            result = math.fmod(a, b)
         else:
-            result = (
-                math.fmod(a, b)
-                if isinstance(a, float) or isinstance(b, float)
-                else a - b * int(a / b)
-            )
+            result = abs(a) % abs(b) * (-1 if a < 0 else 1)  # Java: sign of the dividend
         if isinstance(result, int) and abs(result) > MAX_INT:
             raise TemplateRenderError("number out of range (beyond 64-bit integers)")
         return result
@@ -923,7 +930,7 @@ class _Renderer:
 def _as_number(value: Any) -> int | float | None:
     if _is_number(value):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:
         text = value.strip()
         if re.fullmatch(r"[+-]?\d{1,18}", text):
             return int(text)

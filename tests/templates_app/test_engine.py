@@ -48,6 +48,7 @@ def test_arithmetic_follows_velocity():
     source = "#set($total = $data.get('price') * $data.get('qty'))$total $data.get('qty') / 2 "
     source += "#set($half = $data.get('qty') / 2)$half #set($neg = -7 / 2)$neg #set($m = 7 % 3)$m"
     assert render(source, data={"price": 2.5, "qty": 3}) == "7.5 3 / 2 1 -3 1"
+    assert render("#set($r = -7 % 3)$r #set($r = 7 % -3)$r #set($r = 7.5 % 2)$r") == "-1 1 1.5"
 
 
 def test_arithmetic_accepts_numeric_strings_from_event_params():

@@ -70,6 +70,11 @@ PAYLOADS = [
     ("#foreach($i in [1..9223372036854775807])x#end", RENDER),
     ("#foreach($i in [1..99999999999999999999])x#end", SYNTAX),
     (
+        "#set($a = -9223372036854775807)#set($r = [$a..9223372036854775807])$r.size()",
+        RENDER,
+    ),
+    ("#set($m = {})#foreach($i in [1..3000])#set($m = {$i: $m})#end$m.keySet()", HARMLESS),
+    (
         "#foreach($a in [1..100])#foreach($b in [1..100])#foreach($c in [1..100])x#end#end#end",
         RENDER,
     ),
