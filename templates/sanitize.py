@@ -293,7 +293,7 @@ def html_to_text(source: str) -> str:
     converter.ignore_emphasis = True
     converter.ignore_tables = True
     converter.unicode_snob = True
-    text = converter.handle(protected)
+    text = _unescape_markdown(converter.handle(protected))
     restored = _restore(text, placeholders, source, strict=False).strip() + "\n"
     try:
         compile_template(restored)
@@ -303,6 +303,21 @@ def html_to_text(source: str) -> str:
             "write the text body yourself"
         ) from None
     return restored
+
+
+# html2text escapes what Markdown would read as lists ("1\\.", "\\-", "\\+") and doubles a
+# backslash before such characters; a plain-text email wants the characters as written.
+_MD_ESCAPES = (
+    (re.compile(r"^(\s*\d+)\\\.(?=\s)", re.M), r"\1."),
+    (re.compile(r"^(\s*)\\([-+])", re.M), r"\1\2"),
+    (re.compile(r"\\\\(?=[\\`*_{}\[\]()#+\-.!])"), r"\\"),
+)
+
+
+def _unescape_markdown(text: str) -> str:
+    for pattern, replacement in _MD_ESCAPES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def inline_css(html: str) -> str:

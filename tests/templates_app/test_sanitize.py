@@ -135,3 +135,9 @@ def test_inline_css_moves_rules_into_style_attributes_without_fetching():
     inlined = inline_css(html)
     assert '<p style="color: red;">x</p>' in inlined
     assert "@media" in inlined
+
+
+def test_text_from_html_has_no_markdown_escapes_and_keeps_velocity_escapes():
+    text = html_to_text("<p>1. Step one</p><p>- dash</p><p>Price \\$5, tag \\#if</p>")
+    assert text == "1. Step one\n\n- dash\n\nPrice \\$5, tag \\#if\n"
+    assert compile_template(text).render({}, {}) == "1. Step one\n\n- dash\n\nPrice $5, tag #if\n"
