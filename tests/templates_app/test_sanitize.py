@@ -141,3 +141,13 @@ def test_text_from_html_has_no_markdown_escapes_and_keeps_velocity_escapes():
     text = html_to_text("<p>1. Step one</p><p>- dash</p><p>Price \\$5, tag \\#if</p>")
     assert text == "1. Step one\n\n- dash\n\nPrice \\$5, tag \\#if\n"
     assert compile_template(text).render({}, {}) == "1. Step one\n\n- dash\n\nPrice $5, tag #if\n"
+
+
+def test_sanitising_twice_changes_nothing_more():
+    source = (
+        '<table><tr>#foreach($i in $x)<td style="color: red; position: fixed" onclick="x">'
+        '$i</td>#end</tr></table><a href="https://x?a=1&b=2">l</a> &nbsp; &copy; café'
+    )
+    once = sanitize_html(source)
+    assert sanitize_html(once) == once
+    assert '<a href="https://x?a=1&amp;b=2">l</a> &nbsp; &copy; café' in once
