@@ -113,6 +113,8 @@ PAYLOADS = [
     ("$data.name.substring(0, 999999999)", HARMLESS),
     ("#set($x = {[1]: 2})", RENDER),
     ("#if($a not $b)#end", SYNTAX),
+    ("#set($x = " + "1 + " * 5000 + "1)$x", SYNTAX),
+    ("#if(" + "(" * 3000 + "true" + ")" * 3000 + ")x#end", SYNTAX),
     ("\x00 $data.name \x00", HARMLESS),
 ]
 
