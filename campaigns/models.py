@@ -3,6 +3,7 @@ status and idempotency. Single messages (seed message API) and campaign runs sha
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -70,6 +71,10 @@ class Delivery(models.Model):
     send_request = models.ForeignKey(
         SendRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
+    run = models.ForeignKey(
+        "CampaignRun", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    step = models.PositiveSmallIntegerField(default=0, help_text="Drip step position; 0 otherwise.")
     contact = models.ForeignKey(
         "contacts.Contact",
         null=True,
@@ -111,7 +116,17 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
+        constraints = [
+            # The idempotency key of campaign sending: a recipient is materialised once per run,
+            # channel and step, however often launch or a retry runs.
+            models.UniqueConstraint(
+                fields=["run", "contact", "channel", "step"],
+                condition=Q(run__isnull=False),
+                name="delivery_run_contact_channel_step_unique",
+            ),
+        ]
         indexes = [
+            models.Index(fields=["run", "status"], name="delivery_run_status"),
             # The sender's claim query: queued rows, oldest first.
             models.Index(
                 fields=["created_at"], name="delivery_queued", condition=Q(status="queued")
@@ -138,3 +153,194 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Campaigns (seed 003) --------------------------------------------------------------------
+
+
+class CampaignType(models.TextChoices):
+    BLAST = "blast", "One-shot blast"
+    DRIP = "drip", "Drip"
+    RECURRING = "recurring", "Recurring"
+    MILESTONE = "milestone", "Milestone"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class Campaign(models.Model):
+    """What to send (template, channels), to whom (a segment or an inline filter), when
+    (schedule, cron, drip steps, milestone). Status changes only through the lifecycle service."""
+
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=15, choices=CampaignType.choices, default=CampaignType.BLAST)
+    channels = ArrayField(models.CharField(max_length=20), default=list)
+    segment = models.ForeignKey(
+        "contacts.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
+    # Inline audience: the seed-003 filter ({"tags": {"$in": [...]}}); used when no segment.
+    audience_filter = models.JSONField(null=True, blank=True)
+    template = models.ForeignKey(
+        "templates.MessageTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    cron = models.CharField(
+        max_length=100, blank=True, help_text="recurring.cron, in the campaign's time zone"
+    )
+    # Milestone: {"fieldId": 12, "offsetDays": 0, "yearly": true, "sendAt": "09:00"}.
+    milestone = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=15, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    status_reason = models.TextField(blank=True)
+    # The django-celery-beat entry that launches it (clocked one-off or crontab).
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    error_threshold = models.PositiveIntegerField(
+        default=50, help_text="Percent of failed sends (after 100 attempts) that pauses a run."
+    )
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], name="campaign_status")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignStep(models.Model):
+    """A drip step: after `delay` from entering (or from the previous step), send `template`."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    template = models.ForeignKey(
+        "templates.MessageTemplate", on_delete=models.PROTECT, related_name="+"
+    )
+    delay = models.DurationField()
+
+    class Meta:
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "position"], name="campaign_step_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} step {self.position}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class CampaignRun(models.Model):
+    """One send of a campaign (a blast, a cron tick, a drip or milestone day): its own ledger."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=15, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    status_reason = models.TextField(blank=True)
+    template_version = models.ForeignKey(
+        "templates.TemplateVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    reach = models.PositiveIntegerField(default=0, help_text="Recipients materialised at launch.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "number"], name="campaign_run_number_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status"], name="run_active", condition=Q(status="running"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} run {self.number}"
+
+
+class RunStats(models.Model):
+    """Rolled-up metrics of one run on one channel, refreshed by a beat task from the ledger
+    so that report pages never scan deliveries."""
+
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="stats")
+    channel = models.CharField(max_length=20, choices=ChannelType.choices)
+    recipients = models.PositiveIntegerField(default=0)
+    sends = models.PositiveIntegerField(default=0)
+    deliveries = models.PositiveIntegerField(default=0)
+    opens = models.PositiveIntegerField(default=0)
+    unique_opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+    replies = models.PositiveIntegerField(default=0)
+    bounces = models.PositiveIntegerField(default=0)
+    complaints = models.PositiveIntegerField(default=0)
+    unsubscribes = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    conversions = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "run stats"
+        constraints = [models.UniqueConstraint(fields=["run", "channel"], name="run_stats_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.channel}"
+
+
+class MetricBucket(models.Model):
+    """Opens and clicks per run, channel and hour: the report's timeline."""
+
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="buckets")
+    channel = models.CharField(max_length=20, choices=ChannelType.choices)
+    hour = models.DateTimeField()
+    opens = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "channel", "hour"], name="metric_bucket_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.channel} {self.hour:%Y-%m-%d %H}:00"
