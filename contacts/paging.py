@@ -37,8 +37,9 @@ def _cursor(value) -> int | None:
     return number if number > 0 else None
 
 
-def keyset_page(queryset: QuerySet, params, *, size: int = PAGE_SIZE) -> KeysetPage:
+def keyset_page(queryset: QuerySet, params, *, size: int | None = None) -> KeysetPage:
     """Newest first by primary key; `?after=<pk>` pages forward, `?before=<pk>` back."""
+    size = size or PAGE_SIZE
     after, before = _cursor(params.get("after")), _cursor(params.get("before"))
     if before:
         rows = list(queryset.filter(pk__gt=before).order_by("pk")[: size + 1])
@@ -50,7 +51,16 @@ def keyset_page(queryset: QuerySet, params, *, size: int = PAGE_SIZE) -> KeysetP
     return KeysetPage(rows=rows[:size], has_next=len(rows) > size, has_previous=bool(after))
 
 
-def capped_count(queryset: QuerySet, *, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def capped_count(queryset: QuerySet, *, cap: int | None = None) -> tuple[int, bool]:
     """(count, exact): counts at most cap + 1 rows; exact is False past the cap."""
+    cap = cap or COUNT_CAP
     counted = queryset.order_by().values("pk")[: cap + 1].count()
     return min(counted, cap), counted <= cap
+
+
+def page_count(queryset: QuerySet, page: KeysetPage, *, cap: int | None = None) -> tuple[int, bool]:
+    """The count for a list header. A first page that holds every match is its own count,
+    which spares a second scan for searches that match few rows."""
+    if not page.has_next and not page.has_previous:
+        return len(page.rows), True
+    return capped_count(queryset, cap=cap)

@@ -22,7 +22,7 @@ from contacts.models import (
     SegmentKind,
     Unsubscribed,
 )
-from contacts.paging import capped_count, keyset_page
+from contacts.paging import keyset_page, page_count
 from contacts.queries import FilterError, segment_contacts
 from marketing.roles import Role, has_role, role_required
 
@@ -47,7 +47,7 @@ def contact_list(request):
         messages.error(request, f"The segment's saved filter is broken ({exc}); fix it first.")
         queryset = Contact.objects.none()
     page = keyset_page(queryset, request.GET)
-    count, exact = capped_count(queryset)
+    count, exact = page_count(queryset, page)
     return render(
         request,
         "contacts/contact_list.html",
@@ -270,7 +270,7 @@ def _unsubscribed_page(request, *, form, failures=(), status=200):
         entries = entries.filter(email__startswith=query)
     entries = entries.annotate(has_contact=Exists(Contact.objects.filter(email=OuterRef("email"))))
     page = keyset_page(entries, request.GET)
-    count, exact = capped_count(entries)
+    count, exact = page_count(entries, page)
     return render(
         request,
         "contacts/unsubscribed_list.html",

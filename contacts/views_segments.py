@@ -20,7 +20,7 @@ from contacts.filter_builder import (
 )
 from contacts.forms import MembersAddForm, SegmentEditForm, SegmentForm
 from contacts.models import Contact, Segment, SegmentKind
-from contacts.paging import capped_count, keyset_page
+from contacts.paging import keyset_page, page_count
 from contacts.queries import FilterError, filter_reach, segment_contacts, segment_reach
 from contacts.validation import email_normalise
 from marketing.roles import Role, has_role, role_required
@@ -104,7 +104,7 @@ def segment_detail(request, pk: int):
 def _static_page(request, segment, *, form=None, report=None, status=200):
     members = segment_contacts(segment)
     page = keyset_page(members, request.GET)
-    count, exact = capped_count(members)
+    count, exact = page_count(members, page)
     params = request.GET.copy()
     params.pop("after", None)
     params.pop("before", None)

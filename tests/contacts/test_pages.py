@@ -242,9 +242,11 @@ def test_list_pages_by_keyset_without_overlap(as_viewer):
 
 def test_count_is_capped_instead_of_counting_everything(as_viewer, monkeypatch):
     monkeypatch.setattr("contacts.paging.COUNT_CAP", 5)
-    monkeypatch.setattr("contacts.views.capped_count.__kwdefaults__", {"cap": 5})
+    monkeypatch.setattr("contacts.paging.PAGE_SIZE", 3)
     Contact.objects.bulk_create([Contact(email=f"c{i}@example.com") for i in range(8)])
     assert "More than 5 contacts" in page_of(as_viewer.get("/contacts/"))
+    # A first page holding every match counts itself, with no second query.
+    assert "1 contact" in page_of(as_viewer.get("/contacts/", {"q": "c7@"}))
 
 
 # -- contact detail --------------------------------------------------------------------------
