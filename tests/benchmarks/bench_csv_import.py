@@ -6,7 +6,7 @@ claim the job, check and count the file (first pass), stream 3000-row chunks to
 `contacts_upsert_batch` (email-validator, phonenumbers, custom field typing, set-based
 matching and INSERT … unnest, job counters), finish the job.
 The floor is `COPY … FROM STDIN (FORMAT csv, HEADER)` of the very same file into a plain
-table with the same columns (all text, no index, no validation).
+table with the same columns (all text, logged like contacts_contact, no index, no validation).
 Everything runs in a database of its own (`herald_bench_csv`), dropped afterwards; the CSV
 is written under /tmp and removed unless --keep.
 """
@@ -37,7 +37,7 @@ HEADER = [
     "PERSONAL.SCORE",
 ]
 RAW_TABLE = """
-CREATE UNLOGGED TABLE IF NOT EXISTS raw_csv_contacts (
+CREATE TABLE IF NOT EXISTS raw_csv_contacts (
     first_name text, last_name text, address text, region text, city text, postcode text,
     email text, sms text, language_code text, timezone text, contact_id text, score text
 )"""
