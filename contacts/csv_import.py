@@ -411,6 +411,8 @@ def csv_import_run(*, job_id: int) -> None:
                 partial.replace(path)
             finally:
                 partial.unlink(missing_ok=True)
+                # The file's password is needed once; the job row outlives it by years.
+                ImportJob.objects.filter(pk=job_id).update(source_url=redact_url(job.source_url))
         if not path.exists():
             import_job_fail(job_id=job_id, description="The uploaded file is missing.")
             return

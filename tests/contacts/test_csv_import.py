@@ -250,6 +250,8 @@ def test_upload_answers_with_a_session_and_imports_from_the_link(
     assert status["created"] == 1
     assert Contact.objects.get().segments.get().name == "Customers"
     assert server.seen[0]["headers"]["Authorization"].startswith("Basic ")
+    job.refresh_from_db()
+    assert job.source_url == f"http://user:***@127.0.0.1:{server.server_address[1]}/contacts.csv"
 
 
 @pytest.mark.parametrize(
