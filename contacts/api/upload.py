@@ -86,7 +86,20 @@ def _body(request) -> dict:
 class ContactsUploadView(APIView):
     required_scope = Scope.CONTACTS
 
-    @extend_schema(request=UPLOAD_REQUEST, responses=UPLOAD_RESPONSE)
+    @extend_schema(
+        summary="Import contacts from a CSV file at a URL",
+        description=(
+            "Herald downloads the UTF-8, comma-separated file (at most 100 MB; credentials as "
+            "user:password@ in the link) from a public address and imports it like POST "
+            "/v1/contacts. Columns: First name, Last name, Address, Region, City, Postcode, "
+            "Email, Sms, Language code, Timezone, Contact id (externalCustomerId) and custom "
+            "fields as GROUP_KEY.KEY; an unknown column fails the import. Follow the answer's "
+            "asyncSessionId at GET /v1/importstatus/{sessionId}; failed rows carry their row "
+            "number (the header is row 1)."
+        ),
+        request=UPLOAD_REQUEST,
+        responses=UPLOAD_RESPONSE,
+    )
     def post(self, request):
         body = _body(request)
         errors = {}
