@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("contacts.urls_import")),
     path("", include("integrations.urls")),
     path("", include("marketing.urls")),
+    path("", include("campaigns.urls")),
 ]
 
 
