@@ -133,6 +133,12 @@ class Delivery(models.Model):
                 fields=["created_at"], name="delivery_queued", condition=Q(status="queued")
             ),
             models.Index(fields=["locator"], name="delivery_locator"),
+            # The single-message sender claims the queued rows of one send request.
+            models.Index(
+                fields=["send_request", "id"],
+                name="delivery_request_queued",
+                condition=Q(status="queued"),
+            ),
         ]
 
     def __str__(self) -> str:

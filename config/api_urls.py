@@ -15,6 +15,7 @@ v1_urlpatterns = [
     path("", include("contacts.api.urls_contacts")),
     path("", include("contacts.api.urls_segments")),
     path("", include("contacts.api.urls_import")),
+    path("", include("campaigns.api.urls_messages")),
 ]
 
 # Herald's own resources (not part of a seed API), under /api/herald/.

@@ -173,6 +173,10 @@ else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
     EMAIL_FILE_PATH = str(OUTBOX_DIR)
 ANYMAIL = {}  # filled by the provider settings of an ESP when one is configured
+# DKIM signing of outgoing mail, when all three are set (the key: PEM text or a file path).
+HERALD_DKIM_PRIVATE_KEY = env_str("HERALD_DKIM_PRIVATE_KEY", "")
+HERALD_DKIM_SELECTOR = env_str("HERALD_DKIM_SELECTOR", "")
+HERALD_DKIM_DOMAIN = env_str("HERALD_DKIM_DOMAIN", "")
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

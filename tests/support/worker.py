@@ -19,8 +19,9 @@ def test_database_url() -> str:
 
 
 class CeleryWorker:
-    def __init__(self, concurrency: int = 2):
+    def __init__(self, concurrency: int = 2, env: dict[str, str] | None = None):
         self.concurrency = concurrency
+        self.extra_env = dict(env or {})
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)  # noqa: SIM115 (lives as long as the worker)
 
@@ -30,6 +31,7 @@ class CeleryWorker:
             "DATABASE_URL": test_database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "HERALD_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            **self.extra_env,
         }
         self.process = subprocess.Popen(
             [

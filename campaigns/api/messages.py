@@ -1,0 +1,290 @@
+"""Seed (eSputnik v1) message resources. Thin: shapes checked here, rules in campaigns.messages.
+
+Answers are immediate; sending is asynchronous. Every accepted recipient gets a `requestId`
+for GET /v1/message/status; a refused recipient gets status ERROR and a `message` saying why,
+while the others are queued.
+"""
+
+from email.utils import parseaddr
+from typing import Any
+
+from django.http import QueryDict
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.messages import (
+    RECIPIENTS_MAX,
+    STATUS_IDS_MAX,
+    MessageError,
+    MessageNotFound,
+    email_send_start,
+    message_statuses,
+    smartsend_start,
+    sms_send_start,
+)
+from contacts.validation import FALSE_WORDS, TRUE_WORDS, email_normalise, errors_body
+from integrations.models import APIKey, Scope
+from templates.engine import TemplateSyntaxError
+from templates.sanitize import HtmlSanitizeError, html_to_text
+from templates.services import compiled
+
+SUBJECT_MAX = 500
+FROM_NAME_MAX = 200
+SMS_SENDER_MAX = 20
+SMS_TEXT_MAX = 2000
+EXTERNAL_ID_MAX = 255
+
+
+class _Errors(dict):
+    def add(self, field: str, problem: str) -> None:
+        self.setdefault(field, []).append(problem)
+
+
+def _body(request) -> Any:
+    return request.data
+
+
+def _get(body: Any, name: str) -> Any:
+    return body.get(name) if hasattr(body, "get") else None
+
+
+def _list(body: Any, name: str) -> Any:
+    # Form-encoded bodies repeat the field (emails=a&emails=b); JSON sends an array.
+    if isinstance(body, QueryDict):
+        return body.getlist(name) if name in body else None
+    return _get(body, name)
+
+
+def _flag(value: Any, name: str, errors: _Errors) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    errors.add(name, "must be true or false")
+    return None
+
+
+def _string(body, name: str, limit: int, errors: _Errors, *, required: bool = False) -> str:
+    value = _get(body, name)
+    if value is None or value == "":
+        if required:
+            errors.add(name, "is required")
+        return ""
+    if not isinstance(value, str):
+        errors.add(name, "must be a string")
+        return ""
+    if len(value) > limit:
+        errors.add(name, f"must be at most {limit} characters")
+    return value
+
+
+def _tags(body, errors: _Errors) -> list[str]:
+    tags = _list(body, "tags")
+    if tags in (None, ""):
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        errors.add("tags", "must be a list of strings")
+        return []
+    return [tag.strip()[:100] for tag in tags]
+
+
+def _addresses(body, name: str, errors: _Errors, *, required: bool = True) -> list:
+    values = _list(body, name)
+    if values is None:
+        if required:
+            errors.add(name, "is required: a list of recipients")
+        return []
+    if not isinstance(values, list):
+        errors.add(name, "must be a list")
+        return []
+    if required and not values:
+        errors.add(name, "must not be empty")
+    if len(values) > RECIPIENTS_MAX:
+        errors.add(name, f"at most {RECIPIENTS_MAX} per call (got {len(values)})")
+    return values
+
+
+def _template_source(value: str, name: str, errors: _Errors) -> None:
+    try:
+        compiled(value)
+    except TemplateSyntaxError as exc:
+        errors.add(name, f"template syntax error: {exc}")
+
+
+def _key(request) -> APIKey | None:
+    return request.auth if isinstance(request.auth, APIKey) else None
+
+
+def _domain_error(exc: MessageError) -> Response:
+    return Response(
+        errors_body(exc.errors), status=404 if isinstance(exc, MessageNotFound) else 400
+    )
+
+
+def _answer(send_request, results) -> Response:
+    return Response({"id": send_request.pk, "results": [r.as_seed() for r in results]})
+
+
+class SmartSendView(APIView):
+    """POST /v1/message/{id}/smartsend: send prepared message `id` (its latest published
+    version) to up to 1000 recipients, each with its own `jsonParam` ($data)."""
+
+    required_scope = Scope.MESSAGES
+
+    def post(self, request, template_id: str):
+        body = _body(request)
+        errors = _Errors()
+        if not isinstance(body, dict):
+            return Response({"non_field_errors": ["the body must be a JSON object"]}, status=400)
+        recipients = body.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            errors.add("recipients", "is required: a non-empty list of recipients")
+        elif len(recipients) > RECIPIENTS_MAX:
+            errors.add("recipients", f"at most {RECIPIENTS_MAX} per call (got {len(recipients)})")
+        else:
+            for index, recipient in enumerate(recipients):
+                if not isinstance(recipient, dict):
+                    errors.add(f"recipients[{index}]", "must be an object")
+        email = _flag(body.get("email"), "email", errors)
+        from_name = _string(body, "fromName", 200, errors)
+        external_id = _string(body, "externalRequestId", EXTERNAL_ID_MAX, errors)
+        if errors:
+            return Response(errors, status=400)
+        try:
+            send_request, results = smartsend_start(
+                template_id=int(template_id),
+                recipients=recipients,
+                email=email,
+                from_name=from_name,
+                external_request_id=external_id,
+                api_key=_key(request),
+            )
+        except MessageError as exc:
+            return _domain_error(exc)
+        return _answer(send_request, results)
+
+
+class EmailView(APIView):
+    """POST /v1/message/email: one email (Velocity content unless skipPersonalisation) to up
+    to 1000 addresses."""
+
+    required_scope = Scope.MESSAGES
+
+    def post(self, request):
+        body = _body(request)
+        errors = _Errors()
+        sender = _string(body, "from", 320, errors)
+        from_name, from_email = parseaddr(sender) if sender else ("", "")
+        if sender:
+            from_email, problem = email_normalise(from_email)
+            if problem:
+                errors.add("from", f'must be an address like "Shop" <news@shop.com>: {problem}')
+            if len(from_name) > FROM_NAME_MAX:
+                errors.add("from", f"the name must be at most {FROM_NAME_MAX} characters")
+        subject = _string(body, "subject", SUBJECT_MAX, errors, required=True)
+        if "\n" in subject or "\r" in subject:
+            errors.add("subject", "must be a single line")
+        html = _string(body, "htmlText", 2_000_000, errors)
+        text = _string(body, "plainText", 1_000_000, errors)
+        if not html and not text and "htmlText" not in errors:
+            errors.add("htmlText", "htmlText or plainText is required")
+        skip = _flag(_get(body, "skipPersonalisation"), "skipPersonalisation", errors) or False
+        emails = _addresses(body, "emails", errors)
+        tags = _tags(body, errors)
+        external_id = _string(body, "externalRequestId", EXTERNAL_ID_MAX, errors)
+        if not skip:
+            for name, value in (("subject", subject), ("htmlText", html), ("plainText", text)):
+                if value and name not in errors:
+                    _template_source(value, name, errors)
+        if html and not text and not errors:
+            try:
+                text = html_to_text(html)
+            except HtmlSanitizeError as exc:
+                errors.add("htmlText", str(exc))
+        if errors:
+            return Response(errors, status=400)
+        send_request, results = email_send_start(
+            from_email=from_email or "",
+            from_name=from_name,
+            subject=subject,
+            html=html,
+            text=text,
+            emails=emails,
+            tags=tags,
+            external_request_id=external_id,
+            skip_personalisation=skip,
+            api_key=_key(request),
+        )
+        return _answer(send_request, results)
+
+
+class SMSView(APIView):
+    """POST /v1/message/sms: one text to up to 1000 `phoneNumbers`, or to the contacts of a
+    group (`groupId`). With a group, `results` lists only the phoneNumbers given and `count`
+    says how many messages were queued in all."""
+
+    required_scope = Scope.MESSAGES
+
+    def post(self, request):
+        body = _body(request)
+        errors = _Errors()
+        sender = _string(body, "from", SMS_SENDER_MAX, errors)
+        text = _string(body, "text", SMS_TEXT_MAX, errors, required=True)
+        numbers = _addresses(body, "phoneNumbers", errors, required=False)
+        raw_group = _get(body, "groupId")
+        group_id = None
+        if raw_group not in (None, ""):
+            try:
+                group_id = int(raw_group)
+            except (TypeError, ValueError):
+                errors.add("groupId", "must be a group id")
+        if (
+            not numbers
+            and group_id is None
+            and "phoneNumbers" not in errors
+            and "groupId" not in errors
+        ):
+            errors.add("phoneNumbers", "phoneNumbers or groupId is required")
+        tags = _tags(body, errors)
+        if text and "text" not in errors:
+            _template_source(text, "text", errors)
+        if errors:
+            return Response(errors, status=400)
+        try:
+            send_request, results, count = sms_send_start(
+                sender=sender,
+                text=text,
+                phone_numbers=numbers,
+                group_id=group_id,
+                tags=tags,
+                api_key=_key(request),
+            )
+        except MessageError as exc:
+            return _domain_error(exc)
+        response = _answer(send_request, results)
+        response.data["count"] = count
+        return response
+
+
+class StatusView(APIView):
+    """GET /v1/message/status?ids=requestId,requestId (comma-separated or repeated)."""
+
+    required_scope = Scope.MESSAGES
+
+    def get(self, request):
+        ids = [
+            part.strip()
+            for value in request.query_params.getlist("ids")
+            for part in value.split(",")
+            if part.strip()
+        ]
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return Response({"ids": ["is required: requestIds separated by commas"]}, status=400)
+        if len(ids) > STATUS_IDS_MAX:
+            return Response(
+                {"ids": [f"at most {STATUS_IDS_MAX} per call (got {len(ids)})"]}, status=400
+            )
+        return Response({"results": message_statuses(request_ids=ids)})

@@ -1,0 +1,11 @@
+"""Seed (eSputnik v1) message routes: prepared message, email, SMS, status."""
+
+from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from config.api_urls import api_path
+
+urlpatterns: list = [
+    api_path(r"message/(?P<template_id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
+    api_path("message/email", EmailView.as_view(), "message-email"),
+    api_path("message/sms", SMSView.as_view(), "message-sms"),
+    api_path("message/status", StatusView.as_view(), "message-status"),
+]

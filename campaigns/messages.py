@@ -1,0 +1,459 @@
+"""Single messages (the seed's message API): prepared message (smartsend), email, SMS, status.
+
+Each call stores one SendRequest and one queued Delivery per accepted recipient in a single
+transaction, answers at once, and leaves sending to a Celery task enqueued on commit
+(campaigns.sending). A recipient Herald does not know becomes a contact with only that
+channel (source "single_message"). A bad recipient fails alone: its result says why and the
+others are queued.
+"""
+
+# Table and column names below come from the models; every value goes through parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
+from contacts.models import ChannelType, Contact, ContactSource, Segment
+from contacts.validation import email_normalise, phone_normalise
+from templates.models import MessageTemplate, TemplateVersion
+
+RECIPIENTS_MAX = 1000
+STATUS_IDS_MAX = 1000
+SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
+
+FieldError = tuple[str, str]
+
+
+class MessageError(Exception):
+    """The request as a whole is refused; `errors` name the fields (HTTP 400)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {problem}" for field, problem in errors))
+
+
+class MessageNotFound(MessageError):
+    """The message (template) or group named by the request does not exist (HTTP 404)."""
+
+
+@dataclass
+class RecipientResult:
+    """One recipient's answer: OK with the requestId to ask the status with, or ERROR with
+    why. `contact_id` is the contact the message goes to."""
+
+    locator: str
+    ok: bool
+    request_id: uuid.UUID | None = None
+    contact_id: int | None = None
+    message: str = ""
+
+    def as_seed(self) -> dict[str, Any]:
+        return {
+            "id": self.contact_id,
+            "locator": self.locator,
+            "status": "OK" if self.ok else "ERROR",
+            "requestId": str(self.request_id) if self.request_id else None,
+            "message": self.message or None,
+        }
+
+
+@dataclass
+class _Planned:
+    """A recipient that passed validation, waiting for its contact and delivery."""
+
+    result: RecipientResult
+    address: str
+    contact_id: int | None = None
+    params: dict | None = None
+    language_code: str = ""
+
+
+def _normalise(channel: str, value: Any) -> tuple[str | None, str | None]:
+    if channel == ChannelType.EMAIL:
+        return email_normalise(value)
+    return phone_normalise(value)
+
+
+def _contact_column(channel: str) -> str:
+    return "email" if channel == ChannelType.EMAIL else "phone"
+
+
+def contacts_for_addresses(*, channel: str, addresses: Iterable[str]) -> dict[str, int]:
+    """The contact id for each (normalised) address: the oldest live contact with it, else a
+    new contact holding only that channel, source single_message. Must run in a transaction.
+    """
+    column = _contact_column(channel)
+    wanted = sorted(set(addresses))
+    if not wanted:
+        return {}
+    table = Contact._meta.db_table
+    lookup = f"""SELECT DISTINCT ON ({column}) {column}, id FROM {table}
+                  WHERE {column} = ANY(%s) AND deleted_at IS NULL ORDER BY {column}, id"""
+    with connection.cursor() as cursor:
+        cursor.execute(lookup, [wanted])
+        found = dict(cursor.fetchall())
+        missing = [address for address in wanted if address not in found]
+        if missing:
+            # The same per-address transaction locks contacts.services takes before creating
+            # a contact, in the same (sorted) order: a concurrent subscribe or message of a
+            # new address waits for this one and then finds its contact instead of a twin.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(a, 0)) FROM unnest(%s::text[]) a",
+                [missing],
+            )
+            cursor.execute(lookup, [missing])
+            found.update(cursor.fetchall())
+    missing = [address for address in wanted if address not in found]
+    if missing:
+        now = timezone.now()
+        created = Contact.objects.bulk_create(
+            [
+                Contact(
+                    **{column: address},
+                    source=ContactSource.SINGLE_MESSAGE,
+                    confirmed=True,
+                    confirmed_at=now,
+                )
+                for address in missing
+            ]
+        )
+        found.update({getattr(contact, column): contact.pk for contact in created})
+    return found
+
+
+def _queue(
+    send_request: SendRequest,
+    channel: str,
+    planned: list[_Planned],
+    version: TemplateVersion | None = None,
+) -> None:
+    """Give each planned recipient its contact and one queued delivery (one bulk insert), and
+    enqueue the sending task for after the commit."""
+    contact_ids = contacts_for_addresses(
+        channel=channel, addresses=[p.address for p in planned if p.contact_id is None]
+    )
+    rows = []
+    for plan in planned:
+        plan.result.contact_id = plan.contact_id or contact_ids[plan.address]
+        rows.append(
+            Delivery(
+                request_id=plan.result.request_id,
+                send_request=send_request,
+                contact_id=plan.result.contact_id,
+                channel=channel,
+                locator=plan.address,
+                template_version=version,
+                params=plan.params or {},
+                language_code=plan.language_code,
+                status=DeliveryStatus.QUEUED,
+            )
+        )
+    Delivery.objects.bulk_create(rows, batch_size=1000)
+    if rows:
+        send_request_enqueue(send_request_id=send_request.pk)
+
+
+def send_request_enqueue(*, send_request_id: int) -> None:
+    from campaigns.tasks import send_request_task
+
+    transaction.on_commit(lambda: send_request_task.delay(send_request_id))
+
+
+# --- prepared message ----------------------------------------------------------------------
+
+
+def _json_param(raw: Any) -> tuple[dict | None, str | None]:
+    """jsonParam: a JSON *string* per the seed (also an object, as many clients send)."""
+    if raw is None or raw == "":
+        return {}, None
+    if isinstance(raw, dict):
+        return raw, None
+    if not isinstance(raw, str):
+        return None, "jsonParam must be a JSON object or a string holding one"
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return None, f"jsonParam is not valid JSON ({exc.msg} at position {exc.pos})"
+    if not isinstance(value, dict):
+        return None, "jsonParam must hold a JSON object"
+    return value, None
+
+
+def _contact_id(raw: Any) -> tuple[int | None, str | None]:
+    if raw is None or raw == "":
+        return None, None
+    if isinstance(raw, bool):
+        return None, "contactId must be a contact id"
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None, "contactId must be a contact id"
+    return (value, None) if value > 0 else (None, "contactId must be a contact id")
+
+
+def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]:
+    template = MessageTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        raise MessageNotFound([("id", f"no message with id {template_id}")])
+    version = template.versions.order_by("-number").first()
+    if version is None:
+        raise MessageError(
+            [("id", f"message {template_id} has no published version; publish it first")]
+        )
+    if version.channel not in SENDABLE_CHANNELS:
+        raise MessageError(
+            [
+                (
+                    "id",
+                    f"message {template_id} is a {version.get_channel_display()} message; "
+                    "single messages are sent by email or SMS",
+                )
+            ]
+        )
+    return template, version
+
+
+@transaction.atomic
+def smartsend_start(
+    *,
+    template_id: int,
+    recipients: list[dict],
+    email: bool | None = None,
+    from_name: str = "",
+    external_request_id: str = "",
+    api_key: Any = None,
+) -> tuple[SendRequest, list[RecipientResult]]:
+    """POST /v1/message/{id}/smartsend: the latest published version of message `id` to
+    each recipient, personalised with its jsonParam as $data."""
+    _template, version = _latest_version(template_id)
+    channel = version.channel
+    if email is not None and email != (channel == ChannelType.EMAIL):
+        raise MessageError(
+            [("email", f"is {str(email).lower()} but message {template_id} is sent by {channel}")]
+        )
+    send_request = SendRequest.objects.create(
+        kind=SendKind.SMARTSEND,
+        template_version=version,
+        from_name=from_name,
+        external_request_id=external_request_id,
+        api_key=api_key,
+    )
+    column = _contact_column(channel)
+    given_ids = {}
+    for raw in recipients:
+        contact_id, _ = _contact_id(raw.get("contactId"))
+        if contact_id:
+            given_ids[contact_id] = None
+    known = {
+        contact.pk: getattr(contact, column)
+        for contact in Contact.objects.alive().filter(pk__in=list(given_ids)).only("pk", column)
+    }
+    results: list[RecipientResult] = []
+    planned: list[_Planned] = []
+    for raw in recipients:
+        locator = raw.get("locator")
+        result = RecipientResult(locator=locator if isinstance(locator, str) else "", ok=False)
+        results.append(result)
+        contact_id, problem = _contact_id(raw.get("contactId"))
+        params, json_problem = _json_param(raw.get("jsonParam"))
+        problem = problem or json_problem
+        language = raw.get("languageCode") or ""
+        if not problem and (not isinstance(language, str) or len(language) > 10):
+            problem = "languageCode must be a language code of at most 10 characters"
+        if not problem and contact_id is not None and contact_id not in known:
+            problem = f"no contact with id {contact_id}"
+        address = None
+        if not problem:
+            if locator not in (None, ""):
+                address, problem = _normalise(channel, locator)
+                if problem:
+                    problem = f"locator {problem}"
+            elif contact_id is not None:
+                address = known[contact_id] or None
+                if address is None:
+                    problem = f"contact {contact_id} has no {column}"
+                result.locator = address or ""
+            else:
+                problem = "locator (or contactId) is required"
+        if problem:
+            result.message = problem
+            continue
+        result.ok = True
+        result.request_id = uuid.uuid4()
+        planned.append(
+            _Planned(
+                result=result,
+                address=address,
+                contact_id=contact_id,
+                params=params,
+                language_code=language,
+            )
+        )
+    _queue(send_request, channel, planned, version)
+    return send_request, results
+
+
+# --- email and SMS with inline content ------------------------------------------------------
+
+
+def _plan_addresses(channel: str, values: list[Any]) -> tuple[list[RecipientResult], list]:
+    results, planned = [], []
+    for value in values:
+        result = RecipientResult(locator=value if isinstance(value, str) else str(value), ok=False)
+        results.append(result)
+        address, problem = _normalise(channel, value)
+        if problem:
+            result.message = problem
+            continue
+        result.ok = True
+        result.request_id = uuid.uuid4()
+        planned.append(_Planned(result=result, address=address))
+    return results, planned
+
+
+@transaction.atomic
+def email_send_start(
+    *,
+    from_email: str,
+    from_name: str,
+    subject: str,
+    html: str,
+    text: str,
+    emails: list[Any],
+    tags: list[str],
+    external_request_id: str = "",
+    skip_personalisation: bool = False,
+    api_key: Any = None,
+) -> tuple[SendRequest, list[RecipientResult]]:
+    """POST /v1/message/email: the same content (Velocity unless skip_personalisation) to
+    each address. Content is checked by the caller (the API view)."""
+    send_request = SendRequest.objects.create(
+        kind=SendKind.EMAIL,
+        subject=subject,
+        html=html,
+        text=text,
+        from_email=from_email,
+        from_name=from_name,
+        skip_personalisation=skip_personalisation,
+        tags=tags,
+        external_request_id=external_request_id,
+        api_key=api_key,
+    )
+    results, planned = _plan_addresses(ChannelType.EMAIL, emails)
+    _queue(send_request, ChannelType.EMAIL, planned)
+    return send_request, results
+
+
+@transaction.atomic
+def sms_send_start(
+    *,
+    sender: str,
+    text: str,
+    phone_numbers: list[Any],
+    group_id: int | None = None,
+    tags: list[str],
+    api_key: Any = None,
+) -> tuple[SendRequest, list[RecipientResult], int]:
+    """POST /v1/message/sms: one text to phone numbers, or to every contact with a phone in
+    a segment (group). Returns the request, per-number results and the number queued."""
+    segment = None
+    if group_id is not None:
+        segment = Segment.objects.filter(pk=group_id).first()
+        if segment is None:
+            raise MessageNotFound([("groupId", f"no group with id {group_id}")])
+    send_request = SendRequest.objects.create(
+        kind=SendKind.SMS, text=text, from_name=sender, tags=tags, api_key=api_key
+    )
+    results, planned = _plan_addresses(ChannelType.SMS, phone_numbers)
+    _queue(send_request, ChannelType.SMS, planned)
+    queued = len(planned)
+    if segment is not None:
+        queued += _queue_segment_sms(send_request, segment)
+    return send_request, results, queued
+
+
+def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
+    """Every contact of the segment with a phone, in one INSERT ... SELECT (a segment may
+    hold millions; none of them passes through Python)."""
+    from contacts.queries import segment_contacts
+
+    members = segment_contacts(segment).exclude(phone="").values("id", "phone")
+    members_sql, params = members.query.sql_with_params()
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (request_id, send_request_id, contact_id, channel, locator,
+                                 params, language_code, message_id, provider,
+                                 provider_message_id, status, error, attempts, created_at,
+                                 open_count, click_count)
+            SELECT gen_random_uuid(), %s, m.id, %s, m.phone, '{{}}'::jsonb, '', '', '', '',
+                   %s, '', 0, now(), 0, 0
+              FROM ({members_sql}) m
+            """,
+            [send_request.pk, ChannelType.SMS, DeliveryStatus.QUEUED, *params],
+        )
+        count = cursor.rowcount
+    if count:
+        send_request_enqueue(send_request_id=send_request.pk)
+    return count
+
+
+# --- status --------------------------------------------------------------------------------
+
+DELIVERED_STATUSES = frozenset(
+    {DeliveryStatus.DELIVERED, DeliveryStatus.OPENED, DeliveryStatus.CLICKED}
+)
+FAILED_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.BOUNCED, DeliveryStatus.SKIPPED})
+
+
+def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
+    """Status of single messages by requestId, in the order asked; unknown ids are reported
+    with status NOT_FOUND."""
+    parsed: dict[str, uuid.UUID | None] = {}
+    for raw in request_ids:
+        try:
+            parsed[raw] = uuid.UUID(raw)
+        except ValueError:
+            parsed[raw] = None
+    rows = {
+        row["request_id"]: row
+        for row in Delivery.objects.filter(
+            request_id__in=[value for value in parsed.values() if value]
+        ).values("request_id", "contact_id", "status", "error")
+    }
+    items = []
+    for raw, value in parsed.items():
+        row = rows.get(value) if value else None
+        if row is None:
+            items.append(
+                {
+                    "id": None,
+                    "requestId": raw,
+                    "status": "NOT_FOUND",
+                    "failed": False,
+                    "delivered": False,
+                    "message": "no message with this requestId",
+                }
+            )
+            continue
+        items.append(
+            {
+                "id": row["contact_id"],
+                "requestId": raw,
+                "status": row["status"].upper(),
+                "failed": row["status"] in FAILED_STATUSES,
+                "delivered": row["status"] in DELIVERED_STATUSES,
+                "message": row["error"] or None,
+            }
+        )
+    return items

@@ -1,0 +1,119 @@
+"""SMS gateways: one small interface, a generic HTTP gateway and a file outbox (the default).
+
+Settings: HERALD_SMS_URL (the HTTP gateway's endpoint; without it SMS go to the outbox),
+HERALD_SMS_TOKEN (optional bearer token), HERALD_SMS_TIMEOUT (seconds, default 10).
+"""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_str
+
+
+class SMSError(Exception):
+    """Sending failed. `permanent`: retrying the same SMS cannot succeed (bad number, refused
+    content); otherwise a later attempt may (gateway down, timeout, overload)."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class SMSGateway:
+    name = "sms"
+
+    def send(self, to: str, text: str, sender: str) -> str:
+        """Hand one SMS to the gateway; return the gateway's message id. Raises SMSError."""
+        raise NotImplementedError
+
+
+class HTTPGateway(SMSGateway):
+    """POSTs `{"to", "text", "from"}` as JSON; expects 2xx with an optional JSON body carrying
+    `id` (or `messageId`). 4xx are permanent (except 408/429), 5xx and timeouts transient."""
+
+    name = "http"
+
+    def __init__(self, url: str, token: str = "", timeout: float = 10.0) -> None:
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+
+    def send(self, to: str, text: str, sender: str) -> str:
+        body = json.dumps({"to": to, "text": text, "from": sender}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")  # noqa: S310 (URL from settings)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw = response.read(65536)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(500).decode("utf-8", "replace").strip()
+            permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
+            raise SMSError(f"gateway answered {exc.code}: {detail}", permanent=permanent) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SMSError(f"gateway unreachable: {reason}", permanent=False) from None
+        try:
+            answer = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            answer = {}
+        if isinstance(answer, dict):
+            found = answer.get("id") or answer.get("messageId")
+            if found:
+                return str(found)
+        return ""
+
+
+class OutboxGateway(SMSGateway):
+    """Development and demo default: one JSON line per SMS in VAR_DIR/outbox/sms.jsonl."""
+
+    name = "outbox"
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def send(self, to: str, text: str, sender: str) -> str:
+        message_id = uuid.uuid4().hex
+        line = json.dumps(
+            {
+                "id": message_id,
+                "to": to,
+                "from": sender,
+                "text": text,
+                "at": datetime.now(UTC).isoformat(),
+            },
+            ensure_ascii=False,
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND writes of one line are atomic enough between worker processes; the lock
+        # covers threads of one process.
+        with self._lock, self.path.open("a", encoding="utf-8") as outbox:
+            outbox.write(line + "\n")
+        return message_id
+
+
+def _setting(name: str, default: str = "") -> str:
+    # A Django setting when one is defined (tests override them), else the environment.
+    value = getattr(settings, name, None)
+    return str(value) if value is not None else (env_str(name) or default)
+
+
+def sms_gateway() -> SMSGateway:
+    url = _setting("HERALD_SMS_URL")
+    if url:
+        try:
+            timeout = float(_setting("HERALD_SMS_TIMEOUT", "10"))
+        except ValueError:
+            raise ImproperlyConfigured("HERALD_SMS_TIMEOUT must be a number of seconds.") from None
+        return HTTPGateway(url, _setting("HERALD_SMS_TOKEN"), timeout)
+    return OutboxGateway(Path(settings.VAR_DIR) / "outbox" / "sms.jsonl")

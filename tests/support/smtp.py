@@ -1,0 +1,94 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives.
+
+Use the `smtp_sink` fixture (tests/messages/conftest.py registers it) or SMTPSink directly:
+
+    with SMTPSink() as sink:
+        ...send to 127.0.0.1:sink.port...
+        sink.messages  # email.message.Message objects, in arrival order
+
+`reply` makes the server answer RCPT TO for chosen addresses with an error code, to test
+transient (4xx) and permanent (5xx) refusals.
+"""
+
+import email
+import email.policy
+import socket
+import threading
+from dataclasses import dataclass
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+
+class _Handler:
+    def __init__(self, sink: "SMTPSink") -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.sink.replies.get(address.lower())
+        if reply:
+            if reply.get("once"):
+                del self.sink.replies[address.lower()]
+            return reply["answer"]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.sink.lock:
+            self.sink.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
+        return "250 Message accepted for delivery"
+
+
+class SMTPSink:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.replies: dict[str, dict] = {}
+        self.lock = threading.Lock()
+        with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+
+    def refuse(self, address: str, answer: str, *, once: bool = False) -> None:
+        """Answer RCPT TO `address` with `answer` (e.g. "450 4.2.1 Mailbox busy")."""
+        self.replies[address.lower()] = {"answer": answer, "once": once}
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[email.message.EmailMessage]:
+        with self.lock:
+            return [item.message for item in self.received]
+
+    def __enter__(self) -> "SMTPSink":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+
+def use_sink(settings, sink: SMTPSink) -> None:
+    """Point Django's email settings (pytest-django `settings` fixture) at the sink."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 10
