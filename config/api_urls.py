@@ -21,4 +21,5 @@ v1_urlpatterns = [
 # Herald's own resources (not part of a seed API), under /api/herald/.
 herald_urlpatterns = [
     path("", include("contacts.api.urls_native")),
+    path("", include("templates.api_urls")),
 ]

@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("contacts.urls_import")),
     path("", include("integrations.urls")),
+    path("", include("templates.urls")),
+    path("", include("campaigns.urls_log")),
     path("", include("marketing.urls")),
     path("", include("campaigns.urls")),
 ]

@@ -25,11 +25,6 @@ def dashboard(request):
 
 # Sections whose capability has not landed yet show an honest empty state.
 EMPTY_SECTIONS = {
-    "templates": (
-        "Templates",
-        "No templates yet.",
-        "Email and SMS templates you write appear here.",
-    ),
     "campaigns": (
         "Campaigns",
         "No campaigns yet.",

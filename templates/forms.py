@@ -1,0 +1,106 @@
+"""Forms of the template pages. They check the shape of page input; the rules (Velocity
+syntax, sanitising, addresses) belong to templates.services, whose errors the forms show
+next to their fields with line and column."""
+
+from django import forms
+
+from contacts.models import ChannelType
+from templates.services import TemplateFieldError
+
+CONTENT_FIELDS = (
+    "name",
+    "channel",
+    "subject",
+    "preheader",
+    "from_name",
+    "from_email",
+    "html",
+    "text",
+    "sms_text",
+)
+_SOURCE = {"rows": 14, "spellcheck": "false", "class": "source"}
+
+
+def located(error: TemplateFieldError) -> str:
+    if error.line is None:
+        return error.message
+    return f"Line {error.line}, column {error.column}: {error.message}"
+
+
+class TemplateForm(forms.Form):
+    # Required by the service, not here: a missing name is reported together with the
+    # template's other problems instead of hiding them until it is filled in.
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Name *",
+        widget=forms.TextInput(attrs={"required": True}),
+    )
+    channel = forms.ChoiceField(choices=ChannelType.choices, initial=ChannelType.EMAIL)
+    subject = forms.CharField(max_length=500, required=False)
+    preheader = forms.CharField(
+        max_length=500, required=False, help_text="Shown after the subject in inbox lists."
+    )
+    from_name = forms.CharField(max_length=200, required=False, label="From name")
+    # Checked by the service, which names the problem the same way the API does.
+    from_email = forms.CharField(max_length=254, required=False, label="From email")
+    html = forms.CharField(
+        required=False, label="HTML", widget=forms.Textarea(attrs=_SOURCE), strip=False
+    )
+    text = forms.CharField(
+        required=False,
+        label="Plain text",
+        widget=forms.Textarea(attrs={**_SOURCE, "rows": 6}),
+        strip=False,
+        help_text="Leave empty to derive it from the HTML.",
+    )
+    sms_text = forms.CharField(
+        required=False,
+        label="SMS / messenger text",
+        widget=forms.Textarea(attrs={**_SOURCE, "rows": 4}),
+        strip=False,
+        help_text="The message of every channel other than email.",
+    )
+
+    @classmethod
+    def for_template(cls, template, data=None) -> "TemplateForm":
+        initial = {field: getattr(template, field) for field in CONTENT_FIELDS}
+        if template.text_generated:
+            initial["text"] = ""  # derived: it follows the HTML until someone writes one
+        return cls(data, initial=initial)
+
+    def service_values(self) -> dict[str, str]:
+        return {field: self.cleaned_data.get(field) or "" for field in CONTENT_FIELDS}
+
+    def add_service_errors(self, errors: list[TemplateFieldError]) -> None:
+        for error in errors:
+            if error.field in self.fields:
+                self.add_error(error.field, located(error))
+            else:
+                self.add_error(None, str(error))
+
+
+class TemplateSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    channel = forms.ChoiceField(
+        choices=[("", "All channels"), *ChannelType.choices], required=False
+    )
+
+
+class PreviewForm(forms.Form):
+    """The preview pane's own inputs, posted together with the editor's fields."""
+
+    preview_contact = forms.CharField(
+        required=False,
+        max_length=254,
+        label="Contact",
+        help_text="Id or email of a contact; empty for the built-in sample contact.",
+    )
+    preview_data = forms.CharField(
+        required=False,
+        strip=False,
+        label="Sample data ($data), JSON",
+        widget=forms.Textarea(
+            attrs={"rows": 5, "spellcheck": "false", "class": "source", "placeholder": "{}"}
+        ),
+    )

@@ -1,0 +1,21 @@
+"""Marketer pages for message templates."""
+
+from django.urls import path
+
+from templates import views
+
+urlpatterns = [
+    path("templates/", views.template_list, name="templates_home"),
+    path("templates/new/", views.template_new, name="template_new"),
+    path("templates/preview/", views.template_preview_pane, name="template_preview"),
+    path("templates/<int:pk>/", views.template_edit, name="template_edit"),
+    path("templates/<int:pk>/publish/", views.template_publish_view, name="template_publish"),
+    path("templates/<int:pk>/versions/", views.template_versions, name="template_versions"),
+    path(
+        "templates/<int:pk>/versions/<int:number>/",
+        views.template_version_detail,
+        name="template_version",
+    ),
+    path("templates/<int:pk>/duplicate/", views.template_duplicate_view, name="template_duplicate"),
+    path("templates/<int:pk>/delete/", views.template_delete_view, name="template_delete"),
+]

@@ -1,0 +1,247 @@
+"""Marketer pages for message templates: list, editor with live preview, publishing,
+version history, duplicate and delete.
+
+Views parse input with forms and call templates.services / templates.lifecycle for every
+write; previews go through templates.preview, which validates like a save but saves nothing.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from marketing.roles import Role, has_role, role_required
+from templates.engine import TemplateError
+from templates.forms import PreviewForm, TemplateForm, TemplateSearchForm, located
+from templates.lifecycle import TemplateInUseError, template_delete, template_duplicate
+from templates.models import MessageTemplate, TemplateVersion
+from templates.preview import (
+    PREVIEW_FIELDS,
+    SAMPLE_CONTACT,
+    PreviewInputError,
+    preview_contact_find,
+    preview_data_parse,
+    template_preview,
+)
+from templates.services import (
+    TemplateValidationError,
+    template_create,
+    template_publish,
+    template_render,
+    template_update,
+)
+
+# Templates are counted in hundreds, not millions: plain numbered pages are fine here.
+TEMPLATES_PER_PAGE = 50
+FIELD_LABELS = {
+    name: field.label or name.replace("_", " ").capitalize()
+    for name, field in TemplateForm.base_fields.items()
+}
+FIELD_LABELS.update(data="Sample data", contact="Contact")
+
+
+@role_required(Role.VIEWER)
+def template_list(request):
+    form = TemplateSearchForm(request.GET or None)
+    templates = MessageTemplate.objects.order_by("-updated_at", "-pk")
+    if form.is_bound and form.is_valid():
+        if form.cleaned_data["q"]:
+            q = form.cleaned_data["q"]
+            templates = templates.filter(Q(name__icontains=q) | Q(subject__icontains=q))
+        if form.cleaned_data["channel"]:
+            templates = templates.filter(channel=form.cleaned_data["channel"])
+    page = Paginator(templates, TEMPLATES_PER_PAGE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "templates/template_list.html",
+        {
+            "form": form,
+            "page": page,
+            "base_query": params.urlencode(),
+            "filtered": form.is_bound and any(form.data.get(k) for k in form.fields),
+            "any_templates": page.object_list or MessageTemplate.objects.exists(),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+@role_required(Role.MARKETER)
+def template_new(request):
+    form = TemplateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = template_create(**form.service_values())
+        except TemplateValidationError as exc:
+            form.add_service_errors(exc.errors)
+        else:
+            messages.success(request, f"Template “{template}” created.")
+            return redirect("template_edit", pk=template.pk)
+    return _editor(request, form=form, template=None)
+
+
+@role_required(Role.VIEWER)
+def template_edit(request, pk: int):
+    template = get_object_or_404(MessageTemplate, pk=pk)
+    if request.method == "POST":
+        if not has_role(request.user, Role.MARKETER):
+            raise PermissionDenied("Editing templates needs the marketer role.")
+        form = TemplateForm.for_template(template, request.POST)
+        if form.is_valid():
+            try:
+                template_update(template=template, **form.service_values())
+            except TemplateValidationError as exc:
+                form.add_service_errors(exc.errors)
+                template.refresh_from_db()  # the failed update left unsaved values behind
+            else:
+                messages.success(request, f"Template “{template}” saved.")
+                return redirect("template_edit", pk=template.pk)
+    else:
+        form = TemplateForm.for_template(template)
+    return _editor(request, form=form, template=template)
+
+
+def _editor(request, *, form: TemplateForm, template: MessageTemplate | None):
+    can_write = has_role(request.user, Role.MARKETER)
+    if not can_write:
+        # Read-only rather than disabled: disabled inputs are not posted, and the preview
+        # pane posts the fields (the channel select gets a hidden twin in the page).
+        for name, field in form.fields.items():
+            field.widget.attrs["readonly"] = True
+            if name == "channel":
+                field.widget.attrs["disabled"] = True
+    return render(
+        request,
+        "templates/template_editor.html",
+        {
+            "form": form,
+            "preview_form": PreviewForm(),
+            "template": template,
+            "can_write": can_write,
+            "latest": template.versions.first() if template else None,
+            "has_changes": template is not None and _differs_from_latest(template),
+        },
+    )
+
+
+def _differs_from_latest(template: MessageTemplate) -> bool:
+    latest = template.versions.first()
+    if latest is None:
+        return True
+    return any(
+        getattr(latest, field) != getattr(template, field)
+        for field in TemplateVersion.CONTENT_FIELDS
+    )
+
+
+@require_POST
+@role_required(Role.VIEWER)
+def template_preview_pane(request):
+    """The editor posts its unsaved fields here while the marketer types."""
+    preview_form = PreviewForm(request.POST)
+    preview_form.is_valid()  # both inputs are optional; their content is checked below
+    context: dict = {"errors": [], "rendered": None}
+    content = {field: request.POST.get(field, "") for field in PREVIEW_FIELDS}
+    try:
+        contact = preview_contact_find(preview_form.cleaned_data.get("preview_contact"))
+        data = preview_data_parse(preview_form.cleaned_data.get("preview_data"))
+        context["rendered"] = template_preview(content=content, contact=contact, data=data)
+        context["contact"] = contact
+    except PreviewInputError as exc:
+        context["errors"] = [(FIELD_LABELS[exc.field], exc.message)]
+    except TemplateValidationError as exc:
+        context["errors"] = [
+            (FIELD_LABELS.get(error.field, error.field), located(error))
+            for error in exc.errors
+            if error.field != "name"
+        ]
+    context["channel"] = content["channel"] or "email"
+    return render(request, "templates/_preview.html", context)
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def template_publish_view(request, pk: int):
+    template = get_object_or_404(MessageTemplate, pk=pk)
+    try:
+        version = template_publish(template=template, user=request.user)
+    except TemplateValidationError as exc:
+        for error in exc.errors:
+            messages.error(
+                request,
+                f"Not published: {FIELD_LABELS.get(error.field, error.field)} — {located(error)}",
+            )
+    else:
+        messages.success(request, f"Published version {version.number}.")
+    return redirect("template_edit", pk=template.pk)
+
+
+@role_required(Role.VIEWER)
+def template_versions(request, pk: int):
+    template = get_object_or_404(MessageTemplate, pk=pk)
+    versions = template.versions.select_related("published_by")
+    return render(
+        request,
+        "templates/template_versions.html",
+        {"template": template, "versions": versions},
+    )
+
+
+@role_required(Role.VIEWER)
+def template_version_detail(request, pk: int, number: int):
+    version = get_object_or_404(
+        TemplateVersion.objects.select_related("template", "published_by"),
+        template_id=pk,
+        number=number,
+    )
+    rendered, render_error = None, ""
+    try:
+        rendered = template_render(version=version, contact=SAMPLE_CONTACT, data={})
+    except TemplateError as exc:
+        render_error = str(exc)
+    return render(
+        request,
+        "templates/template_version.html",
+        {
+            "template": version.template,
+            "version": version,
+            "rendered": rendered,
+            "render_error": render_error,
+        },
+    )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def template_duplicate_view(request, pk: int):
+    template = get_object_or_404(MessageTemplate, pk=pk)
+    try:
+        copy = template_duplicate(template=template)
+    except TemplateValidationError as exc:
+        # Content saved before a rule was tightened may no longer pass; say which rule.
+        messages.error(request, f"Cannot duplicate: {exc}")
+        return redirect("template_edit", pk=template.pk)
+    messages.success(request, f"Created “{copy}”, a copy of “{template}”.")
+    return redirect("template_edit", pk=copy.pk)
+
+
+@role_required(Role.MARKETER)
+def template_delete_view(request, pk: int):
+    template = get_object_or_404(MessageTemplate, pk=pk)
+    if request.method == "POST":
+        try:
+            template_delete(template=template)
+        except TemplateInUseError as exc:
+            messages.error(request, str(exc))
+            return redirect("template_edit", pk=pk)
+        messages.success(request, f"Template “{template}” deleted.")
+        return redirect(reverse("templates_home"))
+    return render(
+        request,
+        "templates/template_delete.html",
+        {"template": template, "version_count": template.versions.count()},
+    )
