@@ -260,7 +260,10 @@ def _row_from_condition(catalog: Catalog, item) -> Row | None:
     if len(condition) != 1:
         return None
     op, value = next(iter(condition.items()))
-    if op == "$all":
+    # The compiler reads a bare value, $eq with a string and $all as "has these tags/channels".
+    if spec.kind in ("tags", "channels") and (
+        op == "$all" or (op == "$eq" and isinstance(value, str))
+    ):
         op = "$contains"
     if op == EXISTS:
         op, value = (EXISTS if value else EMPTY), ""

@@ -59,6 +59,7 @@ def contact_list(request):
             "filtered": form.is_bound and any(form.data.get(k) for k in form.fields),
             "base_query": _query_without(request, "after", "before"),
             "any_contacts": page.rows or Contact.objects.exists(),
+            "export_segment": form.cleaned_data.get("segment") if form.is_bound else None,
             "can_write": has_role(request.user, Role.MARKETER),
         },
     )

@@ -1,5 +1,7 @@
 """The marketer builds a dynamic segment in a real Chromium: rows, live reach, save."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -13,6 +15,12 @@ browser = browser_support.browser
 page = browser_support.page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def settled(row) -> None:
+    """htmx marks swapped-in content `htmx-added` until it has wired the element's own hx-*
+    attributes; a change made before that would go unheard."""
+    expect(row).not_to_have_class(re.compile(r"\bhtmx-added\b"))
 
 
 def test_marketer_builds_a_dynamic_segment_and_watches_the_reach(page, marketer):
@@ -40,6 +48,7 @@ def test_marketer_builds_a_dynamic_segment_and_watches_the_reach(page, marketer)
     rows = page.get_by_test_id("filter-row")
     expect(rows).to_have_count(1)
     first = rows.nth(0)
+    settled(first)
     first.get_by_label("Field").select_option("town")
     # The row is re-rendered for its new field; typing before that would be swapped away.
     expect(first).to_have_attribute("data-field", "town")
@@ -50,8 +59,10 @@ def test_marketer_builds_a_dynamic_segment_and_watches_the_reach(page, marketer)
     page.get_by_test_id("add-condition").click()
     expect(rows).to_have_count(2)
     second = rows.nth(1)
+    settled(second)
     second.get_by_label("Field").select_option(label="Points")
     expect(second).to_have_attribute("data-field", f"fields.{points.pk}")
+    settled(second)
     second.get_by_label("Operator").select_option("$gte")
     expect(second).to_have_attribute("data-op", "$gte")
     expect(second.get_by_label("Value")).to_have_attribute("type", "number")

@@ -802,3 +802,21 @@ def test_create_dynamic_segment_opens_the_builder(as_marketer):
     page = page_of(response)
     assert 'id="filter-builder"' in page
     assert Segment.objects.get(name="Auto").filter == {}
+
+
+@pytest.mark.parametrize(
+    "saved, rows_shown",
+    [
+        ({"tags": "vip", "town": "Kyiv"}, 2),
+        ({"datatype": "contact", "where": {"tags": {"$in": ["prospect", "vip"]}}}, 1),
+        ({"$or": [{"town": "Kyiv"}, {"channels": "sms"}]}, 2),
+        ({"confirmed": True}, 1),
+        ({"town": {"$gte": "K", "$lt": "M"}}, 0),
+        ({"$not": {"town": "Kyiv"}}, 0),
+    ],
+)
+def test_saved_filters_open_as_rows_when_rows_can_show_them(as_viewer, saved, rows_shown):
+    segment = SegmentFactory(kind=SegmentKind.DYNAMIC, filter=saved)
+    page = page_of(as_viewer.get(f"/segments/{segment.pk}/"))
+    assert page.count('data-testid="filter-row"') == rows_shown
+    assert ('data-testid="json-mode-note"' in page) == (rows_shown == 0)
