@@ -245,6 +245,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "herald.heartbeat", "schedule": 30.0},
+    # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
+    "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
 }
 
 AUDITLOG_DISABLE_REMOTE_ADDR = False
