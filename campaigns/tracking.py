@@ -151,7 +151,8 @@ def list_unsubscribe_headers(delivery: Delivery) -> dict[str, str]:
     """List-Unsubscribe (RFC 2369: the https URL first, then the mailto) and
     List-Unsubscribe-Post (RFC 8058 one-click: mailbox providers POST that body to the URL).
     RFC 8058 wants an https URL: set HERALD_BASE_URL to the public https address."""
-    https, mailto = unsubscribe_url(delivery.pk), unsubscribe_mailto(delivery.pk)
+    delivery_id = _saved_id(delivery)
+    https, mailto = unsubscribe_url(delivery_id), unsubscribe_mailto(delivery_id)
     return {
         "List-Unsubscribe": f"<{https}>, <{mailto}>",
         "List-Unsubscribe-Post": ONE_CLICK_BODY,
@@ -234,7 +235,7 @@ def prepare_html(html: str, delivery: Delivery) -> str:
       footer with one is added before </body>;
     - a 1x1 open pixel is added before </body> (at the end when there is no </body>).
     """
-    delivery_id = delivery.pk
+    delivery_id = _saved_id(delivery)
     unsubscribe = unsubscribe_url(delivery_id)
     escaped_unsubscribe = html_lib.escape(unsubscribe, quote=True)
     has_unsubscribe = unsubscribe in html
@@ -248,6 +249,27 @@ def prepare_html(html: str, delivery: Delivery) -> str:
         fragment += _FOOTER.format(url=escaped_unsubscribe)
     fragment += _PIXEL.format(url=html_lib.escape(open_url(delivery_id), quote=True))
     return _insert_before_body_end(html, fragment)
+
+
+def prepare_text(text: str, delivery: Delivery) -> str:
+    """The plain-text part as sent: ``%UNSUBSCRIBE_URL%`` becomes the recipient's unsubscribe
+    URL; without one, an "Unsubscribe: <url>" line is added at the end. Links in plain text
+    are not rewritten (a reader copies them; a long redirect would only get in the way)."""
+    unsubscribe = unsubscribe_url(_saved_id(delivery))
+    has_unsubscribe = unsubscribe in text
+    for placeholder in _PLACEHOLDERS:
+        if placeholder in text:
+            has_unsubscribe = True
+            text = text.replace(placeholder, unsubscribe)
+    if has_unsubscribe:
+        return text
+    return f"{text.rstrip()}\n\n--\nUnsubscribe: {unsubscribe}\n"
+
+
+def _saved_id(delivery: Delivery) -> int:
+    if delivery.pk is None:
+        raise ValueError("tracking links need a saved delivery (its id is in the tokens)")
+    return delivery.pk
 
 
 # --- recording --------------------------------------------------------------------------------

@@ -182,3 +182,24 @@ def test_mailto_address_leads_back_to_the_delivery_even_case_folded(delivery):
     assert tracking.unsubscribe_address_check(address.replace("unsubscribe+", "help+")) is None
     assert tracking.unsubscribe_address_check("unsubscribe+1.aaaaaaaaaaaaaaaa@x.org") is None
     assert tracking.unsubscribe_address_check("nobody@example.org") is None
+
+
+# --- plain text -------------------------------------------------------------------------------
+
+
+def test_plain_text_gets_an_unsubscribe_line_unless_it_has_the_placeholder(delivery):
+    url = tracking.unsubscribe_url(delivery.pk)
+
+    appended = tracking.prepare_text("Hello Ann,\nour sale starts today.\n", delivery)
+    placed = tracking.prepare_text("Hello\nLeave the list: %UNSUBSCRIBE_URL%\n", delivery)
+
+    assert appended == f"Hello Ann,\nour sale starts today.\n\n--\nUnsubscribe: {url}\n"
+    assert placed == f"Hello\nLeave the list: {url}\n"
+    assert tracking.prepare_text(appended, delivery) == appended
+
+
+def test_an_unsaved_delivery_is_refused_rather_than_given_broken_links():
+    from campaigns.models import Delivery
+
+    with pytest.raises(ValueError, match="saved delivery"):
+        tracking.prepare_html("<p>x</p>", Delivery(locator="ann@example.com", channel="email"))
