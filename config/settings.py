@@ -242,9 +242,20 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Tests point their worker at a queue of their own so a running dev instance cannot steal tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("HERALD_QUEUE", "celery")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Campaign sending (campaigns.pipeline): messages per second per channel over a run's
+# senders (0 = unlimited); claims older than HERALD_CLAIM_TIMEOUT seconds belong to a dead
+# worker; a transient failure is retried after HERALD_RETRY_BASE * 2^(attempt-1) seconds.
+HERALD_RATE_LIMIT_EMAIL = env_int("HERALD_RATE_LIMIT_EMAIL", 0)
+HERALD_RATE_LIMIT_SMS = env_int("HERALD_RATE_LIMIT_SMS", 0)
+HERALD_CLAIM_TIMEOUT = env_int("HERALD_CLAIM_TIMEOUT", 600)
+HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "herald.heartbeat", "schedule": 30.0},
+    # Campaign sending: reclaim dead workers' claims, complete finished runs, restart stalled
+    # senders (campaigns.pipeline); and let new audience members enter running drips.
+    "campaigns-runs-recover": {"task": "campaigns.runs_recover", "schedule": 30.0},
+    "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
 }
