@@ -367,3 +367,19 @@ def test_tokens_signed_with_a_retired_secret_key_still_work(client, settings, de
     assert client.get(path).status_code == 200
     settings.SECRET_KEY_FALLBACKS = []
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.org/a b?q=1+2&r=%2F&s=a%20b",
+        "https://例え.jp/ünï?q=é",
+        "https://example.org/" + "x" * 1500,
+    ],
+)
+def test_click_survives_spaces_plus_signs_encoded_parts_and_non_ascii(client, delivery, url):
+    response = client.get(click_path(delivery, url))
+
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.events.get().url == url
