@@ -35,6 +35,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 # Public base URL used in links inside emails (tracking, unsubscribe, confirmation).
 HERALD_BASE_URL = env_str("HERALD_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Imports from a URL never reach loopback/private/link-local addresses unless this is on (tests).
+HERALD_IMPORT_ALLOW_PRIVATE_URLS = env_bool("HERALD_IMPORT_ALLOW_PRIVATE_URLS", default=False)
 # The mailbox of List-Unsubscribe's mailto (unsubscribe+<token>@<domain>); empty = the host
 # of HERALD_BASE_URL. Mail to it must reach Herald's inbound webhook to take effect.
 HERALD_UNSUBSCRIBE_MAILTO_DOMAIN = env_str("HERALD_UNSUBSCRIBE_MAILTO_DOMAIN", "")

@@ -230,6 +230,11 @@ def contact_subscribe(
     if contact.email:
         params["EmailAddress"] = contact.email
     event_emit(type_key=event_key, key_value=str(contact.pk), params=params, contact_id=contact.pk)
+    if not contact.confirmed and contact.email:
+        from contacts.tasks_import import send_confirmation
+
+        # Double opt-in: the confirmation email goes out once the contact is committed.
+        transaction.on_commit(lambda: send_confirmation.delay(contact.pk))
     return contact, created
 
 
