@@ -387,20 +387,35 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
     from contacts.queries import segment_contacts
 
     members = segment_contacts(segment).exclude(phone="").values("id", "phone")
-    members_sql, params = members.query.sql_with_params()
+    members_sql, members_params = members.query.sql_with_params()
+    given = {
+        "request_id": ("gen_random_uuid()", []),
+        "send_request_id": ("%s", [send_request.pk]),
+        "contact_id": ("m.id", []),
+        "channel": ("%s", [ChannelType.SMS]),
+        "locator": ("m.phone", []),
+        "status": ("%s", [DeliveryStatus.QUEUED]),
+        "created_at": ("now()", []),
+    }
+    columns, values, params = [], [], []
+    # Every other column gets its model default, so columns added to Delivery later need
+    # no change here.
+    for model_field in Delivery._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        expression, args = given.get(model_field.column) or (
+            "%s",
+            [model_field.get_db_prep_save(model_field.get_default(), connection)],
+        )
+        columns.append(model_field.column)
+        values.append(expression)
+        params += args
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            INSERT INTO {table} (request_id, send_request_id, contact_id, channel, locator,
-                                 params, language_code, message_id, provider,
-                                 provider_message_id, status, error, attempts, created_at,
-                                 open_count, click_count)
-            SELECT gen_random_uuid(), %s, m.id, %s, m.phone, '{{}}'::jsonb, '', '', '', '',
-                   %s, '', 0, now(), 0, 0
-              FROM ({members_sql}) m
-            """,
-            [send_request.pk, ChannelType.SMS, DeliveryStatus.QUEUED, *params],
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM ({members_sql}) m",
+            [*params, *members_params],
         )
         count = cursor.rowcount
     if count:
