@@ -142,17 +142,21 @@ def _contact_form_page(request, *, contact):
 @transaction.atomic
 def _contact_save(*, contact, data: dict, segments) -> tuple[Contact, bool]:
     """The contact write and its static-segment changes succeed or fail together."""
-    if contact is None:
-        contact, created = services.contact_create_or_update(data=data, source=ContactSource.MANUAL)
-    else:
+    editing = contact is not None
+    if editing:
         contact, created = services.contact_update(contact=contact, data=data), False
+    else:
+        contact, created = services.contact_create_or_update(data=data, source=ContactSource.MANUAL)
     current = set(contact.segments.filter(kind=SegmentKind.STATIC).values_list("pk", flat=True))
     wanted = {segment.pk: segment for segment in segments}
     for segment_id, segment in wanted.items():
         if segment_id not in current:
             segment_services.segment_attach(segment=segment, contact_ids=[contact.pk])
-    for segment in Segment.objects.filter(pk__in=current - set(wanted)):
-        segment_services.segment_detach(segment=segment, contact_ids=[contact.pk])
+    # The "new contact" form may land on an existing contact (same email); it adds to
+    # segments as the seed's subscribe does, and never takes a contact out of one.
+    if editing:
+        for segment in Segment.objects.filter(pk__in=current - set(wanted)):
+            segment_services.segment_detach(segment=segment, contact_ids=[contact.pk])
     return contact, created
 
 

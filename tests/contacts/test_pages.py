@@ -339,11 +339,15 @@ def test_marketer_creates_a_contact_with_custom_fields_and_segments(as_marketer,
 
 def test_create_with_an_existing_email_updates_instead_of_duplicating(as_marketer):
     existing = ContactFactory(email="new@example.com", first_name="Old")
-    response = as_marketer.post("/contacts/new/", contact_post(), follow=True)
+    kept, added = SegmentFactory(name="Kept"), SegmentFactory(name="Added")
+    SegmentMembership.objects.create(segment=kept, contact=existing)
+    body = {**contact_post(), "segments": [added.pk]}
+    response = as_marketer.post("/contacts/new/", body, follow=True)
     assert Contact.objects.count() == 1
     existing.refresh_from_db()
     assert existing.first_name == "Nadia"
     assert "updated instead of creating a duplicate" in page_of(response)
+    assert set(existing.segments.all()) == {kept, added}
 
 
 @pytest.mark.parametrize(
