@@ -254,6 +254,7 @@ HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "herald.heartbeat", "schedule": 30.0},
+    "campaigns-end-due": {"task": "campaigns.end_due", "schedule": 60.0},
     # Campaign sending: reclaim dead workers' claims, complete finished runs, restart stalled
     # senders (campaigns.pipeline); and let new audience members enter running drips.
     "campaigns-runs-recover": {"task": "campaigns.runs_recover", "schedule": 30.0},

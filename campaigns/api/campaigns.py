@@ -1,0 +1,390 @@
+"""Seed-003 campaigns API under /api/crm/marketing/: campaign CRUD with the seed's body,
+lifecycle actions, discovery (platforms, campaign-types, social-profiles) and health.
+
+Thin: bodies are checked by campaigns.lifecycle_input and written by campaigns.lifecycle;
+domain errors map to 400 (bad input, naming the field) and 409 (a move the status forbids).
+"""
+
+import datetime as dt
+import zoneinfo
+
+from django.db.models import Max, OuterRef, Subquery
+from django.http import QueryDict
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status as http
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns import lifecycle
+from campaigns.lifecycle_input import (
+    CAMPAIGN_CHANNELS,
+    SOCIAL_PLATFORMS,
+    TYPE_ALIASES,
+    CampaignInvalid,
+    cron_describe,
+    cron_next,
+)
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    CampaignType,
+    Delivery,
+    DeliveryStatus,
+)
+from campaigns.scheduling import campaign_cron
+from marketing.models import Heartbeat
+
+LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+NEXT_RUNS = 3
+# A worker heartbeat older than this means beat or the workers are not running
+# (the heartbeat task fires every 30 s).
+HEARTBEAT_STALE = dt.timedelta(minutes=2)
+LAST_SEND_WINDOW = 200_000
+
+TYPE_DESCRIPTIONS = {
+    CampaignType.BLAST: "Sends once to the whole audience, now or at schedule.startAt.",
+    CampaignType.DRIP: (
+        "An ordered list of steps (template + delay); every contact in the audience walks the "
+        "steps, and contacts who join the audience later enter too."
+    ),
+    CampaignType.RECURRING: (
+        "Sends on a cron schedule (recurring.cron, in schedule.timezone); each tick is its own "
+        "run with its own reach and report."
+    ),
+    CampaignType.MILESTONE: (
+        "Sends when a contact reaches a date held in a date custom field (birthday, "
+        "anniversary), yearly or with an offset in days; evaluated daily."
+    ),
+}
+
+
+class Conflict(APIException):
+    status_code = http.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+    def __init__(self, body: dict) -> None:
+        super().__init__()
+        self.detail = body
+
+
+def _conflict(exc: Exception) -> Conflict:
+    if isinstance(exc, lifecycle.IllegalTransition):
+        return Conflict(
+            {
+                "detail": str(exc),
+                "status": exc.current,
+                "wanted": exc.wanted,
+                "allowed": exc.allowed,
+            }
+        )
+    if isinstance(exc, lifecycle.LaunchRefused):
+        body = {"detail": exc.message, "field": exc.field}
+        if exc.channel:
+            body["channel"] = exc.channel
+        return Conflict(body)
+    return Conflict({"detail": str(exc)})
+
+
+def _invalid(exc: CampaignInvalid) -> ValidationError:
+    return ValidationError({field: [message] for field, message in exc.errors.items()})
+
+
+def _body(request) -> dict:
+    data = request.data
+    if isinstance(data, QueryDict):
+        # Form-encoded clients: one value per key, `channels` may repeat.
+        plain = {key: data.get(key) for key in data}
+        if "channels" in data:
+            plain["channels"] = [
+                part.strip()
+                for value in data.getlist("channels")
+                for part in value.split(",")
+                if part.strip()
+            ]
+        return plain
+    return data
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _in_words(moment: dt.datetime) -> str:
+    return moment.strftime("%A %d %B %Y, %H:%M ") + (moment.tzname() or "")
+
+
+def next_runs(campaign: Campaign, *, count: int = NEXT_RUNS) -> list[dict]:
+    """When beat will fire next, in UTC and in words in the campaign's time zone."""
+    if campaign.deleted_at is not None or campaign.status in (
+        CampaignStatus.COMPLETED,
+        CampaignStatus.CANCELLED,
+        CampaignStatus.FAILED,
+    ):
+        return []
+    tz = zoneinfo.ZoneInfo(campaign.timezone)
+    cron = campaign_cron(campaign)
+    if cron:
+        after = max(filter(None, [timezone.now(), campaign.start_at]))
+        moments = [
+            moment
+            for moment in cron_next(cron, campaign.timezone, count=count, after=after)
+            if campaign.end_at is None or moment < campaign.end_at
+        ]
+    elif campaign.start_at is not None and campaign.start_at > timezone.now():
+        moments = [campaign.start_at.astimezone(tz)]
+    else:
+        moments = []
+    return [{"at": _iso(moment), "inWords": _in_words(moment)} for moment in moments]
+
+
+def campaign_json(campaign: Campaign) -> dict:
+    reach = getattr(campaign, "latest_reach", None)
+    if not hasattr(campaign, "latest_reach"):
+        latest = campaign.runs.order_by("-number").values_list("reach", flat=True).first()
+        reach = latest
+    body = {
+        "id": campaign.pk,
+        "name": campaign.name,
+        "type": campaign.type,
+        "channels": list(campaign.channels),
+        "audienceId": campaign.segment_id,
+        "audience": (
+            {"type": "dynamic", "filter": campaign.audience_filter}
+            if campaign.audience_filter is not None
+            else None
+        ),
+        "templateId": campaign.template_id,
+        "schedule": {
+            "startAt": _iso(campaign.start_at),
+            "endAt": _iso(campaign.end_at),
+            "timezone": campaign.timezone,
+        },
+        "recurring": (
+            {"cron": campaign.cron, "description": cron_describe(campaign.cron)}
+            if campaign.cron
+            else None
+        ),
+        "status": campaign.status,
+        "statusReason": campaign.status_reason,
+        # The seed's wording for a soft-deleted campaign.
+        "state": "deleted" if campaign.deleted_at else campaign.status,
+        "nextRuns": next_runs(campaign),
+        "reach": reach,
+        "createdAt": _iso(campaign.created_at),
+        "updatedAt": _iso(campaign.updated_at),
+        "deletedAt": _iso(campaign.deleted_at),
+    }
+    if campaign.type == CampaignType.DRIP:
+        body["steps"] = [
+            {
+                "templateId": step.template_id,
+                "delay": _duration(step.delay),
+            }
+            for step in campaign.steps.all()
+        ]
+    if campaign.milestone is not None:
+        body["milestone"] = campaign.milestone
+    return body
+
+
+def _duration(value: dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else ("" if days else "T0S"))
+
+
+def _campaign_or_404(campaign_id, *, deleted_ok: bool = False) -> Campaign:
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None or (campaign.deleted_at is not None and not deleted_ok):
+        raise NotFound(f"No campaign with id {campaign_id}.")
+    return campaign
+
+
+class CampaignsView(APIView):
+    @extend_schema(summary="List campaigns (?status=, ?type=, ?limit=, ?offset=)")
+    def get(self, request):
+        campaigns = Campaign.objects.filter(deleted_at__isnull=True)
+        for name in ("status", "type"):
+            value = request.query_params.get(name)
+            if value:
+                campaigns = campaigns.filter(**{name: value})
+        try:
+            limit = min(int(request.query_params.get("limit", LIST_LIMIT)), MAX_LIST_LIMIT)
+            offset = max(int(request.query_params.get("offset", 0)), 0)
+        except ValueError:
+            raise ValidationError({"limit": ["limit and offset must be whole numbers"]}) from None
+        if limit < 1:
+            raise ValidationError({"limit": ["must be at least 1"]})
+        latest = CampaignRun.objects.filter(campaign=OuterRef("pk")).order_by("-number")
+        campaigns = campaigns.annotate(latest_reach=Subquery(latest.values("reach")[:1]))
+        page = campaigns.prefetch_related("steps")[offset : offset + limit]
+        return Response([campaign_json(campaign) for campaign in page])
+
+    @extend_schema(
+        summary="Create a campaign (seed body); status running without a schedule launches now",
+        request=OpenApiTypes.OBJECT,
+    )
+    def post(self, request):
+        try:
+            campaign = lifecycle.campaign_create(data=_body(request), user=request.user)
+        except CampaignInvalid as exc:
+            raise _invalid(exc) from None
+        except (lifecycle.IllegalTransition, lifecycle.LaunchRefused) as exc:
+            raise _conflict(exc) from None
+        return Response(campaign_json(campaign), status=http.HTTP_201_CREATED)
+
+
+class CampaignView(APIView):
+    def get(self, request, campaign_id):
+        return Response(campaign_json(_campaign_or_404(campaign_id, deleted_ok=True)))
+
+    @extend_schema(summary="Update the fields the body carries", request=OpenApiTypes.OBJECT)
+    def put(self, request, campaign_id):
+        campaign = _campaign_or_404(campaign_id)
+        try:
+            campaign = lifecycle.campaign_update(
+                campaign=campaign, data=_body(request), user=request.user
+            )
+        except CampaignInvalid as exc:
+            raise _invalid(exc) from None
+        except (
+            lifecycle.IllegalTransition,
+            lifecycle.LaunchRefused,
+            lifecycle.CampaignLocked,
+        ) as exc:
+            raise _conflict(exc) from None
+        return Response(campaign_json(campaign))
+
+    patch = put
+
+    @extend_schema(summary="Soft delete: history stays, the schedule is cancelled")
+    def delete(self, request, campaign_id):
+        campaign = lifecycle.campaign_delete(campaign=_campaign_or_404(campaign_id))
+        return Response(campaign_json(campaign))
+
+
+class CampaignActionView(APIView):
+    """POST campaigns/:id/schedule|launch|pause|resume|cancel|duplicate."""
+
+    action = ""
+
+    @extend_schema(request=None)
+    def post(self, request, campaign_id):
+        campaign = _campaign_or_404(campaign_id)
+        try:
+            if self.action == "schedule":
+                lifecycle.campaign_schedule(campaign=campaign)
+            elif self.action == "launch":
+                lifecycle.campaign_launch_now(campaign=campaign, user=request.user)
+            elif self.action == "pause":
+                lifecycle.campaign_pause(campaign=campaign)
+            elif self.action == "resume":
+                lifecycle.campaign_resume(campaign=campaign)
+            elif self.action == "cancel":
+                lifecycle.campaign_cancel(campaign=campaign)
+            elif self.action == "duplicate":
+                copy = lifecycle.campaign_duplicate(campaign=campaign, user=request.user)
+                return Response(campaign_json(copy), status=http.HTTP_201_CREATED)
+        except (lifecycle.IllegalTransition, lifecycle.LaunchRefused) as exc:
+            raise _conflict(exc) from None
+        campaign.refresh_from_db()
+        return Response(campaign_json(campaign))
+
+
+def platforms() -> list[dict]:
+    out = []
+    for channel, name in CAMPAIGN_CHANNELS.items():
+        connected, how = lifecycle.channel_connection(channel)
+        out.append(
+            {
+                "id": channel,
+                "name": name,
+                "connected": connected,
+                "detail": how,
+                "social": channel in SOCIAL_PLATFORMS,
+            }
+        )
+    return out
+
+
+class PlatformsView(APIView):
+    @extend_schema(summary="Channels and whether the organisation has connected them")
+    def get(self, request):
+        return Response(platforms())
+
+
+class CampaignTypesView(APIView):
+    @extend_schema(summary="Supported campaign types")
+    def get(self, request):
+        aliases: dict[str, list[str]] = {}
+        for alias, kind in TYPE_ALIASES.items():
+            aliases.setdefault(kind, []).append(alias)
+        return Response(
+            [
+                {
+                    "id": kind,
+                    "name": label,
+                    "description": TYPE_DESCRIPTIONS[kind],
+                    "aliases": aliases.get(kind, []),
+                }
+                for kind, label in CampaignType.choices
+            ]
+        )
+
+
+class SocialProfilesView(APIView):
+    @extend_schema(summary="Connected social accounts (Herald connects none yet)")
+    def get(self, request, platform=None):
+        if platform is not None and platform.lower() not in SOCIAL_PLATFORMS:
+            raise NotFound(
+                f"Unknown social platform {platform!r}; known: {', '.join(SOCIAL_PLATFORMS)}."
+            )
+        return Response([])
+
+
+class HealthView(APIView):
+    @extend_schema(summary="Scheduler heartbeat, queue depth and last send per channel")
+    def get(self, request):
+        heartbeat = Heartbeat.objects.filter(name="worker").first()
+        now = timezone.now()
+        alive = heartbeat is not None and now - heartbeat.seen_at <= HEARTBEAT_STALE
+        # The partial index on queued rows makes this count cheap however large the ledger.
+        queue_depth = Delivery.objects.filter(status=DeliveryStatus.QUEUED).count()
+        # sent_at has no index: look only at the newest rows (a pk range) so the page stays
+        # fast on a ledger of millions; a channel silent for that long shows null.
+        newest = Delivery.objects.aggregate(n=Max("pk"))["n"] or 0
+        last_sent = dict(
+            Delivery.objects.filter(pk__gt=newest - LAST_SEND_WINDOW, sent_at__isnull=False)
+            .values("channel")
+            .annotate(last=Max("sent_at"))
+            .values_list("channel", "last")
+        )
+        scheduled = Campaign.objects.filter(
+            deleted_at__isnull=True, status=CampaignStatus.SCHEDULED
+        ).count()
+        running = Campaign.objects.filter(
+            deleted_at__isnull=True, status=CampaignStatus.RUNNING
+        ).count()
+        return Response(
+            {
+                "status": "ok" if alive else "degraded",
+                "scheduler": {
+                    "heartbeatAt": _iso(heartbeat.seen_at) if heartbeat else None,
+                    "alive": alive,
+                    "staleAfterSeconds": int(HEARTBEAT_STALE.total_seconds()),
+                },
+                "queueDepth": queue_depth,
+                "campaigns": {"scheduled": scheduled, "running": running},
+                "lastSendAt": {channel: _iso(at) for channel, at in sorted(last_sent.items())},
+            }
+        )

@@ -1,0 +1,640 @@
+"""The campaign lifecycle: the status machine and every campaign write.
+
+Status changes go through `campaign_set_status` / `_transition` only, checked against
+`TRANSITIONS` under a row lock, so two launches (a double click, beat and a marketer at the same
+moment) serialise on the campaign row and exactly one of them creates the run.
+
+Types:
+- blast: launch creates run 1; the campaign completes when the run does.
+- recurring: launch (or a scheduled start) activates the cron entry; each tick is a new run;
+  the campaign stays running until endAt or cancel.
+- milestone: like recurring with a daily tick at milestone.sendAt; each day is a run.
+- drip: launch creates run 1; a beat task re-materialises it so contacts who join the audience
+  later enter too, and later steps fall due; it ends at endAt or cancel.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from campaigns import scheduling
+from campaigns.lifecycle_input import (
+    SOCIAL_PLATFORMS,
+    CampaignInvalid,
+    campaign_input_clean,
+)
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    CampaignStep,
+    CampaignType,
+    Delivery,
+    DeliveryStatus,
+    RunStatus,
+)
+from contacts.models import ChannelType
+from templates.models import MessageTemplate, TemplateVersion
+
+S = CampaignStatus
+
+# Why each move exists:
+# - draft → running/scheduled: launch now / at startAt; draft → cancelled: abandon.
+# - scheduled → draft: unschedule to edit; scheduled → failed: the launch at startAt was refused
+#   (a channel disconnected since) and the marketer must see why rather than a silent schedule.
+# - running → scheduled is absent: a recurring campaign stays running between ticks.
+# - paused → completed: endAt passed while paused. completed/cancelled/failed are final
+#   (duplicate the campaign to send again).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.SCHEDULED, S.RUNNING, S.CANCELLED}),
+    S.SCHEDULED: frozenset({S.RUNNING, S.DRAFT, S.CANCELLED, S.FAILED}),
+    S.RUNNING: frozenset({S.PAUSED, S.COMPLETED, S.CANCELLED, S.FAILED}),
+    S.PAUSED: frozenset({S.RUNNING, S.CANCELLED, S.COMPLETED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.FAILED: frozenset(),
+}
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.PAUSED, RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED}
+    ),
+    RunStatus.PAUSED: frozenset(
+        {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.FAILED}
+    ),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+}
+EDITABLE = (S.DRAFT, S.SCHEDULED, S.PAUSED)
+ACTIVE_RUN = (RunStatus.RUNNING, RunStatus.PAUSED)
+
+
+class IllegalTransition(Exception):
+    def __init__(
+        self, current: str, wanted: str, allowed: frozenset[str] | set[str], *, note: str = ""
+    ) -> None:
+        self.current = current
+        self.wanted = wanted
+        self.allowed = sorted(allowed)
+        moves = ", ".join(self.allowed) or "none (final status)"
+        lead = f"{note}: " if note else ""
+        super().__init__(f"{lead}a {current} campaign cannot become {wanted}; allowed: {moves}")
+
+
+class LaunchRefused(Exception):
+    """The campaign is valid but cannot start now; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str, *, channel: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.channel = channel
+
+
+class CampaignLocked(Exception):
+    """The campaign cannot be edited in its status."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"a {status} campaign cannot be edited; editable statuses: {', '.join(EDITABLE)}"
+        )
+        self.status = status
+
+
+# --- Channels ------------------------------------------------------------------------------
+
+
+def channel_connection(channel: str) -> tuple[bool, str]:
+    """(connected, how). Email: a sender address is configured (the organisation's default
+    sender or DEFAULT_FROM_EMAIL). SMS: integrations.sms always yields a gateway — the HTTP
+    gateway when HERALD_SMS_URL is set, else the file outbox, which counts as connected just
+    as email's file backend does in development. Other channels have no integration yet."""
+    if channel == ChannelType.EMAIL:
+        from marketing.models import Organisation
+
+        sender = Organisation.load().default_sender_email or settings.DEFAULT_FROM_EMAIL
+        return (bool(sender), f"sender {sender}" if sender else "no sender address configured")
+    if channel == ChannelType.SMS:
+        from integrations.sms import sms_gateway
+
+        return (True, f"gateway {sms_gateway().name}")
+    return (False, "no integration for this channel in Herald yet")
+
+
+def channel_name(channel: str) -> str:
+    return dict(ChannelType.choices).get(channel) or SOCIAL_PLATFORMS.get(channel, channel)
+
+
+def _check_launchable(campaign: Campaign) -> None:
+    for channel in campaign.channels:
+        connected, how = channel_connection(channel)
+        if not connected:
+            raise LaunchRefused(
+                "channels",
+                f"cannot launch: channel {channel} is not connected ({how})",
+                channel=channel,
+            )
+    if campaign.segment_id is None and campaign.audience_filter is None:
+        raise LaunchRefused(
+            "audienceId", "cannot launch without an audience (audienceId or audience)"
+        )
+    if campaign.type == CampaignType.DRIP:
+        if not campaign.steps.exists():
+            raise LaunchRefused("steps", "cannot launch a drip campaign without steps")
+    elif campaign.template_id is None:
+        raise LaunchRefused("templateId", "cannot launch without a template (templateId)")
+
+
+# --- The status machine --------------------------------------------------------------------
+
+
+def _lock(campaign: Campaign | int) -> Campaign:
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    return Campaign.objects.select_for_update().get(pk=pk)
+
+
+def _transition(locked: Campaign, status: str, reason: str = "") -> None:
+    """Move a row this transaction holds locked; also keeps its beat entry in step."""
+    allowed = TRANSITIONS[locked.status]
+    if status not in allowed:
+        raise IllegalTransition(locked.status, status, allowed)
+    locked.status = status
+    locked.status_reason = reason
+    locked.save(update_fields=["status", "status_reason", "updated_at"])
+    scheduling.schedule_sync(campaign=locked)
+
+
+@transaction.atomic
+def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") -> Campaign:
+    locked = _lock(campaign)
+    _transition(locked, status, reason)
+    _copy(locked, campaign)
+    return campaign
+
+
+def _copy(source: Campaign, target: Campaign) -> None:
+    if source is not target:
+        for name in ("status", "status_reason", "periodic_task_id", "deleted_at", "updated_at"):
+            setattr(target, name, getattr(source, name))
+
+
+@transaction.atomic
+def run_set_status(*, run: CampaignRun, status: str, reason: str = "") -> CampaignRun:
+    locked = CampaignRun.objects.select_for_update().get(pk=run.pk)
+    allowed = RUN_TRANSITIONS[locked.status]
+    if status not in allowed:
+        raise IllegalTransition(locked.status, status, allowed)
+    locked.status = status
+    locked.status_reason = reason
+    if status in (RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.FAILED):
+        locked.finished_at = timezone.now()
+    locked.save(update_fields=["status", "status_reason", "finished_at"])
+    run.status, run.status_reason, run.finished_at = status, reason, locked.finished_at
+    if status == RunStatus.RUNNING:
+        from campaigns import pipeline
+
+        transaction.on_commit(lambda: pipeline.run_enqueue(run_id=locked.pk))
+    return run
+
+
+def _runs_set(locked: Campaign, from_statuses: tuple, status: str, reason: str) -> list[int]:
+    runs = list(locked.runs.select_for_update().filter(status__in=from_statuses))
+    for run in runs:
+        run_set_status(run=run, status=status, reason=reason)
+    return [run.pk for run in runs]
+
+
+def deliveries_skip(*, run_ids: list[int], reason: str) -> int:
+    """Queued deliveries of ended runs will not be sent. Rows a live worker holds (a fresh
+    claim) are left to it: they are in flight and get their real outcome."""
+    if not run_ids:
+        return 0
+    from campaigns.pipeline import claim_timeout
+
+    stale = timezone.now() - claim_timeout()
+    return Delivery.objects.filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale),
+        run_id__in=run_ids,
+        status=DeliveryStatus.QUEUED,
+    ).update(status=DeliveryStatus.SKIPPED, error=reason, claimed_at=None, failed_at=timezone.now())
+
+
+# --- Create, update, duplicate, delete -----------------------------------------------------
+
+
+def _current_values(campaign: Campaign) -> dict:
+    return {
+        "type": campaign.type,
+        "channels": campaign.channels,
+        "template": campaign.template,
+        "cron": campaign.cron,
+        "milestone": campaign.milestone,
+        "start_at": campaign.start_at,
+    }
+
+
+def _steps_replace(campaign: Campaign, steps: list[dict]) -> None:
+    campaign.steps.all().delete()
+    CampaignStep.objects.bulk_create(
+        CampaignStep(
+            campaign=campaign,
+            position=step["position"],
+            template=step["template"],
+            delay=step["delay"],
+        )
+        for step in steps
+    )
+
+
+def _apply_status(locked: Campaign, status: str | None, user: Any) -> None:
+    """The body's `status`: running = launch now (or at a future startAt: scheduled),
+    scheduled = schedule, draft = unschedule, paused/cancelled = those actions."""
+    if status is None or status == locked.status:
+        return
+    if status == S.RUNNING:
+        if locked.start_at is not None and locked.start_at > timezone.now():
+            _schedule(locked)
+        else:
+            _launch(locked, user=user, refuse_quietly=locked.status == S.DRAFT)
+    elif status == S.SCHEDULED:
+        _schedule(locked)
+    elif status == S.PAUSED:
+        _pause(locked, "paused by request")
+    elif status == S.CANCELLED:
+        _cancel(locked, "cancelled by request")
+    else:
+        _transition(locked, status)
+
+
+@transaction.atomic
+def campaign_create(*, data: dict, user: Any = None) -> Campaign:
+    """Create from a seed-003 body. Raises CampaignInvalid (400), IllegalTransition /
+    LaunchRefused (409) for a `status` that cannot be honoured — except a launch refused for
+    an unconnected channel, which leaves the campaign saved in draft with the reason (the seed:
+    "will save and stay in draft")."""
+    cleaned = campaign_input_clean(data)
+    campaign = Campaign.objects.create(
+        created_by=user if getattr(user, "is_authenticated", False) else None, **cleaned.values
+    )
+    if cleaned.steps is not None:
+        _steps_replace(campaign, cleaned.steps)
+    _apply_status(_lock(campaign), cleaned.status, user)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, data: dict, user: Any = None) -> Campaign:
+    """Change the fields the body carries. Only draft, scheduled and paused campaigns are
+    editable; a scheduled one gets its beat entry replaced."""
+    locked = _lock(campaign)
+    if locked.deleted_at is not None:
+        raise CampaignLocked("deleted")
+    content_keys = set(data) - {"status"} if isinstance(data, dict) else set()
+    if content_keys and locked.status not in EDITABLE:
+        raise CampaignLocked(locked.status)
+    cleaned = campaign_input_clean(data, current=_current_values(locked))
+    for name, value in cleaned.values.items():
+        setattr(locked, name, value)
+    locked.save()
+    if cleaned.steps is not None:
+        _steps_replace(locked, cleaned.steps)
+    if locked.status == S.SCHEDULED and (cleaned.status in (None, S.SCHEDULED)):
+        if locked.type not in scheduling.TICKING and (
+            locked.start_at is None or locked.start_at <= timezone.now()
+        ):
+            raise CampaignInvalid(
+                {"schedule.startAt": "a scheduled campaign needs a future startAt"}
+            )
+        scheduling.schedule_sync(campaign=locked)
+    _apply_status(locked, cleaned.status, user)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
+    """A draft copy (no schedule times: they are usually past), with its drip steps."""
+    source = Campaign.objects.get(pk=campaign.pk)
+    copy = Campaign.objects.create(
+        name=f"{source.name} (copy)"[:200],
+        type=source.type,
+        channels=list(source.channels),
+        segment_id=source.segment_id,
+        audience_filter=source.audience_filter,
+        template_id=source.template_id,
+        timezone=source.timezone,
+        cron=source.cron,
+        milestone=source.milestone,
+        error_threshold=source.error_threshold,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    CampaignStep.objects.bulk_create(
+        CampaignStep(campaign=copy, position=s.position, template_id=s.template_id, delay=s.delay)
+        for s in source.steps.all()
+    )
+    return copy
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign) -> Campaign:
+    """Soft delete: history and analytics stay; the beat entry goes; active runs stop."""
+    locked = _lock(campaign)
+    if locked.deleted_at is not None:
+        return locked
+    if S.CANCELLED in TRANSITIONS[locked.status]:
+        _cancel(locked, "deleted")
+    locked.deleted_at = timezone.now()
+    locked.save(update_fields=["deleted_at", "updated_at"])
+    scheduling.schedule_sync(campaign=locked)
+    _copy(locked, campaign)
+    return campaign
+
+
+# --- Actions ---------------------------------------------------------------------------------
+
+
+def _not_deleted(locked: Campaign) -> None:
+    if locked.deleted_at is not None:
+        raise IllegalTransition("deleted", "any", set())
+
+
+def _schedule(locked: Campaign) -> None:
+    if locked.type in scheduling.TICKING:
+        _check_launchable(locked)
+        # A recurring campaign without a future start is simply active: ticks start now.
+        if locked.start_at is None or locked.start_at <= timezone.now():
+            _transition(locked, S.RUNNING, "waiting for the next tick")
+            return
+        _transition(locked, S.SCHEDULED)
+        return
+    if locked.start_at is None or locked.start_at <= timezone.now():
+        raise LaunchRefused("schedule.startAt", "scheduling needs a future schedule.startAt")
+    _check_launchable(locked)
+    _transition(locked, S.SCHEDULED)
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign) -> Campaign:
+    locked = _lock(campaign)
+    _not_deleted(locked)
+    _schedule(locked)
+    _copy(locked, campaign)
+    return campaign
+
+
+def _template_version(template: MessageTemplate, user: Any) -> tuple[TemplateVersion, bool]:
+    """The latest published version; a template never published is published now (the
+    marketer chose it for this campaign, and a run must send frozen content)."""
+    version = template.versions.order_by("-number").first()
+    if version is not None:
+        return version, False
+    from templates.services import template_publish
+
+    return template_publish(template=template, user=user), True
+
+
+def _run_start(locked: Campaign, *, user: Any = None) -> CampaignRun:
+    """Create the next run in the caller's transaction (the campaign row is locked, so the
+    number cannot collide) and materialise its recipients; senders start on commit."""
+    from campaigns import pipeline
+
+    templates = [
+        step.template for step in locked.steps.order_by("position").select_related("template")
+    ]
+    if locked.template is not None and locked.type != CampaignType.DRIP:
+        templates = [locked.template]
+    version = None
+    published_now = []
+    for position, template in enumerate(templates):
+        template_version, published = _template_version(template, user)
+        if position == 0:
+            version = template_version
+        if published:
+            published_now.append(f"template {template.pk} v{template_version.number}")
+    if published_now:
+        locked.status_reason = "published at launch (no published version existed): " + ", ".join(
+            published_now
+        )
+        locked.save(update_fields=["status_reason"])
+    number = (locked.runs.aggregate(n=Max("number"))["n"] or 0) + 1
+    run = CampaignRun.objects.create(campaign=locked, number=number, template_version=version)
+    run.reach = pipeline.run_materialise(run=run)
+    CampaignRun.objects.filter(pk=run.pk).update(reach=run.reach)
+    run_id = run.pk
+    transaction.on_commit(lambda: pipeline.run_enqueue(run_id=run_id))
+    return run
+
+
+def _launch(
+    locked: Campaign, *, user: Any = None, refuse_quietly: bool = False
+) -> CampaignRun | None:
+    _not_deleted(locked)
+    allowed = TRANSITIONS[locked.status]
+    if S.RUNNING not in allowed:
+        raise IllegalTransition(locked.status, S.RUNNING, allowed)
+    try:
+        _check_launchable(locked)
+    except LaunchRefused as exc:
+        if not refuse_quietly:
+            raise
+        locked.status_reason = f"not launched: {exc.message}"
+        locked.save(update_fields=["status_reason", "updated_at"])
+        return None
+    if locked.type in scheduling.TICKING:
+        _transition(locked, S.RUNNING, "waiting for the next tick")
+        return None
+    _transition(locked, S.RUNNING)
+    return _run_start(locked, user=user)
+
+
+@transaction.atomic
+def campaign_launch_now(*, campaign: Campaign, user: Any = None) -> CampaignRun | None:
+    """Launch now. Returns the new run (None for recurring and milestone campaigns, whose
+    launch activates their ticks). A second launch finds the campaign running → 409."""
+    locked = _lock(campaign)
+    run = _launch(locked, user=user)
+    _copy(locked, campaign)
+    return run
+
+
+@transaction.atomic
+def campaign_launch_scheduled(*, campaign_id: int) -> CampaignRun | None:
+    """Beat's one-off start. Idempotent: anything but a scheduled campaign is left alone."""
+    locked = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if locked is None or locked.status != S.SCHEDULED or locked.deleted_at is not None:
+        return None
+    try:
+        return _launch(locked)
+    except LaunchRefused as exc:
+        _transition(locked, S.FAILED, f"scheduled launch refused: {exc.message}")
+        return None
+
+
+@transaction.atomic
+def campaign_tick(*, campaign_id: int) -> CampaignRun | None:
+    """A recurring or milestone tick: a new run, if the campaign is active and within its
+    window. Ticks of paused, draft, ended or deleted campaigns do nothing."""
+    locked = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if locked is None or locked.deleted_at is not None:
+        return None
+    now = timezone.now()
+    if locked.end_at is not None and locked.end_at <= now:
+        _end(locked, "endAt reached")
+        return None
+    if locked.status == S.SCHEDULED:
+        if locked.start_at is not None and locked.start_at > now:
+            return None
+        try:
+            _check_launchable(locked)
+        except LaunchRefused as exc:
+            _transition(locked, S.FAILED, f"scheduled launch refused: {exc.message}")
+            return None
+        _transition(locked, S.RUNNING, "waiting for the next tick")
+    elif locked.status != S.RUNNING:
+        return None
+    return _run_start(locked)
+
+
+def _pause(locked: Campaign, reason: str) -> None:
+    _transition(locked, S.PAUSED, reason)
+    _runs_set(locked, (RunStatus.RUNNING,), RunStatus.PAUSED, reason)
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign, reason: str = "paused by request") -> Campaign:
+    locked = _lock(campaign)
+    _not_deleted(locked)
+    _pause(locked, reason)
+    _copy(locked, campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """Paused runs continue where they stopped (their queued rows are still queued)."""
+    locked = _lock(campaign)
+    _not_deleted(locked)
+    if locked.status != S.PAUSED:
+        raise IllegalTransition(
+            locked.status,
+            S.RUNNING,
+            TRANSITIONS[locked.status],
+            note="only a paused campaign can be resumed",
+        )
+    reason = "waiting for the next tick" if locked.type in scheduling.TICKING else ""
+    _transition(locked, S.RUNNING, reason)
+    _runs_set(locked, (RunStatus.PAUSED,), RunStatus.RUNNING, "resumed")
+    _copy(locked, campaign)
+    return campaign
+
+
+def _cancel(locked: Campaign, reason: str) -> None:
+    _transition(locked, S.CANCELLED, reason)
+    ids = _runs_set(locked, ACTIVE_RUN, RunStatus.CANCELLED, reason)
+    deliveries_skip(run_ids=ids, reason=f"campaign {reason}")
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, reason: str = "cancelled by request") -> Campaign:
+    locked = _lock(campaign)
+    _not_deleted(locked)
+    _cancel(locked, reason)
+    _copy(locked, campaign)
+    return campaign
+
+
+def _end(locked: Campaign, reason: str) -> None:
+    """endAt: active runs complete, their unsent rows are skipped, the campaign completes (a
+    scheduled one whose window passed before it could start is cancelled)."""
+    if locked.status in (S.RUNNING, S.PAUSED):
+        _transition(locked, S.COMPLETED, reason)
+        ids = _runs_set(locked, ACTIVE_RUN, RunStatus.COMPLETED, reason)
+        deliveries_skip(run_ids=ids, reason=reason)
+    elif locked.status == S.SCHEDULED:
+        _transition(locked, S.CANCELLED, f"{reason} before the campaign started")
+
+
+def campaigns_end_due(*, now: dt.datetime | None = None) -> int:
+    """Beat: end every campaign whose endAt has passed. One transaction per campaign so one
+    stuck row does not hold the others."""
+    now = now or timezone.now()
+    due = Campaign.objects.filter(
+        deleted_at__isnull=True,
+        end_at__lte=now,
+        status__in=(S.SCHEDULED, S.RUNNING, S.PAUSED),
+    ).values_list("pk", flat=True)
+    ended = 0
+    for pk in due:
+        with transaction.atomic():
+            locked = Campaign.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if locked and locked.end_at and locked.end_at <= now:
+                _end(locked, "endAt reached")
+                ended += 1
+    return ended
+
+
+# --- Called by the pipeline ------------------------------------------------------------------
+
+
+@transaction.atomic
+def run_complete(*, run: CampaignRun) -> CampaignRun:
+    """The pipeline found nothing left to send. A blast's campaign completes with its run; a
+    recurring or milestone campaign keeps running for the next tick; a drip run stays open
+    (later steps and new audience members) until endAt or cancel."""
+    campaign = _lock(run.campaign_id)
+    locked = CampaignRun.objects.select_for_update().get(pk=run.pk)
+    if locked.status != RunStatus.RUNNING:
+        return locked
+    if (
+        campaign.type == CampaignType.DRIP
+        and campaign.status == S.RUNNING
+        and (campaign.end_at is None or campaign.end_at > timezone.now())
+    ):
+        return locked
+    run_set_status(run=locked, status=RunStatus.COMPLETED)
+    if (
+        campaign.type == CampaignType.BLAST
+        and campaign.status == S.RUNNING
+        and not campaign.runs.filter(status__in=ACTIVE_RUN).exists()
+    ):
+        _transition(campaign, S.COMPLETED)
+    return locked
+
+
+@transaction.atomic
+def run_pause(*, run: CampaignRun, reason: str) -> CampaignRun:
+    """The pipeline hit the error threshold: the run and its campaign pause with the reason."""
+    campaign = _lock(run.campaign_id)
+    locked = CampaignRun.objects.select_for_update().get(pk=run.pk)
+    if locked.status == RunStatus.RUNNING:
+        run_set_status(run=locked, status=RunStatus.PAUSED, reason=reason)
+    if campaign.status == S.RUNNING:
+        _pause(campaign, reason)
+    return locked
+
+
+__all__ = [
+    "TRANSITIONS",
+    "CampaignInvalid",
+    "CampaignLocked",
+    "IllegalTransition",
+    "LaunchRefused",
+    "campaign_cancel",
+    "campaign_create",
+    "campaign_delete",
+    "campaign_duplicate",
+    "campaign_launch_now",
+    "campaign_pause",
+    "campaign_resume",
+    "campaign_schedule",
+    "campaign_set_status",
+    "campaign_update",
+    "run_complete",
+    "run_pause",
+    "run_set_status",
+]
