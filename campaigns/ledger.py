@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
 
@@ -128,12 +130,15 @@ def delivery_transition(
     return moved
 
 
-def deliveries_claim(*, send_request_id: int, limit: int, message_id_domain: str) -> list[int]:
+def deliveries_claim(
+    *, send_request_id: int, limit: int, message_id_domain: str, max_attempts: int
+) -> list[int]:
     """Claim up to `limit` queued deliveries of a send request for this worker; return ids.
 
     Rows already claimed by a live worker, or waiting for a retry, are skipped; claims older
-    than CLAIM_LEASE are taken over. The Message-ID is fixed here, before anything is sent,
-    so a retry or a takeover sends the same one.
+    than CLAIM_LEASE are taken over, unless the row has had `max_attempts` already (see
+    deliveries_fail_exhausted). The Message-ID is fixed here, before anything is sent, so a
+    retry or a takeover sends the same one.
     """
     table = Delivery._meta.db_table
     sql = f"""
@@ -148,6 +153,7 @@ def deliveries_claim(*, send_request_id: int, limit: int, message_id_domain: str
              WHERE send_request_id = %s AND status = 'queued'
                AND (claimed_at IS NULL OR claimed_at < now() - %s)
                AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+               AND attempts < %s
              ORDER BY id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
@@ -155,8 +161,31 @@ def deliveries_claim(*, send_request_id: int, limit: int, message_id_domain: str
         RETURNING d.id
     """
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [message_id_domain, send_request_id, CLAIM_LEASE, limit])
+        cursor.execute(sql, [message_id_domain, send_request_id, CLAIM_LEASE, max_attempts, limit])
         return sorted(row[0] for row in cursor.fetchall())
+
+
+def deliveries_fail_exhausted(*, send_request_id: int, max_attempts: int) -> list[int]:
+    """Fail the queued rows that were claimed `max_attempts` times without an outcome (their
+    workers died while sending them, e.g. a message that crashes the process), so a poison
+    message cannot hold its send request open for ever."""
+    ids = list(
+        Delivery.objects.filter(
+            send_request_id=send_request_id,
+            status=S.QUEUED,
+            attempts__gte=max_attempts,
+        )
+        .filter(
+            Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - CLAIM_LEASE),
+        )
+        .values_list("pk", flat=True)
+    )
+    return delivery_transition(
+        status=S.FAILED,
+        delivery_ids=ids,
+        error=f"gave up after {max_attempts} attempts without an outcome "
+        "(the sending worker stopped each time)",
+    )
 
 
 def deliveries_retry_later(*, delivery_ids: list[int], error: str, delay: timedelta) -> None:

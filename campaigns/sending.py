@@ -32,6 +32,7 @@ from campaigns import tracking
 from campaigns.ledger import (
     CLAIM_LEASE,
     deliveries_claim,
+    deliveries_fail_exhausted,
     deliveries_retry_later,
     deliveries_set_provider_ids,
     delivery_transition,
@@ -284,15 +285,21 @@ def _send_emails(
             continue
         try:
             rendered = delivery_render(send_request, delivery, custom_fields)
+            message = email_build(
+                delivery=delivery,
+                rendered=rendered,
+                from_header=from_header,
+                send_request=send_request,
+            )
         except TemplateError as exc:
             outcome.failed[delivery.pk] = f"rendering failed: {exc}"
             continue
-        message = email_build(
-            delivery=delivery,
-            rendered=rendered,
-            from_header=from_header,
-            send_request=send_request,
-        )
+        except Exception:
+            # A bug, not the recipient's fault; but one bad message must not stall the
+            # batch (its claim would expire and the crash repeat for every row after it).
+            logger.exception("building the message of delivery %s failed", delivery.pk)
+            outcome.failed[delivery.pk] = "internal error while building the message"
+            continue
         try:
             connection.send_messages([message])
         except Exception as exc:
@@ -326,6 +333,10 @@ def _send_sms(
             text = delivery_render(send_request, delivery, custom_fields).text
         except TemplateError as exc:
             outcome.failed[delivery.pk] = f"rendering failed: {exc}"
+            continue
+        except Exception:
+            logger.exception("rendering the SMS of delivery %s failed", delivery.pk)
+            outcome.failed[delivery.pk] = "internal error while building the message"
             continue
         if not text.strip():
             outcome.failed[delivery.pk] = "the message text is empty for this recipient"
@@ -411,10 +422,14 @@ def send_request_process(*, send_request_id: int) -> float | None:
     _, domain = email_sender(send_request)
     custom_fields = list(CustomField.objects.all())
     connection = None
+    deliveries_fail_exhausted(send_request_id=send_request_id, max_attempts=MAX_ATTEMPTS)
     try:
         while True:
             ids = deliveries_claim(
-                send_request_id=send_request_id, limit=BATCH_SIZE, message_id_domain=domain
+                send_request_id=send_request_id,
+                limit=BATCH_SIZE,
+                message_id_domain=domain,
+                max_attempts=MAX_ATTEMPTS,
             )
             if not ids:
                 break

@@ -9,6 +9,8 @@ from email.utils import parseaddr
 from typing import Any
 
 from django.http import QueryDict
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +35,104 @@ FROM_NAME_MAX = 200
 SMS_SENDER_MAX = 20
 SMS_TEXT_MAX = 2000
 EXTERNAL_ID_MAX = 255
+
+
+RESULT = inline_serializer(
+    "MessageResult",
+    {
+        "id": serializers.IntegerField(
+            allow_null=True, help_text="The contact the message goes to."
+        ),
+        "locator": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=["OK", "ERROR"]),
+        "requestId": serializers.UUIDField(
+            allow_null=True, help_text="Ask GET /v1/message/status with it."
+        ),
+        "message": serializers.CharField(allow_null=True, help_text="Why ERROR."),
+    },
+    many=True,
+)
+SEND_RESPONSE = inline_serializer(
+    "MessageSendResponse",
+    {"id": serializers.IntegerField(help_text="The send request."), "results": RESULT},
+)
+SMARTSEND_REQUEST = inline_serializer(
+    "SmartSendRequest",
+    {
+        "recipients": inline_serializer(
+            "SmartSendRecipient",
+            {
+                "locator": serializers.CharField(
+                    required=False, help_text="Email, or phone for SMS messages."
+                ),
+                "contactId": serializers.IntegerField(required=False),
+                "jsonParam": serializers.CharField(
+                    required=False,
+                    help_text="$data for this recipient: a JSON object in a string (an object "
+                    "is accepted too).",
+                ),
+                "languageCode": serializers.CharField(required=False),
+            },
+            many=True,
+        ),
+        "email": serializers.BooleanField(required=False),
+        "fromName": serializers.CharField(required=False),
+        "externalRequestId": serializers.CharField(required=False),
+    },
+)
+EMAIL_REQUEST = inline_serializer(
+    "EmailMessageRequest",
+    {
+        "from": serializers.CharField(required=False, help_text='"Name" <address>'),
+        "subject": serializers.CharField(),
+        "htmlText": serializers.CharField(required=False),
+        "plainText": serializers.CharField(required=False),
+        "emails": serializers.ListField(child=serializers.CharField(), max_length=1000),
+        "tags": serializers.ListField(child=serializers.CharField(), required=False),
+        "externalRequestId": serializers.CharField(required=False),
+        "skipPersonalisation": serializers.BooleanField(required=False),
+    },
+)
+SMS_REQUEST = inline_serializer(
+    "SMSMessageRequest",
+    {
+        "from": serializers.CharField(required=False),
+        "text": serializers.CharField(),
+        "phoneNumbers": serializers.ListField(
+            child=serializers.CharField(), required=False, max_length=1000
+        ),
+        "groupId": serializers.IntegerField(required=False),
+        "tags": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+SMS_RESPONSE = inline_serializer(
+    "SMSMessageResponse",
+    {
+        "id": serializers.IntegerField(),
+        "results": RESULT,
+        "count": serializers.IntegerField(help_text="Messages queued in all."),
+    },
+)
+STATUS_RESPONSE = inline_serializer(
+    "MessageStatusResponse",
+    {
+        "results": inline_serializer(
+            "MessageStatus",
+            {
+                "id": serializers.IntegerField(allow_null=True, help_text="The contact."),
+                "requestId": serializers.CharField(),
+                "status": serializers.CharField(
+                    help_text="QUEUED, SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, "
+                    "UNSUBSCRIBED, FAILED, SKIPPED, or NOT_FOUND for an unknown requestId."
+                ),
+                "failed": serializers.BooleanField(),
+                "delivered": serializers.BooleanField(),
+                "message": serializers.CharField(allow_null=True, help_text="Why it failed."),
+            },
+            many=True,
+        )
+    },
+)
 
 
 class _Errors(dict):
@@ -133,7 +233,20 @@ class SmartSendView(APIView):
 
     required_scope = Scope.MESSAGES
 
-    def post(self, request, template_id: str):
+    @extend_schema(
+        summary="Send a prepared message",
+        description=(
+            "Sends the latest published version of message (template) `id`; 404 if there is "
+            "no such message, 400 if it was never published. At most 1000 recipients. A "
+            "recipient Herald does not know becomes a contact with only that channel. Single "
+            "messages are transactional: they also reach addresses on the unsubscribed list. "
+            "`languageCode` is stored with the message; Herald has no language variants of "
+            "a message."
+        ),
+        request=SMARTSEND_REQUEST,
+        responses=SEND_RESPONSE,
+    )
+    def post(self, request, **kwargs):
         body = _body(request)
         errors = _Errors()
         if not isinstance(body, dict):
@@ -154,7 +267,7 @@ class SmartSendView(APIView):
             return Response(errors, status=400)
         try:
             send_request, results = smartsend_start(
-                template_id=int(template_id),
+                template_id=int(kwargs["id"]),
                 recipients=recipients,
                 email=email,
                 from_name=from_name,
@@ -172,6 +285,16 @@ class EmailView(APIView):
 
     required_scope = Scope.MESSAGES
 
+    @extend_schema(
+        summary="Send an email",
+        description=(
+            "subject, htmlText and plainText are Velocity templates ($contact, $data) unless "
+            "skipPersonalisation is true; without plainText a text part is derived from the "
+            "HTML. Without `from`, the organisation's default sender is used."
+        ),
+        request=EMAIL_REQUEST,
+        responses=SEND_RESPONSE,
+    )
     def post(self, request):
         body = _body(request)
         errors = _Errors()
@@ -227,6 +350,7 @@ class SMSView(APIView):
 
     required_scope = Scope.MESSAGES
 
+    @extend_schema(summary="Send an SMS", request=SMS_REQUEST, responses=SMS_RESPONSE)
     def post(self, request):
         body = _body(request)
         errors = _Errors()
@@ -273,6 +397,15 @@ class StatusView(APIView):
 
     required_scope = Scope.MESSAGES
 
+    @extend_schema(
+        summary="Status of single messages",
+        parameters=[
+            OpenApiParameter(
+                "ids", str, required=True, description="requestIds, comma-separated or repeated"
+            )
+        ],
+        responses=STATUS_RESPONSE,
+    )
     def get(self, request):
         ids = [
             part.strip()

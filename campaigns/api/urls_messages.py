@@ -4,7 +4,7 @@ from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
 from config.api_urls import api_path
 
 urlpatterns: list = [
-    api_path(r"message/(?P<template_id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
+    api_path(r"message/(?P<id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
     api_path("message/email", EmailView.as_view(), "message-email"),
     api_path("message/sms", SMSView.as_view(), "message-sms"),
     api_path("message/status", StatusView.as_view(), "message-status"),

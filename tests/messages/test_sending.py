@@ -196,3 +196,40 @@ def test_bulk_transition_moves_only_rows_allowed_to_move(api, full_key, email_te
     first.refresh_from_db()
     assert first.status == "failed" and first.error == "rejected"
     assert first.events.get().detail == "rejected"
+
+
+def test_a_row_whose_worker_died_every_time_is_failed_not_retried_for_ever(
+    api, full_key, email_template, mail_to_sink
+):
+    request_id, [poison, _fine] = send(
+        api, full_key, email_template, "poison@example.com", "fine@example.com"
+    )
+    Delivery.objects.filter(pk=poison.pk).update(
+        attempts=sending.MAX_ATTEMPTS,
+        claimed_at=timezone.now() - sending.CLAIM_LEASE - timedelta(seconds=1),
+    )
+    assert send_request_process(send_request_id=request_id) is None
+    poison.refresh_from_db()
+    assert poison.status == "failed" and "without an outcome" in poison.error
+    assert [m["To"] for m in mail_to_sink.messages] == ["fine@example.com"]
+
+
+def test_a_bug_building_one_message_fails_only_that_one(
+    api, full_key, email_template, mail_to_sink, monkeypatch
+):
+    real_build = sending.email_build
+
+    def build(*, delivery, **kwargs):
+        if delivery.locator == "bug@example.com":
+            raise KeyError("simulated bug")
+        return real_build(delivery=delivery, **kwargs)
+
+    monkeypatch.setattr(sending, "email_build", build)
+    request_id, [bug, fine] = send(
+        api, full_key, email_template, "bug@example.com", "ok@example.com"
+    )
+    assert send_request_process(send_request_id=request_id) is None
+    bug.refresh_from_db()
+    fine.refresh_from_db()
+    assert bug.status == "failed" and bug.error == "internal error while building the message"
+    assert fine.status == "sent"
