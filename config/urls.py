@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(v1_urlpatterns)),
     path("api/herald/", include(herald_urlpatterns)),
+    path("api/crm/marketing/", include("campaigns.api.urls_crm")),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="jwt-obtain"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="jwt-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -253,3 +253,22 @@ def test_segment_delete_action_respects_references(as_admin):
 def test_marketer_cannot_use_the_admin(client, marketer):
     client.force_login(marketer)
     assert client.get("/admin/contacts/contact/").status_code == 302
+
+
+def test_inlines_show_a_bounded_number_of_rows(as_admin, monkeypatch):
+    monkeypatch.setattr("contacts.admin.NewestMembersFormSet.limit", 2)
+    monkeypatch.setattr("contacts.admin.FirstFailuresFormSet.limit", 1)
+    segment = SegmentFactory()
+    members = [ContactFactory(first_name=f"Member{n}", last_name="Zed") for n in range(3)]
+    for contact in members:
+        SegmentMembership.objects.create(segment=segment, contact=contact)
+    page = as_admin.get(f"/admin/contacts/segment/{segment.pk}/change/").content.decode()
+    assert 'name="segmentmembership_set-INITIAL_FORMS" value="2"' in page
+    assert str(members[2]) in page and str(members[0]) not in page
+
+    job = ImportJob.objects.create(total=2, failed_count=2)
+    ImportFailure.objects.create(job=job, index=0, reason="first problem")
+    ImportFailure.objects.create(job=job, index=1, reason="second problem")
+    page = as_admin.get(f"/admin/contacts/importjob/{job.pk}/change/").content.decode()
+    assert "first problem" in page and "second problem" not in page
+    assert f"/contacts/import/{job.session_id}/failed.csv" in page
