@@ -80,6 +80,8 @@ def template_new(request):
             form.add_service_errors(exc.errors)
         else:
             messages.success(request, f"Template “{template}” created.")
+            if "publish" in request.POST:
+                _publish(request, template)
             return redirect("template_edit", pk=template.pk)
     return _editor(request, form=form, template=None)
 
@@ -99,6 +101,8 @@ def template_edit(request, pk: int):
                 template.refresh_from_db()  # the failed update left unsaved values behind
             else:
                 messages.success(request, f"Template “{template}” saved.")
+                if "publish" in request.POST:
+                    _publish(request, template)
                 return redirect("template_edit", pk=template.pk)
     else:
         form = TemplateForm.for_template(template)
@@ -167,17 +171,19 @@ def template_preview_pane(request):
 @role_required(Role.MARKETER)
 def template_publish_view(request, pk: int):
     template = get_object_or_404(MessageTemplate, pk=pk)
+    _publish(request, template)
+    return redirect("template_edit", pk=template.pk)
+
+
+def _publish(request, template: MessageTemplate) -> None:
     try:
         version = template_publish(template=template, user=request.user)
     except TemplateValidationError as exc:
         for error in exc.errors:
-            messages.error(
-                request,
-                f"Not published: {FIELD_LABELS.get(error.field, error.field)} — {located(error)}",
-            )
+            label = FIELD_LABELS.get(error.field, error.field)
+            messages.error(request, f"Not published: {label} — {located(error)}")
     else:
         messages.success(request, f"Published version {version.number}.")
-    return redirect("template_edit", pk=template.pk)
 
 
 @role_required(Role.VIEWER)

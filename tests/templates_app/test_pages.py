@@ -361,3 +361,20 @@ def test_delete_is_refused_when_a_version_was_sent(as_marketer, welcome):
     assert "cannot be deleted" in html.unescape(page_of(response))
     assert MessageTemplate.objects.filter(pk=welcome.pk).exists()
     assert welcome.versions.count() == 1
+
+
+def test_save_and_publish_in_one_click(as_marketer, welcome):
+    changed = {**EMAIL, "subject": "Fresh", "publish": "1"}
+    response = as_marketer.post(f"/templates/{welcome.pk}/", changed, follow=True)
+    assert "Published version 1." in page_of(response)
+    assert welcome.versions.get().subject == "Fresh"
+
+
+def test_create_and_publish_keeps_the_draft_when_publishing_is_refused(as_marketer):
+    response = as_marketer.post(
+        "/templates/new/", {**EMAIL, "subject": "", "publish": "1"}, follow=True
+    )
+    body = html.unescape(page_of(response))
+    assert "created" in body and "Not published: Subject" in body
+    template = MessageTemplate.objects.get()
+    assert template.version == 0
