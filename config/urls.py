@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("templates.urls")),
     path("", include("campaigns.urls_log")),
+    path("", include("campaigns.urls_pages")),
     path("", include("marketing.urls")),
     path("", include("campaigns.urls")),
 ]

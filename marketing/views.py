@@ -16,20 +16,21 @@ from marketing.roles import Role, role_required
 
 @role_required(Role.VIEWER)
 def dashboard(request):
+    from campaigns.analytics import dashboard_metrics
+
     return render(
         request,
         "marketing/dashboard.html",
-        {"worker_heartbeat": Heartbeat.objects.filter(name="worker").first()},
+        {
+            "worker_heartbeat": Heartbeat.objects.filter(name="worker").first(),
+            # Last-30-days campaign tiles, read from the analytics rollups (no ledger scan).
+            "campaign_metrics": dashboard_metrics(days=30),
+        },
     )
 
 
 # Sections whose capability has not landed yet show an honest empty state.
 EMPTY_SECTIONS = {
-    "campaigns": (
-        "Campaigns",
-        "No campaigns yet.",
-        "Campaigns you create and schedule appear here.",
-    ),
     "automation": ("Automation", "No workflows yet.", "Workflows triggered by events appear here."),
     "orders": ("Orders", "No orders yet.", "Orders sent to POST /api/v1/orders appear here."),
 }

@@ -1,0 +1,212 @@
+"""The campaign form of the marketer pages. It only shapes input: `seed_body()` turns it into
+the seed-003 body that campaigns.lifecycle checks and saves, so the pages and the API share
+one set of rules and one set of error messages."""
+
+import json
+import zoneinfo
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignType
+from contacts.models import ChannelType, Segment
+from templates.models import MessageTemplate
+
+# Channels the pages offer: the messaging channels Herald can send on.
+PAGE_CHANNELS = [(ChannelType.EMAIL, "Email"), (ChannelType.SMS, "SMS")]
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+# Lifecycle error keys (seed body paths) → form fields; longest prefix wins.
+ERROR_FIELDS = {
+    "name": "name",
+    "type": "type",
+    "channels": "channels",
+    "audienceId": "segment",
+    "audience": "audience_filter",
+    "templateId": "template",
+    "schedule.startAt": "start_at",
+    "schedule.endAt": "end_at",
+    "schedule.timezone": "timezone",
+    "schedule": "start_at",
+    "recurring": "cron",
+    "steps": "steps",
+    "milestone": "milestone",
+}
+
+
+def error_field(key: str) -> str | None:
+    for prefix in sorted(ERROR_FIELDS, key=len, reverse=True):
+        if key == prefix or key.startswith(prefix + "."):
+            return ERROR_FIELDS[prefix]
+    return None
+
+
+def _time_zones() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class JSONText(forms.CharField):
+    """A textarea holding JSON; empty means None."""
+
+    def __init__(self, *, kind: type, example: str, **kwargs):
+        self.kind = kind
+        self.example = example
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}))
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if not text or not text.strip():
+            return None
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+        if not isinstance(parsed, self.kind):
+            raise forms.ValidationError(f"must be a JSON {self.kind.__name__}, e.g. {self.example}")
+        return parsed
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            return json.dumps(value, indent=2)
+        return value
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    type = forms.ChoiceField(choices=CampaignType.choices, initial=CampaignType.BLAST)
+    channels = forms.MultipleChoiceField(
+        choices=PAGE_CHANNELS, widget=forms.CheckboxSelectMultiple, initial=[ChannelType.EMAIL]
+    )
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"),
+        required=False,
+        empty_label="— inline filter below —",
+        label="Audience (saved segment)",
+    )
+    audience_filter = JSONText(
+        kind=dict,
+        example='{"tags": {"$in": ["vip"]}}',
+        label="…or an inline filter (JSON)",
+        help_text='Mongo-style, e.g. {"tags": {"$in": ["prospect", "vip"]}}; '
+        'the seed\'s {"datatype": "contact", "where": {...}} works too.',
+    )
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.order_by("name"), required=False, empty_label="—"
+    )
+    start_at = forms.DateTimeField(
+        required=False,
+        label="Start at",
+        input_formats=[LOCAL_INPUT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
+        help_text="Wall-clock time in the campaign's time zone. Empty: launch by hand.",
+    )
+    end_at = forms.DateTimeField(
+        required=False,
+        label="End at",
+        input_formats=[LOCAL_INPUT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
+    )
+    timezone = forms.ChoiceField(choices=_time_zones, initial="UTC", label="Time zone")
+    cron = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Repeat (cron)",
+        help_text="Recurring campaigns: minute hour day-of-month month day-of-week, "
+        "e.g. 0 9 * * 1 (Mondays at 09:00).",
+    )
+    steps = JSONText(
+        kind=list,
+        example='[{"templateId": 3, "delay": "P0D"}, {"templateId": 4, "delay": "P2D"}]',
+        label="Drip steps (JSON)",
+        help_text='Drip campaigns: [{"templateId": 3, "delay": "P0D"}, '
+        '{"templateId": 4, "delay": "P2D"}] — each delay counts from the previous step.',
+    )
+    milestone = JSONText(
+        kind=dict,
+        example='{"fieldId": 12, "offsetDays": 0, "yearly": true, "sendAt": "09:00"}',
+        label="Milestone (JSON)",
+        help_text='Milestone campaigns: {"fieldId": 12, "offsetDays": 0, "yearly": true, '
+        '"sendAt": "09:00"} — a date custom field, evaluated daily.',
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("segment") and data.get("audience_filter"):
+            self.add_error("audience_filter", "choose a segment or an inline filter, not both")
+        return data
+
+    def seed_body(self) -> dict:
+        """The cleaned form as a seed-003 campaign body (no status: saving never launches)."""
+        data = self.cleaned_data
+        body: dict[str, Any] = {
+            "name": data["name"],
+            "type": data["type"],
+            "channels": list(data["channels"]),
+            "templateId": data["template"].pk if data.get("template") else None,
+            "schedule": {
+                "startAt": _wall_clock(data.get("start_at")),
+                "endAt": _wall_clock(data.get("end_at")),
+                "timezone": data["timezone"],
+            },
+            "recurring": {"cron": data["cron"]} if data.get("cron") else None,
+        }
+        if data.get("segment"):
+            body["audienceId"] = data["segment"].pk
+        elif data.get("audience_filter") is not None:
+            body["audience"] = {"type": "dynamic", "filter": data["audience_filter"]}
+        else:
+            body["audienceId"] = None
+        if data["type"] == CampaignType.DRIP or data.get("steps") is not None:
+            body["steps"] = data.get("steps")
+        if data["type"] == CampaignType.MILESTONE or data.get("milestone") is not None:
+            body["milestone"] = data.get("milestone")
+        return body
+
+    @classmethod
+    def initial_for(cls, campaign: Campaign) -> dict:
+        tz = zoneinfo.ZoneInfo(campaign.timezone)
+        steps = [
+            {"templateId": step.template_id, "delay": _iso_duration(step.delay)}
+            for step in campaign.steps.order_by("position")
+        ]
+        return {
+            "name": campaign.name,
+            "type": campaign.type,
+            "channels": campaign.channels,
+            "segment": campaign.segment_id,
+            "audience_filter": campaign.audience_filter,
+            "template": campaign.template_id,
+            "start_at": _local(campaign.start_at, tz),
+            "end_at": _local(campaign.end_at, tz),
+            "timezone": campaign.timezone,
+            "cron": campaign.cron,
+            "steps": steps or None,
+            "milestone": campaign.milestone,
+        }
+
+
+def _wall_clock(value) -> str | None:
+    # The form's datetime is naive wall-clock time; the lifecycle reads an offset-less
+    # timestamp in the campaign's time zone, so send it without one.
+    if value is None:
+        return None
+    if timezone.is_aware(value):
+        value = timezone.make_naive(value, timezone.get_current_timezone())
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _local(value, tz):
+    return value.astimezone(tz).replace(tzinfo=None) if value else None
+
+
+def _iso_duration(delta) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    return f"P{days}D" + (f"T{clock}" if clock else "") if days or not clock else f"PT{clock}"

@@ -1,0 +1,310 @@
+"""Marketer pages for campaigns: list, create/edit, detail with lifecycle buttons and a live
+progress bar, and the report. Thin: every write is a campaigns.lifecycle service; numbers come
+from campaigns.analytics (rollups, never a ledger scan per view)."""
+
+import json
+import zoneinfo
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
+from django.views.decorators.http import require_GET, require_POST
+
+from campaigns import lifecycle
+from campaigns.analytics import campaign_analytics, run_progress
+from campaigns.forms import CampaignForm, error_field
+from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
+from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from contacts.models import Segment
+from contacts.queries import FilterError, filter_reach, segment_reach
+from marketing.roles import Role, has_role, role_required
+
+S = CampaignStatus
+PAGE_SIZE = 50
+NEXT_RUNS = 5
+# Lifecycle refusals a button can meet; each becomes a message on the page.
+REFUSALS = (
+    lifecycle.IllegalTransition,
+    lifecycle.LaunchRefused,
+    lifecycle.CampaignLocked,
+    CampaignInvalid,
+)
+
+
+def _campaigns():
+    return Campaign.objects.filter(deleted_at__isnull=True)
+
+
+@role_required(Role.VIEWER)
+def campaign_list(request):
+    status = request.GET.get("status", "")
+    campaigns = _campaigns().select_related("segment", "template")
+    if status in S.values:
+        campaigns = campaigns.filter(status=status)
+    else:
+        status = ""
+    counts = dict(_campaigns().values_list("status").annotate(n=Count("id")).order_by())
+    filters = [("", "All", sum(counts.values()))] + [
+        (value, label, counts.get(value, 0)) for value, label in S.choices
+    ]
+    page = Paginator(campaigns.order_by("-created_at"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/campaign_list.html",
+        {
+            "page": page,
+            "status": status,
+            "filters": filters,
+            "any_campaign": bool(counts),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+def _apply_errors(form: CampaignForm, exc: Exception) -> None:
+    errors = getattr(exc, "errors", None) or {getattr(exc, "field", ""): str(exc)}
+    for key, message in errors.items():
+        name = error_field(key or "")
+        form.add_error(
+            name if name in form.fields else None, f"{key}: {message}" if not name else message
+        )
+
+
+def _form_page(request, form, campaign=None, status=200):
+    return render(
+        request,
+        "campaigns/campaign_form.html",
+        {"form": form, "campaign": campaign},
+        status=status,
+    )
+
+
+@role_required(Role.MARKETER)
+def campaign_create(request):
+    if request.method != "POST":
+        from marketing.models import Organisation
+
+        return _form_page(
+            request, CampaignForm(initial={"timezone": Organisation.load().time_zone})
+        )
+    form = CampaignForm(request.POST)
+    if form.is_valid():
+        try:
+            campaign = lifecycle.campaign_create(data=form.seed_body(), user=request.user)
+        except REFUSALS as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” saved as a draft.")
+            return redirect("campaign_detail", pk=campaign.pk)
+    return _form_page(request, form, status=400)
+
+
+@role_required(Role.MARKETER)
+def campaign_edit(request, pk: int):
+    campaign = get_object_or_404(_campaigns(), pk=pk)
+    if request.method != "POST":
+        return _form_page(
+            request, CampaignForm(initial=CampaignForm.initial_for(campaign)), campaign
+        )
+    form = CampaignForm(request.POST)
+    if form.is_valid():
+        try:
+            lifecycle.campaign_update(campaign=campaign, data=form.seed_body(), user=request.user)
+        except REFUSALS as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Campaign saved.")
+            return redirect("campaign_detail", pk=campaign.pk)
+    return _form_page(request, form, campaign, status=400)
+
+
+def _buttons(campaign: Campaign) -> list[tuple[str, str, str]]:
+    """(action, label, style) the campaign's status allows, from the lifecycle's own table."""
+    allowed = lifecycle.TRANSITIONS[campaign.status]
+    buttons = []
+    if (
+        campaign.status == S.DRAFT
+        and S.SCHEDULED in allowed
+        and (campaign.start_at or campaign.cron)
+    ):
+        buttons.append(("schedule", "Schedule", ""))
+    if campaign.status in (S.DRAFT, S.SCHEDULED) and S.RUNNING in allowed:
+        buttons.append(("launch", "Launch now", ""))
+    if campaign.status == S.RUNNING:
+        buttons.append(("pause", "Pause", "secondary"))
+    if campaign.status == S.PAUSED:
+        buttons.append(("resume", "Resume", ""))
+    if S.CANCELLED in allowed:
+        buttons.append(("cancel", "Cancel", "contrast"))
+    buttons.append(("duplicate", "Duplicate", "outline"))
+    return buttons
+
+
+def _active_run(campaign: Campaign) -> CampaignRun | None:
+    return (
+        campaign.runs.filter(status__in=[RunStatus.RUNNING, RunStatus.PAUSED])
+        .order_by("-number")
+        .first()
+    )
+
+
+@role_required(Role.VIEWER)
+def campaign_detail(request, pk: int):
+    campaign = get_object_or_404(Campaign.objects.select_related("segment", "template"), pk=pk)
+    run = _active_run(campaign)
+    recurrence = _recurrence(campaign.cron, campaign.timezone) if campaign.cron else None
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "buttons": _buttons(campaign) if campaign.deleted_at is None else [],
+            "can_write": has_role(request.user, Role.MARKETER),
+            "progress": run_progress(run) if run else None,
+            "runs": campaign.runs.order_by("-number")[:20],
+            "recurrence": recurrence,
+            "steps": campaign.steps.select_related("template"),
+        },
+    )
+
+
+ACTIONS = {
+    "schedule": (lambda c, u: lifecycle.campaign_schedule(campaign=c), "Campaign scheduled."),
+    "launch": (
+        lambda c, u: lifecycle.campaign_launch_now(campaign=c, user=u),
+        "Campaign launched.",
+    ),
+    "pause": (lambda c, u: lifecycle.campaign_pause(campaign=c), "Campaign paused."),
+    "resume": (lambda c, u: lifecycle.campaign_resume(campaign=c), "Campaign resumed."),
+    "cancel": (lambda c, u: lifecycle.campaign_cancel(campaign=c), "Campaign cancelled."),
+}
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def campaign_action(request, pk: int, action: str):
+    campaign = get_object_or_404(_campaigns(), pk=pk)
+    if action == "duplicate":
+        copy = lifecycle.campaign_duplicate(campaign=campaign, user=request.user)
+        messages.success(request, f"Copied as “{copy.name}” (a draft).")
+        return redirect("campaign_edit", pk=copy.pk)
+    if action not in ACTIONS:
+        messages.error(request, f"Unknown action {action!r}.")
+        return redirect("campaign_detail", pk=pk)
+    service, done = ACTIONS[action]
+    try:
+        service(campaign, request.user)
+    except REFUSALS as exc:
+        messages.error(request, f"Not done: {getattr(exc, 'message', None) or exc}")
+    else:
+        campaign.refresh_from_db()
+        if action == "launch" and campaign.status == S.DRAFT and campaign.status_reason:
+            messages.error(request, campaign.status_reason)
+        else:
+            messages.success(request, done)
+    return redirect("campaign_detail", pk=pk)
+
+
+@require_GET
+@role_required(Role.VIEWER)
+def campaign_progress(request, pk: int):
+    """The progress bar partial, polled by htmx while a run is active."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    run = _active_run(campaign)
+    response = render(
+        request,
+        "campaigns/campaign_progress.html",
+        {"campaign": campaign, "progress": run_progress(run) if run else None},
+    )
+    if run is None:
+        # Stop the poll; the page shows the final state after a reload.
+        response["HX-Trigger"] = "campaignSettled"
+    return response
+
+
+@role_required(Role.VIEWER)
+def campaign_report(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    data = campaign_analytics(campaign)
+    chart = {
+        "labels": [row["hour"].isoformat() for row in data["timeline"]],
+        "opens": [row["opens"] for row in data["timeline"]],
+        "clicks": [row["clicks"] for row in data["timeline"]],
+    }
+    return render(
+        request,
+        "campaigns/report.html",
+        {"campaign": campaign, "data": data, "chart": chart},
+    )
+
+
+@require_POST
+@role_required(Role.VIEWER)
+def audience_reach(request):
+    """Live reach of the form's audience (segment or inline filter), for htmx."""
+    segment_id = request.POST.get("segment", "")
+    raw = request.POST.get("audience_filter", "").strip()
+    if segment_id:
+        segment = Segment.objects.filter(pk=segment_id if segment_id.isdigit() else 0).first()
+        if segment is None:
+            return _reach_html(error="That segment no longer exists.")
+        try:
+            return _reach_html(reach=segment_reach(segment), what=f"segment “{segment.name}”")
+        except FilterError as exc:
+            return _reach_html(error=f"The segment's filter no longer applies: {exc}")
+    if not raw:
+        return _reach_html(error="Pick a segment or write a filter to see the reach.", muted=True)
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _reach_html(error=f"Not valid JSON yet (line {exc.lineno}, column {exc.colno}).")
+    if not isinstance(parsed, dict):
+        return _reach_html(
+            error='The filter must be a JSON object, e.g. {"tags": {"$in": ["vip"]}}.'
+        )
+    try:
+        return _reach_html(reach=filter_reach(parsed), what="this filter")
+    except FilterError as exc:
+        return _reach_html(error=f"{exc.path}: {exc.message}")
+
+
+def _reach_html(*, reach: int | None = None, what: str = "", error: str = "", muted=False):
+    if error:
+        css = "muted" if muted else "error"
+        return HttpResponse(f'<p class="{css}" data-testid="reach-error">{escape(error)}</p>')
+    return HttpResponse(
+        f'<p>Reach of {escape(what)}: <strong data-testid="reach">{reach:,}</strong> active '
+        f"contact{'s' if reach != 1 else ''} now. Unsubscribed and unconfirmed contacts are left "
+        "out at launch, when the audience is resolved again.</p>"
+    )
+
+
+def _recurrence(cron: str, tz_name: str) -> dict:
+    try:
+        cron_check(cron)
+    except ValueError as exc:
+        return {"error": f"Not a valid schedule: {exc}"}
+    if tz_name not in zoneinfo.available_timezones():
+        tz_name = "UTC"
+    return {
+        "description": cron_describe(cron),
+        "timezone": tz_name,
+        "next": cron_next(cron, tz_name, count=NEXT_RUNS),
+    }
+
+
+@require_GET
+@role_required(Role.VIEWER)
+def recurrence_preview(request):
+    """The cron field in plain words and its next fire times, for htmx."""
+    cron = " ".join(request.GET.get("cron", "").split())
+    if not cron:
+        return HttpResponse('<p class="muted">No repetition: the campaign sends once.</p>')
+    return render(
+        request,
+        "campaigns/campaign_recurrence.html",
+        {"recurrence": _recurrence(cron, request.GET.get("timezone", "UTC"))},
+    )
