@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from contacts import segments as segment_services
@@ -29,6 +30,16 @@ from marketing.roles import Role, has_role, role_required
 # Detail pages show this many recent events and dynamic segments memberships.
 RECENT_EVENTS = 20
 DYNAMIC_SEGMENTS_CHECKED = 50
+
+
+def _back(request, default: str):
+    """Redirect to a local `next` (e.g. the contact page a button was on), else `default`."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
 
 
 def _query_without(request, *names: str) -> str:
@@ -326,7 +337,7 @@ def unsubscribed_add(request):
             }
         )
         return _unsubscribed_page(request, form=form, failures=failures, status=400)
-    return redirect("unsubscribed_list")
+    return _back(request, "unsubscribed_list")
 
 
 @require_POST
@@ -335,7 +346,7 @@ def unsubscribed_remove(request):
     emails = request.POST.getlist("email")
     if not emails:
         messages.error(request, "Choose the addresses to remove.")
-        return redirect("unsubscribed_list")
+        return _back(request, "unsubscribed_list")
     try:
         result = segment_services.unsubscribed_remove(emails=emails)
     except segment_services.ContactsRuleError as exc:
@@ -344,4 +355,4 @@ def unsubscribed_remove(request):
         messages.success(
             request, f"{result['removed']} address(es) removed from the unsubscribed list."
         )
-    return redirect("unsubscribed_list")
+    return _back(request, "unsubscribed_list")

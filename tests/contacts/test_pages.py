@@ -824,3 +824,29 @@ def test_saved_filters_open_as_rows_when_rows_can_show_them(as_viewer, saved, ro
     page = page_of(as_viewer.get(f"/segments/{segment.pk}/"))
     assert page.count('data-testid="filter-row"') == rows_shown
     assert ('data-testid="json-mode-note"' in page) == (rows_shown == 0)
+
+
+def test_a_filter_it_cannot_read_is_reported_not_silently_dropped(as_viewer):
+    ContactFactory()
+    page = page_of(as_viewer.get("/contacts/", {"segment": "999999", "confirmed": "maybe"}))
+    assert 'data-testid="filter-errors"' in page
+    assert "segment" in page and "confirmed" in page
+
+
+def test_contact_page_unsubscribes_and_resubscribes_its_address(as_marketer):
+    contact = ContactFactory(email="toggle@example.com")
+    page = page_of(as_marketer.get(f"/contacts/{contact.pk}/"))
+    assert "Unsubscribe this address" in page
+    response = as_marketer.post(
+        "/contacts/unsubscribed/add/",
+        {"emails": contact.email, "reason": "marketer", "next": f"/contacts/{contact.pk}/"},
+    )
+    assert response["Location"] == f"/contacts/{contact.pk}/"
+    assert Unsubscribed.objects.filter(email="toggle@example.com").exists()
+    assert "Allow bulk email again" in page_of(as_marketer.get(f"/contacts/{contact.pk}/"))
+    response = as_marketer.post(
+        "/contacts/unsubscribed/remove/",
+        {"email": contact.email, "next": "https://evil.example/"},
+    )
+    assert response["Location"] == "/contacts/unsubscribed/"
+    assert not Unsubscribed.objects.exists()
