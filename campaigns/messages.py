@@ -28,6 +28,9 @@ from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000
 STATUS_IDS_MAX = 1000
+# Parallel sending tasks per request: enough to spread 1000 recipients over a few workers,
+# few enough that one big request cannot occupy every worker of the deployment.
+SEND_TASKS_MAX = 4
 SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
 
 FieldError = tuple[str, str]
@@ -159,13 +162,23 @@ def _queue(
         )
     Delivery.objects.bulk_create(rows, batch_size=1000)
     if rows:
-        send_request_enqueue(send_request_id=send_request.pk)
+        send_request_enqueue(send_request_id=send_request.pk, deliveries=len(rows))
 
 
-def send_request_enqueue(*, send_request_id: int) -> None:
+def send_request_enqueue(*, send_request_id: int, deliveries: int) -> None:
+    """Enqueue the sending, after the commit, as one task per BATCH_SIZE deliveries (at most
+    SEND_TASKS_MAX): with several workers a large request is sent in parallel, and the tasks
+    never collide because each claims its own rows (SKIP LOCKED)."""
+    from campaigns.sending import BATCH_SIZE
     from campaigns.tasks import send_request_task
 
-    transaction.on_commit(lambda: send_request_task.delay(send_request_id))
+    tasks = min(SEND_TASKS_MAX, max(1, -(-deliveries // BATCH_SIZE)))
+
+    def enqueue() -> None:
+        for _ in range(tasks):
+            send_request_task.delay(send_request_id)
+
+    transaction.on_commit(enqueue)
 
 
 # --- prepared message ----------------------------------------------------------------------
@@ -419,7 +432,7 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         )
         count = cursor.rowcount
     if count:
-        send_request_enqueue(send_request_id=send_request.pk)
+        send_request_enqueue(send_request_id=send_request.pk, deliveries=count)
     return count
 
 

@@ -67,6 +67,9 @@ def main(argv: list[str]) -> None:
         default="worker",
         help="send in a Celery worker process (default) or in this process",
     )
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="worker processes (--mode worker)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
     if not 1 <= args.recipients <= 1000:
@@ -162,7 +165,9 @@ def _run(args, database_url: str) -> None:
     _key, secret = api_key_create(name="bench", rights="messages")
     api = APIClient(Client())
     print(
-        f"{args.recipients} recipients, mode {args.mode}; database {DATABASE_NAME}; "
+        f"{args.recipients} recipients, mode {args.mode}"
+        + (f" ({args.concurrency} worker processes)" if args.mode == "worker" else "")
+        + f"; database {DATABASE_NAME}; "
         f"{os.cpu_count()} CPUs (shared)",
         flush=True,
     )
@@ -174,7 +179,9 @@ def _run(args, database_url: str) -> None:
         settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
         worker = None
         if args.mode == "worker":
-            worker = CeleryWorker(concurrency=1, env={"EMAIL_URL": sink.url}).__enter__()
+            worker = CeleryWorker(
+                concurrency=args.concurrency, env={"EMAIL_URL": sink.url}
+            ).__enter__()
         try:
             began = time.perf_counter()
             response = api.post(

@@ -1,0 +1,47 @@
+"""Several sending tasks on one request (as send_request_enqueue starts for large requests)
+share the work through their claims: every recipient gets exactly one message."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from campaigns import sending
+from campaigns.models import Delivery
+from campaigns.sending import send_request_process
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_runs_of_one_request_send_each_message_once(
+    api, full_key, email_template, mail_to_sink, monkeypatch
+):
+    monkeypatch.setattr(sending, "BATCH_SIZE", 7)
+    recipients = [{"locator": f"c{n}@example.com", "jsonParam": "{}"} for n in range(120)]
+    answer = api.post(
+        f"/api/v1/message/{email_template.pk}/smartsend",
+        key=full_key,
+        body={"recipients": recipients},
+    ).json()
+    errors = []
+
+    def run():
+        try:
+            send_request_process(send_request_id=answer["id"])
+        except Exception as exc:  # reported below; a thread's exception is otherwise lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    counts = Counter(item.rcpt_tos[0] for item in mail_to_sink.received)
+    assert len(counts) == 120 and set(counts.values()) == {1}
+    assert Delivery.objects.filter(send_request_id=answer["id"], status="sent").count() == 120
+    assert set(
+        Delivery.objects.filter(send_request_id=answer["id"]).values_list("attempts", flat=True)
+    ) == {1}
