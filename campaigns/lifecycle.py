@@ -252,22 +252,33 @@ def _steps_replace(campaign: Campaign, steps: list[dict]) -> None:
 
 def _apply_status(locked: Campaign, status: str | None, user: Any) -> None:
     """The body's `status`: running = launch now (or at a future startAt: scheduled),
-    scheduled = schedule, draft = unschedule, paused/cancelled = those actions."""
+    scheduled = schedule, draft = unschedule, paused/cancelled = those actions.
+
+    A draft that cannot start (a channel not connected, no template yet) stays a saved draft
+    with the reason in statusReason — the seed: "will save and stay in draft"."""
     if status is None or status == locked.status:
         return
-    if status == S.RUNNING:
-        if locked.start_at is not None and locked.start_at > timezone.now():
+    try:
+        if status == S.RUNNING:
+            if locked.start_at is not None and locked.start_at > timezone.now():
+                _schedule(locked)
+            else:
+                _launch(locked, user=user)
+        elif status == S.SCHEDULED:
             _schedule(locked)
+        elif status == S.PAUSED:
+            _pause(locked, "paused by request")
+        elif status == S.CANCELLED:
+            _cancel(locked, "cancelled by request")
         else:
-            _launch(locked, user=user, refuse_quietly=locked.status == S.DRAFT)
-    elif status == S.SCHEDULED:
-        _schedule(locked)
-    elif status == S.PAUSED:
-        _pause(locked, "paused by request")
-    elif status == S.CANCELLED:
-        _cancel(locked, "cancelled by request")
-    else:
-        _transition(locked, status)
+            _transition(locked, status)
+    except LaunchRefused as exc:
+        if exc.field.startswith("schedule."):
+            raise CampaignInvalid({exc.field: exc.message}) from None
+        if locked.status != S.DRAFT:
+            raise
+        locked.status_reason = exc.message
+        locked.save(update_fields=["status_reason", "updated_at"])
 
 
 @transaction.atomic
@@ -430,21 +441,12 @@ def _run_start(locked: Campaign, *, user: Any = None) -> CampaignRun:
     return run
 
 
-def _launch(
-    locked: Campaign, *, user: Any = None, refuse_quietly: bool = False
-) -> CampaignRun | None:
+def _launch(locked: Campaign, *, user: Any = None) -> CampaignRun | None:
     _not_deleted(locked)
     allowed = TRANSITIONS[locked.status]
     if S.RUNNING not in allowed:
         raise IllegalTransition(locked.status, S.RUNNING, allowed)
-    try:
-        _check_launchable(locked)
-    except LaunchRefused as exc:
-        if not refuse_quietly:
-            raise
-        locked.status_reason = f"not launched: {exc.message}"
-        locked.save(update_fields=["status_reason", "updated_at"])
-        return None
+    _check_launchable(locked)
     if locked.type in scheduling.TICKING:
         _transition(locked, S.RUNNING, "waiting for the next tick")
         return None

@@ -211,7 +211,11 @@ def _campaign_or_404(campaign_id, *, deleted_ok: bool = False) -> Campaign:
 
 
 class CampaignsView(APIView):
-    @extend_schema(summary="List campaigns (?status=, ?type=, ?limit=, ?offset=)")
+    @extend_schema(
+        summary="List campaigns (?status=, ?type=, ?limit=, ?offset=)",
+        operation_id="crm_campaigns_list",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         campaigns = Campaign.objects.filter(deleted_at__isnull=True)
         for name in ("status", "type"):
@@ -233,6 +237,7 @@ class CampaignsView(APIView):
     @extend_schema(
         summary="Create a campaign (seed body); status running without a schedule launches now",
         request=OpenApiTypes.OBJECT,
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
         try:
@@ -245,10 +250,18 @@ class CampaignsView(APIView):
 
 
 class CampaignView(APIView):
+    @extend_schema(
+        summary="One campaign (a deleted one answers with state: deleted)",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, campaign_id):
         return Response(campaign_json(_campaign_or_404(campaign_id, deleted_ok=True)))
 
-    @extend_schema(summary="Update the fields the body carries", request=OpenApiTypes.OBJECT)
+    @extend_schema(
+        summary="Update the fields the body carries",
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def put(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
         try:
@@ -267,7 +280,10 @@ class CampaignView(APIView):
 
     patch = put
 
-    @extend_schema(summary="Soft delete: history stays, the schedule is cancelled")
+    @extend_schema(
+        summary="Soft delete: history stays, the schedule is cancelled",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def delete(self, request, campaign_id):
         campaign = lifecycle.campaign_delete(campaign=_campaign_or_404(campaign_id))
         return Response(campaign_json(campaign))
@@ -278,7 +294,7 @@ class CampaignActionView(APIView):
 
     action = ""
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
         try:
@@ -318,13 +334,16 @@ def platforms() -> list[dict]:
 
 
 class PlatformsView(APIView):
-    @extend_schema(summary="Channels and whether the organisation has connected them")
+    @extend_schema(
+        summary="Channels and whether the organisation has connected them",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         return Response(platforms())
 
 
 class CampaignTypesView(APIView):
-    @extend_schema(summary="Supported campaign types")
+    @extend_schema(summary="Supported campaign types", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         aliases: dict[str, list[str]] = {}
         for alias, kind in TYPE_ALIASES.items():
@@ -343,7 +362,10 @@ class CampaignTypesView(APIView):
 
 
 class SocialProfilesView(APIView):
-    @extend_schema(summary="Connected social accounts (Herald connects none yet)")
+    @extend_schema(
+        summary="Connected social accounts (Herald connects none yet)",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, platform=None):
         if platform is not None and platform.lower() not in SOCIAL_PLATFORMS:
             raise NotFound(
@@ -352,8 +374,21 @@ class SocialProfilesView(APIView):
         return Response([])
 
 
+class SocialProfilesListView(SocialProfilesView):
+    @extend_schema(
+        summary="Connected social accounts of every platform (Herald connects none yet)",
+        operation_id="crm_social_profiles_list",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, platform=None):
+        return super().get(request, platform)
+
+
 class HealthView(APIView):
-    @extend_schema(summary="Scheduler heartbeat, queue depth and last send per channel")
+    @extend_schema(
+        summary="Scheduler heartbeat, queue depth and last send per channel",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         heartbeat = Heartbeat.objects.filter(name="worker").first()
         now = timezone.now()

@@ -9,6 +9,7 @@ from campaigns.api.campaigns import (
     CampaignView,
     HealthView,
     PlatformsView,
+    SocialProfilesListView,
     SocialProfilesView,
 )
 from config.api_urls import api_path
@@ -29,7 +30,7 @@ urlpatterns: list = [
     ),
     api_path("platforms", PlatformsView.as_view(), "crm-platforms"),
     api_path("campaign-types", CampaignTypesView.as_view(), "crm-campaign-types"),
-    api_path("social-profiles", SocialProfilesView.as_view(), "crm-social-profiles"),
+    api_path("social-profiles", SocialProfilesListView.as_view(), "crm-social-profiles"),
     api_path(
         r"social-profiles/(?P<platform>[^/]+)", SocialProfilesView.as_view(), "crm-social-profile"
     ),

@@ -133,6 +133,34 @@ def test_posting_running_with_an_unconnected_channel_saves_in_draft_with_the_rea
     assert not CampaignRun.objects.exists()
 
 
+def test_posting_scheduled_with_an_unconnected_channel_saves_in_draft_without_an_entry(
+    api, full_key, spring
+):
+    response = api.post(
+        CAMPAIGNS,
+        key=full_key,
+        body=body(
+            spring,
+            channels=["email", "instagram"],
+            schedule={"startAt": future(days=1)},
+            status="scheduled",
+        ),
+    )
+
+    assert response.status_code == 201
+    assert response.json()["status"] == "draft"
+    assert "instagram is not connected" in response.json()["statusReason"]
+    assert not PeriodicTask.objects.exists()
+
+
+def test_posting_scheduled_without_a_start_is_400_naming_start_at(api, full_key, spring):
+    response = api.post(CAMPAIGNS, key=full_key, body=body(spring, status="scheduled"))
+
+    assert response.status_code == 400
+    assert response.json() == {"schedule.startAt": ["scheduling needs a future schedule.startAt"]}
+    assert not Campaign.objects.exists()
+
+
 def test_working_variant_running_without_schedule_launches_now(api, full_key, spring):
     response = api.post(CAMPAIGNS, key=full_key, body=body(spring, status="running"))
 
