@@ -5,8 +5,10 @@ its live reach. Writes go through `contacts.segments`; the filter language is ju
 import json
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from contacts import segments as segment_services
@@ -44,8 +46,9 @@ def segment_reach_badge(request, pk: int):
     try:
         reach = segment_reach(segment)
     except FilterError as exc:
-        return HttpResponse(f'<span class="error">filter error at {exc.path}</span>')
-    return HttpResponse(f'<span data-testid="segment-reach">{reach:,}</span>')
+        # The path quotes keys of a filter someone typed: escaped like any user text.
+        return HttpResponse(format_html('<span class="error">filter error at {}</span>', exc.path))
+    return HttpResponse(format_html('<span data-testid="segment-reach">{:,}</span>', reach))
 
 
 @role_required(Role.MARKETER)
@@ -140,18 +143,34 @@ def _resolve_members(items: list[str]) -> tuple[list[int], list[dict]]:
         else:
             emails[email] = item
     if emails:
-        found = dict(
-            Contact.objects.alive()
-            .filter(email__in=list(emails))
-            .values_list("email", "pk")
-            .order_by("email", "pk")
-        )
+        # Every active contact with the address: dedupe by external id can leave several.
+        found: dict[str, list[int]] = {}
+        for email, contact_id in (
+            Contact.objects.alive().filter(email__in=list(emails)).values_list("email", "pk")
+        ):
+            found.setdefault(email, []).append(contact_id)
         for email, item in emails.items():
             if email in found:
-                ids.append(found[email])
+                ids.extend(found[email])
             else:
                 problems.append({"item": item, "reason": "no contact has this email address"})
     return list(dict.fromkeys(ids)), problems
+
+
+@transaction.atomic
+def _attach_in_batches(segment: Segment, ids: list[int]) -> dict:
+    """segment_attach takes at most MEMBERSHIP_MAX_IDS ids (the seed's limit); a pasted list
+    may be longer, so it goes in batches that succeed or fail together."""
+    total = {"attached": 0, "alreadyMembers": 0, "notFound": []}
+    step = segment_services.MEMBERSHIP_MAX_IDS
+    for start in range(0, len(ids), step):
+        result = segment_services.segment_attach(
+            segment=segment, contact_ids=ids[start : start + step]
+        )
+        total["attached"] += result["attached"]
+        total["alreadyMembers"] += result["alreadyMembers"]
+        total["notFound"] += result["notFound"]
+    return total
 
 
 @require_POST
@@ -165,7 +184,7 @@ def members_add(request, pk: int):
     attached = already = 0
     if ids:
         try:
-            result = segment_services.segment_attach(segment=segment, contact_ids=ids)
+            result = _attach_in_batches(segment, ids)
         except segment_services.ContactsRuleError as exc:
             form.add_error("contacts", exc.message)
             return _static_page(request, segment, form=form, status=400)

@@ -850,3 +850,23 @@ def test_contact_page_unsubscribes_and_resubscribes_its_address(as_marketer):
     )
     assert response["Location"] == "/contacts/unsubscribed/"
     assert not Unsubscribed.objects.exists()
+
+
+def test_a_broken_saved_filter_shows_its_path_escaped(as_viewer):
+    segment = SegmentFactory(kind=SegmentKind.DYNAMIC, filter={"<b>town": "Kyiv"})
+    page = page_of(as_viewer.get(f"/segments/{segment.pk}/reach/"))
+    assert "filter error at &lt;b&gt;town" in page
+    page = page_of(as_viewer.get(f"/segments/{segment.pk}/"))
+    assert "&lt;b&gt;town: unknown field" in page
+    assert "<b>town" not in page
+
+
+def test_pasted_members_beyond_the_attach_limit_go_in_batches(as_marketer, monkeypatch):
+    monkeypatch.setattr("contacts.segments.MEMBERSHIP_MAX_IDS", 2)
+    segment = SegmentFactory()
+    contacts = ContactFactory.create_batch(5)
+    twin = ContactFactory(email=contacts[0].email, external_customer_id="TWIN")
+    lines = "\n".join([contacts[0].email] + [str(c.pk) for c in contacts[1:]])
+    response = as_marketer.post(f"/segments/{segment.pk}/members/add/", {"contacts": lines})
+    assert response.status_code == 302
+    assert set(segment.contacts.all()) == {*contacts, twin}
