@@ -220,7 +220,8 @@ def campaign_progress(request, pk: int):
         {"campaign": campaign, "progress": run_progress(run) if run else None},
     )
     if run is None:
-        # Stop the poll; the page shows the final state after a reload.
+        # 286 is htmx's "stop polling": nothing is left to watch once no run is active.
+        response.status_code = 286
         response["HX-Trigger"] = "campaignSettled"
     return response
 

@@ -268,6 +268,7 @@ def test_progress_partial_reads_the_rollup(client, marketer, spring):
     client.post(reverse("campaign_action", args=[campaign.pk, "cancel"]))
     idle = client.get(url)
     assert 'data-testid="progress-idle"' in idle.content.decode()
+    assert idle.status_code == 286  # htmx stops polling
     assert idle["HX-Trigger"] == "campaignSettled"
 
 
@@ -311,3 +312,22 @@ def test_dashboard_has_campaign_tiles(client, marketer, spring):
     assert 'data-testid="tile-sends">3<' in page
     assert 'data-testid="tile-open-rate">33%<' in page
     assert 'data-testid="running-campaigns"' in page and "Spring launch" in page
+
+
+def test_drip_steps_round_trip_through_the_form(client, marketer, spring):
+    client.force_login(marketer)
+    template = spring["template"].pk
+    steps = [{"templateId": template, "delay": "P0D"}, {"templateId": template, "delay": "P1DT6H"}]
+    campaign = create(client, spring, type="drip", steps=json.dumps(steps))
+    assert [str(step.delay) for step in campaign.steps.order_by("position")] == [
+        "0:00:00",
+        "1 day, 6:00:00",
+    ]
+    page = client.get(reverse("campaign_edit", args=[campaign.pk])).content.decode()
+    assert "P1DT6H" in page and "P0D" in page
+    response = client.post(
+        reverse("campaign_edit", args=[campaign.pk]),
+        form_data(spring, type="drip", steps=json.dumps(steps[:1])),
+    )
+    assert response.status_code == 302
+    assert campaign.steps.count() == 1
