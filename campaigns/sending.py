@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import smtplib
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import formataddr, parseaddr
@@ -54,6 +55,10 @@ MAX_ATTEMPTS = 5
 # Backoff after a transient failure: RETRY_BASE * 2^(attempt-1), capped.
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=30)
+# A run stops claiming after this long and the task re-enqueues itself: far below Celery's
+# time limit (a run killed mid-batch would resend that batch after the claim lease), and
+# short enough that other requests get workers in between.
+RUN_BUDGET = timedelta(minutes=4)
 SMS_SENDER_MAX = 11  # alphanumeric sender ids are at most 11 characters
 
 
@@ -409,10 +414,15 @@ def next_wake(send_request_id: int) -> float | None:
     return 0.0 if unclaimed_ready else max(candidates)
 
 
-def send_request_process(*, send_request_id: int) -> float | None:
-    """Send every claimable delivery of a send request, batch by batch. Returns the seconds
-    after which the caller should run it again (retries or rows held by another worker), or
-    None when nothing is left. Safe to run twice at once: claims keep the runs apart."""
+def send_request_process(
+    *, send_request_id: int, time_budget: timedelta = RUN_BUDGET
+) -> float | None:
+    """Send the claimable deliveries of a send request, batch by batch, for at most about
+    `time_budget`. Returns the seconds after which the caller should run it again: 0 when
+    work is left right away (budget spent), more for retries or rows held by another worker;
+    None when every delivery has its outcome. Safe to run several at once: claims keep the
+    runs apart."""
+    deadline = time.monotonic() + time_budget.total_seconds()
     send_request = (
         SendRequest.objects.select_related("template_version").filter(pk=send_request_id).first()
     )
@@ -422,9 +432,13 @@ def send_request_process(*, send_request_id: int) -> float | None:
     _, domain = email_sender(send_request)
     custom_fields = list(CustomField.objects.all())
     connection = None
+    batches = 0
     deliveries_fail_exhausted(send_request_id=send_request_id, max_attempts=MAX_ATTEMPTS)
     try:
         while True:
+            if batches and time.monotonic() > deadline:
+                break  # next_wake says 0: the task re-enqueues itself for the rest
+            batches += 1
             ids = deliveries_claim(
                 send_request_id=send_request_id,
                 limit=BATCH_SIZE,

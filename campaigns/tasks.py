@@ -19,5 +19,9 @@ SEND_REQUEST_MAX_WAKEUPS = 50
 )
 def send_request_task(self, send_request_id: int) -> None:
     wait = send_request_process(send_request_id=send_request_id)
-    if wait is not None:
+    if wait == 0:
+        # Time budget spent with rows left: a fresh task, not a retry (retries are for waits
+        # and are counted).
+        send_request_task.delay(send_request_id)
+    elif wait is not None:
         raise self.retry(countdown=max(1.0, wait))

@@ -233,3 +233,19 @@ def test_a_bug_building_one_message_fails_only_that_one(
     fine.refresh_from_db()
     assert bug.status == "failed" and bug.error == "internal error while building the message"
     assert fine.status == "sent"
+
+
+def test_a_run_stops_when_its_time_budget_is_spent_and_leaves_the_rest_claimable(
+    api, full_key, email_template, mail_to_sink, monkeypatch
+):
+    monkeypatch.setattr(sending, "BATCH_SIZE", 2)
+    request_id, _ = send(api, full_key, email_template, *(f"b{n}@example.com" for n in range(5)))
+    # A zero budget still sends the first batch, then stops.
+    assert send_request_process(send_request_id=request_id, time_budget=timedelta(0)) == 0
+    assert len(mail_to_sink.messages) == 2
+    left = Delivery.objects.filter(send_request_id=request_id, status="queued")
+    assert left.count() == 3
+    assert set(left.values_list("attempts", flat=True)) == {0}
+    assert not left.filter(claimed_at__isnull=False).exists()
+    assert send_request_process(send_request_id=request_id) is None
+    assert sorted(m["To"] for m in mail_to_sink.messages) == [f"b{n}@example.com" for n in range(5)]
