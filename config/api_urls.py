@@ -16,10 +16,12 @@ v1_urlpatterns = [
     path("", include("contacts.api.urls_segments")),
     path("", include("contacts.api.urls_import")),
     path("", include("campaigns.api.urls_messages")),
+    path("", include("marketing.api.urls_v1")),
 ]
 
 # Herald's own resources (not part of a seed API), under /api/herald/.
 herald_urlpatterns = [
     path("", include("contacts.api.urls_native")),
     path("", include("templates.api_urls")),
+    path("", include("marketing.api.urls_native")),
 ]

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -261,6 +262,13 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
+    # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
+    # scores are recomputed nightly (marketing.rfm; also on demand from the grid page).
+    "marketing-events-sweep": {"task": "marketing.events_sweep", "schedule": 300.0},
+    "marketing-rfm-recompute": {
+        "task": "marketing.rfm_recompute",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
 
 AUDITLOG_DISABLE_REMOTE_ADDR = False

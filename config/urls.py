@@ -9,6 +9,7 @@ from config.api_urls import herald_urlpatterns, v1_urlpatterns
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(v1_urlpatterns)),
+    path("api/v2/", include("marketing.api.urls_v2")),
     path("api/herald/", include(herald_urlpatterns)),
     path("api/crm/marketing/", include("campaigns.api.urls_crm")),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="jwt-obtain"),

@@ -34,6 +34,9 @@ Fields:
   `$exists`: has at least one tag. Both forms are served by the GIN index on tags.
 - segment (alias segments): membership of a segment by id. Bare id, `$eq`, `$ne`, `$in`,
   `$nin`. A static segment is its member rows; a dynamic one is its own filter, inlined.
+- `rfm.recency`, `rfm.frequency`, `rfm.monetary`: the contact's RFM scores (integers 1-5,
+  5 best; marketing.rfm) with $eq $ne $in $nin $gt $gte $lt $lte $exists. A contact without
+  delivered orders has no scores: it matches only `$exists: false` and the negations.
 - `fields.<id>`: a custom field, typed by CustomField.type. `$eq`/`$in` compile to JSONB
   containment (`fields @> '{"<id>": value}'`), which the jsonb_path_ops GIN index serves.
   Numbers compare numerically, dates (ISO `YYYY-MM-DD` values) as dates; values of the wrong
@@ -123,6 +126,7 @@ ORDER_OPS = {
     "$lte": LessThanOrEqual,
 }
 ALL_OPS = {"$eq", "$ne", "$in", "$nin", "$contains", "$exists", "$not", "$all", *ORDER_OPS}
+RFM_FIELDS = {"rfm.recency": "recency", "rfm.frequency": "frequency", "rfm.monetary": "monetary"}
 CUSTOM_FIELD_RE = re.compile(r"fields\.([0-9]{1,18})")
 NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -284,6 +288,8 @@ class _Compiler:
             return self.tags
         if name in ("segment", "segments"):
             return self.segment
+        if name in RFM_FIELDS:
+            return lambda op, value, sub: self.rfm(RFM_FIELDS[name], op, value, sub)
         match = CUSTOM_FIELD_RE.fullmatch(name)
         if match:
             field = self.custom_fields().get(int(match.group(1)))
@@ -460,6 +466,32 @@ class _Compiler:
         except FilterError as exc:
             raise FilterError(path, f"segment {segment.pk} has a bad filter: {exc}") from None
 
+    # -- RFM scores ------------------------------------------------------------------------
+
+    @staticmethod
+    def rfm(column: str, op: str, value: Any, path: str) -> Q:
+        # Imported here: marketing's models refer to contacts, not the other way round.
+        from marketing.models import RFMScore
+
+        def has(**lookup) -> Q:
+            # RFMScore's primary key is the contact id: one index probe per contact.
+            return Q(Exists(RFMScore.objects.filter(contact_id=OuterRef("pk"), **lookup)))
+
+        if op == "$exists":
+            return has() if value else ~has()
+        if op in ("$in", "$nin"):
+            scores = [_score(v, f"{path}.{i}") for i, v in enumerate(_list(value, path))]
+            q = has(**{f"{column}__in": scores})
+            return q if op == "$in" else ~q
+        if op in ("$contains", "$all"):
+            raise FilterError(path, f"operator {op!r} does not apply to an RFM score")
+        score = _score(value, path)
+        if op == "$eq":
+            return has(**{column: score})
+        if op == "$ne":
+            return ~has(**{column: score})
+        return has(**{f"{column}__{ORDER_OPS[op].lookup_name}": score})
+
     # -- custom fields ---------------------------------------------------------------------
 
     def custom_fields(self) -> dict[int, CustomField]:
@@ -548,6 +580,14 @@ def _int(value: Any, path: str) -> int:
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FilterError(path, "expected an integer id")
+    return value
+
+
+def _score(value: Any, path: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise FilterError(path, "expected an RFM score, a whole number from 1 to 5")
     return value
 
 

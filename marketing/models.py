@@ -74,7 +74,122 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["event_type", "-created_at"], name="event_type_recent")]
+        indexes = [
+            models.Index(fields=["event_type", "-created_at"], name="event_type_recent"),
+            # Event history is searched by keyValue (an order id, an email) more than browsed.
+            models.Index(fields=["key_value"], name="event_key_value"),
+            # The sweep that re-enqueues unprocessed events reads only this small part.
+            models.Index(
+                fields=["created_at"],
+                name="event_unprocessed",
+                condition=models.Q(processed_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type.key} {self.key_value}"
+
+
+class OrderStatus(models.TextChoices):
+    INITIALIZED = "INITIALIZED", "Initialized"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    DELIVERED = "DELIVERED", "Delivered"
+    CANCELLED = "CANCELLED", "Cancelled"
+    ABANDONED_SHOPPING_CART = "ABANDONED_SHOPPING_CART", "Abandoned shopping cart"
+
+
+class Order(models.Model):
+    """An order sent by a shop (POST /v1/orders); upserted by `external_order_id`."""
+
+    external_order_id = models.CharField(max_length=255, unique=True)
+    external_customer_id = models.CharField(max_length=255, db_index=True)
+    # The contact the order was linked to (found or created when it arrived); never updated
+    # from the order's own names/email/phone.
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    status = models.CharField(max_length=30, choices=OrderStatus.choices)
+    status_description = models.CharField(max_length=1000, blank=True)
+    total_cost = models.DecimalField(max_digits=16, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    date = models.DateTimeField()
+    email = models.CharField(max_length=254, blank=True)
+    phone = models.CharField(max_length=20, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    shipping = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    discount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    taxes = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    restore_url = models.CharField(max_length=2000, blank=True)
+    store_id = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=255, blank=True)
+    delivery_method = models.CharField(max_length=255, blank=True)
+    payment_method = models.CharField(max_length=255, blank=True)
+    delivery_address = models.CharField(max_length=1000, blank=True)
+    additional_info = models.JSONField(null=True, blank=True)
+    # The order exactly as the client last sent it (the JSON view of the order page).
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [
+            models.Index(fields=["-date"], name="order_date_recent"),
+            models.Index(fields=["status", "date"], name="order_status_date"),
+            models.Index(fields=["contact", "status"], name="order_contact_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.external_order_id}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("order_detail", args=[self.pk])
+
+
+class OrderItem(models.Model):
+    """A line of an order; an order's items are replaced whole on every upsert."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(default=0)
+    external_item_id = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=500, blank=True)
+    category = models.CharField(max_length=255, blank=True)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
+    cost = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    url = models.CharField(max_length=2000, blank=True)
+    image_url = models.CharField(max_length=2000, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "position"]
+
+    def __str__(self) -> str:
+        return self.name or self.external_item_id or f"Item {self.pk}"
+
+
+class RFMScore(models.Model):
+    """A contact's RFM scores (1-5) from DELIVERED orders; the table is recomputed whole."""
+
+    contact = models.OneToOneField(
+        "contacts.Contact", primary_key=True, on_delete=models.CASCADE, related_name="rfm"
+    )
+    recency = models.PositiveSmallIntegerField()
+    frequency = models.PositiveSmallIntegerField()
+    monetary = models.PositiveSmallIntegerField()
+    last_order_at = models.DateTimeField()
+    orders_count = models.PositiveIntegerField()
+    revenue = models.DecimalField(max_digits=18, decimal_places=2)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "RFM score"
+        indexes = [models.Index(fields=["recency", "frequency"], name="rfm_cell")]
+
+    def __str__(self) -> str:
+        return f"R{self.recency} F{self.frequency} M{self.monetary}"
+
+
+from marketing.workflows.models import *  # noqa

@@ -1,6 +1,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from marketing.events import events_process_later
 from marketing.models import Event, EventType, Heartbeat, Organisation
 
 
@@ -28,11 +29,14 @@ def heartbeat_record(*, name: str) -> Heartbeat:
 def event_emit(
     *, type_key: str, key_value: str = "", params: dict | None = None, contact_id: int | None = None
 ) -> "Event":
-    """Store one event (its type is created on first use). Workflows consume stored events."""
+    """Store one event (its type is created on first use) and enqueue its processing on
+    commit (marketing.tasks_events.process_event, where workflows start)."""
     event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
-    return Event.objects.create(
+    event = Event.objects.create(
         event_type=event_type, key_value=key_value, params=params or {}, contact_id=contact_id
     )
+    events_process_later([event.pk])
+    return event
 
 
 def events_emit_many(*, type_key: str, events: list[dict]) -> int:
@@ -40,7 +44,7 @@ def events_emit_many(*, type_key: str, events: list[dict]) -> int:
     if not events:
         return 0
     event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
-    Event.objects.bulk_create(
+    created = Event.objects.bulk_create(
         Event(
             event_type=event_type,
             key_value=item.get("key_value", ""),
@@ -49,4 +53,5 @@ def events_emit_many(*, type_key: str, events: list[dict]) -> int:
         )
         for item in events
     )
+    events_process_later([event.pk for event in created])
     return len(events)

@@ -1,0 +1,242 @@
+"""Herald's own API (under /api/herald/): event types, event history, orders, RFM.
+
+Lists that grow without bound (events, orders) page by cursor (newest first).
+"""
+
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.segments import ContactsRuleError
+from integrations.models import Scope
+from marketing import rfm
+from marketing.events import (
+    EventTypeError,
+    event_type_create,
+    event_type_update,
+    events_search,
+)
+from marketing.filters import FilterValueError, instant, integer
+from marketing.models import Event, EventType, Order, OrderItem, OrderStatus
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+class OrdersNewestFirst(NewestFirst):
+    ordering = ("-date", "-id")
+
+
+class EventTypeSerializer(serializers.ModelSerializer):
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    key = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    class Meta:
+        model = EventType
+        fields = ["id", "key", "name", "createdAt"]
+        validators: list = []  # uniqueness is a service rule that names the field
+
+
+class EventTypeViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Event types: created on first use by Generate event, or here; key and name editable."""
+
+    serializer_class = EventTypeSerializer
+    required_scope = Scope.MANAGE
+
+    def get_queryset(self):
+        return EventType.objects.order_by("key")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        try:
+            serializer.instance = event_type_create(key=data["key"], name=data.get("name", ""))
+        except EventTypeError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+
+    def perform_update(self, serializer):
+        event_type = serializer.instance
+        data = serializer.validated_data
+        try:
+            serializer.instance = event_type_update(
+                event_type=event_type,
+                key=data.get("key", event_type.key),
+                name=data.get("name", event_type.name),
+            )
+        except EventTypeError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+
+
+class EventSerializer(serializers.ModelSerializer):
+    eventTypeKey = serializers.CharField(source="event_type.key")
+    keyValue = serializers.CharField(source="key_value")
+    contactId = serializers.IntegerField(source="contact_id", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    processedAt = serializers.DateTimeField(source="processed_at", allow_null=True)
+
+    class Meta:
+        model = Event
+        fields = [
+            "id",
+            "eventTypeKey",
+            "keyValue",
+            "params",
+            "contactId",
+            "createdAt",
+            "processedAt",
+        ]
+
+
+def event_filters(query) -> dict:
+    """Query-string filters shared by the history page and the API."""
+    processed = query.get("processed", "")
+    if processed not in ("", "true", "false"):
+        raise FilterValueError("processed", "expected true or false")
+    return {
+        "event_type": (query.get("type") or "").strip() or None,
+        "contact_id": integer(query.get("contact"), "contact"),
+        "key_value": (query.get("keyValue") or "").strip() or None,
+        "date_from": instant(query.get("from"), "from"),
+        "date_to": instant(query.get("to"), "to", end_of_day=True),
+        "processed": None if processed == "" else processed == "true",
+    }
+
+
+class EventViewSet(viewsets.ReadOnlyModelViewSet):
+    """Event history. Filters: type (key or id), contact (id), keyValue, from, to (ISO date or
+    date-time; a date `to` includes that day), processed (true/false)."""
+
+    serializer_class = EventSerializer
+    pagination_class = NewestFirst
+    required_scope = Scope.EVENTS
+
+    def get_queryset(self):
+        if self.action != "list":
+            return Event.objects.select_related("event_type")
+        try:
+            return events_search(**event_filters(self.request.query_params))
+        except FilterValueError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+
+
+class OrderItemSerializer(serializers.ModelSerializer):
+    externalItemId = serializers.CharField(source="external_item_id")
+    imageUrl = serializers.CharField(source="image_url")
+
+    class Meta:
+        model = OrderItem
+        fields = [
+            "externalItemId",
+            "name",
+            "category",
+            "quantity",
+            "cost",
+            "url",
+            "imageUrl",
+            "description",
+        ]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    externalOrderId = serializers.CharField(source="external_order_id")
+    externalCustomerId = serializers.CharField(source="external_customer_id")
+    contactId = serializers.IntegerField(source="contact_id", allow_null=True)
+    totalCost = serializers.DecimalField(source="total_cost", max_digits=16, decimal_places=2)
+    items = OrderItemSerializer(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "externalOrderId",
+            "externalCustomerId",
+            "contactId",
+            "status",
+            "totalCost",
+            "currency",
+            "date",
+            "email",
+            "phone",
+            "items",
+            "raw",
+        ]
+
+
+def order_filters(orders, query):
+    status = (query.get("status") or "").strip()
+    if status:
+        if status not in OrderStatus.values:
+            raise FilterValueError("status", f"one of {', '.join(OrderStatus.values)}")
+        orders = orders.filter(status=status)
+    contact = integer(query.get("contact"), "contact")
+    if contact is not None:
+        orders = orders.filter(contact_id=contact)
+    for name, column in (
+        ("externalOrderId", "external_order_id"),
+        ("externalCustomerId", "external_customer_id"),
+    ):
+        value = (query.get(name) or "").strip()
+        if value:
+            orders = orders.filter(**{column: value})
+    date_from = instant(query.get("from"), "from")
+    date_to = instant(query.get("to"), "to", end_of_day=True)
+    if date_from:
+        orders = orders.filter(date__gte=date_from)
+    if date_to:
+        orders = orders.filter(date__lt=date_to)
+    return orders
+
+
+class OrderViewSet(viewsets.ReadOnlyModelViewSet):
+    """Stored orders (write through POST /api/v1/orders). Filters: status, contact,
+    externalOrderId, externalCustomerId, from, to (order date)."""
+
+    serializer_class = OrderSerializer
+    pagination_class = OrdersNewestFirst
+    required_scope = Scope.MANAGE
+
+    def get_queryset(self):
+        orders = Order.objects.prefetch_related("items")
+        if self.action != "list":
+            return orders
+        try:
+            return order_filters(orders, self.request.query_params)
+        except FilterValueError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+
+
+class RFMView(APIView):
+    """GET: the 5 x 5 recency x frequency grid. POST {"recompute": true}: recompute now;
+    POST {"segmentName", "cells": ["5-4", ...]}: save cells as a dynamic segment."""
+
+    required_scope = Scope.MANAGE
+
+    def get(self, request):
+        return Response(rfm.rfm_grid())
+
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        if data.get("recompute") in (True, "true", "1"):
+            scored = rfm.rfm_recompute()
+            return Response({"scoredContacts": scored, **rfm.rfm_grid()})
+        try:
+            cells = rfm.cells_parse(data.get("cells"))
+            segment = rfm.rfm_segment_create(name=data.get("segmentName"), cells=cells)
+        except (rfm.RFMError, ContactsRuleError) as exc:
+            field = "segmentName" if exc.field == "name" else exc.field
+            raise ValidationError({field: [exc.message]}) from None
+        return Response(
+            {"segmentId": segment.pk, "name": segment.name, "filter": segment.filter}, status=201
+        )

@@ -1,0 +1,72 @@
+"""Orders: POST /api/v1/orders (upsert 1-1000) and DELETE /api/v1/orders. Thin: the rules are
+in marketing.orders.
+
+Orders need a full-rights key (Scope.MANAGE): the seed's limited rights (events; events and
+contacts; contacts; messages) do not mention orders.
+"""
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.models import Scope
+from marketing.filters import FilterValueError, instant
+from marketing.orders import OrdersError, orders_delete, orders_upsert
+
+
+def _ids(raw) -> list[str]:
+    values = raw if isinstance(raw, list) else [raw]
+    ids: list[str] = []
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValidationError({"externalOrderIds": ["must be strings"]})
+        ids.extend(part.strip() for part in value.split(",") if part.strip())
+    return ids
+
+
+class OrdersView(APIView):
+    required_scope = Scope.MANAGE
+
+    def post(self, request):
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+        if "orders" not in data:
+            raise ValidationError({"orders": ["required: a list of 1-1000 orders"]})
+        try:
+            result = orders_upsert(orders=data["orders"])
+        except OrdersError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        return Response(
+            {
+                "failedOrders": result.failed,
+                "storedOrders": result.created + result.updated,
+                "createdOrders": result.created,
+                "updatedOrders": result.updated,
+                "createdContacts": result.contacts_created,
+            }
+        )
+
+    def delete(self, request):
+        query = request.query_params
+        body = request.data if isinstance(request.data, dict) else {}
+        raw_ids = (
+            query.getlist("externalOrderId")
+            + query.getlist("externalOrderIds")
+            + _ids(body.get("externalOrderIds") or body.get("externalOrderId") or [])
+        )
+        ids = _ids(raw_ids) if raw_ids else []
+        start = query.get("startDate") or body.get("startDate")
+        end = query.get("endDate") or body.get("endDate")
+        try:
+            date_from = instant(start, "startDate")
+            date_to = instant(end, "endDate")
+            if not ids and (date_from is None) != (date_to is None):
+                missing = "endDate" if date_to is None else "startDate"
+                raise FilterValueError(missing, "required with the other end of the range")
+            deleted = orders_delete(external_order_ids=ids, date_from=date_from, date_to=date_to)
+        except (FilterValueError, OrdersError) as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        return Response({"deletedOrders": deleted})

@@ -1,0 +1,41 @@
+"""Query-string parsing shared by the event/order history pages and APIs."""
+
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+class FilterValueError(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def instant(value: str | None, field: str, *, end_of_day: bool = False) -> dt.datetime | None:
+    """An ISO datetime, or a date: its start (or, for an upper bound, the next day's start,
+    so `to=2026-11-23` includes that whole day)."""
+    if value in (None, ""):
+        return None
+    value = value.strip()
+    try:
+        moment = parse_datetime(value.replace(" ", "+", 1) if "T" in value else value)
+        day = None if moment else parse_date(value)
+    except ValueError:
+        moment = day = None
+    if moment is not None:
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    if day is None:
+        raise FilterValueError(field, "expected an ISO 8601 date or datetime")
+    if end_of_day:
+        day += dt.timedelta(days=1)
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def integer(value: str | None, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 18:
+        raise FilterValueError(field, "expected a whole number")
+    return int(value)

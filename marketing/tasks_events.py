@@ -1,0 +1,27 @@
+"""Event processing and RFM tasks: adapters around marketing.events and marketing.rfm."""
+
+from celery import shared_task
+
+from marketing import events, rfm
+
+
+@shared_task(name="marketing.process_event", acks_late=True)
+def process_event(event_id: int) -> int:
+    """The seam workflows will fill: today it only marks the event processed (idempotent)."""
+    return events.events_mark_processed(event_ids=[event_id])
+
+
+@shared_task(name="marketing.process_events", acks_late=True)
+def process_events(event_ids: list[int]) -> int:
+    """Batch form of process_event, for events stored in bulk (orders, contact imports)."""
+    return events.events_mark_processed(event_ids=event_ids)
+
+
+@shared_task(name="marketing.events_sweep")
+def events_sweep() -> int:
+    return events.events_enqueue_unprocessed()
+
+
+@shared_task(name="marketing.rfm_recompute")
+def rfm_recompute() -> int:
+    return rfm.rfm_recompute()
