@@ -344,3 +344,40 @@ def test_message_right_is_needed(api, limited_key, messages_key, email_template)
     assert smartsend(api, limited_key, email_template, body).status_code == 403
     assert smartsend(api, messages_key, email_template, body).status_code == 200
     assert api.post(f"/api/v1/message/{email_template.pk}/smartsend", body=body).status_code == 401
+
+
+def test_from_name_of_the_request_overrides_the_templates(
+    api, full_key, email_template, mail_to_sink
+):
+    answer = smartsend(
+        api,
+        full_key,
+        email_template,
+        {
+            "recipients": [{"locator": "a@example.com", "languageCode": "uk"}],
+            "fromName": "Shop Support",
+            "externalRequestId": "order-77",
+        },
+    ).json()
+    send_request = SendRequest.objects.get(pk=answer["id"])
+    assert send_request.external_request_id == "order-77"
+    assert send_request.deliveries.get().language_code == "uk"
+    send_request_process(send_request_id=answer["id"])
+    assert mail_to_sink.messages[0]["From"] == "Shop Support <orders@shop.example>"
+
+
+def test_bad_language_code_fails_that_recipient(api, full_key, email_template):
+    results = smartsend(
+        api,
+        full_key,
+        email_template,
+        {"recipients": [{"locator": "a@example.com", "languageCode": "x" * 11}]},
+    ).json()["results"]
+    assert results[0]["status"] == "ERROR" and "languageCode" in results[0]["message"]
+
+
+def test_sending_task_is_registered_under_its_public_name():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    assert "campaigns.send_request" in app.tasks
