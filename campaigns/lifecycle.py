@@ -16,6 +16,7 @@ Types:
 import datetime as dt
 from typing import Any
 
+from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
@@ -41,6 +42,11 @@ from contacts.models import ChannelType
 from templates.models import MessageTemplate, TemplateVersion
 
 S = CampaignStatus
+
+# Every campaign write and status change passes through this module, so registering here puts
+# each one in the audit log (who, when, which fields) wherever the lifecycle is used.
+if not auditlog.contains(Campaign):
+    auditlog.register(Campaign, exclude_fields=["updated_at"])
 
 # Why each move exists:
 # - draft → running/scheduled: launch now / at startAt; draft → cancelled: abandon.
@@ -234,6 +240,7 @@ def _current_values(campaign: Campaign) -> dict:
         "cron": campaign.cron,
         "milestone": campaign.milestone,
         "start_at": campaign.start_at,
+        "timezone": campaign.timezone,
     }
 
 

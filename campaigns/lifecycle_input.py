@@ -250,6 +250,12 @@ def _milestone(value: Any) -> dict:
     return {"fieldId": field_id, "offsetDays": offset, "yearly": yearly, "sendAt": send_at}
 
 
+def _default_time_zone() -> str:
+    from marketing.models import Organisation
+
+    return Organisation.load().time_zone or "UTC"
+
+
 def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignInput:
     """Check a campaign body. `current` holds the saved values for an update, so that rules
     spanning fields (template vs channels, endAt after startAt) see the merged campaign."""
@@ -312,7 +318,10 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
         schedule = data["schedule"] or {}
         if not isinstance(schedule, dict):
             raise CampaignInvalid({"schedule": "must be {startAt, endAt, timezone}"})
-        values["timezone"] = _time_zone(schedule.get("timezone", "UTC"), "schedule.timezone")
+        values["timezone"] = _time_zone(
+            schedule.get("timezone") or current.get("timezone") or _default_time_zone(),
+            "schedule.timezone",
+        )
         start = _instant(schedule.get("startAt"), "schedule.startAt")
         end = _instant(schedule.get("endAt"), "schedule.endAt")
         # A timestamp without an offset is wall-clock time in the campaign's time zone.
@@ -336,6 +345,9 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
                 {"schedule.endAt": "must be after startAt" if start else "is in the past"}
             )
         values.update(start_at=start, end_at=end)
+
+    if creating and "timezone" not in values:
+        values["timezone"] = _default_time_zone()
 
     if "recurring" in data:
         recurring = data["recurring"]

@@ -18,3 +18,6 @@ class OrganisationAdmin(admin.ModelAdmin):
 class HeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at"]
     readonly_fields = ["name", "seen_at"]
+
+
+import marketing.workflows.admin  # noqa: E402, F401  (registers the workflow models)

@@ -54,7 +54,8 @@ TYPE_DESCRIPTIONS = {
     ),
     CampaignType.RECURRING: (
         "Sends on a cron schedule (recurring.cron, in schedule.timezone); each tick is its own "
-        "run with its own reach and report."
+        "run with its own reach and report. Launching arms the schedule: the first run is the "
+        "next tick."
     ),
     CampaignType.MILESTONE: (
         "Sends when a contact reaches a date held in a date custom field (birthday, "

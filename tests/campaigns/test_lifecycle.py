@@ -201,3 +201,28 @@ def _purge_queue() -> None:
 
     with app.connection_for_write() as conn:
         app.amqp.queues[app.conf.task_default_queue].bind(conn.default_channel).purge()
+
+
+@pytest.mark.django_db
+def test_status_changes_are_in_the_audit_log(data):
+    from auditlog.models import LogEntry
+
+    campaign = lifecycle.campaign_create(data=data)
+    lifecycle.campaign_cancel(campaign=campaign)
+
+    changes = [
+        entry.changes_dict.get("status")
+        for entry in LogEntry.objects.get_for_object(campaign).order_by("timestamp")
+    ]
+    assert ["draft", "cancelled"] in changes
+
+
+@pytest.mark.django_db
+def test_time_zone_defaults_to_the_organisation_s(data):
+    from marketing.models import Organisation
+
+    Organisation.objects.update_or_create(pk=1, defaults={"time_zone": "Europe/Lisbon"})
+
+    campaign = lifecycle.campaign_create(data={**data, "recurring": {"cron": "0 9 * * *"}})
+
+    assert campaign.timezone == "Europe/Lisbon"

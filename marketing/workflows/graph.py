@@ -1,0 +1,345 @@
+"""The step graph of a workflow: its JSON shape, edits to it, and what makes it runnable.
+
+    {"start": "s1", "steps": [
+        {"id": "s1", "kind": "send", "label": "Welcome", "template_id": 7, "channel": "email",
+         "next": "s2"},
+        {"id": "s2", "kind": "wait", "mode": "duration", "seconds": 86400, "next": "s3"},
+        {"id": "s3", "kind": "condition", "check": {"type": "message", "event": "opened",
+         "step": "s1"}, "yes": "s4", "no": "s5"},
+        ...]}
+
+Every step but `condition` and `exit` has one `next` (empty = the run completes there); a
+condition has `yes` and `no`. Edges may point back (a loop) as long as the loop waits.
+"""
+
+import copy
+import re
+from typing import Any
+
+STEP_KINDS = {
+    "send": "Send a message",
+    "wait": "Wait",
+    "condition": "Condition",
+    "segment_add": "Add to a static segment",
+    "segment_remove": "Remove from a static segment",
+    "update_field": "Update a contact field",
+    "webhook": "Call a webhook",
+    "exit": "Exit",
+}
+CHECK_TYPES = {
+    "contact": "Contact fields match a filter",
+    "param": "An event parameter",
+    "message": "A previous message of this run was opened/clicked",
+}
+PARAM_OPS = {
+    "eq": "equals",
+    "ne": "does not equal",
+    "contains": "contains",
+    "gt": "is greater than",
+    "gte": "is at least",
+    "lt": "is less than",
+    "lte": "is at most",
+    "exists": "is present",
+    "in": "is one of (comma-separated)",
+}
+# Contact columns an update step may set (seed contact keys), besides custom fields.
+UPDATABLE_FIELDS = {
+    "firstName": "First name",
+    "lastName": "Last name",
+    "languageCode": "Language code",
+    "timeZone": "Time zone",
+    "region": "Region",
+    "town": "Town",
+    "postcode": "Postcode",
+    "tags": "Tags (comma-separated, replaces the list)",
+}
+CUSTOM_FIELD_RE = re.compile(r"^fields\.([0-9]{1,18})$")
+TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+STEP_ID_RE = re.compile(r"^s[0-9]{1,6}$")
+MAX_STEPS = 200
+MAX_WAIT_SECONDS = 366 * 86400
+
+
+class GraphError(Exception):
+    """An edit the graph cannot take; `field` names the form field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def empty_graph() -> dict:
+    return {"start": "", "steps": []}
+
+
+def steps_by_id(graph: dict) -> dict[str, dict]:
+    return {step["id"]: step for step in graph.get("steps", []) if isinstance(step, dict)}
+
+
+def step_name(step: dict) -> str:
+    """How messages name a step: its label (or kind) and its id."""
+    label = step.get("label") or STEP_KINDS.get(step.get("kind"), step.get("kind") or "step")
+    return f"step “{label}” ({step.get('id')})"
+
+
+def successors(step: dict) -> list[str]:
+    if step.get("kind") == "condition":
+        return [target for target in (step.get("yes"), step.get("no")) if target]
+    return [step["next"]] if step.get("next") else []
+
+
+def _new_id(graph: dict) -> str:
+    numbers = [
+        int(step["id"][1:]) for step in graph.get("steps", []) if STEP_ID_RE.match(step["id"])
+    ]
+    return f"s{max(numbers, default=0) + 1}"
+
+
+def default_step(kind: str) -> dict:
+    if kind not in STEP_KINDS:
+        raise GraphError("kind", f"unknown step kind {kind!r}")
+    defaults: dict[str, dict] = {
+        "send": {"template_id": None, "channel": "email"},
+        "wait": {"mode": "duration", "seconds": 86400, "time": "09:00"},
+        "condition": {"check": {"type": "contact", "filter": {}}, "yes": "", "no": ""},
+        "segment_add": {"segment_id": None},
+        "segment_remove": {"segment_id": None},
+        "update_field": {"field": "firstName", "value": ""},
+        "webhook": {"url": ""},
+        "exit": {},
+    }
+    step = {"kind": kind, "label": ""}
+    step.update(copy.deepcopy(defaults[kind]))
+    if kind not in ("condition", "exit"):
+        step["next"] = ""
+    return step
+
+
+def step_insert(
+    graph: dict, *, kind: str, after: str = "", branch: str = "next"
+) -> tuple[dict, str]:
+    """A copy of the graph with a new step of `kind` placed after step `after` (on its `next`,
+    or its `yes`/`no` branch for a condition), or first when `after` is empty. The new step
+    takes over where that edge went, so the rest of the path stays connected."""
+    graph = copy.deepcopy(graph) if graph else empty_graph()
+    graph.setdefault("steps", [])
+    if len(graph["steps"]) >= MAX_STEPS:
+        raise GraphError("kind", f"a workflow has at most {MAX_STEPS} steps")
+    step = default_step(kind)
+    step["id"] = _new_id(graph)
+    steps = steps_by_id(graph)
+    if after:
+        previous = steps.get(after)
+        if previous is None:
+            raise GraphError("after", f"no step {after!r} in this workflow")
+        if previous["kind"] == "condition":
+            if branch not in ("yes", "no"):
+                raise GraphError("branch", "a step after a condition goes on its yes or no branch")
+        elif previous["kind"] == "exit":
+            raise GraphError("after", "nothing runs after an exit step")
+        else:
+            branch = "next"
+        following = previous.get(branch) or ""
+        previous[branch] = step["id"]
+    else:
+        following = graph.get("start") or ""
+        graph["start"] = step["id"]
+    if kind == "condition":
+        step["yes"] = following
+    elif kind != "exit":
+        step["next"] = following
+    graph["steps"].append(step)
+    return graph, step["id"]
+
+
+def step_replace(graph: dict, *, step: dict) -> dict:
+    graph = copy.deepcopy(graph)
+    for position, existing in enumerate(graph.get("steps", [])):
+        if existing["id"] == step["id"]:
+            graph["steps"][position] = step
+            return graph
+    raise GraphError("step", f"no step {step['id']!r} in this workflow")
+
+
+def step_remove(graph: dict, *, step_id: str) -> dict:
+    """A copy without the step; edges into it are redirected to where it led (a condition's
+    yes branch, since its no branch has nowhere to go)."""
+    graph = copy.deepcopy(graph)
+    steps = steps_by_id(graph)
+    removed = steps.get(step_id)
+    if removed is None:
+        raise GraphError("step", f"no step {step_id!r} in this workflow")
+    if removed["kind"] == "condition":
+        onward = removed.get("yes") or removed.get("no") or ""
+    else:
+        onward = removed.get("next") or ""
+    if onward == step_id:
+        onward = ""
+    graph["steps"] = [step for step in graph["steps"] if step["id"] != step_id]
+    for step in graph["steps"]:
+        for edge in ("next", "yes", "no"):
+            if step.get(edge) == step_id:
+                step[edge] = onward
+    if graph.get("start") == step_id:
+        graph["start"] = onward
+    return graph
+
+
+def outline(graph: dict) -> list[dict]:
+    """The graph as nested rows for the editor: each row is {"step", "depth", "branch",
+    "jump"}; a condition's branches follow it, one level deeper; a step reached a second
+    time (a loop or a join) is a "jump" row instead of being repeated."""
+    steps = steps_by_id(graph)
+    rows: list[dict] = []
+    shown: set[str] = set()
+
+    def walk(step_id: str, depth: int, branch: str) -> None:
+        while step_id:
+            step = steps.get(step_id)
+            if step is None:
+                rows.append({"missing": step_id, "depth": depth, "branch": branch})
+                return
+            if step_id in shown:
+                rows.append({"jump": step, "depth": depth, "branch": branch})
+                return
+            shown.add(step_id)
+            rows.append({"step": step, "depth": depth, "branch": branch})
+            branch = ""
+            if step["kind"] == "condition":
+                for side in ("yes", "no"):
+                    target = step.get(side) or ""
+                    if target:
+                        walk(target, depth + 1, side)
+                    else:
+                        rows.append({"end": True, "depth": depth + 1, "branch": side})
+                return
+            step_id = step.get("next") or ""
+
+    walk(graph.get("start") or "", 0, "")
+    for step in graph.get("steps", []):
+        if step["id"] not in shown:
+            rows.append({"step": step, "depth": 0, "branch": "", "unreachable": True})
+            shown.add(step["id"])
+    return rows
+
+
+def _check_value(step: dict, problems: list[str]) -> None:
+    name = step_name(step)
+    kind = step.get("kind")
+    if kind == "send":
+        if not isinstance(step.get("template_id"), int):
+            problems.append(f"{name}: choose the message template to send")
+        if step.get("channel") not in ("email", "sms"):
+            problems.append(f"{name}: the channel must be email or sms")
+    elif kind == "wait":
+        if step.get("mode") == "duration":
+            seconds = step.get("seconds")
+            if not isinstance(seconds, int) or not 0 < seconds <= MAX_WAIT_SECONDS:
+                problems.append(f"{name}: the wait must last between 1 second and 366 days")
+        elif step.get("mode") == "time_of_day":
+            if not TIME_RE.match(str(step.get("time") or "")):
+                problems.append(f"{name}: the time of day must be HH:MM (24-hour)")
+        else:
+            problems.append(f"{name}: wait for a duration or until a time of day")
+    elif kind == "condition":
+        check = step.get("check") or {}
+        kind_of_check = check.get("type")
+        if kind_of_check == "param":
+            if not check.get("param"):
+                problems.append(f"{name}: name the event parameter to check")
+            if check.get("op") not in PARAM_OPS:
+                problems.append(f"{name}: unknown comparison {check.get('op')!r}")
+        elif kind_of_check == "message":
+            if check.get("event") not in ("opened", "clicked"):
+                problems.append(f"{name}: check whether a message was opened or clicked")
+        elif kind_of_check != "contact":
+            problems.append(f"{name}: unknown condition type {kind_of_check!r}")
+        for side in ("yes", "no"):
+            if not step.get(side):
+                problems.append(
+                    f"{name}: the “{side}” branch is missing (end it with an exit step)"
+                )
+    elif kind in ("segment_add", "segment_remove"):
+        if not isinstance(step.get("segment_id"), int):
+            problems.append(f"{name}: choose the static segment")
+    elif kind == "update_field":
+        field = step.get("field") or ""
+        if field not in UPDATABLE_FIELDS and not CUSTOM_FIELD_RE.match(field):
+            problems.append(f"{name}: {field!r} is not a contact field a workflow can update")
+    elif kind == "webhook":
+        url = str(step.get("url") or "")
+        if not re.match(r"^https?://[^\s/]+", url):
+            problems.append(f"{name}: the webhook URL must start with http:// or https://")
+    elif kind != "exit":
+        problems.append(f"{name}: unknown step kind {kind!r}")
+
+
+def structure_problems(graph: dict) -> list[str]:
+    """What stops the graph from running, independent of the database: missing fields, edges
+    to nowhere, missing branches, loops that never wait."""
+    problems: list[str] = []
+    steps = graph.get("steps") if isinstance(graph, dict) else None
+    if not steps:
+        return ["The workflow has no steps yet."]
+    by_id = steps_by_id(graph)
+    if len(by_id) != len(steps):
+        problems.append("Two steps share an id.")
+    if graph.get("start") not in by_id:
+        problems.append("The workflow has no first step.")
+    for step in steps:
+        _check_value(step, problems)
+        for edge in ("next", "yes", "no"):
+            target = step.get(edge)
+            if target and target not in by_id:
+                problems.append(f"{step_name(step)}: goes to step {target!r}, which does not exist")
+    problems.extend(_waitless_loops(by_id))
+    return problems
+
+
+def _waitless_loops(by_id: dict[str, dict]) -> list[str]:
+    """A cycle among steps that are not waits would spin forever in one go."""
+    color: dict[str, int] = {}
+    found: list[str] = []
+
+    def visit(step_id: str, trail: list[str]) -> None:
+        color[step_id] = 1
+        trail.append(step_id)
+        for target in successors(by_id[step_id]):
+            if target not in by_id or by_id[target]["kind"] == "wait":
+                continue
+            if color.get(target) == 1:
+                loop = trail[trail.index(target) :]
+                names = ", ".join(step_name(by_id[i]) for i in loop)
+                found.append(f"Loop without a wait: {names} (add a wait step to the loop)")
+            elif target not in color:
+                visit(target, trail)
+        trail.pop()
+        color[step_id] = 2
+
+    for step_id, step in by_id.items():
+        if step_id not in color and step["kind"] != "wait":
+            visit(step_id, [])
+    return found
+
+
+def reachable_templates(graph: dict) -> list[int]:
+    return [
+        step["template_id"]
+        for step in graph.get("steps", [])
+        if step.get("kind") == "send" and isinstance(step.get("template_id"), int)
+    ]
+
+
+def params_as_dict(params: Any) -> dict:
+    """Event params as a dict: stored dicts as they are; the seed's [{name, value}] list
+    folded into one."""
+    if isinstance(params, dict):
+        return params
+    if isinstance(params, list):
+        folded = {}
+        for item in params:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                folded[item["name"]] = item.get("value")
+        return folded
+    return {}

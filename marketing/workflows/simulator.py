@@ -1,0 +1,121 @@
+"""Run a test contact through a workflow graph without sending or writing anything.
+
+Sends, segment changes, field updates and webhooks are described, not done; waits are
+skipped and listed; conditions on the contact read the database, conditions on messages
+use the answers the marketer gives ("assume the message was opened").
+"""
+
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from marketing.workflows import graph as wf_graph
+from marketing.workflows.conditions import contact_matches, param_matches
+from marketing.workflows.engine import update_data, wait_until
+
+MAX_SIMULATED_STEPS = 100
+
+
+@dataclass
+class SimulatedStep:
+    step_id: str
+    kind: str
+    label: str
+    description: str
+
+
+@dataclass
+class Simulation:
+    path: list[SimulatedStep] = field(default_factory=list)
+    waits: list[str] = field(default_factory=list)
+    outcome: str = ""
+
+
+def _describe(step: dict, contact, now) -> str:
+    kind = step.get("kind")
+    if kind == "send":
+        from templates.models import MessageTemplate
+
+        template = MessageTemplate.objects.filter(pk=step.get("template_id")).first()
+        name = f"“{template.name}”" if template else f"template {step.get('template_id')}"
+        address = contact.email if step.get("channel") == "email" else contact.phone
+        return f"would send {name} by {step.get('channel')} to {address or '(no address!)'}"
+    if kind == "wait":
+        if step.get("mode") == "time_of_day":
+            until = wait_until(step, contact, now)
+            return (
+                f"would wait until {step.get('time')} in the contact's time zone "
+                f"({until:%Y-%m-%d %H:%M %Z}); skipped"
+            )
+        return f"would wait {_duration(int(step.get('seconds') or 0))}; skipped"
+    if kind in ("segment_add", "segment_remove"):
+        verb = "add to" if kind == "segment_add" else "remove from"
+        return f"would {verb} segment {step.get('segment_id')}"
+    if kind == "update_field":
+        return f"would set {step.get('field')} ({update_data(step['field'], step.get('value'))})"
+    if kind == "webhook":
+        return f"would POST to {step.get('url')}"
+    if kind == "exit":
+        return "exits the workflow"
+    return ""
+
+
+def _duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [
+        f"{days} d" if days else "",
+        f"{hours} h" if hours else "",
+        f"{minutes} min" if minutes else "",
+    ]
+    return " ".join(part for part in parts if part) or f"{seconds} s"
+
+
+def simulate(
+    *, graph: dict, contact, params: dict | None = None, engaged: set[str] | None = None
+) -> Simulation:
+    """The path `contact` would take. `engaged` holds "opened"/"clicked" answers for message
+    conditions (a click implies an open)."""
+    params = params or {}
+    engaged = set(engaged or ())
+    if "clicked" in engaged:
+        engaged.add("opened")
+    steps = wf_graph.steps_by_id(graph)
+    now = timezone.now()
+    result = Simulation()
+    step_id = graph.get("start") or ""
+    for _ in range(MAX_SIMULATED_STEPS):
+        step = steps.get(step_id)
+        if step is None:
+            result.outcome = "completed" if not step_id else f"stops: step {step_id} is missing"
+            return result
+        kind = step.get("kind")
+        label = step.get("label") or wf_graph.STEP_KINDS.get(kind, kind)
+        description = _describe(step, contact, now)
+        next_id = step.get("next") or ""
+        if kind == "condition":
+            check = step.get("check") or {}
+            if check.get("type") == "contact":
+                holds = contact_matches(contact.pk, check.get("filter") or {})
+            elif check.get("type") == "param":
+                holds = param_matches(
+                    params,
+                    param=check.get("param", ""),
+                    op=check.get("op", "eq"),
+                    value=check.get("value"),
+                )
+            else:
+                holds = check.get("event") in engaged
+            side = "yes" if holds else "no"
+            description = f"condition is {str(holds).lower()}: takes the “{side}” branch"
+            next_id = step.get("yes" if holds else "no") or ""
+        result.path.append(SimulatedStep(step["id"], kind, label, description))
+        if kind == "wait":
+            result.waits.append(f"{label}: {description}")
+        if kind == "exit":
+            result.outcome = "exited"
+            return result
+        step_id = next_id
+    result.outcome = f"stopped after {MAX_SIMULATED_STEPS} steps (a loop?)"
+    return result

@@ -1,0 +1,293 @@
+"""What starts runs: events, contacts entering or leaving a segment, yearly dates.
+
+Runs are inserted set-based (INSERT ... SELECT) with the re-entry policy in the WHERE
+clause, so a segment of a million contacts or a busy birthday never walks through Python.
+"""
+
+# Table and column names below come from the models; every value goes through parameters.
+# ruff: noqa: S608
+
+import datetime as dt
+import json
+import zoneinfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from marketing.workflows.conditions import params_match_all
+from marketing.workflows.graph import params_as_dict
+from marketing.workflows.models import (
+    ReEntry,
+    TriggerKind,
+    Workflow,
+    WorkflowRun,
+    WorkflowRunStatus,
+    WorkflowSegmentMember,
+    WorkflowStatus,
+)
+
+# How often a segment-triggered workflow compares its segment with its snapshot: each
+# check reads the whole segment, so it is not done on every tick.
+SEGMENT_CHECK_EVERY = dt.timedelta(seconds=60)
+
+
+def _policy_sql(workflow: Workflow) -> tuple[str, list]:
+    run_table = WorkflowRun._meta.db_table
+    if workflow.re_entry == ReEntry.EVERY_TIME:
+        return "TRUE", []
+    if workflow.re_entry == ReEntry.AFTER_DAYS:
+        return (
+            f"""NOT EXISTS (SELECT 1 FROM {run_table} p WHERE p.workflow_id = %s
+                  AND p.contact_id = c.id AND p.started_at > now() - %s)""",
+            [workflow.pk, dt.timedelta(days=workflow.re_entry_days)],
+        )
+    return (
+        f"""NOT EXISTS (SELECT 1 FROM {run_table} p
+              WHERE p.workflow_id = %s AND p.contact_id = c.id)""",
+        [workflow.pk],
+    )
+
+
+def runs_insert(
+    *,
+    workflow: Workflow,
+    contacts_sql: str,
+    contacts_params: list,
+    event_id: int | None = None,
+    params: dict | None = None,
+    claimed: bool = False,
+) -> list[int]:
+    """Start runs of the workflow's current version for the contacts `contacts_sql` selects
+    (a query with an `id` column), minus those the re-entry policy keeps out. Claimed runs
+    are advanced by the caller; the others wait for the next tick."""
+    version = workflow.current_version
+    if version is None:
+        return []
+    policy, policy_params = _policy_sql(workflow)
+    status = WorkflowRunStatus.RUNNING if claimed else WorkflowRunStatus.WAITING
+    run_table = WorkflowRun._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {run_table} (workflow_id, version_id, contact_id, event_id, params,
+                       current_step, status, path, wake_at, claimed_at, error, attempts,
+                       started_at, updated_at)
+                SELECT %s, %s, c.id, %s, %s::jsonb, %s, %s, '[]'::jsonb, now(),
+                       CASE WHEN %s THEN now() END, '', 0, now(), now()
+                  FROM ({contacts_sql}) c
+                 WHERE {policy}
+                ON CONFLICT DO NOTHING
+             RETURNING id""",
+            [
+                workflow.pk,
+                version.pk,
+                event_id,
+                json.dumps(params or {}, default=str),
+                version.graph.get("start") or "",
+                status,
+                claimed,
+                *contacts_params,
+                *policy_params,
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _contact_lock(workflow_id: int, contact_id: int) -> None:
+    """Two events of one contact processed at once must not both pass a once-only policy."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"workflow-entry:{workflow_id}:{contact_id}"],
+        )
+
+
+@transaction.atomic
+def workflows_start_for_event(*, event) -> list[int]:
+    """Start every active workflow triggered by this event's type (whose param conditions
+    hold) for the event's contact, and advance the new runs once this commits. Idempotent:
+    an event starts a workflow at most once (unique key), so a retried task is harmless."""
+    from contacts.models import Contact
+
+    if event.contact_id is None:
+        return []
+    workflows = Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE,
+        trigger_kind=TriggerKind.EVENT,
+        event_type_id=event.event_type_id,
+        current_version__isnull=False,
+    ).select_related("current_version")
+    params = params_as_dict(event.params)
+    table = Contact._meta.db_table
+    started: list[int] = []
+    for workflow in workflows:
+        if not params_match_all(workflow.trigger_conditions, params):
+            continue
+        _contact_lock(workflow.pk, event.contact_id)
+        started += runs_insert(
+            workflow=workflow,
+            contacts_sql=f"SELECT id FROM {table} WHERE id = %s AND deleted_at IS NULL",
+            contacts_params=[event.contact_id],
+            event_id=event.pk,
+            params=params,
+            claimed=True,
+        )
+    if started:
+        from marketing.workflows.engine import runs_advance
+
+        transaction.on_commit(lambda: runs_advance(run_ids=started))
+    return started
+
+
+def workflows_start_for_events(*, event_ids: list[int]) -> int:
+    """Batch form for events stored in bulk (orders, contact imports)."""
+    from marketing.models import Event
+
+    started = 0
+    workflow_types = set(
+        Workflow.objects.filter(
+            status=WorkflowStatus.ACTIVE, trigger_kind=TriggerKind.EVENT
+        ).values_list("event_type_id", flat=True)
+    )
+    if not workflow_types:
+        return 0
+    for event in Event.objects.filter(pk__in=event_ids, event_type_id__in=workflow_types):
+        started += len(workflows_start_for_event(event=event))
+    return started
+
+
+def _segment_sql(segment) -> tuple[str, list]:
+    from contacts.queries import segment_contacts
+
+    return segment_contacts(segment).values("id").query.sql_with_params()
+
+
+@transaction.atomic
+def segment_snapshot_reset(*, workflow: Workflow) -> None:
+    """Take the segment's members as they are now, so activation does not start everyone
+    already in (or out of) it."""
+    WorkflowSegmentMember.objects.filter(workflow=workflow).delete()
+    if workflow.segment_id is None:
+        return
+    members_sql, members_params = _segment_sql(workflow.segment)
+    table = WorkflowSegmentMember._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (workflow_id, contact_id) SELECT %s, m.id FROM ({members_sql}) m",
+            [workflow.pk, *members_params],
+        )
+    Workflow.objects.filter(pk=workflow.pk).update(segment_checked_at=timezone.now())
+
+
+def segment_workflow_check(*, workflow_id: int) -> int:
+    """Start runs for contacts that entered (or left) the segment since the last check and
+    move the snapshot forward, in one transaction under the workflow's row lock."""
+    table = WorkflowSegmentMember._meta.db_table
+    with transaction.atomic():
+        workflow = (
+            Workflow.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("segment", "current_version")
+            .filter(pk=workflow_id, status=WorkflowStatus.ACTIVE)
+            .first()
+        )
+        if workflow is None or workflow.segment is None:
+            return 0
+        members_sql, members_params = _segment_sql(workflow.segment)
+        entering = workflow.trigger_kind == TriggerKind.SEGMENT_ENTER
+        if entering:
+            changed_sql = (
+                f"SELECT m.id FROM ({members_sql}) m WHERE NOT EXISTS (SELECT 1 FROM {table} s "
+                "WHERE s.workflow_id = %s AND s.contact_id = m.id)"
+            )
+            changed_params = [*members_params, workflow.pk]
+        else:
+            changed_sql = (
+                f"SELECT s.contact_id AS id FROM {table} s WHERE s.workflow_id = %s "
+                f"AND s.contact_id NOT IN (SELECT m.id FROM ({members_sql}) m)"
+            )
+            changed_params = [workflow.pk, *members_params]
+        started = runs_insert(
+            workflow=workflow, contacts_sql=changed_sql, contacts_params=changed_params
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} s WHERE s.workflow_id = %s "
+                f"AND s.contact_id NOT IN (SELECT m.id FROM ({members_sql}) m)",
+                [workflow.pk, *members_params],
+            )
+            cursor.execute(
+                f"INSERT INTO {table} (workflow_id, contact_id) SELECT %s, m.id "
+                f"FROM ({members_sql}) m ON CONFLICT DO NOTHING",
+                [workflow.pk, *members_params],
+            )
+        Workflow.objects.filter(pk=workflow.pk).update(segment_checked_at=timezone.now())
+        return len(started)
+
+
+def segment_workflows_check(*, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    due = Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE,
+        trigger_kind__in=[TriggerKind.SEGMENT_ENTER, TriggerKind.SEGMENT_LEAVE],
+        current_version__isnull=False,
+    ).exclude(segment_checked_at__gt=now - SEGMENT_CHECK_EVERY)
+    return sum(segment_workflow_check(workflow_id=pk) for pk in due.values_list("pk", flat=True))
+
+
+def _organisation_zone() -> zoneinfo.ZoneInfo:
+    from marketing.models import Organisation
+
+    try:
+        return zoneinfo.ZoneInfo(Organisation.load().time_zone or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def date_workflow_fire(*, workflow: Workflow, today: dt.date) -> int:
+    """Start runs for contacts whose date field falls on `today` minus the offset (month and
+    day, any year: a birthday). 29 February dates fire only in leap years."""
+    from contacts.models import Contact
+
+    field_id = str((workflow.date_trigger or {}).get("field") or "")
+    if not field_id.isdigit():
+        return 0
+    target = today - dt.timedelta(days=int((workflow.date_trigger or {}).get("offset_days") or 0))
+    table = Contact._meta.db_table
+    # fields->>'<id>' holds an ISO date (YYYY-MM-DD); its month-day is compared as text.
+    contacts_sql = (
+        f"SELECT id FROM {table} WHERE deleted_at IS NULL "
+        "AND substring(fields->>%s from 6 for 5) = %s"
+    )
+    return len(
+        runs_insert(
+            workflow=workflow,
+            contacts_sql=contacts_sql,
+            contacts_params=[field_id, target.strftime("%m-%d")],
+        )
+    )
+
+
+def date_workflows_fire(*, now: dt.datetime | None = None) -> int:
+    """Fire each date workflow once per day, at its time of day in the organisation's zone.
+    The conditional UPDATE on date_fired_on lets only one of several ticks fire it."""
+    now = now or timezone.now()
+    local = now.astimezone(_organisation_zone())
+    started = 0
+    for workflow in Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE, trigger_kind=TriggerKind.DATE, current_version__isnull=False
+    ).select_related("current_version"):
+        at = str((workflow.date_trigger or {}).get("time") or "09:00")
+        try:
+            hour, minute = (int(part) for part in at.split(":"))
+        except ValueError:
+            continue
+        if (local.hour, local.minute) < (hour, minute):
+            continue
+        with transaction.atomic():
+            claimed = (
+                Workflow.objects.filter(pk=workflow.pk)
+                .exclude(date_fired_on__gte=local.date())
+                .update(date_fired_on=local.date())
+            )
+            if claimed:
+                started += date_workflow_fire(workflow=workflow, today=local.date())
+    return started
