@@ -13,8 +13,20 @@ from campaigns.models import Campaign, CampaignType
 from contacts.models import ChannelType, Segment
 from templates.models import MessageTemplate
 
-# Channels the pages offer: the messaging channels Herald can send on.
-PAGE_CHANNELS = [(ChannelType.EMAIL, "Email"), (ChannelType.SMS, "SMS")]
+
+def channel_choices() -> list[tuple[str, str]]:
+    """Every channel a campaign may name (as in the API), saying which are not connected:
+    such a campaign saves but cannot launch, and the pages say so rather than hide it."""
+    from campaigns.lifecycle import channel_connection
+    from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
+
+    choices = []
+    for channel, name in CAMPAIGN_CHANNELS.items():
+        connected, _ = channel_connection(channel)
+        choices.append((channel, name if connected else f"{name} (not connected)"))
+    return choices
+
+
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 # Lifecycle error keys (seed body paths) → form fields; longest prefix wins.
@@ -79,7 +91,7 @@ class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     type = forms.ChoiceField(choices=CampaignType.choices, initial=CampaignType.BLAST)
     channels = forms.MultipleChoiceField(
-        choices=PAGE_CHANNELS, widget=forms.CheckboxSelectMultiple, initial=[ChannelType.EMAIL]
+        choices=channel_choices, widget=forms.CheckboxSelectMultiple, initial=[ChannelType.EMAIL]
     )
     segment = forms.ModelChoiceField(
         queryset=Segment.objects.order_by("name"),

@@ -331,3 +331,14 @@ def test_drip_steps_round_trip_through_the_form(client, marketer, spring):
     )
     assert response.status_code == 302
     assert campaign.steps.count() == 1
+
+
+def test_an_unconnected_channel_saves_but_launch_names_it(client, marketer, spring):
+    client.force_login(marketer)
+    form = client.get(reverse("campaign_create")).content.decode()
+    assert "Facebook (not connected)" in form
+    campaign = create(client, spring, channels=["email", "facebook"])
+    assert campaign.channels == ["email", "facebook"]
+    response = client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), follow=True)
+    assert "channel facebook is not connected" in response.content.decode()
+    assert Campaign.objects.get().status == "draft"
