@@ -262,6 +262,8 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
+    # Automation: wake due workflow runs, fire segment and date triggers.
+    "workflows-tick": {"task": "workflows.tick", "schedule": 15.0},
     # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
     # scores are recomputed nightly (marketing.rfm; also on demand from the grid page).
     "marketing-events-sweep": {"task": "marketing.events_sweep", "schedule": 300.0},
