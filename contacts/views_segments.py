@@ -48,7 +48,7 @@ def segment_reach_badge(request, pk: int):
     except FilterError as exc:
         # The path quotes keys of a filter someone typed: escaped like any user text.
         return HttpResponse(format_html('<span class="error">filter error at {}</span>', exc.path))
-    return HttpResponse(format_html('<span data-testid="segment-reach">{:,}</span>', reach))
+    return HttpResponse(format_html('<span data-testid="segment-reach">{}</span>', f"{reach:,}"))
 
 
 @role_required(Role.MARKETER)
