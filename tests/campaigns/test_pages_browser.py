@@ -65,3 +65,28 @@ def test_form_shows_live_reach_and_next_runs(page, marketer):
         "At 09:00 AM, only on Monday"
     )
     expect(page.get_by_test_id("recurrence-next").locator("li")).to_have_count(5)
+
+
+def test_marketer_creates_launches_and_watches_a_campaign(page, marketer):
+    segment, _ = segment_with(3, name="Spring prospects")
+    template = email_template("Spring mail")
+    log_in(page, marketer.username, PASSWORD)
+    open_page(page, "/campaigns/")
+    expect(page.get_by_test_id("empty-state")).to_contain_text("No campaigns yet — create one")
+    page.get_by_test_id("new-campaign").click()
+    page.get_by_label("Name").fill("Spring blast")
+    page.get_by_label("Audience (saved segment)").select_option(str(segment.pk))
+    page.locator("#id_template").select_option(str(template.pk))
+    expect(page.get_by_test_id("template-preview")).to_have_attribute(
+        "href", f"/templates/{template.pk}/"
+    )
+    page.get_by_test_id("save-campaign").click()
+    expect(page.get_by_role("heading", name="Spring blast")).to_be_visible()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Draft")
+
+    page.get_by_test_id("action-launch").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Running")
+    expect(page.get_by_test_id("progress")).to_contain_text("of 3 recipients")
+    expect(page.get_by_test_id("action-pause")).to_be_visible()
+    page.get_by_test_id("action-pause").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("Paused")
