@@ -15,6 +15,7 @@ always matches the campaign and a rolled-back change leaves the old entry in pla
 
 import json
 
+from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from campaigns.lifecycle_input import cron_fields
@@ -127,13 +128,14 @@ def schedule_sync(*, campaign: Campaign) -> PeriodicTask | None:
         if (
             wanted is None
             and old.one_off
+            and old.clocked is not None
+            and old.clocked.clocked_time <= timezone.now()
             and campaign.deleted_at is None
-            and campaign.status != CampaignStatus.CANCELLED
-            and campaign.status != CampaignStatus.DRAFT
+            and campaign.status not in (CampaignStatus.CANCELLED, CampaignStatus.DRAFT)
         ):
             # The one-off that launched this campaign: beat disables it itself after firing,
-            # and deleting it under beat's feet could race that save; it goes with a cancel,
-            # a delete or an unschedule.
+            # and deleting it under beat's feet could race that save; it goes with a cancel
+            # or a delete. (One launched early by hand has not fired: it goes at once.)
             return old
         campaign.periodic_task = None
         Campaign.objects.filter(pk=campaign.pk).update(periodic_task=None)

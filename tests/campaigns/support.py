@@ -1,6 +1,7 @@
 """Helpers for the campaign lifecycle tests: objects, and a real `celery beat` process."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,3 +106,4 @@ class CeleryBeat:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -168,12 +168,16 @@ def test_scheduled_launch_creates_the_run_and_keeps_the_spent_one_off(base):
         }
     )
 
+    # Beat fires the entry at its time.
+    ClockedSchedule.objects.update(clocked_time=timezone.now() - dt.timedelta(seconds=1))
     run_id = launch_scheduled(campaign.pk)
     again = launch_scheduled(campaign.pk)
 
     assert CampaignRun.objects.get().pk == run_id
     assert again is None
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
+    # Beat disables a fired one-off itself; deleting it under beat's feet would race that.
+    assert PeriodicTask.objects.get().pk == campaign.periodic_task_id
 
 
 def test_delete_removes_a_recurring_entry(base):
@@ -242,3 +246,18 @@ def test_cron_next_finds_a_leap_day():
     (run,) = cron_next("0 0 29 2 *", "UTC", count=1, after=after)
 
     assert run.date() == dt.date(2028, 2, 29)
+
+
+def test_launching_a_scheduled_campaign_early_removes_its_unfired_entry(base):
+    campaign = lifecycle.campaign_create(
+        data={
+            **base,
+            "schedule": {"startAt": iso(timezone.now() + dt.timedelta(hours=1))},
+            "status": "scheduled",
+        }
+    )
+
+    lifecycle.campaign_launch_now(campaign=campaign)
+
+    assert not PeriodicTask.objects.exists()
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
