@@ -342,3 +342,17 @@ def test_an_unconnected_channel_saves_but_launch_names_it(client, marketer, spri
     response = client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), follow=True)
     assert "channel facebook is not connected" in response.content.decode()
     assert Campaign.objects.get().status == "draft"
+
+
+def test_report_links_only_web_addresses(client, viewer, marketer, spring):
+    client.force_login(marketer)
+    campaign = create(client, spring)
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    run = CampaignRun.objects.get()
+    clicked = make_delivery(run, 99, status="clicked", sent_at=run.started_at, click_count=2)
+    add_event(clicked, "clicked", run.started_at, url="javascript:alert(1)")
+    add_event(clicked, "clicked", run.started_at, url="https://shop.example/ok")
+    client.force_login(viewer)
+    page = client.get(reverse("campaign_report", args=[campaign.pk])).content.decode()
+    assert 'href="javascript:' not in page and "javascript:alert(1)" in page
+    assert 'href="https://shop.example/ok"' in page
