@@ -70,3 +70,44 @@ def test_a_campaign_scheduled_seconds_ahead_runs_and_completes_by_itself(api, fu
     assert detail["status"] == "completed"
     assert detail["reach"] == RECIPIENTS
     assert detail["nextRuns"] == []
+
+
+def test_a_recurring_campaign_ticks_from_beat_in_its_own_time_zone(api, full_key):
+    segment, contacts = segment_with(5)
+    template = email_template()
+    with SMTPSink() as sink, CeleryWorker(env={"EMAIL_URL": sink.url}), CeleryBeat() as beat:
+        response = api.post(
+            CAMPAIGNS,
+            key=full_key,
+            body={
+                "name": "Every minute",
+                "type": "recurring",
+                "channels": ["email"],
+                "audienceId": segment.pk,
+                "templateId": template.pk,
+                # A +05:45 zone: a crontab read in the wrong zone would still tick every
+                # minute, but the entry must carry the zone beat evaluates it in.
+                "schedule": {"timezone": "Asia/Kathmandu"},
+                "recurring": {"cron": "* * * * *"},
+                "status": "running",
+            },
+        )
+        assert response.status_code == 201, response.json()
+        assert response.json()["status"] == "running"
+        campaign_id = response.json()["id"]
+
+        try:
+            run = wait_for(
+                lambda: CampaignRun.objects.filter(
+                    campaign_id=campaign_id, status=RunStatus.COMPLETED
+                ).first(),
+                timeout=100,
+            )
+        except AssertionError:
+            raise AssertionError(f"no tick ran:\n{beat.output()}") from None
+        wait_for(lambda: len(sink.received) >= 5, timeout=30)
+
+    assert run.number == 1 and run.reach == 5
+    # The campaign keeps running between ticks.
+    assert Campaign.objects.get(pk=campaign_id).status == "running"
+    assert Counter(m["To"] for m in sink.messages[:5]) == Counter({c.email: 1 for c in contacts})
