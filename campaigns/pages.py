@@ -140,6 +140,7 @@ def _buttons(campaign: Campaign) -> list[tuple[str, str, str]]:
     if S.CANCELLED in allowed:
         buttons.append(("cancel", "Cancel", "contrast"))
     buttons.append(("duplicate", "Duplicate", "outline"))
+    buttons.append(("delete", "Delete", "outline contrast"))
     return buttons
 
 
@@ -191,6 +192,12 @@ def campaign_action(request, pk: int, action: str):
         copy = lifecycle.campaign_duplicate(campaign=campaign, user=request.user)
         messages.success(request, f"Copied as “{copy.name}” (a draft).")
         return redirect("campaign_edit", pk=copy.pk)
+    if action == "delete":
+        lifecycle.campaign_delete(campaign=campaign)
+        messages.success(
+            request, f"Campaign “{campaign.name}” deleted; its reports stay reachable from links."
+        )
+        return redirect("campaigns_home")
     if action not in ACTIONS:
         messages.error(request, f"Unknown action {action!r}.")
         return redirect("campaign_detail", pk=pk)

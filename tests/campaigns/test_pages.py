@@ -356,3 +356,19 @@ def test_report_links_only_web_addresses(client, viewer, marketer, spring):
     page = client.get(reverse("campaign_report", args=[campaign.pk])).content.decode()
     assert 'href="javascript:' not in page and "javascript:alert(1)" in page
     assert 'href="https://shop.example/ok"' in page
+
+
+def test_delete_is_soft_hides_the_campaign_and_keeps_its_report(client, marketer, spring):
+    client.force_login(marketer)
+    campaign = create(client, spring)
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    response = client.post(reverse("campaign_action", args=[campaign.pk, "delete"]))
+    assert response["Location"] == reverse("campaigns_home")
+    campaign.refresh_from_db()
+    assert campaign.deleted_at is not None and campaign.status == "cancelled"
+    listing = client.get("/campaigns/").content.decode()
+    assert "deleted; its reports stay" in listing
+    assert 'data-testid="campaign-row"' not in listing
+    assert client.get(reverse("campaign_report", args=[campaign.pk])).status_code == 200
+    detail = client.get(reverse("campaign_detail", args=[campaign.pk])).content.decode()
+    assert "its history stays" in detail and 'data-testid="action-' not in detail
