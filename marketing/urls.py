@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from marketing import views
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("settings/", views.settings_home, name="settings_home"),
     path("settings/audit-log/", views.audit_log, name="audit_log"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("marketing.urls_pages")),
 ]
 urlpatterns += [
     path(f"{section}/", views.empty_section, {"section": section}, name=f"{section}_home")

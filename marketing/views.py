@@ -32,7 +32,6 @@ def dashboard(request):
 # Sections whose capability has not landed yet show an honest empty state.
 EMPTY_SECTIONS = {
     "automation": ("Automation", "No workflows yet.", "Workflows triggered by events appear here."),
-    "orders": ("Orders", "No orders yet.", "Orders sent to POST /api/v1/orders appear here."),
 }
 
 

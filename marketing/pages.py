@@ -1,0 +1,187 @@
+"""Marketer pages for event history and types, orders and the RFM grid. Thin: reads through
+marketing.events / marketing.rfm, writes through their services."""
+
+import json
+
+from django.contrib import messages
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from contacts.paging import keyset_page, page_count
+from contacts.segments import ContactsRuleError
+from marketing import rfm
+from marketing.api.native import event_filters
+from marketing.events import EventTypeError, event_type_create, event_type_update, events_search
+from marketing.filters import FilterValueError, instant
+from marketing.models import Event, EventType, Order, OrderStatus
+from marketing.roles import Role, has_role, role_required
+
+
+def _base_query(request) -> str:
+    query = request.GET.copy()
+    for name in ("after", "before"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+@role_required(Role.VIEWER)
+def event_history(request):
+    error = None
+    try:
+        events = events_search(**event_filters(request.GET))
+    except FilterValueError as exc:
+        error = f"{exc.field}: {exc.message}"
+        events = events_search()
+    page = keyset_page(events, request.GET)
+    for event in page.rows:
+        event.params_json = json.dumps(event.params, indent=2, ensure_ascii=False)
+    count, exact = page_count(events, page)
+    return render(
+        request,
+        "marketing/events_history.html",
+        {
+            "page": page,
+            "count": count,
+            "count_exact": exact,
+            "types": EventType.objects.order_by("key"),
+            "query": request.GET,
+            "filter_error": error,
+            "base_query": _base_query(request),
+            "any_events": bool(page.rows) or Event.objects.exists(),
+        },
+    )
+
+
+@role_required(Role.VIEWER)
+def event_types(request):
+    if request.method == "POST":
+        if not has_role(request.user, Role.MARKETER):
+            return redirect("event_types")
+        try:
+            created = event_type_create(
+                key=request.POST.get("key", "").strip(), name=request.POST.get("name", "")
+            )
+            messages.success(request, f"Event type {created.key} created.")
+        except EventTypeError as exc:
+            messages.error(request, f"Not created: {exc.field}: {exc.message}")
+        return redirect("event_types")
+    return render(
+        request,
+        "marketing/events_types.html",
+        {
+            "types": EventType.objects.order_by("key"),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def event_type_edit(request, pk: int):
+    event_type = get_object_or_404(EventType, pk=pk)
+    try:
+        event_type_update(
+            event_type=event_type,
+            key=request.POST.get("key", "").strip(),
+            name=request.POST.get("name", ""),
+        )
+        messages.success(request, f"Event type {event_type.key} saved.")
+    except EventTypeError as exc:
+        messages.error(request, f"Not saved: {exc.field}: {exc.message}")
+    return redirect("event_types")
+
+
+def _orders_filtered(request) -> tuple:
+    orders = Order.objects.select_related("contact")
+    error = None
+    status = request.GET.get("status", "")
+    if status in OrderStatus.values:
+        orders = orders.filter(status=status)
+    search = request.GET.get("q", "").strip()
+    if search:
+        orders = orders.filter(
+            Q(external_order_id=search) | Q(external_customer_id=search) | Q(email=search.lower())
+        )
+    try:
+        date_from = instant(request.GET.get("from"), "from")
+        date_to = instant(request.GET.get("to"), "to", end_of_day=True)
+    except FilterValueError as exc:
+        error = f"{exc.field}: {exc.message}"
+        date_from = date_to = None
+    if date_from:
+        orders = orders.filter(date__gte=date_from)
+    if date_to:
+        orders = orders.filter(date__lt=date_to)
+    return orders, error
+
+
+@role_required(Role.VIEWER)
+def order_list(request):
+    orders, error = _orders_filtered(request)
+    page = keyset_page(orders, request.GET)
+    count, exact = page_count(orders, page)
+    return render(
+        request,
+        "marketing/orders_list.html",
+        {
+            "page": page,
+            "count": count,
+            "count_exact": exact,
+            "statuses": OrderStatus.choices,
+            "query": request.GET,
+            "filter_error": error,
+            "base_query": _base_query(request),
+            "any_orders": bool(page.rows) or Order.objects.exists(),
+        },
+    )
+
+
+@role_required(Role.VIEWER)
+def order_detail(request, pk: int):
+    order = get_object_or_404(Order.objects.select_related("contact"), pk=pk)
+    return render(
+        request,
+        "marketing/orders_detail.html",
+        {
+            "order": order,
+            "items": order.items.all(),
+            "raw_json": json.dumps(order.raw, indent=2, ensure_ascii=False, default=str),
+        },
+    )
+
+
+@role_required(Role.VIEWER)
+def rfm_grid(request):
+    grid = rfm.rfm_grid()
+    return render(
+        request,
+        "marketing/rfm_grid.html",
+        {
+            "grid": grid,
+            "can_write": has_role(request.user, Role.MARKETER),
+            "frequencies": list(rfm.SCORES),
+        },
+    )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def rfm_recompute(request):
+    scored = rfm.rfm_recompute()
+    messages.success(request, f"RFM scores recomputed for {scored} contacts.")
+    return redirect("rfm_grid")
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def rfm_segment(request):
+    try:
+        cells = rfm.cells_parse(request.POST.getlist("cells"))
+        segment = rfm.rfm_segment_create(name=request.POST.get("name", ""), cells=cells)
+    except (rfm.RFMError, ContactsRuleError) as exc:
+        messages.error(request, f"Segment not saved: {exc.message}")
+        return redirect("rfm_grid")
+    messages.success(request, f"Segment '{segment.name}' saved from {len(cells)} RFM cell(s).")
+    return redirect(reverse("segment_detail", args=[segment.pk]))
