@@ -312,14 +312,20 @@ def campaign_update(*, campaign: Campaign, data: dict, user: Any = None) -> Camp
     locked = _lock(campaign)
     if locked.deleted_at is not None:
         raise CampaignLocked("deleted")
-    content_keys = set(data) - {"status"} if isinstance(data, dict) else set()
-    if content_keys and locked.status not in EDITABLE:
-        raise CampaignLocked(locked.status)
     cleaned = campaign_input_clean(data, current=_current_values(locked))
-    for name, value in cleaned.values.items():
-        setattr(locked, name, value)
-    locked.save()
-    if cleaned.steps is not None:
+    changed = [name for name, value in cleaned.values.items() if getattr(locked, name) != value]
+    steps_changed = cleaned.steps is not None and [
+        (step["template"].pk, step["delay"]) for step in cleaned.steps
+    ] != list(locked.steps.order_by("position").values_list("template_id", "delay"))
+    # Clients often PUT back what GET gave them with only `status` changed: unchanged fields
+    # are not an edit.
+    if (changed or steps_changed) and locked.status not in EDITABLE:
+        raise CampaignLocked(locked.status)
+    for name in changed:
+        setattr(locked, name, cleaned.values[name])
+    if changed:
+        locked.save()
+    if steps_changed:
         _steps_replace(locked, cleaned.steps)
     if locked.status == S.SCHEDULED and (cleaned.status in (None, S.SCHEDULED)):
         if locked.type not in scheduling.TICKING and (

@@ -472,6 +472,20 @@ def test_put_on_a_running_campaign_is_409(api, full_key, spring):
     assert "cannot be edited" in response.json()["detail"]
 
 
+def test_put_back_of_the_get_body_with_only_status_changed_pauses_a_running_campaign(
+    api, full_key, spring
+):
+    campaign = _create(api, full_key, spring, status="running")
+    url = f"{CAMPAIGNS}/{campaign['id']}"
+    echoed = {**api.get(url, key=full_key).json(), "status": "paused"}
+
+    response = api.put(url, key=full_key, body=echoed)
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "paused"
+    assert CampaignRun.objects.get().status == "paused"
+
+
 def test_delete_is_soft_cancels_and_removes_the_beat_entry(api, full_key, spring):
     campaign = _create(
         api, full_key, spring, schedule={"startAt": future(days=1)}, status="scheduled"
