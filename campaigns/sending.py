@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from campaigns import tracking
@@ -397,21 +397,27 @@ def _provider_name(connection) -> str:
     }.get(module, module)
 
 
-def next_wake(send_request_id: int) -> float | None:
-    """Seconds until queued deliveries of the request can be claimed again; None if none
-    are left (every delivery has its outcome)."""
+def next_wake(send_request_id: int, *, include_claims: bool = True) -> float | None:
+    """Seconds until queued deliveries of the request can be claimed (0: now), or None when
+    there is nothing to wait for. Rows claimed by another run count only with
+    `include_claims`: a run that sent nothing itself may be the redelivery of a task whose
+    worker died, and must come back when those claims expire; a run that did send leaves
+    its siblings' rows to them (else every parallel task would schedule a wake-up)."""
     queued = Delivery.objects.filter(send_request_id=send_request_id, status=DeliveryStatus.QUEUED)
-    times = queued.aggregate(retry=Min("next_attempt_at"), claim=Min("claimed_at"))
-    if not queued.exists():
-        return None
     now = timezone.now()
-    candidates = [0.0]
+    unclaimed = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_LEASE)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    if queued.filter(unclaimed & due).exists():
+        return 0.0
+    times = queued.aggregate(
+        retry=Min("next_attempt_at", filter=unclaimed), claim=Min("claimed_at")
+    )
+    waits = []
     if times["retry"]:
-        candidates.append((times["retry"] - now).total_seconds())
-    if times["claim"]:
-        candidates.append((times["claim"] + CLAIM_LEASE - now).total_seconds())
-    unclaimed_ready = queued.filter(claimed_at__isnull=True, next_attempt_at__isnull=True).exists()
-    return 0.0 if unclaimed_ready else max(candidates)
+        waits.append((times["retry"] - now).total_seconds())
+    if include_claims and times["claim"]:
+        waits.append((times["claim"] + CLAIM_LEASE - now).total_seconds())
+    return max(min(waits), 0.0) if waits else None
 
 
 def send_request_process(
@@ -433,6 +439,7 @@ def send_request_process(
     custom_fields = list(CustomField.objects.all())
     connection = None
     batches = 0
+    claimed_any = False
     deliveries_fail_exhausted(send_request_id=send_request_id, max_attempts=MAX_ATTEMPTS)
     try:
         while True:
@@ -447,6 +454,7 @@ def send_request_process(
             )
             if not ids:
                 break
+            claimed_any = True
             deliveries = list(
                 Delivery.objects.filter(pk__in=ids)
                 .select_related("contact", "template_version")
@@ -472,4 +480,4 @@ def send_request_process(
     finally:
         if connection is not None:
             connection.close()
-    return next_wake(send_request_id)
+    return next_wake(send_request_id, include_claims=not claimed_any)

@@ -249,3 +249,28 @@ def test_a_run_stops_when_its_time_budget_is_spent_and_leaves_the_rest_claimable
     assert not left.filter(claimed_at__isnull=False).exists()
     assert send_request_process(send_request_id=request_id) is None
     assert sorted(m["To"] for m in mail_to_sink.messages) == [f"b{n}@example.com" for n in range(5)]
+
+
+def test_a_run_that_sent_leaves_rows_claimed_by_a_sibling_to_it(
+    api, full_key, email_template, mail_to_sink
+):
+    request_id, [held, free] = send(api, full_key, email_template, "h@example.com", "f@example.com")
+    Delivery.objects.filter(pk=held.pk).update(claimed_at=timezone.now())
+    assert send_request_process(send_request_id=request_id) is None
+    free.refresh_from_db()
+    assert free.status == "sent"
+    assert [m["To"] for m in mail_to_sink.messages] == ["f@example.com"]
+
+
+def test_earliest_retry_wins_over_a_later_claim_expiry(api, full_key, email_template):
+    request_id, [held, waiting] = send(
+        api, full_key, email_template, "h@example.com", "w@example.com"
+    )
+    Delivery.objects.filter(pk=held.pk).update(claimed_at=timezone.now())
+    Delivery.objects.filter(pk=waiting.pk).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=30)
+    )
+    assert sending.next_wake(request_id) == pytest.approx(30, abs=3)
+    assert sending.next_wake(request_id, include_claims=False) == pytest.approx(30, abs=3)
+    Delivery.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
+    assert sending.next_wake(request_id) == 0
