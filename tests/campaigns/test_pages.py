@@ -115,6 +115,8 @@ def test_create_saves_a_draft_through_the_lifecycle(client, marketer, spring):
     # Wall-clock 09:00 in Berlin (summer time) is 07:00 UTC.
     assert campaign.start_at.isoformat() == "2099-05-01T07:00:00+00:00"
     assert campaign.created_by == marketer
+    listing = client.get("/campaigns/").content.decode()
+    assert "2099-05-01 09:00" in listing and "Europe/Berlin" in listing
 
 
 def test_create_with_an_inline_filter(client, marketer, spring):
