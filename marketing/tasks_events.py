@@ -3,17 +3,20 @@
 from celery import shared_task
 
 from marketing import events, rfm
+from marketing.workflows.triggers import workflows_start_for_events
 
 
 @shared_task(name="marketing.process_event", acks_late=True)
 def process_event(event_id: int) -> int:
-    """The seam workflows will fill: today it only marks the event processed (idempotent)."""
+    """Start the workflows the event triggers, then mark it processed (both idempotent)."""
+    workflows_start_for_events(event_ids=[event_id])  # idempotent: one run per event
     return events.events_mark_processed(event_ids=[event_id])
 
 
 @shared_task(name="marketing.process_events", acks_late=True)
 def process_events(event_ids: list[int]) -> int:
     """Batch form of process_event, for events stored in bulk (orders, contact imports)."""
+    workflows_start_for_events(event_ids=event_ids)  # idempotent: one run per event
     return events.events_mark_processed(event_ids=event_ids)
 
 

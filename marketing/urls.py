@@ -11,6 +11,7 @@ urlpatterns = [
     path("settings/audit-log/", views.audit_log, name="audit_log"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("marketing.urls_pages")),
+    path("automation/", include("marketing.workflows.urls")),
 ]
 urlpatterns += [
     path(f"{section}/", views.empty_section, {"section": section}, name=f"{section}_home")

@@ -31,7 +31,6 @@ def dashboard(request):
 
 # Sections whose capability has not landed yet show an honest empty state.
 EMPTY_SECTIONS = {
-    "automation": ("Automation", "No workflows yet.", "Workflows triggered by events appear here."),
 }
 
 

@@ -330,24 +330,29 @@ def runs_claim_due(*, limit: int = WAKE_BATCH) -> list[int]:
     workflows stay where they are until it is resumed."""
     run_table = WorkflowRun._meta.db_table
     workflow_table = Workflow._meta.db_table
+    # The clock of this process, not now() (the start of an enclosing transaction).
+    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {run_table} SET status = %s, claimed_at = now(), updated_at = now()
+            f"""UPDATE {run_table} SET status = %s, claimed_at = %s, updated_at = %s
                  WHERE id IN (
                      SELECT r.id FROM {run_table} r
                        JOIN {workflow_table} w ON w.id = r.workflow_id AND w.status = %s
-                      WHERE (r.status = %s AND r.wake_at <= now())
-                         OR (r.status = %s AND r.claimed_at < now() - %s)
+                      WHERE (r.status = %s AND r.wake_at <= %s)
+                         OR (r.status = %s AND r.claimed_at < %s)
                       ORDER BY r.wake_at NULLS FIRST
                       LIMIT %s
                         FOR UPDATE OF r SKIP LOCKED)
              RETURNING id""",
             [
                 WorkflowRunStatus.RUNNING,
+                now,
+                now,
                 WorkflowStatus.ACTIVE,
                 WorkflowRunStatus.WAITING,
+                now,
                 WorkflowRunStatus.RUNNING,
-                CLAIM_LEASE,
+                now - CLAIM_LEASE,
                 limit,
             ],
         )
