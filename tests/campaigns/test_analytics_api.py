@@ -215,3 +215,24 @@ def test_outsider_is_403(client, outsider, april):
         f"{BASE}/campaigns/aggregated-metrics", data=SEED_BODY, content_type="application/json"
     )
     assert response.status_code == 403
+
+
+def test_jwt_viewer_reads_analytics_as_the_seed_client_does(client, viewer, april):
+    from tests.factories import PASSWORD
+
+    token = client.post(
+        "/api/auth/token/",
+        {"username": viewer.username, "password": PASSWORD},
+        content_type="application/json",
+    ).json()["access"]
+    headers = {"Authorization": f"Bearer {token}", "orgid": "1"}
+    analytics = client.get(f"{BASE}/campaigns/{april['campaign'].pk}/analytics", headers=headers)
+    assert analytics.status_code == 200 and analytics.json()["sends"] == 3
+    body = {"campaignIds": [str(april["campaign"].pk)], "range": SEED_BODY["range"]}
+    metrics = client.post(
+        f"{BASE}/campaigns/aggregated-metrics",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
+    assert metrics.status_code == 200 and metrics.json()["sends"] == 2
