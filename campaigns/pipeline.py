@@ -44,6 +44,7 @@ from campaigns.models import (
     CampaignStep,
     CampaignType,
     Delivery,
+    DeliveryEvent,
     DeliveryStatus,
     RunStatus,
 )
@@ -76,6 +77,9 @@ RECORD_EVERY = 25
 # Batches per task invocation before the task re-enqueues itself: keeps a task well under the
 # Celery time limit and lets other runs' tasks interleave on a busy worker.
 BATCHES_PER_TASK = 10
+# A task invocation stops claiming after this long and re-enqueues itself, so a rate-limited
+# run never runs into the Celery time limit with rows claimed.
+TASK_SECONDS = 60.0
 # Attempts per delivery before a transient failure (4xx, 429, lost connection) is final.
 MAX_ATTEMPTS = 5
 # The error threshold is only judged once this many deliveries have an outcome.
@@ -83,6 +87,9 @@ ERROR_THRESHOLD_MIN_ATTEMPTS = 100
 # A sender that finds only rows waiting for a retry sleeps via a countdown up to this long;
 # longer waits (drip delays) are picked up by the recovery beat task.
 MAX_REQUEUE_WAIT = 60.0
+# The recovery task starts senders for a run only after this long without any progress
+# (no claim held, no delivery event): senders queued behind other tasks are not doubled.
+STALL = timedelta(seconds=60)
 
 SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
 
@@ -426,6 +433,15 @@ class _Sender:
         self.provider = ""
         self.pacers = {channel: _Pacer(rate_limit(channel)) for channel in SENDABLE_CHANNELS}
 
+    def batch_size(self, channels: list[str]) -> int:
+        """BATCH_SIZE, or what this sender may send in about half a minute under the rate
+        limit of the run's slowest channel (a claim is never held for long)."""
+        rates = [self.pacers[c].rate / SENDER_TASKS for c in channels if c in self.pacers]
+        rates = [rate for rate in rates if rate > 0]
+        if not rates:
+            return BATCH_SIZE
+        return max(1, min(BATCH_SIZE, int(min(rates) * TASK_SECONDS / 2)))
+
     def close(self) -> None:
         if self.connection is not None:
             self.connection.close()
@@ -514,11 +530,15 @@ def run_send(*, run_id: int, batches: int = BATCHES_PER_TASK) -> float | None:
     if run is None or run.status != RunStatus.RUNNING:
         return None
     sender = _Sender(run)
+    limit = sender.batch_size(run.campaign.channels)
+    started = time.monotonic()
     try:
         for _ in range(batches):
+            if time.monotonic() - started > TASK_SECONDS:
+                return 0.0
             if _run_status(run_id) != RunStatus.RUNNING:
                 return None
-            ids = _claim(run_id, BATCH_SIZE)
+            ids = _claim(run_id, limit)
             if not ids:
                 break
             if not _send_batch(sender, run, ids):
@@ -619,16 +639,19 @@ def claims_reclaim(*, older_than: timedelta | None = None) -> int:
         return cursor.rowcount
 
 
-def runs_recover(*, older_than: timedelta | None = None, stall: timedelta | None = None) -> dict:
+def runs_recover(*, older_than: timedelta | None = None, stall: timedelta = STALL) -> dict:
     """The beat task's work: reclaim dead claims, complete runs with nothing left, and start
-    senders for running runs with claimable rows but no sender at work (no live claim)."""
+    senders for running runs with claimable rows but no sender at work (no live claim and
+    no delivery event for `stall`)."""
     reclaimed = claims_reclaim(older_than=older_than)
     completed = enqueued = 0
     table = Delivery._meta.db_table
+    events = DeliveryEvent._meta.db_table
     for run_id in CampaignRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True):
         with connection.cursor() as cursor:
-            # LIMIT 1 keeps each probe cheap: with senders at work the claimed rows are the
-            # lowest queued ids, found first.
+            # Each probe is cheap: LIMIT 1 semantics of EXISTS, claimed rows are the lowest
+            # queued ids (found first), and the BRIN index on event time reads only the
+            # last `stall` of history.
             cursor.execute(
                 f"""SELECT
                       EXISTS (SELECT 1 FROM {table} WHERE run_id = %s AND status = 'queued'),
@@ -636,13 +659,15 @@ def runs_recover(*, older_than: timedelta | None = None, stall: timedelta | None
                                  AND claimed_at IS NOT NULL),
                       EXISTS (SELECT 1 FROM {table} WHERE run_id = %s AND status = 'queued'
                                  AND claimed_at IS NULL
-                                 AND (next_attempt_at IS NULL OR next_attempt_at <= now()))""",
-                [run_id, run_id, run_id],
+                                 AND (next_attempt_at IS NULL OR next_attempt_at <= now())),
+                      EXISTS (SELECT 1 FROM {events} e JOIN {table} d ON d.id = e.delivery_id
+                               WHERE e.at > now() - %s AND d.run_id = %s)""",
+                [run_id, run_id, run_id, stall, run_id],
             )
-            queued, held, claimable = cursor.fetchone()
+            queued, held, claimable, recent = cursor.fetchone()
         if not queued:
             completed += run_complete_if_done(run_id=run_id)
-        elif claimable and not held:
+        elif claimable and not held and not recent:
             run_enqueue(run_id=run_id)
             enqueued += 1
     return {"reclaimed": reclaimed, "completed": completed, "enqueued": enqueued}

@@ -2,12 +2,14 @@
 sending into a real SMTP server (aiosmtpd). Worker and crash tests: test_pipeline_worker.py."""
 
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
 from campaigns import pipeline
+from campaigns.ledger import delivery_transition
 from campaigns.models import (
     Campaign,
     CampaignRun,
@@ -379,3 +381,30 @@ def test_recovery_completes_a_run_with_nothing_left_and_leaves_fresh_claims_alon
     busy.refresh_from_db()
     assert done.status == RunStatus.COMPLETED
     assert busy.status == RunStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_recovery_restarts_senders_only_for_a_run_without_recent_progress():
+    vip(3)
+    run = make_run(make_campaign())
+    pipeline.run_materialise(run=run)
+    first = Delivery.objects.filter(run=run).first()
+    delivery_transition(status=DeliveryStatus.SENT, delivery_ids=[first.pk])
+
+    assert pipeline.runs_recover()["enqueued"] == 0  # a message went out just now
+    assert pipeline.runs_recover(stall=dt.timedelta(0))["enqueued"] == 1
+
+
+@pytest.mark.django_db
+def test_rate_limit_paces_each_sender_to_its_share(sink, settings):
+    settings.HERALD_RATE_LIMIT_EMAIL = 40  # 4 senders: 10 messages/s each
+    vip(pipeline.RECORD_EVERY + 5)
+    run = make_run(make_campaign())
+    pipeline.run_materialise(run=run)
+
+    began = time.monotonic()
+    send_all(run)
+
+    # The first chunk goes at once; the next waits until the first one's share has passed.
+    assert time.monotonic() - began >= pipeline.RECORD_EVERY / 10 - 0.1
+    assert len(sink.received) == pipeline.RECORD_EVERY + 5

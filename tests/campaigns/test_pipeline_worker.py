@@ -118,9 +118,11 @@ def test_worker_killed_mid_send_loses_nobody_and_doubles_only_messages_in_flight
     assert sent_before_kill < 600, "the kill came too late to test anything"
     held = Delivery.objects.filter(run=run, status="queued", claimed_at__isnull=False).count()
 
-    # No live worker holds a claim now, so recovery may take back every claim at once.
-    result = pipeline.runs_recover(older_than=dt.timedelta(0))
+    # No worker is alive now, so recovery may take back every claim and start senders at
+    # once (the beat task waits for the claim timeout and a minute without progress).
+    result = pipeline.runs_recover(older_than=dt.timedelta(0), stall=dt.timedelta(0))
     assert result["reclaimed"] == held
+    assert result["enqueued"] == 1
     with CeleryWorker(env=worker_env(sink)):
         run = wait_for(
             lambda: CampaignRun.objects.filter(pk=run.pk, status=RunStatus.COMPLETED).first(),
