@@ -233,6 +233,9 @@ def stats_refresh(*, run_ids: Iterable[int] | None = None) -> RefreshResult:
     previous = Heartbeat.objects.filter(name=HEARTBEAT_NAME).values_list("seen_at", flat=True)
     last = previous.first()
     since = (last - EVENT_MARGIN) if last else timezone.now() - FIRST_REFRESH_WINDOW
+    # Stamped with this refresh's start (it commits with the rollup, or not at all), so the
+    # next refresh looks back to before anything this one may have missed.
+    heartbeat_record(name=HEARTBEAT_NAME)
     runs = _runs_to_refresh(since=since)
     stats_rows = bucket_rows = 0
     with connection.cursor() as cursor:
@@ -241,7 +244,6 @@ def stats_refresh(*, run_ids: Iterable[int] | None = None) -> RefreshResult:
             stats_rows = cursor.rowcount
         cursor.execute(_BUCKETS_SINCE_SQL, [since])
         bucket_rows = cursor.rowcount
-    heartbeat_record(name=HEARTBEAT_NAME)
     return RefreshResult(runs=len(runs), stats_rows=stats_rows, bucket_rows=bucket_rows)
 
 
