@@ -417,16 +417,25 @@ def _template_version(template: MessageTemplate, user: Any) -> tuple[TemplateVer
     version = template.versions.order_by("-number").first()
     if version is not None:
         return version, False
-    from templates.services import template_publish
+    from templates.services import TemplateValidationError, template_publish
 
-    return template_publish(template=template, user=user), True
+    try:
+        # A savepoint: a refused publish must not spoil the caller's transaction.
+        with transaction.atomic():
+            return template_publish(template=template, user=user), True
+    except TemplateValidationError as exc:
+        problems = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        raise LaunchRefused(
+            "templateId",
+            f"cannot launch: template {template.pk} has no published version and cannot be "
+            f"published ({problems})",
+        ) from None
 
 
-def _run_start(locked: Campaign, *, user: Any = None) -> CampaignRun:
-    """Create the next run in the caller's transaction (the campaign row is locked, so the
-    number cannot collide) and materialise its recipients; senders start on commit."""
-    from campaigns import pipeline
-
+def _versions_ready(locked: Campaign, user: Any) -> tuple[TemplateVersion | None, str]:
+    """Make sure every template the campaign sends has a published version (before any
+    status change, so a refusal leaves the campaign as it was). Returns the run's version and
+    a note naming what was published now."""
     templates = [
         step.template for step in locked.steps.order_by("position").select_related("template")
     ]
@@ -440,11 +449,17 @@ def _run_start(locked: Campaign, *, user: Any = None) -> CampaignRun:
             version = template_version
         if published:
             published_now.append(f"template {template.pk} v{template_version.number}")
+    note = ""
     if published_now:
-        locked.status_reason = "published at launch (no published version existed): " + ", ".join(
-            published_now
-        )
-        locked.save(update_fields=["status_reason"])
+        note = "published at launch (no published version existed): " + ", ".join(published_now)
+    return version, note
+
+
+def _run_start(locked: Campaign, *, version: TemplateVersion | None) -> CampaignRun:
+    """Create the next run in the caller's transaction (the campaign row is locked, so the
+    number cannot collide) and materialise its recipients; senders start on commit."""
+    from campaigns import pipeline
+
     number = (locked.runs.aggregate(n=Max("number"))["n"] or 0) + 1
     run = CampaignRun.objects.create(campaign=locked, number=number, template_version=version)
     run.reach = pipeline.run_materialise(run=run)
@@ -463,8 +478,9 @@ def _launch(locked: Campaign, *, user: Any = None) -> CampaignRun | None:
     if locked.type in scheduling.TICKING:
         _transition(locked, S.RUNNING, "waiting for the next tick")
         return None
-    _transition(locked, S.RUNNING)
-    return _run_start(locked, user=user)
+    version, note = _versions_ready(locked, user)
+    _transition(locked, S.RUNNING, note)
+    return _run_start(locked, version=version)
 
 
 @transaction.atomic
@@ -501,18 +517,24 @@ def campaign_tick(*, campaign_id: int) -> CampaignRun | None:
     if locked.end_at is not None and locked.end_at <= now:
         _end(locked, "endAt reached")
         return None
-    if locked.status == S.SCHEDULED:
-        if locked.start_at is not None and locked.start_at > now:
-            return None
-        try:
-            _check_launchable(locked)
-        except LaunchRefused as exc:
-            _transition(locked, S.FAILED, f"scheduled launch refused: {exc.message}")
-            return None
-        _transition(locked, S.RUNNING, "waiting for the next tick")
-    elif locked.status != S.RUNNING:
+    if locked.status == S.SCHEDULED and locked.start_at is not None and locked.start_at > now:
         return None
-    return _run_start(locked)
+    if locked.status not in (S.SCHEDULED, S.RUNNING):
+        return None
+    try:
+        _check_launchable(locked)
+        version, _ = _versions_ready(locked, None)
+    except LaunchRefused as exc:
+        if locked.status == S.SCHEDULED:
+            _transition(locked, S.FAILED, f"scheduled launch refused: {exc.message}")
+        else:
+            # A running recurring campaign that lost a channel waits, resumable, rather than
+            # failing for good.
+            _pause(locked, f"tick skipped: {exc.message}")
+        return None
+    if locked.status == S.SCHEDULED:
+        _transition(locked, S.RUNNING, "waiting for the next tick")
+    return _run_start(locked, version=version)
 
 
 def _pause(locked: Campaign, reason: str) -> None:

@@ -389,6 +389,23 @@ def test_launch_publishes_a_never_published_template_and_says_so(api, full_key, 
     assert f"template {draft.pk} v1" in response.json()["statusReason"]
 
 
+def test_launch_with_a_template_that_cannot_be_published_is_409_and_changes_nothing(
+    api, full_key, spring
+):
+    from templates.services import template_create
+
+    empty = template_create(name="Empty", subject="Hi")
+    campaign = _create(api, full_key, spring, templateId=empty.pk)
+
+    response = api.post(f"{CAMPAIGNS}/{campaign['id']}/launch", key=full_key)
+
+    assert response.status_code == 409
+    assert response.json()["field"] == "templateId"
+    assert "cannot be published" in response.json()["detail"]
+    assert Campaign.objects.get(pk=campaign["id"]).status == "draft"
+    assert not CampaignRun.objects.exists()
+
+
 def test_launch_without_a_template_is_409_naming_template_id(api, full_key, spring):
     data = body(spring)
     del data["templateId"]

@@ -261,3 +261,17 @@ def test_launching_a_scheduled_campaign_early_removes_its_unfired_entry(base):
 
     assert not PeriodicTask.objects.exists()
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
+
+
+def test_a_running_recurring_campaign_that_lost_a_channel_pauses_at_its_tick(base):
+    campaign = lifecycle.campaign_create(
+        data={**base, "recurring": {"cron": "0 9 * * *"}, "status": "running"}
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(channels=["email", "telegram"])
+
+    assert launch_recurring_tick(campaign.pk) is None
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED
+    assert "telegram is not connected" in campaign.status_reason
+    assert not PeriodicTask.objects.exists()
