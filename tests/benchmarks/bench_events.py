@@ -1,0 +1,179 @@
+"""Event ingest: POST /api/v1/event under gunicorn against a no-op endpoint on the same server.
+
+Herald runs under gunicorn (sync workers) on a free loopback port, on a database of its own
+(`herald_bench_events`). Client processes open a new connection per request, as
+`bench api` does, and send the seed's Generate event body (two params, keyValue an email
+that belongs to a contact, so the contact lookup runs too) for a fixed time. Each event is
+stored and its processing task enqueued on the configured broker, on a queue of the
+benchmark's own that is purged afterwards (no worker consumes it). The ratio is the event
+endpoint's throughput over the no-op's: what authentication, DRF, validation, the INSERT and
+the enqueue cost on top of the web stack; GET /api/v1/account/info (authentication and one
+SELECT) is measured too, as the floor of any API call. Clients and server share the CPUs.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+from tests.benchmarks import support
+
+DATABASE_NAME = "herald_bench_events"
+QUEUE = "bench_events"
+KEY_NAME = "benchmark-events"
+WARM_UP_REQUESTS = 40
+BODY = {
+    "eventTypeKey": "benchEvent",
+    "keyValue": "bench.person@example.com",
+    "params": [
+        {"name": "discount", "value": "5%"},
+        {"name": "link", "value": "https://example.site.com/items_for_sale"},
+    ],
+}
+
+
+def post(port: int, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    """One POST on a new connection, closed afterwards (no keep-alive)."""
+    conn = http.client.HTTPConnection(support.LOOPBACK, port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=body,
+            headers={"Connection": "close", "Content-Type": "application/json", **headers},
+        )
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _client(port, path, body, headers, start_at, duration) -> support.LoadResult:
+    result = support.LoadResult()
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    end = time.monotonic() + duration
+    while (now := time.monotonic()) < end:
+        try:
+            status, answer = post(port, path, body, headers)
+        except OSError as exc:
+            status, answer = 0, repr(exc).encode()
+        took = time.monotonic() - now
+        if status == 200:
+            result.requests += 1
+            result.latencies.append(took)
+        else:
+            result.errors += 1
+            result.first_error = result.first_error or f"{status}: {answer[:200]!r}"
+    result.seconds = duration
+    return result
+
+
+def load_post(port, path, body: bytes, headers, *, clients: int, duration: float):
+    context = multiprocessing.get_context("spawn")
+    start_at = time.monotonic() + 2.0
+    with context.Pool(
+        clients, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)
+    ) as pool:
+        parts = pool.starmap(_client, [(port, path, body, headers, start_at, duration)] * clients)
+    total = support.LoadResult(seconds=duration)
+    for part in parts:
+        total.requests += part.requests
+        total.errors += part.errors
+        total.latencies.extend(part.latencies)
+        total.first_error = total.first_error or part.first_error
+    return total
+
+
+def _purge_queue() -> None:
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(QUEUE)
+    except Exception as exc:  # a transport without the queue yet; nothing to purge
+        print(f"(queue {QUEUE} not purged: {exc.__class__.__name__})")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench events", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    args = parser.parse_args(argv)
+
+    from django.conf import settings
+
+    if settings.configured:
+        import subprocess
+        import sys
+
+        # Another benchmark set Django up on its own database in this process: run apart.
+        subprocess.run(
+            [sys.executable, "-m", "tests.benchmarks", "events", *argv],
+            cwd=support.BASE_DIR,
+            check=True,
+        )
+        return
+
+    support.BENCH_DATABASE = DATABASE_NAME
+    os.environ["HERALD_QUEUE"] = QUEUE  # gunicorn's workers inherit it
+    database_url = support.setup_django()
+    from contacts.models import Contact
+    from integrations.models import APIKey
+    from integrations.services import api_key_create
+    from marketing.models import Event
+
+    APIKey.objects.filter(name=KEY_NAME).delete()
+    _, secret = api_key_create(name=KEY_NAME, rights="events")
+    auth = {"Authorization": "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()}
+    Contact.objects.get_or_create(email=BODY["keyValue"])
+    body = json.dumps(BODY).encode()
+    last_before = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    print(
+        f"gunicorn: {args.workers} sync workers on loopback; {args.clients} client processes, "
+        f"a new connection per request, {args.duration:g} s per endpoint; "
+        f"{os.cpu_count()} CPUs shared by both"
+    )
+    print(f"database: {support.describe_database(database_url)}; broker queue {QUEUE}")
+    with support.Gunicorn(workers=args.workers) as server:
+        for _ in range(WARM_UP_REQUESTS):
+            support.request(server.port, "/bench/noop")
+            status, answer = post(server.port, "/api/v1/event", body, auth)
+            if status != 200:
+                raise RuntimeError(f"/api/v1/event answered {status}: {answer[:300]!r}")
+        noop = support.load(
+            server.port, "/bench/noop", clients=args.clients, duration=args.duration
+        )
+        print(support.report("no-op    GET /bench/noop", noop), flush=True)
+        events = load_post(
+            server.port, "/api/v1/event", body, auth, clients=args.clients, duration=args.duration
+        )
+        print(support.report("event    POST /api/v1/event", events), flush=True)
+        # The cheapest authenticated API call: the floor every API request pays here.
+        account = support.load(
+            server.port,
+            "/api/v1/account/info",
+            headers=auth,
+            clients=args.clients,
+            duration=args.duration,
+        )
+        print(support.report("API key  GET /api/v1/account/info", account), flush=True)
+    new_events = Event.objects.filter(pk__gt=last_before)
+    stored, linked = new_events.count(), new_events.filter(contact__isnull=False).count()
+    print(f"events stored: {stored} (warm-up included), linked to the contact: {linked}")
+    _purge_queue()
+    if noop.per_second and events.per_second:
+        print(
+            f"ratio: POST /api/v1/event runs at {events.per_second / noop.per_second:.0%} of the "
+            f"no-op throughput ({events.per_second:.0f} events/s; target ratio >= 0.5)"
+        )
+    if account.per_second and events.per_second:
+        print(
+            f"        and at {events.per_second / account.per_second:.0%} of GET "
+            "/api/v1/account/info (API key authentication + DRF + one SELECT)"
+        )
