@@ -256,6 +256,10 @@ class StepForm(forms.Form):
         }[kind]
         return ["label", *fields]
 
+    def shown(self) -> list:
+        """The bound fields of this step's kind, in reading order (where it goes last)."""
+        return [self[name] for name in self.visible]
+
     def clean_filter(self):
         text = self.cleaned_data["filter"].strip() or "{}"
         try:
