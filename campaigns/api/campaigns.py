@@ -219,9 +219,11 @@ class CampaignsView(APIView):
     )
     def get(self, request):
         campaigns = Campaign.objects.filter(deleted_at__isnull=True)
-        for name in ("status", "type"):
+        for name, known in (("status", CampaignStatus.values), ("type", CampaignType.values)):
             value = request.query_params.get(name)
             if value:
+                if value not in known:
+                    raise ValidationError({name: [f"must be one of {', '.join(known)}"]})
                 campaigns = campaigns.filter(**{name: value})
         try:
             limit = min(int(request.query_params.get("limit", LIST_LIMIT)), MAX_LIST_LIMIT)
@@ -336,11 +338,15 @@ def platforms() -> list[dict]:
 
 class PlatformsView(APIView):
     @extend_schema(
-        summary="Channels and whether the organisation has connected them",
+        summary="Channels and whether the organisation has connected them (?connected=true: "
+        "only connected ones)",
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        return Response(platforms())
+        answer = platforms()
+        if request.query_params.get("connected", "").lower() in ("1", "true", "yes"):
+            answer = [platform for platform in answer if platform["connected"]]
+        return Response(answer)
 
 
 class CampaignTypesView(APIView):

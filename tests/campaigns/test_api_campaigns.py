@@ -612,6 +612,19 @@ def test_platforms_lists_email_connected_and_social_not(api, full_key):
     assert platforms["whatsapp"]["connected"] is False
 
 
+def test_platforms_connected_only(api, full_key):
+    platforms = api.get("/api/crm/marketing/platforms?connected=true", key=full_key).json()
+
+    assert [p["id"] for p in platforms] == ["email", "sms"]
+
+
+def test_list_with_an_unknown_status_filter_is_400(api, full_key):
+    response = api.get(f"{CAMPAIGNS}?status=sleeping", key=full_key)
+
+    assert response.status_code == 400
+    assert "status" in response.json()
+
+
 def test_campaign_types_have_descriptions(api, full_key):
     types = api.get("/api/crm/marketing/campaign-types/", key=full_key).json()
 
