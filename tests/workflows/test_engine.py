@@ -310,3 +310,18 @@ def test_version_pinning_runs_keep_the_version_they_started_on(
     }
     assert sent == {old_run: welcome.pk, new_run: follow_up.pk}
     assert WorkflowRun.objects.get(pk=old_run).version.number == 1
+
+
+def test_sms_step_queues_an_sms_to_the_contacts_phone(django_capture_on_commit_callbacks):
+    from tests.workflows.conftest import published
+
+    code = published("Code", "Your code $!data.get('code')", channel="sms")
+    contact = ContactFactory(phone="+380501234567")
+    make_workflow(chain({"kind": "send", "template_id": code.pk, "channel": "sms"}))
+    start(emit(contact, params={"code": "42"}), django_capture_on_commit_callbacks)
+    delivery = Delivery.objects.get()
+    assert (delivery.channel, delivery.locator, delivery.params) == (
+        "sms",
+        "+380501234567",
+        {"code": "42"},
+    )
