@@ -77,6 +77,8 @@ RECORD_EVERY = 25
 # Batches per task invocation before the task re-enqueues itself: keeps a task well under the
 # Celery time limit and lets other runs' tasks interleave on a busy worker.
 BATCHES_PER_TASK = 10
+# Seconds between checks of the run's status while a batch is being sent.
+STATUS_EVERY = 0.5
 # A task invocation stops claiming after this long and re-enqueues itself, so a rate-limited
 # run never runs into the Celery time limit with rows claimed.
 TASK_SECONDS = 60.0
@@ -432,6 +434,25 @@ class _Sender:
         self.connection = None
         self.provider = ""
         self.pacers = {channel: _Pacer(rate_limit(channel)) for channel in SENDABLE_CHANNELS}
+        self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
+        self.status_checked = time.monotonic()
+        self.running = True
+
+    def version(self, version_id: int | None) -> TemplateVersion | None:
+        if version_id is None:
+            return None
+        if version_id not in self.versions:
+            self.versions[version_id] = TemplateVersion.objects.get(pk=version_id)
+        return self.versions[version_id]
+
+    def stopped(self) -> bool:
+        """Has the run left `running` (pause, cancel)? Asked between chunks, at most every
+        STATUS_EVERY seconds, so a pause takes effect within about a second."""
+        now = time.monotonic()
+        if now - self.status_checked >= STATUS_EVERY:
+            self.status_checked = now
+            self.running = _run_status(self.run.pk) == RunStatus.RUNNING
+        return not self.running
 
     def batch_size(self, channels: list[str]) -> int:
         """BATCH_SIZE, or what this sender may send in about half a minute under the rate
@@ -552,14 +573,13 @@ def run_send(*, run_id: int, batches: int = BATCHES_PER_TASK) -> float | None:
 
 def _send_batch(sender: _Sender, run: CampaignRun, ids: list[int]) -> bool:
     """Send one claimed batch chunk by chunk; False when the run stopped meanwhile."""
-    deliveries = list(
-        Delivery.objects.filter(pk__in=ids)
-        .select_related("contact", "template_version")
-        .order_by("pk")
-    )
+    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
+    for delivery in deliveries:
+        # A run has one version (a drip one per step): fetched once per task, not per row.
+        delivery.template_version = sender.version(delivery.template_version_id)
     failures = 0
     for start in range(0, len(deliveries), RECORD_EVERY):
-        if start and _run_status(run.pk) != RunStatus.RUNNING:
+        if start and sender.stopped():
             # Paused or cancelled mid-batch: stop within one chunk, give the rest back.
             _release([d.pk for d in deliveries[start:]])
             return False
