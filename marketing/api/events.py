@@ -9,6 +9,8 @@ is what templates read as `$data`.
 
 import json
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -88,9 +90,26 @@ class EventView(APIView):
     required_scope = Scope.EVENTS
     version = 1
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        description=(
+            "Generate event. Body: `eventTypeKey` (1-100 characters: letters, digits, "
+            "`- _ . :`; a new type is created on first use), `keyValue` (1-300 characters; a "
+            "contact id, email or phone links the event to that contact, as do params "
+            "contactId, externalCustomerId, email, phone), `params` (v1: `[{name, value}]` with "
+            "string values; v2: values may be nested JSON, or `params` an object). At most "
+            "20 kB. Answers `{id}` once stored; processing runs in a worker."
+        ),
+    )
     def post(self, request):
-        # Checked on the raw bytes before parsing: the limit exists to bound parsing work.
-        length = len(request.body)
+        # Checked before parsing, from the declared length first so a huge body is never
+        # read: the limit exists to bound the work an event costs.
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        length = declared if declared > BODY_MAX_BYTES else len(request.body)
         if length > BODY_MAX_BYTES:
             raise _error(
                 "body", f"at most {BODY_MAX_BYTES} bytes (20 kB) per event; got {length} bytes"

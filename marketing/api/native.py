@@ -3,6 +3,8 @@
 Lists that grow without bound (events, orders) page by cursor (newest first).
 """
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -223,9 +225,11 @@ class RFMView(APIView):
 
     required_scope = Scope.MANAGE
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(rfm.rfm_grid())
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         if data.get("recompute") in (True, "true", "1"):

@@ -5,6 +5,8 @@ Orders need a full-rights key (Scope.MANAGE): the seed's limited rights (events;
 contacts; contacts; messages) do not mention orders.
 """
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +31,17 @@ def _ids(raw) -> list[str]:
 class OrdersView(APIView):
     required_scope = Scope.MANAGE
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        description=(
+            "Add or update 1-1000 orders (`orders`), upserted by externalOrderId. Required: "
+            "externalOrderId, externalCustomerId, totalCost, status (INITIALIZED, IN_PROGRESS, "
+            "DELIVERED, CANCELLED, ABANDONED_SHOPPING_CART), date (ISO 8601), currency (ISO "
+            "4217). Answers `{failedOrders: [{index, externalOrderId, reason}], storedOrders, "
+            "createdOrders, updatedOrders, createdContacts}`; valid orders are stored."
+        ),
+    )
     def post(self, request):
         data = request.data
         if not isinstance(data, dict):
@@ -49,6 +62,15 @@ class OrdersView(APIView):
             }
         )
 
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT},
+        description=(
+            "Delete orders by `externalOrderIds` (comma-separated or repeated "
+            "`externalOrderId`), or all orders dated from `startDate` to `endDate` (ISO 8601, "
+            "at most 24 hours apart). Answers `{deletedOrders}`."
+        ),
+    )
     def delete(self, request):
         query = request.query_params
         body = request.data if isinstance(request.data, dict) else {}

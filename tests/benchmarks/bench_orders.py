@@ -148,7 +148,7 @@ INSERT INTO marketing_order (
 SELECT 'rfm-' || g, 'rfm-c-' || c.n, c.id, 'DELIVERED', '', (g * 7919 %% 1000) + 1, 'USD',
        now() - make_interval(mins => (g * 104729 %% 1051200)), '', '', '', '', '', '', '',
        '', '', '', '{}'::jsonb, now(), now()
-  FROM generate_series(1, %s) AS g
+  FROM generate_series(1::bigint, %s) AS g
   JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM contacts_contact
          WHERE email LIKE 'rfm%%@example.com') AS c
     ON c.n = (g * 31 %% %s)

@@ -198,6 +198,17 @@ def test_body_over_20_kb_is_400_naming_the_limit(api, full_key):
     assert api.post("/api/v1/event", key=full_key, body=fits).status_code == 200
 
 
+def test_body_of_megabytes_is_400_json_without_reading_it(api, full_key):
+    huge = {
+        "eventTypeKey": "big",
+        "keyValue": "x",
+        "params": [{"name": "p", "value": "x" * 3_000_000}],
+    }
+    response = api.post("/api/v1/event", key=full_key, body=huge)
+    assert response.status_code == 400
+    assert "20 kB" in response.json()["body"][0]
+
+
 def test_body_that_is_not_an_object_is_400(api, full_key):
     response = api.post("/api/v1/event", key=full_key, body=["eventTypeKey"])
     assert response.status_code == 400

@@ -2,6 +2,7 @@
 
 import copy
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -310,3 +311,26 @@ def test_delete_with_json_body(api, full_key):
     post(api, full_key, [SEED_ORDER])
     response = api.delete("/api/v1/orders", key=full_key, body={"externalOrderIds": ["100500"]})
     assert response.json() == {"deletedOrders": 1}
+
+
+def test_every_optional_field_of_the_seed_api_is_kept(api, full_key):
+    full = order(
+        taxes=12.5,
+        restoreUrl="https://shop.example.com/cart/restore/abc",
+        statusDescription="Waiting for the courier",
+        storeId="store-7",
+        source="mobile-app",
+        additionalInfo={"coupon": "SPRING", "gift": True},
+    )
+    assert post(api, full_key, [full]).json()["failedOrders"] == []
+    stored = Order.objects.get()
+    assert stored.taxes == Decimal("12.50")
+    assert stored.restore_url == "https://shop.example.com/cart/restore/abc"
+    assert stored.status_description == "Waiting for the courier"
+    assert (stored.store_id, stored.source) == ("store-7", "mobile-app")
+    assert stored.additional_info == {"coupon": "SPRING", "gift": True}
+    assert stored.discount == 0 and stored.shipping == 10
+    # Absent optional fields stay empty (NULL for numbers and additionalInfo).
+    post(api, full_key, [order(externalOrderId="bare", shipping=None, discount=None)])
+    bare = Order.objects.get(external_order_id="bare")
+    assert bare.taxes is None and bare.shipping is None and bare.additional_info is None
