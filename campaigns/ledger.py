@@ -135,6 +135,9 @@ def deliveries_claim(
 ) -> list[int]:
     """Claim up to `limit` queued deliveries of a send request for this worker; return ids.
 
+    Claim times are the wall clock (clock_timestamp(), not now(), which is frozen at the
+    start of an enclosing transaction), the same clock next_wake compares them with.
+
     Rows already claimed by a live worker, or waiting for a retry, are skipped; claims older
     than CLAIM_LEASE are taken over, unless the row has had `max_attempts` already (see
     deliveries_fail_exhausted). The Message-ID is fixed here, before anything is sent, so a
@@ -143,7 +146,7 @@ def deliveries_claim(
     table = Delivery._meta.db_table
     sql = f"""
         UPDATE {table} d
-           SET claimed_at = now(),
+           SET claimed_at = clock_timestamp(),
                attempts = d.attempts + 1,
                message_id = CASE WHEN d.message_id = ''
                    THEN '<' || replace(d.request_id::text, '-', '') || '@' || %s || '>'
@@ -151,8 +154,8 @@ def deliveries_claim(
          WHERE d.id IN (
             SELECT id FROM {table}
              WHERE send_request_id = %s AND status = 'queued'
-               AND (claimed_at IS NULL OR claimed_at < now() - %s)
-               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+               AND (claimed_at IS NULL OR claimed_at < clock_timestamp() - %s)
+               AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
                AND attempts < %s
              ORDER BY id
              LIMIT %s
@@ -200,7 +203,7 @@ def deliveries_retry_later(*, delivery_ids: list[int], error: str, delay: timede
             f"""
             WITH held AS (
                 UPDATE {table} d
-                   SET claimed_at = NULL, next_attempt_at = now() + %s, error = %s
+                   SET claimed_at = NULL, next_attempt_at = clock_timestamp() + %s, error = %s
                  WHERE d.id = ANY(%s) AND d.status = 'queued'
                 RETURNING d.id, d.attempts
             )
