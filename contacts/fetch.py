@@ -220,14 +220,7 @@ def fetch_to_file(
 
 
 def private_urls_allowed() -> bool:
-    value = getattr(settings, "HERALD_IMPORT_ALLOW_PRIVATE_URLS", None)
-    if value is None:
-        # Until settings.py declares it, read the same variable the settings module would, at
-        # call time, so a worker started with it set (development, tests) honours it.
-        from config.env import env_bool
-
-        value = env_bool("HERALD_IMPORT_ALLOW_PRIVATE_URLS", default=False)
-    return bool(value)
+    return settings.HERALD_IMPORT_ALLOW_PRIVATE_URLS
 
 
 def _request(scheme, host, port, addresses, path, auth_header, timeout):

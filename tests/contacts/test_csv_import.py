@@ -325,10 +325,12 @@ def test_oversize_download_fails_the_job(db, settings, server, monkeypatch):
 
 
 @pytest.fixture
-def private_urls_worker(monkeypatch, transactional_db):
+def private_urls_worker(monkeypatch, settings, transactional_db):
     """A real worker process that may fetch from 127.0.0.1 (the test server)."""
     from tests.support.worker import CeleryWorker
 
+    settings.HERALD_IMPORT_ALLOW_PRIVATE_URLS = True
+    # The worker is another process: it reads the setting from its environment.
     monkeypatch.setenv("HERALD_IMPORT_ALLOW_PRIVATE_URLS", "1")
     with CeleryWorker() as worker:
         yield worker
