@@ -146,12 +146,12 @@ INSERT INTO marketing_order (
     total_cost, currency, date, email, phone, first_name, last_name, restore_url, store_id,
     source, delivery_method, payment_method, delivery_address, raw, created_at, updated_at)
 SELECT 'rfm-' || g, 'rfm-c-' || c.n, c.id, 'DELIVERED', '', (g * 7919 %% 1000) + 1, 'USD',
-       now() - make_interval(mins => (g * 104729 %% 1051200)), '', '', '', '', '', '', '',
+       now() - make_interval(mins => (g * 104729 %% 1051200)::int), '', '', '', '', '', '', '',
        '', '', '', '{}'::jsonb, now(), now()
   FROM generate_series(1::bigint, %s) AS g
   JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM contacts_contact
          WHERE email LIKE 'rfm%%@example.com') AS c
-    ON c.n = (g * 31 %% %s)
+    ON c.n = (abs(hashint8(g)) %% %s)
 """
 
 
