@@ -244,6 +244,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Tests point their worker at a queue of their own so a running dev instance cannot steal tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("HERALD_QUEUE", "celery")
+if _xdist_worker := env_str("PYTEST_XDIST_WORKER"):
+    # Parallel test processes each start their own workers on their own test database.
+    CELERY_TASK_DEFAULT_QUEUE += f"-{_xdist_worker}"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Campaign sending (campaigns.pipeline): messages per second per channel over a run's
 # senders (0 = unlimited); claims older than HERALD_CLAIM_TIMEOUT seconds belong to a dead
