@@ -122,7 +122,8 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = EventSerializer
     pagination_class = NewestFirst
-    required_scope = Scope.EVENTS
+    # Reading history exposes every contact's event params; the events right only sends.
+    required_scope = Scope.MANAGE
 
     def get_queryset(self):
         if self.action != "list":

@@ -75,8 +75,10 @@ def test_event_history_bad_filter_is_400(api, full_key, query, field):
     assert response.status_code == 400 and field in response.json()
 
 
-def test_limited_key_reads_event_history_but_not_orders(api, limited_key):
-    assert api.get("/api/herald/events", key=limited_key).status_code == 200
+def test_limited_key_may_send_events_but_not_read_history_orders_or_rfm(api, limited_key):
+    assert send(api, limited_key, "allowed", "a@example.com")
+    assert api.get("/api/herald/events", key=limited_key).status_code == 403
+    assert api.get("/api/herald/event-types", key=limited_key).status_code == 403
     assert api.get("/api/herald/orders", key=limited_key).status_code == 403
     assert api.get("/api/herald/rfm", key=limited_key).status_code == 403
 
