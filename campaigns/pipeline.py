@@ -383,10 +383,14 @@ def _over_error_threshold(run: CampaignRun) -> tuple[bool, int, int]:
             cap = ERROR_THRESHOLD_MIN_ATTEMPTS
         else:
             cap = max(failed * 100 // threshold, ERROR_THRESHOLD_MIN_ATTEMPTS)
+        # Two ranges of the (run, status) index around 'queued', each bounded: a plain
+        # status <> 'queued' would walk every queued entry of a large run.
         cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s "
-            "AND status <> 'queued' LIMIT %s) done",
-            [run.pk, cap + 1],
+            f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
+                                              AND status < 'queued' LIMIT %s) a)
+                     + (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
+                                              AND status > 'queued' LIMIT %s) b)""",
+            [run.pk, cap + 1, run.pk, cap + 1],
         )
         done = cursor.fetchone()[0]
     over = done >= ERROR_THRESHOLD_MIN_ATTEMPTS and failed * 100 > threshold * done
