@@ -193,7 +193,9 @@ def deliveries_fail_exhausted(*, send_request_id: int, max_attempts: int) -> lis
 
 def deliveries_retry_later(*, delivery_ids: list[int], error: str, delay: timedelta) -> None:
     """A transient failure: release the claim, keep the rows queued until `delay` has passed,
-    and write the failed attempt into the history."""
+    and write the failed attempt into the history. The delay counts from now() (the
+    campaign pipeline's claims compare with now(); clock_timestamp() is never earlier, so
+    deliveries_claim sees the row due no later)."""
     if not delivery_ids:
         return
     table = Delivery._meta.db_table
@@ -203,7 +205,7 @@ def deliveries_retry_later(*, delivery_ids: list[int], error: str, delay: timede
             f"""
             WITH held AS (
                 UPDATE {table} d
-                   SET claimed_at = NULL, next_attempt_at = clock_timestamp() + %s, error = %s
+                   SET claimed_at = NULL, next_attempt_at = now() + %s, error = %s
                  WHERE d.id = ANY(%s) AND d.status = 'queued'
                 RETURNING d.id, d.attempts
             )
