@@ -220,7 +220,7 @@ def email_build(
     headers.update(tracking.list_unsubscribe_headers(delivery))
     message = HeraldEmail(
         subject=rendered.subject,
-        body=rendered.text,
+        body=tracking.prepare_text(rendered.text, delivery),
         from_email=from_header,
         to=[delivery.locator],
         headers=headers,

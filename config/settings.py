@@ -175,6 +175,11 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
     EMAIL_FILE_PATH = str(OUTBOX_DIR)
+# SMS: an HTTP gateway (POST JSON {to, text, from}) when HERALD_SMS_URL is set, else
+# messages are written to var/outbox/sms.jsonl.
+HERALD_SMS_URL = env_str("HERALD_SMS_URL", "")
+HERALD_SMS_TOKEN = env_str("HERALD_SMS_TOKEN", "")
+HERALD_SMS_TIMEOUT = env_int("HERALD_SMS_TIMEOUT", 10)
 ANYMAIL = {}  # filled by the provider settings of an ESP when one is configured
 # DKIM signing of outgoing mail, when all three are set (the key: PEM text or a file path).
 HERALD_DKIM_PRIVATE_KEY = env_str("HERALD_DKIM_PRIVATE_KEY", "")

@@ -102,18 +102,8 @@ class OutboxGateway(SMSGateway):
         return message_id
 
 
-def _setting(name: str, default: str = "") -> str:
-    # A Django setting when one is defined (tests override them), else the environment.
-    value = getattr(settings, name, None)
-    return str(value) if value is not None else (env_str(name) or default)
-
-
 def sms_gateway() -> SMSGateway:
-    url = _setting("HERALD_SMS_URL")
+    url = settings.HERALD_SMS_URL
     if url:
-        try:
-            timeout = float(_setting("HERALD_SMS_TIMEOUT", "10"))
-        except ValueError:
-            raise ImproperlyConfigured("HERALD_SMS_TIMEOUT must be a number of seconds.") from None
-        return HTTPGateway(url, _setting("HERALD_SMS_TOKEN"), timeout)
+        return HTTPGateway(url, settings.HERALD_SMS_TOKEN, settings.HERALD_SMS_TIMEOUT)
     return OutboxGateway(Path(settings.VAR_DIR) / "outbox" / "sms.jsonl")
