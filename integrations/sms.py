@@ -13,9 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
-from config.env import env_str
 
 
 class SMSError(Exception):
