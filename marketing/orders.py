@@ -9,6 +9,9 @@ phone, a contact is created from the order's email, phone, first and last name (
 "orders"; seed 002: nothing else is copied, and an existing contact is never modified). An
 order with neither stays unlinked.
 
+Statuses: the shop is the source of truth, so any status may follow any other (a cancelled
+order can be reinstated); there is no transition table to enforce here.
+
 Events: every new order and every status change emits one event of type `order<STATUS>`
 (`orderINITIALIZED`, `orderIN_PROGRESS`, `orderDELIVERED`, `orderCANCELLED`,
 `orderABANDONED_SHOPPING_CART`), keyValue = externalOrderId, linked to the order's contact,
