@@ -62,3 +62,30 @@ def test_sweep_picks_only_old_unprocessed_events(django_capture_on_commit_callba
         created_at=timezone.now() - dt.timedelta(hours=1), processed_at=timezone.now()
     )
     assert events_enqueue_unprocessed() == 1
+
+
+def test_beat_entries_name_registered_tasks(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    for entry in ("marketing-events-sweep", "marketing-rfm-recompute"):
+        assert settings.CELERY_BEAT_SCHEDULE[entry]["task"] in app.tasks
+
+
+@pytest.mark.worker
+def test_worker_recomputes_rfm_by_the_beat_task_name(api, full_key, celery_worker):
+    from config.celery import app
+    from marketing.models import RFMScore
+
+    order = {
+        "externalOrderId": "r1",
+        "externalCustomerId": "c1",
+        "totalCost": 10,
+        "status": "DELIVERED",
+        "date": "2026-01-01T00:00:00Z",
+        "currency": "EUR",
+        "email": "rfm@example.com",
+    }
+    api.post("/api/v1/orders", key=full_key, body={"orders": [order]})
+    app.send_task("marketing.rfm_recompute")
+    assert wait_for(lambda: RFMScore.objects.filter(contact__email="rfm@example.com").exists())
