@@ -249,8 +249,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Tests point their worker at a queue of their own so a running dev instance cannot steal tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("HERALD_QUEUE", "celery")
-if _xdist_worker := env_str("PYTEST_XDIST_WORKER"):
-    # Parallel test processes each start their own workers on their own test database.
+_xdist_worker = env_str("PYTEST_XDIST_WORKER")
+if _xdist_worker and not CELERY_TASK_DEFAULT_QUEUE.endswith(f"-{_xdist_worker}"):
+    # Parallel test processes each start their own workers on their own test database; the
+    # workers they start inherit the variable and the already-suffixed queue name.
     CELERY_TASK_DEFAULT_QUEUE += f"-{_xdist_worker}"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Campaign sending (campaigns.pipeline): messages per second per channel over a run's
