@@ -21,7 +21,6 @@ build and classify a message, whoever sends it.
 from __future__ import annotations
 
 import logging
-import smtplib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,6 +52,7 @@ from campaigns.sending import (
     _classify_email_error,
     _provider_name,
     _send_sms,
+    connection_lost,
     delivery_render,
     email_build,
     email_sender,
@@ -525,10 +525,7 @@ class _Sender:
                     outcome.failed[delivery.pk] = reason
                     continue
                 outcome.transient[delivery.pk] = reason
-                # smtplib's errors are OSErrors too; only a lost connection is "broken".
-                if not isinstance(
-                    exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused
-                ):
+                if connection_lost(exc):
                     broken = reason
                     self.close()
                 continue

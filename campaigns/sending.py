@@ -238,6 +238,14 @@ def email_build(
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
 
 
+def connection_lost(exc: Exception) -> bool:
+    """Whether the SMTP connection is gone. smtplib's answers (a refused recipient, a 4xx) are
+    OSErrors too, but the connection still serves the next message."""
+    return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(
+        exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused
+    )
+
+
 def _classify_email_error(exc: Exception) -> tuple[bool, str]:
     """(permanent, reason) for a sending error; raises again what is not a sending error."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -251,7 +259,7 @@ def _classify_email_error(exc: Exception) -> tuple[bool, str]:
         text = exc.smtp_error
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
         return 500 <= exc.smtp_code < 600, f"SMTP {exc.smtp_code}: {text}"
-    if isinstance(exc, _CONNECTION_ERRORS):
+    if connection_lost(exc):
         return False, f"connection error: {exc or type(exc).__name__}"
     try:
         from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
@@ -313,7 +321,7 @@ def _send_emails(
                 outcome.failed[delivery.pk] = reason
             else:
                 outcome.transient[delivery.pk] = reason
-                if isinstance(exc, _CONNECTION_ERRORS):
+                if connection_lost(exc):
                     broken = reason
                     connection.close()
             continue
