@@ -45,7 +45,7 @@ def event_history(request):
             "page": page,
             "count": count,
             "count_exact": exact,
-            "types": EventType.objects.order_by("key"),
+            "types": EventType.objects.order_by("key").prefetch_related("workflows"),
             "query": request.GET,
             "filter_error": error,
             "base_query": _base_query(request),
@@ -71,7 +71,7 @@ def event_types(request):
         request,
         "marketing/events_types.html",
         {
-            "types": EventType.objects.order_by("key"),
+            "types": EventType.objects.order_by("key").prefetch_related("workflows"),
             "can_write": has_role(request.user, Role.MARKETER),
         },
     )

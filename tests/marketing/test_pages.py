@@ -148,3 +148,16 @@ def test_admin_lists_and_shows_every_marketing_model(client, admin_user):
         "/admin/marketing/rfmscore/",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_event_types_page_lists_the_workflows_each_type_starts(as_viewer):
+    from marketing.workflows.services import workflow_create
+
+    cart = EventType.objects.create(key="cartAbandoned")
+    EventType.objects.create(key="pageViewed")
+    workflow_create(name="Cart reminder", event_type=cart)
+
+    page = text(as_viewer.get("/automation/event-types/"))
+
+    assert "Cart reminder" in page
+    assert page.count('data-testid="event-type-workflows"') == 2
