@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from campaigns.analytics import stats_refresh
+from marketing.attribution import conversions_refresh
 
 
 # Idempotent (every row is recomputed, never incremented) and serialised by an advisory lock,
@@ -10,4 +11,6 @@ from campaigns.analytics import stats_refresh
 @shared_task(name="campaigns.stats_refresh", acks_late=True, ignore_result=True)
 def stats_refresh_task(run_ids: list[int] | None = None) -> dict:
     result = stats_refresh(run_ids=run_ids)
+    # After the rollup, which may have just created the rows conversions are written into.
+    conversions_refresh(run_ids=run_ids)
     return {"runs": result.runs, "stats": result.stats_rows, "buckets": result.bucket_rows}

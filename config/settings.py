@@ -262,6 +262,9 @@ HERALD_RATE_LIMIT_EMAIL = env_int("HERALD_RATE_LIMIT_EMAIL", 0)
 HERALD_RATE_LIMIT_SMS = env_int("HERALD_RATE_LIMIT_SMS", 0)
 HERALD_CLAIM_TIMEOUT = env_int("HERALD_CLAIM_TIMEOUT", 600)
 HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
+# An order is credited to the campaign/workflow message its contact last clicked this many
+# days before it (marketing.attribution), unless its UTM data names a campaign.
+HERALD_ATTRIBUTION_WINDOW_DAYS = env_int("HERALD_ATTRIBUTION_WINDOW_DAYS", 7)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "herald.heartbeat", "schedule": 30.0},

@@ -129,6 +129,30 @@ class Order(models.Model):
     additional_info = models.JSONField(null=True, blank=True)
     # The order exactly as the client last sent it (the JSON view of the order page).
     raw = models.JSONField(default=dict, blank=True)
+    # Revenue attribution (marketing.attribution): the message the contact last clicked within
+    # HERALD_ATTRIBUTION_WINDOW_DAYS before the order, or the campaign named in its UTM data.
+    attributed_delivery = models.ForeignKey(
+        "campaigns.Delivery",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attributed_orders",
+    )
+    attributed_campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attributed_orders",
+    )
+    # db_default: the order upsert inserts with raw SQL that does not name this column.
+    attribution = models.CharField(
+        max_length=5,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("click", "Click"), ("utm", "UTM")],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,6 +162,12 @@ class Order(models.Model):
             models.Index(fields=["-date"], name="order_date_recent"),
             models.Index(fields=["status", "date"], name="order_status_date"),
             models.Index(fields=["contact", "status"], name="order_contact_status"),
+            # The conversions rollup reads only attributed, delivered orders.
+            models.Index(
+                fields=["attributed_campaign"],
+                name="order_attributed_delivered",
+                condition=models.Q(status="DELIVERED") & ~models.Q(attribution=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -37,6 +37,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from contacts.models import Contact, ContactSource
 from contacts.validation import email_normalise, phone_normalise
+from marketing.attribution import orders_attribute
 from marketing.currencies import ISO_4217
 from marketing.models import Order, OrderItem, OrderStatus
 from marketing.services import events_emit_many
@@ -396,6 +397,7 @@ def _store(rows: list[ParsedOrder], result: UpsertResult) -> None:
     ids = _upsert_orders(rows)
     result.order_ids = [ids[external][0] for external in external_ids]
     _replace_items(result.order_ids, rows, ids)
+    orders_attribute(order_ids=result.order_ids)
     by_status: dict[str, list[dict]] = {}
     for p in rows:
         external = p.values["external_order_id"]

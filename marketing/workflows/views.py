@@ -6,6 +6,7 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from marketing.models import Order, OrderStatus
 from marketing.roles import Role, has_role, role_required
 from marketing.workflows import graph as wf_graph
 from marketing.workflows import services
@@ -16,10 +17,18 @@ from marketing.workflows.simulator import simulate
 
 
 def workflow_stats(workflow_ids: list[int]) -> dict[int, dict]:
-    """Entered / in progress / completed / exited / failed / messages per workflow, in two
-    grouped queries (indexed by workflow and status)."""
+    """Entered / in progress / completed / exited / failed / messages / conversions per
+    workflow, in three grouped queries (indexed by workflow and status)."""
     stats = {
-        pk: {"entered": 0, "in_progress": 0, "completed": 0, "exited": 0, "failed": 0, "sent": 0}
+        pk: {
+            "entered": 0,
+            "in_progress": 0,
+            "completed": 0,
+            "exited": 0,
+            "failed": 0,
+            "sent": 0,
+            "conversions": 0,
+        }
         for pk in workflow_ids
     }
     rows = (
@@ -41,6 +50,15 @@ def workflow_stats(workflow_ids: list[int]) -> dict[int, dict]:
     )
     for row in sent:
         stats[row["run__workflow_id"]]["sent"] = row["n"]
+    # DELIVERED orders credited to one of the workflow's messages (marketing.attribution).
+    path = "attributed_delivery__workflow_messages__run__workflow_id"
+    converted = (
+        Order.objects.filter(status=OrderStatus.DELIVERED, **{f"{path}__in": workflow_ids})
+        .values(path)
+        .annotate(n=Count("id", distinct=True))
+    )
+    for row in converted:
+        stats[row[path]]["conversions"] = row["n"]
     return stats
 
 

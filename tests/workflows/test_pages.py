@@ -40,7 +40,7 @@ def test_list_shows_workflows_with_their_statistics(
     assert "Test workflow" in page and "<code>signup</code>" in page
     # entered 1, in progress 0, completed 1, exited 0, failed 0, sent 1, conversions 0
     assert "<td>1</td><td>0</td><td>1</td>" in page.replace("\n", "").replace("      ", "")
-    assert "Conversions stay 0 until revenue attribution" in page
+    assert "Conversions: delivered orders credited to a workflow message" in page
     assert "New workflow" not in page  # viewers cannot create
 
 
