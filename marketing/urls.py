@@ -13,7 +13,3 @@ urlpatterns = [
     path("", include("marketing.urls_pages")),
     path("automation/", include("marketing.workflows.urls")),
 ]
-urlpatterns += [
-    path(f"{section}/", views.empty_section, {"section": section}, name=f"{section}_home")
-    for section in views.EMPTY_SECTIONS
-]

@@ -29,21 +29,6 @@ def dashboard(request):
     )
 
 
-# Sections whose capability has not landed yet show an honest empty state.
-EMPTY_SECTIONS = {
-}
-
-
-@role_required(Role.VIEWER)
-def empty_section(request, section: str):
-    title, headline, explanation = EMPTY_SECTIONS[section]
-    return render(
-        request,
-        "marketing/empty_section.html",
-        {"title": title, "headline": headline, "explanation": explanation, "section": section},
-    )
-
-
 @role_required(Role.ADMIN)
 def settings_home(request):
     organisation = Organisation.load()
