@@ -34,7 +34,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from tests.benchmarks import support
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DATABASE_NAME = "herald_bench_campaign"
@@ -63,36 +64,6 @@ TEXT = "Hello {first_name},\n\nSpring prices in {city} are down this week.\n"
 # --- infrastructure ------------------------------------------------------------------------
 
 
-def _server_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        return base
-    from config.embedded import embedded_database_url
-
-    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-    return embedded_database_url(var_dir)
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        if "DROP" in statement:
-            # Workers of an interrupted run may still hold connections.
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                [DATABASE_NAME],
-            )
-        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE_NAME)))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def smtp_sink_binary() -> Path:
     """Postfix's smtp-sink: on PATH, else extracted from Debian's package (no MTA installed)."""
     found = shutil.which("smtp-sink")
@@ -113,7 +84,7 @@ class SMTPSinkServer:
     """smtp-sink on a free loopback port; accepts and discards everything, fast (C)."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = support.free_port()
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "SMTPSinkServer":
@@ -396,51 +367,33 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
 
-    from django.conf import settings
-
-    if settings.configured:
-        # Another benchmark set Django up in this process: run apart, with our settings.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.bench_campaign_send", *argv],
-            cwd=BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_campaign_send", argv):
         return
-
-    server_url = _server_url()
     scratch = Path(tempfile.mkdtemp(prefix="herald-bench-campaign-"))
     try:
-        _admin(server_url, "DROP DATABASE IF EXISTS {}")
-        _admin(server_url, "CREATE DATABASE {}")
-        database_url = urlsplit(server_url)._replace(path=f"/{DATABASE_NAME}").geturl()
         with SMTPSinkServer() as sink:
-            _run(args, database_url, sink, scratch)
+            broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+            environ = {
+                "CELERY_BROKER_URL": broker,
+                "HERALD_QUEUE": QUEUE,
+                "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
+                "DEBUG": "0",
+                "HERALD_VAR_DIR": str(scratch / "var"),
+            }
+            with support.scratch_database(
+                DATABASE_NAME,
+                keep=args.keep,
+                settings_module=_settings_module(scratch),
+                environ=environ,
+            ) as database_url:
+                _run(args, database_url, sink)
     finally:
-        if "django.db" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        if not args.keep:
-            _admin(server_url, "DROP DATABASE IF EXISTS {}")
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(args, database_url: str, sink: SMTPSinkServer, scratch: Path) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = _settings_module(scratch)
-    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-    os.environ["HERALD_QUEUE"] = QUEUE
-    os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
-    os.environ["DEBUG"] = "0"
-    os.environ["HERALD_VAR_DIR"] = str(scratch / "var")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+def _run(args, database_url: str, sink: SMTPSinkServer) -> None:
     from campaigns import pipeline
 
-    call_command("migrate", interactive=False, verbosity=0)
     count = args.recipients
     connections = pipeline.SENDER_TASKS
     print(

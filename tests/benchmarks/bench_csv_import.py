@@ -14,13 +14,14 @@ is written under /tmp and removed unless --keep.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.benchmarks import support
+
 DATABASE_NAME = "herald_bench_csv"
 HEADER = [
     "First name",
@@ -41,24 +42,6 @@ CREATE TABLE IF NOT EXISTS raw_csv_contacts (
     first_name text, last_name text, address text, region text, city text, postcode text,
     email text, sms text, language_code text, timezone text, contact_id text, score text
 )"""
-
-
-def _server_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        return base
-    from config.embedded import embedded_database_url
-
-    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-    return embedded_database_url(var_dir)
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE_NAME)))
 
 
 def write_csv(path: Path, rows: int) -> int:
@@ -138,50 +121,28 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database and the CSV")
     args = parser.parse_args(argv)
 
-    from django.conf import settings
-
-    if settings.configured:
-        # Another benchmark set Django up on its own database in this process: run apart.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.bench_csv_import", *argv],
-            cwd=BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_csv_import", argv):
         return
-
-    server_url = _server_url()
     csv_path = Path(f"/tmp/herald_bench_csv_{args.rows}.csv")  # noqa: S108 (bench scratch file)
+    environ = {
+        # The enqueued task stays in this process's memory: the job is run here, explicitly.
+        "CELERY_BROKER_URL": "memory://",
+        "DEBUG": "0",
+        "HERALD_VAR_DIR": tempfile.mkdtemp(prefix="herald-bench-csv-"),
+    }
     try:
-        _admin(server_url, "DROP DATABASE IF EXISTS {}")
-        _admin(server_url, "CREATE DATABASE {}")
-        database_url = urlsplit(server_url)._replace(path=f"/{DATABASE_NAME}").geturl()
-        _run(args, database_url, csv_path)
+        with support.scratch_database(
+            DATABASE_NAME, keep=args.keep, environ=environ
+        ) as database_url:
+            _run(args, database_url, csv_path)
     finally:
         if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            _admin(server_url, "DROP DATABASE IF EXISTS {}")
             csv_path.unlink(missing_ok=True)
 
 
 def _run(args, database_url: str, csv_path: Path) -> None:
-    import tempfile
-
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    # The enqueued task stays in this process's memory: the job is run here, explicitly.
-    os.environ["CELERY_BROKER_URL"] = "memory://"
-    os.environ["DEBUG"] = "0"
-    os.environ["HERALD_VAR_DIR"] = tempfile.mkdtemp(prefix="herald-bench-csv-")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
     from contacts.models import CustomField
 
-    call_command("migrate", interactive=False, verbosity=0)
     CustomField.objects.create(name="Score", group_key="PERSONAL", key="SCORE", type="number")
 
     began = time.perf_counter()

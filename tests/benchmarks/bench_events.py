@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import time
 
 from tests.benchmarks import support
@@ -105,23 +106,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     args = parser.parse_args(argv)
 
-    from django.conf import settings
-
-    if settings.configured:
-        import subprocess
-        import sys
-
-        # Another benchmark set Django up on its own database in this process: run apart.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks", "events", *argv],
-            cwd=support.BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_events", argv):
         return
-
-    support.BENCH_DATABASE = DATABASE_NAME
     os.environ["HERALD_QUEUE"] = QUEUE  # gunicorn's workers inherit it
-    database_url = support.setup_django()
+    database_url = support.setup_django(DATABASE_NAME)
     from contacts.models import Contact
     from integrations.models import APIKey
     from integrations.services import api_key_create
@@ -177,3 +165,7 @@ def main(argv: list[str]) -> None:
             f"        and at {events.per_second / account.per_second:.0%} of GET "
             "/api/v1/account/info (API key authentication + DRF + one SELECT)"
         )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

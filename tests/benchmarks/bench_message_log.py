@@ -10,13 +10,12 @@ request (keyset page query, capped count, template rendering).
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.benchmarks import support
+
 DATABASE_NAME = "herald_bench_log"
 
 GENERATE_SQL = """
@@ -34,32 +33,6 @@ SELECT gen_random_uuid(), 0,
        1, now() - (%(count)s - i) * interval '1 second', 0, 0
   FROM generate_series(1, %(count)s) AS i
 """
-
-
-def _server_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        return base
-    from config.embedded import embedded_database_url
-
-    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-    return embedded_database_url(var_dir)
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE_NAME)))
-
-
-def _database_exists(server_url: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME])
-        return found.fetchone() is not None
 
 
 def _median_ms(run, repeat: int) -> tuple[float, object]:
@@ -90,21 +63,12 @@ def _populate(count: int) -> None:
 
 
 def _run(args, database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["CELERY_BROKER_URL"] = "memory://"
-    os.environ["DEBUG"] = "0"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
     from django.test import Client
     from django.utils import timezone
 
     from campaigns.models import Delivery
     from tests.factories import UserFactory
 
-    call_command("migrate", interactive=False, verbosity=0)
     _populate(args.deliveries)
     host = urlsplit(database_url).hostname or "embedded server"
     print(
@@ -147,29 +111,13 @@ def main(argv: list[str]) -> None:
     )
     args = parser.parse_args(argv)
 
-    from django.conf import settings
-
-    if settings.configured:
-        # Another benchmark set Django up on its own database in this process: run apart.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.bench_message_log", *argv],
-            cwd=BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_message_log", argv):
         return
-
-    server_url = _server_url()
-    if not _database_exists(server_url):
-        _admin(server_url, "CREATE DATABASE {}")
-    database_url = urlsplit(server_url)._replace(path=f"/{DATABASE_NAME}").geturl()
-    try:
+    environ = {"CELERY_BROKER_URL": "memory://", "DEBUG": "0"}
+    with support.scratch_database(
+        DATABASE_NAME, keep=args.keep, reuse=True, environ=environ
+    ) as database_url:
         _run(args, database_url)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            _admin(server_url, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
 if __name__ == "__main__":

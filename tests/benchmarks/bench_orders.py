@@ -19,34 +19,15 @@ import base64
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.benchmarks import support
+
 DATABASE_NAME = "herald_bench_orders"
 BATCH = 1000
 STATUSES = ("INITIALIZED", "IN_PROGRESS", "DELIVERED", "DELIVERED", "CANCELLED")
-
-
-def _server_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        return base
-    from config.embedded import embedded_database_url
-
-    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-    return embedded_database_url(var_dir)
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE_NAME)))
 
 
 def orders(count: int) -> list[dict]:
@@ -194,45 +175,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
 
-    from django.conf import settings
-
-    if settings.configured:
-        # Another benchmark set Django up on its own database in this process: run apart.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.bench_orders", *argv],
-            cwd=BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_orders", argv):
         return
-
-    server_url = _server_url()
-    try:
-        _admin(server_url, "DROP DATABASE IF EXISTS {}")
-        _admin(server_url, "CREATE DATABASE {}")
-        database_url = urlsplit(server_url)._replace(path=f"/{DATABASE_NAME}").geturl()
+    environ = {"CELERY_BROKER_URL": "memory://", "DEBUG": "0"}
+    with support.scratch_database(DATABASE_NAME, keep=args.keep, environ=environ) as database_url:
         _run(args, database_url)
-    finally:
-        if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            _admin(server_url, "DROP DATABASE IF EXISTS {}")
 
 
 def _run(args, database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["CELERY_BROKER_URL"] = "memory://"
-    os.environ["DEBUG"] = "0"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
     from django.test import Client
 
     from integrations.services import api_key_create
 
-    call_command("migrate", interactive=False, verbosity=0)
     _, secret = api_key_create(name="bench", rights="full")
     auth = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()
     host = urlsplit(database_url).hostname or "embedded server"

@@ -17,7 +17,6 @@ afterwards.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,10 +24,9 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
-from pathlib import Path
-from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.benchmarks import support
+
 DATABASE_NAME = "herald_bench_send"
 
 HTML = """<style>td { padding: 4px 8px; } .total { font-weight: bold; }</style>
@@ -38,24 +36,6 @@ HTML = """<style>td { padding: 4px 8px; } .total { font-weight: bold; }</style>
 <td>$item.get('qty') x $item.get('price')</td></tr>#end</table>
 <p class="total">Total: $data.get('total')</p>
 <p><a href="https://shop.example/orders/$data.get('orderId')">Track your parcel</a></p>"""
-
-
-def _server_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        return base
-    from config.embedded import embedded_database_url
-
-    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-    return embedded_database_url(var_dir)
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE_NAME)))
 
 
 def main(argv: list[str]) -> None:
@@ -75,28 +55,10 @@ def main(argv: list[str]) -> None:
     if not 1 <= args.recipients <= 1000:
         parser.error("--recipients must be 1..1000 (the API's limit per call)")
 
-    from django.conf import settings
-
-    if settings.configured:
-        # Another benchmark set Django up on its own database in this process: run apart.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.bench_smartsend", *argv],
-            cwd=BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_smartsend", argv):
         return
-
-    server_url = _server_url()
-    try:
-        _admin(server_url, "DROP DATABASE IF EXISTS {}")
-        _admin(server_url, "CREATE DATABASE {}")
-        _run(args, urlsplit(server_url)._replace(path=f"/{DATABASE_NAME}").geturl())
-    finally:
-        if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            _admin(server_url, "DROP DATABASE IF EXISTS {}")
+    with support.scratch_database(DATABASE_NAME, keep=args.keep, environ=_environ(args)):
+        _run(args)
 
 
 def _recipients(count: int) -> list[dict]:
@@ -115,27 +77,21 @@ def _recipients(count: int) -> list[dict]:
     return recipients
 
 
-def _setup(args, database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "0"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["HERALD_VAR_DIR"] = tempfile.mkdtemp(prefix="herald-bench-send-")
-    # A queue of its own, so a running dev worker cannot take the benchmark's task.
-    os.environ["HERALD_QUEUE"] = f"bench_send_{os.getpid()}"
+def _environ(args) -> dict[str, str]:
+    environ = {
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "HERALD_VAR_DIR": tempfile.mkdtemp(prefix="herald-bench-send-"),
+        # A queue of its own, so a running dev worker cannot take the benchmark's task.
+        "HERALD_QUEUE": f"bench_send_{os.getpid()}",
+    }
     if args.mode == "inline":
         # The task runs inside the API call's on_commit, in this process.
-        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+        environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+    return environ
 
 
-def _run(args, database_url: str) -> None:
-    _setup(args, database_url)
+def _run(args) -> None:
     from django.conf import settings
     from django.test import Client
 

@@ -13,33 +13,13 @@ database of its own (`herald_bench_workflow`), dropped afterwards.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.benchmarks import support
+
 DATABASE_NAME = "herald_bench_workflow"
-
-
-def _server_url() -> str:
-    base = os.environ.get("DATABASE_URL")
-    if base:
-        return base
-    from config.embedded import embedded_database_url
-
-    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-    return embedded_database_url(var_dir)
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE_NAME)))
 
 
 def main(argv: list[str]) -> None:
@@ -48,48 +28,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
 
-    from django.conf import settings
-
-    if settings.configured:
-        # Another benchmark set Django up on its own database in this process: run apart.
-        subprocess.run(
-            [sys.executable, "-m", "tests.benchmarks.bench_workflow", *argv],
-            cwd=BASE_DIR,
-            check=True,
-        )
+    if support.ran_apart("tests.benchmarks.bench_workflow", argv):
         return
-
-    server_url = _server_url()
-    try:
-        _admin(server_url, "DROP DATABASE IF EXISTS {}")
-        _admin(server_url, "CREATE DATABASE {}")
-        _run(args, urlsplit(server_url)._replace(path=f"/{DATABASE_NAME}").geturl())
-    finally:
-        if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            _admin(server_url, "DROP DATABASE IF EXISTS {}")
+    environ = {
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "HERALD_VAR_DIR": tempfile.mkdtemp(prefix="herald-bench-workflow-"),
+        # A queue of its own, so a running dev worker cannot take the benchmark's tasks.
+        "HERALD_QUEUE": f"bench_workflow_{os.getpid()}",
+    }
+    with support.scratch_database(DATABASE_NAME, keep=args.keep, environ=environ):
+        _run(args)
 
 
-def _setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "0"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["HERALD_VAR_DIR"] = tempfile.mkdtemp(prefix="herald-bench-workflow-")
-    # A queue of its own, so a running dev worker cannot take the benchmark's tasks.
-    os.environ["HERALD_QUEUE"] = f"bench_workflow_{os.getpid()}"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
-
-
-def _run(args, database_url: str) -> None:
-    _setup(database_url)
+def _run(args) -> None:
     from django.test import Client
 
     from contacts.models import Contact

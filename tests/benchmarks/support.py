@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -22,60 +23,142 @@ from urllib.parse import unquote, urlsplit
 BASE_DIR = Path(__file__).resolve().parents[2]
 BENCH_DATABASE = "herald_bench"
 BENCH_SETTINGS = "tests.benchmarks.settings"
+SERVER_URL_VARIABLE = "HERALD_BENCH_SERVER_URL"
 LOOPBACK = "127.0.0.1"
 
 
 # --- Database ------------------------------------------------------------------------------
 
 
-def bench_database_url() -> str:
-    """`herald_bench` on the server Herald uses (DATABASE_URL, else the embedded one).
+def server_url() -> str:
+    """The PostgreSQL server Herald uses: DATABASE_URL, else the embedded one.
 
-    Benchmark data never mixes with the dev data. With the embedded server this process
-    joins it and keeps it running until it exits.
+    With the embedded server this process joins it and keeps it running until it exits.
+    Once a benchmark has pointed DATABASE_URL at its own database, the server it started
+    from stays in SERVER_URL_VARIABLE, for the benchmarks run after it (and apart from it).
     """
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from config.embedded import embedded_database_url
+    base = os.environ.get(SERVER_URL_VARIABLE) or os.environ.get("DATABASE_URL")
+    if base:
+        return base
+    from config.embedded import embedded_database_url
 
-        # Same rule as config.settings.VAR_DIR (not importable before Django is set up).
-        var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
-        base = embedded_database_url(var_dir)
-    _ensure_database(base, BENCH_DATABASE)
-    return urlsplit(base)._replace(path=f"/{BENCH_DATABASE}").geturl()
+    # Same rule as config.settings.VAR_DIR (not importable before Django is set up).
+    var_dir = Path(os.environ.get("HERALD_VAR_DIR") or BASE_DIR / "var")
+    return embedded_database_url(var_dir)
 
 
-def _ensure_database(server_url: str, name: str) -> None:
+def _database_on(server: str, name: str) -> str:
+    return urlsplit(server)._replace(path=f"/{name}").geturl()
+
+
+def _database_exists(server: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        return found.fetchone() is not None
+
+
+def _ensure_database(server: str, name: str) -> None:
     import psycopg
     from psycopg import errors, sql
 
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            return
-        # Another benchmark run may create it meanwhile.
-        with contextlib.suppress(errors.DuplicateDatabase):
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if _database_exists(server, name):
+        return
+    # Another benchmark run may create it meanwhile.
+    with (
+        psycopg.connect(server, autocommit=True) as conn,
+        contextlib.suppress(errors.DuplicateDatabase),
+    ):
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def setup_django() -> str:
-    """Point this process at the benchmark database, set Django up, migrate; return the URL.
+def _drop_database(server: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
 
-    Idempotent, so several benchmarks can run in one process.
-    """
-    import django
-    from django.conf import settings
+    with psycopg.connect(server, autocommit=True) as conn:
+        # FORCE: workers of an interrupted run may still hold connections.
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
-    if settings.configured:
-        return os.environ["DATABASE_URL"]
-    url = bench_database_url()
-    # Children (gunicorn) inherit it: with the embedded server they must join this one.
+
+def _django_setup(server: str, name: str, settings_module: str, environ: dict[str, str]) -> str:
+    """Point this process (and children that inherit its environment) at database `name` on
+    `server`, set Django up, migrate; return the database's URL."""
+    url = _database_on(server, name)
+    os.environ[SERVER_URL_VARIABLE] = server
     os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = BENCH_SETTINGS
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    os.environ.update(environ)
+    import django
+
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
     return url
+
+
+def setup_django(name: str = BENCH_DATABASE) -> str:
+    """Point this process at the benchmark database `name`, set Django up, migrate; return the URL.
+
+    The database is created if missing and kept between runs: benchmark data never mixes
+    with the dev data. Idempotent, so several benchmarks can run in one process.
+    """
+    from django.conf import settings
+
+    if settings.configured:
+        return os.environ["DATABASE_URL"]
+    server = server_url()
+    _ensure_database(server, name)
+    return _django_setup(server, name, BENCH_SETTINGS, {})
+
+
+@contextlib.contextmanager
+def scratch_database(
+    name: str,
+    *,
+    keep: bool,
+    reuse: bool = False,
+    settings_module: str = "config.settings",
+    environ: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """A database `name` of its own, with Django set up on it and migrated; yields its URL.
+
+    It starts empty (dropped and created again) unless `reuse` and it exists already, and
+    is dropped on the way out unless `keep`. `environ` is set before Django reads its
+    settings. Call it once per process: Django cannot be pointed elsewhere afterwards (see
+    `ran_apart`).
+    """
+    server = server_url()
+    try:
+        if not (reuse and _database_exists(server, name)):
+            _drop_database(server, name)
+            _ensure_database(server, name)
+        yield _django_setup(server, name, settings_module, environ or {})
+    finally:
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        if not keep:
+            _drop_database(server, name)
+
+
+def ran_apart(module: str, argv: list[str]) -> bool:
+    """Whether `module` had to run in a child process (`python -m module *argv`), and did.
+
+    That is when another benchmark set Django up in this process on its own database:
+    settings cannot be changed once configured.
+    """
+    from django.conf import settings
+
+    if not settings.configured:
+        return False
+    subprocess.run([sys.executable, "-m", module, *argv], cwd=BASE_DIR, check=True)
+    return True
 
 
 def describe_database(url: str) -> str:
