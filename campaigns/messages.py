@@ -485,3 +485,39 @@ def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+@transaction.atomic
+def template_test_send(
+    *,
+    template: MessageTemplate,
+    email: str,
+    data: dict | None = None,
+    contact: Contact | None = None,
+) -> Delivery:
+    """Send a template's saved draft to one address, subject marked "[Test]". The address does
+    not become a contact; `contact` and `data` personalise the message as $contact and $data.
+    The delivery is in the ledger (kind TEST) like any other message."""
+    if template.channel != ChannelType.EMAIL:
+        raise MessageError([("template", "only email templates can be test-sent to an address")])
+    address, problem = _normalise(ChannelType.EMAIL, email)
+    if problem:
+        raise MessageError([("email", problem)])
+    send_request = SendRequest.objects.create(
+        kind=SendKind.TEST,
+        subject=f"[Test] {template.subject}",
+        html=template.html,
+        text=template.text,
+        from_email=template.from_email,
+        from_name=template.from_name,
+    )
+    delivery = Delivery.objects.create(
+        send_request=send_request,
+        contact=contact,
+        channel=ChannelType.EMAIL,
+        locator=address,
+        params=data or {},
+        status=DeliveryStatus.QUEUED,
+    )
+    send_request_enqueue(send_request_id=send_request.pk, deliveries=1)
+    return delivery
