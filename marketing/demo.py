@@ -1,5 +1,8 @@
-"""A small demo data set for the embedded default. Idempotent: running it twice adds nothing."""
+"""A small demo data set for the embedded default, loaded only into an empty Herald (no
+contacts yet), so running it again adds nothing. Every write goes through the same services
+as the pages and the API."""
 
+import random
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -9,15 +12,84 @@ from django.db import transaction
 from marketing.models import Organisation
 from marketing.roles import Role
 
+DEMO_NAME = "Demo Shop"
+FIRST_NAMES = ["Anna", "Ben", "Chloé", "Dmytro", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jon"]
+LAST_NAMES = ["Smith", "Kovalenko", "Garcia", "Müller", "Tanaka", "Dubois", "Okafor", "Rossi"]
+TOWNS = ["London", "Kyiv", "Berlin", "Lyon", "Osaka"]
+WELCOME_HTML = (
+    "<h1>Welcome, $!contact.firstName!</h1>"
+    "<p>#if($data.get('discount'))Here is $data.get('discount') off your first order."
+    "#else Thanks for joining Demo Shop.#end</p>"
+    '<p><a href="https://demo-shop.example/new">See what is new</a></p>'
+    '<p><a href="%UNSUBSCRIBE_URL%">Unsubscribe</a></p>'
+)
+
 
 @transaction.atomic
-def load_demo() -> None:
+def load_demo() -> bool:
+    """Load the demo data into an empty Herald; True when it was loaded now."""
+    from contacts.models import Contact
+
+    if Contact.objects.exists():
+        return False
     organisation = Organisation.load()
-    if organisation.name == Organisation._meta.get_field("name").default:
-        organisation.name = "Demo Shop"
-        organisation.default_sender_name = "Demo Shop"
-        organisation.default_sender_email = "news@demo-shop.example"
-        organisation.save()
+    organisation.name = DEMO_NAME
+    organisation.default_sender_name = DEMO_NAME
+    organisation.default_sender_email = "news@demo-shop.example"
+    organisation.save()
+    _load_marketing_data()
+    return True
+
+
+def _load_marketing_data() -> None:
+    from campaigns.lifecycle import campaign_create
+    from contacts.models import ContactSource, CustomFieldType
+    from contacts.segments import custom_field_create, segment_create
+    from contacts.services import contact_create_or_update
+    from templates.services import template_create, template_publish
+
+    rng = random.Random(7)  # the same demo on every machine
+    points = custom_field_create(name="Loyalty points", key="POINTS", type=CustomFieldType.NUMBER)
+    for i in range(40):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        contact_create_or_update(
+            data={
+                "channels": [
+                    {"type": "email", "value": f"{first}.{last}{i}@example.com".lower()},
+                    {"type": "sms", "value": f"+38050{1234000 + i:07d}"},
+                ],
+                "firstName": first,
+                "lastName": last,
+                "address": {"town": rng.choice(TOWNS)},
+                "tags": ["vip"] if i % 5 == 0 else ["newsletter"],
+                "fields": [{"id": points.pk, "value": rng.randint(0, 500)}],
+            },
+            source=ContactSource.IMPORT,
+        )
+    vip = segment_create(
+        name="VIP customers",
+        kind="dynamic",
+        filter={"tags": {"$in": ["vip"]}, f"fields.{points.pk}": {"$gte": 100}},
+        description="Tagged vip with at least 100 loyalty points.",
+    )
+    welcome = template_create(
+        name="Welcome",
+        subject="Welcome to Demo Shop, $!contact.firstName",
+        from_name=DEMO_NAME,
+        from_email="news@demo-shop.example",
+        html=WELCOME_HTML,
+    )
+    template_publish(template=welcome)
+    campaign_create(
+        data={
+            "name": "VIP welcome",
+            "type": "blast",
+            "channels": ["email"],
+            "audienceId": vip.pk,
+            "templateId": welcome.pk,
+            "status": "draft",
+        }
+    )
 
 
 def ensure_admin(username: str = "admin") -> str | None:

@@ -33,3 +33,19 @@ def test_load_demo_is_idempotent_and_prints_a_generated_password():
     assert "admin / " not in second.getvalue()
     password = first.getvalue().split("admin / ")[1].split()[0]
     assert len(password) >= 12
+
+
+def test_demo_data_is_loaded_once_through_the_services():
+    from campaigns.models import Campaign
+    from contacts.models import Contact, Segment
+    from contacts.queries import segment_reach
+    from templates.models import MessageTemplate
+
+    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", stdout=io.StringIO())
+
+    assert Contact.objects.count() == 40
+    vip = Segment.objects.get(name="VIP customers")
+    assert 0 < segment_reach(vip) < 40
+    assert MessageTemplate.objects.get(name="Welcome").version == 1
+    assert Campaign.objects.get(name="VIP welcome").status == "draft"
