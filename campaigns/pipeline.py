@@ -52,9 +52,9 @@ from campaigns.sending import (
     _classify_email_error,
     _provider_name,
     _send_sms,
-    connection_lost,
     delivery_render,
     email_build,
+    email_send_one,
     email_sender,
 )
 from contacts.models import ChannelType, Contact, CustomField, Unsubscribed
@@ -517,22 +517,9 @@ class _Sender:
                 from_header=self.from_header,
                 send_request=self.request_like,
             )
-            try:
-                self.connection.send_messages([message])
-            except Exception as exc:
-                permanent, reason = _classify_email_error(exc)
-                if permanent:
-                    outcome.failed[delivery.pk] = reason
-                    continue
-                outcome.transient[delivery.pk] = reason
-                if connection_lost(exc):
-                    broken = reason
-                    self.close()
-                continue
-            outcome.sent.append(delivery.pk)
-            status = getattr(message, "anymail_status", None)
-            if status is not None and getattr(status, "message_id", None):
-                outcome.provider_ids[delivery.pk] = str(status.message_id)
+            broken = email_send_one(self.connection, message, delivery.pk, outcome)
+            if broken:
+                self.close()
         return outcome
 
 

@@ -313,23 +313,29 @@ def _send_emails(
             logger.exception("building the message of delivery %s failed", delivery.pk)
             outcome.failed[delivery.pk] = "internal error while building the message"
             continue
-        try:
-            connection.send_messages([message])
-        except Exception as exc:
-            permanent, reason = _classify_email_error(exc)
-            if permanent:
-                outcome.failed[delivery.pk] = reason
-            else:
-                outcome.transient[delivery.pk] = reason
-                if connection_lost(exc):
-                    broken = reason
-                    connection.close()
-            continue
-        outcome.sent.append(delivery.pk)
-        status = getattr(message, "anymail_status", None)
-        if status is not None and getattr(status, "message_id", None):
-            outcome.provider_ids[delivery.pk] = str(status.message_id)
+        broken = email_send_one(connection, message, delivery.pk, outcome)
+        if broken:
+            connection.close()
     return outcome
+
+
+def email_send_one(connection, message, delivery_id: int, outcome: Outcome) -> str:
+    """Send one built message on an open connection and record its outcome. Returns the
+    reason when the connection is lost (the rest of the batch must not wait on it), else ""."""
+    try:
+        connection.send_messages([message])
+    except Exception as exc:
+        permanent, reason = _classify_email_error(exc)
+        if permanent:
+            outcome.failed[delivery_id] = reason
+            return ""
+        outcome.transient[delivery_id] = reason
+        return reason if connection_lost(exc) else ""
+    outcome.sent.append(delivery_id)
+    status = getattr(message, "anymail_status", None)
+    if status is not None and getattr(status, "message_id", None):
+        outcome.provider_ids[delivery_id] = str(status.message_id)
+    return ""
 
 
 # --- SMS -----------------------------------------------------------------------------------

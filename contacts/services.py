@@ -452,22 +452,8 @@ def _sql_value(column: str) -> str:
     return f"v.{column}"
 
 
-_NEW_DEFAULTS = {
-    "first_name": "",
-    "last_name": "",
-    "email": "",
-    "phone": "",
-    "extra_channels": [],
-    "region": "",
-    "town": "",
-    "address": "",
-    "postcode": "",
-    "language_code": "",
-    "time_zone": "",
-    "external_customer_id": None,
-    "tags": [],
-    "fields": {},
-}
+# A new contact starts with every personal field blank.
+_NEW_DEFAULTS = PERSONAL_DATA_BLANKS
 
 
 def _insert_new(cursor, rows: list[dict]) -> list[int]:
