@@ -62,35 +62,43 @@ class CustomFieldSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class CustomFieldViewSet(viewsets.ModelViewSet):
+class _ServiceViewSet(viewsets.ModelViewSet):
+    """Writes go through the contacts services; their rule errors become 400s naming the
+    field. Subclasses name the services and the keyword their update/delete take."""
+
+    instance_kwarg: str
+
+    def perform_create(self, serializer):
+        serializer.instance = self._call(self.create_service, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        kwargs = {self.instance_kwarg: serializer.instance, **serializer.validated_data}
+        serializer.instance = self._call(self.update_service, **kwargs)
+
+    def perform_destroy(self, instance):
+        self._call(self.delete_service, **{self.instance_kwarg: instance})
+
+    @staticmethod
+    def _call(service, **kwargs):
+        try:
+            return service(**kwargs)
+        except ContactsRuleError as exc:
+            raise _rule_error(exc) from None
+
+
+class CustomFieldViewSet(_ServiceViewSet):
     """Additional contact fields; their ids are what `fields[{id, value}]` and filters use."""
 
     serializer_class = CustomFieldSerializer
     required_scope = Scope.MANAGE
     filterset_fields = ["type", "group_name"]
+    create_service = staticmethod(custom_field_create)
+    update_service = staticmethod(custom_field_update)
+    delete_service = staticmethod(custom_field_delete)
+    instance_kwarg = "field"
 
     def get_queryset(self):
         return CustomField.objects.all()
-
-    def perform_create(self, serializer):
-        try:
-            serializer.instance = custom_field_create(**serializer.validated_data)
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
-
-    def perform_update(self, serializer):
-        try:
-            serializer.instance = custom_field_update(
-                field=serializer.instance, **serializer.validated_data
-            )
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
-
-    def perform_destroy(self, instance):
-        try:
-            custom_field_delete(field=instance)
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -118,35 +126,19 @@ class ReachRequestSerializer(serializers.Serializer):
     filter = serializers.JSONField()
 
 
-class SegmentViewSet(viewsets.ModelViewSet):
+class SegmentViewSet(_ServiceViewSet):
     """Static lists and dynamic filters; `reach` counts the contacts a filter matches now."""
 
     serializer_class = SegmentSerializer
     required_scope = Scope.MANAGE
     filterset_class = SegmentFilterSet
+    create_service = staticmethod(segment_create)
+    update_service = staticmethod(segment_update)
+    delete_service = staticmethod(segment_delete)
+    instance_kwarg = "segment"
 
     def get_queryset(self):
         return Segment.objects.all()
-
-    def perform_create(self, serializer):
-        try:
-            serializer.instance = segment_create(**serializer.validated_data)
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
-
-    def perform_update(self, serializer):
-        try:
-            serializer.instance = segment_update(
-                segment=serializer.instance, **serializer.validated_data
-            )
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
-
-    def perform_destroy(self, instance):
-        try:
-            segment_delete(segment=instance)
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
 
     @extend_schema(request=ReachRequestSerializer, responses=REACH_RESPONSE)
     @action(detail=False, methods=["post"], url_path="reach")
