@@ -61,11 +61,15 @@ def herald_pass(client, auth: str, contacts: list[dict]) -> tuple[float, float]:
         )
         posted = time.perf_counter()
         assert response.status_code == 200, response.content[:500]
-        job = ImportJob.objects.get(session_id=response.json()["asyncSessionId"])
-        import_job_run(job_id=job.pk)
+        # Only the id, as the enqueued task carries it: loading the stored 3000-contact
+        # payload here would bill Herald's throughput for the benchmark's own lookup.
+        job_id = ImportJob.objects.values_list("pk", flat=True).get(
+            session_id=response.json()["asyncSessionId"]
+        )
+        import_job_run(job_id=job_id)
         running += time.perf_counter() - posted
         posting += posted - began
-        job.refresh_from_db()
+        job = ImportJob.objects.defer("payload").get(pk=job_id)
         assert job.status == ImportStatus.FINISHED, job.description
         assert job.failed_count == 0, list(job.failures.values_list("reason", flat=True)[:3])
     return posting, running
