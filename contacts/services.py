@@ -428,28 +428,36 @@ def _update_columns(contact_fields: list[str] | None) -> set[str]:
 
 
 _JSON_COLUMNS = ("extra_channels", "tags", "fields")
-# One JSON document per statement instead of 14 parameter arrays: json.dumps runs in C,
-# while adapting thousands of Python strings into arrays costs more than the INSERT itself.
-_RECORDSET = (
-    "jsonb_to_recordset(%s::jsonb) AS v(id bigint, "
-    + ", ".join(f"{c} {'jsonb' if c in _JSON_COLUMNS else 'text'}" for c in WRITABLE_COLUMNS)
-    + ")"
+_JSONB_COLUMNS = ("extra_channels", "fields")
+# Rows travel by COPY: psycopg writes each row in C and PostgreSQL reads it as it reads a file,
+# where an INSERT … SELECT from a JSON document (or 14 parameter arrays) made Python build
+# and PostgreSQL parse the batch twice over. Per contact the COPY costs about half as much.
+_NEW_COLUMNS = (
+    "id",
+    *WRITABLE_COLUMNS,
+    "confirmed",
+    "confirmed_at",
+    "source",
+    "created_at",
+    "updated_at",
+    "deleted_at",
 )
+_UPDATE_TABLE = "contacts_upsert_rows"
+_JSONB_POSITIONS = tuple(WRITABLE_COLUMNS.index(column) for column in _JSONB_COLUMNS)
 
 
-def _rows_json(ids: list[int], rows: list[dict]) -> str:
-    return json.dumps(
-        [
-            {"id": contact_id, **{column: row[column] for column in WRITABLE_COLUMNS}}
-            for contact_id, row in zip(ids, rows, strict=True)
-        ]
-    )
+def _copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
-def _sql_value(column: str) -> str:
-    if column == "tags":
-        return "ARRAY(SELECT jsonb_array_elements_text(v.tags))::varchar(100)[]"
-    return f"v.{column}"
+def _copy_values(row: dict) -> list:
+    """A row's writable columns as COPY takes them: JSON columns as JSON text."""
+    values = [row[column] for column in WRITABLE_COLUMNS]
+    for position in _JSONB_POSITIONS:
+        values[position] = json.dumps(values[position])
+    return values
 
 
 # A new contact starts with every personal field blank.
@@ -457,42 +465,66 @@ _NEW_DEFAULTS = PERSONAL_DATA_BLANKS
 
 
 def _insert_new(cursor, rows: list[dict]) -> list[int]:
+    # Ids drawn up front: the caller maps rows to ids without trusting RETURNING order. now()
+    # is the transaction's timestamp, what the columns' now() would have stored.
     cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        "SELECT array_agg(nextval(pg_get_serial_sequence(%s, 'id'))), now() "
+        "FROM generate_series(1, %s)",
         [_TABLE, len(rows)],
     )
-    # Ids drawn up front: the caller maps rows to ids without trusting RETURNING order.
-    ids = [row[0] for row in cursor.fetchall()]
-    full = [{**_NEW_DEFAULTS, **row} for row in rows]
-    for row in full:
-        row["fields"] = fields_merge({}, row["fields"])
-    columns = ", ".join(WRITABLE_COLUMNS)
-    values = ", ".join(_sql_value(c) for c in WRITABLE_COLUMNS)
-    cursor.execute(
-        f"""INSERT INTO {_TABLE} (id, {columns}, confirmed, confirmed_at, source,
-                                  created_at, updated_at, deleted_at)
-            SELECT v.id, {values}, true, now(), %s, now(), now(), NULL FROM {_RECORDSET}""",
-        [ContactSource.IMPORT, _rows_json(ids, full)],
+    ids, now = cursor.fetchone()
+    source = ContactSource.IMPORT
+    tail = (True, now, source, now, now, None)
+    full = ({**_NEW_DEFAULTS, **row} for row in rows)
+    _copy_rows(
+        cursor,
+        _TABLE,
+        _NEW_COLUMNS,
+        (
+            (contact_id, *_copy_values({**row, "fields": fields_merge({}, row["fields"])}), *tail)
+            for contact_id, row in zip(ids, full, strict=True)
+        ),
     )
     return ids
 
 
 def _update_existing(cursor, ids: list[int], rows: list[dict]) -> None:
-    sets = ", ".join(f"{c} = {_sql_value(c)}" for c in WRITABLE_COLUMNS)
+    # A scratch table of this session: COPY the new values in, one UPDATE … FROM joins them.
+    cursor.execute(
+        f"""CREATE TEMPORARY TABLE IF NOT EXISTS {_UPDATE_TABLE} ON COMMIT DELETE ROWS AS
+            SELECT id, {", ".join(WRITABLE_COLUMNS)} FROM {_TABLE} WITH NO DATA"""
+    )
+    # Emptied at commit; a batch that shares a transaction with an earlier one (a test, a
+    # retried batch) must not see that batch's rows.
+    cursor.execute(f"TRUNCATE {_UPDATE_TABLE}")
+    _copy_rows(
+        cursor,
+        _UPDATE_TABLE,
+        ("id", *WRITABLE_COLUMNS),
+        ((contact_id, *_copy_values(row)) for contact_id, row in zip(ids, rows, strict=True)),
+    )
+    sets = ", ".join(f"{c} = v.{c}" for c in WRITABLE_COLUMNS)
     cursor.execute(
         f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
-              FROM {_RECORDSET} WHERE c.id = v.id""",
-        [_rows_json(ids, rows)],
+              FROM {_UPDATE_TABLE} AS v WHERE c.id = v.id"""
     )
 
 
 def contacts_upsert_batch(
-    *, contacts: list[dict], options: dict, job: ImportJob, start_index: int = 0
-) -> None:
-    """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects).
+    *,
+    contacts: list[dict],
+    options: dict,
+    job: ImportJob,
+    start_index: int = 0,
+    record_contact_ids: bool = True,
+) -> list[int]:
+    """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects);
+    → the ids of the contacts it created or updated, in row order.
 
     `None` entries are rows already reported as failed (shape checks) and are skipped.
-    Set-based: a fixed number of statements per batch whatever its size.
+    Set-based: a fixed number of statements per batch whatever its size. Without
+    `record_contact_ids` the caller stores the ids on the job itself (a file import does,
+    once, instead of rewriting an ever longer array after every chunk).
     """
     options, option_errors = import_options_parse(options)
     if not isinstance(contacts, list):
@@ -502,8 +534,7 @@ def contacts_upsert_batch(
     for attempt in range(2):
         try:
             with transaction.atomic():
-                _upsert_batch(contacts, options, job, start_index)
-            return
+                return _upsert_batch(contacts, options, job, start_index, record_contact_ids)
         except IntegrityError:
             # Another import created a contact with one of these externalCustomerIds after we
             # looked; the batch rolled back whole, and a second pass matches that contact.
@@ -511,7 +542,9 @@ def contacts_upsert_batch(
                 raise
 
 
-def _upsert_batch(contacts: list, options: dict, job: ImportJob, start_index: int) -> None:
+def _upsert_batch(
+    contacts: list, options: dict, job: ImportJob, start_index: int, record_contact_ids: bool
+) -> list[int]:
     custom_fields = custom_fields_load()
     dedupe_on = options["dedupeOn"]
     field_key = str(options["fieldId"]) if dedupe_on == "fieldId" else None
@@ -651,8 +684,16 @@ def _upsert_batch(contacts: list, options: dict, job: ImportJob, start_index: in
                        failed_count = failed_count + %s,
                        processed = processed + %s
                  WHERE id = %s""",
-            [contact_ids, len(new_ids), len(update_ids), len(failures), processed, job.pk],
+            [
+                contact_ids if record_contact_ids else [],
+                len(new_ids),
+                len(update_ids),
+                len(failures),
+                processed,
+                job.pk,
+            ],
         )
+    return contact_ids
 
 
 # --- import jobs -------------------------------------------------------------------------
