@@ -8,6 +8,7 @@ POST /v1/contacts and CSV imports share."""
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Sequence
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -38,6 +39,9 @@ from contacts.validation import (
 from marketing.services import event_emit, events_emit_many
 
 logger = logging.getLogger(__name__)
+
+# (row position, custom fields) → the row's parsed columns, or None: see contacts_upsert_batch.
+FastParse = Callable[[int, dict], dict | None]
 
 SUBSCRIBE_REPEAT_SECONDS = 60
 
@@ -444,6 +448,8 @@ _NEW_COLUMNS = (
 )
 _UPDATE_TABLE = "contacts_upsert_rows"
 _JSONB_POSITIONS = tuple(WRITABLE_COLUMNS.index(column) for column in _JSONB_COLUMNS)
+_TAGS_POSITION = WRITABLE_COLUMNS.index("tags")
+_EMPTY_JSON = {list: "[]", dict: "{}"}
 
 
 def _copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
@@ -453,10 +459,15 @@ def _copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
 
 
 def _copy_values(row: dict) -> list:
-    """A row's writable columns as COPY takes them: JSON columns as JSON text."""
+    """A row's writable columns as COPY takes them: JSON columns as JSON text, arrays as
+    array literals (most rows have no tags, extra channels or custom values)."""
     values = [row[column] for column in WRITABLE_COLUMNS]
     for position in _JSONB_POSITIONS:
-        values[position] = json.dumps(values[position])
+        value = values[position]
+        empty = _EMPTY_JSON.get(type(value)) if not value else None
+        values[position] = empty if empty is not None else json.dumps(value)
+    if not values[_TAGS_POSITION]:
+        values[_TAGS_POSITION] = "{}"
     return values
 
 
@@ -517,6 +528,7 @@ def contacts_upsert_batch(
     job: ImportJob,
     start_index: int = 0,
     record_contact_ids: bool = True,
+    fast_parse: FastParse | None = None,
 ) -> list[int]:
     """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects);
     → the ids of the contacts it created or updated, in row order.
@@ -524,17 +536,22 @@ def contacts_upsert_batch(
     `None` entries are rows already reported as failed (shape checks) and are skipped.
     Set-based: a fixed number of statements per batch whatever its size. Without
     `record_contact_ids` the caller stores the ids on the job itself (a file import does,
-    once, instead of rewriting an ever longer array after every chunk).
+    once, instead of rewriting an ever longer array after every chunk). `fast_parse(position,
+    custom_fields)` may give a row's parsed columns without building its seed object, exactly
+    as contact_parse would, or None to have contact_parse decide (and word the errors); then
+    `contacts` may build its items on access, and only such rows and failed ones are read.
     """
     options, option_errors = import_options_parse(options)
-    if not isinstance(contacts, list):
+    if not isinstance(contacts, Sequence) or isinstance(contacts, str | bytes):
         option_errors.append(("contacts", "must be a list of Contact objects"))
     if option_errors:
         raise ContactError(option_errors)
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _upsert_batch(contacts, options, job, start_index, record_contact_ids)
+                return _upsert_batch(
+                    contacts, options, job, start_index, record_contact_ids, fast_parse
+                )
         except IntegrityError:
             # Another import created a contact with one of these externalCustomerIds after we
             # looked; the batch rolled back whole, and a second pass matches that contact.
@@ -543,7 +560,12 @@ def contacts_upsert_batch(
 
 
 def _upsert_batch(
-    contacts: list, options: dict, job: ImportJob, start_index: int, record_contact_ids: bool
+    contacts: Sequence,
+    options: dict,
+    job: ImportJob,
+    start_index: int,
+    record_contact_ids: bool,
+    fast_parse: FastParse | None,
 ) -> list[int]:
     custom_fields = custom_fields_load()
     dedupe_on = options["dedupeOn"]
@@ -561,26 +583,28 @@ def _upsert_batch(
     # groups of row positions sharing a match key, in first-seen order
     groups: dict = {}
     parsed_rows: dict[int, dict] = {}
-    raw_rows: dict[int, dict] = {}
-    for position, raw in enumerate(contacts):
-        if raw is None:
-            continue
-        processed += 1
+    for position in range(len(contacts)):
         index = start_index + position
-        parsed, errors = contact_parse(raw, custom_fields=custom_fields)
-        if errors:
-            failures.append(
-                ImportFailure(job=job, index=index, reason=errors_reason(errors), data=raw)
-            )
-            continue
+        parsed = fast_parse(position, custom_fields) if fast_parse is not None else None
+        if parsed is None:
+            raw = contacts[position]
+            if raw is None:
+                continue
+            parsed, errors = contact_parse(raw, custom_fields=custom_fields)
+            if errors:
+                processed += 1
+                reason = errors_reason(errors)
+                failures.append(ImportFailure(job=job, index=index, reason=reason, data=raw))
+                continue
+        processed += 1
         parsed_rows[index] = parsed
-        raw_rows[index] = raw
         key = _match_key(parsed, dedupe_on, field_key)
         groups.setdefault(key if key is not None else ("row", index), []).append(index)
 
     def fail(indices: list[int], reason: str) -> None:
         failures.extend(
-            ImportFailure(job=job, index=i, reason=reason, data=raw_rows[i]) for i in indices
+            ImportFailure(job=job, index=i, reason=reason, data=contacts[i - start_index])
+            for i in indices
         )
 
     with connection.cursor() as cursor:

@@ -370,6 +370,70 @@ def contact_parse(
     return (None if errors else data), errors
 
 
+# A flat contact's string columns: (seed key, sub-key) → (column, length limit).
+_FLAT_STRINGS: dict[tuple[str, str | None], tuple[str, int]] = {
+    ("firstName", None): ("first_name", NAME_MAX),
+    ("lastName", None): ("last_name", NAME_MAX),
+    **{("address", key): (key, limit) for key, limit in ADDRESS_LIMITS.items()},
+    ("languageCode", None): ("language_code", 10),
+    ("timeZone", None): ("time_zone", 64),
+    ("externalCustomerId", None): ("external_customer_id", 255),
+}
+
+
+def flat_contact_parse(
+    targets: list[tuple[str, object]], values: list[str], custom_fields: dict[int, CustomField]
+) -> dict | None:
+    """A contact given as one string per target (a CSV row: ("firstName", None),
+    ("address", "town"), ("channel", "sms"), ("field", 12), …; an empty string is absent) →
+    the columns contact_parse would give for the seed object it stands for, or None if any
+    value is refused (contact_parse then words the errors).
+
+    The same normalisers and limits as contact_parse, without building the seed object and
+    walking it: a file import runs this a million times.
+    """
+    data: dict = {}
+    fields: dict | None = None
+    for (kind, sub), value in zip(targets, values, strict=True):
+        if not value:
+            continue
+        if kind == "channel":
+            if sub == "email":
+                normalised, problem = email_normalise(value)
+                column = "email"
+            elif sub == "sms":
+                normalised, problem = phone_normalise(value)
+                column = "phone"
+            else:
+                return None
+            if problem:
+                return None
+            data[column] = normalised
+        elif kind == "field":
+            field = custom_fields.get(sub)
+            if field is None:
+                return None
+            normalised, problem = custom_value_normalise(field, value)
+            if problem:
+                return None
+            if fields is None:
+                fields = {}
+            fields[str(sub)] = normalised
+        else:
+            column, limit = _FLAT_STRINGS[(kind, sub)]
+            text = value.strip()
+            if len(text) > limit:
+                return None
+            if kind == "languageCode" and text and not LANGUAGE_RE.match(text):
+                return None
+            if kind == "timeZone" and text and text not in _time_zones():
+                return None
+            data[column] = (text or None) if kind == "externalCustomerId" else text
+    if fields is not None:
+        data["fields"] = fields
+    return data
+
+
 def _parse_channels(channels, data: dict, errors: list[FieldError]) -> None:
     if channels is None:
         return

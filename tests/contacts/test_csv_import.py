@@ -14,6 +14,7 @@ from contacts.csv_import import (
     upload_path,
 )
 from contacts.models import Contact, ImportJob, ImportStatus, Segment, SegmentKind
+from contacts.validation import contact_parse, custom_fields_load, errors_reason
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory, CustomFieldFactory
 from tests.contacts.http_server import body, server_fixture  # noqa: F401 (fixture)
@@ -114,6 +115,82 @@ def test_bad_row_among_good_ones_is_reported_with_its_row_number(db):
     }
 
 
+def test_failed_rows_carry_the_reasons_of_the_full_validators(db):
+    """Rows the fast path refuses are decided by contact_parse: the same reasons as a JSON
+    import of the same contact, whatever cell of the row is wrong."""
+    points = CustomFieldFactory(group_key="LOYALTY", key="POINTS", type="number")
+    job = run_import(
+        "Email,Sms,First name,Timezone,LOYALTY.POINTS\n"
+        "good1@example.com,380501234567,Ann,Europe/Kyiv,1\n"
+        "not-an-email,380501234568,Bob,,2\n"
+        "good2@example.com,0501234567,Cy,,3\n"
+        f"good3@example.com,,{'D' * 41},Mars/Base,lots\n"
+        "'=good4@example.com,'+380501234569,'-Di,,4\n"
+        '"good5@example.com","380 50 123 45 70","Eve\nSecond line",,5\n'
+    )
+    assert job.status == ImportStatus.FINISHED, job.description
+
+    def channels(email, sms=None):
+        given = [{"type": "email", "value": email}]
+        return given + ([{"type": "sms", "value": sms}] if sms else [])
+
+    # Each failed row as the seed object it stands for: the report's data, and what a JSON
+    # import of it would be told.
+    expected = {
+        3: {
+            "channels": channels("not-an-email", "380501234568"),
+            "firstName": "Bob",
+            "fields": [{"id": points.id, "value": "2"}],
+        },
+        4: {
+            "channels": channels("good2@example.com", "0501234567"),
+            "firstName": "Cy",
+            "fields": [{"id": points.id, "value": "3"}],
+        },
+        5: {
+            "channels": channels("good3@example.com"),
+            "firstName": "D" * 41,
+            "timeZone": "Mars/Base",
+            "fields": [{"id": points.id, "value": "lots"}],
+        },
+    }
+    custom_fields = custom_fields_load()
+    reasons = {f.index: f.reason for f in job.failures.all()}
+    assert set(reasons) == set(expected)
+    for index, contact in expected.items():
+        _, errors = contact_parse(contact, custom_fields=custom_fields)
+        assert reasons[index] == errors_reason(errors)
+        assert job.failures.get(index=index).data == contact
+    assert (job.processed, job.created_count, job.failed_count) == (6, 3, 3)
+    stored = {c.email: c for c in Contact.objects.all()}
+    assert set(stored) == {"good1@example.com", "=good4@example.com", "good5@example.com"}
+    # The formula quote comes off every cell; spaces in a phone go to the full parser.
+    assert (stored["=good4@example.com"].phone, stored["=good4@example.com"].first_name) == (
+        "+380501234569",
+        "-Di",
+    )
+    assert stored["good5@example.com"].phone == "+380501234570"
+    assert stored["good5@example.com"].first_name == "Eve\nSecond line"
+    assert stored["good1@example.com"].fields == {str(points.id): 1}
+
+
+def test_a_quoted_row_with_an_extra_cell_fails_alone(db):
+    job = run_import(
+        "Email,First name\n"
+        '"a@example.com","Ann"\n'
+        '"b@example.com, c@example.com","Bob","x,y"\n'
+        '"d@example.com","Di\n"\n'
+    )
+    assert job.status == ImportStatus.FINISHED, job.description
+    failure = job.failures.get()
+    assert failure.index == 3
+    assert failure.data == {"cells": ["b@example.com, c@example.com", "Bob", "x,y"]}
+    assert set(Contact.objects.values_list("email", "first_name")) == {
+        ("a@example.com", "Ann"),
+        ("d@example.com", "Di"),
+    }
+
+
 def test_rows_with_wrong_cell_count_and_blank_lines_keep_numbers_right(db):
     job = run_import(
         "Email,First name\n"
@@ -154,6 +231,7 @@ def test_unknown_columns_fail_the_job_before_anything_is_stored(db):
         (b"Email,Email\na@example.com,b@example.com\n", "Columns given twice"),
         ("Email,First name\na@example.com,Zo\xeb\n".encode("latin-1"), "not UTF-8"),
         (b'Email,First name\na@example.com,"unterminated\n', "not valid CSV"),
+        (b'Email,First name\n"a@example.com"x,Ann\n', "not valid CSV"),
     ],
 )
 def test_broken_files_fail_the_job_with_a_clear_description(db, content, message):

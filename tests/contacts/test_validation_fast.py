@@ -6,6 +6,8 @@ import phonenumbers
 import pytest
 
 from contacts import validation
+from contacts.csv_import import Header, _setter, seed_contact
+from tests.contacts.factories import CustomFieldFactory
 
 
 def _full_phone(value: str) -> str | None:
@@ -84,3 +86,77 @@ def test_phone_written_forms_outside_the_fast_path_keep_their_verdict(written):
     expected = _full_phone(written)
     got, _ = validation.phone_normalise(written)
     assert got == expected
+
+
+# One CSV-like target per kind a file can name, and values meant to sit on every edge of
+# contact_parse's rules (lengths, whitespace left by the formula-quote removal, bad formats).
+FLAT_CASES = {
+    ("firstName", None): ["Ann", "A" * 40, "A" * 41, "\tAnn", "Zoë"],
+    ("lastName", None): ["Lee", "L" * 41, "\r"],
+    ("address", "address"): ["1 Main St, apt 2", "x" * 255, "x" * 256, "line\nbreak"],
+    ("address", "town"): ["Kyiv", "t" * 101],
+    ("address", "region"): ["West"],
+    ("address", "postcode"): ["01001", "p" * 21],
+    ("channel", "email"): [
+        "ann@example.com",
+        "Bench.Person7@Example.COM",
+        "not-an-email",
+        "a b@example.com",
+        "ünï@example.com",
+        "ann@bücher.de",
+        "\tann@example.com",
+        '"quoted"@example.com',
+    ],
+    ("channel", "sms"): [
+        "380501234567",
+        "+380501234567",
+        "00380501234567",
+        "0501234567",
+        "+1 650 253 0000",
+        "phone",
+        "\t380501234567",
+    ],
+    ("languageCode", None): ["en", "en-US", "pt_BR", "english!", "x" * 11, "\t"],
+    ("timeZone", None): ["Europe/Kyiv", "Mars/Base", "\tEurope/Paris", "europe/kyiv"],
+    ("externalCustomerId", None): ["crm-1", "\t", "c" * 255, "c" * 256],
+}
+FIELD_VALUES = {
+    "number": ["12", "1.5", "-3e2", "lots", "NaN", "\t"],
+    "date": ["2024-01-02", "2024-02-31", "2024-01-02T10:00:00", "yesterday"],
+    "boolean": ["yes", "N", "maybe"],
+    "combobox": ["gold", "silver", "Gold"],
+    "text": ["teal", "x" * 1000, "x" * 1001],
+}
+
+
+def test_flat_parse_agrees_with_contact_parse_on_every_row(db):
+    fields = {
+        kind: CustomFieldFactory(
+            key=f"F_{kind.upper()}", type=kind, allowed_values=["gold", "silver"]
+        )
+        for kind in FIELD_VALUES
+    }
+    custom_fields = validation.custom_fields_load()
+    targets = [*FLAT_CASES, *(("field", field.id) for field in fields.values())]
+    choices = [*FLAT_CASES.values(), *FIELD_VALUES.values()]
+    header = Header(names=[], targets=targets, setters=[_setter(t) for t in targets])
+    rng = random.Random(7)
+    fast = 0
+    for _ in range(4000):
+        # Mostly valid values with an empty cell or a bad one here and there.
+        values = [
+            ""
+            if rng.random() < 0.15
+            else (options[0] if rng.random() < 0.8 else rng.choice(options))
+            for options in choices
+        ]
+        expected, errors = validation.contact_parse(
+            seed_contact(header, values), custom_fields=custom_fields
+        )
+        got = validation.flat_contact_parse(targets, values, custom_fields)
+        if errors:
+            assert got is None, (values, errors)
+        elif got is not None:
+            assert got == expected, values
+            fast += 1
+    assert fast > 300, "the fast path must decide most valid rows"
