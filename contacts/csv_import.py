@@ -35,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from contacts.models import CustomField, ImportFailure, ImportJob, ImportStatus
-from contacts.validation import flat_contact_parse
+from contacts.validation import FlatPlan, flat_contact_parse, flat_plan
 
 logger = logging.getLogger(__name__)
 
@@ -292,8 +292,9 @@ class _Chunk(Sequence):
     """A chunk's rows as seed Contact objects, built only for the rows that are read: most
     rows are parsed straight from their values (flat_contact_parse)."""
 
-    def __init__(self, header: Header, rows: list[list[str]]):
+    def __init__(self, header: Header, plan: FlatPlan, rows: list[list[str]]):
         self.header = header
+        self.plan = plan
         self.rows = rows
 
     def __len__(self) -> int:
@@ -303,7 +304,7 @@ class _Chunk(Sequence):
         return seed_contact(self.header, self.rows[position])
 
     def parse(self, position: int, custom_fields: dict) -> dict | None:
-        return flat_contact_parse(self.header.targets, self.rows[position], custom_fields)
+        return flat_contact_parse(self.plan, self.rows[position], custom_fields)
 
 
 class _ContactIds:
@@ -387,9 +388,11 @@ def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
     start = FIRST_DATA_ROW
     width = len(header.targets)
     ids = _ContactIds()
+    plan = flat_plan(header.targets)
 
     def flush() -> None:
-        _upsert(chunk=_Chunk(header, chunk), options=options, job=job, start_index=start, ids=ids)
+        rows = _Chunk(header, plan, chunk)
+        _upsert(chunk=rows, options=options, job=job, start_index=start, ids=ids)
 
     try:
         for number, values, row in csv_rows(path, header):

@@ -403,23 +403,15 @@ def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
     return found
 
 
-def _lock_existing(cursor, ids: list[int]) -> dict[int, dict]:
-    """Current values of the contacts a batch updates, locked until it commits."""
+def _lock_existing(cursor, ids: list[int]) -> dict[int, bool]:
+    """contact id → whether it is deleted, for the contacts a batch updates, locked until it
+    commits. Their values stay in the database: the UPDATE merges into them there."""
     if not ids:
         return {}
-    columns = ("id", *WRITABLE_COLUMNS, "deleted_at")
     cursor.execute(
-        f"SELECT {', '.join(columns)} FROM {_TABLE} WHERE id = ANY(%s) FOR UPDATE", [ids]
+        f"SELECT id, deleted_at IS NOT NULL FROM {_TABLE} WHERE id = ANY(%s) FOR UPDATE", [ids]
     )
-    existing = {}
-    for values in cursor.fetchall():
-        row = dict(zip(columns, values, strict=True))
-        for column in _JSON_COLUMNS:
-            # Django's psycopg setup hands jsonb back as text for JSONField to decode.
-            if isinstance(row[column], str):
-                row[column] = json.loads(row[column])
-        existing[row["id"]] = row
-    return existing
+    return dict(cursor.fetchall())
 
 
 def _update_columns(contact_fields: list[str] | None) -> set[str]:
@@ -431,7 +423,6 @@ def _update_columns(contact_fields: list[str] | None) -> set[str]:
     return columns
 
 
-_JSON_COLUMNS = ("extra_channels", "tags", "fields")
 _JSONB_COLUMNS = ("extra_channels", "fields")
 # Rows travel by COPY: psycopg writes each row in C and PostgreSQL reads it as it reads a file,
 # where an INSERT … SELECT from a JSON document (or 14 parameter arrays) made Python build
@@ -447,6 +438,8 @@ _NEW_COLUMNS = (
     "deleted_at",
 )
 _UPDATE_TABLE = "contacts_upsert_rows"
+# An update row's columns it does not change: NULL, ignored through its `given` mask.
+_ABSENT = dict.fromkeys(WRITABLE_COLUMNS)
 _JSONB_POSITIONS = tuple(WRITABLE_COLUMNS.index(column) for column in _JSONB_COLUMNS)
 _TAGS_POSITION = WRITABLE_COLUMNS.index("tags")
 _EMPTY_JSON = {list: "[]", dict: "{}"}
@@ -458,15 +451,17 @@ def _copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
             copy.write_row(row)
 
 
-def _copy_values(row: dict) -> list:
-    """A row's writable columns as COPY takes them: JSON columns as JSON text, arrays as
-    array literals (most rows have no tags, extra channels or custom values)."""
-    values = [row[column] for column in WRITABLE_COLUMNS]
+def _copy_values(row: dict, defaults: dict) -> list:
+    """A row's writable columns (`defaults` for those it lacks) as COPY takes them: JSON
+    columns as JSON text, arrays as array literals (most rows have no tags, extra channels
+    or custom values), None as NULL."""
+    values = [row.get(column, defaults[column]) for column in WRITABLE_COLUMNS]
     for position in _JSONB_POSITIONS:
         value = values[position]
-        empty = _EMPTY_JSON.get(type(value)) if not value else None
-        values[position] = empty if empty is not None else json.dumps(value)
-    if not values[_TAGS_POSITION]:
+        if value is not None:
+            empty = _EMPTY_JSON.get(type(value)) if not value else None
+            values[position] = empty if empty is not None else json.dumps(value)
+    if values[_TAGS_POSITION] == []:
         values[_TAGS_POSITION] = "{}"
     return values
 
@@ -484,26 +479,32 @@ def _insert_new(cursor, rows: list[dict]) -> list[int]:
         [_TABLE, len(rows)],
     )
     ids, now = cursor.fetchone()
-    source = ContactSource.IMPORT
-    tail = (True, now, source, now, now, None)
-    full = ({**_NEW_DEFAULTS, **row} for row in rows)
+    tail = (True, now, ContactSource.IMPORT, now, now, None)
     _copy_rows(
         cursor,
         _TABLE,
         _NEW_COLUMNS,
         (
-            (contact_id, *_copy_values({**row, "fields": fields_merge({}, row["fields"])}), *tail)
-            for contact_id, row in zip(ids, full, strict=True)
+            (contact_id, *_copy_values(_without_null_fields(row), _NEW_DEFAULTS), *tail)
+            for contact_id, row in zip(ids, rows, strict=True)
         ),
     )
     return ids
 
 
-def _update_existing(cursor, ids: list[int], rows: list[dict]) -> None:
-    # A scratch table of this session: COPY the new values in, one UPDATE … FROM joins them.
+def _without_null_fields(row: dict) -> dict:
+    fields = row.get("fields")
+    return {**row, "fields": fields_merge({}, fields)} if fields else row
+
+
+def _update_existing(cursor, ids: list[int], changes: list[dict]) -> None:
+    """Write each contact's changed columns (a dict per contact; custom values merge into the
+    stored ones, None removing one) and restore it."""
+    # A scratch table of this session: COPY the changes in, one UPDATE … FROM joins them.
+    # `given` says which columns a row changes, so an absent column and a NULL differ.
     cursor.execute(
         f"""CREATE TEMPORARY TABLE IF NOT EXISTS {_UPDATE_TABLE} ON COMMIT DELETE ROWS AS
-            SELECT id, {", ".join(WRITABLE_COLUMNS)} FROM {_TABLE} WITH NO DATA"""
+            SELECT id, 0 AS given, {", ".join(WRITABLE_COLUMNS)} FROM {_TABLE} WITH NO DATA"""
     )
     # Emptied at commit; a batch that shares a transaction with an earlier one (a test, a
     # retried batch) must not see that batch's rows.
@@ -511,14 +512,36 @@ def _update_existing(cursor, ids: list[int], rows: list[dict]) -> None:
     _copy_rows(
         cursor,
         _UPDATE_TABLE,
-        ("id", *WRITABLE_COLUMNS),
-        ((contact_id, *_copy_values(row)) for contact_id, row in zip(ids, rows, strict=True)),
+        ("id", "given", *WRITABLE_COLUMNS),
+        (
+            (contact_id, _given_mask(row), *_copy_values(row, _ABSENT))
+            for contact_id, row in zip(ids, changes, strict=True)
+        ),
     )
-    sets = ", ".join(f"{c} = v.{c}" for c in WRITABLE_COLUMNS)
+    sets = ", ".join(
+        f"{column} = CASE WHEN v.given & {1 << bit} <> 0 THEN {_new_value(column)} "
+        f"ELSE c.{column} END"
+        for bit, column in enumerate(WRITABLE_COLUMNS)
+    )
     cursor.execute(
         f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
               FROM {_UPDATE_TABLE} AS v WHERE c.id = v.id"""
     )
+
+
+def _given_mask(row: dict) -> int:
+    return sum(1 << bit for bit, column in enumerate(WRITABLE_COLUMNS) if column in row)
+
+
+def _new_value(column: str) -> str:
+    if column != "fields":
+        return f"v.{column}"
+    # validation.fields_merge in SQL: the stored object, overwritten key by key, without the
+    # keys set to null (top level only, as fields_merge).
+    return """(SELECT coalesce(jsonb_object_agg(f.key, f.value), '{}'::jsonb)
+                 FROM jsonb_each(CASE jsonb_typeof(c.fields) WHEN 'object' THEN c.fields
+                                 ELSE '{}'::jsonb END || v.fields) AS f
+                WHERE f.value <> 'null'::jsonb)"""
 
 
 def contacts_upsert_batch(
@@ -633,29 +656,28 @@ def _upsert_batch(
                 # Two keys may reach one contact; its rows merge so one UPDATE row carries them.
                 by_contact.setdefault(contact_id, []).extend(indices)
 
-        existing = _lock_existing(cursor, list(by_contact))
+        deleted = _lock_existing(cursor, list(by_contact))
         update_ids: list[int] = []
         update_rows: list[dict] = []
         row_contact: dict[int, int] = {}
         for contact_id, indices in by_contact.items():
-            current = existing[contact_id]
-            if current["deleted_at"] is not None and not restore:
+            if deleted[contact_id] and not restore:
                 fail(
                     indices,
                     f"contact {contact_id} was deleted; send restoreDeleted=true to restore it",
                 )
                 continue
             merged = _merge([parsed_rows[i] for i in sorted(indices)])
-            row = {column: current[column] for column in WRITABLE_COLUMNS}
+            changes = {}
             for column, value in merged.items():
                 if column == "fields":
                     if allowed_custom is not None:
                         value = {k: v for k, v in value.items() if k in allowed_custom}
-                    row["fields"] = fields_merge(current["fields"] or {}, value)
+                    changes["fields"] = value
                 elif column in update_columns:
-                    row[column] = value
+                    changes[column] = value
             update_ids.append(contact_id)
-            update_rows.append(row)
+            update_rows.append(changes)
             row_contact.update(dict.fromkeys(indices, contact_id))
 
         insert_rows: list[dict] = []

@@ -6,6 +6,7 @@ only what the request carried (so updates touch only those columns), or a list o
 loaded once per batch by the caller.
 """
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -382,56 +383,79 @@ _FLAT_STRINGS: dict[tuple[str, str | None], tuple[str, int]] = {
 
 
 def flat_contact_parse(
-    targets: list[tuple[str, object]], values: list[str], custom_fields: dict[int, CustomField]
+    plan: "FlatPlan", values: list[str], custom_fields: dict[int, CustomField]
 ) -> dict | None:
-    """A contact given as one string per target (a CSV row: ("firstName", None),
-    ("address", "town"), ("channel", "sms"), ("field", 12), …; an empty string is absent) →
-    the columns contact_parse would give for the seed object it stands for, or None if any
-    value is refused (contact_parse then words the errors).
+    """A contact given as one string per target of `plan` (a CSV row; an empty string is
+    absent) → the columns contact_parse would give for the seed object it stands for, or
+    None if any value is refused (contact_parse then words the errors).
 
     The same normalisers and limits as contact_parse, without building the seed object and
     walking it: a file import runs this a million times.
     """
     data: dict = {}
-    fields: dict | None = None
-    for (kind, sub), value in zip(targets, values, strict=True):
-        if not value:
-            continue
-        if kind == "channel":
-            if sub == "email":
-                normalised, problem = email_normalise(value)
-                column = "email"
-            elif sub == "sms":
-                normalised, problem = phone_normalise(value)
-                column = "phone"
-            else:
-                return None
-            if problem:
-                return None
-            data[column] = normalised
-        elif kind == "field":
-            field = custom_fields.get(sub)
-            if field is None:
-                return None
-            normalised, problem = custom_value_normalise(field, value)
-            if problem:
-                return None
-            if fields is None:
-                fields = {}
-            fields[str(sub)] = normalised
-        else:
-            column, limit = _FLAT_STRINGS[(kind, sub)]
+    for position, column, limit in plan.strings:
+        value = values[position]
+        if value:
             text = value.strip()
             if len(text) > limit:
                 return None
-            if kind == "languageCode" and text and not LANGUAGE_RE.match(text):
+            data[column] = text
+    text = data.get("language_code")
+    if text and not LANGUAGE_RE.match(text):
+        return None
+    text = data.get("time_zone")
+    if text and text not in _time_zones():
+        return None
+    if "external_customer_id" in data:
+        data["external_customer_id"] = data["external_customer_id"] or None
+    for position, column, normalise in plan.channels:
+        value = values[position]
+        if value:
+            normalised, problem = normalise(value)
+            if problem:
                 return None
-            if kind == "timeZone" and text and text not in _time_zones():
-                return None
-            data[column] = (text or None) if kind == "externalCustomerId" else text
-    if fields is not None:
-        data["fields"] = fields
+            data[column] = normalised
+    if plan.fields:
+        fields = {}
+        for position, field_id in plan.fields:
+            value = values[position]
+            if value:
+                field = custom_fields.get(field_id)
+                if field is None:
+                    return None
+                normalised, problem = custom_value_normalise(field, value)
+                if problem:
+                    return None
+                fields[str(field_id)] = normalised
+        if fields:
+            data["fields"] = fields
     return data
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatPlan:
+    """Where a flat contact's values go, by kind, worked out once per file."""
+
+    strings: tuple[tuple[int, str, int], ...]  # position, column, length limit
+    channels: tuple[tuple[int, str, object], ...]  # position, column, normaliser
+    fields: tuple[tuple[int, int], ...]  # position, custom field id
+
+
+def flat_plan(targets: list[tuple[str, object]]) -> FlatPlan:
+    """The plan for values given per target: ("firstName", None), ("address", "town"),
+    ("channel", "sms"), ("field", 12), … (csv_import's header targets)."""
+    strings, channels, fields = [], [], []
+    for position, (kind, sub) in enumerate(targets):
+        if kind == "channel" and sub == "email":
+            channels.append((position, "email", email_normalise))
+        elif kind == "channel" and sub == "sms":
+            channels.append((position, "phone", phone_normalise))
+        elif kind == "field":
+            fields.append((position, sub))
+        else:
+            # Unknown kinds raise: a target this parser does not know must not pass silently.
+            strings.append((position, *_FLAT_STRINGS[(kind, sub)]))
+    return FlatPlan(tuple(strings), tuple(channels), tuple(fields))
 
 
 def _parse_channels(channels, data: dict, errors: list[FieldError]) -> None:
@@ -504,11 +528,14 @@ def missing_required(
     data: dict, custom_fields: dict[int, CustomField], existing: dict | None = None
 ) -> list[FieldError]:
     """Required custom fields a contact would lack after this write."""
+    required = [field for field in custom_fields.values() if field.required]
+    if not required:
+        return []
     values = {**(existing or {}), **data.get("fields", {})}
     return [
         ("fields", f"custom field {field.id} ({field.name}) is required")
-        for field in custom_fields.values()
-        if field.required and values.get(str(field.id)) in (None, "")
+        for field in required
+        if values.get(str(field.id)) in (None, "")
     ]
 
 

@@ -55,6 +55,51 @@ def test_batches_accumulate_on_one_job():
     assert len(job.contact_ids) == 2
 
 
+def test_batch_update_changes_only_the_columns_a_row_gives():
+    points = CustomFieldFactory(type="number")
+    color = CustomFieldFactory()
+    full = ContactFactory(
+        email="full@example.com",
+        first_name="Ann",
+        last_name="Lee",
+        town="Kyiv",
+        external_customer_id="crm-1",
+        tags=["vip"],
+        extra_channels=[{"type": "telegram", "value": "@ann"}],
+        fields={str(points.id): 5, str(color.id): "teal"},
+    )
+    bare = ContactFactory(email="bare@example.com", first_name="Bo", town="Lviv", tags=["a"])
+    job = ImportJob.objects.create()
+
+    contacts_upsert_batch(
+        contacts=[
+            {
+                "channels": [{"type": "email", "value": "FULL@example.com"}],
+                "lastName": "",
+                "externalCustomerId": "",
+                "tags": ["new"],
+                "fields": [{"id": points.id, "value": None}, {"id": color.id, "value": "red"}],
+            },
+            {"channels": [{"type": "email", "value": "bare@example.com"}], "firstName": "Bob"},
+        ],
+        options=OPTIONS,
+        job=job,
+    )
+
+    full.refresh_from_db()
+    bare.refresh_from_db()
+    # Given: set, even to blank or NULL; a custom value of null removes it; the rest stays.
+    assert (full.first_name, full.last_name, full.town) == ("Ann", "", "Kyiv")
+    assert full.external_customer_id is None
+    assert full.tags == ["new"]
+    assert full.extra_channels == [{"type": "telegram", "value": "@ann"}]
+    assert full.fields == {str(color.id): "red"}
+    assert (bare.first_name, bare.town, bare.tags, bare.fields) == ("Bob", "Lviv", ["a"], {})
+    job.refresh_from_db()
+    assert (job.updated_count, job.created_count) == (2, 0)
+    assert job.contact_ids == [full.pk, bare.pk]
+
+
 def test_email_or_sms_rows_reaching_one_contact_merge_into_one_update():
     contact = ContactFactory(email="e@example.com", phone="+380942583691")
     job = ImportJob.objects.create()
