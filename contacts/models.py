@@ -217,8 +217,8 @@ class JsonTextField(models.JSONField):
         return "json"
 
     def get_db_prep_value(self, value, connection, prepared=False):
-        if value is None:
-            return None
+        if value is None or hasattr(value, "as_sql"):
+            return value
         # Plain text: Django's jsonb adapter would cast it to jsonb first.
         return json.dumps(value, cls=self.encoder)
 

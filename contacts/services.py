@@ -546,7 +546,7 @@ def _new_value(column: str) -> str:
 
 def contacts_upsert_batch(
     *,
-    contacts: list[dict],
+    contacts: Sequence,
     options: dict,
     job: ImportJob,
     start_index: int = 0,
