@@ -5,10 +5,12 @@ POST /v1/contacts and CSV imports share."""
 # goes through parameters.
 # ruff: noqa: S608
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -63,6 +65,25 @@ class ContactConflict(ContactError):
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a bulk batch is decoded, checked and written.
+
+    A batch allocates tens of thousands of small dicts and lists that live until it ends;
+    each automatic collection re-scanned all of them (and every older object in the
+    process), a fifth of a bulk import's time. They hold no cycles, so reference counting
+    frees them; whatever cycles other code makes meanwhile are collected once it resumes.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _segments_for(names: list[str], *, create: bool) -> list[int]:
@@ -571,7 +592,7 @@ def contacts_upsert_batch(
         raise ContactError(option_errors)
     for attempt in range(2):
         try:
-            with transaction.atomic():
+            with gc_paused(), transaction.atomic():
                 return _upsert_batch(
                     contacts, options, job, start_index, record_contact_ids, fast_parse
                 )
@@ -788,7 +809,7 @@ def import_job_run(*, job_id: int) -> None:
     if not claimed:
         return
     try:
-        with transaction.atomic():
+        with gc_paused(), transaction.atomic():
             # The row lock makes a second delivery of the task wait, then see FINISHED.
             job = ImportJob.objects.select_for_update().get(pk=job_id)
             if job.status != ImportStatus.IMPORTING:

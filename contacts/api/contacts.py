@@ -17,6 +17,7 @@ from contacts.services import (
     contact_delete,
     contact_subscribe,
     contact_update,
+    gc_paused,
     import_job_start,
 )
 from contacts.validation import (
@@ -157,6 +158,11 @@ class ContactsView(APIView):
         return response
 
     def post(self, request):
+        # Decoding the body and storing up to 3000 contacts: see gc_paused.
+        with gc_paused():
+            return self._post(request)
+
+    def _post(self, request):
         body = _body(request)
         contacts = body.get("contacts")
         if not isinstance(contacts, list) or not 1 <= len(contacts) <= BULK_MAX:
