@@ -100,6 +100,39 @@ def test_batch_update_changes_only_the_columns_a_row_gives():
     assert job.contact_ids == [full.pk, bare.pk]
 
 
+def test_values_with_copy_and_array_syntax_are_stored_as_given():
+    """Rows travel by COPY: its separators and escapes, and array literal syntax in tags,
+    must arrive as plain characters, on insert and on update alike."""
+    awkward = 'a\tb\\c\nd,"e"{f}\\N'
+    tags = ["x,y", 'q"uote', "back\\slash", "{braces}", "NULL"]
+    existing = ContactFactory(email="old@example.com")
+    job = ImportJob.objects.create()
+
+    contacts_upsert_batch(
+        contacts=[
+            {
+                "channels": [{"type": "email", "value": "new@example.com"}],
+                "address": {"address": awkward},
+                "tags": tags,
+            },
+            {
+                "channels": [{"type": "email", "value": "old@example.com"}],
+                "address": {"address": awkward},
+                "tags": tags,
+            },
+        ],
+        options=OPTIONS,
+        job=job,
+    )
+
+    for contact in (
+        Contact.objects.get(email="new@example.com"),
+        Contact.objects.get(pk=existing.pk),
+    ):
+        assert contact.address == awkward.strip()
+        assert contact.tags == tags
+
+
 def test_email_or_sms_rows_reaching_one_contact_merge_into_one_update():
     contact = ContactFactory(email="e@example.com", phone="+380942583691")
     job = ImportJob.objects.create()
