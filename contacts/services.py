@@ -544,9 +544,13 @@ def _update_existing(cursor, ids: list[int], changes: list[dict]) -> None:
         f"ELSE c.{column} END"
         for bit, column in enumerate(WRITABLE_COLUMNS)
     )
+    # The scratch table has no statistics, so a plain join on id is planned as a scan of
+    # every contact (merge or hash join), once per batch; the id list makes it a lookup in
+    # the primary key, whatever the planner guesses.
     cursor.execute(
         f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
-              FROM {_UPDATE_TABLE} AS v WHERE c.id = v.id"""
+              FROM {_UPDATE_TABLE} AS v
+             WHERE c.id = v.id AND c.id = ANY(ARRAY(SELECT id FROM {_UPDATE_TABLE}))"""
     )
 
 
