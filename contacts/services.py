@@ -424,17 +424,6 @@ def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
     return found
 
 
-def _lock_existing(cursor, ids: list[int]) -> dict[int, bool]:
-    """contact id → whether it is deleted, for the contacts a batch updates, locked until it
-    commits. Their values stay in the database: the UPDATE merges into them there."""
-    if not ids:
-        return {}
-    cursor.execute(
-        f"SELECT id, deleted_at IS NOT NULL FROM {_TABLE} WHERE id = ANY(%s) FOR UPDATE", [ids]
-    )
-    return dict(cursor.fetchall())
-
-
 def _update_columns(contact_fields: list[str] | None) -> set[str]:
     if contact_fields is None:
         return set(WRITABLE_COLUMNS)
@@ -518,9 +507,13 @@ def _without_null_fields(row: dict) -> dict:
     return {**row, "fields": fields_merge({}, fields)} if fields else row
 
 
-def _update_existing(cursor, ids: list[int], changes: list[dict]) -> None:
+def _update_existing(cursor, ids: list[int], changes: list[dict], *, restore: bool) -> set[int]:
     """Write each contact's changed columns (a dict per contact; custom values merge into the
-    stored ones, None removing one) and restore it."""
+    stored ones, None removing one) → the ids written. A deleted contact is written (and
+    restored) only with `restore`; the caller reports the others.
+
+    The UPDATE is also the lock: it re-reads deleted_at on the row it locks, so a contact
+    deleted meanwhile is never written without `restore`, with no separate locking read."""
     # A scratch table of this session: COPY the changes in, one UPDATE … FROM joins them.
     # `given` says which columns a row changes, so an absent column and a NULL differ.
     cursor.execute(
@@ -550,8 +543,12 @@ def _update_existing(cursor, ids: list[int], changes: list[dict]) -> None:
     cursor.execute(
         f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
               FROM {_UPDATE_TABLE} AS v
-             WHERE c.id = v.id AND c.id = ANY(ARRAY(SELECT id FROM {_UPDATE_TABLE}))"""
+             WHERE c.id = v.id AND c.id = ANY(ARRAY(SELECT id FROM {_UPDATE_TABLE}))
+               AND (c.deleted_at IS NULL OR %s)
+            RETURNING c.id""",
+        [restore],
     )
+    return {row[0] for row in cursor.fetchall()}
 
 
 def _given_mask(row: dict) -> int:
@@ -681,17 +678,10 @@ def _upsert_batch(
                 # Two keys may reach one contact; its rows merge so one UPDATE row carries them.
                 by_contact.setdefault(contact_id, []).extend(indices)
 
-        deleted = _lock_existing(cursor, list(by_contact))
         update_ids: list[int] = []
         update_rows: list[dict] = []
         row_contact: dict[int, int] = {}
         for contact_id, indices in by_contact.items():
-            if deleted[contact_id] and not restore:
-                fail(
-                    indices,
-                    f"contact {contact_id} was deleted; send restoreDeleted=true to restore it",
-                )
-                continue
             merged = _merge([parsed_rows[i] for i in sorted(indices)])
             changes = {}
             for column, value in merged.items():
@@ -703,7 +693,6 @@ def _upsert_batch(
                     changes[column] = value
             update_ids.append(contact_id)
             update_rows.append(changes)
-            row_contact.update(dict.fromkeys(indices, contact_id))
 
         insert_rows: list[dict] = []
         insert_groups: list[list[int]] = []
@@ -720,8 +709,20 @@ def _upsert_batch(
         new_ids = _insert_new(cursor, insert_rows) if insert_rows else []
         for contact_id, indices in zip(new_ids, insert_groups, strict=True):
             row_contact.update(dict.fromkeys(indices, contact_id))
-        if update_rows:
-            _update_existing(cursor, update_ids, update_rows)
+        updated = (
+            _update_existing(cursor, update_ids, update_rows, restore=restore)
+            if update_rows
+            else set()
+        )
+        for contact_id in update_ids:
+            indices = by_contact[contact_id]
+            if contact_id in updated:
+                row_contact.update(dict.fromkeys(indices, contact_id))
+            else:
+                fail(
+                    indices,
+                    f"contact {contact_id} was deleted; send restoreDeleted=true to restore it",
+                )
 
         contact_ids = list(dict.fromkeys(row_contact[i] for i in sorted(row_contact)))
         _memberships_add(add_to, contact_ids)
@@ -758,7 +759,7 @@ def _upsert_batch(
             [
                 contact_ids if record_contact_ids else [],
                 len(new_ids),
-                len(update_ids),
+                len(updated),
                 len(failures),
                 processed,
                 job.pk,
