@@ -3,8 +3,9 @@
 Herald's path, end to end and in this process: Django's test Client posts 3000-contact
 requests (authentication, JSON parsing, shape checks, the stored job payload), then each
 import job runs with `import_job_run` (validation with email-validator and phonenumbers,
-set-based matching, INSERT/UPDATE … unnest, job counters) until it is FINISHED. The broker
-is kombu's in-memory transport, so the enqueued tasks go nowhere and no worker competes.
+set-based matching, COPY into contacts and UPDATE … FROM, job counters) until it is
+FINISHED. The broker is kombu's in-memory transport, so the enqueued tasks go nowhere and no
+worker competes. Only the job's id is looked up between the two, as the task carries it.
 The floor is one psycopg connection sending the same, already normalised rows as
 `INSERT … SELECT … FROM unnest(…) ON CONFLICT (external_customer_id) DO UPDATE`.
 Both run twice on the same rows: into an empty table (creates), then again (updates).

@@ -2,9 +2,10 @@
 
 Herald's path, in this process, no HTTP: a file job is created as the upload API or page
 creates it, its file put in place, then `csv_import_run` does what the Celery task does:
-claim the job, check and count the file (first pass), stream 3000-row chunks to
-`contacts_upsert_batch` (email-validator, phonenumbers, custom field typing, set-based
-matching and INSERT … unnest, job counters), finish the job.
+claim the job, check and count the file (first pass), stream 10,000-row chunks to
+`contacts_upsert_batch` (the validators, with contact_parse — email-validator, phonenumbers —
+deciding every row the flat fast path refuses; custom field typing; set-based matching;
+COPY into contacts and UPDATE … FROM; job counters), finish the job.
 The floor is `COPY … FROM STDIN (FORMAT csv, HEADER)` of the very same file into a plain
 table with the same columns (all text, logged like contacts_contact, no index, no validation).
 Everything runs in a database of its own (`herald_bench_csv`), dropped afterwards; the CSV
