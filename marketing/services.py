@@ -4,7 +4,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from marketing.events import events_process_later
+from marketing.events import events_kick
 from marketing.models import Event, EventType, Heartbeat, Organisation
 
 
@@ -32,13 +32,13 @@ def heartbeat_record(*, name: str) -> Heartbeat:
 def event_emit(
     *, type_key: str, key_value: str = "", params: dict | None = None, contact_id: int | None = None
 ) -> "Event":
-    """Store one event (its type is created on first use) and enqueue its processing on
-    commit (marketing.tasks_events.process_event, where workflows start)."""
+    """Store one event (its type is created on first use); a drain processes it (starts its
+    workflows) once this commits (marketing.events.events_kick)."""
     event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
     event = Event.objects.create(
         event_type=event_type, key_value=key_value, params=params or {}, contact_id=contact_id
     )
-    events_process_later([event.pk])
+    events_kick()
     return event
 
 
@@ -69,9 +69,8 @@ def events_emit_many(*, type_key: str, events: list[dict]) -> int:
                        (event_type_id, key_value, params, contact_id, created_at)
                 SELECT %s, key_value, params, contact_id, now()
                   FROM jsonb_to_recordset(%s::jsonb)
-                       AS r(key_value text, params jsonb, contact_id bigint)
-                RETURNING id""",  # noqa: S608 (the table name is ours)
+                       AS r(key_value text, params jsonb, contact_id bigint)""",  # noqa: S608 (the table name is ours)
             [event_type.pk, payload],
         )
-        events_process_later([row[0] for row in cursor.fetchall()])
+    events_kick()
     return len(events)
