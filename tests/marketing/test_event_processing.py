@@ -137,16 +137,24 @@ def test_a_stored_event_kicks_a_drain_once_it_commits(
     assert published_drains == [None]
 
 
-def test_kicks_within_a_window_publish_one_drain_now_and_one_when_it_closes(published_drains):
-    from marketing.events import KICK_WINDOW, _kicker
+def test_kicks_publish_a_drain_at_once_then_at_most_one_per_interval(published_drains):
+    from marketing.events import KICK_INTERVAL, _kicker
 
-    for offset in (0, 0.01, 0.02, 0.03):
+    def kick_at(offset):
         published_drains.now = 100.0 + offset
         _kicker.kick()
-    assert published_drains == [None, pytest.approx(KICK_WINDOW - 0.01)]
-    published_drains.now = 100.0 + KICK_WINDOW
-    _kicker.kick()
-    assert published_drains[2:] == [None]
+
+    kick_at(0)  # nothing due: at once
+    kick_at(0.01)  # the first may have run already: the next, an interval after it
+    kick_at(0.02)  # that one is still due and will see this commit
+    kick_at(KICK_INTERVAL + 0.01)  # it has started: the next, an interval after it
+    kick_at(10)  # quiet for long: at once again
+    assert published_drains == [
+        None,
+        pytest.approx(KICK_INTERVAL - 0.01),
+        pytest.approx(KICK_INTERVAL - 0.01),
+        None,
+    ]
 
 
 @pytest.mark.django_db
