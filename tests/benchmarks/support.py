@@ -178,10 +178,15 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """Herald under gunicorn with sync workers on a free loopback port, stopped on exit."""
+    """Herald under gunicorn on a free loopback port, stopped on exit.
 
-    def __init__(self, *, workers: int = 2, ready_path: str = "/bench/noop"):
+    `threads` > 1 runs gunicorn's threaded workers (gthread), as `manage.py herald_up` (bin/run)
+    does; 1 runs sync workers.
+    """
+
+    def __init__(self, *, workers: int = 2, threads: int = 1, ready_path: str = "/bench/noop"):
         self.workers = workers
+        self.threads = threads
         self.ready_path = ready_path
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -212,7 +217,9 @@ class Gunicorn:
                     "--workers",
                     str(self.workers),
                     "--worker-class",
-                    "sync",
+                    "gthread" if self.threads > 1 else "sync",
+                    "--threads",
+                    str(self.threads),
                     "--log-level",
                     "warning",
                     "--graceful-timeout",

@@ -1,4 +1,5 @@
-"""Events are stored, then processed by a real worker (marketing.tasks_events.process_event)."""
+"""Events are stored, then processed by a real worker: by drains (marketing.events_drain)
+that each commit kicks, and by the beat sweep for the ones they missed."""
 
 import datetime as dt
 
