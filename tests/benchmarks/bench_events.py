@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from functools import partial
 
 from tests.benchmarks import support
 
@@ -61,19 +62,7 @@ def _client(port, endpoints, start_at, slice_seconds, rounds) -> list[support.Lo
         result = results[index]
         begins = start_at + turn * slice_seconds
         time.sleep(max(0.0, begins - time.monotonic()))
-        end = begins + slice_seconds
-        while (now := time.monotonic()) < end:
-            try:
-                status, answer = send(port, method, path, body, headers)
-            except OSError as exc:
-                status, answer = 0, repr(exc).encode()
-            took = time.monotonic() - now
-            if status == 200:
-                result.requests += 1
-                result.latencies.append(took)
-            else:
-                result.errors += 1
-                result.first_error = result.first_error or f"{status}: {answer[:200]!r}"
+        result.send_until(begins + slice_seconds, partial(send, port, method, path, body, headers))
     return results
 
 
