@@ -12,11 +12,12 @@ def api_path(route: str, view, name: str):
 
 v1_urlpatterns = [
     api_path("account/info", AccountInfoView.as_view(), "account-info"),
+    # Event ingest is the busiest route: resolved before the dozens of contact routes.
+    path("", include("marketing.api.urls_v1")),
     path("", include("contacts.api.urls_contacts")),
     path("", include("contacts.api.urls_segments")),
     path("", include("contacts.api.urls_import")),
     path("", include("campaigns.api.urls_messages")),
-    path("", include("marketing.api.urls_v1")),
 ]
 
 # Herald's own resources (not part of a seed API), under /api/herald/.

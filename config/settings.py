@@ -111,6 +111,12 @@ DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
 }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django turns psycopg's prepared statements off. The ORM binds parameters client-side and
+# never prepares anyway; hot statements run through a server-side-binding cursor with
+# prepare=True (the event ingest INSERT, marketing.events) are planned once per connection.
+# Behind a transaction-pooling PgBouncer older than 1.21, set DB_PREPARED_STATEMENTS=0.
+if env_bool("DB_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -205,6 +211,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "integrations.api_errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# A valid API key is remembered by each web process this many seconds (0: never), so most
+# API requests authenticate without a query; a key revoked or changed elsewhere is refused
+# or re-read at most this late (integrations.services.api_key_authenticate).
+HERALD_API_KEY_CACHE_SECONDS = env_int("HERALD_API_KEY_CACHE_SECONDS", 5)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 30)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),

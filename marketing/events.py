@@ -2,9 +2,9 @@
 
 The request path is one INSERT ... SELECT: the event type is found by its key (a type is
 created on first use) and the contact by indexed subqueries, inside the same statement.
-Everything else (workflows) happens in a worker: `events_process_later` enqueues
-`marketing.tasks_events.process_event` once the transaction commits, and a beat sweep
-re-enqueues events whose enqueue was lost (broker down, worker crash).
+Everything else (workflows) happens in a worker: unprocessed event rows are the queue, which
+drains (`events_process_pending`) work off; each commit that stores events kicks one, and a
+beat sweep re-enqueues events a drain missed (broker down, worker crash).
 """
 
 # The SQL below interpolates only table names taken from our models; every value is a
@@ -14,12 +14,15 @@ re-enqueues events whose enqueue was lost (broker down, worker crash).
 import json
 import logging
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from marketing.db import fetchone_prepared
 from marketing.models import Event, EventType
 
 logger = logging.getLogger(__name__)
@@ -34,7 +37,8 @@ EVENT_TYPE_KEY_RULE = "letters, digits and - _ . : only (no spaces)"
 EVENT_TYPE_NAME_MAX = 200
 # Tasks carry lists of ids; 500 ids are a few kB of message and one UPDATE each.
 ENQUEUE_BATCH = 500
-# Events still unprocessed this long after arriving lost their task; the sweep re-enqueues.
+# Events still unprocessed this long after arriving were missed by the drains (every kick
+# lost, or their processing failed); the beat sweep enqueues them by id instead.
 SWEEP_AFTER = timedelta(minutes=5)
 SWEEP_LIMIT = 10_000
 
@@ -128,68 +132,167 @@ def _contact_sql(lookup: ContactLookup) -> tuple[str, list]:
 
 
 def event_ingest(*, type_key: str, key_value: str, params: dict, lookup: ContactLookup) -> int:
-    """Store one event and enqueue its processing on commit.
+    """Store one event and have it processed soon (`events_kick`).
 
-    One INSERT ... SELECT on the hot path: the type is found by its unique key and the contact
-    by indexed subqueries inside the statement. Only a type's first event takes a second
-    round trip, to create the type.
+    One statement and one round trip on the hot path: the type is found by its unique key and
+    the contact by indexed subqueries inside the INSERT, which runs in autocommit (no BEGIN,
+    no COMMIT). Only a type's first event takes a second round trip, to create the type.
     """
     contact_sql, contact_params = _contact_sql(lookup)
+    # Not waiting for the WAL flush doubles ingest throughput where fsync is slow. The cost:
+    # if PostgreSQL itself crashes, events acknowledged in the last few hundred milliseconds
+    # may be lost (never corrupted), the trade-off event collectors make. set_config(...,
+    # true) is SET LOCAL inside the statement, so only this statement's own transaction is
+    # affected (or, called inside an atomic block, that block's transaction); orders and
+    # contacts commit synchronously. The CTE is volatile, so it is never inlined away.
     sql = (
+        "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
         f"INSERT INTO {Event._meta.db_table} "
         "(event_type_id, key_value, params, contact_id, created_at) "
         f"SELECT t.id, %s, %s::jsonb, {contact_sql}, now() "
-        f"FROM {EventType._meta.db_table} t WHERE t.key = %s RETURNING id"
+        f"FROM {EventType._meta.db_table} t CROSS JOIN async WHERE t.key = %s RETURNING id"
     )
-    payload = json.dumps(params, ensure_ascii=False)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Not waiting for the WAL flush doubles ingest throughput where fsync is slow. The
-        # cost: if PostgreSQL itself crashes, events acknowledged in the last few hundred
-        # milliseconds may be lost (never corrupted), the trade-off event collectors make.
-        # Only this transaction is affected; orders and contacts commit synchronously.
-        cursor.execute("SET LOCAL synchronous_commit TO off")
-        cursor.execute(sql, [key_value, payload, *contact_params, type_key])
-        row = cursor.fetchone()
-        if row is None:
-            EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
-            cursor.execute(sql, [key_value, payload, *contact_params, type_key])
-            row = cursor.fetchone()
-        events_process_later([row[0]])
+    values = [key_value, json.dumps(params, ensure_ascii=False), *contact_params, type_key]
+    row = fetchone_prepared(sql, values)
+    if row is None:
+        EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
+        row = fetchone_prepared(sql, values)
+    events_kick()
     return row[0]
 
 
-def events_process_later(event_ids: list[int]) -> None:
-    """Enqueue processing once the surrounding transaction commits."""
-    if event_ids:
-        ids = list(event_ids)
-        transaction.on_commit(lambda: _enqueue(ids))
+# --- Processing: the event row is the queue -------------------------------------------------
+#
+# Publishing a task per event cost the ingest request more than storing the event. Instead
+# unprocessed rows are the queue: `events_process_pending` (task marketing.events_drain)
+# claims them with FOR UPDATE SKIP LOCKED, and each process that stores events "kicks" a
+# drain once its commit is visible. Kicks are debounced per process: a commit when no drain
+# of this process is due publishes one at once, so an isolated event is processed as soon
+# as a task of its own would be; commits while one is due (published, its ETA not reached)
+# publish nothing, since it will run after them; a commit after that schedules the next
+# drain KICK_INTERVAL after the previous one. Under steady traffic a process thus publishes
+# one drain per interval, and no event waits longer than the interval for its drain. (The
+# ETA is compared with the worker's clock: hosts must keep their clocks in step, as NTP
+# does.) A lost kick (broker down) leaves the rows for the next drain or the beat sweep.
+KICK_INTERVAL = 0.05  # seconds
+# Events a drain claims per transaction, and transactions per task before it hands the rest
+# to a new task (so a backlog never pins a worker for long; every free worker can join).
+DRAIN_BATCH = 200
+DRAIN_BATCHES = 25
 
 
-def _enqueue(event_ids: list[int]) -> None:
-    from marketing.tasks_events import process_event, process_events
+def _clock() -> float:
+    return time.monotonic()
+
+
+class _Kicker:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # threaded gunicorn workers share it
+        self.due = float("-inf")  # _clock() at which this process's latest drain is due
+
+    def kick(self) -> None:
+        now = _clock()
+        with self.lock:
+            if now < self.due:
+                return  # that drain starts after this commit and will see it
+            self.due = max(now, self.due + KICK_INTERVAL)
+            countdown = self.due - now
+        _publish_drain(countdown or None)
+
+
+_kicker = _Kicker()
+
+
+def events_kick() -> None:
+    """Have the events committed by the surrounding transaction processed soon."""
+    transaction.on_commit(_kicker.kick)
+
+
+def _publish_drain(countdown: float | None) -> None:
+    from marketing.tasks_events import events_drain
 
     try:
-        if len(event_ids) == 1:
-            process_event.delay(event_ids[0])
-            return
-        for start in range(0, len(event_ids), ENQUEUE_BATCH):
-            process_events.delay(event_ids[start : start + ENQUEUE_BATCH])
-    except Exception:  # the broker's errors vary by transport; the event itself is stored
-        logger.warning("could not enqueue %d event(s); the sweep will", len(event_ids))
+        events_drain.apply_async(countdown=countdown)
+    except Exception:  # the broker's errors vary by transport; the events themselves are stored
+        logger.warning("could not publish an events drain; the next one or the sweep will")
+
+
+def events_process_pending(*, batches: int = DRAIN_BATCHES) -> int:
+    """Process the unprocessed events younger than SWEEP_AFTER, oldest first; return how many.
+
+    Each batch is claimed FOR UPDATE SKIP LOCKED, so drains running side by side share the
+    work and never wait for each other, and processed in the claiming transaction: starting
+    workflows (idempotent) and marking the events processed commit together. A keyset on
+    (created_at, id) walks past events whose processing failed, which stay unprocessed for
+    a later drain or the sweep. Older events are the sweep's (`events_enqueue_unprocessed`).
+    """
+    table = Event._meta.db_table
+    done, after = 0, None
+    for _ in range(batches):
+        keyset, keyset_params = "", []
+        if after is not None:
+            keyset, keyset_params = "AND (created_at, id) > (%s, %s)", list(after)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT id, created_at FROM {table}
+                     WHERE processed_at IS NULL AND created_at >= %s {keyset}
+                     ORDER BY created_at, id LIMIT %s
+                       FOR UPDATE SKIP LOCKED""",
+                [timezone.now() - SWEEP_AFTER, *keyset_params, DRAIN_BATCH],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return done
+            ids = [row[0] for row in rows]
+            failed = _workflows_start(ids)
+            events_mark_processed(event_ids=[pk for pk in ids if pk not in failed])
+        done += len(ids)
+        after = (rows[-1][1], rows[-1][0])  # (created_at, id)
+        if len(rows) < DRAIN_BATCH:
+            return done
+    _publish_drain(None)  # more may be waiting: a fresh task goes on
+    return done
 
 
 def events_mark_processed(*, event_ids: list[int]) -> int:
-    """The processing seam: workflows will start here. For now it marks the events done.
-
-    Conditional on `processed_at IS NULL`, so a re-delivered task is a no-op.
-    """
+    """Mark events processed (their workflows started). Conditional on `processed_at IS
+    NULL`, so a re-delivered task is a no-op."""
     return Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).update(
         processed_at=timezone.now()
     )
 
 
+def _enqueue(event_ids: list[int]) -> None:
+    from marketing.tasks_events import process_events
+
+    try:
+        for start in range(0, len(event_ids), ENQUEUE_BATCH):
+            process_events.delay(event_ids[start : start + ENQUEUE_BATCH])
+    except Exception:  # the broker's errors vary by transport; the events stay stored
+        logger.warning("could not enqueue %d event(s); the next sweep will", len(event_ids))
+
+
+def _workflows_start(event_ids: list[int]) -> set[int]:
+    """Start the workflows the events trigger; return the events whose start failed.
+
+    Each event's start is a savepoint of its own, so one failure (a bug, a constraint) rolls
+    back that event's runs only and the batch goes on.
+    """
+    from marketing.workflows.triggers import events_that_start, workflows_start_for_event
+
+    failed = set()
+    for event in events_that_start(event_ids):
+        try:
+            workflows_start_for_event(event=event)
+        except Exception:
+            logger.exception("could not start the workflows of event %s", event.pk)
+            failed.add(event.pk)
+    return failed
+
+
 def events_enqueue_unprocessed() -> int:
-    """Re-enqueue events whose task was lost; bounded per run."""
+    """Enqueue the processing of events that drains missed (older than SWEEP_AFTER and still
+    unprocessed: every kick lost, or their processing failed); bounded per run."""
     cutoff = timezone.now() - SWEEP_AFTER
     ids = list(
         Event.objects.filter(processed_at__isnull=True, created_at__lt=cutoff)

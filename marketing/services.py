@@ -1,10 +1,14 @@
+# The SQL below interpolates only table names taken from our models; values are parameters.
+# ruff: noqa: S608
+
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from marketing.events import events_process_later
+from marketing.db import fetchall_bound
+from marketing.events import events_kick
 from marketing.models import Event, EventType, Heartbeat, Organisation
 
 
@@ -32,46 +36,59 @@ def heartbeat_record(*, name: str) -> Heartbeat:
 def event_emit(
     *, type_key: str, key_value: str = "", params: dict | None = None, contact_id: int | None = None
 ) -> "Event":
-    """Store one event (its type is created on first use) and enqueue its processing on
-    commit (marketing.tasks_events.process_event, where workflows start)."""
+    """Store one event (its type is created on first use); a drain processes it (starts its
+    workflows) once this commits (marketing.events.events_kick)."""
     event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
     event = Event.objects.create(
         event_type=event_type, key_value=key_value, params=params or {}, contact_id=contact_id
     )
-    events_process_later([event.pk])
+    events_kick()
     return event
 
 
 def events_emit_many(*, type_key: str, events: list[dict]) -> int:
-    """Store many events of one type in one INSERT; each dict has key_value, params, contact_id.
+    """Store many events of one type in one INSERT; each dict has key_value, params, contact_id."""
+    return events_emit_by_type(events={type_key: events})
 
-    The rows travel as one JSON document expanded by jsonb_to_recordset: binding thousands of
-    JSON params as an array parameter costs more in the driver than the INSERT itself.
+
+def events_emit_by_type(*, events: dict[str, list[dict]]) -> int:
+    """Store many events of several types ({type key: [event dicts]}) in one INSERT; the
+    types are created on first use (one more statement).
+
+    The rows travel as one JSON document expanded by jsonb_to_recordset and bound apart from
+    the SQL: binding thousands of JSON params as an array parameter, or quoting the document
+    into the SQL, costs more in the driver than the INSERT itself.
     """
-    if not events:
+    rows = [
+        {
+            "type_key": type_key,
+            "key_value": item.get("key_value", ""),
+            "params": item.get("params") or {},
+            "contact_id": item.get("contact_id"),
+        }
+        for type_key, items in events.items()
+        for item in items
+    ]
+    if not rows:
         return 0
-    event_type, _ = EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
-    payload = json.dumps(
-        [
-            {
-                "key_value": item.get("key_value", ""),
-                "params": item.get("params") or {},
-                "contact_id": item.get("contact_id"),
-            }
-            for item in events
-        ],
-        cls=DjangoJSONEncoder,
-        ensure_ascii=False,
+    types = EventType._meta.db_table
+    # A type seen for the first time is created here; NOT EXISTS first, so the usual case
+    # (every type known) writes nothing. Named after its key, as event_emit names it.
+    fetchall_bound(
+        f"""INSERT INTO {types} (key, name, created_at)
+            SELECT k, k, now() FROM unnest(%s::text[]) AS k
+             WHERE NOT EXISTS (SELECT 1 FROM {types} t WHERE t.key = k)
+            ON CONFLICT (key) DO NOTHING""",
+        [sorted({row["type_key"] for row in rows})],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""INSERT INTO {Event._meta.db_table}
-                       (event_type_id, key_value, params, contact_id, created_at)
-                SELECT %s, key_value, params, contact_id, now()
-                  FROM jsonb_to_recordset(%s::jsonb)
-                       AS r(key_value text, params jsonb, contact_id bigint)
-                RETURNING id""",  # noqa: S608 (the table name is ours)
-            [event_type.pk, payload],
-        )
-        events_process_later([row[0] for row in cursor.fetchall()])
-    return len(events)
+    fetchall_bound(
+        f"""INSERT INTO {Event._meta.db_table}
+                   (event_type_id, key_value, params, contact_id, created_at)
+            SELECT t.id, r.key_value, r.params, r.contact_id, now()
+              FROM jsonb_to_recordset(%s::jsonb)
+                   AS r(type_key text, key_value text, params jsonb, contact_id bigint)
+              JOIN {types} t ON t.key = r.type_key""",
+        [json.dumps(rows, cls=DjangoJSONEncoder, ensure_ascii=False)],
+    )
+    events_kick()
+    return len(rows)

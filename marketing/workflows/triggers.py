@@ -116,6 +116,8 @@ def workflows_start_for_event(*, event) -> list[int]:
         event_type_id=event.event_type_id,
         current_version__isnull=False,
     ).select_related("current_version")
+    # By id, the one order every processor takes entry locks in (see events_that_start).
+    workflows = workflows.order_by("pk")
     params = params_as_dict(event.params)
     table = Contact._meta.db_table
     started: list[int] = []
@@ -140,19 +142,28 @@ def workflows_start_for_event(*, event) -> list[int]:
 
 def workflows_start_for_events(*, event_ids: list[int]) -> int:
     """Batch form for events stored in bulk (orders, contact imports)."""
+    return sum(len(workflows_start_for_event(event=e)) for e in events_that_start(event_ids))
+
+
+def events_that_start(event_ids: list[int]):
+    """Those of the events whose type an active event-triggered workflow listens to.
+
+    In contact order: a batch processed in one transaction keeps each (workflow, contact)
+    entry lock (`_contact_lock`) until it commits, and batches taken side by side must take
+    those locks in one global order or they could deadlock.
+    """
     from marketing.models import Event
 
-    started = 0
     workflow_types = set(
         Workflow.objects.filter(
             status=WorkflowStatus.ACTIVE, trigger_kind=TriggerKind.EVENT
         ).values_list("event_type_id", flat=True)
     )
     if not workflow_types:
-        return 0
-    for event in Event.objects.filter(pk__in=event_ids, event_type_id__in=workflow_types):
-        started += len(workflows_start_for_event(event=event))
-    return started
+        return Event.objects.none()
+    return Event.objects.filter(
+        pk__in=event_ids, event_type_id__in=workflow_types, contact__isnull=False
+    ).order_by("contact_id", "pk")
 
 
 def _segment_sql(segment) -> tuple[str, list]:

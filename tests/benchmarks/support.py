@@ -178,10 +178,15 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """Herald under gunicorn with sync workers on a free loopback port, stopped on exit."""
+    """Herald under gunicorn on a free loopback port, stopped on exit.
 
-    def __init__(self, *, workers: int = 2, ready_path: str = "/bench/noop"):
+    `threads` > 1 runs gunicorn's threaded workers (gthread), as `manage.py herald_up` (bin/run)
+    does; 1 runs sync workers.
+    """
+
+    def __init__(self, *, workers: int = 2, threads: int = 1, ready_path: str = "/bench/noop"):
         self.workers = workers
+        self.threads = threads
         self.ready_path = ready_path
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -212,7 +217,9 @@ class Gunicorn:
                     "--workers",
                     str(self.workers),
                     "--worker-class",
-                    "sync",
+                    "gthread" if self.threads > 1 else "sync",
+                    "--threads",
+                    str(self.threads),
                     "--log-level",
                     "warning",
                     "--graceful-timeout",
@@ -288,25 +295,28 @@ class LoadResult:
             return self.latencies[0] if self.latencies else 0.0
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
 
+    def send_until(self, end: float, send) -> None:
+        """Call `send()` (one request: (status, body)) again and again until time.monotonic()
+        reaches `end`, counting answers 200 and timing them, and every other as an error."""
+        while (now := time.monotonic()) < end:
+            try:
+                status, body = send()
+            except OSError as exc:
+                status, body = 0, repr(exc).encode()
+            took = time.monotonic() - now
+            if status == 200:
+                self.requests += 1
+                self.latencies.append(took)
+            else:
+                self.errors += 1
+                self.first_error = self.first_error or f"{status}: {body[:200]!r}"
+
 
 def _client(port: int, path: str, headers: dict, start_at: float, duration: float) -> LoadResult:
-    result = LoadResult()
+    result = LoadResult(seconds=duration)
     # CLOCK_MONOTONIC is system-wide on Linux, so all clients start together.
     time.sleep(max(0.0, start_at - time.monotonic()))
-    end = time.monotonic() + duration
-    while (now := time.monotonic()) < end:
-        try:
-            status, body = request(port, path, headers)
-        except OSError as exc:
-            status, body = 0, repr(exc).encode()
-        took = time.monotonic() - now
-        if status == 200:
-            result.requests += 1
-            result.latencies.append(took)
-        else:
-            result.errors += 1
-            result.first_error = result.first_error or f"{status}: {body[:200]!r}"
-    result.seconds = duration
+    result.send_until(time.monotonic() + duration, lambda: request(port, path, headers))
     return result
 
 

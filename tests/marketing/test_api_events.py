@@ -224,3 +224,24 @@ def test_no_key_is_401(api):
 
 def test_get_is_405(api, full_key):
     assert api.get("/api/v1/event", key=full_key).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_on_a_connection_that_went_stale_is_stored_on_a_new_one(api, full_key):
+    """The ingest INSERT skips Django's per-request health check and is its own: a persistent
+    connection the server dropped while idle is replaced and the event still stored once."""
+    import psycopg
+    from django.db import connection
+
+    assert api.post("/api/v1/event", key=full_key, body=SEED_BODY).status_code == 200
+    stale_pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        dbname=params["dbname"], user=params["user"], host=params["host"], port=params["port"]
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [stale_pid])
+
+    response = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    assert response.status_code == 200, response.content
+    assert connection.connection.info.backend_pid != stale_pid
+    assert Event.objects.filter(event_type__key="testEvent").count() == 2

@@ -159,6 +159,52 @@ def test_new_order_and_each_status_change_emit_one_event(api, full_key):
     assert second.params["totalCost"] == "1000.00" and second.params["currency"] == "USD"
 
 
+def test_one_call_with_new_and_existing_orders_replaces_only_the_existing_items(api, full_key):
+    post(api, full_key, [order(externalOrderId="old", items=[{"externalItemId": "x"}])])
+    new_items = [{"externalItemId": "n1"}, {"externalItemId": "n2"}]
+    response = post(
+        api,
+        full_key,
+        [
+            order(externalOrderId="old", items=[{"externalItemId": "y"}]),
+            order(externalOrderId="new", items=new_items),
+        ],
+    )
+    assert (response.json()["createdOrders"], response.json()["updatedOrders"]) == (1, 1)
+    items = {
+        external: sorted(
+            Order.objects.get(external_order_id=external).items.values_list(
+                "external_item_id", flat=True
+            )
+        )
+        for external in ("old", "new")
+    }
+    assert items == {"old": ["y"], "new": ["n1", "n2"]}
+
+
+def test_status_changes_of_one_call_emit_events_of_each_type(api, full_key):
+    post(api, full_key, [order(externalOrderId="a"), order(externalOrderId="b")])
+    post(
+        api,
+        full_key,
+        [
+            order(externalOrderId="a", status="DELIVERED"),
+            order(externalOrderId="b", status="CANCELLED"),
+            order(externalOrderId="c", status="ABANDONED_SHOPPING_CART"),
+        ],
+    )
+    keys = sorted(
+        Event.objects.exclude(event_type__key="orderINITIALIZED").values_list(
+            "key_value", "event_type__key"
+        )
+    )
+    assert keys == [
+        ("a", "orderDELIVERED"),
+        ("b", "orderCANCELLED"),
+        ("c", "orderABANDONED_SHOPPING_CART"),
+    ]
+
+
 def test_abandoned_cart_status_is_accepted(api, full_key):
     post(api, full_key, [order(status="ABANDONED_SHOPPING_CART")])
     assert Event.objects.get().event_type.key == "orderABANDONED_SHOPPING_CART"
