@@ -41,6 +41,7 @@ from campaigns.ledger import (
 )
 from campaigns.mime import envelope, message_bytes
 from campaigns.models import Delivery, DeliveryStatus, SendRequest
+from campaigns.smtp import sendmail as pipelined_sendmail
 from contacts.models import ChannelType, CustomField
 from integrations.sms import SMSError, sms_gateway
 from templates.engine import TemplateError
@@ -342,7 +343,8 @@ def _send_emails(
 
 def _smtp_deliver(connection, message) -> bool:
     """Send over Django's SMTP backend's open smtplib connection the bytes campaigns.mime
-    writes (a fraction of the CPU of message().as_bytes(), the hot spot of a campaign).
+    writes (a fraction of the CPU of message().as_bytes(), the hot spot of a campaign),
+    pipelined where the server allows it (campaigns.smtp).
     False when this backend or message is not one for that path; errors are smtplib's, as
     from send_messages."""
     smtp = getattr(connection, "connection", None)
@@ -352,7 +354,7 @@ def _smtp_deliver(connection, message) -> bool:
     if raw is None:
         return False
     sender, recipients = envelope(message)
-    smtp.sendmail(sender, recipients, raw)
+    pipelined_sendmail(smtp, sender, recipients, raw)
     return True
 
 

@@ -83,6 +83,24 @@ def test_parts_and_transfer_encodings_match_django(body, html):
     assert {"from", "to", "subject", "date", "message-id", "list-unsubscribe"} <= set(names)
 
 
+@pytest.mark.parametrize(
+    "base",
+    [
+        "http://127.0.0.1:8000",
+        "https://herald.example.com",
+        "https://tracking-links-of-a-rather-long-host-name.marketing.example.com",
+    ],
+)
+@pytest.mark.parametrize("delivery_id", ["1", "3w5e11264sgsf"])
+def test_list_unsubscribe_is_folded_like_django(base, delivery_id):
+    token = f"{delivery_id}.linvthepiw2q7t42"
+    host = base.split("//")[1].split(":")[0]
+    value = f"<{base}/u/{token}>, <mailto:unsubscribe+{token}@{host}?subject=unsubscribe>"
+    message = email(headers={**HEADERS, "List-Unsubscribe": value}, html="<p>x</p>")
+    raw, _ = mime.message_bytes(message)
+    assert comparable(raw) == comparable(django_bytes(message))
+
+
 def test_a_message_id_is_made_when_none_is_given():
     raw, names = mime.message_bytes(email(headers={}))
     assert "message-id" in names and b"\r\nMessage-ID: <" in raw
