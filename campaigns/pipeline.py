@@ -10,6 +10,9 @@ Why it is safe to crash anywhere:
   claims older than the claim timeout and re-enqueues senders. Rows the dead worker had
   already handed to the SMTP server but not yet recorded (at most RECORD_EVERY per sender)
   are sent again, with the same Message-ID, so receiving systems can drop the copy.
+- Claims and outcomes commit without waiting for the disk (ledger.sender_writes): a crash
+  of the database server itself may forget the last fraction of a second of them, which
+  sends those messages again in the same way.
 
 Rendering and MIME building reuse campaigns.sending (H7's single-message path): one way to
 build and classify a message, whoever sends it.
@@ -36,6 +39,7 @@ from campaigns.ledger import (
     deliveries_retry_later,
     deliveries_set_provider_ids,
     delivery_transition,
+    unflushed_commits,
 )
 from campaigns.models import (
     Campaign,
@@ -308,6 +312,38 @@ def run_materialise(*, run: CampaignRun) -> int:
 # --- sending -------------------------------------------------------------------------------
 
 
+# What sending a batch reads of a delivery and its contact (contact_context's fields): the
+# other columns (timestamps, counters, JSON) would only be parsed and dropped, 200 rows at a
+# time.
+SEND_FIELDS = (
+    "request_id",
+    "channel",
+    "locator",
+    "template_version",
+    "params",
+    "message_id",
+    "attempts",
+    *(
+        f"contact__{name}"
+        for name in (
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "region",
+            "town",
+            "address",
+            "postcode",
+            "language_code",
+            "time_zone",
+            "external_customer_id",
+            "tags",
+            "fields",
+        )
+    ),
+)
+
+
 def run_enqueue(*, run_id: int, tasks: int = SENDER_TASKS) -> None:
     """Start the run's sender tasks (call on commit of the transaction that made it running).
     Extra senders are harmless: claims keep them apart."""
@@ -334,7 +370,7 @@ def _claim(run_id: int, limit: int) -> list[int]:
          )
         RETURNING d.id
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [run_id, limit])
         return sorted(row[0] for row in cursor.fetchall())
 
@@ -451,6 +487,7 @@ class _Sender:
         self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
         self.status_checked = time.monotonic()
         self.running = True
+        self.pause_reason = ""
 
     def version(self, version_id: int | None) -> TemplateVersion | None:
         if version_id is None:
@@ -552,26 +589,39 @@ def run_send(*, run_id: int, batches: int = BATCHES_PER_TASK) -> float | None:
     limit = sender.batch_size(run.campaign.channels)
     started = time.monotonic()
     try:
-        for _ in range(batches):
-            if time.monotonic() - started > TASK_SECONDS:
+        # Claims and outcomes only: the run's own status changes below wait for the disk.
+        with unflushed_commits():
+            for _ in range(batches):
+                if time.monotonic() - started > TASK_SECONDS:
+                    return 0.0
+                if _run_status(run_id) != RunStatus.RUNNING:
+                    return None
+                ids = _claim(run_id, limit)
+                if not ids:
+                    break
+                if not _send_batch(sender, run, ids):
+                    break
+            else:
                 return 0.0
-            if _run_status(run_id) != RunStatus.RUNNING:
-                return None
-            ids = _claim(run_id, limit)
-            if not ids:
-                break
-            if not _send_batch(sender, run, ids):
-                return None
-        else:
-            return 0.0
     finally:
         sender.close()
+    if sender.pause_reason:
+        _pause(run, sender.pause_reason)
+        return None
+    if not sender.running:
+        return None
     return _after_drain(run)
 
 
 def _send_batch(sender: _Sender, run: CampaignRun, ids: list[int]) -> bool:
-    """Send one claimed batch chunk by chunk; False when the run stopped meanwhile."""
-    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
+    """Send one claimed batch chunk by chunk; False when the run stopped meanwhile or must
+    pause (sender.pause_reason)."""
+    deliveries = list(
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("contact")
+        .only(*SEND_FIELDS)
+        .order_by("pk")
+    )
     for delivery in deliveries:
         # A run has one version (a drip one per step): fetched once per task, not per row.
         delivery.template_version = sender.version(delivery.template_version_id)
@@ -587,17 +637,20 @@ def _send_batch(sender: _Sender, run: CampaignRun, ids: list[int]) -> bool:
     if failures:
         over, failed, done = _over_error_threshold(run)
         if over:
-            from campaigns.lifecycle import run_pause
-
-            reason = (
+            sender.pause_reason = (
                 f"{failed} of {done} sends failed, over the campaign's error threshold of "
                 f"{run.campaign.error_threshold}%"
             )
-            run.refresh_from_db()
-            if run.status == RunStatus.RUNNING:
-                run_pause(run=run, reason=reason)
             return False
     return True
+
+
+def _pause(run: CampaignRun, reason: str) -> None:
+    from campaigns.lifecycle import run_pause
+
+    run.refresh_from_db()
+    if run.status == RunStatus.RUNNING:
+        run_pause(run=run, reason=reason)
 
 
 def _after_drain(run: CampaignRun) -> float | None:
