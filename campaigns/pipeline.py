@@ -65,6 +65,7 @@ from contacts.models import ChannelType, Contact, CustomField, Unsubscribed
 from contacts.queries import filter_contacts, segment_contacts
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
+from templates.services import CONTACT_CONTEXT_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -312,9 +313,8 @@ def run_materialise(*, run: CampaignRun) -> int:
 # --- sending -------------------------------------------------------------------------------
 
 
-# What sending a batch reads of a delivery and its contact (contact_context's fields): the
-# other columns (timestamps, counters, JSON) would only be parsed and dropped, 200 rows at a
-# time.
+# What sending a batch reads of a delivery and its contact: the other columns (timestamps,
+# counters, JSON) would only be parsed and dropped, 200 rows at a time.
 SEND_FIELDS = (
     "request_id",
     "channel",
@@ -323,24 +323,7 @@ SEND_FIELDS = (
     "params",
     "message_id",
     "attempts",
-    *(
-        f"contact__{name}"
-        for name in (
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "region",
-            "town",
-            "address",
-            "postcode",
-            "language_code",
-            "time_zone",
-            "external_customer_id",
-            "tags",
-            "fields",
-        )
-    ),
+    *(f"contact__{name}" for name in CONTACT_CONTEXT_FIELDS),
 )
 
 
