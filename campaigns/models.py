@@ -144,11 +144,16 @@ class Delivery(models.Model):
         # request and, over SMTP, no provider id).
         indexes = [
             models.Index(fields=["run", "status"], name="delivery_run_status"),
-            # The campaign sender's claim: a run's queued rows in id order, read from the
-            # start and stopped after a batch (not sorted out of all of them); also counts
-            # all queued rows (health page).
+            # The campaign sender's claim: a run's unclaimed queued rows in id order, read
+            # from the start and stopped after a batch; also counts all queued rows (health
+            # page). claimed_at is in the key, and in the claim's ORDER BY, so that no other
+            # index (the primary key) can deliver that order: else, with statistics that say
+            # "all queued" (right after a launch), the planner walks the primary key past
+            # every row already sent, on every claim.
             models.Index(
-                fields=["run", "id"], name="delivery_run_queued", condition=Q(status="queued")
+                fields=["run", "claimed_at", "id"],
+                name="delivery_run_queued",
+                condition=Q(status="queued"),
             ),
             models.Index(fields=["locator"], name="delivery_locator"),
             models.Index(

@@ -339,7 +339,8 @@ def run_enqueue(*, run_id: int, tasks: int = SENDER_TASKS) -> None:
 def _claim(run_id: int, limit: int) -> list[int]:
     table = Delivery._meta.db_table
     # SKIP LOCKED: concurrent senders take disjoint batches without waiting on each other.
-    # The (run, status) index finds the run's queued rows; ORDER BY id sends in insert order.
+    # delivery_run_queued gives the run's unclaimed rows in id order (insert order); the
+    # ORDER BY names claimed_at (NULL for all of them) so that only that index fits it.
     sql = f"""
         UPDATE {table} d
            SET claimed_at = now(), attempts = d.attempts + 1
@@ -347,7 +348,7 @@ def _claim(run_id: int, limit: int) -> list[int]:
             SELECT id FROM {table}
              WHERE run_id = %s AND status = 'queued' AND claimed_at IS NULL
                AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-             ORDER BY id
+             ORDER BY claimed_at, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
          )
