@@ -10,7 +10,7 @@ Why it is safe to crash anywhere:
   claims older than the claim timeout and re-enqueues senders. Rows the dead worker had
   already handed to the SMTP server but not yet recorded (at most RECORD_EVERY per sender)
   are sent again, with the same Message-ID, so receiving systems can drop the copy.
-- Claims and outcomes commit without waiting for the disk (ledger.sender_writes): a crash
+- Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits): a crash
   of the database server itself may forget the last fraction of a second of them, which
   sends those messages again in the same way.
 
