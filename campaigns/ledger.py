@@ -8,10 +8,11 @@ whole batch at once, and a webhook may report thousands of bounces.
 # Table and column names below come from the models; every value goes through parameters.
 # ruff: noqa: S608
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -51,6 +52,31 @@ ERROR_STATUSES = frozenset({S.FAILED, S.BOUNCED, S.SKIPPED})
 # A worker that claimed rows and then vanished (killed, machine lost) holds them this long;
 # afterwards another worker may take them. Far above the time one batch takes to send.
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+@contextmanager
+def unflushed_commits() -> Iterator[None]:
+    """Commits on this connection that do not wait for the WAL to reach the disk
+    (synchronous_commit off for the session until the block ends): for a sender's claims and
+    outcome writes, each a single statement here.
+
+    Safe because these writes only ever stop work from being repeated. Should the database
+    server itself crash within the WAL writer's delay (~0.6 s) of such a commit, the claim
+    or outcome is forgotten, the rows are queued again, and their messages go out a second
+    time with the same Message-ID: what a worker killed between the SMTP accept and the
+    write causes anyway. A killed worker loses nothing it committed (the server has it), and
+    commits stay in order (a later durable commit flushes everything before it). What it
+    buys: a sender no longer sits out a disk flush per claim and per chunk of outcomes, on a
+    busy shared server a third of its time (bench campaign_send). Status changes of runs
+    (pause, completion) are made outside the block."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        # A connection that broke meanwhile is discarded by Django, setting and all.
+        with suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
 
 
 class InvalidTransition(Exception):
@@ -119,7 +145,7 @@ def delivery_transition(
         RETURNING delivery_id
     """
     params += [ids, _sources(status), status, history[:10_000], url[:2000]]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         moved = [row[0] for row in cursor.fetchall()]
     if delivery is not None:
@@ -163,7 +189,7 @@ def deliveries_claim(
          )
         RETURNING d.id
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [message_id_domain, send_request_id, CLAIM_LEASE, max_attempts, limit])
         return sorted(row[0] for row in cursor.fetchall())
 
@@ -200,7 +226,7 @@ def deliveries_retry_later(*, delivery_ids: list[int], error: str, delay: timede
         return
     table = Delivery._meta.db_table
     events = DeliveryEvent._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH held AS (

@@ -69,11 +69,23 @@ class Delivery(models.Model):
     `message_id` is the stable RFC 5322 Message-ID, the same on every retry."""
 
     request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # No index of their own: the partial indexes below (send_request) and the run's unique
+    # constraint and status index (run) lead with them.
     send_request = models.ForeignKey(
-        SendRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        SendRequest,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
     )
     run = models.ForeignKey(
-        "CampaignRun", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        "CampaignRun",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
     )
     step = models.PositiveSmallIntegerField(default=0, help_text="Drip step position; 0 otherwise.")
     contact = models.ForeignKey(
@@ -97,7 +109,7 @@ class Delivery(models.Model):
     language_code = models.CharField(max_length=10, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     provider = models.CharField(max_length=50, blank=True)
-    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(
         max_length=15, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
@@ -126,18 +138,40 @@ class Delivery(models.Model):
                 name="delivery_run_contact_channel_step_unique",
             ),
         ]
+        # A sender writes every claimed row twice (claim, outcome), each time a new row
+        # version with an entry in every index whose condition it meets: indexes here are
+        # partial where most rows have nothing to index (campaign rows have no send
+        # request and, over SMTP, no provider id).
         indexes = [
             models.Index(fields=["run", "status"], name="delivery_run_status"),
-            # The sender's claim query: queued rows, oldest first.
+            # The campaign sender's claim: a run's unclaimed queued rows in id order, read
+            # from the start and stopped after a batch; also counts all queued rows (health
+            # page). claimed_at is in the key, and in the claim's ORDER BY, so that no other
+            # index (the primary key) can deliver that order: else, with statistics that say
+            # "all queued" (right after a launch), the planner walks the primary key past
+            # every row already sent, on every claim.
             models.Index(
-                fields=["created_at"], name="delivery_queued", condition=Q(status="queued")
+                fields=["run", "claimed_at", "id"],
+                name="delivery_run_queued",
+                condition=Q(status="queued"),
             ),
             models.Index(fields=["locator"], name="delivery_locator"),
+            models.Index(
+                fields=["send_request", "id"],
+                name="delivery_request",
+                condition=Q(send_request__isnull=False),
+            ),
             # The single-message sender claims the queued rows of one send request.
             models.Index(
                 fields=["send_request", "id"],
                 name="delivery_request_queued",
-                condition=Q(status="queued"),
+                condition=Q(status="queued", send_request__isnull=False),
+            ),
+            # Provider webhooks find a delivery by the id the provider gave it.
+            models.Index(
+                fields=["provider_message_id"],
+                name="delivery_provider_message_id",
+                condition=~Q(provider_message_id=""),
             ),
         ]
 

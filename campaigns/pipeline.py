@@ -10,6 +10,9 @@ Why it is safe to crash anywhere:
   claims older than the claim timeout and re-enqueues senders. Rows the dead worker had
   already handed to the SMTP server but not yet recorded (at most RECORD_EVERY per sender)
   are sent again, with the same Message-ID, so receiving systems can drop the copy.
+- Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits): a crash
+  of the database server itself may forget the last fraction of a second of them, which
+  sends those messages again in the same way.
 
 Rendering and MIME building reuse campaigns.sending (H7's single-message path): one way to
 build and classify a message, whoever sends it.
@@ -36,6 +39,7 @@ from campaigns.ledger import (
     deliveries_retry_later,
     deliveries_set_provider_ids,
     delivery_transition,
+    unflushed_commits,
 )
 from campaigns.models import (
     Campaign,
@@ -61,6 +65,7 @@ from contacts.models import ChannelType, Contact, CustomField, Unsubscribed
 from contacts.queries import filter_contacts, segment_contacts
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
+from templates.services import CONTACT_CONTEXT_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +99,13 @@ MAX_REQUEUE_WAIT = 60.0
 STALL = timedelta(seconds=60)
 
 SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
+# A launch that inserts at least this many ledger rows refreshes the table's statistics. The
+# planner otherwise believes the few queued rows it last sampled: with a run's 100k rows
+# queued it would answer "these 25 ids, if still queued" by walking every queued row of a
+# partial index instead of 25 primary-key probes, in every outcome write of the run.
+# Autovacuum gets there too, but only after a minute, or never when the ledger is large.
+# ANALYZE reads a fixed-size sample (~30k rows), however large the table.
+ANALYZE_AFTER_ROWS = 5_000
 
 
 def claim_timeout() -> timedelta:
@@ -239,6 +251,7 @@ def run_materialise(*, run: CampaignRun) -> int:
         if channel not in SENDABLE_CHANNELS:
             logger.warning("campaign %s: channel %s has no sender; skipped", campaign.pk, channel)
     first_step = 0
+    inserted = 0
     if campaign.type == CampaignType.DRIP:
         steps = list(CampaignStep.objects.filter(campaign=campaign).order_by("position"))
         if steps:
@@ -250,7 +263,7 @@ def run_materialise(*, run: CampaignRun) -> int:
             total += step.delay
             version = _published_version(step.template_id)
             for channel in channels:
-                _insert(
+                inserted += _insert(
                     run=run,
                     channel=channel,
                     step=step.position,
@@ -264,7 +277,7 @@ def run_materialise(*, run: CampaignRun) -> int:
             campaign
         )
         for channel in channels:
-            _insert(
+            inserted += _insert(
                 run=run,
                 channel=channel,
                 step=0,
@@ -279,10 +292,12 @@ def run_materialise(*, run: CampaignRun) -> int:
             )
     else:
         for channel in channels:
-            _insert(
+            inserted += _insert(
                 run=run, channel=channel, step=0, version=run.template_version, audience=audience
             )
     with connection.cursor() as cursor:
+        if inserted >= ANALYZE_AFTER_ROWS:
+            cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
         # Reach counts contacts, not messages: one contact on two channels is one.
         cursor.execute(
             f"SELECT count(DISTINCT contact_id) FROM {Delivery._meta.db_table} "
@@ -298,6 +313,20 @@ def run_materialise(*, run: CampaignRun) -> int:
 # --- sending -------------------------------------------------------------------------------
 
 
+# What sending a batch reads of a delivery and its contact: the other columns (timestamps,
+# counters, JSON) would only be parsed and dropped, 200 rows at a time.
+SEND_FIELDS = (
+    "request_id",
+    "channel",
+    "locator",
+    "template_version",
+    "params",
+    "message_id",
+    "attempts",
+    *(f"contact__{name}" for name in CONTACT_CONTEXT_FIELDS),
+)
+
+
 def run_enqueue(*, run_id: int, tasks: int = SENDER_TASKS) -> None:
     """Start the run's sender tasks (call on commit of the transaction that made it running).
     Extra senders are harmless: claims keep them apart."""
@@ -310,7 +339,8 @@ def run_enqueue(*, run_id: int, tasks: int = SENDER_TASKS) -> None:
 def _claim(run_id: int, limit: int) -> list[int]:
     table = Delivery._meta.db_table
     # SKIP LOCKED: concurrent senders take disjoint batches without waiting on each other.
-    # The (run, status) index finds the run's queued rows; ORDER BY id sends in insert order.
+    # delivery_run_queued gives the run's unclaimed rows in id order (insert order); the
+    # ORDER BY names claimed_at (NULL for all of them) so that only that index fits it.
     sql = f"""
         UPDATE {table} d
            SET claimed_at = now(), attempts = d.attempts + 1
@@ -318,13 +348,13 @@ def _claim(run_id: int, limit: int) -> list[int]:
             SELECT id FROM {table}
              WHERE run_id = %s AND status = 'queued' AND claimed_at IS NULL
                AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-             ORDER BY id
+             ORDER BY claimed_at, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
          )
         RETURNING d.id
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [run_id, limit])
         return sorted(row[0] for row in cursor.fetchall())
 
@@ -441,6 +471,7 @@ class _Sender:
         self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
         self.status_checked = time.monotonic()
         self.running = True
+        self.pause_reason = ""
 
     def version(self, version_id: int | None) -> TemplateVersion | None:
         if version_id is None:
@@ -542,26 +573,39 @@ def run_send(*, run_id: int, batches: int = BATCHES_PER_TASK) -> float | None:
     limit = sender.batch_size(run.campaign.channels)
     started = time.monotonic()
     try:
-        for _ in range(batches):
-            if time.monotonic() - started > TASK_SECONDS:
+        # Claims and outcomes only: the run's own status changes below wait for the disk.
+        with unflushed_commits():
+            for _ in range(batches):
+                if time.monotonic() - started > TASK_SECONDS:
+                    return 0.0
+                if _run_status(run_id) != RunStatus.RUNNING:
+                    return None
+                ids = _claim(run_id, limit)
+                if not ids:
+                    break
+                if not _send_batch(sender, run, ids):
+                    break
+            else:
                 return 0.0
-            if _run_status(run_id) != RunStatus.RUNNING:
-                return None
-            ids = _claim(run_id, limit)
-            if not ids:
-                break
-            if not _send_batch(sender, run, ids):
-                return None
-        else:
-            return 0.0
     finally:
         sender.close()
+    if sender.pause_reason:
+        _pause(run, sender.pause_reason)
+        return None
+    if not sender.running:
+        return None
     return _after_drain(run)
 
 
 def _send_batch(sender: _Sender, run: CampaignRun, ids: list[int]) -> bool:
-    """Send one claimed batch chunk by chunk; False when the run stopped meanwhile."""
-    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
+    """Send one claimed batch chunk by chunk; False when the run stopped meanwhile or must
+    pause (sender.pause_reason)."""
+    deliveries = list(
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("contact")
+        .only(*SEND_FIELDS)
+        .order_by("pk")
+    )
     for delivery in deliveries:
         # A run has one version (a drip one per step): fetched once per task, not per row.
         delivery.template_version = sender.version(delivery.template_version_id)
@@ -577,17 +621,20 @@ def _send_batch(sender: _Sender, run: CampaignRun, ids: list[int]) -> bool:
     if failures:
         over, failed, done = _over_error_threshold(run)
         if over:
-            from campaigns.lifecycle import run_pause
-
-            reason = (
+            sender.pause_reason = (
                 f"{failed} of {done} sends failed, over the campaign's error threshold of "
                 f"{run.campaign.error_threshold}%"
             )
-            run.refresh_from_db()
-            if run.status == RunStatus.RUNNING:
-                run_pause(run=run, reason=reason)
             return False
     return True
+
+
+def _pause(run: CampaignRun, reason: str) -> None:
+    from campaigns.lifecycle import run_pause
+
+    run.refresh_from_db()
+    if run.status == RunStatus.RUNNING:
+        run_pause(run=run, reason=reason)
 
 
 def _after_drain(run: CampaignRun) -> float | None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -38,7 +39,9 @@ from campaigns.ledger import (
     deliveries_set_provider_ids,
     delivery_transition,
 )
+from campaigns.mime import envelope, message_bytes
 from campaigns.models import Delivery, DeliveryStatus, SendRequest
+from campaigns.smtp import sendmail as pipelined_sendmail
 from contacts.models import ChannelType, CustomField
 from integrations.sms import SMSError, sms_gateway
 from templates.engine import TemplateError
@@ -184,6 +187,23 @@ DKIM_HEADERS = [
 ]
 
 
+def dkim_signature(raw: bytes, header_names, config: tuple[bytes, bytes, bytes]) -> bytes:
+    """The DKIM-Signature header line (CRLF-terminated) for a serialised message, signing
+    those of DKIM_HEADERS that it has (`header_names`, lower case)."""
+    import dkim
+
+    selector, domain, key = config
+    present = {name.lower() for name in header_names}
+    return dkim.sign(
+        raw,
+        selector,
+        domain,
+        key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=[h for h in DKIM_HEADERS if h.decode() in present],
+    )
+
+
 class HeraldEmail(EmailMultiAlternatives):
     """An email that signs itself with DKIM when built, if `dkim` is set."""
 
@@ -193,23 +213,25 @@ class HeraldEmail(EmailMultiAlternatives):
         msg = super().message(*args, **kwargs)
         if self.dkim is None:
             return msg
-        import dkim
-
-        selector, domain, key = self.dkim
         # Serialising fixes the MIME boundaries, so the body signed is the body sent.
         raw = msg.as_bytes(linesep="\r\n")
-        signature = dkim.sign(
-            raw,
-            selector,
-            domain,
-            key,
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=[h for h in DKIM_HEADERS if msg[h.decode()] is not None],
-        )
+        signature = dkim_signature(raw, msg.keys(), self.dkim)
         name, _, value = signature.decode().partition(":")
         # Unfolded: relaxed canonicalisation makes folding irrelevant to the signature.
         msg[name] = value.replace("\r\n", "").strip()
         return msg
+
+    def smtp_bytes(self) -> bytes | None:
+        """The message as sent over SMTP, signed, written by campaigns.mime; None when its
+        shape is one only Django writes (then send_messages serialises it)."""
+        built = message_bytes(self)
+        if built is None:
+            return None
+        raw, names = built
+        if self.dkim is not None:
+            # Prepended, where a signing relay puts it; it covers the headers below it.
+            raw = dkim_signature(raw, names, self.dkim) + raw
+        return raw
 
 
 def email_build(
@@ -319,11 +341,31 @@ def _send_emails(
     return outcome
 
 
+def _smtp_deliver(connection, message) -> bool:
+    """Send over Django's SMTP backend's open smtplib connection the bytes campaigns.mime
+    writes (a fraction of the CPU of message().as_bytes(), the hot spot of a campaign),
+    pipelined where the server allows it (campaigns.smtp).
+    False when this backend or message is not one for that path; errors are smtplib's, as
+    from send_messages."""
+    smtp = getattr(connection, "connection", None)
+    if type(connection) is not SMTPBackend or smtp is None or not isinstance(message, HeraldEmail):
+        return False
+    raw = message.smtp_bytes()
+    if raw is None:
+        return False
+    sender, recipients = envelope(message)
+    pipelined_sendmail(smtp, sender, recipients, raw)
+    return True
+
+
 def email_send_one(connection, message, delivery_id: int, outcome: Outcome) -> str:
     """Send one built message on an open connection and record its outcome. Returns the
-    reason when the connection is lost (the rest of the batch must not wait on it), else ""."""
+    reason when the connection is lost (the rest of the batch must not wait on it), else "".
+    SMTP gets the message's bytes directly (see _smtp_deliver); other backends (Anymail's
+    ESPs, the outbox) need the EmailMessage object."""
     try:
-        connection.send_messages([message])
+        if not _smtp_deliver(connection, message):
+            connection.send_messages([message])
     except Exception as exc:
         permanent, reason = _classify_email_error(exc)
         if permanent:

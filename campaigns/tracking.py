@@ -17,6 +17,7 @@ analytics roll-up reads the ledger on its own schedule).
 # ruff: noqa: S608
 
 import base64
+import functools
 import hmac
 import html as html_lib
 import ipaddress
@@ -68,10 +69,20 @@ def _base36(number: int) -> str:
             return "".join(reversed(digits))
 
 
+@functools.lru_cache(maxsize=32)
+def _keyed_hmac(purpose: str, secret: str):
+    """salted_hmac's HMAC for a purpose and key, before any message: deriving and keying it
+    is most of the cost of a token, and every email carries several."""
+    return salted_hmac(f"herald.tracking.{purpose}", b"", secret=secret, algorithm="sha256")
+
+
+# Small: building one email asks for its unsubscribe token three or four times in a row
+# (List-Unsubscribe URL and mailto, HTML footer, text footer).
+@functools.lru_cache(maxsize=64)
 def _signature(purpose: str, delivery_id: int, extra: str, secret: str) -> str:
-    digest = salted_hmac(
-        f"herald.tracking.{purpose}", f"{delivery_id}|{extra}", secret=secret, algorithm="sha256"
-    ).digest()[:_SIG_BYTES]
+    mac = _keyed_hmac(purpose, secret).copy()
+    mac.update(f"{delivery_id}|{extra}".encode())
+    digest = mac.digest()[:_SIG_BYTES]
     return base64.b32encode(digest).decode().rstrip("=").lower()
 
 
@@ -110,7 +121,12 @@ def open_url(delivery_id: int) -> str:
 
 def click_url(delivery_id: int, url: str) -> str:
     token = token_make(purpose=PURPOSE_CLICK, delivery_id=delivery_id, extra=url)
-    return f"{_base_url()}/t/c/{token}?u={quote(url, safe='')}"
+    return f"{_base_url()}/t/c/{token}?u={_quoted(url)}"
+
+
+@functools.lru_cache(maxsize=512)  # a campaign's few links, in every message
+def _quoted(url: str) -> str:
+    return quote(url, safe="")
 
 
 def unsubscribe_url(delivery_id: int) -> str:
@@ -189,28 +205,39 @@ def _trackable(url: str, own_prefixes: tuple[str, ...]) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+@functools.lru_cache(maxsize=512)
+def _tag_link(tag: str, base: str) -> tuple[str, str, str] | None:
+    """(text before the href value, the URL to track, text after it) of an <a> start tag,
+    or None when it is left alone. Kept per tag: a campaign sends the same tags in every
+    message, and only the token in the tracked URL differs."""
+    own_prefixes = (f"{base}/u/", f"{base}/t/")
+    # Attributes start after "<a"; the first href wins, as in browsers.
+    for attribute in _ATTRIBUTE.finditer(tag, 2):
+        if attribute.group(1).lower() != "href":
+            continue
+        group = next((g for g in (2, 3, 4) if attribute.group(g) is not None), None)
+        if group is None:
+            return None
+        url = html_lib.unescape(attribute.group(group)).strip()
+        if not _trackable(url, own_prefixes):
+            return None
+        start, end = attribute.span(group)
+        if group == 4:  # unquoted value: quote the new one
+            return f'{tag[:start]}"', url, f'"{tag[end:]}'
+        return tag[:start], url, tag[end:]
+    return None
+
+
 def _rewrite_links(html: str, delivery_id: int) -> str:
     base = _base_url()
-    own_prefixes = (f"{base}/u/", f"{base}/t/")
 
     def rewrite_tag(tag_match: re.Match) -> str:
         tag = tag_match.group(0)
-        # Attributes start after "<a"; the first href wins, as in browsers.
-        for attribute in _ATTRIBUTE.finditer(tag, 2):
-            if attribute.group(1).lower() != "href":
-                continue
-            group = next((g for g in (2, 3, 4) if attribute.group(g) is not None), None)
-            if group is None:
-                return tag
-            url = html_lib.unescape(attribute.group(group)).strip()
-            if not _trackable(url, own_prefixes):
-                return tag
-            tracked = html_lib.escape(click_url(delivery_id, url), quote=True)
-            start, end = attribute.span(group)
-            if group == 4:  # unquoted value: quote the new one
-                tracked = f'"{tracked}"'
-            return tag[:start] + tracked + tag[end:]
-        return tag
+        link = _tag_link(tag, base)
+        if link is None:
+            return tag
+        before, url, after = link
+        return before + html_lib.escape(click_url(delivery_id, url), quote=True) + after
 
     return _A_TAG.sub(rewrite_tag, html)
 

@@ -232,6 +232,24 @@ def template_publish(*, template: MessageTemplate, user: Any = None) -> Template
     return version
 
 
+# `$contact.<key>` and the Contact field it reads.
+_CONTEXT_NAMES = (
+    ("firstName", "first_name"),
+    ("lastName", "last_name"),
+    ("email", "email"),
+    ("phone", "phone"),
+    ("region", "region"),
+    ("town", "town"),
+    ("address", "address"),
+    ("postcode", "postcode"),
+    ("languageCode", "language_code"),
+    ("timeZone", "time_zone"),
+    ("externalCustomerId", "external_customer_id"),
+)
+# Every Contact field contact_context reads: what a bulk sender loads (QuerySet.only).
+CONTACT_CONTEXT_FIELDS = (*(name for _, name in _CONTEXT_NAMES), "tags", "fields")
+
+
 def contact_context(
     contact: Contact, *, custom_fields: Iterable[CustomField] | None = None
 ) -> dict[str, Any]:
@@ -245,22 +263,11 @@ def contact_context(
         value = (contact.fields or {}).get(str(field.pk))
         if value is not None:
             fields[str(field.pk)] = fields[field.key] = fields[field.name] = value
-    return {
-        "id": contact.pk,
-        "firstName": contact.first_name,
-        "lastName": contact.last_name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "region": contact.region,
-        "town": contact.town,
-        "address": contact.address,
-        "postcode": contact.postcode,
-        "languageCode": contact.language_code,
-        "timeZone": contact.time_zone,
-        "externalCustomerId": contact.external_customer_id,
-        "tags": list(contact.tags or []),
-        "fields": fields,
-    }
+    context: dict[str, Any] = {"id": contact.pk}
+    context.update((key, getattr(contact, name)) for key, name in _CONTEXT_NAMES)
+    context["tags"] = list(contact.tags or [])
+    context["fields"] = fields
+    return context
 
 
 # Sanitising on save allows only http/https/mailto links, but a link can be assembled at

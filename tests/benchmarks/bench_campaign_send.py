@@ -75,6 +75,7 @@ def smtp_sink_binary() -> Path:
         download = Path(tempfile.mkdtemp(prefix="bench-postfix-"))
         subprocess.run(["apt-get", "download", "postfix"], cwd=download, check=True)
         package = next(download.glob("postfix_*.deb"))
+        root.mkdir(parents=True, exist_ok=True)  # dpkg -x creates one level only
         subprocess.run(["dpkg", "-x", str(package), str(root)], check=True)
         shutil.rmtree(download, ignore_errors=True)
     return binary

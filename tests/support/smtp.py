@@ -6,8 +6,10 @@ Use the `smtp_sink` fixture (tests/messages/conftest.py registers it) or SMTPSin
         ...send to 127.0.0.1:sink.port...
         sink.messages  # email.message.Message objects, in arrival order
 
-`reply` makes the server answer RCPT TO for chosen addresses with an error code, to test
-transient (4xx) and permanent (5xx) refusals.
+`refuse` makes the server answer RCPT TO (or MAIL FROM, or the message after DATA) for chosen
+addresses with an error code, to test transient (4xx) and permanent (5xx) refusals. The
+server announces PIPELINING, as Postfix and the large providers do, unless `pipelining` is
+False.
 """
 
 import email
@@ -34,16 +36,32 @@ class _Handler:
     def __init__(self, sink: "SMTPSink") -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.sink.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        answer = self.sink.answer("MAIL", address)
+        if answer:
+            return answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = self.sink.replies.get(address.lower())
-        if reply:
-            if reply.get("once"):
-                del self.sink.replies[address.lower()]
-            return reply["answer"]
+        answer = self.sink.answer("RCPT", address)
+        if answer:
+            return answer
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        for address in envelope.rcpt_tos:
+            answer = self.sink.answer("DATA", address)
+            if answer:
+                return answer
         with self.sink.lock:
             self.sink.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
@@ -52,18 +70,28 @@ class _Handler:
 
 
 class SMTPSink:
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
         self.received: list[Received] = []
-        self.replies: dict[str, dict] = {}
+        self.replies: dict[tuple[str, str], dict] = {}
+        self.pipelining = pipelining
         self.lock = threading.Lock()
         with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
-    def refuse(self, address: str, answer: str, *, once: bool = False) -> None:
-        """Answer RCPT TO `address` with `answer` (e.g. "450 4.2.1 Mailbox busy")."""
-        self.replies[address.lower()] = {"answer": answer, "once": once}
+    def refuse(self, address: str, answer: str, *, once: bool = False, at: str = "RCPT") -> None:
+        """Answer `at` (RCPT: RCPT TO `address`; MAIL: MAIL FROM `address`; DATA: the end of
+        a message to `address`) with `answer` (e.g. "450 4.2.1 Mailbox busy")."""
+        self.replies[(at, address.lower())] = {"answer": answer, "once": once}
+
+    def answer(self, at: str, address: str) -> str | None:
+        reply = self.replies.get((at, address.lower()))
+        if not reply:
+            return None
+        if reply["once"]:
+            del self.replies[(at, address.lower())]
+        return reply["answer"]
 
     @property
     def url(self) -> str:
