@@ -245,3 +245,73 @@ def test_an_event_on_a_connection_that_went_stale_is_stored_on_a_new_one(api, fu
     assert response.status_code == 200, response.content
     assert connection.connection.info.backend_pid != stale_pid
     assert Event.objects.filter(event_type__key="testEvent").count() == 2
+
+
+# The common request (a key with the events right, a JSON body, a JSON answer) is served
+# without DRF's machinery; every other request goes through DRF. Both must answer alike.
+
+
+def test_json_and_form_requests_get_the_same_answer_shape(api, client, full_key):
+    as_json = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    as_form = client.post(
+        "/api/v1/event",
+        {"eventTypeKey": "testEvent", "keyValue": "example@email.com"},
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+    assert as_json.status_code == as_form.status_code == 200
+    for header in ("Content-Type", "Allow"):
+        assert as_json[header] == as_form[header], header
+    assert list(as_json.json()) == list(as_form.json()) == ["id"]
+
+
+def test_revoked_key_is_401_and_key_without_the_events_right_is_403(api, full_key, admin_user):
+    from integrations.services import api_key_create, api_key_revoke
+
+    api_key_revoke(key=full_key)
+    revoked = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    assert revoked.status_code == 401
+    assert "detail" in revoked.json()
+    _, secret = api_key_create(name="contacts only", rights="contacts", created_by=admin_user)
+    refused = api.post("/api/v1/event", key=secret, body=SEED_BODY)
+    assert refused.status_code == 403
+    assert refused.json()["missingRight"] == "events"
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"eventTypeKey": "k", "keyValue": ', b'{"eventTypeKey": "k", "keyValue": NaN}', b"\xff\xfe"],
+)
+def test_body_that_is_not_json_is_400_json(api, full_key, body):
+    response = api.client.post(
+        "/api/v1/event",
+        body,
+        content_type="application/json",
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+    assert response.status_code == 400
+    assert "detail" in response.json()
+    assert not Event.objects.exists()
+
+
+def test_accepting_only_html_is_406_and_stores_nothing(api, full_key):
+    response = api.post(
+        "/api/v1/event", key=full_key, body=SEED_BODY, headers={"Accept": "text/html"}
+    )
+    assert response.status_code == 406
+    assert not Event.objects.exists()
+
+
+def test_a_logged_in_marketer_may_send_events_without_a_key(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post("/api/v1/event", SEED_BODY, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert Event.objects.filter(pk=response.json()["id"]).exists()
+
+
+def test_the_schema_describes_generate_event(client):
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"})
+    assert schema.status_code == 200
+    paths = json.loads(schema.content)["paths"]
+    assert "post" in paths["/api/v1/event/"]
+    assert "post" in paths["/api/v2/event/"]
