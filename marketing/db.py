@@ -52,9 +52,18 @@ def fetchall_bound(sql: str, values: list) -> list[tuple]:
 
 
 def _fetchone(sql: str, values: list) -> tuple | None:
-    with _server_binding_cursor() as cursor:
-        cursor.execute(sql, values, prepare=True)
-        return cursor.fetchone()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    # One cursor per database connection, kept with Django's (per-thread) wrapper: a new
+    # cursor per statement costs as much Python as executing the prepared statement, since
+    # each one sets up its adaptation of the parameters afresh.
+    kept = getattr(connection, "_herald_prepared_cursor", None)
+    if kept is None or kept[0] is not connection.connection:
+        kept = (connection.connection, ServerBindingCursor(connection.connection))
+        connection._herald_prepared_cursor = kept
+    with connection.wrap_database_errors:
+        kept[1].execute(sql, values, prepare=True)
+        return kept[1].fetchone()
 
 
 @contextmanager

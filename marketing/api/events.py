@@ -202,7 +202,7 @@ def _fast_post(request, version: int) -> HttpResponse | None:
     if (
         meta.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES
         or meta.get("HTTP_ACCEPT", "").strip() not in _ANY_JSON
-        or "format" in request.GET  # DRF's format override
+        or meta.get("QUERY_STRING")  # perhaps DRF's ?format= override
     ):
         return None
     try:
