@@ -6,6 +6,7 @@ POST /v1/contacts and CSV imports share."""
 # ruff: noqa: S608
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -21,6 +22,7 @@ from contacts.models import (
     ImportFailure,
     ImportJob,
     ImportStatus,
+    JsonText,
     Segment,
     SegmentKind,
     SegmentMembership,
@@ -392,14 +394,30 @@ def _lookup(cursor, column_sql: str, values: list, params_before: list | None = 
     if not values:
         return {}
     before = params_before or []
+    ids = column_sql == "id"
+    array, array_type = (_int_array(values), "bigint") if ids else (_text_array(values), "text")
     cursor.execute(
         f"""SELECT DISTINCT ON (k) k, id FROM (
                 SELECT {column_sql} AS k, id, deleted_at FROM {_TABLE}
-                 WHERE {column_sql} = ANY(%s)
+                 WHERE {column_sql} = ANY(%s::{array_type}[])
             ) AS m ORDER BY k, (deleted_at IS NOT NULL), id""",
-        [*before, *before, values],
+        [*before, *before, array],
     )
     return dict(cursor.fetchall())
+
+
+# Batch-sized arrays go as PostgreSQL array literals written here: psycopg adapts a list
+# item by item in Python, about 3 ms for a batch's 3000 strings, five times this join.
+def _int_array(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _text_array(values: Sequence[str]) -> str:
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
 
 
 def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
@@ -549,13 +567,19 @@ def _update_existing(cursor, ids: list[int], changes: list[dict], *, restore: bo
              WHERE c.id = v.id AND c.id = ANY(%s::bigint[])
                AND (c.deleted_at IS NULL OR %s)
             RETURNING c.id""",
-        ["{" + ",".join(map(str, ids)) + "}", restore],
+        [_int_array(ids), restore],
     )
     return {row[0] for row in cursor.fetchall()}
 
 
 def _given_mask(row: dict) -> int:
-    return sum(1 << bit for bit, column in enumerate(WRITABLE_COLUMNS) if column in row)
+    return _columns_mask(tuple(row))
+
+
+@functools.lru_cache(maxsize=1024)
+def _columns_mask(columns: tuple[str, ...]) -> int:
+    # Cached: a batch's rows mostly carry the same few columns.
+    return sum(1 << bit for bit, column in enumerate(WRITABLE_COLUMNS) if column in columns)
 
 
 def _new_value(column: str) -> str:
@@ -760,7 +784,7 @@ def _upsert_batch(
                        processed = processed + %s
                  WHERE id = %s""",
             [
-                contact_ids if record_contact_ids else [],
+                _int_array(contact_ids if record_contact_ids else []),
                 len(new_ids),
                 len(updated),
                 len(failures),
@@ -775,22 +799,34 @@ def _upsert_batch(
 
 
 @transaction.atomic
-def import_job_start(*, contacts: list[dict], options: dict, created_by=None) -> ImportJob:
-    """Store the request, report rows failing shape checks, enqueue the import on commit."""
+def import_job_start(
+    *, contacts: list[dict], options: dict, created_by=None, body_text: str | None = None
+) -> ImportJob:
+    """Store the request, report rows failing shape checks, enqueue the import on commit.
+
+    `body_text` is the JSON request body as received, whose "contacts" are `contacts`: it is
+    stored as it is, with the positions of the rows failing shape checks, instead of the
+    parsed contacts written out again (a few µs a contact in json.dumps)."""
     from contacts.tasks import run_import_job
 
-    stored: list = []
     failures: list[tuple[int, str, object]] = []
     for index, raw in enumerate(contacts):
         errors = contact_shape_errors(raw)
         if errors:
             failures.append((index, errors_reason(errors), raw))
-            stored.append(None)
-        else:
-            stored.append(raw)
+    if body_text is not None:
+        payload = JsonText(
+            f'{{"options": {json.dumps(options)}, '
+            f'"skipped": {json.dumps([index for index, _, _ in failures])}, '
+            f'"request": {body_text}}}'
+        )
+    else:
+        skipped = {index for index, _, _ in failures}
+        stored = [None if index in skipped else raw for index, raw in enumerate(contacts)]
+        payload = {"contacts": stored, "options": options}
     job = ImportJob.objects.create(
         kind="api",
-        payload={"contacts": stored, "options": options},
+        payload=payload,
         total=len(contacts),
         processed=len(failures),
         failed_count=len(failures),
@@ -824,7 +860,7 @@ def import_job_run(*, job_id: int) -> None:
                 return
             payload = job.payload or {}
             contacts_upsert_batch(
-                contacts=payload.get("contacts", []), options=payload.get("options", {}), job=job
+                contacts=_job_contacts(payload), options=payload.get("options", {}), job=job
             )
             ImportJob.objects.filter(pk=job_id).update(
                 status=ImportStatus.FINISHED, finished_at=timezone.now()
@@ -834,6 +870,16 @@ def import_job_run(*, job_id: int) -> None:
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
         _job_fail(job_id, f"internal error: {type(exc).__name__}")
+
+
+def _job_contacts(payload: dict):
+    """The stored contacts, None for those the request already reported as failed."""
+    if "request" not in payload:
+        return payload.get("contacts", [])
+    contacts = payload["request"]["contacts"]
+    for index in payload["skipped"]:
+        contacts[index] = None
+    return contacts
 
 
 def _job_fail(job_id: int, description: str) -> None:

@@ -3,6 +3,8 @@
 import uuid
 
 from django.db.models import Q
+from django.http.request import RawPostDataException
+from django.utils.http import parse_header_parameters
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -40,6 +42,19 @@ def _body(request) -> dict:
     if not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
     return data
+
+
+def _json_body_text(request) -> str | None:
+    """The body as received when it is UTF-8 JSON (what the JSON parser reads), else None.
+
+    Read before request.data, which would consume the stream."""
+    media_type, params = parse_header_parameters(request.content_type or "")
+    if media_type != "application/json" or params.get("charset", "utf-8").lower() != "utf-8":
+        return None
+    try:
+        return request.body.decode()
+    except (RawPostDataException, UnicodeDecodeError):
+        return None
 
 
 def _domain_error(exc: ContactError) -> Response:
@@ -163,6 +178,7 @@ class ContactsView(APIView):
             return self._post(request)
 
     def _post(self, request):
+        body_text = _json_body_text(request)
         body = _body(request)
         contacts = body.get("contacts")
         if not isinstance(contacts, list) or not 1 <= len(contacts) <= BULK_MAX:
@@ -179,7 +195,9 @@ class ContactsView(APIView):
             raise ValidationError(
                 {"groupNames": [f"'{name}' is a dynamic segment" for name in dynamic]}
             )
-        job = import_job_start(contacts=contacts, options=options, created_by=_user(request))
+        job = import_job_start(
+            contacts=contacts, options=options, created_by=_user(request), body_text=body_text
+        )
         return Response(
             {
                 "asyncSessionId": str(job.session_id),
