@@ -708,24 +708,34 @@ def _upsert_batch(
         update_ids: list[int] = []
         update_rows: list[dict] = []
         row_contact: dict[int, int] = {}
+        # Without contactFields/customFieldsIDs a row changes every column it carries.
+        every_column = allowed_custom is None and len(update_columns) == len(WRITABLE_COLUMNS)
         for contact_id, indices in by_contact.items():
-            merged = _merge([parsed_rows[i] for i in sorted(indices)])
-            changes = {}
-            for column, value in merged.items():
-                if column == "fields":
-                    if allowed_custom is not None:
-                        value = {k: v for k, v in value.items() if k in allowed_custom}
-                    changes["fields"] = value
-                elif column in update_columns:
-                    changes[column] = value
+            if len(indices) == 1:
+                merged = parsed_rows[indices[0]]
+            else:
+                merged = _merge([parsed_rows[i] for i in sorted(indices)])
+            if every_column and "id" not in merged:
+                changes = merged
+            else:
+                changes = {}
+                for column, value in merged.items():
+                    if column == "fields":
+                        if allowed_custom is not None:
+                            value = {k: v for k, v in value.items() if k in allowed_custom}
+                        changes["fields"] = value
+                    elif column in update_columns:
+                        changes[column] = value
             update_ids.append(contact_id)
             update_rows.append(changes)
 
         insert_rows: list[dict] = []
         insert_groups: list[list[int]] = []
         for indices in new_groups:
-            merged = _merge([parsed_rows[i] for i in indices])
-            merged.pop("id", None)
+            merged = parsed_rows[indices[0]] if len(indices) == 1 else None
+            if merged is None or "id" in merged:
+                merged = _merge([parsed_rows[i] for i in indices])
+                merged.pop("id", None)
             errors = _new_contact_checks(merged, custom_fields)
             if errors:
                 fail(indices, errors_reason(errors))
