@@ -507,7 +507,10 @@ def _insert_new(cursor, rows: list[dict]) -> list[int]:
         [_TABLE, len(rows)],
     )
     ids, now = cursor.fetchone()
-    tail = (True, now, ContactSource.IMPORT, now, now, None)
+    # The timestamp as ISO text (with its offset, so the same instant), written once: psycopg
+    # would dump the datetime again for each of its three columns in every row.
+    stamp = now.isoformat()
+    tail = (True, stamp, str(ContactSource.IMPORT), stamp, stamp, None)
     _copy_rows(
         cursor,
         _TABLE,
