@@ -878,6 +878,9 @@ def import_job_run(*, job_id: int) -> None:
             ImportJob.objects.filter(pk=job_id).update(
                 status=ImportStatus.FINISHED, finished_at=timezone.now()
             )
+            # Freed while the collector is paused: alive when it resumes, the decoded
+            # contacts would all be scanned by its first pass (a few ms a batch).
+            del job, payload
     except ContactError as exc:
         _job_fail(job_id, str(exc))
     except Exception as exc:

@@ -549,3 +549,25 @@ def test_json_body_in_another_charset_is_imported_too(api, full_key):
     job.refresh_from_db()
     assert (job.status, job.created_count, job.failed_count) == (ImportStatus.FINISHED, 1, 1)
     assert Contact.objects.get().email == "latin@example.com"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ("{not json", "JSON parse error"),
+        ('{"contacts": [{"firstName": NaN}]}', "JSON parse error"),
+        ('[{"firstName": "A"}]', "must be a JSON object"),
+    ],
+)
+def test_malformed_or_non_object_json_body_is_400_naming_the_problem(api, full_key, data, problem):
+    response = api.client.post(
+        "/api/v1/contacts",
+        data=data,
+        content_type="application/json",
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+
+    assert response.status_code == 400
+    assert problem in response.content.decode()
+    assert not ImportJob.objects.exists()
