@@ -542,8 +542,10 @@ def _update_existing(cursor, ids: list[int], changes: list[dict], *, restore: bo
             SELECT id, 0 AS given, {", ".join(WRITABLE_COLUMNS)} FROM {_TABLE} WITH NO DATA"""
     )
     # Emptied at commit; a batch that shares a transaction with an earlier one (a test, a
-    # retried batch) must not see that batch's rows.
-    cursor.execute(f"TRUNCATE {_UPDATE_TABLE}")
+    # retried batch) must not see that batch's rows. DELETE, not TRUNCATE: the table is
+    # almost always empty already, which DELETE finds at once, where TRUNCATE gives the
+    # table a new file every batch (a few ms).
+    cursor.execute(f"DELETE FROM {_UPDATE_TABLE}")
     _copy_rows(
         cursor,
         _UPDATE_TABLE,
