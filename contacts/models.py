@@ -205,6 +205,11 @@ class ImportStatus(models.TextChoices):
     ERROR = "ERROR"
 
 
+class JsonText(str):
+    """A JSON document already written as text (a request body as received): a JsonTextField
+    stores it as it is, and PostgreSQL checks its syntax."""
+
+
 class JsonTextField(models.JSONField):
     """JSON stored as PostgreSQL `json` (the text as written) instead of `jsonb`.
 
@@ -219,6 +224,8 @@ class JsonTextField(models.JSONField):
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None or hasattr(value, "as_sql"):
             return value
+        if isinstance(value, JsonText):
+            return str(value)
         # Plain text: Django's jsonb adapter would cast it to jsonb first.
         return json.dumps(value, cls=self.encoder)
 

@@ -1,5 +1,7 @@
 """POST /v1/contacts (add/update many) and GET /v1/importstatus/{sessionId}."""
 
+import json
+
 import pytest
 
 from contacts.models import Contact, ContactSource, ImportJob, ImportStatus, SegmentMembership
@@ -508,3 +510,64 @@ def test_wrong_body_types_are_400_naming_the_field(api, full_key):
     assert list_body.status_code == 400
     assert bad_groups.status_code == 400
     assert "groupNames" in bad_groups.json()
+
+
+@pytest.mark.django_db
+def test_external_ids_with_array_syntax_characters_match_their_contacts(api, full_key):
+    # The match keys travel as one array literal: quotes, backslashes, commas and braces in
+    # them must reach PostgreSQL as the values they are.
+    ids = ['a"b', "c\\d", "e,f", "{g}", "h i", "NULL"]
+    rows = [{"externalCustomerId": ext, "firstName": "Old"} for ext in ids]
+    first = post_and_run(api, full_key, {"contacts": rows})
+    rows = [{"externalCustomerId": ext, "firstName": "New"} for ext in ids]
+    second = post_and_run(api, full_key, {"contacts": rows})
+
+    assert (first["created"], second["created"], second["updated"]) == (6, 0, 6)
+    assert sorted(Contact.objects.values_list("external_customer_id", "first_name")) == sorted(
+        (ext, "New") for ext in ids
+    )
+
+
+@pytest.mark.django_db
+def test_json_body_in_another_charset_is_imported_too(api, full_key):
+    # Only a UTF-8 body is stored as received; any other is stored as parsed.
+    body = {
+        "contacts": [{"channels": [email("latin@example.com")]}, "not an object"],
+        "dedupeOn": "email",
+    }
+    response = api.client.post(
+        "/api/v1/contacts",
+        data=json.dumps(body).encode("latin-1"),
+        content_type="application/json; charset=latin-1",
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+    assert response.status_code == 200, response.content
+    assert [row["index"] for row in response.json()["failedContacts"]] == [1]
+    job = ImportJob.objects.get(session_id=response.json()["asyncSessionId"])
+    import_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.failed_count) == (ImportStatus.FINISHED, 1, 1)
+    assert Contact.objects.get().email == "latin@example.com"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ("{not json", "JSON parse error"),
+        ('{"contacts": [{"firstName": NaN}]}', "JSON parse error"),
+        ('[{"firstName": "A"}]', "must be a JSON object"),
+    ],
+)
+def test_malformed_or_non_object_json_body_is_400_naming_the_problem(api, full_key, data, problem):
+    response = api.client.post(
+        "/api/v1/contacts",
+        data=data,
+        content_type="application/json",
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+
+    assert response.status_code == 400
+    assert problem in response.content.decode()
+    assert not ImportJob.objects.exists()
