@@ -226,6 +226,15 @@ def phone_normalise(value) -> tuple[str | None, str | None]:
     fast = _phone_digits_e164(raw[2:] if raw.startswith("00") else raw.removeprefix("+"))
     if fast is not None:
         return fast, None
+    full = phone_e164_full(raw)
+    if full is not None:
+        return full, None
+    return None, f"'{value}' is not a valid phone number (international format, e.g. +380942583691)"
+
+
+def phone_e164_full(raw: str) -> str | None:
+    """The E.164 form of a stripped phone text by phonenumbers' free-text parser alone, or None
+    (the reference the fast path agrees with)."""
     # A national number without "+" (e.g. 0501234567) names no country: refused, not guessed.
     candidates = [raw] if raw.startswith("+") else ["+" + raw]
     if raw.startswith("00"):
@@ -236,8 +245,8 @@ def phone_normalise(value) -> tuple[str | None, str | None]:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
-    return None, f"'{value}' is not a valid phone number (international format, e.g. +380942583691)"
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 def custom_value_normalise(field: CustomField, value) -> tuple[object, str | None]:

@@ -12,18 +12,7 @@ from tests.contacts.factories import CustomFieldFactory
 
 def _full_phone(value: str) -> str | None:
     """phone_normalise's rule with phonenumbers only: the reference the fast path must match."""
-    raw = value.strip()
-    candidates = [raw] if raw.startswith("+") else ["+" + raw]
-    if raw.startswith("00"):
-        candidates.insert(0, "+" + raw[2:])
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, None)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
+    return validation.phone_e164_full(value.strip())
 
 
 def _near_valid_numbers(rng: random.Random) -> list[str]:
