@@ -13,7 +13,8 @@ Decisions, so a reader need not reverse-engineer them:
 - Rows are numbered as a spreadsheet shows them: the header is row 1, so the first contact
   is row 2 (a quoted value spanning lines is still one row). Failures carry that number.
 - An empty cell leaves the stored value alone: an import adds and corrects, it never wipes.
-- A row with more or fewer cells than the header is reported as failed, never guessed at.
+- A row with more or fewer cells than the header, or with a NUL character (which PostgreSQL
+  cannot store), is reported as failed, never guessed at.
 - The file is read twice, never held in memory: a first pass checks the encoding and CSV
   structure and counts rows (so progress has a total and a broken file stores nothing), the
   second streams chunks of CHUNK_ROWS rows to `contacts_upsert_batch`.
@@ -48,6 +49,8 @@ CSV_FIELD_LIMIT = 1024 * 1024  # one cell; the csv module's default of 128 kB is
 # Spreadsheets run a cell starting with these as a formula; exports prefix such cells with '
 # (export.py) and imports take that quote off again, so an export re-imports unchanged.
 FORMULA_PREFIXES = frozenset("=+-@\t\r")
+# PostgreSQL cannot store it in text: a row carrying it is reported, like a malformed one.
+NUL = "\x00"
 
 
 class CsvFormatError(Exception):
@@ -269,7 +272,7 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
             number += 1
             if not row:
                 continue  # a blank line is not a contact
-            if len(row) != width:
+            if len(row) != width or NUL in "".join(row):
                 yield number, None, row
                 continue
             values = [
@@ -360,11 +363,16 @@ def _upsert(*, chunk: _Chunk, options: dict, job: ImportJob, start_index: int, i
 
 
 def _malformed_record(*, job: ImportJob, number: int, row: list[str], width: int) -> None:
+    if len(row) != width:
+        reason = f"row has {len(row)} value(s) but the header has {width} column(s)"
+    else:
+        reason = "a value contains the NUL character, which cannot be stored"
     ImportFailure.objects.create(
         job=job,
         index=number,
-        reason=f"row has {len(row)} value(s) but the header has {width} column(s)",
-        data={"cells": row},
+        reason=reason,
+        # jsonb cannot hold NUL either: the report shows U+FFFD in its place.
+        data={"cells": [cell.replace(NUL, "\ufffd") for cell in row]},
     )
     ImportJob.objects.filter(pk=job.pk).update(
         processed=F("processed") + 1, failed_count=F("failed_count") + 1

@@ -1,6 +1,5 @@
 """Seed (eSputnik v1) contact resources. Thin: shape checks here, rules in contacts.services."""
 
-import io
 import uuid
 
 from django.db.models import Q
@@ -8,7 +7,6 @@ from django.http.request import RawPostDataException
 from django.utils.http import parse_header_parameters
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -34,6 +32,7 @@ from contacts.validation import (
     phone_normalise,
 )
 from integrations.models import Scope
+from integrations.parsers import json_body_load
 
 BULK_MAX = 3000
 SEARCH_MAX_ROWS = 500
@@ -63,8 +62,7 @@ def _bulk_body(request) -> tuple[dict, str | None]:
         text = raw.decode()
     except (RawPostDataException, UnicodeDecodeError):
         return _body(request), None
-    data = JSONParser().parse(io.BytesIO(raw), media_type, {"encoding": "utf-8"})
-    return _object(data), text
+    return _object(json_body_load(raw)), text
 
 
 def _domain_error(exc: ContactError) -> Response:

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from integrations.auth import APIKeyAuthentication
 from integrations.models import Scope
+from integrations.parsers import json_body_load
 from marketing.events import (
     BODY_MAX_BYTES,
     KEY_VALUE_MAX,
@@ -192,11 +193,6 @@ _ANY_JSON = {"", "*/*", "application/json", "application/*"}
 _api_key_authentication = APIKeyAuthentication()
 
 
-def _reject_constant(name: str):
-    # DRF's strict JSON: NaN and Infinity are not JSON.
-    raise ValueError(name)
-
-
 def _fast_post(request, version: int) -> HttpResponse | None:
     meta = request.META
     if (
@@ -210,8 +206,8 @@ def _fast_post(request, version: int) -> HttpResponse | None:
         if identity is None or not identity[1].grants(EventView.required_scope):
             return None
         body_size_check(request)
-        data = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
-    except (APIException, ValueError):  # UnicodeDecodeError and JSONDecodeError included
+        data = json_body_load(request.body)  # the API's JSON parser, NUL check included
+    except APIException:
         return None
     request.user = identity[0]  # as DRF's Request does
     try:

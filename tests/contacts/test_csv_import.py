@@ -559,3 +559,15 @@ def test_failed_rows_report_of_an_api_import_lists_index_reason_and_data(
     assert rows[0] == ["index", "reason", "data"]
     assert rows[1][0] == "0"
     assert '"nope"' in rows[1][2]
+
+
+def test_row_with_a_nul_character_fails_alone(db):
+    """PostgreSQL cannot store NUL: that row is reported (shown with U+FFFD), the others stored."""
+    job = run_import("Email,First name\na@example.com,A\x00B\nb@example.com,Bob\n")
+    assert job.status == ImportStatus.FINISHED, job.description
+    assert (job.created_count, job.failed_count) == (1, 1)
+    failure = job.failures.get()
+    assert failure.index == 2
+    assert "NUL character" in failure.reason
+    assert failure.data == {"cells": ["a@example.com", "A\ufffdB"]}
+    assert list(Contact.objects.values_list("email", flat=True)) == ["b@example.com"]

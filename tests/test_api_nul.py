@@ -1,0 +1,54 @@
+"""A NUL character (which PostgreSQL cannot store) anywhere in an API body is a 400 naming
+the field, on every endpoint, never a server error; nothing is stored."""
+
+import pytest
+
+from contacts.models import Contact, ImportJob
+from marketing.models import Event
+
+NUL_PROBLEM = "must not contain the NUL character (\\u0000)"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"eventTypeKey": "t", "keyValue": "a\u0000b"}, "keyValue"),
+        (
+            {"eventTypeKey": "t", "keyValue": "a", "params": [{"name": "x", "value": "\u0000"}]},
+            "params.0.value",
+        ),
+        ({"eventTypeKey": "t", "keyValue": "a", "extra\u0000": 1}, "extra\u0000"),
+    ],
+)
+def test_event_with_nul_is_400_naming_the_field(api, full_key, body, field):
+    response = api.post("/api/v1/event", key=full_key, body=body)
+    assert response.status_code == 400, response.content
+    assert response.json() == {field: [NUL_PROBLEM]}
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_contact_and_bulk_contacts_with_nul_are_400(api, full_key):
+    contact = {"channels": [{"type": "email", "value": "a@example.com"}], "firstName": "A\u0000"}
+    single = api.post("/api/v1/contact", key=full_key, body=contact)
+    assert single.status_code == 400, single.content
+    assert single.json() == {"firstName": [NUL_PROBLEM]}
+
+    bulk = api.post("/api/v1/contacts", key=full_key, body={"contacts": [{}, contact]})
+    assert bulk.status_code == 400, bulk.content
+    assert bulk.json() == {"contacts.1.firstName": [NUL_PROBLEM]}
+    assert not Contact.objects.exists()
+    assert not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_form_body_with_nul_is_400(client, api, full_key):
+    response = client.post(
+        "/api/v1/event",
+        "eventTypeKey=t&keyValue=a%00b",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+    assert response.status_code == 400, response.content
+    assert response.json() == {"keyValue": [NUL_PROBLEM]}
