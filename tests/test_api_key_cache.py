@@ -98,6 +98,15 @@ def test_deleting_in_this_process_refuses_the_key_at_once(api, full_key, clock):
     assert api.get(INFO, key=full_key).status_code == 401
 
 
+def test_the_owner_changed_in_this_process_is_read_again_at_once(full_key, clock):
+    """A cached key carries its owner (the audit actor): a change to the user drops it."""
+    assert api_key_authenticate(secret=full_key.secret).created_by.username == "alice-admin"
+    owner = full_key.created_by
+    owner.username = "alice-renamed"
+    owner.save()
+    assert api_key_authenticate(secret=full_key.secret).created_by.username == "alice-renamed"
+
+
 def test_key_revoked_elsewhere_is_refused_once_the_entry_expires(
     api, full_key, clock, five_seconds
 ):
