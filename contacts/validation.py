@@ -123,14 +123,14 @@ def _phone_digits_e164(digits: str) -> str | None:
     """
     if not 3 <= len(digits) <= _PHONE_MAX_DIGITS or not (digits.isascii() and digits.isdigit()):
         return None
-    country_code, national = _phone_util._extract_country_code(digits)
+    country_code, national = _split_calling_code(digits)
     if not country_code or not 2 <= len(national) <= 17 or national[0] == "0":
         return None
     metadata = _phone_metadata(country_code)
     if metadata is None:
         return None
-    prefix = metadata.national_prefix_for_parsing
-    if prefix and _phone_util.re_compile(prefix).match(national):
+    prefix = _national_prefix(country_code)
+    if prefix is not None and prefix.match(national):
         return None
     valid = _phone_valid_pattern(country_code)
     if valid is not None:
@@ -146,6 +146,29 @@ def _phone_digits_e164(digits: str) -> str | None:
 # parse's own bounds: a national number of 2 to 17 digits after a calling code of up to 3.
 _PHONE_MAX_DIGITS = 20
 _phone_util = phonenumbers.phonenumberutil
+
+
+# Calling codes by their digits ("1", "44", "380"): phonenumbers' _extract_country_code (the
+# shortest prefix that is a calling code, none starting with 0) as three dictionary lookups.
+_CALLING_CODES = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+
+
+def _split_calling_code(digits: str) -> tuple[int, str]:
+    if digits[:1] != "0":
+        for size in (1, 2, 3):
+            code = _CALLING_CODES.get(digits[:size])
+            if code is not None:
+                return code, digits[size:]
+    return 0, digits
+
+
+@functools.cache
+def _national_prefix(country_code: int) -> re.Pattern | None:
+    """The calling code's national prefix for parsing, compiled once (the library compiles it
+    again at every parse)."""
+    metadata = _phone_metadata(country_code)
+    prefix = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(prefix) if prefix else None
 
 
 @functools.cache
@@ -255,6 +278,9 @@ def custom_value_normalise(field: CustomField, value) -> tuple[object, str | Non
         return None, None
     kind = field.type
     if kind == CustomFieldType.NUMBER:
+        # Plain integers (most numbers in imports) need no Decimal round trip.
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value), None
         if isinstance(value, bool):
             return None, "must be a number"
         try:

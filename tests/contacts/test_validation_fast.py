@@ -150,3 +150,27 @@ def test_flat_parse_agrees_with_contact_parse_on_every_row(db):
             assert got == expected, values
             fast += 1
     assert fast > 300, "the fast path must decide most valid rows"
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "7", "007", "12345678901234567890", "٣", "1.0", "1e3", " 12 ", "-4", "+4"]
+)
+def test_number_fast_path_gives_what_decimal_gives(value):
+    from decimal import Decimal
+
+    field = CustomFieldFactory.build(type="number")
+    number = Decimal(value.strip())
+    expected = int(number) if number == number.to_integral_value() else float(number)
+    result, problem = validation.custom_value_normalise(field, value)
+    assert (result, problem) == (expected, None)
+    assert type(result) is type(expected)
+
+
+def test_calling_code_split_is_the_librarys():
+    util = phonenumbers.phonenumberutil
+    for digits in ["1", "12025550123", "380501234567", "0123", "999", "8", "", "3", "44"]:
+        assert validation._split_calling_code(digits) == util._extract_country_code(digits)
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        for tail in ("", "0", "12345"):
+            digits = f"{code}{tail}"
+            assert validation._split_calling_code(digits) == util._extract_country_code(digits)
