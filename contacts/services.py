@@ -11,7 +11,9 @@ import gc
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -69,6 +71,11 @@ class ContactConflict(ContactError):
 # --- helpers -----------------------------------------------------------------------------
 
 
+_gc_pause_lock = threading.Lock()
+_gc_pauses = 0  # sections inside gc_paused now, in every thread
+_gc_paused_by_us = False
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause Python's cycle collector while a bulk batch is decoded, checked and written.
@@ -77,15 +84,23 @@ def gc_paused() -> Iterator[None]:
     each automatic collection re-scanned all of them (and every older object in the
     process), a fifth of a bulk import's time. They hold no cycles, so reference counting
     frees them; whatever cycles other code makes meanwhile are collected once it resumes.
+    The collector is one per process: sections are counted, so a file import preparing a
+    chunk in one thread while it writes another keeps it paused until both are done.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    global _gc_pauses, _gc_paused_by_us
+    with _gc_pause_lock:
+        if _gc_pauses == 0 and gc.isenabled():
+            gc.disable()
+            _gc_paused_by_us = True
+        _gc_pauses += 1
     try:
         yield
     finally:
-        gc.enable()
+        with _gc_pause_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_paused_by_us:
+                _gc_paused_by_us = False
+                gc.enable()
 
 
 def _segments_for(names: list[str], *, create: bool) -> list[int]:
@@ -389,26 +404,31 @@ def _merge(parts: list[dict]) -> dict:
     return merged
 
 
-def _lookup(cursor, column_sql: str, values: list, params_before: list | None = None) -> dict:
-    """value → id of the contact to update: live before deleted, then oldest."""
+def _lookup(
+    cursor, column_sql: str, values: list, params_before: list | None = None
+) -> list[tuple]:
+    """(value, id of the contact to update, whether it is live): live before deleted, then
+    oldest."""
     if not values:
         return {}
     before = params_before or []
     ids = column_sql == "id"
-    array, array_type = (_int_array(values), "bigint") if ids else (_text_array(values), "text")
+    array, array_type = (
+        (int_array_literal(values), "bigint") if ids else (_text_array(values), "text")
+    )
     cursor.execute(
-        f"""SELECT DISTINCT ON (k) k, id FROM (
+        f"""SELECT DISTINCT ON (k) k, id, deleted_at IS NULL FROM (
                 SELECT {column_sql} AS k, id, deleted_at FROM {_TABLE}
                  WHERE {column_sql} = ANY(%s::{array_type}[])
             ) AS m ORDER BY k, (deleted_at IS NOT NULL), id""",
         [*before, *before, array],
     )
-    return dict(cursor.fetchall())
+    return cursor.fetchall()
 
 
 # Batch-sized arrays go as PostgreSQL array literals written here: psycopg adapts a list
 # item by item in Python, about 3 ms for a batch's 3000 strings, five times this join.
-def _int_array(values: Sequence[int]) -> str:
+def int_array_literal(values: Sequence[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
@@ -420,12 +440,14 @@ def _text_array(values: Sequence[str]) -> str:
     )
 
 
-def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
-    """(kind, value) → contact id, one query per kind present in the batch."""
+def _find_existing(cursor, keys: set, field_key: str | None) -> tuple[dict, set[int]]:
+    """(kind, value) → contact id, one query per kind present in the batch; and which of those
+    contacts were live."""
     by_kind: dict[str, list] = {}
     for kind, value in keys:
         by_kind.setdefault(kind, []).append(value)
     found: dict = {}
+    live: set[int] = set()
     for kind, values in by_kind.items():
         if kind == "ext":
             matches = _lookup(cursor, "external_customer_id", values)
@@ -438,8 +460,11 @@ def _find_existing(cursor, keys: set, field_key: str | None) -> dict:
         else:
             # No index serves ->> on one key; a seq scan per batch is the price of fieldId.
             matches = _lookup(cursor, "fields->>%s", values, [field_key])
-        found.update({(kind, value): contact_id for value, contact_id in matches.items()})
-    return found
+        for value, contact_id, is_live in matches:
+            found[(kind, value)] = contact_id
+            if is_live:
+                live.add(contact_id)
+    return found, live
 
 
 def _update_columns(contact_fields: list[str] | None) -> set[str]:
@@ -500,10 +525,11 @@ _NEW_DEFAULTS = PERSONAL_DATA_BLANKS
 
 def _insert_new(cursor, rows: list[dict]) -> list[int]:
     # Ids drawn up front: the caller maps rows to ids without trusting RETURNING order. now()
-    # is the transaction's timestamp, what the columns' now() would have stored.
+    # is the transaction's timestamp, what the columns' now() would have stored. The sequence
+    # is named once (a sub-select), not looked up in the catalog again for every id.
     cursor.execute(
-        "SELECT array_agg(nextval(pg_get_serial_sequence(%s, 'id'))), now() "
-        "FROM generate_series(1, %s)",
+        "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(%s, 'id'))::regclass)), "
+        "now() FROM generate_series(1, %s)",
         [_TABLE, len(rows)],
     )
     ids, now = cursor.fetchone()
@@ -525,13 +551,18 @@ def _insert_new(cursor, rows: list[dict]) -> list[int]:
 
 def _without_null_fields(row: dict) -> dict:
     fields = row.get("fields")
-    return {**row, "fields": fields_merge({}, fields)} if fields else row
+    if fields and None in fields.values():
+        return {**row, "fields": fields_merge({}, fields)}
+    return row
 
 
-def _update_existing(cursor, ids: list[int], changes: list[dict], *, restore: bool) -> set[int]:
+def _update_existing(
+    cursor, ids: list[int], changes: list[dict], *, restore: bool, live: set[int]
+) -> set[int]:
     """Write each contact's changed columns (a dict per contact; custom values merge into the
-    stored ones, None removing one) → the ids written. A deleted contact is written (and
-    restored) only with `restore`; the caller reports the others.
+    stored ones, None removing one) → the ids matched: written, or `live` (when looked up)
+    and already holding those values. A deleted contact is written (and restored) only with
+    `restore`; the caller reports the others.
 
     The UPDATE is also the lock: it re-reads deleted_at on the row it locks, so a contact
     deleted meanwhile is never written without `restore`, with no separate locking read."""
@@ -555,26 +586,39 @@ def _update_existing(cursor, ids: list[int], changes: list[dict], *, restore: bo
             for contact_id, row in zip(ids, changes, strict=True)
         ),
     )
-    sets = ", ".join(
-        f"{column} = CASE WHEN v.given & {1 << bit} <> 0 THEN {_new_value(column)} "
-        f"ELSE c.{column} END"
-        for bit, column in enumerate(WRITABLE_COLUMNS)
-    )
+    # A contact the row would leave as it is stays unwritten: a new row version costs an
+    # entry in every index, and re-importing a list most of which is already stored is the
+    # common case. Such a contact is still matched (reported as updated, added to groups) if
+    # it was live when looked up; its updated_at keeps when its data last changed.
     # The scratch table has no statistics, so a plain join on id is planned as a scan of
-    # every contact (merge or hash join), once per batch; the id list narrows it to those
-    # contacts. It goes as a literal array, not a subquery: a constant list is probed through
-    # a hash table, where a subquery's array is searched element by element for every row the
-    # planner reads — with stale statistics it may read every live contact (the partial index
-    # on deleted_at), 3000 comparisons each.
+    # every contact, once per batch; the id list narrows it. It goes as a literal array, not a
+    # subquery: a constant list is probed through a hash table, where a subquery's array is
+    # searched element by element for every row the planner reads.
     cursor.execute(
-        f"""UPDATE {_TABLE} AS c SET {sets}, deleted_at = NULL, updated_at = now()
+        f"""UPDATE {_TABLE} AS c SET {_UPDATE_SETS}, deleted_at = NULL, updated_at = now()
               FROM {_UPDATE_TABLE} AS v
              WHERE c.id = v.id AND c.id = ANY(%s::bigint[])
                AND (c.deleted_at IS NULL OR %s)
+               AND NOT ({_UNCHANGED})
             RETURNING c.id""",
-        [_int_array(ids), restore],
+        [int_array_literal(ids), restore],
     )
-    return {row[0] for row in cursor.fetchall()}
+    written = {row[0] for row in cursor.fetchall()}
+    # Not written: left as they are, or deleted since they were looked up (which the UPDATE
+    # saw when it re-checked the row); the latter are reported, as any deleted contact.
+    unwritten = [
+        contact_id for contact_id in ids if contact_id in live and contact_id not in written
+    ]
+    if unwritten:
+        # IS NOT NULL, not IS NULL: no partial index on live contacts tempts the planner
+        # into reading all of them when the table's statistics are stale.
+        cursor.execute(
+            f"SELECT id FROM {_TABLE} WHERE id = ANY(%s::bigint[]) AND deleted_at IS NOT NULL",
+            [int_array_literal(unwritten)],
+        )
+        deleted = {row[0] for row in cursor.fetchall()}
+        written.update(contact_id for contact_id in unwritten if contact_id not in deleted)
+    return written
 
 
 def _given_mask(row: dict) -> int:
@@ -585,6 +629,19 @@ def _given_mask(row: dict) -> int:
 def _columns_mask(columns: tuple[str, ...]) -> int:
     # Cached: a batch's rows mostly carry the same few columns.
     return sum(1 << bit for bit, column in enumerate(WRITABLE_COLUMNS) if column in columns)
+
+
+def _unchanged(bit: int, column: str) -> str:
+    """SQL: the contact's `column` already holds what row `v` would write there."""
+    if column != "fields":
+        same = f"c.{column} IS NOT DISTINCT FROM v.{column}"
+    else:
+        # Custom values are scalars: containment of the row's values, and none of the keys
+        # it removes (null) present, is the merge leaving the object as it is.
+        same = """(jsonb_typeof(c.fields) = 'object' AND c.fields @> jsonb_strip_nulls(v.fields)
+                   AND NOT EXISTS (SELECT FROM jsonb_each(v.fields) AS f
+                                    WHERE f.value = 'null'::jsonb AND c.fields ? f.key))"""
+    return f"(v.given & {1 << bit} = 0 OR {same})"
 
 
 def _new_value(column: str) -> str:
@@ -598,14 +655,89 @@ def _new_value(column: str) -> str:
                 WHERE f.value <> 'null'::jsonb)"""
 
 
-def contacts_upsert_batch(
+_UPDATE_SETS = ", ".join(
+    f"{column} = CASE WHEN v.given & {1 << bit} <> 0 THEN {_new_value(column)} ELSE c.{column} END"
+    for bit, column in enumerate(WRITABLE_COLUMNS)
+)
+_UNCHANGED = " AND ".join(
+    [
+        *(_unchanged(bit, column) for bit, column in enumerate(WRITABLE_COLUMNS)),
+        "c.deleted_at IS NULL",
+    ]
+)
+
+
+@dataclass
+class PreparedBatch:
+    """A batch after its Python-only half (parsing, validation, grouping by match key), which
+    touches no database and so may run in another thread while an earlier batch is written."""
+
+    contacts: Sequence
+    options: dict
+    start_index: int
+    failures: list[ImportFailure]
+    processed: int
+    # groups of row positions sharing a match key, in first-seen order
+    groups: dict
+    parsed_rows: dict[int, dict]
+    custom_fields: dict
+    created: int = 0  # contacts its write created, once written
+
+
+def contacts_batch_prepare(
     *,
     contacts: Sequence,
     options: dict,
     job: ImportJob,
+    custom_fields: dict,
+    start_index: int = 0,
+    fast_parse: FastParse | None = None,
+) -> PreparedBatch:
+    """Validate and group one batch (see contacts_upsert_batch); no database access, so
+    `custom_fields` (custom_fields_load) are given. Raises ContactError for bad options."""
+    options, option_errors = import_options_parse(options)
+    if not isinstance(contacts, Sequence) or isinstance(contacts, str | bytes):
+        option_errors.append(("contacts", "must be a list of Contact objects"))
+    if option_errors:
+        raise ContactError(option_errors)
+    dedupe_on = options["dedupeOn"]
+    field_key = str(options["fieldId"]) if dedupe_on == "fieldId" else None
+    failures: list[ImportFailure] = []
+    processed = 0
+    groups: dict = {}
+    parsed_rows: dict[int, dict] = {}
+    with gc_paused():
+        for position in range(len(contacts)):
+            index = start_index + position
+            parsed = fast_parse(position, custom_fields) if fast_parse is not None else None
+            if parsed is None:
+                raw = contacts[position]
+                if raw is None:
+                    continue
+                parsed, errors = contact_parse(raw, custom_fields=custom_fields)
+                if errors:
+                    processed += 1
+                    reason = errors_reason(errors)
+                    failures.append(ImportFailure(job=job, index=index, reason=reason, data=raw))
+                    continue
+            processed += 1
+            parsed_rows[index] = parsed
+            key = _match_key(parsed, dedupe_on, field_key)
+            groups.setdefault(key if key is not None else ("row", index), []).append(index)
+    return PreparedBatch(
+        contacts, options, start_index, failures, processed, groups, parsed_rows, custom_fields
+    )
+
+
+def contacts_upsert_batch(
+    *,
+    contacts: Sequence = (),
+    options: dict | None = None,
+    job: ImportJob,
     start_index: int = 0,
     record_contact_ids: bool = True,
     fast_parse: FastParse | None = None,
+    prepared: PreparedBatch | None = None,
 ) -> list[int]:
     """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects);
     → the ids of the contacts it created or updated, in row order.
@@ -617,18 +749,21 @@ def contacts_upsert_batch(
     custom_fields)` may give a row's parsed columns without building its seed object, exactly
     as contact_parse would, or None to have contact_parse decide (and word the errors); then
     `contacts` may build its items on access, and only such rows and failed ones are read.
+    A batch already `prepared` (contacts_batch_prepare) is only written.
     """
-    options, option_errors = import_options_parse(options)
-    if not isinstance(contacts, Sequence) or isinstance(contacts, str | bytes):
-        option_errors.append(("contacts", "must be a list of Contact objects"))
-    if option_errors:
-        raise ContactError(option_errors)
+    if prepared is None:
+        prepared = contacts_batch_prepare(
+            contacts=contacts,
+            options=options or {},
+            job=job,
+            custom_fields=custom_fields_load(),
+            start_index=start_index,
+            fast_parse=fast_parse,
+        )
     for attempt in range(2):
         try:
             with gc_paused(), transaction.atomic():
-                return _upsert_batch(
-                    contacts, options, job, start_index, record_contact_ids, fast_parse
-                )
+                return _upsert_batch(prepared, job, record_contact_ids)
         except IntegrityError:
             # Another import created a contact with one of these externalCustomerIds after we
             # looked; the batch rolled back whole, and a second pass matches that contact.
@@ -636,15 +771,12 @@ def contacts_upsert_batch(
                 raise
 
 
-def _upsert_batch(
-    contacts: Sequence,
-    options: dict,
-    job: ImportJob,
-    start_index: int,
-    record_contact_ids: bool,
-    fast_parse: FastParse | None,
-) -> list[int]:
-    custom_fields = custom_fields_load()
+def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: bool) -> list[int]:
+    contacts, options, start_index = prepared.contacts, prepared.options, prepared.start_index
+    groups, parsed_rows = prepared.groups, prepared.parsed_rows
+    # A copy: a retried write must not report the first attempt's failures twice.
+    failures = list(prepared.failures)
+    custom_fields = prepared.custom_fields
     dedupe_on = options["dedupeOn"]
     field_key = str(options["fieldId"]) if dedupe_on == "fieldId" else None
     update_columns = _update_columns(options.get("contactFields"))
@@ -654,29 +786,6 @@ def _upsert_batch(
     restore = options["restoreDeleted"]
     add_to = _segments_for(options["groupNames"], create=True)
     remove_from = _segments_for(options["groupNamesExclude"], create=False)
-
-    failures: list[ImportFailure] = []
-    processed = 0
-    # groups of row positions sharing a match key, in first-seen order
-    groups: dict = {}
-    parsed_rows: dict[int, dict] = {}
-    for position in range(len(contacts)):
-        index = start_index + position
-        parsed = fast_parse(position, custom_fields) if fast_parse is not None else None
-        if parsed is None:
-            raw = contacts[position]
-            if raw is None:
-                continue
-            parsed, errors = contact_parse(raw, custom_fields=custom_fields)
-            if errors:
-                processed += 1
-                reason = errors_reason(errors)
-                failures.append(ImportFailure(job=job, index=index, reason=reason, data=raw))
-                continue
-        processed += 1
-        parsed_rows[index] = parsed
-        key = _match_key(parsed, dedupe_on, field_key)
-        groups.setdefault(key if key is not None else ("row", index), []).append(index)
 
     def fail(indices: list[int], reason: str) -> None:
         failures.extend(
@@ -693,7 +802,7 @@ def _upsert_batch(
                 for key, ix in groups.items()
                 if key[0] == "email" and parsed_rows[ix[0]].get("phone")
             }
-        found = _find_existing(cursor, wanted, field_key)
+        found, live = _find_existing(cursor, wanted, field_key)
 
         by_contact: dict[int, list[int]] = {}
         new_groups: list[list[int]] = []
@@ -752,7 +861,7 @@ def _upsert_batch(
         for contact_id, indices in zip(new_ids, insert_groups, strict=True):
             row_contact.update(dict.fromkeys(indices, contact_id))
         updated = (
-            _update_existing(cursor, update_ids, update_rows, restore=restore)
+            _update_existing(cursor, update_ids, update_rows, restore=restore, live=live)
             if update_rows
             else set()
         )
@@ -789,6 +898,7 @@ def _upsert_batch(
             )
 
         ImportFailure.objects.bulk_create(failures)
+        prepared.created = len(new_ids)
         # Increments, not assignments: CSV imports run several batches against one job.
         cursor.execute(
             f"""UPDATE {ImportJob._meta.db_table}
@@ -799,11 +909,11 @@ def _upsert_batch(
                        processed = processed + %s
                  WHERE id = %s""",
             [
-                _int_array(contact_ids if record_contact_ids else []),
+                int_array_literal(contact_ids if record_contact_ids else []),
                 len(new_ids),
                 len(updated),
                 len(failures),
-                processed,
+                prepared.processed,
                 job.pk,
             ],
         )

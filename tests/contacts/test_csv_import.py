@@ -2,11 +2,13 @@
 
 import csv
 import io
+import threading
 import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from contacts import csv_import
 from contacts.csv_import import (
     CHUNK_ROWS,
     csv_import_run,
@@ -571,3 +573,56 @@ def test_row_with_a_nul_character_fails_alone(db):
     assert "NUL character" in failure.reason
     assert failure.data == {"cells": ["a@example.com", "A\ufffdB"]}
     assert list(Contact.objects.values_list("email", flat=True)) == ["b@example.com"]
+
+
+def test_chunks_prepared_ahead_are_written_in_file_order(db, monkeypatch):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    job = run_import(
+        "Email,First name\n"
+        "same@example.com,First\n"
+        "a@example.com,A\n"
+        "b@example.com,B,extra\n"  # malformed, between chunks
+        "c@example.com,C\n"
+        "same@example.com,Last\n"  # a later chunk: its value wins
+        "d@example.com,D\n"
+    )
+    assert (job.status, job.created_count, job.updated_count, job.failed_count) == (
+        ImportStatus.FINISHED,
+        4,
+        1,
+        1,
+    )
+    assert job.failures.get().index == 4
+    assert Contact.objects.get(email="same@example.com").first_name == "Last"
+    by_id = dict(Contact.objects.values_list("id", "email"))
+    assert [by_id[i] for i in job.contact_ids] == [
+        "same@example.com",
+        "a@example.com",
+        "c@example.com",
+        "same@example.com",
+        "d@example.com",
+    ]
+
+
+def test_an_error_while_preparing_a_chunk_fails_the_job_and_keeps_earlier_chunks(db, monkeypatch):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    prepare = csv_import.contacts_batch_prepare
+
+    def prepare_until_row_four(**kwargs):
+        if kwargs["start_index"] >= 4:
+            raise RuntimeError("disk gone")
+        return prepare(**kwargs)
+
+    monkeypatch.setattr(csv_import, "contacts_batch_prepare", prepare_until_row_four)
+    lines = ["Email"] + [f"p{i}@example.com" for i in range(6)]
+    with pytest.raises(RuntimeError, match="disk gone"):
+        run_import("\n".join(lines) + "\n")
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.ERROR
+    assert "internal error" in job.description
+    assert sorted(Contact.objects.values_list("email", flat=True)) == [
+        "p0@example.com",
+        "p1@example.com",
+    ]
+    assert len(job.contact_ids) == 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("csv-import-")]

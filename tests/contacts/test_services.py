@@ -345,3 +345,75 @@ def test_concurrent_subscribes_of_one_new_address_make_one_contact():
 
     assert Contact.objects.count() == 1
     assert sorted(created for _, created in results) == [False, False, False, True]
+
+
+def _row_version(contact) -> tuple:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT xmin::text, updated_at FROM contacts_contact WHERE id = %s", [contact.pk]
+        )
+        return cursor.fetchone()
+
+
+def test_batch_leaves_contacts_it_would_not_change_unwritten_but_matched():
+    score = CustomFieldFactory(type="number")
+    same = ContactFactory(
+        email="same@example.com", first_name="Ann", fields={str(score.id): 5}, tags=["a"]
+    )
+    renamed = ContactFactory(email="renamed@example.com", first_name="Bo")
+    cleared = ContactFactory(email="cleared@example.com", fields={str(score.id): 7})
+    before = {c.pk: _row_version(c) for c in (same, renamed, cleared)}
+    segment = SegmentFactory(name="Again")
+    job = ImportJob.objects.create()
+
+    ids = contacts_upsert_batch(
+        contacts=[
+            {
+                "channels": [{"type": "email", "value": "same@example.com"}],
+                "firstName": "Ann",
+                "tags": ["a"],
+                "fields": [{"id": score.id, "value": "5"}],
+            },
+            {"channels": [{"type": "email", "value": "renamed@example.com"}], "firstName": "Cy"},
+            {
+                "channels": [{"type": "email", "value": "cleared@example.com"}],
+                "fields": [{"id": score.id, "value": None}],
+            },
+        ],
+        options={**OPTIONS, "groupNames": ["Again"]},
+        job=job,
+    )
+
+    job.refresh_from_db()
+    assert ids == [same.pk, renamed.pk, cleared.pk]
+    assert (job.created_count, job.updated_count, job.failed_count) == (0, 3, 0)
+    assert _row_version(same) == before[same.pk]  # not written
+    assert _row_version(renamed) != before[renamed.pk]
+    assert _row_version(cleared) != before[cleared.pk]
+    renamed.refresh_from_db()
+    cleared.refresh_from_db()
+    assert (renamed.first_name, cleared.fields) == ("Cy", {})
+    assert set(
+        SegmentMembership.objects.filter(segment=segment).values_list("contact", flat=True)
+    ) == {
+        same.pk,
+        renamed.pk,
+        cleared.pk,
+    }
+
+
+def test_batch_still_refuses_a_deleted_contact_it_would_not_change():
+    gone = ContactFactory(email="gone@example.com", first_name="Di")
+    contact_delete(contact=gone, erase=False)
+    job = ImportJob.objects.create()
+    row = {"channels": [{"type": "email", "value": "gone@example.com"}], "firstName": "Di"}
+
+    contacts_upsert_batch(contacts=[row], options=OPTIONS, job=job)
+    job.refresh_from_db()
+    assert (job.updated_count, job.failed_count) == (0, 1)
+
+    contacts_upsert_batch(contacts=[row], options={**OPTIONS, "restoreDeleted": True}, job=job)
+    gone.refresh_from_db()
+    assert gone.deleted_at is None
