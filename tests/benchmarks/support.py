@@ -184,7 +184,15 @@ class Gunicorn:
     does; 1 runs sync workers.
     """
 
-    def __init__(self, *, workers: int = 2, threads: int = 1, ready_path: str = "/bench/noop"):
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        threads: int = 1,
+        ready_path: str = "/bench/noop",
+        environ: dict[str, str] | None = None,
+    ):
+        self.environ = environ or {}
         self.workers = workers
         self.threads = threads
         self.ready_path = ready_path
@@ -204,6 +212,7 @@ class Gunicorn:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "DEBUG": "0",
             "LOG_LEVEL": "WARNING",
+            **self.environ,
         }
         with self.log.open("wb") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(

@@ -19,7 +19,12 @@ def test_database_url() -> str:
 
 
 class CeleryWorker:
-    def __init__(self, concurrency: int = 2, env: dict[str, str] | None = None):
+    """`env` goes over this process's environment; `queue` defaults to this process's."""
+
+    def __init__(
+        self, concurrency: int = 2, env: dict[str, str] | None = None, queue: str | None = None
+    ):
+        self.queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
         self.concurrency = concurrency
         self.extra_env = dict(env or {})
         self.process: subprocess.Popen | None = None
@@ -30,7 +35,7 @@ class CeleryWorker:
             **os.environ,
             "DATABASE_URL": test_database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "HERALD_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "HERALD_QUEUE": self.queue,
             **self.extra_env,
         }
         self.process = subprocess.Popen(
@@ -51,7 +56,7 @@ class CeleryWorker:
                 "--without-mingle",
                 "--without-gossip",
                 "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                self.queue,
             ],
             env=env,
             cwd=settings.BASE_DIR,
