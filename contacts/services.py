@@ -410,7 +410,7 @@ def _lookup(
     """(value, id of the contact to update, whether it is live): live before deleted, then
     oldest."""
     if not values:
-        return {}
+        return []
     before = params_before or []
     ids = column_sql == "id"
     array, array_type = (
@@ -774,8 +774,12 @@ def contacts_upsert_batch(
 def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: bool) -> list[int]:
     contacts, options, start_index = prepared.contacts, prepared.options, prepared.start_index
     groups, parsed_rows = prepared.groups, prepared.parsed_rows
-    # A copy: a retried write must not report the first attempt's failures twice.
-    failures = list(prepared.failures)
+    # New objects: a write retried after the first attempt stored its failures (and rolled
+    # them back) must not reuse their ids, nor report them twice.
+    failures = [
+        ImportFailure(job=job, index=f.index, reason=f.reason, data=f.data)
+        for f in prepared.failures
+    ]
     custom_fields = prepared.custom_fields
     dedupe_on = options["dedupeOn"]
     field_key = str(options["fieldId"]) if dedupe_on == "fieldId" else None
