@@ -28,7 +28,6 @@ import csv
 import logging
 import queue
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -373,22 +372,24 @@ class _Statistics:
     FIRST_AFTER = 50_000
     COLUMNS = "id, email, phone, external_customer_id, deleted_at"
 
-    def __init__(self) -> None:
+    def __init__(self, job: ImportJob) -> None:
+        self.job_id = job.pk
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass",
                 [Contact._meta.db_table],
             )
             self.known = cursor.fetchone()[0]
-        self.created = 0
+        self.created_before = 0  # the job's created_count at the last ANALYZE
 
-    def grown(self, created: int) -> None:
-        self.created += created
-        if self.created >= max(self.FIRST_AFTER, self.known):
+    def check(self) -> None:
+        created = ImportJob.objects.values_list("created_count", flat=True).get(pk=self.job_id)
+        grown = created - self.created_before
+        if grown >= max(self.FIRST_AFTER, self.known):
             with connection.cursor() as cursor:
                 cursor.execute(f"ANALYZE {Contact._meta.db_table} ({self.COLUMNS})")
-            self.known += self.created
-            self.created = 0
+            self.known += grown
+            self.created_before = created
 
 
 @dataclass
@@ -405,10 +406,6 @@ class _Raised:
 _DONE = object()
 # Chunks prepared ahead of the one being written: one is enough to keep both busy.
 PREPARED_AHEAD = 1
-# While a file is imported, how long (seconds) the preparing thread may keep running when the
-# writing one, back from PostgreSQL with an answer, wants to go on: Python's default of 5 ms
-# delays every statement of the writer by up to that much.
-SWITCH_INTERVAL = 0.0005
 
 
 def _chunks(path: Path, header: Header) -> Iterator[tuple[int, list[list[str]]] | _Malformed]:
@@ -476,8 +473,6 @@ def _prepared_chunks(
             hand_over(_Raised(exc))
 
     worker = threading.Thread(target=prepare, name=f"csv-import-{job.pk}", daemon=True)
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
     worker.start()
     try:
         while (item := ready.get()) is not _DONE:
@@ -487,7 +482,6 @@ def _prepared_chunks(
     finally:
         stop.set()
         worker.join()
-        sys.setswitchinterval(switch_interval)
 
 
 def _malformed_record(*, job: ImportJob, number: int, row: list[str], width: int) -> None:
@@ -522,14 +516,14 @@ def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
     options = dict(job.payload.get("options") or {})
     width = len(header.targets)
     ids = _ContactIds()
-    statistics = _Statistics()
+    statistics = _Statistics(job)
     try:
         for item in _prepared_chunks(path=path, header=header, options=options, job=job):
             if isinstance(item, _Malformed):
                 _malformed_record(job=job, number=item.number, row=item.row, width=width)
             else:
                 ids.add(contacts_upsert_batch(job=job, record_contact_ids=False, prepared=item))
-                statistics.grown(item.created)
+                statistics.check()
     finally:
         # Also after an error: the chunks stored so far are the job's contacts.
         ids.store(job)

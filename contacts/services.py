@@ -681,7 +681,6 @@ class PreparedBatch:
     groups: dict
     parsed_rows: dict[int, dict]
     custom_fields: dict
-    created: int = 0  # contacts its write created, once written
 
 
 def contacts_batch_prepare(
@@ -902,7 +901,6 @@ def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: b
             )
 
         ImportFailure.objects.bulk_create(failures)
-        prepared.created = len(new_ids)
         # Increments, not assignments: CSV imports run several batches against one job.
         cursor.execute(
             f"""UPDATE {ImportJob._meta.db_table}

@@ -626,3 +626,18 @@ def test_an_error_while_preparing_a_chunk_fails_the_job_and_keeps_earlier_chunks
     ]
     assert len(job.contact_ids) == 2
     assert not [t for t in threading.enumerate() if t.name.startswith("csv-import-")]
+
+
+def test_an_import_that_doubles_the_table_refreshes_its_row_count(db, monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_import._Statistics, "FIRST_AFTER", 2)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'contacts_contact'")
+        before = cursor.fetchone()[0]
+        job = run_import("Email\n" + "".join(f"p{i}@example.com\n" for i in range(6)))
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'contacts_contact'")
+        after = cursor.fetchone()[0]
+    assert job.created_count == 6
+    assert before <= 0 < after
