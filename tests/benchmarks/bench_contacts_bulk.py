@@ -153,14 +153,6 @@ def raw_pass(database_url: str, contacts: list[dict]) -> float:
         return time.perf_counter() - began
 
 
-def _empty_contacts() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE contacts_contact, contacts_importjob CASCADE")
-        cursor.execute("VACUUM ANALYZE contacts_contact")
-
-
 PASSES = ("create", "update", "re-send")
 
 
@@ -216,7 +208,7 @@ def _run(args, database_url: str, deployed_environ: dict[str, str]) -> None:
         flush=True,
     )
     results = {}
-    _empty_contacts()
+    support.empty_contacts()
     connection.close()  # the web and worker processes start without this one's
     with (
         support.Gunicorn(workers=2, threads=4, environ=deployed_environ) as web,
@@ -237,7 +229,7 @@ def _run(args, database_url: str, deployed_environ: dict[str, str]) -> None:
     client = Client()
     for label in PASSES:
         if label == "create":
-            _empty_contacts()
+            support.empty_contacts()
         posting, running = herald_pass(client, auth, data[label])
         results[("serial", label)] = posting + running
         print(
@@ -247,7 +239,7 @@ def _run(args, database_url: str, deployed_environ: dict[str, str]) -> None:
         )
     for label in ("create", "update"):
         if label == "create":
-            _empty_contacts()
+            support.empty_contacts()
         seconds = raw_pass(database_url, data[label])
         results[("raw", label)] = seconds
         print(

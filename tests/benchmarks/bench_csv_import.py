@@ -134,14 +134,6 @@ def copy_pass(database_url: str, path: Path, *, indexed: bool) -> float:
         return time.perf_counter() - began
 
 
-def _empty_contacts() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE contacts_contact, contacts_importjob CASCADE")
-        cursor.execute("VACUUM ANALYZE contacts_contact")
-
-
 PASSES = {
     "create": "into an empty table",
     "re-import": "the same file again: every row matches a contact and changes nothing",
@@ -194,7 +186,7 @@ def _run(args, database_url: str, csv_path: Path, changed_path: Path) -> None:
     results = {}
     for label, path in (("create", csv_path), ("re-import", csv_path), ("update", changed_path)):
         if label == "create":
-            _empty_contacts()
+            support.empty_contacts()
         seconds, job = herald_pass(path)
         results[label] = seconds
         print(
