@@ -145,7 +145,6 @@ def _phone_digits_e164(digits: str) -> str | None:
 
 # parse's own bounds: a national number of 2 to 17 digits after a calling code of up to 3.
 _PHONE_MAX_DIGITS = 20
-_phone_util = phonenumbers.phonenumberutil
 
 
 # Calling codes by their digits ("1", "44", "380"): phonenumbers' _extract_country_code (the
