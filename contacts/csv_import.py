@@ -26,9 +26,9 @@ Decisions, so a reader need not reverse-engineer them:
 
 import csv
 import logging
-import queue
 import re
-import threading
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,7 @@ from django.utils import timezone
 from contacts.models import Contact, CustomField, ImportFailure, ImportJob, ImportStatus
 from contacts.services import (
     PreparedBatch,
-    contacts_batch_prepare,
+    contacts_batch_preparing,
     contacts_upsert_batch,
     int_array_literal,
 )
@@ -323,39 +323,24 @@ class _Chunk(Sequence):
 
 
 class _ContactIds:
-    """The job's contact ids, gathered chunk by chunk in a temporary table and stored on the
-    job once: appending to the job's array after every chunk would rewrite megabytes of it
-    each time (quadratic in the file), and holding them in Python would grow with the file."""
-
-    TABLE = "csv_import_contact_ids"
+    """The job's contact ids, in row order, stored on the job once at the end: appending to
+    the job's array after every chunk would rewrite megabytes of it each time (quadratic in
+    the file). Held as 8-byte integers, 8 MB for a million rows."""
 
     def __init__(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.TABLE} "
-                "(position bigserial PRIMARY KEY, contact_id bigint NOT NULL)"
-            )
-            cursor.execute(f"TRUNCATE {self.TABLE}")
+        self.ids = array("q")
 
     def add(self, ids: list[int]) -> None:
-        if ids:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {self.TABLE} (contact_id) "
-                    "SELECT id FROM unnest(%s::bigint[]) WITH ORDINALITY AS a(id, n) ORDER BY n",
-                    [int_array_literal(ids)],
-                )
+        self.ids.extend(ids)
 
     def store(self, job: ImportJob) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""UPDATE {ImportJob._meta.db_table}
-                       SET contact_ids = contact_ids
-                           || ARRAY(SELECT contact_id FROM {self.TABLE} ORDER BY position)
-                     WHERE id = %s""",
-                [job.pk],
-            )
-            cursor.execute(f"DROP TABLE {self.TABLE}")
+        if self.ids:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {ImportJob._meta.db_table} "
+                    "SET contact_ids = contact_ids || %s::bigint[] WHERE id = %s",
+                    [int_array_literal(self.ids), job.pk],
+                )
 
 
 class _Statistics:
@@ -382,7 +367,8 @@ class _Statistics:
             self.known = cursor.fetchone()[0]
         self.created_before = 0  # the job's created_count at the last ANALYZE
 
-    def check(self) -> None:
+    def check(self) -> int:
+        """Refresh the statistics if due → the contacts the job has created so far."""
         created = ImportJob.objects.values_list("created_count", flat=True).get(pk=self.job_id)
         grown = created - self.created_before
         if grown >= max(self.FIRST_AFTER, self.known):
@@ -390,22 +376,13 @@ class _Statistics:
                 cursor.execute(f"ANALYZE {Contact._meta.db_table} ({self.COLUMNS})")
             self.known += grown
             self.created_before = created
+        return created
 
 
 @dataclass
 class _Malformed:
     number: int
     row: list[str]
-
-
-@dataclass
-class _Raised:
-    error: BaseException
-
-
-_DONE = object()
-# Chunks prepared ahead of the one being written: one is enough to keep both busy.
-PREPARED_AHEAD = 1
 
 
 def _chunks(path: Path, header: Header) -> Iterator[tuple[int, list[list[str]]] | _Malformed]:
@@ -431,57 +408,83 @@ def _chunks(path: Path, header: Header) -> Iterator[tuple[int, list[list[str]]] 
         yield start, chunk
 
 
-def _prepared_chunks(
-    *, path: Path, header: Header, options: dict, job: ImportJob
-) -> Iterator[PreparedBatch | _Malformed]:
-    """The file's chunks, read, validated and grouped (contacts_batch_prepare) in a thread of
-    their own while the caller writes the previous one: reading and checking rows is Python's
-    work, writing them mostly PostgreSQL's (index upkeep), so the two overlap instead of
-    taking turns. The thread never touches the database; an error in it is raised here."""
-    custom_fields = custom_fields_load()
-    plan = flat_plan(header.targets)
-    ready: queue.Queue = queue.Queue(maxsize=PREPARED_AHEAD)
-    stop = threading.Event()
+class _Reader:
+    """The file's chunks, read, checked and grouped (contacts_batch_preparing) by the thread
+    that writes them, a few hundred rows at a time, in the gaps PostgreSQL leaves it: while
+    the server matches one chunk's rows, reads and indexes its COPY or runs its UPDATE, the
+    next chunk is prepared (`work`, the write's Meanwhile). One chunk at most is kept ready.
 
-    def hand_over(item) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
+    One thread, taking turns with the server instead of with another Python thread: a second
+    thread doing this held Python's lock whenever the writing thread came back from the
+    server, which then sat idle until the lock changed hands again.
+
+    While `mostly_new` is true (the writer's guess from the chunks written so far) each row is
+    also formatted as a new contact's COPY text, so the write itself has little left to do.
+    An error while preparing is raised by `next`, after the chunk being written is stored.
+    """
+
+    STEP_ROWS = 500
+
+    def __init__(self, *, path: Path, header: Header, options: dict, job: ImportJob) -> None:
+        self.mostly_new = True
+        self._ready: deque[PreparedBatch | _Malformed] = deque()
+        self._error: Exception | None = None
+        self._steps: Iterator[None] | None = self._prepare(path, header, options, job)
+
+    def _prepare(self, path: Path, header: Header, options: dict, job: ImportJob):
+        custom_fields = custom_fields_load()
+        plan = flat_plan(header.targets)
+        for item in _chunks(path, header):
+            if not isinstance(item, _Malformed):
+                start, rows = item
+                chunk = _Chunk(header, plan, rows)
+                item = yield from contacts_batch_preparing(
+                    contacts=chunk,
+                    options=options,
+                    job=job,
+                    custom_fields=custom_fields,
+                    start_index=start,
+                    fast_parse=chunk.parse,
+                    format_new=self.mostly_new,
+                    step_rows=self.STEP_ROWS,
+                )
+            self._ready.append(item)
+            yield
+
+    def _step(self) -> bool:
+        """Prepare a few hundred rows → False once the file is read or an error stopped it."""
+        if self._steps is None:
+            return False
+        try:
+            next(self._steps)
+            return True
+        except StopIteration:
+            self._steps = None
+        except Exception as exc:  # raised by next(), once the chunk being written is stored
+            self._error = exc
+            self._steps = None
         return False
 
-    def prepare() -> None:
-        try:
-            for item in _chunks(path, header):
-                if not isinstance(item, _Malformed):
-                    start, rows = item
-                    chunk = _Chunk(header, plan, rows)
-                    item = contacts_batch_prepare(
-                        contacts=chunk,
-                        options=options,
-                        job=job,
-                        custom_fields=custom_fields,
-                        start_index=start,
-                        fast_parse=chunk.parse,
-                    )
-                if not hand_over(item):
-                    return
-            hand_over(_DONE)
-        except BaseException as exc:  # handed to the writing thread, raised there
-            hand_over(_Raised(exc))
+    def work(self, until: Callable[[], bool] | None = None) -> None:
+        """Prepare until `until()` is true (the awaited result has arrived) or a chunk is
+        ready."""
+        while not self._ready and (until is None or not until()) and self._step():
+            pass
 
-    worker = threading.Thread(target=prepare, name=f"csv-import-{job.pk}", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not _DONE:
-            if isinstance(item, _Raised):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+    def next(self) -> PreparedBatch | _Malformed | None:
+        """The next chunk or malformed row, in file order; None at the end of the file."""
+        while not self._ready and self._step():
+            pass
+        if self._ready:
+            return self._ready.popleft()
+        if self._error is not None:
+            raise self._error
+        return None
+
+    def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()  # ends the chunk being prepared (its collector pause)
+            self._steps = None
 
 
 def _malformed_record(*, job: ImportJob, number: int, row: list[str], width: int) -> None:
@@ -517,14 +520,28 @@ def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
     width = len(header.targets)
     ids = _ContactIds()
     statistics = _Statistics(job)
+    created = 0
+    reader = _Reader(path=path, header=header, options=options, job=job)
     try:
-        for item in _prepared_chunks(path=path, header=header, options=options, job=job):
+        while (item := reader.next()) is not None:
             if isinstance(item, _Malformed):
                 _malformed_record(job=job, number=item.number, row=item.row, width=width)
-            else:
-                ids.add(contacts_upsert_batch(job=job, record_contact_ids=False, prepared=item))
-                statistics.check()
+                continue
+            ids.add(
+                contacts_upsert_batch(
+                    job=job,
+                    record_contact_ids=False,
+                    prepared=item,
+                    meanwhile=reader.work,
+                    # csv_import_run's final status update waits for the flush of them all.
+                    wait_for_flush=False,
+                )
+            )
+            created, created_before = statistics.check(), created
+            # A file's first rows are taken as new contacts; each chunk tells about the next.
+            reader.mostly_new = (created - created_before) * 2 >= item.processed
     finally:
+        reader.close()
         # Also after an error: the chunks stored so far are the job's contacts.
         ids.store(job)
     job.refresh_from_db()

@@ -11,8 +11,9 @@ import gc
 import hashlib
 import json
 import logging
+import select
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -48,6 +49,11 @@ logger = logging.getLogger(__name__)
 
 # (row position, custom fields) → the row's parsed columns, or None: see contacts_upsert_batch.
 FastParse = Callable[[int, dict], dict | None]
+# Work a caller gives a batch write to do while PostgreSQL is busy with it (a file import
+# reads its next chunk): called with `until`, a check that the awaited result has arrived
+# (None while there is no such signal, as during a COPY), it works in short steps until that
+# is true or it has nothing left to do for now. See contacts_upsert_batch.
+Meanwhile = Callable[[Callable[[], bool] | None], None]
 
 SUBSCRIBE_REPEAT_SECONDS = 60
 
@@ -404,8 +410,30 @@ def _merge(parts: list[dict]) -> dict:
     return merged
 
 
+def _fetch(cursor, sql: str, params: list, meanwhile: Meanwhile | None) -> list[tuple]:
+    """Run one statement and fetch its rows. With `meanwhile`, the statement is sent in
+    pipeline mode, so it runs while `meanwhile` works, until its result starts arriving."""
+    if meanwhile is None:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    conn = cursor.cursor.connection
+    with conn.pipeline():
+        cursor.execute(sql, params)
+        # In a pipeline the server holds results back until asked: this asks it to send
+        # them as soon as they are ready, so their arrival on the socket ends `meanwhile`.
+        conn.pgconn.send_flush_request()
+        conn.pgconn.flush()
+        fileno = conn.fileno()
+        meanwhile(lambda: bool(select.select([fileno], [], [], 0)[0]))
+        return cursor.fetchall()
+
+
 def _lookup(
-    cursor, column_sql: str, values: list, params_before: list | None = None
+    cursor,
+    column_sql: str,
+    values: list,
+    params_before: list | None = None,
+    meanwhile: Meanwhile | None = None,
 ) -> list[tuple]:
     """(value, id of the contact to update, whether it is live): live before deleted, then
     oldest."""
@@ -416,14 +444,15 @@ def _lookup(
     array, array_type = (
         (int_array_literal(values), "bigint") if ids else (_text_array(values), "text")
     )
-    cursor.execute(
+    return _fetch(
+        cursor,
         f"""SELECT DISTINCT ON (k) k, id, deleted_at IS NULL FROM (
                 SELECT {column_sql} AS k, id, deleted_at FROM {_TABLE}
                  WHERE {column_sql} = ANY(%s::{array_type}[])
             ) AS m ORDER BY k, (deleted_at IS NOT NULL), id""",
         [*before, *before, array],
+        meanwhile,
     )
-    return cursor.fetchall()
 
 
 # Batch-sized arrays go as PostgreSQL array literals written here: psycopg adapts a list
@@ -440,7 +469,9 @@ def _text_array(values: Sequence[str]) -> str:
     )
 
 
-def _find_existing(cursor, keys: set, field_key: str | None) -> tuple[dict, set[int]]:
+def _find_existing(
+    cursor, keys: set, field_key: str | None, meanwhile: Meanwhile | None = None
+) -> tuple[dict, set[int]]:
     """(kind, value) → contact id, one query per kind present in the batch; and which of those
     contacts were live."""
     by_kind: dict[str, list] = {}
@@ -450,16 +481,16 @@ def _find_existing(cursor, keys: set, field_key: str | None) -> tuple[dict, set[
     live: set[int] = set()
     for kind, values in by_kind.items():
         if kind == "ext":
-            matches = _lookup(cursor, "external_customer_id", values)
+            matches = _lookup(cursor, "external_customer_id", values, meanwhile=meanwhile)
         elif kind == "email":
-            matches = _lookup(cursor, "email", values)
+            matches = _lookup(cursor, "email", values, meanwhile=meanwhile)
         elif kind == "phone":
-            matches = _lookup(cursor, "phone", values)
+            matches = _lookup(cursor, "phone", values, meanwhile=meanwhile)
         elif kind == "id":
-            matches = _lookup(cursor, "id", values)
+            matches = _lookup(cursor, "id", values, meanwhile=meanwhile)
         else:
             # No index serves ->> on one key; a seq scan per batch is the price of fieldId.
-            matches = _lookup(cursor, "fields->>%s", values, [field_key])
+            matches = _lookup(cursor, "fields->>%s", values, [field_key], meanwhile)
         for value, contact_id, is_live in matches:
             found[(kind, value)] = contact_id
             if is_live:
@@ -498,32 +529,91 @@ _TAGS_POSITION = WRITABLE_COLUMNS.index("tags")
 _EMPTY_JSON = {list: "[]", dict: "{}"}
 
 
-def _copy_rows(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+def _copy_payload(
+    cursor,
+    table: str,
+    columns: tuple[str, ...],
+    payload: str,
+    meanwhile: Meanwhile | None = None,
+) -> None:
+    """COPY text-format lines (copy_line's, each ending in a newline) into `table`, sent in one
+    write; `meanwhile` works while PostgreSQL reads and indexes them, before the COPY ends."""
     with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+        copy.write(payload)
+        if meanwhile is not None:
+            meanwhile(None)
+
+
+# json.dumps builds its encoder again at every call, two thirds of its cost for the few
+# keys a contact's JSON columns hold; this is the same encoder (same output), built once.
+# No circular-reference check: the values come from parsed JSON and CSV, never cyclic.
+def _json_refused(value):
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_json_encoder = json.encoder.c_make_encoder(
+    None, _json_refused, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+
+
+def _json_text(value) -> str:
+    return "".join(_json_encoder(value, 0))
 
 
 def _copy_values(row: dict, defaults: dict) -> list:
     """A row's writable columns (`defaults` for those it lacks) as COPY takes them: JSON
-    columns as JSON text, arrays as array literals (most rows have no tags, extra channels
+    columns as JSON text, tags as an array literal (most rows have no tags, extra channels
     or custom values), None as NULL."""
     values = [row.get(column, defaults[column]) for column in WRITABLE_COLUMNS]
     for position in _JSONB_POSITIONS:
         value = values[position]
         if value is not None:
             empty = _EMPTY_JSON.get(type(value)) if not value else None
-            values[position] = empty if empty is not None else json.dumps(value)
-    if values[_TAGS_POSITION] == []:
-        values[_TAGS_POSITION] = "{}"
+            values[position] = empty if empty is not None else _json_text(value)
+    tags = values[_TAGS_POSITION]
+    if tags is not None:
+        values[_TAGS_POSITION] = _text_array(tags) if tags else "{}"
     return values
+
+
+# COPY's text format: a tab between columns, \N for NULL, and these escaped in a value.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line(values: Sequence) -> str:
+    """Values (str, int or None) as one line of COPY's text format, without its newline.
+
+    Most values hold none of the characters COPY escapes; that is checked once on the joined
+    line (its only backslashes the NULL markers, its only tabs the separators) instead of
+    escaping value by value."""
+    line = "\t".join(["\\N" if v is None else v if type(v) is str else str(v) for v in values])
+    if (
+        line.count("\\") == values.count(None)
+        and line.count("\t") == len(values) - 1
+        and "\n" not in line
+        and "\r" not in line
+    ):
+        return line
+    return "\t".join(
+        "\\N" if value is None else str(value).translate(_COPY_ESCAPES) for value in values
+    )
+
+
+def new_contact_text(row: dict) -> str:
+    """A new contact's writable columns as COPY text (see _insert_new)."""
+    return copy_line(_copy_values(_without_null_fields(row), _NEW_DEFAULTS))
 
 
 # A new contact starts with every personal field blank.
 _NEW_DEFAULTS = PERSONAL_DATA_BLANKS
 
 
-def _insert_new(cursor, rows: list[dict]) -> list[int]:
+def _insert_new(
+    cursor, rows: list[dict], texts: list[str | None], meanwhile: Meanwhile | None = None
+) -> list[int]:
+    """COPY new contacts in → their ids, in `rows` order. `texts[i]` is rows[i] already as
+    new_contact_text gives it (a file import formats rows ahead, in its reading thread), or
+    None to format it here."""
     # Ids drawn up front: the caller maps rows to ids without trusting RETURNING order. now()
     # is the transaction's timestamp, what the columns' now() would have stored. The sequence
     # is named once (a sub-select), not looked up in the catalog again for every id.
@@ -533,19 +623,16 @@ def _insert_new(cursor, rows: list[dict]) -> list[int]:
         [_TABLE, len(rows)],
     )
     ids, now = cursor.fetchone()
-    # The timestamp as ISO text (with its offset, so the same instant), written once: psycopg
-    # would dump the datetime again for each of its three columns in every row.
+    # The timestamp as ISO text (with its offset, so the same instant), written once.
     stamp = now.isoformat()
-    tail = (True, stamp, str(ContactSource.IMPORT), stamp, stamp, None)
-    _copy_rows(
-        cursor,
-        _TABLE,
-        _NEW_COLUMNS,
-        (
-            (contact_id, *_copy_values(_without_null_fields(row), _NEW_DEFAULTS), *tail)
-            for contact_id, row in zip(ids, rows, strict=True)
-        ),
+    tail = copy_line(("t", stamp, str(ContactSource.IMPORT), stamp, stamp, None))
+    payload = "".join(
+        [
+            f"{contact_id}\t{text if text is not None else new_contact_text(row)}\t{tail}\n"
+            for contact_id, row, text in zip(ids, rows, texts, strict=True)
+        ]
     )
+    _copy_payload(cursor, _TABLE, _NEW_COLUMNS, payload, meanwhile)
     return ids
 
 
@@ -557,7 +644,13 @@ def _without_null_fields(row: dict) -> dict:
 
 
 def _update_existing(
-    cursor, ids: list[int], changes: list[dict], *, restore: bool, live: set[int]
+    cursor,
+    ids: list[int],
+    changes: list[dict],
+    *,
+    restore: bool,
+    live: set[int],
+    meanwhile: Meanwhile | None = None,
 ) -> set[int]:
     """Write each contact's changed columns (a dict per contact; custom values merge into the
     stored ones, None removing one) → the ids matched: written, or `live` (when looked up)
@@ -577,15 +670,13 @@ def _update_existing(
     # almost always empty already, which DELETE finds at once, where TRUNCATE gives the
     # table a new file every batch (a few ms).
     cursor.execute(f"DELETE FROM {_UPDATE_TABLE}")
-    _copy_rows(
-        cursor,
-        _UPDATE_TABLE,
-        ("id", "given", *WRITABLE_COLUMNS),
-        (
-            (contact_id, _given_mask(row), *_copy_values(row, _ABSENT))
+    payload = "".join(
+        [
+            f"{contact_id}\t{_given_mask(row)}\t{copy_line(_copy_values(row, _ABSENT))}\n"
             for contact_id, row in zip(ids, changes, strict=True)
-        ),
+        ]
     )
+    _copy_payload(cursor, _UPDATE_TABLE, ("id", "given", *WRITABLE_COLUMNS), payload)
     # A contact the row would leave as it is stays unwritten: a new row version costs an
     # entry in every index, and re-importing a list most of which is already stored is the
     # common case. Such a contact is still matched (reported as updated, added to groups) if
@@ -594,7 +685,8 @@ def _update_existing(
     # every contact, once per batch; the id list narrows it. It goes as a literal array, not a
     # subquery: a constant list is probed through a hash table, where a subquery's array is
     # searched element by element for every row the planner reads.
-    cursor.execute(
+    rows = _fetch(
+        cursor,
         f"""UPDATE {_TABLE} AS c SET {_UPDATE_SETS}, deleted_at = NULL, updated_at = now()
               FROM {_UPDATE_TABLE} AS v
              WHERE c.id = v.id AND c.id = ANY(%s::bigint[])
@@ -602,8 +694,9 @@ def _update_existing(
                AND NOT ({_UNCHANGED})
             RETURNING c.id""",
         [int_array_literal(ids), restore],
+        meanwhile,
     )
-    written = {row[0] for row in cursor.fetchall()}
+    written = {row[0] for row in rows}
     # Not written: left as they are, or deleted since they were looked up (which the UPDATE
     # saw when it re-checked the row); the latter are reported, as any deleted contact.
     unwritten = [
@@ -681,9 +774,21 @@ class PreparedBatch:
     groups: dict
     parsed_rows: dict[int, dict]
     custom_fields: dict
+    # row index → the row as a new contact's COPY text (new_contact_text), when formatted ahead
+    new_texts: dict[int, str]
 
 
-def contacts_batch_prepare(
+def contacts_batch_prepare(**arguments) -> PreparedBatch:
+    """Validate and group one batch, in one go (contacts_batch_preparing's arguments)."""
+    steps = contacts_batch_preparing(**arguments)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
+
+
+def contacts_batch_preparing(
     *,
     contacts: Sequence,
     options: dict,
@@ -691,9 +796,17 @@ def contacts_batch_prepare(
     custom_fields: dict,
     start_index: int = 0,
     fast_parse: FastParse | None = None,
-) -> PreparedBatch:
-    """Validate and group one batch (see contacts_upsert_batch); no database access, so
-    `custom_fields` (custom_fields_load) are given. Raises ContactError for bad options."""
+    format_new: bool = False,
+    step_rows: int = 0,
+) -> Generator[None, None, PreparedBatch]:
+    """Validate and group one batch (see contacts_upsert_batch) → its PreparedBatch, as the
+    generator's return value. No database access, so `custom_fields` (custom_fields_load)
+    are given. Raises ContactError for bad options.
+
+    With `step_rows` it pauses (yields) after every so many rows, so a file import can do
+    this work in the gaps while PostgreSQL writes the previous batch. `format_new` also
+    formats every row as a new contact's COPY text: the work of writing it if no contact
+    matches it, done here when the caller expects most rows to be new."""
     options, option_errors = import_options_parse(options)
     if not isinstance(contacts, Sequence) or isinstance(contacts, str | bytes):
         option_errors.append(("contacts", "must be a list of Contact objects"))
@@ -705,6 +818,7 @@ def contacts_batch_prepare(
     processed = 0
     groups: dict = {}
     parsed_rows: dict[int, dict] = {}
+    new_texts: dict[int, str] = {}
     with gc_paused():
         for position in range(len(contacts)):
             index = start_index + position
@@ -723,8 +837,20 @@ def contacts_batch_prepare(
             parsed_rows[index] = parsed
             key = _match_key(parsed, dedupe_on, field_key)
             groups.setdefault(key if key is not None else ("row", index), []).append(index)
+            if format_new and "id" not in parsed:
+                new_texts[index] = new_contact_text(parsed)
+            if step_rows and position % step_rows == step_rows - 1:
+                yield
     return PreparedBatch(
-        contacts, options, start_index, failures, processed, groups, parsed_rows, custom_fields
+        contacts,
+        options,
+        start_index,
+        failures,
+        processed,
+        groups,
+        parsed_rows,
+        custom_fields,
+        new_texts,
     )
 
 
@@ -737,6 +863,8 @@ def contacts_upsert_batch(
     record_contact_ids: bool = True,
     fast_parse: FastParse | None = None,
     prepared: PreparedBatch | None = None,
+    meanwhile: Meanwhile | None = None,
+    wait_for_flush: bool = True,
 ) -> list[int]:
     """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects);
     → the ids of the contacts it created or updated, in row order.
@@ -749,6 +877,11 @@ def contacts_upsert_batch(
     as contact_parse would, or None to have contact_parse decide (and word the errors); then
     `contacts` may build its items on access, and only such rows and failed ones are read.
     A batch already `prepared` (contacts_batch_prepare) is only written.
+
+    `meanwhile` is work to do while PostgreSQL is busy with the batch's matching query, its
+    COPY and its UPDATE (see Meanwhile). Without `wait_for_flush` the commit does not wait
+    for the WAL to reach the disk: a file import's chunks, whose job only finishes with a
+    commit that does wait, and so flushes them all (the WAL is written in order).
     """
     if prepared is None:
         prepared = contacts_batch_prepare(
@@ -762,7 +895,7 @@ def contacts_upsert_batch(
     for attempt in range(2):
         try:
             with gc_paused(), transaction.atomic():
-                return _upsert_batch(prepared, job, record_contact_ids)
+                return _upsert_batch(prepared, job, record_contact_ids, meanwhile, wait_for_flush)
         except IntegrityError:
             # Another import created a contact with one of these externalCustomerIds after we
             # looked; the batch rolled back whole, and a second pass matches that contact.
@@ -770,7 +903,13 @@ def contacts_upsert_batch(
                 raise
 
 
-def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: bool) -> list[int]:
+def _upsert_batch(
+    prepared: PreparedBatch,
+    job: ImportJob,
+    record_contact_ids: bool,
+    meanwhile: Meanwhile | None,
+    wait_for_flush: bool,
+) -> list[int]:
     contacts, options, start_index = prepared.contacts, prepared.options, prepared.start_index
     groups, parsed_rows = prepared.groups, prepared.parsed_rows
     # New objects: a write retried after the first attempt stored its failures (and rolled
@@ -797,6 +936,8 @@ def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: b
         )
 
     with connection.cursor() as cursor:
+        if not wait_for_flush:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         wanted = {key for key in groups if key[0] != "row"}
         if dedupe_on == "email_or_sms":
             # A row matched by email falls back to its phone when no contact has that email.
@@ -805,7 +946,7 @@ def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: b
                 for key, ix in groups.items()
                 if key[0] == "email" and parsed_rows[ix[0]].get("phone")
             }
-        found, live = _find_existing(cursor, wanted, field_key)
+        found, live = _find_existing(cursor, wanted, field_key, meanwhile)
 
         by_contact: dict[int, list[int]] = {}
         new_groups: list[list[int]] = []
@@ -847,24 +988,31 @@ def _upsert_batch(prepared: PreparedBatch, job: ImportJob, record_contact_ids: b
             update_rows.append(changes)
 
         insert_rows: list[dict] = []
+        insert_texts: list[str | None] = []
         insert_groups: list[list[int]] = []
         for indices in new_groups:
             merged = parsed_rows[indices[0]] if len(indices) == 1 else None
+            text = None
             if merged is None or "id" in merged:
                 merged = _merge([parsed_rows[i] for i in indices])
                 merged.pop("id", None)
+            else:
+                text = prepared.new_texts.get(indices[0])
             errors = _new_contact_checks(merged, custom_fields)
             if errors:
                 fail(indices, errors_reason(errors))
                 continue
             insert_rows.append(merged)
+            insert_texts.append(text)
             insert_groups.append(indices)
 
-        new_ids = _insert_new(cursor, insert_rows) if insert_rows else []
+        new_ids = _insert_new(cursor, insert_rows, insert_texts, meanwhile) if insert_rows else []
         for contact_id, indices in zip(new_ids, insert_groups, strict=True):
             row_contact.update(dict.fromkeys(indices, contact_id))
         updated = (
-            _update_existing(cursor, update_ids, update_rows, restore=restore, live=live)
+            _update_existing(
+                cursor, update_ids, update_rows, restore=restore, live=live, meanwhile=meanwhile
+            )
             if update_rows
             else set()
         )

@@ -2,7 +2,7 @@
 
 import csv
 import io
-import threading
+import gc
 import uuid
 
 import pytest
@@ -604,16 +604,79 @@ def test_chunks_prepared_ahead_are_written_in_file_order(db, monkeypatch):
     ]
 
 
+def test_the_next_chunk_is_prepared_while_the_previous_one_is_written(db, monkeypatch):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_import._Reader, "STEP_ROWS", 1)
+    step, write = csv_import._Reader._step, csv_import.contacts_upsert_batch
+    writing, during_a_write = [], []
+
+    def recording_step(reader):
+        during_a_write.append(bool(writing))
+        return step(reader)
+
+    def flagged_write(**kwargs):
+        writing.append(True)
+        try:
+            return write(**kwargs)
+        finally:
+            writing.pop()
+
+    monkeypatch.setattr(csv_import._Reader, "_step", recording_step)
+    monkeypatch.setattr(csv_import, "contacts_upsert_batch", flagged_write)
+    lines = ["Email,First name"] + [f"p{i}@example.com,P{i}" for i in range(6)]
+    job = run_import("\n".join(lines) + "\n")
+    assert (job.status, job.created_count) == (ImportStatus.FINISHED, 6)
+    assert sorted(Contact.objects.values_list("first_name", flat=True)) == [
+        f"P{i}" for i in range(6)
+    ]
+    # The first chunk is read before any write; later ones while the server works.
+    assert during_a_write[0] is False
+    assert True in during_a_write
+
+
+def test_rows_are_formatted_as_new_contacts_ahead_only_while_most_rows_are_new(
+    db, monkeypatch
+):
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
+    ContactFactory(email="old0@example.com", first_name="Old")
+    ContactFactory(email="old1@example.com", first_name="Old")
+    prepare = csv_import.contacts_batch_preparing
+    formatted = []
+
+    def spying_prepare(**kwargs):
+        formatted.append(kwargs["format_new"])
+        return prepare(**kwargs)
+
+    monkeypatch.setattr(csv_import, "contacts_batch_preparing", spying_prepare)
+    job = run_import(
+        "Email,First name\n"
+        "old0@example.com,A\nold1@example.com,B\n"  # both matched: the next is not formatted
+        "new0@example.com,C\nnew1@example.com,D\n"  # nor is this one, read meanwhile
+        "new2@example.com,E\nnew3@example.com,F\n"  # the chunk before was new: formatted
+    )
+    assert (job.created_count, job.updated_count, job.failed_count) == (4, 2, 0)
+    assert formatted == [True, True, False]
+    assert dict(Contact.objects.values_list("email", "first_name")) == {
+        "old0@example.com": "A",
+        "old1@example.com": "B",
+        "new0@example.com": "C",
+        "new1@example.com": "D",
+        "new2@example.com": "E",
+        "new3@example.com": "F",
+    }
+
+
 def test_an_error_while_preparing_a_chunk_fails_the_job_and_keeps_earlier_chunks(db, monkeypatch):
     monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
-    prepare = csv_import.contacts_batch_prepare
+    prepare = csv_import.contacts_batch_preparing
 
     def prepare_until_row_four(**kwargs):
         if kwargs["start_index"] >= 4:
             raise RuntimeError("disk gone")
         return prepare(**kwargs)
 
-    monkeypatch.setattr(csv_import, "contacts_batch_prepare", prepare_until_row_four)
+    # Rows 4-5 are prepared while rows 2-3 are written: that write still completes.
+    monkeypatch.setattr(csv_import, "contacts_batch_preparing", prepare_until_row_four)
     lines = ["Email"] + [f"p{i}@example.com" for i in range(6)]
     with pytest.raises(RuntimeError, match="disk gone"):
         run_import("\n".join(lines) + "\n")
@@ -625,7 +688,7 @@ def test_an_error_while_preparing_a_chunk_fails_the_job_and_keeps_earlier_chunks
         "p1@example.com",
     ]
     assert len(job.contact_ids) == 2
-    assert not [t for t in threading.enumerate() if t.name.startswith("csv-import-")]
+    assert gc.isenabled()  # the chunk left half prepared no longer pauses the collector
 
 
 def test_an_import_that_doubles_the_table_refreshes_its_row_count(db, monkeypatch):

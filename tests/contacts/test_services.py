@@ -417,3 +417,86 @@ def test_batch_still_refuses_a_deleted_contact_it_would_not_change():
     contacts_upsert_batch(contacts=[row], options={**OPTIONS, "restoreDeleted": True}, job=job)
     gone.refresh_from_db()
     assert gone.deleted_at is None
+
+
+COPY_VALUES = [
+    "plain",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "back\\slash",
+    "\\N",  # a value that looks like the NULL marker
+    "\\",
+    "ünïcødé ✓",
+    "",
+    None,
+    42,
+    '{"a": "x\\ny"}',  # JSON text with an escape inside
+]
+
+
+def test_copy_lines_read_back_as_the_values_written():
+    from django.db import connection
+
+    from contacts.services import copy_line
+
+    rows = [
+        [COPY_VALUES[i], COPY_VALUES[(i + 3) % len(COPY_VALUES)]]
+        for i in range(len(COPY_VALUES))
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE copy_check (n serial, a text, b text)")
+        with cursor.cursor.copy("COPY copy_check (a, b) FROM STDIN") as copy:
+            copy.write("".join(copy_line(row) + "\n" for row in rows))
+        cursor.execute("SELECT a, b FROM copy_check ORDER BY n")
+        stored = cursor.fetchall()
+    expected = [tuple(None if v is None else str(v) for v in row) for row in rows]
+    assert stored == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"1": 5}, {"2": "x\ny\u2713"}, [{"type": "push", "value": "tok"}], {"a": [1.5, True, None]}],
+)
+def test_json_text_is_what_json_dumps_writes(value):
+    import json
+
+    from contacts.services import _json_text
+
+    assert _json_text(value) == json.dumps(value)
+
+
+def test_a_statement_run_meanwhile_returns_its_rows_after_the_work_between():
+    from django.db import connection
+
+    from contacts.services import _fetch
+
+    checks = []
+
+    def meanwhile(until):
+        # Works until the result arrives: the first check comes while the server sleeps.
+        while True:
+            arrived = until()
+            checks.append(arrived)
+            if arrived:
+                return
+
+    with connection.cursor() as cursor:
+        rows = _fetch(cursor, "SELECT pg_sleep(0.2), %s::int", [7], meanwhile)
+        assert rows == [("", 7)]
+        cursor.execute("SELECT 1")  # the connection is usable again, out of the pipeline
+        assert cursor.fetchone() == (1,)
+    assert checks[0] is False
+    assert checks[-1] is True
+
+
+def test_a_statement_failing_meanwhile_raises_django_s_error_and_leaves_the_connection_usable():
+    from django.db import DataError, connection, transaction
+
+    from contacts.services import _fetch
+
+    with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
+        _fetch(cursor, "SELECT 1 / %s::int", [0], lambda until: None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 2")
+        assert cursor.fetchone() == (2,)
