@@ -3,6 +3,7 @@ import uuid
 
 from auditlog.registry import auditlog
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.functions import TransactionNow
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
@@ -46,8 +47,13 @@ class Contact(models.Model):
     email = models.CharField(max_length=254, blank=True, db_index=True)
     # E.164 (phonenumbers), e.g. +380942583691.
     phone = models.CharField(max_length=20, blank=True, db_index=True)
+    # The database defaults (db_default) serve imports, whose COPY leaves out the columns its
+    # rows all hold as a new contact has them (services._insert_new); the ORM sets them all.
     extra_channels = models.JSONField(
-        default=list, blank=True, help_text='Other channels: [{"type": "telegram", "value": "…"}]'
+        default=list,
+        db_default=[],
+        blank=True,
+        help_text='Other channels: [{"type": "telegram", "value": "…"}]',
     )
     region = models.CharField(max_length=100, blank=True)
     town = models.CharField(max_length=100, blank=True)
@@ -57,18 +63,18 @@ class Contact(models.Model):
     time_zone = models.CharField(max_length=64, blank=True)
     # NULL, not "", when absent: the unique constraint must ignore contacts without one.
     external_customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    tags = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    tags = ArrayField(models.CharField(max_length=100), default=list, db_default=[], blank=True)
     # {"<custom field id>": value}; typed by CustomField.type, validated on write.
     fields = models.JSONField(default=dict, blank=True)
     confirmed = models.BooleanField(
-        default=True, help_text="False until double opt-in is confirmed."
+        default=True, db_default=True, help_text="False until double opt-in is confirmed."
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(
         max_length=20, choices=ContactSource.choices, default=ContactSource.API
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=TransactionNow(), db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_default=TransactionNow())
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = ContactQuerySet.as_manager()

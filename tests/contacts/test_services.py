@@ -500,3 +500,40 @@ def test_a_statement_failing_meanwhile_raises_django_s_error_and_leaves_the_conn
     with connection.cursor() as cursor:
         cursor.execute("SELECT 2")
         assert cursor.fetchone() == (2,)
+
+
+def test_new_contacts_with_and_without_tags_in_one_batch_get_every_column():
+    """Rows without tags or other channels leave those columns (and the timestamps) to the
+    database defaults; the others carry them: both kinds in one batch, ids in row order."""
+    job = ImportJob.objects.create()
+    ids = contacts_upsert_batch(
+        contacts=[
+            {"channels": [{"type": "email", "value": "lean@example.com"}], "firstName": "Lean"},
+            {
+                "channels": [
+                    {"type": "email", "value": "tagged@example.com"},
+                    {"type": "telegram", "value": "@tagged"},
+                ],
+                "tags": ["vip", 'quote"d'],
+            },
+            {"channels": [{"type": "email", "value": "lean2@example.com"}]},
+        ],
+        options=OPTIONS,
+        job=job,
+    )
+    contacts = [Contact.objects.get(pk=contact_id) for contact_id in ids]
+    assert [c.email for c in contacts] == [
+        "lean@example.com",
+        "tagged@example.com",
+        "lean2@example.com",
+    ]
+    assert contacts[0].first_name == "Lean"
+    assert (contacts[1].tags, contacts[1].extra_channels) == (
+        ["vip", 'quote"d'],
+        [{"type": "telegram", "value": "@tagged"}],
+    )
+    for contact in contacts[::2]:
+        assert (contact.tags, contact.extra_channels) == ([], [])
+    for contact in contacts:
+        assert contact.confirmed and contact.source == "import" and contact.deleted_at is None
+        assert contact.created_at == contact.updated_at == contact.confirmed_at
