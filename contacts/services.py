@@ -11,6 +11,7 @@ import gc
 import hashlib
 import json
 import logging
+import operator
 import select
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -524,6 +525,7 @@ class _Shape:
     columns: tuple[str, ...]
     json_positions: tuple[int, ...]
     tags_position: int | None
+    values_of: Callable[[dict], tuple]  # a row's values of these columns, in order
 
     @classmethod
     def of(cls, columns: tuple[str, ...]) -> "_Shape":
@@ -531,6 +533,7 @@ class _Shape:
             columns,
             tuple(i for i, column in enumerate(columns) if column in _JSONB_COLUMNS),
             columns.index("tags") if "tags" in columns else None,
+            operator.itemgetter(*columns),
         )
 
 
@@ -578,7 +581,7 @@ def _copy_values(row: dict, defaults: dict, shape: _Shape = _ALL) -> list:
     """A row's columns of `shape` (`defaults` for those it lacks) as COPY takes them: JSON
     columns as JSON text, tags as an array literal (most rows have no tags, extra channels
     or custom values), None as NULL."""
-    values = [row.get(column, defaults[column]) for column in shape.columns]
+    values = list(shape.values_of({**defaults, **row}))
     for position in shape.json_positions:
         value = values[position]
         if value is not None:
@@ -600,9 +603,14 @@ def copy_line(values: Sequence) -> str:
     Most values hold none of the characters COPY escapes; that is checked once on the joined
     line (its only backslashes the NULL markers, its only tabs the separators) instead of
     escaping value by value."""
-    line = "\t".join(["\\N" if v is None else v if type(v) is str else str(v) for v in values])
+    nulls = values.count(None)
+    texts = ["\\N" if value is None else value for value in values] if nulls else values
+    try:
+        line = "\t".join(texts)
+    except TypeError:  # not only strings: a number
+        line = "\t".join(map(str, texts))
     if (
-        line.count("\\") == values.count(None)
+        line.count("\\") == nulls
         and line.count("\t") == len(values) - 1
         and "\n" not in line
         and "\r" not in line

@@ -419,18 +419,18 @@ _FLAT_STRINGS: dict[tuple[str, str | None], tuple[str, int]] = {
 def flat_contact_parse(
     plan: "FlatPlan", values: list[str], custom_fields: dict[int, CustomField]
 ) -> dict | None:
-    """A contact given as one string per target of `plan` (a CSV row; an empty string is
-    absent) → the columns contact_parse would give for the seed object it stands for, or
-    None if any value is refused (contact_parse then words the errors).
+    """A contact given as one string per target of `plan` (a CSV row: values stripped of
+    surrounding whitespace, an empty string absent) → the columns contact_parse would give
+    for the seed object it stands for, or None if any value is refused (contact_parse then
+    words the errors).
 
     The same normalisers and limits as contact_parse, without building the seed object and
     walking it: a file import runs this a million times.
     """
     data: dict = {}
     for position, column, limit in plan.strings:
-        value = values[position]
-        if value:
-            text = value.strip()
+        text = values[position]
+        if text:
             if len(text) > limit:
                 return None
             data[column] = text
