@@ -432,19 +432,14 @@ def _fetch(cursor, sql: str, params: list, meanwhile: Meanwhile | None) -> list[
 def _lookup(
     cursor,
     column_sql: str,
-    values: list,
+    array: str,
     params_before: list | None = None,
     meanwhile: Meanwhile | None = None,
 ) -> list[tuple]:
-    """(value, id of the contact to update, whether it is live): live before deleted, then
-    oldest."""
-    if not values:
-        return []
+    """(value, id of the contact to update, whether it is live) for the values in `array`
+    (a literal, see _lookup_arrays): live before deleted, then oldest."""
     before = params_before or []
-    ids = column_sql == "id"
-    array, array_type = (
-        (int_array_literal(values), "bigint") if ids else (_text_array(values), "text")
-    )
+    array_type = "bigint" if column_sql == "id" else "text"
     return _fetch(
         cursor,
         f"""SELECT DISTINCT ON (k) k, id, deleted_at IS NULL FROM (
@@ -470,29 +465,48 @@ def _text_array(values: Sequence[str]) -> str:
     )
 
 
-def _find_existing(
-    cursor, keys: set, field_key: str | None, meanwhile: Meanwhile | None = None
-) -> tuple[dict, set[int]]:
-    """(kind, value) → contact id, one query per kind present in the batch; and which of those
-    contacts were live."""
+def _lookup_arrays(groups: dict, parsed_rows: dict, dedupe_on: str) -> dict[str, str]:
+    """The batch's match keys by kind ("ext", "email", …), as the array literal each kind's
+    lookup takes."""
+    wanted = {key for key in groups if key[0] != "row"}
+    if dedupe_on == "email_or_sms":
+        # A row matched by email falls back to its phone when no contact has that email.
+        wanted |= {
+            ("phone", parsed_rows[ix[0]]["phone"])
+            for key, ix in groups.items()
+            if key[0] == "email" and parsed_rows[ix[0]].get("phone")
+        }
     by_kind: dict[str, list] = {}
-    for kind, value in keys:
+    for kind, value in wanted:
         by_kind.setdefault(kind, []).append(value)
+    return {
+        kind: int_array_literal(values) if kind == "id" else _text_array(values)
+        for kind, values in by_kind.items()
+    }
+
+
+_LOOKUP_COLUMNS = {
+    "ext": "external_customer_id",
+    "email": "email",
+    "phone": "phone",
+    "id": "id",
+    # No index serves ->> on one key; a seq scan per batch is the price of fieldId.
+    "field": "fields->>%s",
+}
+
+
+def _find_existing(
+    cursor, arrays: dict[str, str], field_key: str | None, meanwhile: Meanwhile | None = None
+) -> tuple[dict, set[int]]:
+    """(kind, value) → contact id, one query per kind of key in the batch (_lookup_arrays);
+    and which of those contacts were live."""
     found: dict = {}
     live: set[int] = set()
-    for kind, values in by_kind.items():
-        if kind == "ext":
-            matches = _lookup(cursor, "external_customer_id", values, meanwhile=meanwhile)
-        elif kind == "email":
-            matches = _lookup(cursor, "email", values, meanwhile=meanwhile)
-        elif kind == "phone":
-            matches = _lookup(cursor, "phone", values, meanwhile=meanwhile)
-        elif kind == "id":
-            matches = _lookup(cursor, "id", values, meanwhile=meanwhile)
-        else:
-            # No index serves ->> on one key; a seq scan per batch is the price of fieldId.
-            matches = _lookup(cursor, "fields->>%s", values, [field_key], meanwhile)
-        for value, contact_id, is_live in matches:
+    for kind, array in arrays.items():
+        before = [field_key] if kind == "field" else None
+        for value, contact_id, is_live in _lookup(
+            cursor, _LOOKUP_COLUMNS[kind], array, before, meanwhile
+        ):
             found[(kind, value)] = contact_id
             if is_live:
                 live.add(contact_id)
@@ -803,8 +817,11 @@ class PreparedBatch:
     groups: dict
     parsed_rows: dict[int, dict]
     custom_fields: dict
-    # row index → the row as a new contact's COPY text (new_contact_text), when formatted ahead
+    # row index → the row as a new contact's COPY text (new_contact_text), when formatted
+    # ahead: only for rows that pass the new-contact checks
     new_texts: dict[int, str]
+    # kind of match key → the lookup's array literal (_lookup_arrays)
+    lookups: dict[str, str]
 
 
 def contacts_batch_prepare(**arguments) -> PreparedBatch:
@@ -866,7 +883,7 @@ def contacts_batch_preparing(
             parsed_rows[index] = parsed
             key = _match_key(parsed, dedupe_on, field_key)
             groups.setdefault(key if key is not None else ("row", index), []).append(index)
-            if format_new and "id" not in parsed:
+            if format_new and "id" not in parsed and not _new_contact_checks(parsed, custom_fields):
                 new_texts[index] = new_contact_text(parsed)
             if step_rows and position % step_rows == step_rows - 1:
                 yield
@@ -880,6 +897,7 @@ def contacts_batch_preparing(
         parsed_rows,
         custom_fields,
         new_texts,
+        _lookup_arrays(groups, parsed_rows, dedupe_on),
     )
 
 
@@ -967,15 +985,7 @@ def _upsert_batch(
     with connection.cursor() as cursor:
         if not wait_for_flush:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        wanted = {key for key in groups if key[0] != "row"}
-        if dedupe_on == "email_or_sms":
-            # A row matched by email falls back to its phone when no contact has that email.
-            wanted |= {
-                ("phone", parsed_rows[ix[0]]["phone"])
-                for key, ix in groups.items()
-                if key[0] == "email" and parsed_rows[ix[0]].get("phone")
-            }
-        found, live = _find_existing(cursor, wanted, field_key, meanwhile)
+        found, live = _find_existing(cursor, prepared.lookups, field_key, meanwhile)
 
         by_contact: dict[int, list[int]] = {}
         new_groups: list[list[int]] = []
@@ -1027,7 +1037,8 @@ def _upsert_batch(
                 merged.pop("id", None)
             else:
                 text = prepared.new_texts.get(indices[0])
-            errors = _new_contact_checks(merged, custom_fields)
+            # A row formatted ahead has passed these checks.
+            errors = _new_contact_checks(merged, custom_fields) if text is None else None
             if errors:
                 fail(indices, errors_reason(errors))
                 continue
@@ -1037,7 +1048,10 @@ def _upsert_batch(
 
         new_ids = _insert_new(cursor, insert_rows, insert_texts, meanwhile) if insert_rows else []
         for contact_id, indices in zip(new_ids, insert_groups, strict=True):
-            row_contact.update(dict.fromkeys(indices, contact_id))
+            if len(indices) == 1:
+                row_contact[indices[0]] = contact_id
+            else:
+                row_contact.update(dict.fromkeys(indices, contact_id))
         updated = (
             _update_existing(
                 cursor, update_ids, update_rows, restore=restore, live=live, meanwhile=meanwhile

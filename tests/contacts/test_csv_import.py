@@ -704,3 +704,25 @@ def test_an_import_that_doubles_the_table_refreshes_its_row_count(db, monkeypatc
         after = cursor.fetchone()[0]
     assert job.created_count == 6
     assert before <= 0 < after
+
+
+def test_rows_formatted_ahead_still_face_the_new_contact_checks(db):
+    """A required custom field and a channel are needed to create a contact, not to update
+    one: rows read ahead as likely new are only formatted once they pass those checks."""
+    consent = CustomFieldFactory(group_key="GDPR", key="CONSENT", type="boolean", required=True)
+    ContactFactory(email="known@example.com", first_name="Known")
+    job = run_import(
+        "Email,First name,GDPR.CONSENT\n"
+        "new@example.com,New,yes\n"
+        "lacking@example.com,Lacking,\n"  # new, without the required field
+        "known@example.com,Renamed,\n"  # existing: the field is not needed
+        ",Nobody,yes\n"  # no channel to create a contact with
+    )
+    assert (job.created_count, job.updated_count, job.failed_count) == (1, 1, 2)
+    reasons = dict(job.failures.values_list("index", "reason"))
+    assert set(reasons) == {3, 5}
+    assert "required" in reasons[3]
+    assert "email or sms" in reasons[5]
+    assert Contact.objects.get(email="new@example.com").fields == {str(consent.pk): True}
+    assert Contact.objects.get(email="known@example.com").first_name == "Renamed"
+    assert not Contact.objects.filter(email="lacking@example.com").exists()
