@@ -42,6 +42,7 @@ from contacts.services import (
     PreparedBatch,
     contacts_batch_preparing,
     contacts_upsert_batch,
+    gc_paused,
     int_array_literal,
 )
 from contacts.validation import FlatPlan, custom_fields_load, flat_contact_parse, flat_plan
@@ -529,30 +530,34 @@ def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
     statistics = _Statistics(job)
     created = 0
     reader = _Reader(path=path, header=header, options=options, job=job)
-    try:
-        while (item := reader.next()) is not None:
-            if isinstance(item, _Malformed):
-                _malformed_record(job=job, number=item.number, row=item.row, width=width)
-                continue
-            ids.add(
-                contacts_upsert_batch(
-                    job=job,
-                    record_contact_ids=False,
-                    prepared=item,
-                    meanwhile=reader.work,
-                    # csv_import_run's final status update waits for the flush of them all.
-                    wait_for_flush=False,
+    # The collector stays paused for the whole file, not batch by batch: each time it
+    # resumed, its first pass scanned the tens of thousands of objects of the chunk read
+    # ahead (gc_paused).
+    with gc_paused():
+        try:
+            while (item := reader.next()) is not None:
+                if isinstance(item, _Malformed):
+                    _malformed_record(job=job, number=item.number, row=item.row, width=width)
+                    continue
+                ids.add(
+                    contacts_upsert_batch(
+                        job=job,
+                        record_contact_ids=False,
+                        prepared=item,
+                        meanwhile=reader.work,
+                        # csv_import_run's final status update waits for the flush of them all.
+                        wait_for_flush=False,
+                    )
                 )
-            )
-            created, created_before = statistics.check(), created
-            # A file's first rows are taken as new contacts; each chunk tells about the next.
-            reader.mostly_new = (created - created_before) * 2 >= item.processed
-            reader.discard(item)
-            del item
-    finally:
-        reader.close()
-        # Also after an error: the chunks stored so far are the job's contacts.
-        ids.store(job)
+                created, created_before = statistics.check(), created
+                # A file's first rows are taken as new contacts; each chunk tells about the next.
+                reader.mostly_new = (created - created_before) * 2 >= item.processed
+                reader.discard(item)
+                del item
+        finally:
+            reader.close()
+            # Also after an error: the chunks stored so far are the job's contacts.
+            ids.store(job)
     job.refresh_from_db()
     return job
 

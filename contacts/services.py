@@ -91,8 +91,9 @@ def gc_paused() -> Iterator[None]:
     each automatic collection re-scanned all of them (and every older object in the
     process), a fifth of a bulk import's time. They hold no cycles, so reference counting
     frees them; whatever cycles other code makes meanwhile are collected once it resumes.
-    The collector is one per process: sections are counted, so a file import preparing a
-    chunk in one thread while it writes another keeps it paused until both are done.
+    The collector is one per process: sections are counted (across threads too), so nested
+    ones (a file import's whole run, each chunk it prepares, each batch it writes) keep it
+    paused until the outermost ends.
     """
     global _gc_pauses, _gc_paused_by_us
     with _gc_pause_lock:
