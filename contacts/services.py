@@ -655,17 +655,18 @@ def _insert_new(
     cursor, rows: list[dict], texts: list[str | None], meanwhile: Meanwhile | None = None
 ) -> list[int]:
     """COPY new contacts in → their ids, in `rows` order. `texts[i]` is rows[i] already as
-    new_contact_text gives it (a file import formats rows ahead, in its reading thread), or
+    new_contact_text gives it (a file import formats rows ahead, while the server works), or
     None to format it here."""
     # Ids drawn up front: the caller maps rows to ids without trusting RETURNING order. now()
     # is the transaction's timestamp, what the columns' now() would have stored. The sequence
     # is named once (a sub-select), not looked up in the catalog again for every id.
-    cursor.execute(
+    [(ids, now)] = _fetch(
+        cursor,
         "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(%s, 'id'))::regclass)), "
         "now() FROM generate_series(1, %s)",
         [_TABLE, len(rows)],
+        meanwhile,
     )
-    ids, now = cursor.fetchone()
     # The timestamp as ISO text (with its offset, so the same instant), written once.
     tail = copy_line((now.isoformat(), str(ContactSource.IMPORT)))
     lean: list[str] = []
