@@ -1,8 +1,8 @@
 """CSV imports: the file format, the job lifecycle, the upload API and the marketer pages."""
 
 import csv
-import io
 import gc
+import io
 import uuid
 
 import pytest
@@ -634,9 +634,7 @@ def test_the_next_chunk_is_prepared_while_the_previous_one_is_written(db, monkey
     assert True in during_a_write
 
 
-def test_rows_are_formatted_as_new_contacts_ahead_only_while_most_rows_are_new(
-    db, monkeypatch
-):
+def test_rows_are_formatted_as_new_contacts_ahead_only_while_most_rows_are_new(db, monkeypatch):
     monkeypatch.setattr(csv_import, "CHUNK_ROWS", 2)
     ContactFactory(email="old0@example.com", first_name="Old")
     ContactFactory(email="old1@example.com", first_name="Old")

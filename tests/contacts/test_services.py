@@ -441,8 +441,7 @@ def test_copy_lines_read_back_as_the_values_written():
     from contacts.services import copy_line
 
     rows = [
-        [COPY_VALUES[i], COPY_VALUES[(i + 3) % len(COPY_VALUES)]]
-        for i in range(len(COPY_VALUES))
+        [COPY_VALUES[i], COPY_VALUES[(i + 3) % len(COPY_VALUES)]] for i in range(len(COPY_VALUES))
     ]
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMPORARY TABLE copy_check (n serial, a text, b text)")
