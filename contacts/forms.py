@@ -173,19 +173,17 @@ class ContactForm(forms.Form):
     def custom_inputs(self):
         return [(field, self[f"cf_{field.pk}"]) for field in self.custom_fields]
 
-    def clean(self):
-        data = super().clean()
-        # The seed's contact format can set a channel but not remove one, so the services
-        # would keep an address the marketer blanked; say so instead of pretending to save it.
-        if self.contact is not None:
-            for name in ("email", "phone"):
-                if getattr(self.contact, name) and not data.get(name):
-                    self.add_error(
-                        name,
-                        f"Removing the {self.fields[name].label.lower()} of a contact is not "
-                        "supported; enter a new value or delete the contact.",
-                    )
-        return data
+    def cleared_channels(self) -> list[str]:
+        """The channels of the contact being edited that the marketer blanked: the seed's
+        contact format can set a channel but not remove one, so they go to the service apart
+        (contact_update's `clear`)."""
+        if self.contact is None:
+            return []
+        return [
+            name
+            for name in ("email", "phone")
+            if getattr(self.contact, name) and not self.cleaned_data.get(name)
+        ]
 
     def seed_data(self) -> tuple[dict, dict[str, str]]:
         """The seed-format contact dict and, for mapping service errors back onto inputs, the

@@ -14,7 +14,7 @@ import logging
 import operator
 import select
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -317,15 +317,38 @@ def contact_create_or_update(*, data: dict, source: str) -> tuple[Contact, bool]
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, data: dict) -> Contact:
-    """Update one known contact with what the body carries; never creates, ignores body id."""
+def contact_update(*, contact: Contact, data: dict, clear: Collection[str] = ()) -> Contact:
+    """Update one known contact with what the body carries; never creates, ignores body id.
+
+    `clear` names channels to remove ("email", "phone"), which the seed's contact format
+    cannot express (the contact page does). The contact must keep some way to reach or
+    recognise it: an email, a phone, another channel or an external id."""
     custom_fields = custom_fields_load()
     parsed = _parse_or_raise(data, custom_fields)
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     _apply(contact, parsed)
+    for column in clear:
+        if column not in _CLEARABLE_CHANNELS:
+            raise ValueError(f"{column!r} is not a channel that can be cleared")
+        setattr(contact, column, "")
+    if clear and not (
+        contact.email or contact.phone or contact.extra_channels or contact.external_customer_id
+    ):
+        raise ContactError(
+            [
+                (
+                    "channels",
+                    "a contact needs an email, a phone, another channel or an external id; "
+                    "delete the contact instead",
+                )
+            ]
+        )
     _check_external_id(contact)
     contact.save()
     return contact
+
+
+_CLEARABLE_CHANNELS = frozenset({"email", "phone"})
 
 
 PERSONAL_DATA_BLANKS = {

@@ -131,7 +131,10 @@ def _contact_form_page(request, *, contact):
         data, paths = form.seed_data()
         try:
             saved, created = _contact_save(
-                contact=contact, data=data, segments=form.cleaned_data["segments"]
+                contact=contact,
+                data=data,
+                segments=form.cleaned_data["segments"],
+                clear=form.cleared_channels(),
             )
         except services.ContactError as exc:
             form.add_service_errors(exc.errors, paths)
@@ -151,11 +154,12 @@ def _contact_form_page(request, *, contact):
 
 
 @transaction.atomic
-def _contact_save(*, contact, data: dict, segments) -> tuple[Contact, bool]:
+def _contact_save(*, contact, data: dict, segments, clear: list[str]) -> tuple[Contact, bool]:
     """The contact write and its static-segment changes succeed or fail together."""
     editing = contact is not None
     if editing:
-        contact, created = services.contact_update(contact=contact, data=data), False
+        contact = services.contact_update(contact=contact, data=data, clear=clear)
+        created = False
     else:
         contact, created = services.contact_create_or_update(data=data, source=ContactSource.MANUAL)
     current = set(contact.segments.filter(kind=SegmentKind.STATIC).values_list("pk", flat=True))

@@ -414,12 +414,27 @@ def test_marketer_edits_a_contact_and_its_static_segments(as_marketer, loyalty):
     assert list(contact.segments.all()) == [new]
 
 
-def test_blanking_a_channel_is_refused_rather_than_silently_ignored(as_marketer):
+def test_blanking_a_channel_removes_it(as_marketer):
     contact = ContactFactory(email="keep@example.com", phone="+380942583691")
     response = as_marketer.post(
         f"/contacts/{contact.pk}/edit/", contact_post(email="keep@example.com", phone="")
     )
-    assert "not supported" in str(response.context["form"].errors["phone"])
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.email, contact.phone) == ("keep@example.com", "")
+
+
+def test_blanking_every_way_to_reach_a_contact_is_refused_and_changes_nothing(as_marketer):
+    contact = ContactFactory(
+        email="last@example.com", phone="", first_name="Kept", external_customer_id=None
+    )
+    response = as_marketer.post(
+        f"/contacts/{contact.pk}/edit/", contact_post(email="", first_name="Changed")
+    )
+    assert response.status_code == 200
+    assert "needs an email, a phone" in str(response.context["form"].errors["email"])
+    contact.refresh_from_db()
+    assert (contact.email, contact.first_name) == ("last@example.com", "Kept")
 
 
 def test_readonly_custom_field_is_shown_but_not_written(as_marketer):
