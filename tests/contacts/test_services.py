@@ -513,7 +513,7 @@ def test_new_contacts_with_and_without_tags_in_one_batch_get_every_column():
                     {"type": "email", "value": "tagged@example.com"},
                     {"type": "telegram", "value": "@tagged"},
                 ],
-                "tags": ["vip", 'quote"d'],
+                "tags": ["vip", 'quote"d', "back\\slash"],
             },
             {"channels": [{"type": "email", "value": "lean2@example.com"}]},
         ],
@@ -528,7 +528,7 @@ def test_new_contacts_with_and_without_tags_in_one_batch_get_every_column():
     ]
     assert contacts[0].first_name == "Lean"
     assert (contacts[1].tags, contacts[1].extra_channels) == (
-        ["vip", 'quote"d'],
+        ["vip", 'quote"d', "back\\slash"],
         [{"type": "telegram", "value": "@tagged"}],
     )
     for contact in contacts[::2]:
