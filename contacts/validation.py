@@ -12,6 +12,7 @@ import functools
 import json
 import re
 import zoneinfo
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 import phonenumbers
@@ -118,65 +119,111 @@ def _phone_digits_e164(digits: str) -> str | None:
     starts with 0 (Italian leading zeros) or matches the region's national prefix pattern
     (which parse might strip) are left to the full parser, so an accepted number has exactly
     the country code and national number parse would give, and validity is then the
-    library's own check on that number. tests/contacts/test_validation_fast.py compares both
-    paths over every country code.
+    library's own check on that number (_national_check). tests/contacts/
+    test_validation_fast.py compares both paths over every country code.
     """
     if not 3 <= len(digits) <= _PHONE_MAX_DIGITS or not (digits.isascii() and digits.isdigit()):
         return None
-    country_code, national = _split_calling_code(digits)
-    if not country_code or not 2 <= len(national) <= 17 or national[0] == "0":
+    split = _CALLING_CODE_PREFIXES.get(digits[:3])
+    if split is None:
         return None
-    metadata = _phone_metadata(country_code)
-    if metadata is None:
-        return None
-    prefix = _national_prefix(country_code)
-    if prefix is not None and prefix.match(national):
-        return None
-    valid = _phone_valid_pattern(country_code)
-    if valid is not None:
-        if not valid.match(national):
-            return None
-    else:
-        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-        if not phonenumbers.is_valid_number(number):
-            return None
-    return f"+{country_code}{national}"
+    country_code, size = split
+    key = (country_code, len(digits) - size)
+    check = _NATIONAL_CHECKS.get(key)
+    if check is None:
+        check = _NATIONAL_CHECKS[key] = _national_check(*key)
+    return "+" + digits if check(digits[size:]) else None
 
 
 # parse's own bounds: a national number of 2 to 17 digits after a calling code of up to 3.
 _PHONE_MAX_DIGITS = 20
 
 
-# Calling codes by their digits ("1", "44", "380"): phonenumbers' _extract_country_code (the
-# shortest prefix that is a calling code, none starting with 0) as three dictionary lookups.
-_CALLING_CODES = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+def _calling_code_prefixes() -> dict[str, tuple[int, int]]:
+    """Every string of one to three digits that starts with a calling code → (the code, its
+    length): phonenumbers' _extract_country_code (the shortest prefix that is a calling code,
+    none starting with 0) as one dictionary lookup on a number's first three digits."""
+    codes = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+    prefixes = {}
+    for length in (1, 2, 3):
+        for number in range(10 ** (length - 1), 10**length):
+            digits = str(number)
+            for size in range(1, length + 1):
+                code = codes.get(digits[:size])
+                if code is not None:
+                    prefixes[digits] = (code, size)
+                    break
+    return prefixes
+
+
+_CALLING_CODE_PREFIXES = _calling_code_prefixes()
 
 
 def _split_calling_code(digits: str) -> tuple[int, str]:
-    if digits[:1] != "0":
-        for size in (1, 2, 3):
-            code = _CALLING_CODES.get(digits[:size])
-            if code is not None:
-                return code, digits[size:]
-    return 0, digits
+    split = _CALLING_CODE_PREFIXES.get(digits[:3])
+    if split is None:
+        return 0, digits
+    return split[0], digits[split[1] :]
 
 
-@functools.cache
-def _national_prefix(country_code: int) -> re.Pattern | None:
-    """The calling code's national prefix for parsing, compiled once (the library compiles it
-    again at every parse)."""
-    metadata = _phone_metadata(country_code)
-    prefix = metadata.national_prefix_for_parsing if metadata is not None else None
-    return re.compile(prefix) if prefix else None
+# (calling code, national number length) → the check of a national number of that code and
+# length (_national_check), built when first needed.
+_NATIONAL_CHECKS: dict[tuple[int, int], Callable[[str], object]] = {}
 
 
-@functools.cache
+def _never(national: str) -> bool:
+    return False
+
+
 def _phone_metadata(country_code: int):
     region = phonenumbers.region_code_for_country_code(country_code)
     return phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
 
 
-_PHONE_TYPE_DESCS = (
+def _national_check(country_code: int, length: int) -> Callable[[str], object]:
+    """A check that a national number of `length` digits (after `country_code`) needs no
+    more than the split: it does not start with 0 nor match the national prefix for parsing
+    (parse might strip either), and phonenumbers.is_valid_number holds for it.
+
+    For a calling code of a single region, all of that is one regular expression: the
+    number types is_valid_number tries (_phone_desc_regex), each kept only if this length is
+    among its possible lengths, so no length is checked per number. Elsewhere (+1, +7, +44:
+    several regions) the library decides."""
+    metadata = _phone_metadata(country_code)
+    if metadata is None or not 2 <= length <= 17:
+        return _never
+    prefix = metadata.national_prefix_for_parsing
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    if len(regions) == 1 and not (prefix and _GROUP_REFERENCE.search(prefix)):
+        try:
+            general = _phone_desc_regex(metadata.general_desc, length)
+            kinds = [_phone_desc_regex(getattr(metadata, name), length) for name in _TYPE_DESCS]
+            if not metadata.same_mobile_and_fixed_line_pattern:
+                kinds.append(_phone_desc_regex(metadata.mobile, length))
+        except ValueError:
+            pass
+        else:
+            kinds = [kind for kind in kinds if kind is not None]
+            if general is not None and kinds:
+                refused = f"(?!0)(?!{prefix})" if prefix else "(?!0)"
+                return re.compile(f"{refused}(?={general})(?:{'|'.join(kinds)})").match
+    prefix_match = re.compile(prefix).match if prefix else _never
+
+    def library_check(national: str) -> bool:
+        if national[0] == "0" or prefix_match(national):
+            return False
+        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+        return phonenumbers.is_valid_number(number)
+
+    return library_check
+
+
+# A named group or a back reference could change meaning once patterns are combined.
+_GROUP_REFERENCE = re.compile(r"\\(?!d)|\(\?P")
+
+# is_valid_number's number types, in its order (mobile is added when it differs from fixed
+# line).
+_TYPE_DESCS = (
     "premium_rate",
     "toll_free",
     "shared_cost",
@@ -189,52 +236,19 @@ _PHONE_TYPE_DESCS = (
 )
 
 
-def _phone_desc_regex(desc) -> str | None:
-    """A desc as the library matches it: the number's length among the possible lengths
-    (when listed) and the whole number matching the pattern; None when it never matches."""
+def _phone_desc_regex(desc, length: int) -> str | None:
+    """A desc as the library matches a national number of `length` digits against it: None
+    when it cannot match (no pattern, or the length is not among its possible lengths), else
+    its pattern, anchored at the end. Raises ValueError for a pattern unsafe to combine."""
     if desc is None or not desc.national_number_pattern:
         return None
+    # An empty list allows every length; -1 alone marks "no number of this type".
+    if desc.possible_length and length not in desc.possible_length:
+        return None
     pattern = desc.national_number_pattern
-    if "(?P" in pattern or "\\" in pattern.replace("\\d", ""):
-        # A named group or a back reference could change meaning once combined.
+    if _GROUP_REFERENCE.search(pattern):
         raise ValueError("leave this region to the library")
-    lengths = ""
-    if desc.possible_length:
-        # -1 marks "no number of this type": no length matches it.
-        listed = [n for n in desc.possible_length if n > 0]
-        if not listed:
-            return None
-        lengths = "(?=(?:" + "|".join(f"\\d{{{n}}}" for n in listed) + ")\\Z)"
-    return f"{lengths}(?:{pattern})\\Z"
-
-
-@functools.cache
-def _phone_valid_pattern(country_code: int) -> re.Pattern | None:
-    """One regular expression that matches a national number exactly when
-    phonenumbers.is_valid_number holds for it, for calling codes of a single region; None
-    (ask the library) elsewhere.
-
-    is_valid_number asks whether the number has a type in its region: it matches the general
-    description and then premium rate, toll free, …, fixed line, or mobile (mobile only when
-    its pattern differs from fixed line's). Each of those is a length check and a full match,
-    so the alternation below is the same predicate in one pass of the regex engine instead of
-    a dozen Python-level calls.
-    """
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
-    metadata = _phone_metadata(country_code)
-    if len(regions) != 1 or metadata is None:
-        return None
-    try:
-        general = _phone_desc_regex(metadata.general_desc)
-        kinds = [_phone_desc_regex(getattr(metadata, name)) for name in _PHONE_TYPE_DESCS]
-        if not metadata.same_mobile_and_fixed_line_pattern:
-            kinds.append(_phone_desc_regex(metadata.mobile))
-    except ValueError:
-        return None
-    kinds = [kind for kind in kinds if kind is not None]
-    if general is None or not kinds:
-        return None
-    return re.compile(f"(?={general})(?:{'|'.join(kinds)})")
+    return f"(?:{pattern})\\Z"
 
 
 def phone_normalise(value) -> tuple[str | None, str | None]:
@@ -451,13 +465,19 @@ def flat_contact_parse(
             data[column] = normalised
     if plan.fields:
         fields = {}
+        known = plan.custom_values
         for position, field_id in plan.fields:
             value = values[position]
             if value:
-                field = custom_fields.get(field_id)
-                if field is None:
-                    return None
-                normalised, problem = custom_value_normalise(field, value)
+                result = known.get((field_id, value))
+                if result is None:
+                    field = custom_fields.get(field_id)
+                    if field is None:
+                        return None
+                    result = custom_value_normalise(field, value)
+                    if len(known) < _KNOWN_VALUES_LIMIT:
+                        known[(field_id, value)] = result
+                normalised, problem = result
                 if problem:
                     return None
                 fields[str(field_id)] = normalised
@@ -473,6 +493,14 @@ class FlatPlan:
     strings: tuple[tuple[int, str, int], ...]  # position, column, length limit
     channels: tuple[tuple[int, str, object], ...]  # position, column, normaliser
     fields: tuple[tuple[int, int], ...]  # position, custom field id
+    # (custom field id, value) → custom_value_normalise's result, for the values a file
+    # repeats (choices, flags, small numbers): a plan serves one file, read against one
+    # catalogue of custom fields.
+    custom_values: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+
+# The custom values a plan remembers, at most (a few MB).
+_KNOWN_VALUES_LIMIT = 20000
 
 
 def flat_plan(targets: list[tuple[str, object]]) -> FlatPlan:
