@@ -251,10 +251,7 @@ def csv_inspect(path: Path, custom_fields: list[CustomField]) -> tuple[Header, i
             if names is None:
                 raise CsvFormatError("The file is empty: it needs a header row and contacts.")
             header = header_parse(names, custom_fields)
-            rows = 0
-            for row in reader:
-                if row:
-                    rows += 1
+            rows = sum(map(bool, reader))  # the rows that are not blank lines
     except UnicodeDecodeError as exc:
         raise CsvFormatError(
             f"The file is not UTF-8 (byte {exc.start + 1} cannot be decoded). "
@@ -424,7 +421,7 @@ class _Reader:
     An error while preparing is raised by `next`, after the chunk being written is stored.
     """
 
-    STEP_ROWS = 500
+    STEP_ROWS = 100
 
     def __init__(self, *, path: Path, header: Header, options: dict, job: ImportJob) -> None:
         self.mostly_new = True

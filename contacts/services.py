@@ -206,14 +206,18 @@ def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None
 
 def _new_contact_checks(parsed: dict, custom_fields, existing_fields=None) -> list[FieldError]:
     errors = missing_required(parsed, custom_fields, existing_fields)
-    if not (
+    if not _reachable(parsed):
+        errors.append(("channels", "a new contact needs an email or sms channel"))
+    return errors
+
+
+def _reachable(parsed: dict) -> bool:
+    return bool(
         parsed.get("email")
         or parsed.get("phone")
         or parsed.get("extra_channels")
         or parsed.get("external_customer_id")
-    ):
-        errors.append(("channels", "a new contact needs an email or sms channel"))
-    return errors
+    )
 
 
 # --- one contact -------------------------------------------------------------------------
@@ -461,16 +465,31 @@ def _lookup(
     meanwhile: Meanwhile | None = None,
 ) -> list[tuple]:
     """(value, id of the contact to update, whether it is live) for the values in `array`
-    (a literal, see _lookup_arrays): live before deleted, then oldest."""
-    before = params_before or []
+    (a literal, see _lookup_arrays): live before deleted, then oldest.
+
+    An indexed column is probed value by value (a lateral subquery per value, LIMIT 1):
+    given `column = ANY(array)` of a chunk's ten thousand values, the planner reads every
+    contact instead once the table is a few hundred thousand rows, so each chunk of a large
+    import cost a scan of all the contacts stored before it. Unindexed `fields->>key`
+    (dedupeOn=fieldId) is read in one scan, filtered by the array."""
+    if params_before:  # an expression over a parameter: fields->>%s
+        return _fetch(
+            cursor,
+            f"""SELECT DISTINCT ON (k) k, id, deleted_at IS NULL FROM (
+                    SELECT {column_sql} AS k, id, deleted_at FROM {_TABLE}
+                     WHERE {column_sql} = ANY(%s::text[])
+                ) AS m ORDER BY k, (deleted_at IS NOT NULL), id""",
+            [*params_before, *params_before, array],
+            meanwhile,
+        )
     array_type = "bigint" if column_sql == "id" else "text"
     return _fetch(
         cursor,
-        f"""SELECT DISTINCT ON (k) k, id, deleted_at IS NULL FROM (
-                SELECT {column_sql} AS k, id, deleted_at FROM {_TABLE}
-                 WHERE {column_sql} = ANY(%s::{array_type}[])
-            ) AS m ORDER BY k, (deleted_at IS NOT NULL), id""",
-        [*before, *before, array],
+        f"""SELECT k, m.id, m.live FROM unnest(%s::{array_type}[]) AS k,
+                LATERAL (SELECT id, deleted_at IS NULL AS live FROM {_TABLE}
+                          WHERE {column_sql} = k
+                          ORDER BY deleted_at IS NOT NULL, id LIMIT 1) AS m""",
+        [array],
         meanwhile,
     )
 
@@ -503,8 +522,9 @@ def _lookup_arrays(groups: dict, parsed_rows: dict, dedupe_on: str) -> dict[str,
     by_kind: dict[str, list] = {}
     for kind, value in wanted:
         by_kind.setdefault(kind, []).append(value)
+    # Sorted, so the lookup walks its index in order.
     return {
-        kind: int_array_literal(values) if kind == "id" else _text_array(values)
+        kind: int_array_literal(sorted(values)) if kind == "id" else _text_array(sorted(values))
         for kind, values in by_kind.items()
     }
 
@@ -665,9 +685,47 @@ def _lean(row: dict) -> bool:
 
 def new_contact_text(row: dict) -> str:
     """A new contact's writable columns as COPY text, in the _LEAN shape when it fits (see
-    _insert_new)."""
+    _insert_new).
+
+    A file import formats every row it reads with this, so the lean shape (every row of a
+    file) is written straight, with no call it can spare: its text columns joined once and
+    checked once for what COPY escapes (backslash, line breaks, tabs beyond the separators),
+    externalCustomerId and the custom values after them."""
+    get = row.get
+    ext = get("external_customer_id")
+    if get("tags") or get("extra_channels") or not (ext is None or type(ext) is str):
+        return _new_contact_text_any(row)
+    texts = _LEAN_TEXTS({**_LEAN_TEXT_BLANKS, **row})
+    if ext is not None:
+        texts = (*texts, ext)
+    try:
+        line = "\t".join(texts)
+    except TypeError:  # not only strings
+        return _new_contact_text_any(row)
+    if "\\" in line or "\n" in line or "\r" in line or line.count("\t") != len(texts) - 1:
+        line = "\t".join([text.translate(_COPY_ESCAPES) for text in texts])
+    fields = get("fields")
+    if fields:
+        if None in fields.values():
+            fields = fields_merge({}, fields)
+        # ASCII JSON holds no raw tab or line break; COPY reads a backslash doubled.
+        fields = _json_text(fields).replace("\\", "\\\\") if fields else "{}"
+    else:
+        fields = "{}"
+    return f"{line}\t\\N\t{fields}" if ext is None else f"{line}\t{fields}"
+
+
+def _new_contact_text_any(row: dict) -> str:
+    """new_contact_text for any row: the general COPY formatting."""
     shape = _LEAN if _lean(row) else _ALL
     return copy_line(_copy_values(_without_null_fields(row), _NEW_DEFAULTS, shape))
+
+
+# The lean shape's text columns, which come first; externalCustomerId and fields end it
+# (WRITABLE_COLUMNS' order; test_services checks both ways of writing a row agree).
+_LEAN_TEXT_COLUMNS = _LEAN.columns[:-2]
+_LEAN_TEXTS = operator.itemgetter(*_LEAN_TEXT_COLUMNS)
+_LEAN_TEXT_BLANKS = dict.fromkeys(_LEAN_TEXT_COLUMNS, "")
 
 
 # A new contact starts with every personal field blank.
@@ -890,6 +948,9 @@ def contacts_batch_preparing(
     groups: dict = {}
     parsed_rows: dict[int, dict] = {}
     new_texts: dict[int, str] = {}
+    # With no required custom field (the usual case) a row is ready to be a new contact when
+    # it is reachable: the full check runs only where it has something to find.
+    check_required = any(field.required for field in custom_fields.values())
     with gc_paused():
         for position in range(len(contacts)):
             index = start_index + position
@@ -908,7 +969,15 @@ def contacts_batch_preparing(
             parsed_rows[index] = parsed
             key = _match_key(parsed, dedupe_on, field_key)
             groups.setdefault(key if key is not None else ("row", index), []).append(index)
-            if format_new and "id" not in parsed and not _new_contact_checks(parsed, custom_fields):
+            if (
+                format_new
+                and "id" not in parsed
+                and (
+                    not _new_contact_checks(parsed, custom_fields)
+                    if check_required
+                    else _reachable(parsed)
+                )
+            ):
                 new_texts[index] = new_contact_text(parsed)
             if step_rows and position % step_rows == step_rows - 1:
                 yield
