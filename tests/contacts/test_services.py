@@ -133,6 +133,61 @@ def test_values_with_copy_and_array_syntax_are_stored_as_given():
         assert contact.tags == tags
 
 
+@pytest.mark.parametrize("dedupe_on", ["email", "sms", "id", "fieldId"])
+def test_a_key_shared_by_several_contacts_matches_the_oldest_live_one(dedupe_on):
+    """Live before deleted, then oldest: for the keys probed through their index (email,
+    phone, id) and for a custom field's value (read in one scan)."""
+    from django.utils import timezone
+
+    code = CustomFieldFactory(type="text")
+    shared = {
+        "email": "shared@example.com",
+        "phone": "+380501234567",
+        "fields": {str(code.id): "C-1"},
+    }
+    deleted = ContactFactory(**shared, deleted_at=timezone.now())
+    oldest_live = ContactFactory(**shared)
+    newer_live = ContactFactory(**shared)
+    row = {"firstName": "Matched"}
+    options = {"dedupeOn": dedupe_on}
+    if dedupe_on == "email":
+        row["channels"] = [{"type": "email", "value": "Shared@Example.com"}]
+    elif dedupe_on == "sms":
+        row["channels"] = [{"type": "sms", "value": "380501234567"}]
+    elif dedupe_on == "id":
+        row["id"] = oldest_live.id
+    else:
+        row["fields"] = [{"id": code.id, "value": "C-1"}]
+        options["fieldId"] = code.id
+    job = ImportJob.objects.create()
+
+    ids = contacts_upsert_batch(contacts=[row], options=options, job=job)
+
+    assert ids == [oldest_live.id]
+    names = dict(Contact.objects.values_list("id", "first_name"))
+    assert names[oldest_live.id] == "Matched"
+    assert "Matched" not in (names[deleted.id], names[newer_live.id])
+    assert Contact.objects.count() == 3
+
+
+def test_a_deleted_contact_is_matched_when_no_live_one_has_the_key():
+    from django.utils import timezone
+
+    older = ContactFactory(email="gone@example.com", deleted_at=timezone.now())
+    ContactFactory(email="gone@example.com", deleted_at=timezone.now())
+    job = ImportJob.objects.create()
+
+    ids = contacts_upsert_batch(
+        contacts=[{"channels": [{"type": "email", "value": "gone@example.com"}]}],
+        options={"dedupeOn": "email", "restoreDeleted": True},
+        job=job,
+    )
+
+    assert ids == [older.id]
+    older.refresh_from_db()
+    assert older.deleted_at is None
+
+
 def test_email_or_sms_rows_reaching_one_contact_merge_into_one_update():
     contact = ContactFactory(email="e@example.com", phone="+380942583691")
     job = ImportJob.objects.create()
