@@ -408,7 +408,7 @@ def _chunks(path: Path, header: Header) -> Iterator[tuple[int, list[list[str]]] 
 
 class _Reader:
     """The file's chunks, read, checked and grouped (contacts_batch_preparing) by the thread
-    that writes them, a few hundred rows at a time, in the gaps PostgreSQL leaves it: while
+    that writes them, a hundred rows at a time, in the gaps PostgreSQL leaves it: while
     the server matches one chunk's rows, reads and indexes its COPY or runs its UPDATE, the
     next chunk is prepared (`work`, the write's Meanwhile). One chunk at most is kept ready.
 
@@ -451,7 +451,7 @@ class _Reader:
             yield
 
     def _step(self) -> bool:
-        """Prepare a few hundred rows → False once the file is read or an error stopped it."""
+        """Prepare a hundred rows → False once the file is read or an error stopped it."""
         if self._steps is None:
             return False
         try:

@@ -124,15 +124,14 @@ def _phone_digits_e164(digits: str) -> str | None:
     """
     if not 3 <= len(digits) <= _PHONE_MAX_DIGITS or not (digits.isascii() and digits.isdigit()):
         return None
-    split = _CALLING_CODE_PREFIXES.get(digits[:3])
-    if split is None:
+    country_code, national = _split_calling_code(digits)
+    if not country_code:
         return None
-    country_code, size = split
-    key = (country_code, len(digits) - size)
+    key = (country_code, len(national))
     check = _NATIONAL_CHECKS.get(key)
     if check is None:
         check = _NATIONAL_CHECKS[key] = _national_check(*key)
-    return "+" + digits if check(digits[size:]) else None
+    return "+" + digits if check(national) else None
 
 
 # parse's own bounds: a national number of 2 to 17 digits after a calling code of up to 3.
