@@ -685,47 +685,9 @@ def _lean(row: dict) -> bool:
 
 def new_contact_text(row: dict) -> str:
     """A new contact's writable columns as COPY text, in the _LEAN shape when it fits (see
-    _insert_new).
-
-    A file import formats every row it reads with this, so the lean shape (every row of a
-    file) is written straight, with no call it can spare: its text columns joined once and
-    checked once for what COPY escapes (backslash, line breaks, tabs beyond the separators),
-    externalCustomerId and the custom values after them."""
-    get = row.get
-    ext = get("external_customer_id")
-    if get("tags") or get("extra_channels") or not (ext is None or type(ext) is str):
-        return _new_contact_text_any(row)
-    texts = _LEAN_TEXTS({**_LEAN_TEXT_BLANKS, **row})
-    if ext is not None:
-        texts = (*texts, ext)
-    try:
-        line = "\t".join(texts)
-    except TypeError:  # not only strings
-        return _new_contact_text_any(row)
-    if "\\" in line or "\n" in line or "\r" in line or line.count("\t") != len(texts) - 1:
-        line = "\t".join([text.translate(_COPY_ESCAPES) for text in texts])
-    fields = get("fields")
-    if fields:
-        if None in fields.values():
-            fields = fields_merge({}, fields)
-        # ASCII JSON holds no raw tab or line break; COPY reads a backslash doubled.
-        fields = _json_text(fields).replace("\\", "\\\\") if fields else "{}"
-    else:
-        fields = "{}"
-    return f"{line}\t\\N\t{fields}" if ext is None else f"{line}\t{fields}"
-
-
-def _new_contact_text_any(row: dict) -> str:
-    """new_contact_text for any row: the general COPY formatting."""
+    _insert_new)."""
     shape = _LEAN if _lean(row) else _ALL
     return copy_line(_copy_values(_without_null_fields(row), _NEW_DEFAULTS, shape))
-
-
-# The lean shape's text columns, which come first; externalCustomerId and fields end it
-# (WRITABLE_COLUMNS' order; test_services checks both ways of writing a row agree).
-_LEAN_TEXT_COLUMNS = _LEAN.columns[:-2]
-_LEAN_TEXTS = operator.itemgetter(*_LEAN_TEXT_COLUMNS)
-_LEAN_TEXT_BLANKS = dict.fromkeys(_LEAN_TEXT_COLUMNS, "")
 
 
 # A new contact starts with every personal field blank.

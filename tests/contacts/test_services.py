@@ -508,31 +508,6 @@ def test_copy_lines_read_back_as_the_values_written():
     assert stored == expected
 
 
-NEW_CONTACT_ROWS = [
-    {"email": "ann@example.com"},
-    {"email": "ann@example.com", "first_name": "Ann", "external_customer_id": "crm-1"},
-    {"phone": "+380501234567", "external_customer_id": None, "fields": {"3": 7, "4": None}},
-    {"email": "a@example.com", "fields": {"4": None}},
-    {"email": "a@example.com", "fields": {}},
-    {"email": "a@example.com", "address": "1 Main St\tapt 2", "town": "back\\slash"},
-    {"email": "a@example.com", "region": "two\nlines\r", "external_customer_id": "x\ty"},
-    {"email": "a@example.com", "external_customer_id": "\\N", "fields": {"5": 'q"\\t'}},
-    {"email": "a@example.com", "fields": {"6": True, "7": 1.5, "8": "Zoë ✓"}},
-    {"email": "a@example.com", "tags": ["vip"]},
-    {"email": "a@example.com", "extra_channels": [{"type": "telegram", "value": "@a"}]},
-    {"email": "a@example.com", "tags": [], "extra_channels": []},
-    {"email": "a@example.com", "external_customer_id": 12},
-]
-
-
-@pytest.mark.parametrize("row", NEW_CONTACT_ROWS)
-def test_new_contact_text_is_the_general_copy_line(row):
-    """The lean shape's direct formatting writes what the general path writes."""
-    from contacts.services import _new_contact_text_any, new_contact_text
-
-    assert new_contact_text(row) == _new_contact_text_any(row)
-
-
 @pytest.mark.parametrize(
     "value",
     [{"1": 5}, {"2": "x\ny\u2713"}, [{"type": "push", "value": "tok"}], {"a": [1.5, True, None]}],
