@@ -206,18 +206,14 @@ def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None
 
 def _new_contact_checks(parsed: dict, custom_fields, existing_fields=None) -> list[FieldError]:
     errors = missing_required(parsed, custom_fields, existing_fields)
-    if not _reachable(parsed):
-        errors.append(("channels", "a new contact needs an email or sms channel"))
-    return errors
-
-
-def _reachable(parsed: dict) -> bool:
-    return bool(
+    if not (
         parsed.get("email")
         or parsed.get("phone")
         or parsed.get("extra_channels")
         or parsed.get("external_customer_id")
-    )
+    ):
+        errors.append(("channels", "a new contact needs an email or sms channel"))
+    return errors
 
 
 # --- one contact -------------------------------------------------------------------------
@@ -910,9 +906,6 @@ def contacts_batch_preparing(
     groups: dict = {}
     parsed_rows: dict[int, dict] = {}
     new_texts: dict[int, str] = {}
-    # With no required custom field (the usual case) a row is ready to be a new contact when
-    # it is reachable: the full check runs only where it has something to find.
-    check_required = any(field.required for field in custom_fields.values())
     with gc_paused():
         for position in range(len(contacts)):
             index = start_index + position
@@ -931,15 +924,7 @@ def contacts_batch_preparing(
             parsed_rows[index] = parsed
             key = _match_key(parsed, dedupe_on, field_key)
             groups.setdefault(key if key is not None else ("row", index), []).append(index)
-            if (
-                format_new
-                and "id" not in parsed
-                and (
-                    not _new_contact_checks(parsed, custom_fields)
-                    if check_required
-                    else _reachable(parsed)
-                )
-            ):
+            if format_new and "id" not in parsed and not _new_contact_checks(parsed, custom_fields):
                 new_texts[index] = new_contact_text(parsed)
             if step_rows and position % step_rows == step_rows - 1:
                 yield
