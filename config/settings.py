@@ -204,7 +204,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "integrations.parsers.JSONParser",
         "integrations.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "integrations.multipart.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -52,3 +52,20 @@ def test_form_body_with_nul_is_400(client, api, full_key):
     )
     assert response.status_code == 400, response.content
     assert response.json() == {"keyValue": [NUL_PROBLEM]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "fields", "field"),
+    [
+        ("/api/v1/message/email", {"subject": "Hi\x00", "emails": "a@example.com"}, "subject"),
+        ("/api/v1/message/sms", {"text": "Hi", "phoneNumbers": "+380\x00"}, "phoneNumbers"),
+        ("/api/v1/event", {"eventTypeKey": "t", "keyValue": "a", "x\x00": "1"}, "x\\u0000"),
+    ],
+)
+def test_multipart_body_with_nul_is_400(client, api, full_key, path, fields, field):
+    response = client.post(path, fields, headers={"Authorization": api.basic(full_key.secret)})
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {field: [NUL_PROBLEM]}
+    assert not Event.objects.exists()
