@@ -232,6 +232,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served from our own static files (npm: swagger-ui-dist), no CDN.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    "ENUM_NAME_OVERRIDES": {"CampaignTypeEnum": "campaigns.models.CampaignType"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.schema.document_errors",
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------------------

@@ -1,11 +1,23 @@
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.models import APIKey, Scope
 from marketing.models import Organisation
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "anyOf": [{"format": "email"}, {"maxLength": 0}],
+        "description": "The email of the key's owner (else of the first administrator, else the "
+        "organisation's sender address); empty when Herald knows none of them.",
+    }
+)
+class UserEmailField(serializers.CharField):
+    pass
 
 
 class AccountInfoView(APIView):
@@ -16,7 +28,7 @@ class AccountInfoView(APIView):
     @extend_schema(
         responses=inline_serializer(
             "AccountInfo",
-            {"userEmail": serializers.EmailField(), "organisationName": serializers.CharField()},
+            {"userEmail": UserEmailField(), "organisationName": serializers.CharField()},
         )
     )
     def get(self, request):

@@ -36,6 +36,7 @@ def instant(value: str | None, field: str, *, end_of_day: bool = False) -> dt.da
 def integer(value: str | None, field: str) -> int | None:
     if value in (None, ""):
         return None
-    if not value.strip().isdigit() or len(value.strip()) > 18:
+    # isascii: isdigit() also takes digits int() refuses, such as "²".
+    if not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 18:
         raise FilterValueError(field, "expected a whole number")
     return int(value)

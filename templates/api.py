@@ -104,7 +104,10 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
     fromEmail = serializers.CharField(source="from_email")
     smsText = serializers.CharField(source="sms_text")
     publishedAt = serializers.DateTimeField(source="published_at")
-    publishedBy = serializers.CharField(source="published_by.get_username", default=None)
+    # Null when the version was published with an API key that no user owns.
+    publishedBy = serializers.CharField(
+        source="published_by.get_username", default=None, allow_null=True
+    )
 
     class Meta:
         model = TemplateVersion

@@ -24,12 +24,12 @@ from campaigns.analytics import (
     day_bounds,
 )
 from campaigns.models import Campaign
+from integrations.api_params import ID_MAX, IntParam, read_all
 from integrations.auth import HasAPIRight
 from integrations.models import APIKey, Scope
 
 MAX_CAMPAIGN_IDS = 1000
-DASHBOARD_DAYS = 30
-MAX_DASHBOARD_DAYS = 366
+DAYS = IntParam("days", 30, 1, 366, "How many days back the tiles cover.")
 
 AGGREGATED_REQUEST = inline_serializer(
     "AggregatedMetricsRequest",
@@ -162,11 +162,11 @@ def _parse_ids(raw: Any, errors: dict) -> tuple[list[int], list]:
         if isinstance(value, bool) or not isinstance(value, int | str):
             errors[f"campaignIds[{index}]"] = ["must be a campaign id (number or string)"]
         elif isinstance(value, int):
-            if value <= 0:
+            if not 1 <= value <= ID_MAX:
                 unknown.append(value)
             else:
                 ids.append(value)
-        elif value.strip().isdigit() and len(value.strip()) <= 18:
+        elif value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 18:
             ids.append(int(value.strip()))
         else:
             unknown.append(value)
@@ -246,14 +246,12 @@ class AggregatedMetricsView(APIView):
 class DashboardView(APIView):
     required_scope = Scope.MANAGE
 
-    @extend_schema(responses={200: METRICS_RESPONSE}, summary="Last-30-days tiles")
+    @extend_schema(
+        parameters=[DAYS.openapi()], responses={200: METRICS_RESPONSE}, summary="Last-30-days tiles"
+    )
     def get(self, request):
-        raw = request.query_params.get("days", str(DASHBOARD_DAYS))
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_DASHBOARD_DAYS:
-            raise ValidationError(
-                {"days": [f"must be a whole number from 1 to {MAX_DASHBOARD_DAYS}"]}
-            )
-        data = dashboard_metrics(days=int(raw))
+        (days,) = read_all(request.query_params, DAYS)
+        data = dashboard_metrics(days=days)
         return Response(
             {
                 "days": data["days"],

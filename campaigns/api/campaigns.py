@@ -12,7 +12,13 @@ from django.db.models import Max, OuterRef, Subquery
 from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
@@ -36,10 +42,11 @@ from campaigns.models import (
     DeliveryStatus,
 )
 from campaigns.scheduling import campaign_cron
+from integrations.api_params import POSITION_MAX, IntParam, read_all
 from marketing.models import Heartbeat
 
-LIST_LIMIT = 100
-MAX_LIST_LIMIT = 1000
+LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
+OFFSET = IntParam("offset", 0, 0, POSITION_MAX, "How many campaigns to skip.")
 NEXT_RUNS = 3
 # A worker heartbeat older than this means beat or the workers are not running
 # (the heartbeat task fires every 30 s).
@@ -62,6 +69,91 @@ TYPE_DESCRIPTIONS = {
         "anniversary), yearly or with an offset in days; evaluated daily."
     ),
 }
+
+
+CAMPAIGN = inline_serializer(
+    "Campaign",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "type": serializers.ChoiceField(choices=CampaignType.values),
+        "channels": serializers.ListField(child=serializers.CharField()),
+        "audienceId": serializers.IntegerField(allow_null=True),
+        "audience": serializers.JSONField(
+            allow_null=True, help_text='An inline audience: {"type": "dynamic", "filter": …}.'
+        ),
+        "templateId": serializers.IntegerField(allow_null=True),
+        "schedule": inline_serializer(
+            "CampaignSchedule",
+            {
+                "startAt": serializers.DateTimeField(allow_null=True),
+                "endAt": serializers.DateTimeField(allow_null=True),
+                "timezone": serializers.CharField(),
+            },
+        ),
+        "recurring": inline_serializer(
+            "CampaignRecurring",
+            {"cron": serializers.CharField(), "description": serializers.CharField()},
+            allow_null=True,
+        ),
+        "status": serializers.ChoiceField(choices=CampaignStatus.values),
+        "statusReason": serializers.CharField(allow_blank=True),
+        "state": serializers.CharField(help_text="The status, or deleted."),
+        "nextRuns": inline_serializer(
+            "CampaignNextRun",
+            {"at": serializers.DateTimeField(), "inWords": serializers.CharField()},
+            many=True,
+        ),
+        "reach": serializers.IntegerField(allow_null=True),
+        "createdAt": serializers.DateTimeField(),
+        "updatedAt": serializers.DateTimeField(),
+        "deletedAt": serializers.DateTimeField(allow_null=True),
+        "steps": inline_serializer(
+            "CampaignStep",
+            {"templateId": serializers.IntegerField(), "delay": serializers.CharField()},
+            many=True,
+            required=False,
+            help_text="Drip campaigns only.",
+        ),
+        "milestone": serializers.JSONField(required=False, help_text="Milestone campaigns only."),
+    },
+)
+CAMPAIGNS = CAMPAIGN.__class__(many=True)
+CONFLICT = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="The campaign's status forbids the change (`status`, `wanted`, `allowed`), or "
+    "a launch was refused (`field`, `channel`).",
+)
+PLATFORMS = inline_serializer(
+    "Platform",
+    {
+        "id": serializers.CharField(),
+        "name": serializers.CharField(),
+        "connected": serializers.BooleanField(),
+        "detail": serializers.CharField(),
+        "social": serializers.BooleanField(),
+    },
+    many=True,
+)
+CAMPAIGN_TYPES = inline_serializer(
+    "CampaignTypeInfo",
+    {
+        "id": serializers.CharField(help_text="The value of a campaign's `type`."),
+        "name": serializers.CharField(),
+        "description": serializers.CharField(),
+        "aliases": serializers.ListField(child=serializers.CharField()),
+    },
+    many=True,
+)
+SOCIAL_PROFILES = inline_serializer(
+    "SocialProfile",
+    {
+        "id": serializers.CharField(),
+        "platform": serializers.CharField(),
+        "name": serializers.CharField(),
+    },
+    many=True,
+)
 
 
 class Conflict(APIException):
@@ -213,9 +305,15 @@ def _campaign_or_404(campaign_id, *, deleted_ok: bool = False) -> Campaign:
 
 class CampaignsView(APIView):
     @extend_schema(
-        summary="List campaigns (?status=, ?type=, ?limit=, ?offset=)",
+        summary="List campaigns, newest first",
         operation_id="crm_campaigns_list",
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("status", str, enum=CampaignStatus.values),
+            OpenApiParameter("type", str, enum=CampaignType.values),
+            LIMIT.openapi(),
+            OFFSET.openapi(),
+        ],
+        responses={200: CAMPAIGNS},
     )
     def get(self, request):
         campaigns = Campaign.objects.filter(deleted_at__isnull=True)
@@ -225,13 +323,7 @@ class CampaignsView(APIView):
                 if value not in known:
                     raise ValidationError({name: [f"must be one of {', '.join(known)}"]})
                 campaigns = campaigns.filter(**{name: value})
-        try:
-            limit = min(int(request.query_params.get("limit", LIST_LIMIT)), MAX_LIST_LIMIT)
-            offset = max(int(request.query_params.get("offset", 0)), 0)
-        except ValueError:
-            raise ValidationError({"limit": ["limit and offset must be whole numbers"]}) from None
-        if limit < 1:
-            raise ValidationError({"limit": ["must be at least 1"]})
+        limit, offset = read_all(request.query_params, LIMIT, OFFSET)
         latest = CampaignRun.objects.filter(campaign=OuterRef("pk")).order_by("-number")
         campaigns = campaigns.annotate(latest_reach=Subquery(latest.values("reach")[:1]))
         page = campaigns.prefetch_related("steps")[offset : offset + limit]
@@ -240,7 +332,7 @@ class CampaignsView(APIView):
     @extend_schema(
         summary="Create a campaign (seed body); status running without a schedule launches now",
         request=OpenApiTypes.OBJECT,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: CAMPAIGN, 409: CONFLICT},
     )
     def post(self, request):
         try:
@@ -255,7 +347,7 @@ class CampaignsView(APIView):
 class CampaignView(APIView):
     @extend_schema(
         summary="One campaign (a deleted one answers with state: deleted)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: CAMPAIGN},
     )
     def get(self, request, campaign_id):
         return Response(campaign_json(_campaign_or_404(campaign_id, deleted_ok=True)))
@@ -263,7 +355,7 @@ class CampaignView(APIView):
     @extend_schema(
         summary="Update the fields the body carries",
         request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: CAMPAIGN, 409: CONFLICT},
     )
     def put(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
@@ -285,7 +377,7 @@ class CampaignView(APIView):
 
     @extend_schema(
         summary="Soft delete: history stays, the schedule is cancelled",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: CAMPAIGN},
     )
     def delete(self, request, campaign_id):
         campaign = lifecycle.campaign_delete(campaign=_campaign_or_404(campaign_id))
@@ -297,7 +389,7 @@ class CampaignActionView(APIView):
 
     action = ""
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: CAMPAIGN, 201: CAMPAIGN, 409: CONFLICT})
     def post(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
         try:
@@ -338,9 +430,13 @@ def platforms() -> list[dict]:
 
 class PlatformsView(APIView):
     @extend_schema(
-        summary="Channels and whether the organisation has connected them (?connected=true: "
-        "only connected ones)",
-        responses={200: OpenApiTypes.OBJECT},
+        summary="Channels and whether the organisation has connected them",
+        parameters=[
+            OpenApiParameter(
+                "connected", str, description="true, 1 or yes: only the connected channels."
+            )
+        ],
+        responses={200: PLATFORMS},
     )
     def get(self, request):
         answer = platforms()
@@ -350,7 +446,7 @@ class PlatformsView(APIView):
 
 
 class CampaignTypesView(APIView):
-    @extend_schema(summary="Supported campaign types", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Supported campaign types", responses={200: CAMPAIGN_TYPES})
     def get(self, request):
         aliases: dict[str, list[str]] = {}
         for alias, kind in TYPE_ALIASES.items():
@@ -371,7 +467,7 @@ class CampaignTypesView(APIView):
 class SocialProfilesView(APIView):
     @extend_schema(
         summary="Connected social accounts (Herald connects none yet)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: SOCIAL_PROFILES},
     )
     def get(self, request, platform=None):
         if platform is not None and platform.lower() not in SOCIAL_PLATFORMS:
@@ -385,7 +481,7 @@ class SocialProfilesListView(SocialProfilesView):
     @extend_schema(
         summary="Connected social accounts of every platform (Herald connects none yet)",
         operation_id="crm_social_profiles_list",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: SOCIAL_PROFILES},
     )
     def get(self, request, platform=None):
         return super().get(request, platform)

@@ -9,7 +9,13 @@ from email.utils import parseaddr
 from typing import Any
 
 from django.http import QueryDict
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -350,7 +356,14 @@ class SMSView(APIView):
 
     required_scope = Scope.MESSAGES
 
-    @extend_schema(summary="Send an SMS", request=SMS_REQUEST, responses=SMS_RESPONSE)
+    @extend_schema(
+        summary="Send an SMS",
+        request=SMS_REQUEST,
+        responses={
+            200: SMS_RESPONSE,
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="No group with that groupId."),
+        },
+    )
     def post(self, request):
         body = _body(request)
         errors = _Errors()

@@ -5,12 +5,21 @@ import uuid
 from django.db.models import Q
 from django.http.request import RawPostDataException
 from django.utils.http import parse_header_parameters
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contacts.api.schemas import CONTACT, CONTACT_ID, CONTACT_LIST, CONTACT_REQUEST, ERASE
 from contacts.models import Contact, ContactSource, ImportJob, Segment, SegmentKind
+from contacts.paging import SEED_PAGING_PARAMETERS, seed_paging
 from contacts.services import (
     ContactConflict,
     ContactError,
@@ -35,7 +44,50 @@ from integrations.models import Scope
 from integrations.parsers import json_body_load
 
 BULK_MAX = 3000
-SEARCH_MAX_ROWS = 500
+
+CONFLICT = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="The contact conflicts with another, or the subscribe "
+    "repeats one made within the last minute; the body names the field.",
+)
+FAILED_CONTACT = inline_serializer(
+    "FailedContact",
+    {
+        "index": serializers.IntegerField(),
+        "reason": serializers.CharField(),
+        "contact": serializers.JSONField(),
+    },
+)
+BULK_RESPONSE = inline_serializer(
+    "ContactsBulkResponse",
+    {
+        "asyncSessionId": serializers.UUIDField(),
+        "failedContacts": FAILED_CONTACT.__class__(many=True),
+        "errorMessage": serializers.CharField(allow_null=True),
+    },
+)
+IMPORT_STATUS = inline_serializer(
+    "ImportStatus",
+    {
+        "status": serializers.ChoiceField(choices=["STARTED", "IMPORTING", "FINISHED", "ERROR"]),
+        "description": serializers.CharField(allow_blank=True),
+        "contactIds": serializers.ListField(child=serializers.IntegerField()),
+        "failedContacts": FAILED_CONTACT.__class__(many=True),
+        "total": serializers.IntegerField(),
+        "processed": serializers.IntegerField(),
+        "created": serializers.IntegerField(),
+        "updated": serializers.IntegerField(),
+        "failed": serializers.IntegerField(),
+    },
+)
+SEARCH_PARAMETERS = [
+    *SEED_PAGING_PARAMETERS,
+    OpenApiParameter("email", str),
+    OpenApiParameter("sms", str, description="A phone number."),
+    OpenApiParameter("firstname", str),
+    OpenApiParameter("lastname", str),
+    OpenApiParameter("externalCustomerId", str),
+]
 
 
 def _body(request) -> dict:
@@ -102,6 +154,20 @@ class SubscribeView(APIView):
 
     required_scope = Scope.CONTACTS
 
+    @extend_schema(
+        request=inline_serializer(
+            "SubscribeRequest",
+            {
+                "contact": serializers.JSONField(help_text="A Contact object."),
+                "groups": serializers.ListField(child=serializers.CharField(), required=False),
+                "subscriptions": serializers.ListField(
+                    child=serializers.JSONField(), required=False
+                ),
+                "formType": serializers.CharField(required=False, max_length=50),
+            },
+        ),
+        responses={200: CONTACT_ID, 409: CONFLICT},
+    )
     def post(self, request):
         body = _body(request)
         errors = {}
@@ -143,17 +209,18 @@ class ContactsView(APIView):
 
     required_scope = Scope.CONTACTS
 
+    @extend_schema(
+        summary="Search contacts",
+        parameters=SEARCH_PARAMETERS,
+        responses={200: CONTACT_LIST},
+    )
     def get(self, request):
         params = request.query_params
         errors = {}
-        numbers = {}
-        for name, default, low in (("startindex", 1, 1), ("maxrows", SEARCH_MAX_ROWS, 1)):
-            try:
-                numbers[name] = int(params.get(name, default))
-                if numbers[name] < low:
-                    raise ValueError
-            except ValueError:
-                errors[name] = [f"must be an integer ≥ {low}"]
+        try:
+            offset, limit = seed_paging(params)
+        except ValidationError as exc:
+            errors.update(exc.detail)
         query = Q()
         if params.get("email"):
             email, _ = email_normalise(params["email"])
@@ -173,13 +240,41 @@ class ContactsView(APIView):
             raise ValidationError(errors)
         matches = Contact.objects.alive().filter(query)
         total = matches.count()
-        start = numbers["startindex"] - 1
-        rows = min(numbers["maxrows"], SEARCH_MAX_ROWS)
-        page = matches.order_by("pk").prefetch_related("segments")[start : start + rows]
+        page = matches.order_by("pk").prefetch_related("segments")[offset : offset + limit]
         response = Response([contact_to_seed(contact) for contact in page])
         response["TotalCount"] = str(total)
         return response
 
+    @extend_schema(
+        summary="Add or update 1-3000 contacts (asynchronous)",
+        request=inline_serializer(
+            "ContactsBulkRequest",
+            {
+                "contacts": serializers.ListField(
+                    child=serializers.JSONField(help_text="A Contact object."),
+                    min_length=1,
+                    max_length=BULK_MAX,
+                ),
+                "dedupeOn": serializers.ChoiceField(
+                    choices=["email", "sms", "email_or_sms", "id", "fieldId"], required=False
+                ),
+                "fieldId": serializers.IntegerField(required=False),
+                "contactFields": serializers.ListField(
+                    child=serializers.CharField(), required=False
+                ),
+                "customFieldsIDs": serializers.ListField(
+                    child=serializers.IntegerField(), required=False
+                ),
+                "groupNames": serializers.ListField(child=serializers.CharField(), required=False),
+                "groupNamesExclude": serializers.ListField(
+                    child=serializers.CharField(), required=False
+                ),
+                "restoreDeleted": serializers.BooleanField(required=False),
+                "eventKeyForNewContacts": serializers.CharField(required=False),
+            },
+        ),
+        responses={200: BULK_RESPONSE},
+    )
     def post(self, request):
         # Decoding the body and storing up to 3000 contacts: see gc_paused.
         with gc_paused():
@@ -222,6 +317,10 @@ class ImportStatusView(APIView):
 
     required_scope = Scope.CONTACTS
 
+    @extend_schema(
+        parameters=[OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={200: IMPORT_STATUS},
+    )
     def get(self, request, session_id: str):
         try:
             job = ImportJob.objects.filter(session_id=uuid.UUID(session_id)).first()
@@ -252,6 +351,11 @@ class ContactView(APIView):
 
     required_scope = Scope.CONTACTS
 
+    @extend_schema(
+        summary="Add or update one contact",
+        request=CONTACT_REQUEST,
+        responses={200: CONTACT_ID, 409: CONFLICT},
+    )
     def post(self, request):
         try:
             contact, _created = contact_create_or_update(
@@ -261,6 +365,17 @@ class ContactView(APIView):
             return _domain_error(exc)
         return Response({"id": contact.pk})
 
+    @extend_schema(
+        summary="Delete a contact by externalCustomerId",
+        parameters=[
+            OpenApiParameter("externalCustomerId", str, required=True),
+            ERASE,
+        ],
+        responses={
+            200: CONTACT_ID,
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="No such contact."),
+        },
+    )
     def delete(self, request):
         external_id = request.query_params.get("externalCustomerId", "").strip()
         if not external_id:
@@ -278,10 +393,16 @@ class ContactDetailView(APIView):
 
     required_scope = Scope.CONTACTS
 
+    @extend_schema(responses={200: CONTACT})
     def get(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         return Response(contact_to_seed(contact))
 
+    @extend_schema(
+        summary="Update a contact (never creates one)",
+        request=CONTACT_REQUEST,
+        responses={200: CONTACT, 409: CONFLICT},
+    )
     def put(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         try:
@@ -290,6 +411,7 @@ class ContactDetailView(APIView):
             return _domain_error(exc)
         return Response(contact_to_seed(contact))
 
+    @extend_schema(operation_id="v1_contact_delete_by_id", parameters=[ERASE], responses=CONTACT_ID)
     def delete(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         contact_delete(contact=contact, erase=_flag(request, "erase"))

@@ -14,7 +14,9 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contacts.api.schemas import CONTACT_LIST
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
+from contacts.paging import SEED_PAGING_PARAMETERS, seed_paging
 from contacts.queries import FilterError, segment_contacts
 from contacts.segments import (
     ContactsRuleError,
@@ -26,15 +28,10 @@ from contacts.segments import (
 from contacts.validation import contact_to_seed
 from integrations.models import Scope
 
-MAX_ROWS = 500
 ADDRESS_BOOK_ID = "1"
 ADDRESS_BOOK_NAME = "Main"
 SEED_TYPES = {SegmentKind.STATIC: "Static", SegmentKind.DYNAMIC: "Dynamic"}
 
-PAGING_PARAMETERS = [
-    OpenApiParameter("startindex", int, description="1-based position of the first row."),
-    OpenApiParameter("maxrows", int, description=f"Rows per page (at most {MAX_ROWS})."),
-]
 MEMBERSHIP_REQUEST = inline_serializer(
     "GroupMembershipRequest",
     {
@@ -57,6 +54,11 @@ class StaleFilter(APIException):
 
     status_code = 409
     default_code = "stale_filter"
+    RESPONSE = OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="The segment's stored filter no longer applies (a custom field or a choice "
+        "it names was removed); the body names the filter's field.",
+    )
 
     def __init__(self, segment: Segment, exc: FilterError):
         super().__init__(
@@ -69,23 +71,6 @@ class StaleFilter(APIException):
 
 def _rule_error(exc: ContactsRuleError) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
-
-
-def _paging(request) -> tuple[int, int]:
-    """(offset, limit) from the seed's 1-based `startindex` and `maxrows` (capped at 500)."""
-    errors = {}
-    numbers = {}
-    for name, default in (("startindex", 1), ("maxrows", MAX_ROWS)):
-        raw = request.query_params.get(name, default)
-        try:
-            numbers[name] = int(raw)
-        except (TypeError, ValueError):
-            numbers[name] = 0
-        if numbers[name] < 1:
-            errors[name] = [f"must be an integer ≥ 1, got '{raw}'"]
-    if errors:
-        raise ValidationError(errors)
-    return numbers["startindex"] - 1, min(numbers["maxrows"], MAX_ROWS)
 
 
 def _group_or_404(group_id) -> Segment:
@@ -126,7 +111,7 @@ class GroupsView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
-        parameters=[*PAGING_PARAMETERS, OpenApiParameter("name", str)],
+        parameters=[*SEED_PAGING_PARAMETERS, OpenApiParameter("name", str)],
         responses=inline_serializer(
             "Group",
             {
@@ -138,7 +123,7 @@ class GroupsView(APIView):
         ),
     )
     def get(self, request):
-        offset, limit = _paging(request)
+        offset, limit = seed_paging(request.query_params)
         groups = Segment.objects.order_by("pk")
         name = request.query_params.get("name", "").strip()
         if name:
@@ -158,14 +143,12 @@ class GroupContactsView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
-        parameters=PAGING_PARAMETERS,
-        responses=OpenApiResponse(
-            OpenApiTypes.OBJECT, description="A list of seed Contact objects; TotalCount header."
-        ),
+        parameters=SEED_PAGING_PARAMETERS,
+        responses={200: CONTACT_LIST, 409: StaleFilter.RESPONSE},
     )
     def get(self, request, group_id):
         segment = _group_or_404(group_id)
-        offset, limit = _paging(request)
+        offset, limit = seed_paging(request.query_params)
         try:
             contacts = segment_contacts(segment)
         except FilterError as exc:

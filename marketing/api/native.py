@@ -3,15 +3,17 @@
 Lists that grow without bound (events, orders) page by cursor (newest first).
 """
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contacts.segments import ContactsRuleError
+from integrations.api_params import IntParam, read_all
 from integrations.models import Scope
 from marketing import rfm
 from marketing.events import (
@@ -23,12 +25,51 @@ from marketing.events import (
 from marketing.filters import FilterValueError, instant, integer
 from marketing.models import Event, EventType, Order, OrderItem, OrderStatus
 
+LIMIT = IntParam("limit", 50, 1, 500, "Rows per page.")
+
 
 class NewestFirst(CursorPagination):
+    """Pages by an opaque `cursor` (the `next`/`previous` links). A `limit` out of its range or
+    a cursor this list did not give is a 400 naming the parameter (DRF would ignore the one and
+    answer 404 to the other)."""
+
     ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
+    page_size = LIMIT.default
+    page_size_query_param = LIMIT.name
+    max_page_size = LIMIT.maximum
+
+    def get_page_size(self, request):
+        (size,) = read_all(request.query_params, LIMIT)
+        return size
+
+    def decode_cursor(self, request):
+        problem = {self.cursor_query_param: ["is not a cursor of this list; start without it"]}
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(problem) from None
+        # Both orderings start with a date-time column: any other position would reach the
+        # database as a value it cannot compare.
+        if cursor is not None and cursor.position is not None:
+            try:
+                moment = parse_datetime(cursor.position)
+            except ValueError:
+                moment = None
+            if moment is None:
+                raise ValidationError(problem)
+        return cursor
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == LIMIT.name:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": LIMIT.minimum,
+                    "maximum": LIMIT.maximum,
+                    "default": LIMIT.default,
+                }
+        return parameters
 
 
 class OrdersNewestFirst(NewestFirst):

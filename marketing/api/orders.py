@@ -6,7 +6,7 @@ contacts; contacts; messages) do not mention orders.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,6 +64,12 @@ class OrdersView(APIView):
 
     @extend_schema(
         request=None,
+        parameters=[
+            OpenApiParameter("externalOrderIds", str, description="Comma-separated ids."),
+            OpenApiParameter("externalOrderId", str, description="One id; may repeat."),
+            OpenApiParameter("startDate", OpenApiTypes.DATETIME),
+            OpenApiParameter("endDate", OpenApiTypes.DATETIME),
+        ],
         responses={200: OpenApiTypes.OBJECT},
         description=(
             "Delete orders by `externalOrderIds` (comma-separated or repeated "
