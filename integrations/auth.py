@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from integrations.models import APIKey, Scope
+from integrations.models import APIKey, Scope, rights_granting
 from integrations.services import api_key_authenticate
 from marketing.roles import Role, has_role
 
@@ -54,22 +54,34 @@ def _set_audit_actor(user) -> None:
         context["actor"] = user
 
 
-class HasAPIRight(permissions.BasePermission):
-    """Checks the view's `required_scope` against the API key's right or the user's role.
+def required_scope(view, method: str) -> str:
+    """The view's `required_scope`: one scope, or a dict by HTTP method when the methods of
+    one path need different rights (HEAD and OPTIONS need what GET needs). Views without it,
+    and methods without an entry, need the full right."""
+    scope = getattr(view, "required_scope", Scope.MANAGE)
+    if isinstance(scope, dict):
+        scope = scope.get("GET" if method in ("HEAD", "OPTIONS") else method, Scope.MANAGE)
+    return scope
 
-    Views without `required_scope` need the full right. Users (JWT or session): admins and
-    marketers may do everything, viewers only read.
+
+class HasAPIRight(permissions.BasePermission):
+    """Checks the view's required scope against the API key's right or the user's role.
+
+    Users (JWT or session): admins and marketers may do everything, viewers only read.
     """
 
     def has_permission(self, request, view) -> bool:
-        scope = getattr(view, "required_scope", Scope.MANAGE)
+        scope = required_scope(view, request.method)
         if isinstance(request.auth, APIKey):
             if not request.auth.grants(scope):
+                granted_by = rights_granting(scope)
                 raise exceptions.PermissionDenied(
                     {
-                        "detail": f"This API key lacks the right for this endpoint ({scope}).",
+                        "detail": f"This API key lacks the right for this endpoint ({scope}); "
+                        f"rights that grant it: {', '.join(granted_by)}.",
                         "missingRight": scope,
                         "keyRight": request.auth.rights,
+                        "grantedBy": granted_by,
                     }
                 )
             return True

@@ -4,6 +4,9 @@ from django.db import models
 
 
 class APIRight(models.TextChoices):
+    """A key's right, as the eSputnik v1 API names its key permissions. What each opens is
+    RIGHT_SCOPES below; the README's API section lists the endpoints."""
+
     FULL = "full", "Full access"
     EVENTS = "events", "Events"
     EVENTS_CONTACTS = "events_contacts", "Events and contacts"
@@ -15,19 +18,30 @@ class Scope(models.TextChoices):
     """What an endpoint needs; a key's right grants a set of scopes."""
 
     EVENTS = "events"
-    CONTACTS = "contacts"
+    # Adding and updating contacts, and nothing that reads them back or removes them: what a
+    # subscribe form or a shop's sync may hold without being able to read or erase the base.
+    CONTACTS_ADD_UPDATE = "contacts_add_update"
+    # Every contact endpoint: search, read, delete and erase, segments, the custom field
+    # catalog, the unsubscribed list.
+    CONTACTS = "contacts_all"
     MESSAGES = "messages"
     ACCOUNT = "account"  # any valid key may read the account it belongs to
-    MANAGE = "manage"  # everything else: campaigns, templates, segments, orders…
+    MANAGE = "manage"  # everything else: campaigns, templates, orders, Herald's own API…
 
 
 RIGHT_SCOPES: dict[str, frozenset[str]] = {
     APIRight.FULL: frozenset(Scope.values),
     APIRight.EVENTS: frozenset({Scope.EVENTS, Scope.ACCOUNT}),
-    APIRight.EVENTS_CONTACTS: frozenset({Scope.EVENTS, Scope.CONTACTS, Scope.ACCOUNT}),
-    APIRight.CONTACTS: frozenset({Scope.CONTACTS, Scope.ACCOUNT}),
+    APIRight.EVENTS_CONTACTS: frozenset(
+        {Scope.EVENTS, Scope.CONTACTS, Scope.CONTACTS_ADD_UPDATE, Scope.ACCOUNT}
+    ),
+    APIRight.CONTACTS: frozenset({Scope.CONTACTS_ADD_UPDATE, Scope.ACCOUNT}),
     APIRight.MESSAGES: frozenset({Scope.MESSAGES, Scope.ACCOUNT}),
 }
+
+
+def rights_granting(scope: str) -> list[str]:
+    return [right for right in APIRight.values if scope in RIGHT_SCOPES[right]]
 
 
 class APIKey(models.Model):

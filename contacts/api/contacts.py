@@ -152,7 +152,7 @@ def _user(request):
 class SubscribeView(APIView):
     """POST /v1/contact/subscribe: one contact from a subscribe form (double opt-in)."""
 
-    required_scope = Scope.CONTACTS
+    required_scope = Scope.CONTACTS_ADD_UPDATE
 
     @extend_schema(
         request=inline_serializer(
@@ -207,7 +207,7 @@ class SubscribeView(APIView):
 class ContactsView(APIView):
     """GET /v1/contacts: search. POST /v1/contacts: add/update 1-3000 contacts asynchronously."""
 
-    required_scope = Scope.CONTACTS
+    required_scope = {"GET": Scope.CONTACTS, "POST": Scope.CONTACTS_ADD_UPDATE}
 
     @extend_schema(
         summary="Search contacts",
@@ -315,7 +315,7 @@ class ContactsView(APIView):
 class ImportStatusView(APIView):
     """GET /v1/importstatus/{sessionId}."""
 
-    required_scope = Scope.CONTACTS
+    required_scope = Scope.CONTACTS_ADD_UPDATE
 
     @extend_schema(
         parameters=[OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
@@ -349,7 +349,7 @@ class ImportStatusView(APIView):
 class ContactView(APIView):
     """POST /v1/contact: add or update one. DELETE /v1/contact?externalCustomerId=…"""
 
-    required_scope = Scope.CONTACTS
+    required_scope = {"POST": Scope.CONTACTS_ADD_UPDATE, "DELETE": Scope.CONTACTS}
 
     @extend_schema(
         summary="Add or update one contact",
@@ -391,7 +391,11 @@ class ContactView(APIView):
 class ContactDetailView(APIView):
     """GET, PUT, DELETE /v1/contact/{id}."""
 
-    required_scope = Scope.CONTACTS
+    required_scope = {
+        "GET": Scope.CONTACTS,
+        "PUT": Scope.CONTACTS_ADD_UPDATE,
+        "DELETE": Scope.CONTACTS,
+    }
 
     @extend_schema(responses={200: CONTACT})
     def get(self, request, contact_id: int):

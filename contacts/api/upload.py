@@ -84,7 +84,7 @@ def _body(request) -> dict:
 
 
 class ContactsUploadView(APIView):
-    required_scope = Scope.CONTACTS
+    required_scope = Scope.CONTACTS_ADD_UPDATE
 
     @extend_schema(
         summary="Import contacts from a CSV file at a URL",

@@ -327,7 +327,7 @@ def test_events_only_key_is_403_and_contacts_key_works(api, limited_key, contact
     allowed = api.post("/api/v1/contact", key=contacts_key, body=body)
 
     assert denied.status_code == 403
-    assert denied.json()["missingRight"] == "contacts"
+    assert denied.json()["missingRight"] == "contacts_add_update"
     assert search_denied.status_code == 403
     assert allowed.status_code == 200
 
