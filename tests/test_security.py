@@ -1,4 +1,4 @@
-"""HTTPS hardening.
+"""HTTPS hardening and the Content-Security-Policy.
 
 The HTTPS switches are read from the environment when settings load, so their tests start a
 fresh Python (as a deployment does) instead of overriding settings in this process.
@@ -6,12 +6,17 @@ fresh Python (as a deployment does) instead of overriding settings in this proce
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+
+from tests.contacts.factories import ContactFactory
+from tests.factories import UserFactory
 
 BASE_DIR = Path(settings.BASE_DIR)
 HTTPS_SETTINGS = [
@@ -178,3 +183,108 @@ def test_plain_http_is_redirected_to_https_except_the_health_probe(client, setti
     assert response.status_code == 301
     assert response["Location"] == "https://testserver/login/"
     assert client.get("/healthz").status_code == 200
+
+
+# --- Content-Security-Policy ----------------------------------------------------------------
+
+
+def directives(response) -> dict[str, list[str]]:
+    header = response.headers.get("Content-Security-Policy")
+    assert header, f"no Content-Security-Policy on {response.request['PATH_INFO']}"
+    parsed = {}
+    for part in header.split(";"):
+        name, *values = part.split()
+        parsed[name] = values
+    return parsed
+
+
+def assert_strict_scripts(response) -> None:
+    policy = directives(response)
+    assert policy["script-src"] == ["'self'"], policy
+    assert policy["object-src"] == ["'none'"]
+    assert policy["base-uri"] == ["'self'"]
+    assert policy["form-action"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["default-src"] == ["'self'"]
+
+
+@pytest.fixture
+def superuser(db):
+    user = UserFactory(role="admin", username="sam-super")
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    return user
+
+
+@pytest.mark.django_db
+def test_workspace_pages_send_a_policy_without_inline_script(client, superuser):
+    contact = ContactFactory()
+    client.force_login(superuser)
+    for path in [
+        "/",
+        "/contacts/",
+        f"/contacts/{contact.pk}/",
+        "/segments/",
+        "/campaigns/new/",
+        "/templates/new/",
+        "/api/docs/",
+        f"/admin/contacts/contact/{contact.pk}/change/",
+    ]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert_strict_scripts(response)
+
+
+@pytest.mark.django_db
+def test_public_pages_send_the_policy_too(client):
+    assert_strict_scripts(client.get("/login/"))
+    assert_strict_scripts(client.get("/u/abc.def/"))
+
+
+def test_images_are_limited_to_herald_and_data_urls_outside_message_previews(client, db):
+    assert directives(client.get("/login/"))["img-src"] == ["'self'", "data:"]
+
+
+@pytest.mark.django_db
+def test_the_template_editor_lets_the_sandboxed_preview_load_remote_images(client, superuser):
+    # The preview iframe's srcdoc inherits the page's policy, and emails link their images.
+    client.force_login(superuser)
+    img_src = directives(client.get("/templates/new/"))["img-src"]
+    assert img_src == ["'self'", "data:", "https:", "http:"]
+    # Scripts stay as strict as everywhere else.
+    assert_strict_scripts(client.get("/templates/new/"))
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_started_by_a_script_file(client, superuser):
+    client.force_login(superuser)
+    page = client.get("/api/docs/").content.decode()
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert scripts and all("src=" in tag for tag in scripts), scripts
+    init = client.get("/api/docs/?script=")
+    assert init.status_code == 200
+    assert init["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle(" in init.content.decode()
+
+
+# Inline script in any form: a <script> with code, an on*="…" handler attribute, or an
+# htmx feature that compiles strings into functions (trigger filters, hx-on, hx-vars, js:).
+INLINE_SCRIPT = [
+    (re.compile(r"<script\b(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I), "<script>"),
+    (re.compile(r"\son[a-z]+\s*=", re.I), "on* handler"),
+    (re.compile(r"hx-trigger=\"[^\"]*[a-z]\[", re.I), "hx-trigger filter"),
+    (re.compile(r"\bhx-on\b|hx-on:|\bhx-vars\b|javascript:|[\"']js:", re.I), "eval in htmx"),
+]
+APPS = ["config", "marketing", "contacts", "templates", "campaigns", "integrations"]
+
+
+def test_no_herald_template_carries_inline_script():
+    found = []
+    for app in APPS:
+        for path in sorted((BASE_DIR / app).glob("templates/**/*.html")):
+            text = path.read_text()
+            for pattern, kind in INLINE_SCRIPT:
+                for match in pattern.finditer(text):
+                    line = text.count("\n", 0, match.start()) + 1
+                    found.append(f"{path.relative_to(BASE_DIR)}:{line}: {kind}")
+    assert found == []
