@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignType
 from contacts.models import ChannelType, Segment
+from integrations.parsers import json_text_load
 from templates.models import MessageTemplate
 
 
@@ -72,7 +73,7 @@ class JSONText(forms.CharField):
         if not text or not text.strip():
             return None
         try:
-            parsed = json.loads(text)
+            parsed = json_text_load(text)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"

@@ -12,7 +12,6 @@ others are queued.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from django.utils import timezone
 from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
 from contacts.models import ChannelType, Contact, ContactSource, Segment
 from contacts.validation import email_normalise, phone_normalise
+from integrations.parsers import json_text_load
 from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000
@@ -193,7 +193,7 @@ def _json_param(raw: Any) -> tuple[dict | None, str | None]:
     if not isinstance(raw, str):
         return None, "jsonParam must be a JSON object or a string holding one"
     try:
-        value = json.loads(raw)
+        value = json_text_load(raw)
     except ValueError as exc:
         return None, f"jsonParam is not valid JSON ({exc.msg} at position {exc.pos})"
     if not isinstance(value, dict):

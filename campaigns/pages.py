@@ -20,6 +20,7 @@ from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
 from contacts.models import Segment
 from contacts.queries import FilterError, filter_reach, segment_reach
+from integrations.parsers import json_text_load
 from marketing.roles import Role, has_role, role_required
 
 S = CampaignStatus
@@ -266,7 +267,7 @@ def audience_reach(request):
     if not raw:
         return _reach_html(error="Pick a segment or write a filter to see the reach.", muted=True)
     try:
-        parsed = json.loads(raw)
+        parsed = json_text_load(raw)
     except json.JSONDecodeError as exc:
         return _reach_html(error=f"Not valid JSON yet (line {exc.lineno}, column {exc.colno}).")
     if not isinstance(parsed, dict):

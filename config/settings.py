@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -42,6 +43,34 @@ HERALD_IMPORT_ALLOW_PRIVATE_URLS = env_bool("HERALD_IMPORT_ALLOW_PRIVATE_URLS", 
 # of HERALD_BASE_URL. Mail to it must reach Herald's inbound webhook to take effect.
 HERALD_UNSUBSCRIBE_MAILTO_DOMAIN = env_str("HERALD_UNSUBSCRIBE_MAILTO_DOMAIN", "")
 
+# --- HTTPS --------------------------------------------------------------------------------
+# A deployment whose public URL is https gets every switch on; each variable overrides its
+# own. On http (./bin/run on 127.0.0.1) they stay off: a redirect to an https nobody serves
+# and cookies meant for https only would lock the developer out.
+_HTTPS = HERALD_BASE_URL.lower().startswith("https://")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+# Health probes speak plain HTTP to the web process itself, past the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# A year, as the browsers' HSTS preload list requires.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS else 0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS={SECURE_HSTS_SECONDS} is negative.")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=_HTTPS)
+# Production terminates TLS at a proxy, so the request reaching Django is plain HTTP; the
+# proxy's X-Forwarded-Proto says what the browser used. Trust it only behind a proxy that
+# sets it on every request (a client could otherwise claim https itself).
+if env_bool("HERALD_TRUST_X_FORWARDED_PROTO", default=_HTTPS):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The other headers `check --deploy` asks for: Django's defaults, written out so that they
+# are a decision here rather than an accident of the Django version.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -58,6 +87,7 @@ INSTALLED_APPS = [
     "auditlog",
     "axes",
     "anymail",
+    "csp",
     "marketing",
     "contacts",
     "templates",
@@ -68,6 +98,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,6 +108,24 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts only from Herald's own static files, so an
+# injected <script> or on*="…" attribute runs nothing. Pages keep their inline <style>
+# blocks and style attributes, hence 'unsafe-inline' for styles only. The pages that show
+# message HTML (a sandboxed srcdoc iframe, which inherits this policy) also allow remote
+# images: templates.views.message_preview_csp.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -229,6 +278,11 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # No validator badge: it would send the schema's URL to swagger.io from the docs page.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # `check --deploy` is about the deployment; schema warnings come from
+    # `manage.py spectacular --validate`, where the API's authors look for them.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     # Swagger UI is served from our own static files (npm: swagger-ui-dist), no CDN.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",

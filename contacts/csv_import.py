@@ -15,6 +15,9 @@ Decisions, so a reader need not reverse-engineer them:
 - An empty cell leaves the stored value alone: an import adds and corrects, it never wipes.
 - A row with more or fewer cells than the header, or with a NUL character (which PostgreSQL
   cannot store), is reported as failed, never guessed at.
+- A file that is not UTF-8 fails as a whole. A UTF-8 file with a few rows whose bytes cannot
+  be decoded (a broken character, a surrogate written out as CESU-8) fails those rows alone:
+  the file counts as UTF-8 when its other text holds multi-byte UTF-8 characters.
 - The file is read twice, never held in memory: a first pass checks the encoding and CSV
   structure and counts rows (so progress has a total and a broken file stores nothing), the
   second streams chunks of CHUNK_ROWS rows to `contacts_upsert_batch`.
@@ -24,6 +27,7 @@ Decisions, so a reader need not reverse-engineer them:
 # parameters.
 # ruff: noqa: S608
 
+import codecs
 import csv
 import logging
 import re
@@ -60,6 +64,13 @@ CSV_FIELD_LIMIT = 1024 * 1024  # one cell; the csv module's default of 128 kB is
 FORMULA_PREFIXES = frozenset("=+-@\t\r")
 # PostgreSQL cannot store it in text: a row carrying it is reported, like a malformed one.
 NUL = "\x00"
+# Bytes that are not UTF-8, as the surrogateescape error handler reads them.
+UNDECODED = re.compile("[\udc80-\udcff]")
+# A multi-byte UTF-8 character: text in another encoding (Latin-1, cp1251) rarely has one.
+UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+READ_BYTES = 1 << 20
 
 
 class CsvFormatError(Exception):
@@ -141,6 +152,8 @@ class Header:
     names: list[str]  # as written in the file
     targets: list[Target]
     setters: list[Setter]
+    # "surrogateescape" when some rows have bytes that are not UTF-8 (they fail alone).
+    decode_errors: str = "strict"
 
 
 def _column_target(name: str, by_key: dict) -> Target | None:
@@ -237,20 +250,48 @@ def _reader(handle) -> Iterator[list[str]]:
     return csv.reader(handle, dialect="excel", strict=True)
 
 
-def _open(path: Path):
+def _open(path: Path, errors: str = "strict"):
     # utf-8-sig drops a BOM when present and reads plain UTF-8 otherwise.
-    return open(path, encoding="utf-8-sig", errors="strict", newline="")
+    return open(path, encoding="utf-8-sig", errors=errors, newline="")
+
+
+def _damaged_utf8(path: Path) -> bool:
+    """Whether the file is UTF-8 with some bytes that cannot be decoded: not all of it
+    decodes, yet it holds multi-byte UTF-8 characters. A file that decodes, or one in another
+    encoding, is False (the strict reading then refuses the latter, naming the byte)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(READ_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return False
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        tail = b""
+        while chunk := handle.read(READ_BYTES):
+            if UTF8_MULTIBYTE.search(tail + chunk):
+                return True
+            tail = chunk[-3:]
+    return False
 
 
 def csv_inspect(path: Path, custom_fields: list[CustomField]) -> tuple[Header, int]:
     """First pass: decode and parse the whole file, check the header → (header, data rows)."""
+    errors = "surrogateescape" if _damaged_utf8(path) else "strict"
     try:
-        with _open(path) as handle:
+        with _open(path, errors) as handle:
             reader = _reader(handle)
             names = next(reader, None)
             if names is None:
                 raise CsvFormatError("The file is empty: it needs a header row and contacts.")
+            if errors != "strict" and UNDECODED.search("".join(names)):
+                raise CsvFormatError(
+                    "The header row is not UTF-8. Save the file as 'CSV UTF-8' and import it again."
+                )
             header = header_parse(names, custom_fields)
+            header.decode_errors = errors
             rows = sum(map(bool, reader))  # the rows that are not blank lines
     except UnicodeDecodeError as exc:
         raise CsvFormatError(
@@ -270,7 +311,8 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
     Values are the cells stripped, with the export's formula-neutralising quote taken off;
     an empty value is an empty cell."""
     width = len(header.targets)
-    with _open(path) as handle:
+    damaged = header.decode_errors != "strict"
+    with _open(path, header.decode_errors) as handle:
         reader = _reader(handle)
         next(reader, None)
         number = FIRST_DATA_ROW - 1
@@ -279,7 +321,7 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
             if not row:
                 continue  # a blank line is not a contact
             joined = "".join(row)
-            if len(row) != width or NUL in joined:
+            if len(row) != width or NUL in joined or (damaged and UNDECODED.search(joined)):
                 yield number, None, row
                 continue
             if "'" in joined:
@@ -495,14 +537,16 @@ class _Reader:
 def _malformed_record(*, job: ImportJob, number: int, row: list[str], width: int) -> None:
     if len(row) != width:
         reason = f"row has {len(row)} value(s) but the header has {width} column(s)"
-    else:
+    elif NUL in "".join(row):
         reason = "a value contains the NUL character, which cannot be stored"
+    else:
+        reason = "a value has bytes that are not UTF-8 (a broken character), which cannot be stored"
     ImportFailure.objects.create(
         job=job,
         index=number,
         reason=reason,
-        # jsonb cannot hold NUL either: the report shows U+FFFD in its place.
-        data={"cells": [cell.replace(NUL, "\ufffd") for cell in row]},
+        # jsonb cannot hold NUL or undecoded bytes either: the report shows U+FFFD instead.
+        data={"cells": [UNDECODED.sub("\ufffd", cell.replace(NUL, "\ufffd")) for cell in row]},
     )
     ImportJob.objects.filter(pk=job.pk).update(
         processed=F("processed") + 1, failed_count=F("failed_count") + 1

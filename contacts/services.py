@@ -1159,20 +1159,35 @@ def _upsert_batch(
 
 @transaction.atomic
 def import_job_start(
-    *, contacts: list[dict], options: dict, created_by=None, body_text: str | None = None
+    *,
+    contacts: list[dict],
+    options: dict,
+    created_by=None,
+    body_text: str | None = None,
+    unstorable: dict[int, tuple[FieldError, object]] | None = None,
 ) -> ImportJob:
     """Store the request, report rows failing shape checks, enqueue the import on commit.
 
     `body_text` is the JSON request body as received, whose "contacts" are `contacts`: it is
     stored as it is, with the positions of the rows failing shape checks, instead of the
-    parsed contacts written out again (a few µs a contact in json.dumps)."""
+    parsed contacts written out again (a few µs a contact in json.dumps).
+
+    `unstorable`: rows holding text PostgreSQL cannot store (NUL, a lone UTF-16 surrogate),
+    found by the API edge, by index → (the field and problem, the row as it can be stored
+    in the report). Each fails alone; the body text then cannot be stored as it is."""
     from contacts.tasks import run_import_job
 
+    unstorable = unstorable or {}
     failures: list[tuple[int, str, object]] = []
     for index, raw in enumerate(contacts):
         errors = contact_shape_errors(raw)
+        if index in unstorable:
+            error, raw = unstorable[index]
+            errors = [*errors, error]
         if errors:
             failures.append((index, errors_reason(errors), raw))
+    if unstorable:
+        body_text = None
     if body_text is not None:
         payload = JsonText(
             f'{{"options": {json.dumps(options)}, '

@@ -90,7 +90,11 @@ def contact_detail(request, pk: int):
         for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC)[:DYNAMIC_SEGMENTS_CHECKED]
         if _in_dynamic_segment(segment, contact)
     ]
-    events = contact.events.select_related("event_type")[:RECENT_EVENTS]
+    events = list(contact.events.select_related("event_type")[:RECENT_EVENTS])
+    for event in events:
+        # Pairs made here: in a template, `params.items` finds a parameter named "items"
+        # before the dict method.
+        event.param_pairs = list(event.params.items()) if isinstance(event.params, dict) else []
     return render(
         request,
         "contacts/contact_detail.html",

@@ -25,6 +25,7 @@ from contacts.models import Contact, Segment, SegmentKind
 from contacts.paging import keyset_page, page_count
 from contacts.queries import FilterError, filter_reach, segment_contacts, segment_reach
 from contacts.validation import email_normalise
+from integrations.parsers import json_text_load
 from marketing.roles import Role, has_role, role_required
 
 
@@ -282,7 +283,7 @@ class BuiltFilter:
     def _from_json(self) -> None:
         text = self.json_text.strip() or "{}"
         try:
-            value = json.loads(text)
+            value = json_text_load(text)
         except json.JSONDecodeError as exc:
             self.error = (
                 f"filter: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"

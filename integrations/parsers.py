@@ -1,24 +1,60 @@
-"""Request body parsers: DRF's own, refusing text that PostgreSQL cannot store.
+"""Request body parsers: DRF's own, refusing JSON that PostgreSQL cannot store or that would
+exhaust the stack.
 
-PostgreSQL's text and jsonb refuse the NUL character, so a value carrying one would fail its
-INSERT with a server error (or, in a bulk import, fail the whole batch). It is refused here,
-once for every endpoint, as a 400 naming the field.
+PostgreSQL's text and jsonb refuse the NUL character and lone UTF-16 surrogates (`"\\ud800"`
+is valid JSON, but no UTF-8 text can hold it), so a value carrying one would fail its INSERT
+with a server error (or, in a bulk import, fail the whole batch). They are refused here, once
+for every endpoint, as a 400 naming the field. JSON nested deeper than MAX_JSON_DEPTH levels
+is refused as well, before anything walks it.
 """
 
 import io
 import json
+import re
+from itertools import accumulate
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
 NUL = "\x00"
 NUL_PROBLEM = "must not contain the NUL character (\\u0000)"
+SURROGATE_PROBLEM = "must not contain a lone UTF-16 surrogate (\\ud800 to \\udfff)"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Real request bodies nest a handful of levels (params, channels, items); this leaves room.
+MAX_JSON_DEPTH = 100
+DEPTH_PROBLEM = f"nested deeper than {MAX_JSON_DEPTH} levels"
+
+# The byte of each JSON bracket → its step in depth; other bytes are deleted before counting.
+_DEPTH_STEP = [0] * 256
+for _byte in b"[{":
+    _DEPTH_STEP[_byte] = 1
+for _byte in b"]}":
+    _DEPTH_STEP[_byte] = -1
+_NOT_BRACKET = bytes(b for b in range(256) if not _DEPTH_STEP[b])
+
+# A lone surrogate's escape in JSON text (a high one not followed by a low one, or a low one
+# not after a high one): only to point at it in a message.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
-def nul_path(data, path: str = "") -> str | None:
-    """The dotted path of the first key or string in `data` containing NUL, else None."""
+def text_problem(text: str) -> str | None:
+    """Why PostgreSQL cannot store `text`, else None."""
+    if NUL in text:
+        return NUL_PROBLEM
+    if _SURROGATE.search(text):
+        return SURROGATE_PROBLEM
+    return None
+
+
+def text_problem_path(data, path: str = "") -> tuple[str, str] | None:
+    """(dotted path, problem) of the first key or string in `data` PostgreSQL cannot store."""
     if isinstance(data, str):
-        return path if NUL in data else None
+        problem = text_problem(data)
+        return (path, problem) if problem else None
     if isinstance(data, dict):
         items = data.items()
     elif isinstance(data, list):
@@ -26,32 +62,106 @@ def nul_path(data, path: str = "") -> str | None:
     else:
         return None
     for key, value in items:
-        here = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and NUL in key:
-            return here
-        found = nul_path(value, here)
+        # A path names the field as it can be shown: U+FFFD for what cannot be.
+        shown = text_storable(key) if isinstance(key, str) else key
+        here = f"{path}.{shown}" if path else str(shown)
+        if isinstance(key, str) and (problem := text_problem(key)):
+            return here, problem
+        found = text_problem_path(value, here)
         if found is not None:
             return found
     return None
 
 
-def nul_refuse(data) -> None:
-    path = nul_path(data)
-    if path is not None:
-        raise ValidationError({path or "body": [NUL_PROBLEM]})
+def text_refuse(data) -> None:
+    found = text_problem_path(data)
+    if found is not None:
+        path, problem = found
+        raise ValidationError({path or "body": [problem]})
 
 
-def json_body_load(raw: bytes):
-    """A UTF-8 JSON body as DRF's JSONParser reads it (strict: no NaN or Infinity), with no
-    NUL anywhere. Raises ParseError for a body that is not JSON, ValidationError for NUL."""
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
-        raise ParseError(f"JSON parse error - {exc}") from exc
-    # JSON carries NUL only as the escape \u0000: a body without that text has none.
-    if b"\\u0000" in raw:
-        nul_refuse(data)
+def text_storable(data):
+    """`data` with U+FFFD in place of each NUL and lone surrogate, in keys and strings."""
+    if isinstance(data, str):
+        return _SURROGATE.sub("\ufffd", data.replace(NUL, "\ufffd"))
+    if isinstance(data, dict):
+        return {text_storable(key): text_storable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [text_storable(value) for value in data]
     return data
+
+
+def text_suspect(raw: bytes | str) -> bool:
+    """Whether JSON text may hold NUL or a lone surrogate: JSON carries them only as escapes
+    (\\u0000, \\udXXX), and UTF-8 text cannot hold them raw. Cheap (a substring search), so
+    the walk of text_problem_path runs only for the rare body that has such an escape."""
+    if isinstance(raw, str):
+        return "\\u0000" in raw or "\\ud" in raw or "\\uD" in raw or NUL in raw
+    return b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw
+
+
+def json_depth_over(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text `raw` nests arrays and objects deeper than `limit`.
+
+    Counted on the text, with the strings taken out (they may hold brackets), in C-speed
+    byte operations; a body with no more than `limit` brackets cannot be that deep."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    # Without escaped backslashes and quotes, every '"' opens or closes a string.
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(None, _NOT_BRACKET)
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > limit
+
+
+def _loads(text: str | bytes):
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(DEPTH_PROBLEM) from None
+
+
+def json_body_load(raw: bytes, *, check_text: bool = True, check_depth: bool = True):
+    """A UTF-8 JSON body as DRF's JSONParser reads it (strict: no NaN or Infinity), with no
+    NUL or lone surrogate anywhere (unless `check_text` is off: the caller checks parts of
+    it itself) and at most MAX_JSON_DEPTH levels deep. Raises ParseError for a body that is
+    not JSON or too deep, ValidationError naming the field for text PostgreSQL cannot store.
+
+    `check_depth` off: only JSON too deep to parse at all is refused (the bulk contacts
+    endpoint, whose rows are shape-checked, skips counting a megabyte of brackets)."""
+    if check_depth and json_depth_over(raw):
+        raise ParseError(f"JSON parse error - {DEPTH_PROBLEM}")
+    try:
+        data = _loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError and depth included
+        raise ParseError(f"JSON parse error - {exc}") from exc
+    if check_text and text_suspect(raw):
+        text_refuse(data)
+    return data
+
+
+def json_text_load(text: str):
+    """JSON typed into a page (a filter, sample data, parameters): as json.loads, but text
+    PostgreSQL cannot store and nesting past MAX_JSON_DEPTH raise json.JSONDecodeError too, so
+    a form shows them as it shows any other JSON error."""
+    if json_depth_over(text.encode("utf-8", "surrogatepass")):
+        raise json.JSONDecodeError(DEPTH_PROBLEM, text, 0)
+    try:
+        value = _loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        raise json.JSONDecodeError(str(exc), text, 0) from None
+    if text_suspect(text):
+        found = text_problem_path(value)
+        if found is not None:
+            path, problem = found
+            where = _LONE_SURROGATE_ESCAPE.search(text) if problem == SURROGATE_PROBLEM else None
+            position = where.start() if where else max(text.find("\\u0000"), 0)
+            raise json.JSONDecodeError(
+                f"{path or 'the value'} {problem}, which cannot be stored", text, position
+            )
+    return value
 
 
 def _refuse_constant(name: str):
@@ -63,8 +173,11 @@ class JSONParser(parsers.JSONParser):
         raw = stream.read() if stream is not None else b""
         encoding = (parser_context or {}).get("encoding", "utf-8")
         if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            data = super().parse(io.BytesIO(raw), media_type, parser_context)
-            nul_refuse(data)
+            try:
+                data = super().parse(io.BytesIO(raw), media_type, parser_context)
+            except RecursionError:
+                raise ParseError(f"JSON parse error - {DEPTH_PROBLEM}") from None
+            text_refuse(data)
             return data
         return json_body_load(raw)
 
@@ -73,6 +186,7 @@ class FormParser(parsers.FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
         data = super().parse(stream, media_type, parser_context)
         for key, values in data.lists():
-            if NUL in key or any(NUL in value for value in values):
-                raise ValidationError({key: [NUL_PROBLEM]})
+            for text in (key, *values):
+                if problem := text_problem(text):
+                    raise ValidationError({text_storable(key): [problem]})
         return data

@@ -5,6 +5,7 @@ Views parse input with forms and call templates.services / templates.lifecycle f
 write; previews go through templates.preview, which validates like a save but saves nothing.
 """
 
+from csp.decorators import csp_update
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -42,6 +43,10 @@ FIELD_LABELS = {
     for name, field in TemplateForm.base_fields.items()
 }
 FIELD_LABELS.update(data="Sample data", contact="Contact")
+# The pages that show message HTML do so in a sandboxed srcdoc iframe, which inherits the
+# page's Content-Security-Policy; emails link their images from the sender's servers, so
+# these pages allow remote images. Scripts stay blocked by the policy and the sandbox.
+message_preview_csp = csp_update({"img-src": ["https:", "http:"]})
 
 
 @role_required(Role.VIEWER)
@@ -72,6 +77,7 @@ def template_list(request):
 
 
 @role_required(Role.MARKETER)
+@message_preview_csp
 def template_new(request):
     form = TemplateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -88,6 +94,7 @@ def template_new(request):
 
 
 @role_required(Role.VIEWER)
+@message_preview_csp
 def template_edit(request, pk: int):
     template = get_object_or_404(MessageTemplate, pk=pk)
     if request.method == "POST":
@@ -226,6 +233,7 @@ def template_versions(request, pk: int):
 
 
 @role_required(Role.VIEWER)
+@message_preview_csp
 def template_version_detail(request, pk: int, number: int):
     version = get_object_or_404(
         TemplateVersion.objects.select_related("template", "published_by"),

@@ -41,7 +41,13 @@ from contacts.validation import (
     phone_normalise,
 )
 from integrations.models import Scope
-from integrations.parsers import json_body_load
+from integrations.parsers import (
+    json_body_load,
+    text_problem_path,
+    text_refuse,
+    text_storable,
+    text_suspect,
+)
 
 BULK_MAX = 3000
 
@@ -100,21 +106,40 @@ def _object(data) -> dict:
     return data
 
 
-def _bulk_body(request) -> tuple[dict, str | None]:
-    """The body, and its text as received when it is UTF-8 JSON (else None).
+def _bulk_body(request) -> tuple[dict, str | None, bool]:
+    """The body, its text as received when it is UTF-8 JSON (else None), and whether its
+    contacts may hold text PostgreSQL cannot store (NUL, a lone surrogate): such rows fail
+    alone, in import_job_start, while such text elsewhere in the body is a 400.
 
     Such a body is decoded here, by the same parser, rather than through request.data: the
     request would keep its contacts alive until the response is sent, so the collector,
-    resuming after gc_paused, would first scan every one of them (about 10 ms a request)."""
+    resuming after gc_paused, would first scan every one of them (about 10 ms a request).
+    Its depth is not counted (a megabyte of brackets): rows are shape-checked, and JSON too
+    deep to parse is still refused."""
     media_type, params = parse_header_parameters(request.content_type or "")
     if media_type != "application/json" or params.get("charset", "utf-8").lower() != "utf-8":
-        return _body(request), None
+        return _body(request), None, False
     try:
         raw = request.body
         text = raw.decode()
     except (RawPostDataException, UnicodeDecodeError):
-        return _body(request), None
-    return _object(json_body_load(raw)), text
+        return _body(request), None, False
+    body = _object(json_body_load(raw, check_text=False, check_depth=False))
+    suspect = text_suspect(raw)
+    if suspect:
+        text_refuse({key: value for key, value in body.items() if key != "contacts"})
+    return body, text, suspect
+
+
+def _unstorable_rows(contacts: list) -> dict[int, tuple[tuple[str, str], object]]:
+    """The rows holding text PostgreSQL cannot store → (field, problem), the row with U+FFFD
+    in place of that text (for the import's failure report)."""
+    rows = {}
+    for index, row in enumerate(contacts):
+        found = text_problem_path(row)
+        if found is not None:
+            rows[index] = (found, text_storable(row))
+    return rows
 
 
 def _domain_error(exc: ContactError) -> Response:
@@ -281,7 +306,7 @@ class ContactsView(APIView):
             return self._post(request)
 
     def _post(self, request):
-        body, body_text = _bulk_body(request)
+        body, body_text, text_suspect = _bulk_body(request)
         contacts = body.get("contacts")
         if not isinstance(contacts, list) or not 1 <= len(contacts) <= BULK_MAX:
             raise ValidationError({"contacts": [f"must be a list of 1 to {BULK_MAX} contacts"]})
@@ -298,7 +323,11 @@ class ContactsView(APIView):
                 {"groupNames": [f"'{name}' is a dynamic segment" for name in dynamic]}
             )
         job = import_job_start(
-            contacts=contacts, options=options, created_by=_user(request), body_text=body_text
+            contacts=contacts,
+            options=options,
+            created_by=_user(request),
+            body_text=body_text,
+            unstorable=_unstorable_rows(contacts) if text_suspect else None,
         )
         return Response(
             {

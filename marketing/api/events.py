@@ -8,7 +8,6 @@ is what templates read as `$data`.
 """
 
 import functools
-import json
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +19,7 @@ from rest_framework.views import APIView
 
 from integrations.auth import APIKeyAuthentication
 from integrations.models import Scope
-from integrations.parsers import json_body_load
+from integrations.parsers import json_body_load, json_text_load
 from marketing.events import (
     BODY_MAX_BYTES,
     KEY_VALUE_MAX,
@@ -52,7 +51,7 @@ def params_parse(raw, *, version: int) -> dict:
     if isinstance(raw, str):
         # Form-encoded requests carry params as a JSON string.
         try:
-            raw = json.loads(raw)
+            raw = json_text_load(raw)
         except ValueError:
             raise _error("params", "must be a list of {name, value} objects") from None
     if isinstance(raw, dict) and version >= 2:

@@ -5,6 +5,7 @@ import json
 from django import forms
 
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
+from integrations.parsers import json_text_load
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.models import ReEntry, TriggerKind
@@ -263,7 +264,7 @@ class StepForm(forms.Form):
     def clean_filter(self):
         text = self.cleaned_data["filter"].strip() or "{}"
         try:
-            value = json.loads(text)
+            value = json_text_load(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
         if not isinstance(value, dict):
@@ -340,7 +341,7 @@ class SimulateForm(forms.Form):
     def clean_params(self):
         text = self.cleaned_data["params"].strip() or "{}"
         try:
-            value = json.loads(text)
+            value = json_text_load(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
         if not isinstance(value, dict):

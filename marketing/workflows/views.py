@@ -290,9 +290,10 @@ def workflow_run_detail(request, pk: int):
         {**entry, "label": (steps.get(entry["step"]) or {}).get("label") or entry.get("kind")}
         for entry in run.path
     ]
-    deliveries = {
-        message.step_id: message.delivery for message in run.messages.select_related("delivery")
-    }
+    # A list of pairs, not a dict: a step id "items" would shadow the dict method in a template.
+    deliveries = [
+        (message.step_id, message.delivery) for message in run.messages.select_related("delivery")
+    ]
     return render(
         request,
         "marketing/workflows/run_detail.html",

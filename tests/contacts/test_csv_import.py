@@ -243,6 +243,41 @@ def test_broken_files_fail_the_job_with_a_clear_description(db, content, message
     assert not Contact.objects.exists()
 
 
+def test_rows_of_a_utf8_file_with_bytes_that_are_not_utf8_fail_alone(db):
+    """A surrogate written out as CESU-8 (ED A0 80), or a broken character, in a file whose
+    other rows are UTF-8: those rows fail, naming why, and the others are imported."""
+    content = (
+        "Email,First name\nzoe@example.com,Zo\u00eb\nbad@example.com,Bro\u0301ken\n".encode()
+        + b"cesu@example.com,Emoji \xed\xa0\xbd\xed\xb8\x80\n"
+        + b"cut@example.com,Cut \xc3\n"
+        + "ok@example.com,\u041e\u043b\u0435\u043d\u0430\n".encode()
+    )
+
+    job = run_import(content)
+
+    assert job.status == ImportStatus.FINISHED, job.description
+    assert (job.total, job.created_count, job.failed_count) == (5, 3, 2)
+    failures = {failure.index: failure for failure in job.failures.all()}
+    assert sorted(failures) == [4, 5]
+    assert "not UTF-8" in failures[4].reason
+    assert failures[4].data == {"cells": ["cesu@example.com", "Emoji " + "\ufffd" * 6]}
+    assert sorted(Contact.objects.values_list("first_name", flat=True)) == [
+        "Bro\u0301ken",
+        "Zo\u00eb",
+        "\u041e\u043b\u0435\u043d\u0430",
+    ]
+
+
+def test_a_header_with_bytes_that_are_not_utf8_fails_the_file(db):
+    content = "Email,First name\nzoe@example.com,Zo\u00eb\n".encode().replace(
+        b"Email", b"E\xffmail"
+    )
+    job = run_import(content)
+    assert job.status == ImportStatus.ERROR
+    assert "header row is not UTF-8" in job.description
+    assert not Contact.objects.exists()
+
+
 def test_existing_contacts_are_updated_and_empty_cells_keep_values(db):
     ContactFactory(email="ann@example.com", first_name="Ann", last_name="Old", town="Kyiv")
     job = run_import("Email,Last name,City\nANN@example.com,New,\n")

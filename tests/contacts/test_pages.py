@@ -293,6 +293,39 @@ def test_detail_shows_everything_about_a_contact(as_viewer, loyalty):
     assert "Lviv people" not in page
 
 
+def test_detail_of_a_contact_with_an_order_with_items_and_an_items_parameter(
+    as_viewer, api, full_key
+):
+    """A JSON parameter named like a dict method ("items", "keys") is shown as a parameter:
+    Django's template lookup would find the key before the method."""
+    order = {
+        "externalOrderId": "A-7",
+        "externalCustomerId": "C-7",
+        "currency": "USD",
+        "status": "INITIALIZED",
+        "totalCost": 10,
+        "date": "2026-01-02T10:00:00Z",
+        "email": "buyer@example.com",
+        "items": [{"externalItemId": "i1", "name": "Kettle", "quantity": 1, "cost": 10}],
+    }
+    response = api.post("/api/v1/orders", key=full_key, body={"orders": [order]})
+    assert response.status_code == 200, response.content
+    assert response.json()["failedOrders"] == [], response.content
+    contact = Contact.objects.get(email="buyer@example.com")
+    event_emit(
+        type_key="cartChanged",
+        params={"items": "kettle", "keys": "k1", "values": 3},
+        contact_id=contact.pk,
+    )
+
+    response = as_viewer.get(f"/contacts/{contact.pk}/")
+
+    assert response.status_code == 200
+    page = page_of(response)
+    for text in ["cartChanged", "items=kettle", "keys=k1", "values=3"]:
+        assert text in page, text
+
+
 def test_unknown_contact_is_404(as_viewer):
     assert as_viewer.get("/contacts/999999/").status_code == 404
 
