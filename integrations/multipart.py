@@ -1,19 +1,21 @@
-"""multipart/form-data bodies, refusing text PostgreSQL cannot store: the NUL rule of
-integrations.parsers (JSON and urlencoded bodies), applied to form fields sent as multipart."""
+"""multipart/form-data bodies, refusing text PostgreSQL cannot store: the rule of
+integrations.parsers for JSON and urlencoded bodies (NUL, lone surrogates), applied to form
+fields sent as multipart."""
 
 from rest_framework import parsers
 from rest_framework.exceptions import ValidationError
 
-from integrations.parsers import NUL, NUL_PROBLEM
+from integrations.parsers import text_problem, text_storable
 
 
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parsed = super().parse(stream, media_type, parser_context)
         for key, values in parsed.data.lists():
-            if NUL in key or any(NUL in value for value in values):
-                raise ValidationError({key.replace(NUL, "\\u0000"): [NUL_PROBLEM]})
+            for text in (key, *values):
+                if problem := text_problem(text):
+                    raise ValidationError({text_storable(key): [problem]})
         for key in parsed.files:
-            if NUL in key:
-                raise ValidationError({key.replace(NUL, "\\u0000"): [NUL_PROBLEM]})
+            if problem := text_problem(key):
+                raise ValidationError({text_storable(key): [problem]})
         return parsed

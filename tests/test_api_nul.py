@@ -64,7 +64,7 @@ def test_form_body_with_nul_is_400(client, api, full_key):
     [
         ("/api/v1/message/email", {"subject": "Hi\x00", "emails": "a@example.com"}, "subject"),
         ("/api/v1/message/sms", {"text": "Hi", "phoneNumbers": "+380\x00"}, "phoneNumbers"),
-        ("/api/v1/event", {"eventTypeKey": "t", "keyValue": "a", "x\x00": "1"}, "x\\u0000"),
+        ("/api/v1/event", {"eventTypeKey": "t", "keyValue": "a", "x\x00": "1"}, "x\ufffd"),
     ],
 )
 def test_multipart_body_with_nul_is_400(client, api, full_key, path, fields, field):
