@@ -280,9 +280,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # No validator badge: it would send the schema's URL to swagger.io from the docs page.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    # `check --deploy` is about the deployment; schema warnings come from
-    # `manage.py spectacular --validate`, where the API's authors look for them.
-    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     # Swagger UI is served from our own static files (npm: swagger-ui-dist), no CDN.
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
