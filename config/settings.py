@@ -253,7 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "integrations.parsers.JSONParser",
         "integrations.parsers.FormParser",
-        "integrations.multipart.MultiPartParser",
+        "integrations.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,5 +1,5 @@
-"""Request body parsers: DRF's own, refusing JSON that PostgreSQL cannot store or that would
-exhaust the stack.
+"""Request body parsers (JSON, form, multipart): DRF's own, refusing text PostgreSQL cannot
+store and JSON that would exhaust the stack.
 
 PostgreSQL's text and jsonb refuse the NUL character and lone UTF-16 surrogates (`"\\ud800"`
 is valid JSON, but no UTF-8 text can hold it), so a value carrying one would fail its INSERT
@@ -182,11 +182,27 @@ class JSONParser(parsers.JSONParser):
         return json_body_load(raw)
 
 
+def _fields_refuse(fields, file_names=()) -> None:
+    """Form fields (a QueryDict) and uploaded files' field names: the first that PostgreSQL
+    cannot store is a 400 naming it."""
+    for key, values in fields.lists():
+        for text in (key, *values):
+            if problem := text_problem(text):
+                raise ValidationError({text_storable(key): [problem]})
+    for key in file_names:
+        if problem := text_problem(key):
+            raise ValidationError({text_storable(key): [problem]})
+
+
 class FormParser(parsers.FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
         data = super().parse(stream, media_type, parser_context)
-        for key, values in data.lists():
-            for text in (key, *values):
-                if problem := text_problem(text):
-                    raise ValidationError({text_storable(key): [problem]})
+        _fields_refuse(data)
         return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        _fields_refuse(parsed.data, parsed.files)
+        return parsed
