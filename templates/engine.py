@@ -37,8 +37,12 @@ from typing import Any
 
 import airspeed
 
-MAX_SOURCE_CHARS = 1_000_000
-MAX_OUTPUT_CHARS = 1_000_000
+# The message/email API accepts 2,000,000 characters of HTML, and sanitising lengthens HTML
+# (closing tags, quoted attributes, `&amp;`; bounded by the sanitiser's node budget).
+MAX_SOURCE_CHARS = 4_000_000
+MAX_OUTPUT_CHARS = 5_000_000
+# airspeed spends 30-50 us on every '$' and '#' (a CSS colour too) when parsing.
+MAX_SYNTAX_MARKS = 50_000
 # Total #foreach iterations per render (all loops together, nested ones included), so that
 # nesting three 1,000-item loops cannot multiply into a billion.
 MAX_LOOP_ITERATIONS = 10_000
@@ -464,7 +468,11 @@ def compile_template(source: str) -> CompiledTemplate:
     if not isinstance(source, str):
         raise TypeError("template source must be a string")
     if len(source) > MAX_SOURCE_CHARS:
-        raise TemplateSyntaxError(f"template is longer than {MAX_SOURCE_CHARS} characters", 1, 1)
+        raise TemplateSyntaxError(f"template is longer than {MAX_SOURCE_CHARS:,} characters", 1, 1)
+    if source.count("$") + source.count("#") > MAX_SYNTAX_MARKS:
+        raise TemplateSyntaxError(
+            f"template has more than {MAX_SYNTAX_MARKS:,} '$' and '#' characters", 1, 1
+        )
     try:
         body = airspeed.TemplateBody("<template>", source)
         compiler = _Compiler(source)
@@ -507,9 +515,10 @@ class CompiledTemplate:
         *,
         escape_html: bool = False,
     ) -> str:
-        """Render with `$contact` and `$data`. With escape_html, values written by references
-        are HTML-escaped (the template's own text is not): used for HTML bodies, where
-        contact-supplied values must not become markup."""
+        """Render with `$contact` and `$data`. With escape_html, what references write (their
+        value, or their own text when they have none) is HTML-escaped, the template's other
+        text is not: used for HTML bodies, where contact-supplied values must not become
+        markup."""
         return self.render_context(TemplateContext(contact, data), escape_html=escape_html)
 
     def render_context(self, context: TemplateContext, *, escape_html: bool = False) -> str:
@@ -574,9 +583,11 @@ class _Renderer:
         if value is None:
             if node.silent and node.expression is not None:
                 return
-            self.write(node.my_text())
-            return
-        text = value if isinstance(value, str) else self.to_str(value)
+            # The reference's own text comes from the template source, not from sanitised
+            # HTML: in an attribute its quotes would end the value.
+            text = node.my_text()
+        else:
+            text = value if isinstance(value, str) else self.to_str(value)
         self.write(html.escape(text) if self.escape_html else text)
 
     def reference_value(self, node: Any, scopes: list[dict[str, Any]]) -> Any:

@@ -21,7 +21,13 @@ from templates.engine import (
     compile_template,
 )
 from templates.models import MessageTemplate, TemplateVersion
-from templates.sanitize import HtmlSanitizeError, html_to_text, inline_css, sanitize_html
+from templates.sanitize import (
+    HtmlSanitizeError,
+    html_size_check,
+    html_to_text,
+    inline_css,
+    sanitize_html,
+)
 
 # Fields holding Velocity source; each is compiled on save so mistakes surface then.
 TEMPLATE_FIELDS = ("subject", "preheader", "html", "text", "sms_text")
@@ -91,20 +97,27 @@ def template_prepare(template: MessageTemplate, *, text_given: bool) -> None:
             validate_email(template.from_email)
         except ValidationError:
             errors.append(TemplateFieldError("from_email", "Enter a valid email address."))
+    html_too_big = False
+    try:
+        html_size_check(template.html)  # before anything parses it
+    except HtmlSanitizeError as exc:
+        errors.append(TemplateFieldError("html", exc.message))
+        html_too_big = True
     for field in TEMPLATE_FIELDS:
-        if field != "text" or text_given:
+        if (field != "text" or text_given) and not (field == "html" and html_too_big):
             _check_source(field, getattr(template, field), errors)
     if not any(error.field == "html" for error in errors) and template.html:
         try:
             template.html = sanitize_html(template.html)
-        except HtmlSanitizeError as exc:
+        except (HtmlSanitizeError, TemplateSyntaxError) as exc:
+            # The cleaned HTML is compiled again and can be over the engine's limits.
             errors.append(TemplateFieldError("html", exc.message, exc.line, exc.column))
     if errors:
         raise TemplateValidationError(errors)
     if not text_given and (template.text_generated or not template.text):
         try:
             template.text = html_to_text(template.html) if template.html else ""
-        except HtmlSanitizeError as exc:
+        except (HtmlSanitizeError, TemplateSyntaxError) as exc:
             raise TemplateValidationError([TemplateFieldError("text", exc.message)]) from None
         template.text_generated = bool(template.text)
     elif text_given:

@@ -330,7 +330,8 @@ class EmailView(APIView):
         if html and not text and not errors:
             try:
                 text = html_to_text(html)
-            except HtmlSanitizeError as exc:
+            except (HtmlSanitizeError, TemplateSyntaxError) as exc:
+                # Deriving the text parses the HTML as a template, with skipPersonalisation too.
                 errors.add("htmlText", str(exc))
         if errors:
             return Response(errors, status=400)

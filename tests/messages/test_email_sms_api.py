@@ -159,3 +159,39 @@ def test_bad_sms_requests_name_the_field(api, full_key, body, field, status):
     response = api.post("/api/v1/message/sms", key=full_key, body=body)
     assert response.status_code == status, response.content
     assert field in response.json()
+
+
+def test_html_of_the_documented_size_without_plain_text_is_sent(api, full_key, mail_to_sink):
+    row = (
+        '<table width="600"><tr><td style="padding: 4px"><p>Dear $!contact.firstName, here is '
+        "a long paragraph of news about our shop, with more words than markup in it, as a "
+        "newsletter has.</p></td></tr></table>\n"
+    )
+    html = "<div>" + row * ((2_000_000 - 11) // len(row)) + "</div>"
+    assert 1_900_000 < len(html) <= 2_000_000
+    body = {"subject": "News", "htmlText": html, "emails": ["kim@example.com"]}
+    ContactFactory(email="kim@example.com", first_name="Kim")
+    response = api.post("/api/v1/message/email", key=full_key, body=body)
+    assert response.status_code == 200, response.content[:300]
+    send_request_process(send_request_id=response.json()["id"])
+    [mail] = mail_to_sink.messages
+    assert mail.get_body(("html",)).get_content().count("Dear Kim") == html.count("Dear $!")
+    assert "Dear Kim" in mail.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    "html, problem",
+    [
+        ("<p>Price $5</p>" * 50_001, "more than 50,000 '$' and '#'"),
+        ("<p>Done.</p>#end", "unexpected '#end'"),
+    ],
+)
+def test_html_the_template_engine_cannot_read_is_a_400_even_without_personalisation(
+    api, full_key, html, problem
+):
+    body = {"subject": "Hi", "htmlText": html, "emails": ["kim@example.com"]}
+    body["skipPersonalisation"] = True
+    response = api.post("/api/v1/message/email", key=full_key, body=body)
+    assert response.status_code == 400, response.content[:300]
+    assert problem in response.json()["htmlText"][0]
+    assert not SendRequest.objects.exists()

@@ -3,6 +3,8 @@
 import pytest
 
 from templates.engine import (
+    MAX_OUTPUT_CHARS,
+    MAX_SOURCE_CHARS,
     TemplateRenderError,
     TemplateSyntaxError,
     compile_template,
@@ -221,14 +223,20 @@ def test_too_deep_nesting_is_a_syntax_error_not_a_crash():
 
 def test_template_too_long_is_refused():
     with pytest.raises(TemplateSyntaxError, match="longer than"):
-        compile_template("x" * 1_000_001)
+        compile_template("x" * (MAX_SOURCE_CHARS + 1))
+    compile_template("x" * MAX_SOURCE_CHARS)
+
+
+def test_a_template_with_too_many_syntax_marks_is_refused_before_parsing():
+    with pytest.raises(TemplateSyntaxError, match="more than 50,000 '\\$' and '#'"):
+        compile_template("$a #b " * 25_001)
 
 
 def test_render_limits_raise_render_errors_with_clear_messages():
     with pytest.raises(TemplateRenderError, match="exceed 10000 iterations"):
         render("#foreach($i in [1..20000])x#end")
     with pytest.raises(TemplateRenderError, match="output exceeds"):
-        render("#foreach($i in [1..5000])" + "x" * 300 + "#end")
+        render("#foreach($i in [1..5000])" + "x" * (MAX_OUTPUT_CHARS // 4000) + "#end")
 
 
 def test_one_context_serves_several_templates_without_leaking_sets():

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from templates.engine import (
+    MAX_OUTPUT_CHARS,
     TemplateRenderError,
     TemplateSyntaxError,
     compile_template,
@@ -145,7 +146,7 @@ def test_injection_payload_is_refused_or_harmless(payload, expected):
         assert str(exc)
     else:
         assert not any(marker in output for marker in FORBIDDEN_OUTPUT), output[:200]
-        assert len(output) <= 1_000_000
+        assert len(output) <= MAX_OUTPUT_CHARS
     assert outcome == expected
     assert data == data_before
     assert contact == contact_before
