@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contacts.models import Contact
+from integrations.parsers import json_text_load
 from templates.engine import TemplateError
 from templates.models import MessageTemplate
 from templates.services import (
@@ -63,7 +64,7 @@ def preview_data_parse(raw: str | None) -> dict[str, Any]:
     if len(raw) > MAX_DATA_CHARS:
         raise PreviewInputError("data", f"At most {MAX_DATA_CHARS:,} characters of sample data.")
     try:
-        data = json.loads(raw)
+        data = json_text_load(raw)
     except json.JSONDecodeError as exc:
         raise PreviewInputError(
             "data", f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."

@@ -237,6 +237,8 @@ def test_preview_with_unknown_contact_says_so(as_marketer):
     [
         ('{"code": ', "Invalid JSON at line 1, column"),
         ("[1, 2]", "must be a JSON object"),
+        # Valid JSON, but no page can show it (UTF-8 cannot encode a lone surrogate).
+        ('{"code": "\\ud800"}', "code must not contain a lone UTF-16 surrogate"),
     ],
 )
 def test_preview_with_bad_json_shows_the_problem_inline(as_marketer, raw, message):
