@@ -1,31 +1,17 @@
-"""Keyset paging and capped counts for lists that may hold a million rows, and the eSputnik
-v1 API's own paging.
+"""Keyset paging and capped counts for lists that may hold a million rows.
 
 OFFSET paging makes page 10 000 read 500 000 rows and an exact COUNT(*) over a filtered
-million-row table costs a sequential scan on every page view; both are avoided here. The
-eSputnik v1 API pages by position (`startindex`, `maxrows`), so its lists keep OFFSET.
+million-row table costs a sequential scan on every page view; both are avoided here.
 """
 
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from integrations.api_params import POSITION_MAX, IntParam, read_all
-
 PAGE_SIZE = 50
 # Counting stops here: "more than 10,000" is as useful to a marketer as the exact figure and
 # bounds the count query to an index range of that many rows.
 COUNT_CAP = 10_000
-
-# The eSputnik v1 API: rows from a 1-based position, at most 500 per call.
-SEED_MAX_ROWS = 500
-STARTINDEX = IntParam(
-    "startindex", 1, 1, POSITION_MAX, "1-based position of the first row to return."
-)
-MAXROWS = IntParam(
-    "maxrows", SEED_MAX_ROWS, 1, SEED_MAX_ROWS, f"Rows to return (at most {SEED_MAX_ROWS})."
-)
-SEED_PAGING_PARAMETERS = [STARTINDEX.openapi(), MAXROWS.openapi()]
 
 
 @dataclass
@@ -78,10 +64,3 @@ def page_count(queryset: QuerySet, page: KeysetPage, *, cap: int | None = None) 
     if not page.has_next and not page.has_previous:
         return len(page.rows), True
     return capped_count(queryset, cap=cap)
-
-
-def seed_paging(params) -> tuple[int, int]:
-    """(offset, limit) from `startindex` and `maxrows`; a 400 naming either when it is out of
-    its range."""
-    start, rows = read_all(params, STARTINDEX, MAXROWS)
-    return start - 1, rows

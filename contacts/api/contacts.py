@@ -17,9 +17,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT, CONTACT_ID, CONTACT_LIST, CONTACT_REQUEST, ERASE
 from contacts.models import Contact, ContactSource, ImportJob, Segment, SegmentKind
-from contacts.paging import SEED_PAGING_PARAMETERS, seed_paging
 from contacts.services import (
     ContactConflict,
     ContactError,
@@ -32,6 +32,7 @@ from contacts.services import (
     import_job_start,
 )
 from contacts.validation import (
+    DEDUPE_ON,
     FALSE_WORDS,
     TRUE_WORDS,
     contact_to_seed,
@@ -87,7 +88,7 @@ IMPORT_STATUS = inline_serializer(
     },
 )
 SEARCH_PARAMETERS = [
-    *SEED_PAGING_PARAMETERS,
+    *PAGING_PARAMETERS,
     OpenApiParameter("email", str),
     OpenApiParameter("sms", str, description="A phone number."),
     OpenApiParameter("firstname", str),
@@ -243,7 +244,7 @@ class ContactsView(APIView):
         params = request.query_params
         errors = {}
         try:
-            offset, limit = seed_paging(params)
+            offset, limit = position_paging(params)
         except ValidationError as exc:
             errors.update(exc.detail)
         query = Q()
@@ -280,9 +281,7 @@ class ContactsView(APIView):
                     min_length=1,
                     max_length=BULK_MAX,
                 ),
-                "dedupeOn": serializers.ChoiceField(
-                    choices=["email", "sms", "email_or_sms", "id", "fieldId"], required=False
-                ),
+                "dedupeOn": serializers.ChoiceField(choices=DEDUPE_ON, required=False),
                 "fieldId": serializers.IntegerField(required=False),
                 "contactFields": serializers.ListField(
                     child=serializers.CharField(), required=False

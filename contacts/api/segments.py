@@ -14,9 +14,9 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT_LIST
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
-from contacts.paging import SEED_PAGING_PARAMETERS, seed_paging
 from contacts.queries import FilterError, segment_contacts
 from contacts.segments import (
     ContactsRuleError,
@@ -111,7 +111,7 @@ class GroupsView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
-        parameters=[*SEED_PAGING_PARAMETERS, OpenApiParameter("name", str)],
+        parameters=[*PAGING_PARAMETERS, OpenApiParameter("name", str)],
         responses=inline_serializer(
             "Group",
             {
@@ -123,7 +123,7 @@ class GroupsView(APIView):
         ),
     )
     def get(self, request):
-        offset, limit = seed_paging(request.query_params)
+        offset, limit = position_paging(request.query_params)
         groups = Segment.objects.order_by("pk")
         name = request.query_params.get("name", "").strip()
         if name:
@@ -143,12 +143,12 @@ class GroupContactsView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
-        parameters=SEED_PAGING_PARAMETERS,
+        parameters=PAGING_PARAMETERS,
         responses={200: CONTACT_LIST, 409: StaleFilter.RESPONSE},
     )
     def get(self, request, group_id):
         segment = _group_or_404(group_id)
-        offset, limit = seed_paging(request.query_params)
+        offset, limit = position_paging(request.query_params)
         try:
             contacts = segment_contacts(segment)
         except FilterError as exc:
