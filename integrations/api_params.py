@@ -46,14 +46,17 @@ class IntParam:
             return self.default
         return int(raw)
 
-    def openapi(self) -> OpenApiParameter:
-        schema = {
+    @property
+    def schema(self) -> dict:
+        return {
             "type": "integer",
             "minimum": self.minimum,
             "maximum": self.maximum,
             "default": self.default,
         }
-        return OpenApiParameter(self.name, schema, description=self.description)
+
+    def openapi(self) -> OpenApiParameter:
+        return OpenApiParameter(self.name, self.schema, description=self.description)
 
 
 def read_all(params, *specs: IntParam) -> list[int]:

@@ -63,12 +63,7 @@ class NewestFirst(CursorPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == LIMIT.name:
-                parameter["schema"] = {
-                    "type": "integer",
-                    "minimum": LIMIT.minimum,
-                    "maximum": LIMIT.maximum,
-                    "default": LIMIT.default,
-                }
+                parameter["schema"] = LIMIT.schema
         return parameters
 
 
