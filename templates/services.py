@@ -97,15 +97,16 @@ def template_prepare(template: MessageTemplate, *, text_given: bool) -> None:
             validate_email(template.from_email)
         except ValidationError:
             errors.append(TemplateFieldError("from_email", "Enter a valid email address."))
-    html_too_big = False
     try:
         html_size_check(template.html)  # before anything parses it
     except HtmlSanitizeError as exc:
         errors.append(TemplateFieldError("html", exc.message))
-        html_too_big = True
     for field in TEMPLATE_FIELDS:
-        if (field != "text" or text_given) and not (field == "html" and html_too_big):
-            _check_source(field, getattr(template, field), errors)
+        if field == "text" and not text_given:
+            continue
+        if field == "html" and any(error.field == "html" for error in errors):
+            continue  # too big to parse
+        _check_source(field, getattr(template, field), errors)
     if not any(error.field == "html" for error in errors) and template.html:
         try:
             template.html = sanitize_html(template.html)
