@@ -73,3 +73,29 @@ def test_multipart_body_with_nul_is_400(client, api, full_key, path, fields, fie
     assert response.status_code == 400, response.content
     assert response.json() == {field: [NUL_PROBLEM]}
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "method", "field"),
+    [
+        ("/api/v1/contacts?firstname=a%00b", "get", "firstname"),
+        ("/api/v1/contacts?email=a%00b@example.com", "get", "email"),
+        ("/api/v1/groups?name=a%00b", "get", "name"),
+        ("/api/v1/contact?externalCustomerId=a%00b", "delete", "externalCustomerId"),
+        ("/api/v1/groups?na%00me=x", "get", "na\ufffdme"),
+    ],
+)
+def test_query_parameter_with_nul_is_400_naming_it(api, full_key, path, method, field):
+    response = getattr(api, method)(path, key=full_key)
+    assert response.status_code == 400, response.content
+    assert response.json() == {field: [NUL_PROBLEM]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/orders/?q=a%00", "/contacts/?q=a%00b"])
+def test_page_query_parameter_with_nul_is_400(client, admin_user, path):
+    client.force_login(admin_user)
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "q must not contain the NUL character" in response.content.decode()
