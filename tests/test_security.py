@@ -118,45 +118,31 @@ def test_http_base_url_leaves_the_https_switches_off():
     }
 
 
-def test_each_https_switch_can_be_turned_off_on_an_https_deployment():
-    assert loaded_settings(
-        "https://herald.example.com",
-        SECURE_SSL_REDIRECT="0",
-        SECURE_HSTS_SECONDS="0",
-        SECURE_HSTS_INCLUDE_SUBDOMAINS="0",
-        SECURE_HSTS_PRELOAD="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        HERALD_TRUST_X_FORWARDED_PROTO="0",
-    ) == {
-        "SECURE_SSL_REDIRECT": False,
-        "SECURE_HSTS_SECONDS": 0,
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,
-        "SECURE_HSTS_PRELOAD": False,
-        "SESSION_COOKIE_SECURE": False,
-        "CSRF_COOKIE_SECURE": False,
-        "SECURE_PROXY_SSL_HEADER": None,
-    }
+SWITCHES = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "HERALD_TRUST_X_FORWARDED_PROTO",
+)
 
 
-def test_each_https_switch_can_be_turned_on_for_an_http_base_url():
-    assert loaded_settings(
-        "http://herald.internal",
-        SECURE_SSL_REDIRECT="1",
-        SECURE_HSTS_SECONDS="600",
-        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
-        SECURE_HSTS_PRELOAD="1",
-        SESSION_COOKIE_SECURE="1",
-        CSRF_COOKIE_SECURE="1",
-        HERALD_TRUST_X_FORWARDED_PROTO="1",
-    ) == {
-        "SECURE_SSL_REDIRECT": True,
-        "SECURE_HSTS_SECONDS": 600,
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
-        "SECURE_HSTS_PRELOAD": True,
-        "SESSION_COOKIE_SECURE": True,
-        "CSRF_COOKIE_SECURE": True,
-        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+@pytest.mark.parametrize(
+    ("base_url", "on", "hsts"),
+    [("https://herald.example.com", False, "0"), ("http://herald.internal", True, "600")],
+    ids=["off on an https deployment", "on for an http base URL"],
+)
+def test_each_https_switch_overrides_its_default(base_url, on, hsts):
+    switches = {name: "1" if on else "0" for name in SWITCHES}
+    assert loaded_settings(base_url, SECURE_HSTS_SECONDS=hsts, **switches) == {
+        "SECURE_SSL_REDIRECT": on,
+        "SECURE_HSTS_SECONDS": int(hsts),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": on,
+        "SECURE_HSTS_PRELOAD": on,
+        "SESSION_COOKIE_SECURE": on,
+        "CSRF_COOKIE_SECURE": on,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"] if on else None,
     }
 
 
