@@ -28,19 +28,23 @@ HTTPS_SETTINGS = [
     "CSRF_COOKIE_SECURE",
     "SECURE_PROXY_SSL_HEADER",
 ]
+# The on/off switches' environment variables (SECURE_HSTS_SECONDS is a number).
+SWITCHES = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "HERALD_TRUST_X_FORWARDED_PROTO",
+)
 # Left out of the subprocesses' environment: the switches under test (a developer's shell
 # must not leak into them), and what the test run itself sets but a deployment never does.
 LEFT_OUT = [
     "DEBUG",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "DJANGO_SETTINGS_MODULE",
-    "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-    "SECURE_HSTS_PRELOAD",
-    "SESSION_COOKIE_SECURE",
-    "CSRF_COOKIE_SECURE",
-    "HERALD_TRUST_X_FORWARDED_PROTO",
+    *SWITCHES,
 ]
 
 
@@ -116,16 +120,6 @@ def test_http_base_url_leaves_the_https_switches_off():
         "CSRF_COOKIE_SECURE": False,
         "SECURE_PROXY_SSL_HEADER": None,
     }
-
-
-SWITCHES = (
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-    "SECURE_HSTS_PRELOAD",
-    "SESSION_COOKIE_SECURE",
-    "CSRF_COOKIE_SECURE",
-    "HERALD_TRUST_X_FORWARDED_PROTO",
-)
 
 
 @pytest.mark.parametrize(
