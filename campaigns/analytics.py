@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Max, Q, Sum
+from django.dispatch import Signal
 from django.utils import timezone
 
 from campaigns.models import (
@@ -42,6 +43,8 @@ from campaigns.models import (
     RunStats,
     RunStatus,
 )
+from config.core.models import Heartbeat
+from config.core.services import heartbeat_record
 
 # Runs that finished this recently are refreshed on every tick even without new events:
 # the last sends and bounces of a run land in the minutes after its final batch.
@@ -57,6 +60,9 @@ HEARTBEAT_NAME = "analytics"
 # deadlock, and a second beat tick during a slow refresh has nothing to add.
 _LOCK_KEY = 0x4845_5231  # "HER1"
 LINKS_LIMIT = 100
+# Sent (with run_ids, None for "every recent run") after each rollup refresh, for the apps
+# above that add their own figures to the rollup rows (marketing's order conversions).
+stats_refreshed = Signal()
 
 METRICS = (
     "recipients",
@@ -208,9 +214,6 @@ def stats_refresh(*, run_ids: Iterable[int] | None = None) -> RefreshResult:
     (minus EVENT_MARGIN); buckets only for the hours since then. Idempotent either way.
     An incremental refresh that finds another one in progress returns at once.
     """
-    from marketing.models import Heartbeat
-    from marketing.services import heartbeat_record
-
     with connection.cursor() as cursor:
         if run_ids is None:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_LOCK_KEY])

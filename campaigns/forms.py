@@ -10,8 +10,8 @@ from django import forms
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignType
+from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
-from integrations.parsers import json_text_load
 from templates.models import MessageTemplate
 
 

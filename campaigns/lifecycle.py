@@ -116,16 +116,16 @@ class CampaignLocked(Exception):
 
 def channel_connection(channel: str) -> tuple[bool, str]:
     """(connected, how). Email: a sender address is configured (the organisation's default
-    sender or DEFAULT_FROM_EMAIL). SMS: integrations.sms always yields a gateway — the HTTP
+    sender or DEFAULT_FROM_EMAIL). SMS: campaigns.sms always yields a gateway — the HTTP
     gateway when HERALD_SMS_URL is set, else the file outbox, which counts as connected just
     as email's file backend does in development. Other channels have no integration yet."""
     if channel == ChannelType.EMAIL:
-        from marketing.models import Organisation
+        from config.core.models import Organisation
 
         sender = Organisation.load().default_sender_email or settings.DEFAULT_FROM_EMAIL
         return (bool(sender), f"sender {sender}" if sender else "no sender address configured")
     if channel == ChannelType.SMS:
-        from integrations.sms import sms_gateway
+        from campaigns.sms import sms_gateway
 
         return (True, f"gateway {sms_gateway().name}")
     return (False, "no integration for this channel in Herald yet")

@@ -251,7 +251,7 @@ def _milestone(value: Any) -> dict:
 
 
 def _default_time_zone() -> str:
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     return Organisation.load().time_zone or "UTC"
 

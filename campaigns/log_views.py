@@ -9,13 +9,20 @@ exists: request_id (unique), status/channel + pk order, created_at (indexed).
 import datetime
 
 from django import forms
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from campaigns.messages import MessageError, template_test_send
 from campaigns.models import Delivery, DeliveryStatus
+from config.core.roles import Role, role_required
 from contacts.models import ChannelType
 from contacts.paging import keyset_page, page_count
-from marketing.roles import Role, role_required
+from templates.models import MessageTemplate
+from templates.preview import PreviewInputError, preview_contact_find, preview_data_parse
+from templates.views import FIELD_LABELS
 
 
 class MessageLogFilterForm(forms.Form):
@@ -104,3 +111,31 @@ def message_detail(request, request_id):
         "campaigns/message_log_detail.html",
         {"delivery": delivery, "events": delivery.events.all()},
     )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def template_test_send_view(request, pk: int):
+    """Send a template's saved draft to one address (the form beside its preview); the
+    message goes into this log."""
+    template = get_object_or_404(MessageTemplate, pk=pk)
+    try:
+        delivery = template_test_send(
+            template=template,
+            email=request.POST.get("email", ""),
+            data=preview_data_parse(request.POST.get("data")),
+            contact=preview_contact_find(request.POST.get("contact")),
+        )
+    except PreviewInputError as exc:
+        messages.error(
+            request, f"Test not sent: {FIELD_LABELS.get(exc.field, exc.field)} — {exc.message}"
+        )
+    except MessageError as exc:
+        messages.error(request, f"Test not sent: {exc}")
+    else:
+        log_url = reverse("message_detail", args=[delivery.request_id])
+        messages.success(
+            request,
+            f"Test message to {delivery.locator} queued; follow it in the message log ({log_url}).",
+        )
+    return redirect("template_edit", pk=template.pk)

@@ -21,9 +21,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
+from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Contact, ContactSource, Segment
 from contacts.validation import email_normalise, phone_normalise
-from integrations.parsers import json_text_load
 from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000

@@ -39,7 +39,7 @@ class SendRequest(models.Model):
     tags = models.JSONField(default=list, blank=True)
     external_request_id = models.CharField(max_length=255, blank=True, db_index=True)
     api_key = models.ForeignKey(
-        "integrations.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "core.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -18,10 +18,10 @@ from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from config.core.parsers import json_text_load
+from config.core.roles import Role, has_role, role_required
 from contacts.models import Segment
 from contacts.queries import FilterError, filter_reach, segment_reach
-from integrations.parsers import json_text_load
-from marketing.roles import Role, has_role, role_required
 
 S = CampaignStatus
 PAGE_SIZE = 50
@@ -86,7 +86,7 @@ def _form_page(request, form, campaign=None, status=200):
 @role_required(Role.MARKETER)
 def campaign_create(request):
     if request.method != "POST":
-        from marketing.models import Organisation
+        from config.core.models import Organisation
 
         return _form_page(
             request, CampaignForm(initial={"timezone": Organisation.load().time_zone})

@@ -4,7 +4,7 @@ Email goes through Django's email framework (SMTP when EMAIL_URL is set, an Anym
 configured, the file outbox by default) with one connection per task run; Django's
 EmailMultiAlternatives is used rather than a hand-built email.mime message because Anymail
 backends need EmailMessage objects, and building one costs little next to rendering
-(see tests/benchmarks/bench_render.py). SMS go through integrations.sms.
+(see tests/benchmarks/bench_render.py). SMS go through campaigns.sms.
 
 Single messages are transactional (an order confirmation, a password reset): following
 eSputnik, they are sent to unsubscribed addresses too. The unsubscribed list stops bulk
@@ -41,9 +41,9 @@ from campaigns.ledger import (
 )
 from campaigns.mime import envelope, message_bytes
 from campaigns.models import Delivery, DeliveryStatus, SendRequest
+from campaigns.sms import SMSError, sms_gateway
 from campaigns.smtp import sendmail as pipelined_sendmail
 from contacts.models import ChannelType, CustomField
-from integrations.sms import SMSError, sms_gateway
 from templates.engine import TemplateError
 from templates.services import RenderedMessage, contact_context, template_render
 
@@ -89,7 +89,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _organisation():
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     return Organisation.load()
 

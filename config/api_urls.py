@@ -1,14 +1,9 @@
 """Routes under /api/. Seed APIs accept paths with and without a trailing slash."""
 
-from django.urls import include, path, re_path
+from django.urls import include, path
 
+from config.core.routes import api_path
 from integrations.api import AccountInfoView
-
-
-def api_path(route: str, view, name: str):
-    """`route` without slashes at either end; matches with or without a trailing slash."""
-    return re_path(rf"^{route}/?$", view, name=name)
-
 
 v1_urlpatterns = [
     api_path("account/info", AccountInfoView.as_view(), "account-info"),

@@ -88,10 +88,12 @@ INSTALLED_APPS = [
     "axes",
     "anymail",
     "csp",
-    "marketing",
+    # The ground floor first, then the apps from the lowest layer up (README, "Layout").
+    "config.core",
     "contacts",
     "templates",
     "campaigns",
+    "marketing",
     "integrations",
 ]
 
@@ -101,7 +103,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "integrations.middleware.QueryTextMiddleware",
+    "config.core.middleware.QueryTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -141,7 +143,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "marketing.context_processors.workspace",
+                "config.core.workspace.workspace",
             ],
         },
     },
@@ -245,25 +247,25 @@ HERALD_DKIM_DOMAIN = env_str("HERALD_DKIM_DOMAIN", "")
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "integrations.auth.APIKeyAuthentication",
+        "config.core.api_auth.APIKeyAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["integrations.auth.HasAPIRight"],
+    "DEFAULT_PERMISSION_CLASSES": ["config.core.api_auth.HasAPIRight"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "integrations.parsers.JSONParser",
-        "integrations.parsers.FormParser",
-        "integrations.parsers.MultiPartParser",
+        "config.core.parsers.JSONParser",
+        "config.core.parsers.FormParser",
+        "config.core.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "integrations.api_errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "config.core.api_errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # A valid API key is remembered by each web process this many seconds (0: never), so most
 # API requests authenticate without a query; a key revoked or changed elsewhere is refused
-# or re-read at most this late (integrations.services.api_key_authenticate).
+# or re-read at most this late (config.core.api_keys.api_key_authenticate).
 HERALD_API_KEY_CACHE_SECONDS = env_int("HERALD_API_KEY_CACHE_SECONDS", 5)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 30)),
@@ -287,7 +289,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"CampaignTypeEnum": "campaigns.models.CampaignType"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "integrations.schema.document_errors",
+        "config.core.schema.document_errors",
     ],
 }
 
@@ -334,7 +336,7 @@ HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
 HERALD_ATTRIBUTION_WINDOW_DAYS = env_int("HERALD_ATTRIBUTION_WINDOW_DAYS", 7)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
-    "herald-heartbeat": {"task": "herald.heartbeat", "schedule": 30.0},
+    "herald-heartbeat": {"task": "core.heartbeat", "schedule": 30.0},
     "campaigns-end-due": {"task": "campaigns.end_due", "schedule": 60.0},
     # Campaign sending: reclaim dead workers' claims, complete finished runs, restart stalled
     # senders (campaigns.pipeline); and let new audience members enter running drips.

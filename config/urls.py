@@ -1,13 +1,18 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from config.api_urls import herald_urlpatterns, v1_urlpatterns
+from config.core.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(v1_urlpatterns)),
     path("api/v2/", include("marketing.api.urls_v2")),
     path("api/herald/", include(herald_urlpatterns)),

@@ -9,11 +9,11 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from config.core.roles import Role, role_required
 from contacts import csv_import, export, optin
 from contacts.fetch import MAX_DOWNLOAD_BYTES, redact_url
 from contacts.models import ImportJob, ImportStatus, Segment
 from contacts.validation import import_options_parse
-from marketing.roles import Role, role_required
 
 RECENT_IMPORTS = 20
 FAILURES_SHOWN = 50

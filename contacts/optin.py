@@ -55,7 +55,7 @@ def confirmation_url(*, contact: Contact) -> str:
 
 
 def _sender() -> str:
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     organisation = Organisation.load()
     if organisation.default_sender_email:
@@ -71,7 +71,7 @@ def _sender() -> str:
 def confirmation_send(*, contact_id: int) -> None:
     """Email the confirmation link. Nothing to do (and nothing sent) if the contact is gone,
     already confirmed or has no email, so a retried task never mails twice after success."""
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     contact = Contact.objects.alive().filter(pk=contact_id).first()
     if contact is None or contact.confirmed or not contact.email:

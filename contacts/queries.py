@@ -49,6 +49,7 @@ type, raises FilterError(path, message) with a path like `fields.12.$gt` or `$or
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -126,7 +127,15 @@ ORDER_OPS = {
     "$lte": LessThanOrEqual,
 }
 ALL_OPS = {"$eq", "$ne", "$in", "$nin", "$contains", "$exists", "$not", "$all", *ORDER_OPS}
-RFM_FIELDS = {"rfm.recency": "recency", "rfm.frequency": "frequency", "rfm.monetary": "monetary"}
+# Fields that apps above contacts add to the language (marketing's RFM scores), installed when
+# Django loads those apps: name → predicate(op, value, path) → Q over contacts.
+REGISTERED_FIELDS: dict[str, Callable[[str, Any, str], Q]] = {}
+
+
+def filter_field_register(name: str, predicate: Callable[[str, Any, str], Q]) -> None:
+    REGISTERED_FIELDS[name] = predicate
+
+
 CUSTOM_FIELD_RE = re.compile(r"fields\.([0-9]{1,18})")
 NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -288,8 +297,8 @@ class _Compiler:
             return self.tags
         if name in ("segment", "segments"):
             return self.segment
-        if name in RFM_FIELDS:
-            return lambda op, value, sub: self.rfm(RFM_FIELDS[name], op, value, sub)
+        if name in REGISTERED_FIELDS:
+            return REGISTERED_FIELDS[name]
         match = CUSTOM_FIELD_RE.fullmatch(name)
         if match:
             field = self.custom_fields().get(int(match.group(1)))
@@ -307,7 +316,7 @@ class _Compiler:
             return present if value else ~present
         if op in ("$in", "$nin"):
             values = [
-                self._string(name, v, f"{path}.{i}") for i, v in enumerate(_list(value, path))
+                self._string(name, v, f"{path}.{i}") for i, v in enumerate(list_value(value, path))
             ]
             q = Q(**{f"{column}__in": values})
             return q if op == "$in" else ~q
@@ -337,7 +346,7 @@ class _Compiler:
         if op == "$exists":
             return Q() if value else Q(pk__in=[])
         if op in ("$in", "$nin"):
-            ids = [_int(v, f"{path}.{i}") for i, v in enumerate(_list(value, path))]
+            ids = [_int(v, f"{path}.{i}") for i, v in enumerate(list_value(value, path))]
             q = Q(pk__in=ids)
             return q if op == "$in" else ~q
         if op in ("$contains", "$all"):
@@ -380,11 +389,11 @@ class _Compiler:
             anyq = Q(email__gt="") | Q(phone__gt="") | ~Q(extra_channels=[])
             return anyq if value else ~anyq
         if op in ("$eq", "$contains", "$all"):
-            types = [value] if isinstance(value, str) else _list(value, path)
+            types = [value] if isinstance(value, str) else list_value(value, path)
             return self._all([self._channel(t, f"{path}") for t in types])
         if op in ("$in", "$nin"):
             anyq = Q()
-            for i, t in enumerate(_list(value, path)):
+            for i, t in enumerate(list_value(value, path)):
                 anyq |= self._channel(t, f"{path}.{i}")
             return anyq if op == "$in" else ~anyq
         if op == "$ne":
@@ -409,7 +418,7 @@ class _Compiler:
         if isinstance(value, str) and op in ("$eq", "$ne", "$contains", "$all"):
             has = Q(tags__contains=[self._tag(value, path)])
             return ~has if op == "$ne" else has
-        tags = [self._tag(v, f"{path}.{i}") for i, v in enumerate(_list(value, path))]
+        tags = [self._tag(v, f"{path}.{i}") for i, v in enumerate(list_value(value, path))]
         if op in ("$contains", "$all"):
             return Q(tags__contains=tags)
         if op == "$in":
@@ -429,7 +438,7 @@ class _Compiler:
         if op in ("$eq", "$ne"):
             ids = [_int(value, path)]
         elif op in ("$in", "$nin"):
-            ids = [_int(v, f"{path}.{i}") for i, v in enumerate(_list(value, path))]
+            ids = [_int(v, f"{path}.{i}") for i, v in enumerate(list_value(value, path))]
         else:
             raise FilterError(path, f"operator {op!r} does not apply to segment")
         segments = {s.pk: s for s in Segment.objects.filter(pk__in=ids)}
@@ -466,32 +475,6 @@ class _Compiler:
         except FilterError as exc:
             raise FilterError(path, f"segment {segment.pk} has a bad filter: {exc}") from None
 
-    # -- RFM scores ------------------------------------------------------------------------
-
-    @staticmethod
-    def rfm(column: str, op: str, value: Any, path: str) -> Q:
-        # Imported here: marketing's models refer to contacts, not the other way round.
-        from marketing.models import RFMScore
-
-        def has(**lookup) -> Q:
-            # RFMScore's primary key is the contact id: one index probe per contact.
-            return Q(Exists(RFMScore.objects.filter(contact_id=OuterRef("pk"), **lookup)))
-
-        if op == "$exists":
-            return has() if value else ~has()
-        if op in ("$in", "$nin"):
-            scores = [_score(v, f"{path}.{i}") for i, v in enumerate(_list(value, path))]
-            q = has(**{f"{column}__in": scores})
-            return q if op == "$in" else ~q
-        if op in ("$contains", "$all"):
-            raise FilterError(path, f"operator {op!r} does not apply to an RFM score")
-        score = _score(value, path)
-        if op == "$eq":
-            return has(**{column: score})
-        if op == "$ne":
-            return ~has(**{column: score})
-        return has(**{f"{column}__{ORDER_OPS[op].lookup_name}": score})
-
     # -- custom fields ---------------------------------------------------------------------
 
     def custom_fields(self) -> dict[int, CustomField]:
@@ -510,7 +493,7 @@ class _Compiler:
             return q if op == "$eq" else ~q
         if op in ("$in", "$nin"):
             anyq = Q()
-            for i, v in enumerate(_list(value, path)):
+            for i, v in enumerate(list_value(value, path)):
                 anyq |= self._cf_equals(field, v, f"{path}.{i}")
             return anyq if op == "$in" else ~anyq
         if op == "$contains":
@@ -565,7 +548,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _list(value: Any, path: str) -> list:
+def list_value(value: Any, path: str) -> list:
     if isinstance(value, str) and "," in value:
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list) or not value:
@@ -580,14 +563,6 @@ def _int(value: Any, path: str) -> int:
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FilterError(path, "expected an integer id")
-    return value
-
-
-def _score(value: Any, path: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise FilterError(path, "expected an RFM score, a whole number from 1 to 5")
     return value
 
 

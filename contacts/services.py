@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.core.events import event_emit, events_emit_many
 from contacts.models import (
     Contact,
     ContactSource,
@@ -44,7 +45,6 @@ from contacts.validation import (
     import_options_parse,
     missing_required,
 )
-from marketing.services import event_emit, events_emit_many
 
 logger = logging.getLogger(__name__)
 

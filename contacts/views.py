@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.core.roles import Role, has_role, role_required
 from contacts import segments as segment_services
 from contacts import services
 from contacts.forms import ContactFilterForm, ContactForm, CustomFieldForm, UnsubscribedAddForm
@@ -25,7 +26,6 @@ from contacts.models import (
 )
 from contacts.paging import keyset_page, page_count
 from contacts.queries import FilterError, segment_contacts
-from marketing.roles import Role, has_role, role_required
 
 # Detail pages show this many recent events and dynamic segments memberships.
 RECENT_EVENTS = 20

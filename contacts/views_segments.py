@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from config.core.parsers import json_text_load
+from config.core.roles import Role, has_role, role_required
 from contacts import segments as segment_services
 from contacts.filter_builder import (
     Catalog,
@@ -25,8 +27,6 @@ from contacts.models import Contact, Segment, SegmentKind
 from contacts.paging import keyset_page, page_count
 from contacts.queries import FilterError, filter_reach, segment_contacts, segment_reach
 from contacts.validation import email_normalise
-from integrations.parsers import json_text_load
-from marketing.roles import Role, has_role, role_required
 
 
 @role_required(Role.VIEWER)

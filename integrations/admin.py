@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from integrations.models import APIKey
-from integrations.services import api_key_create, api_key_revoke
+from config.core.api_keys import api_key_create, api_key_revoke
+from config.core.models import APIKey
 
 
 @admin.register(APIKey)

@@ -4,8 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.models import APIKey, Scope
-from marketing.models import Organisation
+from config.core.models import APIKey, Organisation, Scope
 
 
 @extend_schema_field(

@@ -1,6 +1,6 @@
 from django import forms
 
-from integrations.models import APIRight
+from config.core.models import APIRight
 
 
 class APIKeyForm(forms.Form):

@@ -3,10 +3,10 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.core.api_keys import api_key_create, api_key_revoke
+from config.core.models import APIKey
+from config.core.roles import Role, role_required
 from integrations.forms import APIKeyForm
-from integrations.models import APIKey
-from integrations.services import api_key_create, api_key_revoke
-from marketing.roles import Role, role_required
 
 
 @role_required(Role.VIEWER)

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class MarketingConfig(AppConfig):
@@ -7,7 +6,18 @@ class MarketingConfig(AppConfig):
     verbose_name = "Marketing workspace"
 
     def ready(self) -> None:
-        from marketing import roles
+        # Imported here, not at the top: services import models, which Django allows only
+        # once the app registry is ready.
+        from campaigns.analytics import stats_refreshed
+        from config.core.events import event_store_install
+        from contacts.queries import filter_field_register
+        from marketing import attribution, rfm, services
 
-        # Runs after every migrate, so groups pick up permissions of models added later.
-        post_migrate.connect(roles.sync_role_groups, dispatch_uid="herald-sync-role-groups")
+        # Lower apps emit events and filter on RFM scores through these doors (they cannot
+        # import this app, which stands above them).
+        event_store_install(emit=services.event_emit, emit_many=services.events_emit_many)
+        for name, column in rfm.RFM_FILTER_FIELDS.items():
+            filter_field_register(name, rfm.rfm_filter(column))
+        stats_refreshed.connect(
+            attribution.conversions_on_stats_refresh, dispatch_uid="marketing-conversions"
+        )

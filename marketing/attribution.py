@@ -159,3 +159,9 @@ def conversions_refresh(*, run_ids: Iterable[int] | None = None) -> int:
             {"delivered": OrderStatus.DELIVERED, "all": runs is None, "runs": runs or []},
         )
         return cursor.rowcount
+
+
+def conversions_on_stats_refresh(sender, run_ids: Iterable[int] | None = None, **kwargs) -> None:
+    """After campaigns' rollup refresh (campaigns.analytics.stats_refreshed): conversions are
+    written into the rollup rows it may have just created."""
+    conversions_refresh(run_ids=run_ids)

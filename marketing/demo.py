@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from marketing.models import Organisation
-from marketing.roles import Role
+from config.core.models import Organisation
+from config.core.roles import Role
 
 DEMO_NAME = "Demo Shop"
 FIRST_NAMES = ["Anna", "Ben", "Chloé", "Dmytro", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jon"]

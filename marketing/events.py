@@ -22,7 +22,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from marketing.db import fetchone_prepared
+from config.core.db import fetchone_prepared
 from marketing.models import Event, EventType
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 from django import forms
 
-from marketing.models import Organisation
+from config.core.models import Organisation
 
 
 class OrganisationForm(forms.ModelForm):

@@ -36,11 +36,11 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.core.db import fetchall_bound
 from contacts.models import Contact, ContactSource
 from contacts.validation import email_normalise, phone_normalise
 from marketing.attribution import orders_attribute
 from marketing.currencies import ISO_4217
-from marketing.db import fetchall_bound
 from marketing.models import Order, OrderItem, OrderStatus
 from marketing.services import events_emit_by_type
 

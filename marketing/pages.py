@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from config.core.roles import Role, has_role, role_required
 from contacts.paging import keyset_page, page_count
 from contacts.segments import ContactsRuleError
 from marketing import rfm
@@ -16,7 +17,6 @@ from marketing.api.native import event_filters
 from marketing.events import EventTypeError, event_type_create, event_type_update, events_search
 from marketing.filters import FilterValueError, instant
 from marketing.models import Event, EventType, Order, OrderStatus
-from marketing.roles import Role, has_role, role_required
 
 
 def _base_query(request) -> str:

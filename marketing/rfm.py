@@ -13,15 +13,25 @@ transaction: readers see the previous scores until it commits.
 # The SQL below interpolates only table names from our models; values are parameters.
 # ruff: noqa: S608
 
+from typing import Any
+
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from contacts.models import Contact, Segment, SegmentKind
+from contacts.queries import ORDER_OPS, FilterError, list_value
 from contacts.segments import segment_create
 from marketing.models import Order, OrderStatus, RFMScore
 
 SCORES = range(1, 6)
 # Any constant unique to this job: concurrent recomputations queue instead of colliding.
 RECOMPUTE_LOCK = 0x52464D  # "RFM"
+# The segment filter's RFM fields (contacts.queries documents the language): field → column.
+RFM_FILTER_FIELDS = {
+    "rfm.recency": "recency",
+    "rfm.frequency": "frequency",
+    "rfm.monetary": "monetary",
+}
 
 
 class RFMError(Exception):
@@ -136,3 +146,39 @@ def rfm_segment_create(*, name: str, cells: list[tuple[int, int]]) -> Segment:
         filter=cells_filter(cells),
         description=f"RFM cells {cells_text}",
     )
+
+
+def rfm_filter(column: str):
+    """The segment filter predicate for one RFM score column (installed by marketing.apps)."""
+
+    def has(**lookup) -> Q:
+        # RFMScore's primary key is the contact id: one index probe per contact.
+        return Q(Exists(RFMScore.objects.filter(contact_id=OuterRef("pk"), **lookup)))
+
+    def predicate(op: str, value: Any, path: str) -> Q:
+        if op == "$exists":
+            return has() if value else ~has()
+        if op in ("$in", "$nin"):
+            scores = [
+                _filter_score(v, f"{path}.{i}") for i, v in enumerate(list_value(value, path))
+            ]
+            q = has(**{f"{column}__in": scores})
+            return q if op == "$in" else ~q
+        if op in ("$contains", "$all"):
+            raise FilterError(path, f"operator {op!r} does not apply to an RFM score")
+        score = _filter_score(value, path)
+        if op == "$eq":
+            return has(**{column: score})
+        if op == "$ne":
+            return ~has(**{column: score})
+        return has(**{f"{column}__{ORDER_OPS[op].lookup_name}": score})
+
+    return predicate
+
+
+def _filter_score(value: Any, path: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise FilterError(path, "expected an RFM score, a whole number from 1 to 5")
+    return value

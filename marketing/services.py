@@ -4,33 +4,10 @@
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.utils import timezone
 
-from marketing.db import fetchall_bound
+from config.core.db import fetchall_bound
 from marketing.events import events_kick
-from marketing.models import Event, EventType, Heartbeat, Organisation
-
-
-@transaction.atomic
-def organisation_update(
-    *, name: str, default_sender_name: str, default_sender_email: str, time_zone: str
-) -> Organisation:
-    organisation = Organisation.objects.select_for_update().get_or_create(pk=1)[0]
-    organisation.name = name
-    organisation.default_sender_name = default_sender_name
-    organisation.default_sender_email = default_sender_email
-    organisation.time_zone = time_zone
-    organisation.full_clean()
-    organisation.save()
-    return organisation
-
-
-def heartbeat_record(*, name: str) -> Heartbeat:
-    heartbeat, _ = Heartbeat.objects.update_or_create(
-        name=name, defaults={"seen_at": timezone.now()}
-    )
-    return heartbeat
+from marketing.models import Event, EventType
 
 
 def event_emit(

@@ -13,8 +13,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
+from config.core.models import Scope
 from contacts.models import ChannelType, Contact
-from integrations.models import Scope
 from templates.engine import TemplateError
 from templates.forms import located
 from templates.lifecycle import TemplateInUseError, template_delete

@@ -10,8 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from config.core.parsers import json_text_load
 from contacts.models import Contact
-from integrations.parsers import json_text_load
 from templates.engine import TemplateError
 from templates.models import MessageTemplate
 from templates.services import (

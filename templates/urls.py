@@ -10,7 +10,6 @@ urlpatterns = [
     path("templates/preview/", views.template_preview_pane, name="template_preview"),
     path("templates/<int:pk>/", views.template_edit, name="template_edit"),
     path("templates/<int:pk>/publish/", views.template_publish_view, name="template_publish"),
-    path("templates/<int:pk>/test-send/", views.template_test_send_view, name="template_test_send"),
     path("templates/<int:pk>/versions/", views.template_versions, name="template_versions"),
     path(
         "templates/<int:pk>/versions/<int:number>/",

@@ -14,8 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from campaigns.messages import MessageError, template_test_send
-from marketing.roles import Role, has_role, role_required
+from config.core.roles import Role, has_role, role_required
 from templates.engine import TemplateError
 from templates.forms import PreviewForm, TemplateForm, TemplateSearchForm, located
 from templates.lifecycle import TemplateInUseError, template_delete, template_duplicate
@@ -192,33 +191,6 @@ def _publish(request, template: MessageTemplate) -> None:
             messages.error(request, f"Not published: {label} — {located(error)}")
     else:
         messages.success(request, f"Published version {version.number}.")
-
-
-@require_POST
-@role_required(Role.MARKETER)
-def template_test_send_view(request, pk: int):
-    """Send the saved draft to one address (the form beside the preview)."""
-    template = get_object_or_404(MessageTemplate, pk=pk)
-    try:
-        delivery = template_test_send(
-            template=template,
-            email=request.POST.get("email", ""),
-            data=preview_data_parse(request.POST.get("data")),
-            contact=preview_contact_find(request.POST.get("contact")),
-        )
-    except PreviewInputError as exc:
-        messages.error(
-            request, f"Test not sent: {FIELD_LABELS.get(exc.field, exc.field)} — {exc.message}"
-        )
-    except MessageError as exc:
-        messages.error(request, f"Test not sent: {exc}")
-    else:
-        log_url = reverse("message_detail", args=[delivery.request_id])
-        messages.success(
-            request,
-            f"Test message to {delivery.locator} queued; follow it in the message log ({log_url}).",
-        )
-    return redirect("template_edit", pk=template.pk)
 
 
 @role_required(Role.VIEWER)

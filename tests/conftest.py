@@ -34,7 +34,7 @@ def outsider(db):
 
 @pytest.fixture
 def full_key(admin_user):
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
 
     key, secret = api_key_create(name="full", rights="full", created_by=admin_user)
     key.secret = secret
@@ -44,7 +44,7 @@ def full_key(admin_user):
 @pytest.fixture
 def limited_key(admin_user):
     """A key with the 'events' right only."""
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
 
     key, secret = api_key_create(name="events only", rights="events", created_by=admin_user)
     key.secret = secret

@@ -1,8 +1,8 @@
 import pytest
 from django.utils import timezone
 
-from integrations.models import APIKey
-from integrations.services import api_key_revoke, hash_key
+from config.core.api_keys import api_key_revoke, hash_key
+from config.core.models import APIKey
 
 pytestmark = pytest.mark.django_db
 

@@ -12,10 +12,9 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations import services
-from integrations.models import APIKey
-from integrations.services import api_key_authenticate, api_key_revoke, hash_key
-from marketing.models import Organisation
+from config.core import api_keys as services
+from config.core.api_keys import api_key_authenticate, api_key_revoke, hash_key
+from config.core.models import APIKey, Organisation
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.models import RIGHT_SCOPES, APIRight, Scope
-from integrations.services import api_key_create
+from config.core.api_keys import api_key_create
+from config.core.models import RIGHT_SCOPES, APIRight, Scope
 
 pytestmark = pytest.mark.django_db
 

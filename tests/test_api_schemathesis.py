@@ -23,8 +23,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from config.core.models import Organisation
 from config.wsgi import application
-from marketing.models import Organisation
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory, SegmentFactory
 from tests.support.api import APIClient

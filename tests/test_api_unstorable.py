@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from contacts.models import Contact, ImportJob, ImportStatus, Segment, SegmentKind
-from contacts.services import import_job_run
-from integrations.parsers import (
+from config.core.parsers import (
     MAX_JSON_DEPTH,
     NUL_PROBLEM,
     SURROGATE_PROBLEM,
     json_depth_over,
     json_text_load,
 )
+from contacts.models import Contact, ImportJob, ImportStatus, Segment, SegmentKind
+from contacts.services import import_job_run
 from marketing.models import Event, Order
 from tests.contacts.factories import SegmentFactory
 

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from integrations.models import APIKey
+from config.core.models import APIKey
 from tests.factories import PASSWORD
 from tests.support import browser as browser_support
 from tests.support.browser import log_in, open_page

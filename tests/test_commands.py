@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from integrations.models import APIKey
+from config.core.models import APIKey
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,7 @@
 import pytest
 from auditlog.models import LogEntry
 
-from integrations.models import APIKey
-from marketing.models import Organisation
+from config.core.models import APIKey, Organisation
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +144,7 @@ def test_marketer_cannot_revoke_keys(client, marketer, full_key):
 def test_admin_site_opens_for_admin(client, admin_user):
     client.force_login(admin_user)
     assert client.get("/admin/").status_code == 200
-    assert client.get("/admin/integrations/apikey/").status_code == 200
+    assert client.get("/admin/core/apikey/").status_code == 200
 
 
 def test_admin_site_refuses_marketer(client, marketer):

@@ -1,7 +1,7 @@
 import pytest
 
-from marketing.models import Heartbeat
-from marketing.tasks import heartbeat
+from config.core.models import Heartbeat
+from config.core.tasks import heartbeat
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.worker

@@ -24,9 +24,9 @@ from campaigns.analytics import (
     day_bounds,
 )
 from campaigns.models import Campaign
-from integrations.api_params import ID_MAX, IntParam, read_all
-from integrations.auth import HasAPIRight
-from integrations.models import APIKey, Scope
+from config.core.api_auth import HasAPIRight
+from config.core.api_params import ID_MAX, IntParam, read_all
+from config.core.models import APIKey, Scope
 
 MAX_CAMPAIGN_IDS = 1000
 DAYS = IntParam("days", 30, 1, 366, "How many days back the tiles cover.")
@@ -80,7 +80,7 @@ class ReadThroughPost(HasAPIRight):
 
     def has_permission(self, request, view) -> bool:
         if request.method == "POST" and request.user and request.user.is_authenticated:
-            from marketing.roles import Role, has_role
+            from config.core.roles import Role, has_role
 
             if not isinstance(request.auth, APIKey) and has_role(request.user, Role.VIEWER):
                 return True
@@ -216,7 +216,7 @@ class AggregatedMetricsView(APIView):
                 errors["range.end"] = [f"{end.isoformat()} is before range.start"]
         if errors:
             raise ValidationError(errors)
-        from marketing.models import Organisation
+        from config.core.models import Organisation
 
         tz_name = Organisation.load().time_zone
         window_start, window_end = day_bounds(start, end, tz_name)

@@ -42,8 +42,8 @@ from campaigns.models import (
     DeliveryStatus,
 )
 from campaigns.scheduling import campaign_cron
-from integrations.api_params import POSITION_MAX, IntParam, read_all
-from marketing.models import Heartbeat
+from config.core.api_params import POSITION_MAX, IntParam, read_all
+from config.core.models import Heartbeat
 
 LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
 OFFSET = IntParam("offset", 0, 0, POSITION_MAX, "How many campaigns to skip.")

@@ -30,8 +30,8 @@ from campaigns.messages import (
     smartsend_start,
     sms_send_start,
 )
+from config.core.models import APIKey, Scope
 from contacts.validation import FALSE_WORDS, TRUE_WORDS, email_normalise, errors_body
-from integrations.models import APIKey, Scope
 from templates.engine import TemplateSyntaxError
 from templates.sanitize import HtmlSanitizeError, html_to_text
 from templates.services import compiled

@@ -3,7 +3,7 @@
 `campaigns/aggregated-metrics` cannot be taken for a campaign id: ids are digits only."""
 
 from campaigns.api.analytics import AggregatedMetricsView, CampaignAnalyticsView, DashboardView
-from config.api_urls import api_path
+from config.core.routes import api_path
 
 urlpatterns: list = [
     api_path(

@@ -12,7 +12,7 @@ from campaigns.api.campaigns import (
     SocialProfilesListView,
     SocialProfilesView,
 )
-from config.api_urls import api_path
+from config.core.routes import api_path
 
 ID = r"(?P<campaign_id>[0-9]{1,18})"
 ACTIONS = ("schedule", "launch", "pause", "resume", "cancel", "duplicate")

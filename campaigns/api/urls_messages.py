@@ -1,7 +1,7 @@
 """Seed (eSputnik v1) message routes: prepared message, email, SMS, status."""
 
 from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
-from config.api_urls import api_path
+from config.core.routes import api_path
 
 urlpatterns: list = [
     api_path(r"message/(?P<id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),

@@ -17,6 +17,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.core.models import Scope
+from config.core.parsers import (
+    json_body_load,
+    text_problem_path,
+    text_refuse,
+    text_storable,
+    text_suspect,
+)
 from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT, CONTACT_ID, CONTACT_LIST, CONTACT_REQUEST, ERASE
 from contacts.models import Contact, ContactSource, ImportJob, Segment, SegmentKind
@@ -40,14 +48,6 @@ from contacts.validation import (
     errors_body,
     import_options_parse,
     phone_normalise,
-)
-from integrations.models import Scope
-from integrations.parsers import (
-    json_body_load,
-    text_problem_path,
-    text_refuse,
-    text_storable,
-    text_suspect,
 )
 
 BULK_MAX = 3000

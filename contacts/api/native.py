@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from config.core.models import Scope
 from contacts.api.segments import StaleFilter
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
 from contacts.queries import FilterError, filter_reach, segment_reach
@@ -23,7 +24,6 @@ from contacts.segments import (
     segment_delete,
     segment_update,
 )
-from integrations.models import Scope
 
 REACH_RESPONSE = inline_serializer("Reach", {"reach": serializers.IntegerField()})
 

@@ -2,7 +2,7 @@
 call. Its lists page by position, so they keep OFFSET (contacts.paging pages the marketer's
 lists by keyset)."""
 
-from integrations.api_params import POSITION_MAX, IntParam, read_all
+from config.core.api_params import POSITION_MAX, IntParam, read_all
 
 MAX_ROWS = 500
 STARTINDEX = IntParam(

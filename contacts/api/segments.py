@@ -14,6 +14,7 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.core.models import Scope
 from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT_LIST
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
@@ -26,7 +27,6 @@ from contacts.segments import (
     unsubscribed_remove,
 )
 from contacts.validation import contact_to_seed
-from integrations.models import Scope
 
 ADDRESS_BOOK_ID = "1"
 ADDRESS_BOOK_NAME = "Main"

@@ -14,11 +14,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.core.models import Scope
 from contacts.csv_import import csv_import_start
 from contacts.fetch import address_refusal, private_urls_allowed
 from contacts.models import ImportJob, Segment, SegmentKind
 from contacts.validation import errors_body, import_options_parse
-from integrations.models import Scope
 
 LINK_MAX = ImportJob._meta.get_field("source_url").max_length
 LIST_OPTIONS = ("groupNames", "groupNamesExclude", "customFieldsIDs", "contactFields")

@@ -1,6 +1,6 @@
 """Seed (eSputnik v1) contact routes: subscribe, bulk upsert, import status, one contact, search."""
 
-from config.api_urls import api_path
+from config.core.routes import api_path
 from contacts.api.contacts import (
     ContactDetailView,
     ContactsView,

@@ -1,6 +1,6 @@
 """POST /v1/contacts/upload: import from a CSV file at a URL."""
 
-from config.api_urls import api_path
+from config.core.routes import api_path
 from contacts.api.upload import ContactsUploadView
 
 urlpatterns: list = [

@@ -1,6 +1,6 @@
 """Seed (eSputnik v1) routes for groups, custom fields catalog and the unsubscribed list."""
 
-from config.api_urls import api_path
+from config.core.routes import api_path
 from contacts.api.segments import (
     AddressBooksView,
     GroupAttachView,

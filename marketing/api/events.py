@@ -17,9 +17,9 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.auth import APIKeyAuthentication
-from integrations.models import Scope
-from integrations.parsers import json_body_load, json_text_load
+from config.core.api_auth import APIKeyAuthentication
+from config.core.models import Scope
+from config.core.parsers import json_body_load, json_text_load
 from marketing.events import (
     BODY_MAX_BYTES,
     KEY_VALUE_MAX,

@@ -12,9 +12,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.core.api_params import IntParam, read_all
+from config.core.models import Scope
 from contacts.segments import ContactsRuleError
-from integrations.api_params import IntParam, read_all
-from integrations.models import Scope
 from marketing import rfm
 from marketing.events import (
     EventTypeError,

@@ -11,7 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.models import Scope
+from config.core.models import Scope
 from marketing.filters import FilterValueError, instant
 from marketing.orders import OrdersError, orders_delete, orders_upsert
 

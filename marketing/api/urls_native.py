@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from config.api_urls import api_path
+from config.core.routes import api_path
 from marketing.api.native import EventTypeViewSet, EventViewSet, OrderViewSet, RFMView
 
 router = SimpleRouter()

@@ -1,6 +1,6 @@
 """Seed (eSputnik v1) routes for events and orders; included under /api/v1/."""
 
-from config.api_urls import api_path
+from config.core.routes import api_path
 from marketing.api.events import EventView
 from marketing.api.orders import OrdersView
 

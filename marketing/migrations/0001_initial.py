@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-import marketing.models
+import config.core.models
 
 
 class Migration(migrations.Migration):
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         default="UTC",
                         max_length=64,
-                        validators=[marketing.models.validate_time_zone],
+                        validators=[config.core.models.validate_time_zone],
                     ),
                 ),
                 ("updated_at", models.DateTimeField(auto_now=True)),

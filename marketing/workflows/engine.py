@@ -64,7 +64,7 @@ class Outcome:
 
 def contact_zone(contact) -> zoneinfo.ZoneInfo:
     """The contact's own time zone, else the organisation's."""
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     for name in (getattr(contact, "time_zone", ""), Organisation.load().time_zone):
         if name:

@@ -4,8 +4,8 @@ import json
 
 from django import forms
 
+from config.core.parsers import json_text_load
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
-from integrations.parsers import json_text_load
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.models import ReEntry, TriggerKind

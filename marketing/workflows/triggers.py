@@ -245,7 +245,7 @@ def segment_workflows_check(*, now: dt.datetime | None = None) -> int:
 
 
 def _organisation_zone() -> zoneinfo.ZoneInfo:
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     try:
         return zoneinfo.ZoneInfo(Organisation.load().time_zone or "UTC")

@@ -6,8 +6,8 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.core.roles import Role, has_role, role_required
 from marketing.models import Order, OrderStatus
-from marketing.roles import Role, has_role, role_required
 from marketing.workflows import graph as wf_graph
 from marketing.workflows import services
 from marketing.workflows.forms import SimulateForm, StepForm, WorkflowNewForm, WorkflowSettingsForm

@@ -33,8 +33,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     database_url = setup_django()
-    from integrations.models import APIKey
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
+    from config.core.models import APIKey
 
     # One key per run; earlier runs' keys go so the table stays the size of a real one.
     APIKey.objects.filter(name=KEY_NAME).delete()

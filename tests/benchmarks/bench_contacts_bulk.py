@@ -190,7 +190,7 @@ def _run(args, database_url: str, deployed_environ: dict[str, str]) -> None:
     from django.db import connection
     from django.test import Client
 
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
     from tests.support.worker import CeleryWorker
 
     _, secret = api_key_create(name="bench", rights="contacts")

@@ -119,9 +119,9 @@ def main(argv: list[str]) -> None:
         return
     os.environ["HERALD_QUEUE"] = QUEUE  # gunicorn's workers inherit it
     database_url = support.setup_django(DATABASE_NAME)
+    from config.core.api_keys import api_key_create
+    from config.core.models import APIKey
     from contacts.models import Contact
-    from integrations.models import APIKey
-    from integrations.services import api_key_create
     from marketing.models import Event
 
     APIKey.objects.filter(name=KEY_NAME).delete()

@@ -185,7 +185,7 @@ def main(argv: list[str]) -> None:
 def _run(args, database_url: str) -> None:
     from django.test import Client
 
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
 
     _, secret = api_key_create(name="bench", rights="full")
     auth = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()

@@ -96,8 +96,8 @@ def _run(args) -> None:
     from django.test import Client
 
     from campaigns.models import Delivery
+    from config.core.api_keys import api_key_create
     from contacts.models import Contact
-    from integrations.services import api_key_create
     from templates.services import template_create, template_publish
     from tests.support.api import APIClient
     from tests.support.smtp import SMTPSink

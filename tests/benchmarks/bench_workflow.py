@@ -44,8 +44,8 @@ def main(argv: list[str]) -> None:
 def _run(args) -> None:
     from django.test import Client
 
+    from config.core.api_keys import api_key_create
     from contacts.models import Contact
-    from integrations.services import api_key_create
     from marketing.models import EventType
     from marketing.workflows.services import workflow_activate, workflow_create
     from templates.services import template_create, template_publish

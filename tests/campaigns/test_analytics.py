@@ -180,7 +180,7 @@ def test_incremental_refresh_picks_running_runs_and_fresh_events_only():
 
 
 def test_incremental_refresh_looks_back_from_the_previous_one():
-    from marketing.models import Heartbeat
+    from config.core.models import Heartbeat
 
     campaign = make_campaign()
     long_ago = timezone.now() - timedelta(days=60)

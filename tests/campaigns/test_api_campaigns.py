@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
-from marketing.models import Heartbeat
+from config.core.models import Heartbeat
 from tests.campaigns.support import CAMPAIGNS, email_template, segment_with, sms_template
 from tests.factories import PASSWORD
 

@@ -219,7 +219,7 @@ def test_status_changes_are_in_the_audit_log(data):
 
 @pytest.mark.django_db
 def test_time_zone_defaults_to_the_organisation_s(data):
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     Organisation.objects.update_or_create(pk=1, defaults={"time_zone": "Europe/Lisbon"})
 

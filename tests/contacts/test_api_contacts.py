@@ -31,7 +31,7 @@ SEED_SUBSCRIBE = {
 
 @pytest.fixture
 def contacts_key(admin_user):
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
 
     key, secret = api_key_create(name="crm", rights="contacts", created_by=admin_user)
     key.secret = secret

@@ -9,6 +9,7 @@ from aiosmtpd.controller import Controller
 from django.core import signing
 from django.utils import timezone
 
+from config.core.models import Organisation
 from contacts.models import Contact
 from contacts.optin import (
     TOKEN_SALT,
@@ -16,7 +17,6 @@ from contacts.optin import (
     confirmation_token_make,
     contact_confirm,
 )
-from marketing.models import Organisation
 from tests.contacts.factories import ContactFactory
 
 LINK_RE = re.compile(r"(https?://\S+/confirm/[^/\s]+/)")

@@ -267,7 +267,7 @@ def test_json_and_form_requests_get_the_same_answer_shape(api, client, full_key)
 
 
 def test_revoked_key_is_401_and_key_without_the_events_right_is_403(api, full_key, admin_user):
-    from integrations.services import api_key_create, api_key_revoke
+    from config.core.api_keys import api_key_create, api_key_revoke
 
     api_key_revoke(key=full_key)
     revoked = api.post("/api/v1/event", key=full_key, body=SEED_BODY)

@@ -47,7 +47,7 @@ def sms_template(db):
 
 @pytest.fixture
 def messages_key(admin_user):
-    from integrations.services import api_key_create
+    from config.core.api_keys import api_key_create
 
     key, secret = api_key_create(name="messages", rights="messages", created_by=admin_user)
     key.secret = secret

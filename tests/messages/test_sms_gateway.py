@@ -8,7 +8,7 @@ import pytest
 
 from campaigns.models import Delivery
 from campaigns.sending import send_request_process
-from integrations.sms import HTTPGateway, OutboxGateway, SMSError, sms_gateway
+from campaigns.sms import HTTPGateway, OutboxGateway, SMSError, sms_gateway
 
 
 class Gateway:

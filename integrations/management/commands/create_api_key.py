@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.models import APIRight
-from integrations.services import api_key_create
+from config.core.api_keys import api_key_create
+from config.core.models import APIRight
 
 
 class Command(BaseCommand):

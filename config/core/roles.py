@@ -20,9 +20,9 @@ class Role(TextChoices):
 # Strength order: a role may do everything the roles after it may.
 _RANK = {Role.ADMIN: 3, Role.MARKETER: 2, Role.VIEWER: 1}
 # Apps whose data marketers edit; viewers only read them.
-MARKETING_APPS = ("contacts", "templates", "campaigns", "marketing")
+MARKETING_APPS = ("core", "contacts", "templates", "campaigns", "marketing")
 # Models that stay admin-only even inside those apps.
-ADMIN_ONLY_MODELS = {("marketing", "organisation")}
+ADMIN_ONLY_MODELS = {("core", "organisation"), ("core", "apikey")}
 
 
 def user_role(user) -> Role | None:

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.models import APIKey, APIRight
+from config.core.models import APIKey, APIRight
 
 KEY_PREFIX = "hk_"
 # Recording every request's time would turn each API read into a write; a minute is enough

@@ -1,8 +1,8 @@
 from celery import shared_task
 
-from marketing.services import heartbeat_record
+from config.core.services import heartbeat_record
 
 
-@shared_task(name="herald.heartbeat")
+@shared_task(name="core.heartbeat")
 def heartbeat() -> None:
     heartbeat_record(name="worker")

@@ -1,6 +1,6 @@
 """Query strings refused when they carry text PostgreSQL cannot store.
 
-Bodies are checked by the API's parsers (integrations.parsers) and the pages' form fields; a
+Bodies are checked by the API's parsers (config.core.parsers) and the pages' form fields; a
 query string reaches a view as Django decoded it, where `%00` becomes the NUL character that
 PostgreSQL refuses in a query parameter (a server error wherever a view filters by it). Such
 a request is a 400 naming the parameter: JSON on the API, plain text on a page. (A lone
@@ -9,7 +9,7 @@ surrogate cannot arrive this way: Django decodes broken UTF-8 to U+FFFD.)
 
 from django.http import HttpResponseBadRequest, JsonResponse
 
-from integrations.parsers import text_problem, text_storable
+from config.core.parsers import text_problem, text_storable
 
 API_PREFIX = "/api/"
 

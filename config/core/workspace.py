@@ -1,4 +1,4 @@
-from marketing.roles import user_role
+from config.core.roles import user_role
 
 NAVIGATION = [
     ("dashboard", "Dashboard"),
@@ -17,7 +17,7 @@ def workspace(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from marketing.models import Organisation
+    from config.core.models import Organisation
 
     return {
         "navigation": NAVIGATION,

@@ -11,9 +11,9 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from integrations.models import APIKey, Scope, rights_granting
-from integrations.services import api_key_authenticate
-from marketing.roles import Role, has_role
+from config.core.api_keys import api_key_authenticate
+from config.core.models import APIKey, Scope, rights_granting
+from config.core.roles import Role, has_role
 
 
 class APIKeyAuthentication(BaseAuthentication):

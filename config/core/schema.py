@@ -1,7 +1,7 @@
 """OpenAPI description of Herald's API-key authentication (loaded from IntegrationsConfig),
 and the schema's postprocessing: the error answers of the API, and bounded ids.
 
-Every API error is a JSON object (integrations.api_errors, config.urls.handler404); the
+Every API error is a JSON object (config.core.api_errors, config.urls.handler404); the
 views document their successes and any error particular to them (409 and the like), and this
 hook adds the answers every operation of a kind can give, so the schema lists each status code
 a client may meet:
@@ -18,11 +18,11 @@ range names nothing and answers 404.
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from integrations.api_params import ID_SCHEMA
+from config.core.api_params import ID_SCHEMA
 
 
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "integrations.auth.APIKeyAuthentication"
+    target_class = "config.core.api_auth.APIKeyAuthentication"
     name = "apiKeyBasic"
 
     def get_security_definition(self, auto_schema):

@@ -1,0 +1,42 @@
+"""`/healthz`: whether the database and the broker answer, for load balancers and operators."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.celery import app as celery_app
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Database and broker reachability, for load balancers and operators."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not healthy"; the message says which
+        checks["database"] = f"error: {exc.__class__.__name__}: {exc}".strip()
+    checks["broker"] = _broker_status()
+    healthy = all(value == "ok" for value in checks.values())
+    failed = [name for name, value in checks.items() if value != "ok"]
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks, "failed": failed},
+        status=200 if healthy else 503,
+    )
+
+
+def _broker_status() -> str:
+    try:
+        with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            # kombu's Redis transport connects lazily; a PING proves the server answers.
+            client = getattr(conn.default_channel, "client", None)
+            if hasattr(client, "ping"):
+                client.ping()
+        return "ok"
+    except Exception as exc:  # kombu raises many transport-specific errors
+        return f"error: {exc.__class__.__name__}: {exc}".strip()
