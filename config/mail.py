@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 
-def email_settings_from_url(url: str) -> dict:
+def email_settings_from_url(url: str) -> dict[str, object]:
     parts = urlsplit(url)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     if parts.scheme in ("smtp", "smtps"):

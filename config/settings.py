@@ -238,7 +238,7 @@ else:
 HERALD_SMS_URL = env_str("HERALD_SMS_URL", "")
 HERALD_SMS_TOKEN = env_str("HERALD_SMS_TOKEN", "")
 HERALD_SMS_TIMEOUT = env_int("HERALD_SMS_TIMEOUT", 10)
-ANYMAIL = {}  # filled by the provider settings of an ESP when one is configured
+ANYMAIL: dict[str, object] = {}  # filled by the provider settings of an ESP when one is configured
 # DKIM signing of outgoing mail, when all three are set (the key: PEM text or a file path).
 HERALD_DKIM_PRIVATE_KEY = env_str("HERALD_DKIM_PRIVATE_KEY", "")
 HERALD_DKIM_SELECTOR = env_str("HERALD_DKIM_SELECTOR", "")

@@ -188,7 +188,7 @@ def _items(raw, errors: list) -> list[dict]:
             errors.append((where, "must be an object"))
             continue
         item_errors: list = []
-        row = {"position": position}
+        row: dict[str, object] = {"position": position}
         for name, (column, limit) in ITEM_STRINGS.items():
             row[column] = _text(item, name, limit, item_errors)
         quantity = _money(item.get("quantity"), "quantity", item_errors)

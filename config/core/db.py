@@ -12,9 +12,16 @@ see them.)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from django.db import OperationalError, connection
-from django.db.backends.postgresql.base import ServerBindingCursor
+
+if TYPE_CHECKING:
+    # django-stubs declare Django's ServerBindingCursor without its base class, psycopg's
+    # server-side-binding Cursor, whose methods are all this module uses.
+    from psycopg import Cursor as ServerBindingCursor
+else:
+    from django.db.backends.postgresql.base import ServerBindingCursor
 
 
 def fetchone_prepared(sql: str, values: list) -> tuple | None:
@@ -60,7 +67,8 @@ def _fetchone(sql: str, values: list) -> tuple | None:
     kept = getattr(connection, "_herald_prepared_cursor", None)
     if kept is None or kept[0] is not connection.connection:
         kept = (connection.connection, ServerBindingCursor(connection.connection))
-        connection._herald_prepared_cursor = kept
+        # A slot of our own on Django's per-thread wrapper: the cursor lives and dies with it.
+        connection._herald_prepared_cursor = kept  # type: ignore[attr-defined]
     with connection.wrap_database_errors:
         kept[1].execute(sql, values, prepare=True)
         return kept[1].fetchone()

@@ -1,8 +1,10 @@
 """`/healthz`: whether the database and the broker answer, for load balancers and operators."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -11,7 +13,7 @@ from config.celery import app as celery_app
 
 @never_cache
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """Database and broker reachability, for load balancers and operators."""
     checks: dict[str, str] = {}
     try:
@@ -34,7 +36,7 @@ def _broker_status() -> str:
         with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             # kombu's Redis transport connects lazily; a PING proves the server answers.
-            client = getattr(conn.default_channel, "client", None)
+            client: Any = getattr(conn.default_channel, "client", None)
             if hasattr(client, "ping"):
                 client.ping()
         return "ok"

@@ -11,7 +11,9 @@ is refused as well, before anything walks it.
 import io
 import json
 import re
+from collections.abc import Iterable
 from itertools import accumulate
+from typing import Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
@@ -55,6 +57,7 @@ def text_problem_path(data, path: str = "") -> tuple[str, str] | None:
     if isinstance(data, str):
         problem = text_problem(data)
         return (path, problem) if problem else None
+    items: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
         items = data.items()
     elif isinstance(data, list):

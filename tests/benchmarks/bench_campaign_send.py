@@ -13,9 +13,9 @@ sent with smtplib from SENDER_TASKS processes, one connection each; no database.
 
 django-post-office: `send_many` with a Django template and a per-recipient context, then
 `send_queued_mail_until_done` with SENDER_TASKS processes of one thread (the same connection
-count); no tracking, no per-recipient ledger beyond its Email rows. It is installed into the
-venv for the benchmark only (`pip install django-post-office`), added to INSTALLED_APPS of a
-temporary settings module, and migrated into the benchmark's own database.
+count); no tracking, no per-recipient ledger beyond its Email rows. It comes with the test
+extra (pyproject.toml), is added to INSTALLED_APPS of a temporary settings module only, and
+migrated into the benchmark's own database.
 
 Needs PostgreSQL (DATABASE_URL or the embedded server) and a Redis broker (CELERY_BROKER_URL,
 default redis://127.0.0.1:6379/15). smtp-sink comes from Debian's postfix package
