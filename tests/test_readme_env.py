@@ -116,9 +116,9 @@ def python_reads() -> tuple[dict[str, set[str]], list[str]]:
                 name = constants[key.id]
             else:
                 if where != "config/env.py":
-                    unnamed.append(f"{where}:{node.lineno}")
+                    unnamed.append(f"{where}:{key.lineno}")
                 continue
-            reads[name].add(f"{where}:{node.lineno}")
+            reads[name].add(f"{where}:{key.lineno}")
     return reads, unnamed
 
 
