@@ -9,6 +9,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from campaigns.lifecycle import channel_connection
+from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 from campaigns.models import Campaign, CampaignType
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
@@ -18,8 +20,6 @@ from templates.models import MessageTemplate
 def channel_choices() -> list[tuple[str, str]]:
     """Every channel a campaign may name (as in the API), saying which are not connected:
     such a campaign saves but cannot launch, and the pages say so rather than hide it."""
-    from campaigns.lifecycle import channel_connection
-    from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 
     choices = []
     for channel, name in CAMPAIGN_CHANNELS.items():

@@ -1,16 +1,24 @@
 """Query-string parsing shared by the event/order history pages and APIs."""
 
 import datetime as dt
+from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.core.errors import FieldError
 
-class FilterValueError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+
+class FieldListError(FieldError):
+    """A refused input of the marketing APIs, answered (by the one API exception handler) in
+    their field-error shape, `{"<field>": ["<message>"]}`; pages show field and message."""
+
+    def body(self) -> dict[str, Any]:
+        return {self.field: [self.message]}
+
+
+class FilterValueError(FieldListError):
+    """A query-string filter that cannot be read."""
 
 
 def instant(value: str | None, field: str, *, end_of_day: bool = False) -> dt.datetime | None:

@@ -41,6 +41,7 @@ from contacts.models import Contact, ContactSource
 from contacts.validation import email_normalise, phone_normalise
 from marketing.attribution import orders_attribute
 from marketing.currencies import ISO_4217
+from marketing.filters import FieldListError
 from marketing.models import Order, OrderItem, OrderStatus
 from marketing.services import events_emit_by_type
 
@@ -75,11 +76,8 @@ ITEM_STRINGS = {
 }
 
 
-class OrdersError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class OrdersError(FieldListError):
+    """A request the orders API refuses as a whole (not one order: those are failedOrders)."""
 
 
 @dataclass

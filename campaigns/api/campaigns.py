@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework import status as http
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,6 +43,7 @@ from campaigns.models import (
 )
 from campaigns.scheduling import campaign_cron
 from config.core.api_params import POSITION_MAX, IntParam, read_all
+from config.core.errors import ConflictError
 from config.core.models import Heartbeat
 
 LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
@@ -156,13 +157,16 @@ SOCIAL_PROFILES = inline_serializer(
 )
 
 
-class Conflict(APIException):
-    status_code = http.HTTP_409_CONFLICT
-    default_code = "conflict"
+class Conflict(ConflictError):
+    """A lifecycle refusal in the CRM campaigns API's 409 shape: the move's status, wanted
+    and allowed statuses, or the field (and channel) that stops a launch."""
 
     def __init__(self, body: dict) -> None:
-        super().__init__()
-        self.detail = body
+        super().__init__(str(body.get("detail", "")))
+        self.answer = body
+
+    def body(self) -> dict:
+        return self.answer
 
 
 def _conflict(exc: Exception) -> Conflict:

@@ -18,6 +18,7 @@ from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
 from contacts.models import Segment
@@ -86,8 +87,6 @@ def _form_page(request, form, campaign=None, status=200):
 @role_required(Role.MARKETER)
 def campaign_create(request):
     if request.method != "POST":
-        from config.core.models import Organisation
-
         return _form_page(
             request, CampaignForm(initial={"timezone": Organisation.load().time_zone})
         )

@@ -16,6 +16,8 @@ import copy
 import re
 from typing import Any
 
+from config.core.errors import FieldError
+
 STEP_KINDS = {
     "send": "Send a message",
     "wait": "Wait",
@@ -60,13 +62,8 @@ MAX_STEPS = 200
 MAX_WAIT_SECONDS = 366 * 86400
 
 
-class GraphError(Exception):
+class GraphError(FieldError):
     """An edit the graph cannot take; `field` names the form field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def empty_graph() -> dict:
