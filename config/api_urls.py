@@ -3,13 +3,12 @@
 from django.urls import include, path
 
 from campaigns.api.urls import v1_urlpatterns as campaigns_v1
-from config.core.routes import api_path
-from integrations.api import AccountInfoView
+from integrations.api_urls import v1_urlpatterns as integrations_v1
 from marketing.api.urls import native_urlpatterns as marketing_native
 from marketing.api.urls import v1_urlpatterns as marketing_v1
 
 v1_urlpatterns = [
-    api_path("account/info", AccountInfoView.as_view(), "account-info"),
+    path("", include(integrations_v1)),
     # Event ingest is the busiest route: resolved before the dozens of contact routes.
     path("", include(marketing_v1)),
     path("", include("contacts.api.urls_contacts")),

@@ -21,8 +21,8 @@ from templates.errors import (
 from templates.models import MessageTemplate
 from templates.services import RenderedMessage, template_prepare, template_render
 
-# What `$contact` holds when no real contact is picked: every seed field filled in, so a
-# marketer sees where each placeholder lands.
+# What `$contact` holds when no real contact is picked: every field of the eSputnik v1
+# contact filled in, so a marketer sees where each placeholder lands.
 SAMPLE_CONTACT: dict[str, Any] = {
     "id": 0,
     "firstName": "Alex",

@@ -276,8 +276,9 @@ CONTACT_CONTEXT_FIELDS = (*(name for _, name in _CONTEXT_NAMES), "tags", "fields
 def contact_context(
     contact: Contact, *, custom_fields: Iterable[CustomField] | None = None
 ) -> dict[str, Any]:
-    """`$contact` for a contact: the seed's field names, plus custom fields in `fields` under
-    their id, their key and their name ($contact.fields.get('12'), .get('city'), .get('City')).
+    """`$contact` for a contact: the eSputnik v1 API's contact field names, plus custom fields
+    in `fields` under their id, their key and their name ($contact.fields.get('12'),
+    .get('city'), .get('City')).
     Pass `custom_fields` when rendering many contacts to avoid one query per contact."""
     if custom_fields is None:
         custom_fields = CustomField.objects.all()

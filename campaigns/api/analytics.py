@@ -1,5 +1,5 @@
-"""Seed-003 analytics resources under /api/crm/marketing/: one campaign's analytics, an
-aggregate over campaign ids and a date range, and the dashboard tiles.
+"""The CRM campaigns API's analytics resources under /api/crm/marketing/: one campaign's
+analytics, an aggregate over campaign ids and a date range, and the dashboard tiles.
 
 Thin: request shapes are checked here, numbers come from campaigns.analytics (rollups only).
 """

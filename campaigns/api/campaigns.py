@@ -1,4 +1,4 @@
-"""Seed-003 campaigns API under /api/crm/marketing/: campaign CRUD with the seed's body,
+"""The CRM campaigns API under /api/crm/marketing/: campaign CRUD with its campaign body,
 lifecycle actions, discovery (platforms, campaign-types, social-profiles) and health.
 
 Thin: bodies are checked by campaigns.lifecycle_input and written by campaigns.lifecycle;
@@ -270,7 +270,7 @@ def campaign_json(campaign: Campaign) -> dict:
         ),
         "status": campaign.status,
         "statusReason": campaign.status_reason,
-        # The seed's wording for a soft-deleted campaign.
+        # The CRM campaigns API's wording for a soft-deleted campaign.
         "state": "deleted" if campaign.deleted_at else campaign.status,
         "nextRuns": next_runs(campaign),
         "reach": reach,
@@ -334,7 +334,7 @@ class CampaignsView(APIView):
         return Response([campaign_json(campaign) for campaign in page])
 
     @extend_schema(
-        summary="Create a campaign (seed body); status running without a schedule launches now",
+        summary="Create a campaign; status running without a schedule launches now",
         request=OpenApiTypes.OBJECT,
         responses={201: CAMPAIGN, 409: CONFLICT},
     )

@@ -1,4 +1,4 @@
-"""Seed (eSputnik v1) message resources. Thin: shapes checked here, rules in campaigns.messages.
+"""eSputnik v1 message resources. Thin: shapes checked here, rules in campaigns.messages.
 
 Answers are immediate; sending is asynchronous. Every accepted recipient gets a `requestId`
 for GET /v1/message/status; a refused recipient gets status ERROR and a `message` saying why,

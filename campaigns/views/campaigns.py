@@ -93,7 +93,7 @@ def campaign_create(request):
     form = CampaignForm(request.POST)
     if form.is_valid():
         try:
-            campaign = lifecycle.campaign_create(data=form.seed_body(), user=request.user)
+            campaign = lifecycle.campaign_create(data=form.campaign_body(), user=request.user)
         except REFUSALS as exc:
             _apply_errors(form, exc)
         else:
@@ -112,7 +112,9 @@ def campaign_edit(request, pk: int):
     form = CampaignForm(request.POST)
     if form.is_valid():
         try:
-            lifecycle.campaign_update(campaign=campaign, data=form.seed_body(), user=request.user)
+            lifecycle.campaign_update(
+                campaign=campaign, data=form.campaign_body(), user=request.user
+            )
         except REFUSALS as exc:
             _apply_errors(form, exc)
         else:

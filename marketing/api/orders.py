@@ -1,8 +1,8 @@
 """Orders: POST /api/v1/orders (upsert 1-1000) and DELETE /api/v1/orders. Thin: the rules are
 in marketing.orders.
 
-Orders need a full-rights key (Scope.MANAGE): the seed's limited rights (events; events and
-contacts; contacts; messages) do not mention orders.
+Orders need a full-rights key (Scope.MANAGE): the eSputnik v1 API's limited rights (events;
+events and contacts; contacts; messages) do not mention orders.
 """
 
 from drf_spectacular.types import OpenApiTypes

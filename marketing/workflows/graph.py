@@ -44,7 +44,7 @@ PARAM_OPS = {
     "exists": "is present",
     "in": "is one of (comma-separated)",
 }
-# Contact columns an update step may set (seed contact keys), besides custom fields.
+# Contact columns an update step may set (eSputnik v1 contact keys), besides custom fields.
 UPDATABLE_FIELDS = {
     "firstName": "First name",
     "lastName": "Last name",
@@ -329,8 +329,8 @@ def reachable_templates(graph: dict) -> list[int]:
 
 
 def params_as_dict(params: Any) -> dict:
-    """Event params as a dict: stored dicts as they are; the seed's [{name, value}] list
-    folded into one."""
+    """Event params as a dict: stored dicts as they are; the eSputnik v1 API's [{name, value}]
+    list folded into one."""
     if isinstance(params, dict):
         return params
     if isinstance(params, list):

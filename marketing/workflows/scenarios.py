@@ -1,4 +1,4 @@
-"""Ready-made scenarios (the seed's automation use cases) a marketer starts from.
+"""Ready-made scenarios (the automation use cases eSputnik documents) a marketer starts from.
 
 Each builds a draft workflow: trigger, re-entry policy and steps. Message steps have no
 template yet, because only the marketer knows which one to send; activation says which

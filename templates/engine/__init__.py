@@ -1,7 +1,8 @@
 """Sandboxed Velocity rendering for marketer-written message templates.
 
-Templates are written in the Velocity syntax of the seeds (`$!data.get('discount')`,
-`#if(...)#else#end`, `#foreach($item in $data.get('items'))`, `$x.equals('0')`, arithmetic).
+Templates are written in the Velocity syntax of the eSputnik v1 API's message templates
+(`$!data.get('discount')`, `#if(...)#else#end`, `#foreach($item in $data.get('items'))`,
+`$x.equals('0')`, arithmetic).
 
 airspeed is used only as a *parser*. Its own evaluator resolves any Python attribute
 (`$data.__class__`), calls any method (`$data.clear()`, `$s.format(...)`), multiplies
