@@ -31,6 +31,7 @@ MAX_INT = 2**63 - 1
 # Java ranges are int-sized; larger ones would overflow len().
 MAX_RANGE = 2**31
 
+# --- allowlisted methods -------------------------------------------------------------------
 # Each entry: name -> (arity, function). Functions get plain values and return plain values
 # or None ("no result": Velocity then renders the reference literally).
 
