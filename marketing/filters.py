@@ -48,3 +48,18 @@ def integer(value: str | None, field: str) -> int | None:
     if not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 18:
         raise FilterValueError(field, "expected a whole number")
     return int(value)
+
+
+def event_filters(query) -> dict:
+    """Query-string filters shared by the history page and the API."""
+    processed = query.get("processed", "")
+    if processed not in ("", "true", "false"):
+        raise FilterValueError("processed", "expected true or false")
+    return {
+        "event_type": (query.get("type") or "").strip() or None,
+        "contact_id": integer(query.get("contact"), "contact"),
+        "key_value": (query.get("keyValue") or "").strip() or None,
+        "date_from": instant(query.get("from"), "from"),
+        "date_to": instant(query.get("to"), "to", end_of_day=True),
+        "processed": None if processed == "" else processed == "true",
+    }

@@ -22,7 +22,7 @@ from marketing.events import (
     event_type_update,
     events_search,
 )
-from marketing.filters import FilterValueError, instant, integer
+from marketing.filters import FilterValueError, event_filters, instant, integer
 from marketing.models import Event, EventType, Order, OrderItem, OrderStatus
 
 LIMIT = IntParam("limit", 50, 1, 500, "Rows per page.")
@@ -135,21 +135,6 @@ class EventSerializer(serializers.ModelSerializer):
             "createdAt",
             "processedAt",
         ]
-
-
-def event_filters(query) -> dict:
-    """Query-string filters shared by the history page and the API."""
-    processed = query.get("processed", "")
-    if processed not in ("", "true", "false"):
-        raise FilterValueError("processed", "expected true or false")
-    return {
-        "event_type": (query.get("type") or "").strip() or None,
-        "contact_id": integer(query.get("contact"), "contact"),
-        "key_value": (query.get("keyValue") or "").strip() or None,
-        "date_from": instant(query.get("from"), "from"),
-        "date_to": instant(query.get("to"), "to", end_of_day=True),
-        "processed": None if processed == "" else processed == "true",
-    }
 
 
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
