@@ -1,6 +1,6 @@
-"""The campaign form of the marketer pages. It only shapes input: `seed_body()` turns it into
-the seed-003 body that campaigns.lifecycle checks and saves, so the pages and the API share
-one set of rules and one set of error messages."""
+"""The campaign form of the marketer pages. It only shapes input: `campaign_body()` turns it
+into the CRM campaigns API's body that campaigns.lifecycle checks and saves, so the pages and
+the API share one set of rules and one set of error messages."""
 
 import json
 import zoneinfo
@@ -9,6 +9,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from campaigns.lifecycle import channel_connection
+from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 from campaigns.models import Campaign, CampaignType
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
@@ -18,8 +20,6 @@ from templates.models import MessageTemplate
 def channel_choices() -> list[tuple[str, str]]:
     """Every channel a campaign may name (as in the API), saying which are not connected:
     such a campaign saves but cannot launch, and the pages say so rather than hide it."""
-    from campaigns.lifecycle import channel_connection
-    from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 
     choices = []
     for channel, name in CAMPAIGN_CHANNELS.items():
@@ -30,7 +30,7 @@ def channel_choices() -> list[tuple[str, str]]:
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
-# Lifecycle error keys (seed body paths) → form fields; longest prefix wins.
+# Lifecycle error keys (CRM campaigns API body paths) → form fields; longest prefix wins.
 ERROR_FIELDS = {
     "name": "name",
     "type": "type",
@@ -105,7 +105,7 @@ class CampaignForm(forms.Form):
         example='{"tags": {"$in": ["vip"]}}',
         label="…or an inline filter (JSON)",
         help_text='Mongo-style, e.g. {"tags": {"$in": ["prospect", "vip"]}}; '
-        'the seed\'s {"datatype": "contact", "where": {...}} works too.',
+        'the CRM campaigns API\'s {"datatype": "contact", "where": {...}} works too.',
     )
     template = forms.ModelChoiceField(
         queryset=MessageTemplate.objects.order_by("name"), required=False, empty_label="—"
@@ -152,8 +152,8 @@ class CampaignForm(forms.Form):
             self.add_error("audience_filter", "choose a segment or an inline filter, not both")
         return data
 
-    def seed_body(self) -> dict:
-        """The cleaned form as a seed-003 campaign body (no status: saving never launches)."""
+    def campaign_body(self) -> dict:
+        """The cleaned form as a CRM campaigns API body (no status: saving never launches)."""
         data = self.cleaned_data
         body: dict[str, Any] = {
             "name": data["name"],

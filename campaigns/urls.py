@@ -1,14 +1,38 @@
-"""Public endpoints reached from inside emails: no login, the signed token is the credential."""
+"""Campaigns' URLs: the marketer pages (campaigns, the message log) and the public endpoints
+reached from inside emails. The APIs are in campaigns.api.urls."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 
-from campaigns import views
+from campaigns import public
+from campaigns.views import campaigns, message_log
 
 # Tokens are base 36, a dot and base 32 (tracking.token_make); any case is accepted.
 SIGNED = r"(?P<token>[0-9A-Za-z]{1,13}\.[0-9A-Za-z]{1,32})"
 
-urlpatterns = [
-    re_path(rf"^t/o/{SIGNED}\.gif$", views.open_pixel, name="tracking_open"),
-    re_path(rf"^t/c/{SIGNED}/?$", views.click_redirect, name="tracking_click"),
-    re_path(rf"^u/{SIGNED}/?$", views.unsubscribe, name="unsubscribe"),
+pages_urlpatterns = [
+    path("messages/", message_log.message_log, name="message_log"),
+    path("messages/<uuid:request_id>/", message_log.message_detail, name="message_detail"),
+    path(
+        "templates/<int:pk>/test-send/",
+        message_log.template_test_send_view,
+        name="template_test_send",
+    ),
+    path("campaigns/", campaigns.campaign_list, name="campaigns_home"),
+    path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
+    path("campaigns/reach/", campaigns.audience_reach, name="campaign_audience_reach"),
+    path("campaigns/recurrence/", campaigns.recurrence_preview, name="campaign_recurrence"),
+    path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:pk>/edit/", campaigns.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:pk>/progress/", campaigns.campaign_progress, name="campaign_progress"),
+    path("campaigns/<int:pk>/report/", campaigns.campaign_report, name="campaign_report"),
+    path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign_action"),
 ]
+
+# No login: the signed token is the credential.
+public_urlpatterns = [
+    re_path(rf"^t/o/{SIGNED}\.gif$", public.open_pixel, name="tracking_open"),
+    re_path(rf"^t/c/{SIGNED}/?$", public.click_redirect, name="tracking_click"),
+    re_path(rf"^u/{SIGNED}/?$", public.unsubscribe, name="unsubscribe"),
+]
+
+urlpatterns = [*pages_urlpatterns, *public_urlpatterns]

@@ -1,23 +1,25 @@
-"""Routes under /api/. Seed APIs accept paths with and without a trailing slash."""
+"""Routes under /api/. The eSputnik v1 API accepts paths with and without a trailing slash."""
 
 from django.urls import include, path
 
-from config.core.routes import api_path
-from integrations.api import AccountInfoView
+from campaigns.api.urls import v1_urlpatterns as campaigns_v1
+from integrations.api_urls import v1_urlpatterns as integrations_v1
+from marketing.api.urls import native_urlpatterns as marketing_native
+from marketing.api.urls import v1_urlpatterns as marketing_v1
 
 v1_urlpatterns = [
-    api_path("account/info", AccountInfoView.as_view(), "account-info"),
+    path("", include(integrations_v1)),
     # Event ingest is the busiest route: resolved before the dozens of contact routes.
-    path("", include("marketing.api.urls_v1")),
+    path("", include(marketing_v1)),
     path("", include("contacts.api.urls_contacts")),
     path("", include("contacts.api.urls_segments")),
     path("", include("contacts.api.urls_import")),
-    path("", include("campaigns.api.urls_messages")),
+    path("", include(campaigns_v1)),
 ]
 
-# Herald's own resources (not part of a seed API), under /api/herald/.
+# Herald's own resources (not part of the eSputnik v1 API), under /api/herald/.
 herald_urlpatterns = [
     path("", include("contacts.api.urls_native")),
     path("", include("templates.api_urls")),
-    path("", include("marketing.api.urls_native")),
+    path("", include(marketing_native)),
 ]

@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from campaigns.api.urls import crm_urlpatterns
 from config.api_urls import herald_urlpatterns, v1_urlpatterns
 from config.core.health import healthz
+from marketing.api.urls import v2_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,9 +17,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(v1_urlpatterns)),
-    path("api/v2/", include("marketing.api.urls_v2")),
+    path("api/v2/", include(v2_urlpatterns)),
     path("api/herald/", include(herald_urlpatterns)),
-    path("api/crm/marketing/", include("campaigns.api.urls_crm")),
+    path("api/crm/marketing/", include(crm_urlpatterns)),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="jwt-obtain"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="jwt-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -27,24 +30,18 @@ urlpatterns = [
     path("", include("contacts.urls_import")),
     path("", include("integrations.urls")),
     path("", include("templates.urls")),
-    path("", include("campaigns.urls_log")),
-    path("", include("campaigns.urls_pages")),
-    path("", include("marketing.urls")),
     path("", include("campaigns.urls")),
+    path("", include("marketing.urls")),
 ]
 
 
 def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"No API resource at {request.path}."}, status=404)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
 def handler500(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Internal server error; it has been logged."}, status=500)
-    from django.views.defaults import server_error
-
     return server_error(request)

@@ -1,3 +1,5 @@
+"""Integrations' marketer pages; the API route is in integrations.api_urls."""
+
 from django.urls import path
 
 from integrations import views

@@ -6,8 +6,7 @@ class MarketingConfig(AppConfig):
     verbose_name = "Marketing workspace"
 
     def ready(self) -> None:
-        # Imported here, not at the top: services import models, which Django allows only
-        # once the app registry is ready.
+        # Imported here: these modules import models, which needs the app registry ready.
         from campaigns.analytics import stats_refreshed
         from config.core.events import event_store_install
         from contacts.queries import filter_field_register

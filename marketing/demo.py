@@ -9,8 +9,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from campaigns.lifecycle import campaign_create
 from config.core.models import Organisation
 from config.core.roles import Role
+from contacts.models import Contact, ContactSource, CustomFieldType
+from contacts.segments import custom_field_create, segment_create
+from contacts.services import contact_create_or_update
+from templates.services import template_create, template_publish
 
 DEMO_NAME = "Demo Shop"
 FIRST_NAMES = ["Anna", "Ben", "Chloé", "Dmytro", "Eva", "Farid", "Grace", "Hiro", "Ines", "Jon"]
@@ -28,7 +33,6 @@ WELCOME_HTML = (
 @transaction.atomic
 def load_demo() -> bool:
     """Load the demo data into an empty Herald; True when it was loaded now."""
-    from contacts.models import Contact
 
     if Contact.objects.exists():
         return False
@@ -42,12 +46,6 @@ def load_demo() -> bool:
 
 
 def _load_marketing_data() -> None:
-    from campaigns.lifecycle import campaign_create
-    from contacts.models import ContactSource, CustomFieldType
-    from contacts.segments import custom_field_create, segment_create
-    from contacts.services import contact_create_or_update
-    from templates.services import template_create, template_publish
-
     rng = random.Random(7)  # the same demo on every machine
     points = custom_field_create(name="Loyalty points", key="POINTS", type=CustomFieldType.NUMBER)
     for i in range(40):

@@ -1,16 +1,24 @@
 """Query-string parsing shared by the event/order history pages and APIs."""
 
 import datetime as dt
+from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.core.errors import FieldError
 
-class FilterValueError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+
+class FieldListError(FieldError):
+    """A refused input of the marketing APIs, answered (by the one API exception handler) in
+    their field-error shape, `{"<field>": ["<message>"]}`; pages show field and message."""
+
+    def body(self) -> dict[str, Any]:
+        return {self.field: [self.message]}
+
+
+class FilterValueError(FieldListError):
+    """A query-string filter that cannot be read."""
 
 
 def instant(value: str | None, field: str, *, end_of_day: bool = False) -> dt.datetime | None:
@@ -40,3 +48,18 @@ def integer(value: str | None, field: str) -> int | None:
     if not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 18:
         raise FilterValueError(field, "expected a whole number")
     return int(value)
+
+
+def event_filters(query) -> dict:
+    """Query-string filters shared by the history page and the API."""
+    processed = query.get("processed", "")
+    if processed not in ("", "true", "false"):
+        raise FilterValueError("processed", "expected true or false")
+    return {
+        "event_type": (query.get("type") or "").strip() or None,
+        "contact_id": integer(query.get("contact"), "contact"),
+        "key_value": (query.get("keyValue") or "").strip() or None,
+        "date_from": instant(query.get("from"), "from"),
+        "date_to": instant(query.get("to"), "to", end_of_day=True),
+        "processed": None if processed == "" else processed == "true",
+    }

@@ -1,4 +1,5 @@
 from django.db import models
+from django.urls import reverse
 
 
 class EventType(models.Model):
@@ -129,8 +130,6 @@ class Order(models.Model):
         return f"Order {self.external_order_id}"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("order_detail", args=[self.pk])
 
 

@@ -6,8 +6,8 @@ Set-based per call (≤ 1000 orders): a handful of queries whatever the batch si
 Contacts: an order is linked to the live contact with its externalCustomerId, else the oldest
 with its email, else with its phone. When none exists and the order carries an email or a
 phone, a contact is created from the order's email, phone, first and last name (source
-"orders"; seed 002: nothing else is copied, and an existing contact is never modified). An
-order with neither stays unlinked.
+"orders"; as the eSputnik v1 orders API says: nothing else is copied, and an existing contact
+is never modified). An order with neither stays unlinked.
 
 Statuses: the shop is the source of truth, so any status may follow any other (a cancelled
 order can be reinstated); there is no transition table to enforce here.
@@ -17,7 +17,7 @@ Events: every new order and every status change emits one event of type `order<S
 `orderABANDONED_SHOPPING_CART`), keyValue = externalOrderId, linked to the order's contact,
 params: orderId, externalOrderId, externalCustomerId, status, previousStatus ("" for a new
 order), isNew, totalCost, currency, date, email, phone, firstName, lastName, contactId and
-items (the seed's item objects, for `#foreach($item in $data.get('items'))`).
+items (the eSputnik v1 API's item objects, for `#foreach($item in $data.get('items'))`).
 """
 
 # The SQL below interpolates only table and column names defined in this module; values are
@@ -41,6 +41,7 @@ from contacts.models import Contact, ContactSource
 from contacts.validation import email_normalise, phone_normalise
 from marketing.attribution import orders_attribute
 from marketing.currencies import ISO_4217
+from marketing.filters import FieldListError
 from marketing.models import Order, OrderItem, OrderStatus
 from marketing.services import events_emit_by_type
 
@@ -53,7 +54,7 @@ MONEY_MAX = Decimal("99999999999999.99")  # max_digits=16, decimal_places=2
 CONTACT_NAME_MAX = 40
 
 STRING_FIELDS = {
-    # seed name: (column, max length)
+    # eSputnik v1 name: (column, max length)
     "statusDescription": ("status_description", 1000),
     "restoreUrl": ("restore_url", 2000),
     "storeId": ("store_id", 255),
@@ -75,11 +76,8 @@ ITEM_STRINGS = {
 }
 
 
-class OrdersError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class OrdersError(FieldListError):
+    """A request the orders API refuses as a whole (not one order: those are failedOrders)."""
 
 
 @dataclass

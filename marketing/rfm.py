@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
+from config.core.errors import FieldError
 from contacts.models import Contact, Segment, SegmentKind
 from contacts.queries import ORDER_OPS, FilterError, list_value
 from contacts.segments import segment_create
@@ -34,11 +35,8 @@ RFM_FILTER_FIELDS = {
 }
 
 
-class RFMError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class RFMError(FieldError):
+    """Bad RFM cells or segment input; `field` names it."""
 
 
 def _score(order_by: str) -> str:

@@ -1,9 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 
+from templates.errors import TemplateValidationError
 from templates.models import MessageTemplate, TemplateVersion
 from templates.services import (
-    TemplateValidationError,
     template_create,
     template_prepare,
     template_publish,

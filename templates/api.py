@@ -10,19 +10,18 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.core.models import Scope
 from contacts.models import ChannelType, Contact
-from templates.engine import TemplateError
+from templates.errors import TemplateError, TemplateValidationError
 from templates.forms import located
-from templates.lifecycle import TemplateInUseError, template_delete
 from templates.models import MessageTemplate, TemplateVersion
 from templates.preview import SAMPLE_CONTACT
 from templates.services import (
-    TemplateValidationError,
     template_create,
+    template_delete,
     template_publish,
     template_render,
     template_update,
@@ -42,11 +41,6 @@ def _api_error(exc: TemplateValidationError) -> ValidationError:
     for error in exc.errors:
         detail.setdefault(API_NAMES.get(error.field, error.field), []).append(located(error))
     return ValidationError(detail)
-
-
-class TemplateInUse(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "template_in_use"
 
 
 class TemplateSerializer(serializers.ModelSerializer):
@@ -195,10 +189,8 @@ class TemplateViewSet(viewsets.ModelViewSet):
             raise _duplicate_external_id() from None
 
     def perform_destroy(self, instance):
-        try:
-            template_delete(template=instance)
-        except TemplateInUseError as exc:
-            raise TemplateInUse(str(exc)) from None
+        # A template whose versions were sent: TemplateInUseError, a 409 with its message.
+        template_delete(template=instance)
 
     @extend_schema(request=None, responses={201: TemplateVersionSerializer})
     @action(detail=True, methods=["post"])

@@ -5,7 +5,7 @@ next to their fields with line and column."""
 from django import forms
 
 from contacts.models import ChannelType
-from templates.services import TemplateFieldError
+from templates.errors import TemplateFieldError
 
 CONTENT_FIELDS = (
     "name",

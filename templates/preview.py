@@ -12,18 +12,17 @@ from typing import Any
 
 from config.core.parsers import json_text_load
 from contacts.models import Contact
-from templates.engine import TemplateError
-from templates.models import MessageTemplate
-from templates.services import (
-    RenderedMessage,
+from templates.errors import (
+    PreviewInputError,
+    TemplateError,
     TemplateFieldError,
     TemplateValidationError,
-    template_prepare,
-    template_render,
 )
+from templates.models import MessageTemplate
+from templates.services import RenderedMessage, template_prepare, template_render
 
-# What `$contact` holds when no real contact is picked: every seed field filled in, so a
-# marketer sees where each placeholder lands.
+# What `$contact` holds when no real contact is picked: every field of the eSputnik v1
+# contact filled in, so a marketer sees where each placeholder lands.
 SAMPLE_CONTACT: dict[str, Any] = {
     "id": 0,
     "firstName": "Alex",
@@ -45,15 +44,6 @@ SAMPLE_CONTACT: dict[str, Any] = {
 PREVIEW_FIELDS = ("channel", "subject", "preheader", "html", "text", "sms_text")
 # Preview data is typed by hand; anything this big is a mistake, not sample data.
 MAX_DATA_CHARS = 200_000
-
-
-class PreviewInputError(Exception):
-    """The sample contact or the sample data cannot be used; `field` names the input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
 
 
 def preview_data_parse(raw: str | None) -> dict[str, Any]:

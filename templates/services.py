@@ -1,4 +1,5 @@
-"""Template writes (create, update, publish) and rendering a message for one recipient."""
+"""Template writes (create, update, publish, duplicate, delete) and rendering a message for one
+recipient."""
 
 from __future__ import annotations
 
@@ -12,46 +13,24 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from contacts.models import ChannelType, Contact, CustomField
-from templates.engine import (
-    CompiledTemplate,
-    TemplateContext,
+from templates.engine import CompiledTemplate, TemplateContext, compile_template
+from templates.errors import (
+    HtmlSanitizeError,
+    TemplateFieldError,
+    TemplateInUseError,
     TemplateSyntaxError,
-    compile_template,
+    TemplateValidationError,
 )
 from templates.models import MessageTemplate, TemplateVersion
-from templates.sanitize import (
-    HtmlSanitizeError,
-    html_size_check,
-    html_to_text,
-    inline_css,
-    sanitize_html,
-)
+from templates.sanitize import html_size_check, html_to_text, inline_css, sanitize_html
 
 # Fields holding Velocity source; each is compiled on save so mistakes surface then.
 TEMPLATE_FIELDS = ("subject", "preheader", "html", "text", "sms_text")
 _UNSET: Any = object()
-
-
-@dataclass(frozen=True)
-class TemplateFieldError:
-    field: str
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = f" (line {self.line}, column {self.column})" if self.line is not None else ""
-        return f"{self.field}: {self.message}{where}"
-
-
-class TemplateValidationError(Exception):
-    """The template content breaks a rule; `errors` name the field (and line/column)."""
-
-    def __init__(self, errors: list[TemplateFieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(error) for error in errors))
+COPY_SUFFIX = " (copy)"
 
 
 @dataclass(frozen=True)
@@ -246,6 +225,36 @@ def template_publish(*, template: MessageTemplate, user: Any = None) -> Template
     return version
 
 
+@transaction.atomic
+def template_duplicate(*, template: MessageTemplate) -> MessageTemplate:
+    """A new draft with the same content; versions are not copied (the copy starts at 0)."""
+    name = template.name[: 200 - len(COPY_SUFFIX)] + COPY_SUFFIX
+    return template_create(
+        name=name,
+        channel=template.channel,
+        subject=template.subject,
+        preheader=template.preheader,
+        from_name=template.from_name,
+        from_email=template.from_email,
+        html=template.html,
+        # A derived text follows the HTML in the copy too.
+        text="" if template.text_generated else template.text,
+        sms_text=template.sms_text,
+    )
+
+
+@transaction.atomic
+def template_delete(*, template: MessageTemplate) -> None:
+    """Delete a template and its versions, unless a delivery or send request points at one
+    of them (the ledger protects them: what was sent must stay explainable)."""
+    try:
+        # A savepoint, so the refused delete leaves the surrounding transaction usable.
+        with transaction.atomic():
+            template.delete()
+    except ProtectedError:
+        raise TemplateInUseError(template) from None
+
+
 # `$contact.<key>` and the Contact field it reads.
 _CONTEXT_NAMES = (
     ("firstName", "first_name"),
@@ -267,8 +276,9 @@ CONTACT_CONTEXT_FIELDS = (*(name for _, name in _CONTEXT_NAMES), "tags", "fields
 def contact_context(
     contact: Contact, *, custom_fields: Iterable[CustomField] | None = None
 ) -> dict[str, Any]:
-    """`$contact` for a contact: the seed's field names, plus custom fields in `fields` under
-    their id, their key and their name ($contact.fields.get('12'), .get('city'), .get('City')).
+    """`$contact` for a contact: the eSputnik v1 API's contact field names, plus custom fields
+    in `fields` under their id, their key and their name ($contact.fields.get('12'),
+    .get('city'), .get('City')).
     Pass `custom_fields` when rendering many contacts to avoid one query per contact."""
     if custom_fields is None:
         custom_fields = CustomField.objects.all()

@@ -1,4 +1,4 @@
-"""Marketer pages for message templates."""
+"""Marketer pages for message templates; the API routes are in templates.api_urls."""
 
 from django.urls import path
 

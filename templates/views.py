@@ -1,8 +1,8 @@
 """Marketer pages for message templates: list, editor with live preview, publishing,
 version history, duplicate and delete.
 
-Views parse input with forms and call templates.services / templates.lifecycle for every
-write; previews go through templates.preview, which validates like a save but saves nothing.
+Views parse input with forms and call templates.services for every write; previews go
+through templates.preview, which validates like a save but saves nothing.
 """
 
 from csp.decorators import csp_update
@@ -15,21 +15,25 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.core.roles import Role, has_role, role_required
-from templates.engine import TemplateError
+from templates.errors import (
+    PreviewInputError,
+    TemplateError,
+    TemplateInUseError,
+    TemplateValidationError,
+)
 from templates.forms import PreviewForm, TemplateForm, TemplateSearchForm, located
-from templates.lifecycle import TemplateInUseError, template_delete, template_duplicate
 from templates.models import MessageTemplate, TemplateVersion
 from templates.preview import (
     PREVIEW_FIELDS,
     SAMPLE_CONTACT,
-    PreviewInputError,
     preview_contact_find,
     preview_data_parse,
     template_preview,
 )
 from templates.services import (
-    TemplateValidationError,
     template_create,
+    template_delete,
+    template_duplicate,
     template_publish,
     template_render,
     template_update,

@@ -1,5 +1,5 @@
-"""Seed-003 analytics resources under /api/crm/marketing/: one campaign's analytics, an
-aggregate over campaign ids and a date range, and the dashboard tiles.
+"""The CRM campaigns API's analytics resources under /api/crm/marketing/: one campaign's
+analytics, an aggregate over campaign ids and a date range, and the dashboard tiles.
 
 Thin: request shapes are checked here, numbers come from campaigns.analytics (rollups only).
 """
@@ -26,7 +26,8 @@ from campaigns.analytics import (
 from campaigns.models import Campaign
 from config.core.api_auth import HasAPIRight
 from config.core.api_params import ID_MAX, IntParam, read_all
-from config.core.models import APIKey, Scope
+from config.core.models import APIKey, Organisation, Scope
+from config.core.roles import Role, has_role
 
 MAX_CAMPAIGN_IDS = 1000
 DAYS = IntParam("days", 30, 1, 366, "How many days back the tiles cover.")
@@ -79,11 +80,14 @@ class ReadThroughPost(HasAPIRight):
     """aggregated-metrics is a read sent as POST (the id list may be long): viewers may call it."""
 
     def has_permission(self, request, view) -> bool:
-        if request.method == "POST" and request.user and request.user.is_authenticated:
-            from config.core.roles import Role, has_role
-
-            if not isinstance(request.auth, APIKey) and has_role(request.user, Role.VIEWER):
-                return True
+        if (
+            request.method == "POST"
+            and request.user
+            and request.user.is_authenticated
+            and not isinstance(request.auth, APIKey)
+            and has_role(request.user, Role.VIEWER)
+        ):
+            return True
         return super().has_permission(request, view)
 
 
@@ -216,7 +220,6 @@ class AggregatedMetricsView(APIView):
                 errors["range.end"] = [f"{end.isoformat()} is before range.start"]
         if errors:
             raise ValidationError(errors)
-        from config.core.models import Organisation
 
         tz_name = Organisation.load().time_zone
         window_start, window_end = day_bounds(start, end, tz_name)

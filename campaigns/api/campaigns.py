@@ -1,4 +1,4 @@
-"""Seed-003 campaigns API under /api/crm/marketing/: campaign CRUD with the seed's body,
+"""The CRM campaigns API under /api/crm/marketing/: campaign CRUD with its campaign body,
 lifecycle actions, discovery (platforms, campaign-types, social-profiles) and health.
 
 Thin: bodies are checked by campaigns.lifecycle_input and written by campaigns.lifecycle;
@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework import status as http
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,6 +43,7 @@ from campaigns.models import (
 )
 from campaigns.scheduling import campaign_cron
 from config.core.api_params import POSITION_MAX, IntParam, read_all
+from config.core.errors import ConflictError
 from config.core.models import Heartbeat
 
 LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
@@ -156,13 +157,16 @@ SOCIAL_PROFILES = inline_serializer(
 )
 
 
-class Conflict(APIException):
-    status_code = http.HTTP_409_CONFLICT
-    default_code = "conflict"
+class Conflict(ConflictError):
+    """A lifecycle refusal in the CRM campaigns API's 409 shape: the move's status, wanted
+    and allowed statuses, or the field (and channel) that stops a launch."""
 
     def __init__(self, body: dict) -> None:
-        super().__init__()
-        self.detail = body
+        super().__init__(str(body.get("detail", "")))
+        self.answer = body
+
+    def body(self) -> dict:
+        return self.answer
 
 
 def _conflict(exc: Exception) -> Conflict:
@@ -266,7 +270,7 @@ def campaign_json(campaign: Campaign) -> dict:
         ),
         "status": campaign.status,
         "statusReason": campaign.status_reason,
-        # The seed's wording for a soft-deleted campaign.
+        # The CRM campaigns API's wording for a soft-deleted campaign.
         "state": "deleted" if campaign.deleted_at else campaign.status,
         "nextRuns": next_runs(campaign),
         "reach": reach,
@@ -330,7 +334,7 @@ class CampaignsView(APIView):
         return Response([campaign_json(campaign) for campaign in page])
 
     @extend_schema(
-        summary="Create a campaign (seed body); status running without a schedule launches now",
+        summary="Create a campaign; status running without a schedule launches now",
         request=OpenApiTypes.OBJECT,
         responses={201: CAMPAIGN, 409: CONFLICT},
     )

@@ -1,4 +1,4 @@
-"""Seed (eSputnik v1) message resources. Thin: shapes checked here, rules in campaigns.messages.
+"""eSputnik v1 message resources. Thin: shapes checked here, rules in campaigns.messages.
 
 Answers are immediate; sending is asynchronous. Every accepted recipient gets a `requestId`
 for GET /v1/message/status; a refused recipient gets status ERROR and a `message` saying why,
@@ -32,8 +32,8 @@ from campaigns.messages import (
 )
 from config.core.models import APIKey, Scope
 from contacts.validation import FALSE_WORDS, TRUE_WORDS, email_normalise, errors_body
-from templates.engine import TemplateSyntaxError
-from templates.sanitize import HtmlSanitizeError, html_to_text
+from templates.errors import HtmlSanitizeError, TemplateSyntaxError
+from templates.sanitize import html_to_text
 from templates.services import compiled
 
 SUBJECT_MAX = 500

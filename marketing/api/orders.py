@@ -1,8 +1,8 @@
 """Orders: POST /api/v1/orders (upsert 1-1000) and DELETE /api/v1/orders. Thin: the rules are
 in marketing.orders.
 
-Orders need a full-rights key (Scope.MANAGE): the seed's limited rights (events; events and
-contacts; contacts; messages) do not mention orders.
+Orders need a full-rights key (Scope.MANAGE): the eSputnik v1 API's limited rights (events;
+events and contacts; contacts; messages) do not mention orders.
 """
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from config.core.models import Scope
 from marketing.filters import FilterValueError, instant
-from marketing.orders import OrdersError, orders_delete, orders_upsert
+from marketing.orders import orders_delete, orders_upsert
 
 
 def _ids(raw) -> list[str]:
@@ -48,10 +48,8 @@ class OrdersView(APIView):
             raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
         if "orders" not in data:
             raise ValidationError({"orders": ["required: a list of 1-1000 orders"]})
-        try:
-            result = orders_upsert(orders=data["orders"])
-        except OrdersError as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+        # An OrdersError is answered by the exception handler as {field: [message]}.
+        result = orders_upsert(orders=data["orders"])
         return Response(
             {
                 "failedOrders": result.failed,
@@ -88,13 +86,12 @@ class OrdersView(APIView):
         ids = _ids(raw_ids) if raw_ids else []
         start = query.get("startDate") or body.get("startDate")
         end = query.get("endDate") or body.get("endDate")
-        try:
-            date_from = instant(start, "startDate")
-            date_to = instant(end, "endDate")
-            if not ids and (date_from is None) != (date_to is None):
-                missing = "endDate" if date_to is None else "startDate"
-                raise FilterValueError(missing, "required with the other end of the range")
-            deleted = orders_delete(external_order_ids=ids, date_from=date_from, date_to=date_to)
-        except (FilterValueError, OrdersError) as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+        # FilterValueError and OrdersError are answered by the exception handler as
+        # {field: [message]}.
+        date_from = instant(start, "startDate")
+        date_to = instant(end, "endDate")
+        if not ids and (date_from is None) != (date_to is None):
+            missing = "endDate" if date_to is None else "startDate"
+            raise FilterValueError(missing, "required with the other end of the range")
+        deleted = orders_delete(external_order_ids=ids, date_from=date_from, date_to=date_to)
         return Response({"deletedOrders": deleted})

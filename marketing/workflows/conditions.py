@@ -5,6 +5,7 @@ from typing import Any
 
 from contacts.models import Contact
 from contacts.queries import compile_filter
+from marketing.workflows.models import WorkflowMessage
 
 
 def _number(value: Any) -> Decimal | None:
@@ -72,7 +73,6 @@ def contact_matches(contact_id: int, filter: dict) -> bool:
 def run_message_engaged(run_id: int, *, event: str, step_id: str = "") -> bool:
     """Whether a message this run sent (at `step_id`, or any) was opened or clicked. A click
     implies an open, even when the pixel was blocked."""
-    from marketing.workflows.models import WorkflowMessage
 
     messages = WorkflowMessage.objects.filter(run_id=run_id)
     if step_id:

@@ -6,6 +6,7 @@ from django import forms
 
 from config.core.parsers import json_text_load
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
+from contacts.queries import FilterError, validate_filter
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.models import ReEntry, TriggerKind
@@ -273,8 +274,6 @@ class StepForm(forms.Form):
             self.step["kind"] == "condition"
             and self.data.get(self.add_prefix("check_type")) == "contact"
         ):
-            from contacts.queries import FilterError, validate_filter
-
             try:
                 validate_filter(value)
             except FilterError as exc:

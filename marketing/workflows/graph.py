@@ -16,6 +16,8 @@ import copy
 import re
 from typing import Any
 
+from config.core.errors import FieldError
+
 STEP_KINDS = {
     "send": "Send a message",
     "wait": "Wait",
@@ -42,7 +44,7 @@ PARAM_OPS = {
     "exists": "is present",
     "in": "is one of (comma-separated)",
 }
-# Contact columns an update step may set (seed contact keys), besides custom fields.
+# Contact columns an update step may set (eSputnik v1 contact keys), besides custom fields.
 UPDATABLE_FIELDS = {
     "firstName": "First name",
     "lastName": "Last name",
@@ -60,13 +62,8 @@ MAX_STEPS = 200
 MAX_WAIT_SECONDS = 366 * 86400
 
 
-class GraphError(Exception):
+class GraphError(FieldError):
     """An edit the graph cannot take; `field` names the form field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def empty_graph() -> dict:
@@ -332,8 +329,8 @@ def reachable_templates(graph: dict) -> list[int]:
 
 
 def params_as_dict(params: Any) -> dict:
-    """Event params as a dict: stored dicts as they are; the seed's [{name, value}] list
-    folded into one."""
+    """Event params as a dict: stored dicts as they are; the eSputnik v1 API's [{name, value}]
+    list folded into one."""
     if isinstance(params, dict):
         return params
     if isinstance(params, list):

@@ -3,6 +3,7 @@ per contact that walks the graph. Made visible to Django by an import in marketi
 
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 __all__ = [
     "ReEntry",
@@ -93,8 +94,6 @@ class Workflow(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("workflow_detail", args=[self.pk])
 
 
@@ -177,8 +176,6 @@ class WorkflowRun(models.Model):
         return f"{self.workflow} / contact {self.contact_id} ({self.status})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("workflow_run_detail", args=[self.pk])
 
 

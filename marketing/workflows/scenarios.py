@@ -1,4 +1,4 @@
-"""Ready-made scenarios (the seed's automation use cases) a marketer starts from.
+"""Ready-made scenarios (the automation use cases eSputnik documents) a marketer starts from.
 
 Each builds a draft workflow: trigger, re-entry policy and steps. Message steps have no
 template yet, because only the marketer knows which one to send; activation says which
@@ -9,7 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from contacts.models import CustomField, CustomFieldType
+from marketing.models import EventType
 from marketing.workflows.models import ReEntry, TriggerKind, Workflow
+from marketing.workflows.services import workflow_create
 
 DAY = 86400
 HOUR = 3600
@@ -195,9 +198,6 @@ SCENARIOS = {
 def workflow_create_from_scenario(*, key: str, name: str = "", created_by: Any = None) -> Workflow:
     """A draft workflow built from a ready-made scenario (its event type created if new; a
     birthday takes the first date custom field, if there is one)."""
-    from contacts.models import CustomField, CustomFieldType
-    from marketing.models import EventType
-    from marketing.workflows.services import workflow_create
 
     scenario = SCENARIOS[key]
     spec = scenario.build()

@@ -5,6 +5,9 @@ from typing import Any
 
 from django.db import transaction
 
+from config.core.errors import ConflictError, HeraldError
+from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
+from contacts.queries import FilterError, validate_filter
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.models import (
     ReEntry,
@@ -13,6 +16,8 @@ from marketing.workflows.models import (
     WorkflowStatus,
     WorkflowVersion,
 )
+from marketing.workflows.triggers import segment_snapshot_reset
+from templates.models import MessageTemplate
 
 # Allowed status moves; anything else is refused with WorkflowStateError.
 TRANSITIONS = {
@@ -22,7 +27,7 @@ TRANSITIONS = {
 }
 
 
-class WorkflowError(Exception):
+class WorkflowError(HeraldError):
     """The workflow cannot take this change; `problems` are sentences for the marketer."""
 
     def __init__(self, problems: list[str]):
@@ -30,8 +35,8 @@ class WorkflowError(Exception):
         self.problems = problems
 
 
-class WorkflowStateError(WorkflowError):
-    pass
+class WorkflowStateError(WorkflowError, ConflictError):
+    """The change is not allowed in the workflow's status (TRANSITIONS)."""
 
 
 @transaction.atomic
@@ -79,8 +84,6 @@ def workflow_update_settings(
     workflow.re_entry_days = re_entry_days
     workflow.save()
     if segment_changed and workflow.status == WorkflowStatus.ACTIVE:
-        from marketing.workflows.triggers import segment_snapshot_reset
-
         segment_snapshot_reset(workflow=workflow)
     return workflow
 
@@ -117,9 +120,6 @@ def workflow_step_remove(*, workflow: Workflow, step_id: str) -> Workflow:
 
 def _reference_problems(graph: dict) -> list[str]:
     """Steps that name templates or segments which are gone, unpublished or unfit."""
-    from contacts.models import CustomField, Segment, SegmentKind
-    from contacts.queries import FilterError, validate_filter
-    from templates.models import MessageTemplate
 
     problems = []
     steps = graph.get("steps", [])
@@ -162,8 +162,6 @@ def _reference_problems(graph: dict) -> list[str]:
 
 
 def _trigger_problems(workflow: Workflow) -> list[str]:
-    from contacts.models import CustomField, CustomFieldType
-
     kind = workflow.trigger_kind
     if kind == TriggerKind.EVENT and workflow.event_type_id is None:
         return ["Trigger: choose the event type that starts this workflow."]
@@ -218,8 +216,6 @@ def workflow_activate(*, workflow: Workflow) -> Workflow:
         TriggerKind.SEGMENT_ENTER,
         TriggerKind.SEGMENT_LEAVE,
     ):
-        from marketing.workflows.triggers import segment_snapshot_reset
-
         segment_snapshot_reset(workflow=workflow)
     return workflow
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.conditions import contact_matches, param_matches
 from marketing.workflows.engine import update_data, wait_until
+from templates.models import MessageTemplate
 
 MAX_SIMULATED_STEPS = 100
 
@@ -34,8 +35,6 @@ class Simulation:
 def _describe(step: dict, contact, now) -> str:
     kind = step.get("kind")
     if kind == "send":
-        from templates.models import MessageTemplate
-
         template = MessageTemplate.objects.filter(pk=step.get("template_id")).first()
         name = f"“{template.name}”" if template else f"template {step.get('template_id')}"
         address = contact.email if step.get("channel") == "email" else contact.phone

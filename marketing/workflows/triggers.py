@@ -14,7 +14,12 @@ import zoneinfo
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.core.models import Organisation
+from contacts.models import Contact
+from contacts.queries import segment_contacts
+from marketing.models import Event
 from marketing.workflows.conditions import params_match_all
+from marketing.workflows.engine import runs_advance
 from marketing.workflows.graph import params_as_dict
 from marketing.workflows.models import (
     ReEntry,
@@ -106,7 +111,6 @@ def workflows_start_for_event(*, event) -> list[int]:
     """Start every active workflow triggered by this event's type (whose param conditions
     hold) for the event's contact, and advance the new runs once this commits. Idempotent:
     an event starts a workflow at most once (unique key), so a retried task is harmless."""
-    from contacts.models import Contact
 
     if event.contact_id is None:
         return []
@@ -134,8 +138,6 @@ def workflows_start_for_event(*, event) -> list[int]:
             claimed=True,
         )
     if started:
-        from marketing.workflows.engine import runs_advance
-
         transaction.on_commit(lambda: runs_advance(run_ids=started))
     return started
 
@@ -152,7 +154,6 @@ def events_that_start(event_ids: list[int]):
     entry lock (`_contact_lock`) until it commits, and batches taken side by side must take
     those locks in one global order or they could deadlock.
     """
-    from marketing.models import Event
 
     workflow_types = set(
         Workflow.objects.filter(
@@ -167,8 +168,6 @@ def events_that_start(event_ids: list[int]):
 
 
 def _segment_sql(segment) -> tuple[str, list]:
-    from contacts.queries import segment_contacts
-
     return segment_contacts(segment).values("id").query.sql_with_params()
 
 
@@ -245,8 +244,6 @@ def segment_workflows_check(*, now: dt.datetime | None = None) -> int:
 
 
 def _organisation_zone() -> zoneinfo.ZoneInfo:
-    from config.core.models import Organisation
-
     try:
         return zoneinfo.ZoneInfo(Organisation.load().time_zone or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -256,7 +253,6 @@ def _organisation_zone() -> zoneinfo.ZoneInfo:
 def date_workflow_fire(*, workflow: Workflow, today: dt.date) -> int:
     """Start runs for contacts whose date field falls on `today` minus the offset (month and
     day, any year: a birthday). 29 February dates fire only in leap years."""
-    from contacts.models import Contact
 
     field_id = str((workflow.date_trigger or {}).get("field") or "")
     if not field_id.isdigit():

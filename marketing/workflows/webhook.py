@@ -10,6 +10,7 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
+from config.core.errors import HeraldError
 from contacts.fetch import (
     FetchError,
     _PinnedHTTPConnection,
@@ -23,8 +24,11 @@ SIGNATURE_HEADER = "X-Herald-Signature"
 TIMESTAMP_HEADER = "X-Herald-Timestamp"
 
 
-class WebhookError(Exception):
+class WebhookError(HeraldError):
     """The call failed; `permanent` says whether trying again can help."""
+
+    # The receiver failed us, not the caller's input (only the workflow engine meets it).
+    status = 502
 
     def __init__(self, message: str, *, permanent: bool):
         super().__init__(message)

@@ -12,8 +12,8 @@ from campaigns.models import Delivery, RunStats, RunStatus
 from campaigns.tasks_analytics import stats_refresh_task
 from marketing.attribution import conversions_refresh
 from marketing.models import Event, EventType, Order
+from marketing.views.workflows import workflow_stats
 from marketing.workflows.triggers import workflows_start_for_event
-from marketing.workflows.views import workflow_stats
 from tests.campaigns.test_analytics import make_campaign, make_delivery, make_run
 from tests.contacts.factories import ContactFactory
 from tests.workflows.conftest import chain, make_workflow, published

@@ -18,6 +18,7 @@ from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
 from contacts.models import Segment
@@ -86,15 +87,13 @@ def _form_page(request, form, campaign=None, status=200):
 @role_required(Role.MARKETER)
 def campaign_create(request):
     if request.method != "POST":
-        from config.core.models import Organisation
-
         return _form_page(
             request, CampaignForm(initial={"timezone": Organisation.load().time_zone})
         )
     form = CampaignForm(request.POST)
     if form.is_valid():
         try:
-            campaign = lifecycle.campaign_create(data=form.seed_body(), user=request.user)
+            campaign = lifecycle.campaign_create(data=form.campaign_body(), user=request.user)
         except REFUSALS as exc:
             _apply_errors(form, exc)
         else:
@@ -113,7 +112,9 @@ def campaign_edit(request, pk: int):
     form = CampaignForm(request.POST)
     if form.is_valid():
         try:
-            lifecycle.campaign_update(campaign=campaign, data=form.seed_body(), user=request.user)
+            lifecycle.campaign_update(
+                campaign=campaign, data=form.campaign_body(), user=request.user
+            )
         except REFUSALS as exc:
             _apply_errors(form, exc)
         else:

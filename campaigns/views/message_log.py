@@ -20,8 +20,9 @@ from campaigns.models import Delivery, DeliveryStatus
 from config.core.roles import Role, role_required
 from contacts.models import ChannelType
 from contacts.paging import keyset_page, page_count
+from templates.errors import PreviewInputError
 from templates.models import MessageTemplate
-from templates.preview import PreviewInputError, preview_contact_find, preview_data_parse
+from templates.preview import preview_contact_find, preview_data_parse
 from templates.views import FIELD_LABELS
 
 

@@ -1,4 +1,5 @@
-"""Public tracking and unsubscribe views: thin wrappers around campaigns.tracking."""
+"""Public endpoints reached from inside emails (open pixel, click redirect, unsubscribe):
+no login, the signed token is the credential. Thin wrappers around campaigns.tracking."""
 
 import base64
 from urllib.parse import urlsplit

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
+from campaigns.analytics import dashboard_metrics
 from config.core import services
 from config.core.models import Heartbeat, Organisation
 from config.core.roles import Role, role_required
@@ -11,8 +12,6 @@ from marketing.forms import OrganisationForm
 
 @role_required(Role.VIEWER)
 def dashboard(request):
-    from campaigns.analytics import dashboard_metrics
-
     return render(
         request,
         "marketing/dashboard.html",

@@ -1,6 +1,7 @@
 """Workflow pages: list with statistics, editor, activation, simulator, run history."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
@@ -83,8 +84,6 @@ def workflow_list(request):
 
 def _workflow_new(request):
     if not has_role(request.user, Role.MARKETER):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("This page needs the marketer role.")
     form = WorkflowNewForm(request.POST)
     if not form.is_valid():

@@ -13,9 +13,8 @@ from config.core.roles import Role, has_role, role_required
 from contacts.paging import keyset_page, page_count
 from contacts.segments import ContactsRuleError
 from marketing import rfm
-from marketing.api.native import event_filters
 from marketing.events import EventTypeError, event_type_create, event_type_update, events_search
-from marketing.filters import FilterValueError, instant
+from marketing.filters import FilterValueError, event_filters, instant
 from marketing.models import Event, EventType, Order, OrderStatus
 
 

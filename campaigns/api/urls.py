@@ -1,0 +1,60 @@
+"""Campaigns' API routes, one list per mount point (each route with and without a trailing
+slash): the CRM campaigns API under /api/crm/marketing/ and the eSputnik v1 message routes
+under /api/v1/ (both mounted by config.urls / config.api_urls)."""
+
+from campaigns.api.analytics import AggregatedMetricsView, CampaignAnalyticsView, DashboardView
+from campaigns.api.campaigns import (
+    CampaignActionView,
+    CampaignsView,
+    CampaignTypesView,
+    CampaignView,
+    HealthView,
+    PlatformsView,
+    SocialProfilesListView,
+    SocialProfilesView,
+)
+from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from config.core.routes import api_path
+
+ID = r"(?P<campaign_id>[0-9]{1,18})"
+ACTIONS = ("schedule", "launch", "pause", "resume", "cancel", "duplicate")
+
+# The CRM campaigns API, under /api/crm/marketing/.
+crm_urlpatterns: list = [
+    api_path("campaigns", CampaignsView.as_view(), "crm-campaigns"),
+    api_path(f"campaigns/{ID}", CampaignView.as_view(), "crm-campaign"),
+    *(
+        api_path(
+            f"campaigns/{ID}/{action}",
+            CampaignActionView.as_view(action=action),
+            f"crm-campaign-{action}",
+        )
+        for action in ACTIONS
+    ),
+    api_path("platforms", PlatformsView.as_view(), "crm-platforms"),
+    api_path("campaign-types", CampaignTypesView.as_view(), "crm-campaign-types"),
+    api_path("social-profiles", SocialProfilesListView.as_view(), "crm-social-profiles"),
+    api_path(
+        r"social-profiles/(?P<platform>[^/]+)", SocialProfilesView.as_view(), "crm-social-profile"
+    ),
+    api_path("health", HealthView.as_view(), "crm-health"),
+    # Analytics. `campaigns/aggregated-metrics` cannot be taken for a campaign id: ids are
+    # digits only.
+    api_path(
+        "campaigns/aggregated-metrics", AggregatedMetricsView.as_view(), "crm-aggregated-metrics"
+    ),
+    api_path(
+        f"campaigns/{ID}/analytics",
+        CampaignAnalyticsView.as_view(),
+        "crm-campaign-analytics",
+    ),
+    api_path("dashboard", DashboardView.as_view(), "crm-dashboard"),
+]
+
+# The eSputnik v1 message routes (prepared message, email, SMS, status), under /api/v1/.
+v1_urlpatterns: list = [
+    api_path(r"message/(?P<id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
+    api_path("message/email", EmailView.as_view(), "message-email"),
+    api_path("message/sms", SMSView.as_view(), "message-sms"),
+    api_path("message/status", StatusView.as_view(), "message-status"),
+]
