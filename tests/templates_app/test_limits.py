@@ -1,9 +1,9 @@
 """Sanitising is bounded: HTML over the size, depth, attribute or node bounds is a 400 naming
-`html` (a form error in the editor's preview) within a second, before html5lib spends
-minutes on it; real, large but shallow emails are still accepted."""
+`html` (a form error in the editor's preview), refused before html5lib spends minutes on
+it; real, large but shallow emails are still accepted. How fast each refusal is: the
+`bounds` benchmark (`bin/bench bounds`)."""
 
 import html
-import time
 
 import pytest
 
@@ -23,9 +23,7 @@ ROW = (
 
 def create(api, key, source):
     body = {"name": "Big", "channel": "email", "subject": "Hi", "html": source}
-    started = time.monotonic()
-    response = api.post("/api/herald/templates/", key=key, body=body)
-    return response, time.monotonic() - started
+    return api.post("/api/herald/templates/", key=key, body=body)
 
 
 @pytest.mark.parametrize(
@@ -39,23 +37,20 @@ def create(api, key, source):
     ],
     ids=["nested divs", "nested tables", "attributes", "references", "size"],
 )
-def test_html_over_a_bound_is_a_quick_400_naming_html(api, full_key, source, problem):
-    response, seconds = create(api, full_key, source)
+def test_html_over_a_bound_is_a_400_naming_html(api, full_key, source, problem):
+    response = create(api, full_key, source)
     assert response.status_code == 400, response.content[:300]
     errors = response.json()
     assert list(errors) == ["html"]
     assert problem in errors["html"][0]
-    assert seconds < 2
     assert not MessageTemplate.objects.exists()
 
 
-def test_a_viewers_preview_of_deeply_nested_html_is_a_quick_form_error(client, viewer):
+def test_a_viewers_preview_of_deeply_nested_html_is_a_form_error(client, viewer):
     client.force_login(viewer)
-    started = time.monotonic()
     response = client.post(
         "/templates/preview/", {"channel": "email", "subject": "Hi", "html": "<div>" * 100_000}
     )
-    assert time.monotonic() - started < 2
     assert response.status_code == 200
     page = html.unescape(response.content.decode())
     assert 'data-testid="preview-errors"' in page
@@ -64,6 +59,6 @@ def test_a_viewers_preview_of_deeply_nested_html_is_a_quick_form_error(client, v
 
 def test_a_real_large_shallow_email_is_accepted(api, full_key):
     source = "<div>" + ROW * (480_000 // len(ROW)) + "</div>"
-    response, _ = create(api, full_key, source)
+    response = create(api, full_key, source)
     assert response.status_code == 201, response.content[:300]
     assert response.json()["html"].count("<table") == source.count("<table")
