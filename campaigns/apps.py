@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
+
+    def ready(self) -> None:
+        # Imported here: the tasks module pulls in models, which Django allows only once the
+        # registry is ready. Importing it registers the tasks that producers enqueue by name
+        # (so they also run in eager mode) and, through campaigns.lifecycle, connects the
+        # lifecycle's receivers of the delivery engine's run signals in every process.
+        from campaigns import tasks  # noqa: F401

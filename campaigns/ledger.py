@@ -10,13 +10,11 @@ whole batch at once, and a webhook may report thousands of bounces.
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import timedelta
 
 from django.db import DatabaseError, connection
-from django.db.models import Q
-from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
+from config.core.errors import ConflictError
 
 S = DeliveryStatus
 
@@ -49,10 +47,6 @@ STAMPS: dict[str, str] = {
 # Statuses whose `error` text explains the outcome.
 ERROR_STATUSES = frozenset({S.FAILED, S.BOUNCED, S.SKIPPED})
 
-# A worker that claimed rows and then vanished (killed, machine lost) holds them this long;
-# afterwards another worker may take them. Far above the time one batch takes to send.
-CLAIM_LEASE = timedelta(minutes=10)
-
 
 @contextmanager
 def unflushed_commits() -> Iterator[None]:
@@ -79,7 +73,7 @@ def unflushed_commits() -> Iterator[None]:
             cursor.execute("RESET synchronous_commit")
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(ConflictError):
     """The delivery's current status does not allow the requested one."""
 
     def __init__(self, delivery_id: int, current: str, wanted: str) -> None:
@@ -156,105 +150,93 @@ def delivery_transition(
     return moved
 
 
-def deliveries_claim(
-    *, send_request_id: int, limit: int, message_id_domain: str, max_attempts: int
-) -> list[int]:
-    """Claim up to `limit` queued deliveries of a send request for this worker; return ids.
+def deliveries_record(*, provider: str, outcomes: list[tuple[int, str, str, float, str]]) -> None:
+    """Write the outcomes of a chunk of sends in one statement: every row's status move (or
+    its retry), its provider id and its history row commit or fail together.
 
-    Claim times are the wall clock (clock_timestamp(), not now(), which is frozen at the
-    start of an enclosing transaction), the same clock next_wake compares them with.
-
-    Rows already claimed by a live worker, or waiting for a retry, are skipped; claims older
-    than CLAIM_LEASE are taken over, unless the row has had `max_attempts` already (see
-    deliveries_fail_exhausted). The Message-ID is fixed here, before anything is sent, so a
-    retry or a takeover sends the same one.
+    `outcomes` are (delivery id, status, reason, retry delay in seconds, provider id) with
+    status SENT (accepted by `provider`), FAILED (the reason is the error) or QUEUED (a
+    transient failure: the row waits `delay` seconds for its next attempt, and its history
+    says which attempt failed). Moves follow TRANSITIONS: a row whose status no longer
+    allows the move (a webhook got there first) is left alone. Every row's claim is released.
     """
-    table = Delivery._meta.db_table
-    sql = f"""
-        UPDATE {table} d
-           SET claimed_at = clock_timestamp(),
-               attempts = d.attempts + 1,
-               message_id = CASE WHEN d.message_id = ''
-                   THEN '<' || replace(d.request_id::text, '-', '') || '@' || %s || '>'
-                   ELSE d.message_id END
-         WHERE d.id IN (
-            SELECT id FROM {table}
-             WHERE send_request_id = %s AND status = 'queued'
-               AND (claimed_at IS NULL OR claimed_at < clock_timestamp() - %s)
-               AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
-               AND attempts < %s
-             ORDER BY id
-             LIMIT %s
-               FOR UPDATE SKIP LOCKED
-         )
-        RETURNING d.id
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message_id_domain, send_request_id, CLAIM_LEASE, max_attempts, limit])
-        return sorted(row[0] for row in cursor.fetchall())
-
-
-def deliveries_fail_exhausted(*, send_request_id: int, max_attempts: int) -> list[int]:
-    """Fail the queued rows that were claimed `max_attempts` times without an outcome (their
-    workers died while sending them, e.g. a message that crashes the process), so a poison
-    message cannot hold its send request open for ever."""
-    ids = list(
-        Delivery.objects.filter(
-            send_request_id=send_request_id,
-            status=S.QUEUED,
-            attempts__gte=max_attempts,
-        )
-        .filter(
-            Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - CLAIM_LEASE),
-        )
-        .values_list("pk", flat=True)
-    )
-    return delivery_transition(
-        status=S.FAILED,
-        delivery_ids=ids,
-        error=f"gave up after {max_attempts} attempts without an outcome "
-        "(the sending worker stopped each time)",
-    )
-
-
-def deliveries_retry_later(*, delivery_ids: list[int], error: str, delay: timedelta) -> None:
-    """A transient failure: release the claim, keep the rows queued until `delay` has passed,
-    and write the failed attempt into the history. The delay counts from now() (the
-    campaign pipeline's claims compare with now(); clock_timestamp() is never earlier, so
-    deliveries_claim sees the row due no later)."""
-    if not delivery_ids:
+    if not outcomes:
         return
+    ids, statuses, reasons, delays, provider_ids = (
+        list(column) for column in zip(*outcomes, strict=True)
+    )
     table = Delivery._meta.db_table
     events = DeliveryEvent._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH held AS (
-                UPDATE {table} d
-                   SET claimed_at = NULL, next_attempt_at = now() + %s, error = %s
-                 WHERE d.id = ANY(%s) AND d.status = 'queued'
-                RETURNING d.id, d.attempts
-            )
-            INSERT INTO {events} (delivery_id, status, at, detail, url)
-            SELECT id, 'queued', now(), 'attempt ' || attempts || ' failed: ' || %s, ''
-              FROM held
-            """,
-            [delay, error[:10_000], delivery_ids, error[:10_000]],
-        )
-
-
-def deliveries_set_provider_ids(*, provider: str, provider_ids: dict[int, str]) -> None:
-    """Record the id each delivery got at the provider (SMS gateway, ESP)."""
-    if not provider_ids:
-        return
-    table = Delivery._meta.db_table
-    ids = list(provider_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {table} d SET provider = %s, provider_message_id = v.pid
-              FROM unnest(%s::bigint[], %s::text[]) AS v(id, pid)
+    # A retry counts from the statement's clock, as claims compare with it (config.core.queues).
+    sql = f"""
+        /* delivery.record */
+        WITH v AS (
+            SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::text[])
+                       AS v(id, status, reason, delay, provider_id)
+        ), moved AS (
+            UPDATE {table} d SET
+                   status = v.status,
+                   claimed_at = NULL,
+                   sent_at = CASE WHEN v.status = %s THEN COALESCE(d.sent_at, now())
+                                  ELSE d.sent_at END,
+                   failed_at = CASE WHEN v.status = %s THEN COALESCE(d.failed_at, now())
+                                    ELSE d.failed_at END,
+                   error = CASE WHEN v.status = %s OR v.reason = '' THEN d.error
+                                ELSE left(v.reason, 10000) END,
+                   next_attempt_at = CASE WHEN v.status = %s
+                       THEN statement_timestamp() + make_interval(secs => v.delay)
+                       ELSE d.next_attempt_at END,
+                   provider = CASE WHEN v.provider_id <> '' THEN %s ELSE d.provider END,
+                   provider_message_id = CASE WHEN v.provider_id <> ''
+                                              THEN left(v.provider_id, 255)
+                                              ELSE d.provider_message_id END
+              FROM v
              WHERE d.id = v.id
-            """,
-            [provider, ids, [provider_ids[i][:255] for i in ids]],
+               AND ((v.status = %s AND d.status = ANY(%s))
+                 OR (v.status = %s AND d.status = ANY(%s))
+                 OR (v.status = %s AND d.status = %s))
+            RETURNING d.id, v.status, v.reason, d.attempts
         )
+        INSERT INTO {events} (delivery_id, status, at, detail, url)
+        SELECT id, status, now(),
+               CASE status WHEN %s THEN %s
+                           WHEN %s THEN left('attempt ' || attempts || ' failed: ' || reason, 10000)
+                           ELSE left(reason, 10000) END,
+               ''
+          FROM moved
+    """
+    params = [
+        ids,
+        statuses,
+        reasons,
+        delays,
+        provider_ids,
+        S.SENT,
+        S.FAILED,
+        S.SENT,
+        S.QUEUED,
+        provider,
+        S.SENT,
+        _sources(S.SENT),
+        S.FAILED,
+        _sources(S.FAILED),
+        S.QUEUED,
+        S.QUEUED,
+        S.SENT,
+        f"accepted by {provider}",
+        S.QUEUED,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def deliveries_fail_exhausted(*, delivery_ids: list[int], attempts: int) -> list[int]:
+    """Fail queued rows claimed `attempts` times without an outcome (their workers died while
+    sending them, e.g. a message that crashes the process), so a poison message cannot hold
+    its run or request open for ever."""
+    return delivery_transition(
+        status=S.FAILED,
+        delivery_ids=delivery_ids,
+        error=f"gave up after {attempts} attempts without an outcome "
+        "(the sending worker stopped each time)",
+    )

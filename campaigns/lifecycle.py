@@ -1,5 +1,10 @@
 """The campaign lifecycle: the status machine and every campaign write.
 
+(Over 600 lines on purpose: the status machine is one unit. Every move of a campaign or run
+goes through `_transition` / `run_set_status` under the campaign-then-run lock order, and
+the actions below are its only callers; split across modules, that order and TRANSITIONS
+would no longer be checked in one place. Input checking is apart, in lifecycle_input.)
+
 Status changes go through `campaign_set_status` / `_transition` only, checked against
 `TRANSITIONS` under a row lock, so two launches (a double click, beat and a marketer at the same
 moment) serialise on the campaign row and exactly one of them creates the run.
@@ -22,7 +27,9 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from campaigns import scheduling
+from campaigns import pipeline, scheduling
+from campaigns.delivery import policy
+from campaigns.delivery.signals import run_drained, run_failing
 from campaigns.lifecycle_input import (
     SOCIAL_PLATFORMS,
     CampaignInvalid,
@@ -38,8 +45,12 @@ from campaigns.models import (
     DeliveryStatus,
     RunStatus,
 )
+from campaigns.sms import sms_gateway
+from config.core.errors import ConflictError
+from config.core.models import Organisation
 from contacts.models import ChannelType
 from templates.models import MessageTemplate, TemplateVersion
+from templates.services import TemplateValidationError, template_publish
 
 S = CampaignStatus
 
@@ -79,7 +90,9 @@ EDITABLE = (S.DRAFT, S.SCHEDULED, S.PAUSED)
 ACTIVE_RUN = (RunStatus.RUNNING, RunStatus.PAUSED)
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(ConflictError):
+    """The campaign's (or run's) status does not allow the requested move."""
+
     def __init__(
         self, current: str, wanted: str, allowed: frozenset[str] | set[str], *, note: str = ""
     ) -> None:
@@ -91,17 +104,17 @@ class IllegalTransition(Exception):
         super().__init__(f"{lead}a {current} campaign cannot become {wanted}; allowed: {moves}")
 
 
-class LaunchRefused(Exception):
+class LaunchRefused(ConflictError):
     """The campaign is valid but cannot start now; `field` names what to fix."""
 
     def __init__(self, field: str, message: str, *, channel: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
+        # The message alone, as the edges have always shown it (the field is named apart).
+        self.args = (message,)
         self.channel = channel
 
 
-class CampaignLocked(Exception):
+class CampaignLocked(ConflictError):
     """The campaign cannot be edited in its status."""
 
     def __init__(self, status: str) -> None:
@@ -120,13 +133,9 @@ def channel_connection(channel: str) -> tuple[bool, str]:
     gateway when HERALD_SMS_URL is set, else the file outbox, which counts as connected just
     as email's file backend does in development. Other channels have no integration yet."""
     if channel == ChannelType.EMAIL:
-        from config.core.models import Organisation
-
         sender = Organisation.load().default_sender_email or settings.DEFAULT_FROM_EMAIL
         return (bool(sender), f"sender {sender}" if sender else "no sender address configured")
     if channel == ChannelType.SMS:
-        from campaigns.sms import sms_gateway
-
         return (True, f"gateway {sms_gateway().name}")
     return (False, "no integration for this channel in Herald yet")
 
@@ -201,8 +210,6 @@ def run_set_status(*, run: CampaignRun, status: str, reason: str = "") -> Campai
     locked.save(update_fields=["status", "status_reason", "finished_at"])
     run.status, run.status_reason, run.finished_at = status, reason, locked.finished_at
     if status == RunStatus.RUNNING:
-        from campaigns import pipeline
-
         transaction.on_commit(lambda: pipeline.run_enqueue(run_id=locked.pk))
     return run
 
@@ -219,9 +226,7 @@ def deliveries_skip(*, run_ids: list[int], reason: str) -> int:
     claim) are left to it: they are in flight and get their real outcome."""
     if not run_ids:
         return 0
-    from campaigns.pipeline import claim_timeout
-
-    stale = timezone.now() - claim_timeout()
+    stale = timezone.now() - policy.claim_lease()
     return Delivery.objects.filter(
         Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale),
         run_id__in=run_ids,
@@ -262,7 +267,7 @@ def _apply_status(locked: Campaign, status: str | None, user: Any) -> None:
     scheduled = schedule, draft = unschedule, paused/cancelled = those actions.
 
     A draft that cannot start (a channel not connected, no template yet) stays a saved draft
-    with the reason in statusReason — the seed: "will save and stay in draft"."""
+    with the reason in statusReason — the CRM campaigns API: "will save and stay in draft"."""
     if status is None or status == locked.status:
         return
     try:
@@ -290,10 +295,10 @@ def _apply_status(locked: Campaign, status: str | None, user: Any) -> None:
 
 @transaction.atomic
 def campaign_create(*, data: dict, user: Any = None) -> Campaign:
-    """Create from a seed-003 body. Raises CampaignInvalid (400), IllegalTransition /
+    """Create from a CRM campaigns API body. Raises CampaignInvalid (400), IllegalTransition /
     LaunchRefused (409) for a `status` that cannot be honoured — except a launch refused for
-    an unconnected channel, which leaves the campaign saved in draft with the reason (the seed:
-    "will save and stay in draft")."""
+    an unconnected channel, which leaves the campaign saved in draft with the reason (the CRM
+    campaigns API: "will save and stay in draft")."""
     cleaned = campaign_input_clean(data)
     campaign = Campaign.objects.create(
         created_by=user if getattr(user, "is_authenticated", False) else None, **cleaned.values
@@ -417,8 +422,6 @@ def _template_version(template: MessageTemplate, user: Any) -> tuple[TemplateVer
     version = template.versions.order_by("-number").first()
     if version is not None:
         return version, False
-    from templates.services import TemplateValidationError, template_publish
-
     try:
         # A savepoint: a refused publish must not spoil the caller's transaction.
         with transaction.atomic():
@@ -458,8 +461,6 @@ def _versions_ready(locked: Campaign, user: Any) -> tuple[TemplateVersion | None
 def _run_start(locked: Campaign, *, version: TemplateVersion | None) -> CampaignRun:
     """Create the next run in the caller's transaction (the campaign row is locked, so the
     number cannot collide) and materialise its recipients; senders start on commit."""
-    from campaigns import pipeline
-
     number = (locked.runs.aggregate(n=Max("number"))["n"] or 0) + 1
     run = CampaignRun.objects.create(campaign=locked, number=number, template_version=version)
     run.reach = pipeline.run_materialise(run=run)
@@ -615,12 +616,12 @@ def campaigns_end_due(*, now: dt.datetime | None = None) -> int:
     return ended
 
 
-# --- Called by the pipeline ------------------------------------------------------------------
+# --- Reacting to the delivery engine --------------------------------------------------------
 
 
 @transaction.atomic
 def run_complete(*, run: CampaignRun) -> CampaignRun:
-    """The pipeline found nothing left to send. A blast's campaign completes with its run; a
+    """The engine found nothing left to send. A blast's campaign completes with its run; a
     recurring or milestone campaign keeps running for the next tick; a drip run stays open
     (later steps and new audience members) until endAt or cancel."""
     campaign = _lock(run.campaign_id)
@@ -645,7 +646,7 @@ def run_complete(*, run: CampaignRun) -> CampaignRun:
 
 @transaction.atomic
 def run_pause(*, run: CampaignRun, reason: str) -> CampaignRun:
-    """The pipeline hit the error threshold: the run and its campaign pause with the reason."""
+    """The engine hit the error threshold: the run and its campaign pause with the reason."""
     campaign = _lock(run.campaign_id)
     locked = CampaignRun.objects.select_for_update().get(pk=run.pk)
     if locked.status == RunStatus.RUNNING:
@@ -653,6 +654,29 @@ def run_pause(*, run: CampaignRun, reason: str) -> CampaignRun:
     if campaign.status == S.RUNNING:
         _pause(campaign, reason)
     return locked
+
+
+def run_on_drained(sender: Any, *, run_id: int, **kwargs: Any) -> bool:
+    """campaigns.delivery.signals.run_drained: complete a running run that has no queued
+    delivery left. run_complete locks campaign then run and re-checks the status, so
+    concurrent callers complete it once (and it keeps an open drip run running)."""
+    run = CampaignRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
+    if run is None:
+        return False
+    if Delivery.objects.filter(run_id=run_id, status=DeliveryStatus.QUEUED).exists():
+        return False
+    return run_complete(run=run).status == RunStatus.COMPLETED
+
+
+def run_on_failing(sender: Any, *, run_id: int, reason: str, **kwargs: Any) -> None:
+    """campaigns.delivery.signals.run_failing: pause the run and its campaign."""
+    run = CampaignRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
+    if run is not None:
+        run_pause(run=run, reason=reason)
+
+
+run_drained.connect(run_on_drained, dispatch_uid="campaigns-lifecycle-run-drained")
+run_failing.connect(run_on_failing, dispatch_uid="campaigns-lifecycle-run-failing")
 
 
 __all__ = [

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
 from campaigns.models import CampaignType
+from config.core.errors import HeraldError
+from config.core.models import Organisation
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
 from contacts.queries import FilterError, validate_filter
 from templates.models import MessageTemplate
@@ -40,7 +42,7 @@ MAX_STEPS = 50
 SEND_AT_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
-class CampaignInvalid(Exception):
+class CampaignInvalid(HeraldError):
     """Bad campaign input: `errors` maps a body field (`schedule.startAt`) to a message."""
 
     def __init__(self, errors: dict[str, str]) -> None:
@@ -251,8 +253,6 @@ def _milestone(value: Any) -> dict:
 
 
 def _default_time_zone() -> str:
-    from config.core.models import Organisation
-
     return Organisation.load().time_zone or "UTC"
 
 

@@ -1,8 +1,9 @@
-"""Single messages (the seed's message API): prepared message (smartsend), email, SMS, status.
+"""Single messages (the eSputnik v1 message API): prepared message (smartsend), email, SMS,
+status; and template test sends.
 
 Each call stores one SendRequest and one queued Delivery per accepted recipient in a single
-transaction, answers at once, and leaves sending to a Celery task enqueued on commit
-(campaigns.sending). A recipient Herald does not know becomes a contact with only that
+transaction, answers at once, and leaves sending to the delivery engine (campaigns.delivery),
+whose task is enqueued on commit. A recipient Herald does not know becomes a contact with only that
 channel (source "single_message"). A bad recipient fails alone: its result says why and the
 others are queued.
 """
@@ -17,12 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from celery import signature
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns.delivery import policy
 from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
+from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Contact, ContactSource, Segment
+from contacts.queries import segment_contacts
 from contacts.validation import email_normalise, phone_normalise
 from templates.models import MessageTemplate, TemplateVersion
 
@@ -32,11 +37,14 @@ STATUS_IDS_MAX = 1000
 # few enough that one big request cannot occupy every worker of the deployment.
 SEND_TASKS_MAX = 4
 SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
+# The task that sends a request (campaigns.tasks.send_request_task), enqueued by name: the
+# tasks module imports the engine, which must not depend on its producers.
+SEND_REQUEST_TASK = "campaigns.send_request"
 
 FieldError = tuple[str, str]
 
 
-class MessageError(Exception):
+class MessageError(HeraldError):
     """The request as a whole is refused; `errors` name the fields (HTTP 400)."""
 
     def __init__(self, errors: list[FieldError]) -> None:
@@ -46,6 +54,8 @@ class MessageError(Exception):
 
 class MessageNotFound(MessageError):
     """The message (template) or group named by the request does not exist (HTTP 404)."""
+
+    status = 404
 
 
 @dataclass
@@ -166,17 +176,14 @@ def _queue(
 
 
 def send_request_enqueue(*, send_request_id: int, deliveries: int) -> None:
-    """Enqueue the sending, after the commit, as one task per BATCH_SIZE deliveries (at most
+    """Enqueue the sending, after the commit, as one task per batch of deliveries (at most
     SEND_TASKS_MAX): with several workers a large request is sent in parallel, and the tasks
     never collide because each claims its own rows (SKIP LOCKED)."""
-    from campaigns.sending import BATCH_SIZE
-    from campaigns.tasks import send_request_task
-
-    tasks = min(SEND_TASKS_MAX, max(1, -(-deliveries // BATCH_SIZE)))
+    tasks = min(SEND_TASKS_MAX, max(1, -(-deliveries // policy.BATCH_SIZE)))
 
     def enqueue() -> None:
         for _ in range(tasks):
-            send_request_task.delay(send_request_id)
+            signature(SEND_REQUEST_TASK, args=(send_request_id,)).delay()
 
     transaction.on_commit(enqueue)
 
@@ -185,7 +192,7 @@ def send_request_enqueue(*, send_request_id: int, deliveries: int) -> None:
 
 
 def _json_param(raw: Any) -> tuple[dict | None, str | None]:
-    """jsonParam: a JSON *string* per the seed (also an object, as many clients send)."""
+    """jsonParam: a JSON *string* per the eSputnik v1 API (also an object, as many clients send)."""
     if raw is None or raw == "":
         return {}, None
     if isinstance(raw, dict):
@@ -397,8 +404,6 @@ def sms_send_start(
 def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
     """Every contact of the segment with a phone, in one INSERT ... SELECT (a segment may
     hold millions; none of them passes through Python)."""
-    from contacts.queries import segment_contacts
-
     members = segment_contacts(segment).exclude(phone="").values("id", "phone")
     members_sql, members_params = members.query.sql_with_params()
     given = {

@@ -1,21 +1,19 @@
-"""The campaign sending pipeline: materialise a run's recipients into the delivery ledger in
-SQL, send them with sender tasks that claim batches, and recover what dead workers held.
+"""Campaign runs as producers of the delivery engine: materialise a run's recipients into the
+ledger in SQL, start the engine's sender tasks, and recover what dead workers held.
+
+Sending itself is the delivery engine's (campaigns.delivery.engine, RunScope): it claims,
+sends and records; it reports a run with nothing left, or over its error threshold, through
+campaigns.delivery.signals, and the campaign lifecycle reacts. Nothing here calls the
+lifecycle either.
 
 Why it is safe to crash anywhere:
 - A recipient is one Delivery row, unique per (run, contact, channel, step): materialising
   twice inserts nothing new, and its Message-ID is fixed at insert time.
-- A sender claims rows (`claimed_at`) in one UPDATE … FOR UPDATE SKIP LOCKED, so two senders
-  never hold the same row; outcomes are written every RECORD_EVERY messages.
+- Senders claim and record through the engine (see its header): at most RECORD_EVERY
+  messages per sender are sent twice after a crash, with the same Message-ID.
 - A worker killed mid-batch leaves claimed, still-queued rows; the recovery task releases
-  claims older than the claim timeout and re-enqueues senders. Rows the dead worker had
-  already handed to the SMTP server but not yet recorded (at most RECORD_EVERY per sender)
-  are sent again, with the same Message-ID, so receiving systems can drop the copy.
-- Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits): a crash
-  of the database server itself may forget the last fraction of a second of them, which
-  sends those messages again in the same way.
-
-Rendering and MIME building reuse campaigns.sending (H7's single-message path): one way to
-build and classify a message, whoever sends it.
+  claims older than the claim lease (failing rows that were claimed MAX_ATTEMPTS times
+  without an outcome) and re-enqueues senders.
 """
 
 # Table and column names below come from the models; every value goes through parameters.
@@ -24,23 +22,17 @@ build and classify a message, whoever sends it.
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import get_connection
+from celery import signature
 from django.db import connection, transaction
-from django.utils import timezone
 
-from campaigns.ledger import (
-    deliveries_retry_later,
-    deliveries_set_provider_ids,
-    delivery_transition,
-    unflushed_commits,
-)
+from campaigns.delivery import policy
+from campaigns.delivery.content import SendContent, email_sender
+from campaigns.delivery.policy import RECORD_EVERY as RECORD_EVERY  # the resend bound, above
+from campaigns.delivery.signals import answered, run_drained
+from campaigns.ledger import deliveries_fail_exhausted
 from campaigns.models import (
     Campaign,
     CampaignRun,
@@ -48,52 +40,18 @@ from campaigns.models import (
     CampaignType,
     Delivery,
     DeliveryEvent,
-    DeliveryStatus,
     RunStatus,
 )
-from campaigns.sending import (
-    Outcome,
-    _classify_email_error,
-    _provider_name,
-    _send_sms,
-    delivery_render,
-    email_build,
-    email_send_one,
-    email_sender,
-)
-from contacts.models import ChannelType, Contact, CustomField, Unsubscribed
+from config.core.queues import CLOCK, lease_release
+from contacts.models import ChannelType, Contact, Unsubscribed
 from contacts.queries import filter_contacts, segment_contacts
-from templates.engine import TemplateError
 from templates.models import TemplateVersion
-from templates.services import CONTACT_CONTEXT_FIELDS
 
 logger = logging.getLogger(__name__)
 
-# Sender tasks per run. Each holds one SMTP connection and one database connection; four
-# keep a typical relay (and the 2-core machine this was measured on) busy without making the
-# relay throttle us. More tasks than worker processes only queue up.
-SENDER_TASKS = 4
-# Rows claimed per batch: one claim UPDATE and one row fetch per 200 messages keeps the
-# database cost per message small; a dead worker's batch waits for the claim timeout.
-BATCH_SIZE = 200
-# Outcomes are written every RECORD_EVERY messages: a worker killed mid-batch re-sends at
-# most this many (same Message-ID); smaller means more UPDATEs per message.
-RECORD_EVERY = 25
-# Batches per task invocation before the task re-enqueues itself: keeps a task well under the
-# Celery time limit and lets other runs' tasks interleave on a busy worker.
-BATCHES_PER_TASK = 10
-# Seconds between checks of the run's status while a batch is being sent.
-STATUS_EVERY = 0.5
-# A task invocation stops claiming after this long and re-enqueues itself, so a rate-limited
-# run never runs into the Celery time limit with rows claimed.
-TASK_SECONDS = 60.0
-# Attempts per delivery before a transient failure (4xx, 429, lost connection) is final.
-MAX_ATTEMPTS = 5
-# The error threshold is only judged once this many deliveries have an outcome.
-ERROR_THRESHOLD_MIN_ATTEMPTS = 100
-# A sender that finds only rows waiting for a retry sleeps via a countdown up to this long;
-# longer waits (drip delays) are picked up by the recovery beat task.
-MAX_REQUEUE_WAIT = 60.0
+# The task that sends a run (campaigns.tasks.run_send_task), enqueued by name: the tasks
+# module imports this one.
+RUN_SEND_TASK = "campaigns.run_send"
 # The recovery task starts senders for a run only after this long without any progress
 # (no claim held, no delivery event): senders queued behind other tasks are not doubled.
 STALL = timedelta(seconds=60)
@@ -106,22 +64,6 @@ SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
 # Autovacuum gets there too, but only after a minute, or never when the ledger is large.
 # ANALYZE reads a fixed-size sample (~30k rows), however large the table.
 ANALYZE_AFTER_ROWS = 5_000
-
-
-def claim_timeout() -> timedelta:
-    """Claims older than this belong to a dead worker. Far above the time a batch takes."""
-    return timedelta(seconds=settings.HERALD_CLAIM_TIMEOUT)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    base = settings.HERALD_RETRY_BASE
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 1800))
-
-
-def rate_limit(channel: str) -> float:
-    """Messages per second for a channel across all senders of a run; 0 = unlimited."""
-    name = {ChannelType.EMAIL: "HERALD_RATE_LIMIT_EMAIL", ChannelType.SMS: "HERALD_RATE_LIMIT_SMS"}
-    return float(getattr(settings, name.get(channel, ""), 0) or 0)
 
 
 # --- materialise ---------------------------------------------------------------------------
@@ -138,8 +80,7 @@ def _audience_sql(campaign: Campaign) -> tuple[str, tuple]:
 
 
 def _message_id_domain(version: TemplateVersion | None) -> str:
-    request_like = SimpleNamespace(from_email="", from_name="", template_version=version)
-    return email_sender(request_like)[1]
+    return email_sender(SendContent.of_version(version))[1]
 
 
 def _published_version(template_id: int) -> TemplateVersion | None:
@@ -310,388 +251,43 @@ def run_materialise(*, run: CampaignRun) -> int:
     return reach
 
 
-# --- sending -------------------------------------------------------------------------------
+# --- senders and recovery ------------------------------------------------------------------
 
 
-# What sending a batch reads of a delivery and its contact: the other columns (timestamps,
-# counters, JSON) would only be parsed and dropped, 200 rows at a time.
-SEND_FIELDS = (
-    "request_id",
-    "channel",
-    "locator",
-    "template_version",
-    "params",
-    "message_id",
-    "attempts",
-    *(f"contact__{name}" for name in CONTACT_CONTEXT_FIELDS),
-)
-
-
-def run_enqueue(*, run_id: int, tasks: int = SENDER_TASKS) -> None:
+def run_enqueue(*, run_id: int, tasks: int = policy.SENDER_TASKS) -> None:
     """Start the run's sender tasks (call on commit of the transaction that made it running).
     Extra senders are harmless: claims keep them apart."""
-    from campaigns.tasks_pipeline import run_send_task
-
     for _ in range(tasks):
-        run_send_task.delay(run_id)
-
-
-def _claim(run_id: int, limit: int) -> list[int]:
-    table = Delivery._meta.db_table
-    # SKIP LOCKED: concurrent senders take disjoint batches without waiting on each other.
-    # delivery_run_queued gives the run's unclaimed rows in id order (insert order); the
-    # ORDER BY names claimed_at (NULL for all of them) so that only that index fits it.
-    sql = f"""
-        UPDATE {table} d
-           SET claimed_at = now(), attempts = d.attempts + 1
-         WHERE d.id IN (
-            SELECT id FROM {table}
-             WHERE run_id = %s AND status = 'queued' AND claimed_at IS NULL
-               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-             ORDER BY claimed_at, id
-             LIMIT %s
-               FOR UPDATE SKIP LOCKED
-         )
-        RETURNING d.id
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, limit])
-        return sorted(row[0] for row in cursor.fetchall())
-
-
-def _release(delivery_ids: list[int]) -> None:
-    """Give back claimed rows that were not sent (the run was paused mid-batch)."""
-    if not delivery_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Delivery._meta.db_table} SET claimed_at = NULL, "
-            "attempts = GREATEST(attempts - 1, 0) WHERE id = ANY(%s) AND status = 'queued'",
-            [delivery_ids],
-        )
-
-
-def _record(outcome: Outcome, deliveries: list[Delivery], provider: str) -> None:
-    """Write a chunk's outcomes set-based: one statement per outcome kind and reason."""
-    deliveries_set_provider_ids(provider=provider, provider_ids=outcome.provider_ids)
-    if outcome.sent:
-        delivery_transition(
-            status=DeliveryStatus.SENT, delivery_ids=outcome.sent, detail=f"accepted by {provider}"
-        )
-    failed: dict[str, list[int]] = {}
-    for delivery_id, reason in outcome.failed.items():
-        failed.setdefault(reason, []).append(delivery_id)
-    attempts = {delivery.pk: delivery.attempts for delivery in deliveries}
-    later: dict[tuple[str, int], list[int]] = {}
-    for delivery_id, reason in outcome.transient.items():
-        tries = attempts[delivery_id]
-        if tries >= MAX_ATTEMPTS:
-            failed.setdefault(f"gave up after {tries} attempts: {reason}", []).append(delivery_id)
-        else:
-            later.setdefault((reason, tries), []).append(delivery_id)
-    for reason, ids in failed.items():
-        delivery_transition(status=DeliveryStatus.FAILED, delivery_ids=ids, error=reason)
-    for (reason, tries), ids in later.items():
-        deliveries_retry_later(delivery_ids=ids, error=reason, delay=retry_delay(tries))
-
-
-def _run_status(run_id: int) -> str | None:
-    return CampaignRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
-
-
-def _over_error_threshold(run: CampaignRun) -> tuple[bool, int, int]:
-    """(over?, failed, with an outcome). Counting the outcomes is bounded: only as many rows
-    as could still keep the failure rate under the threshold are counted."""
-    threshold = run.campaign.error_threshold
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM {table} WHERE run_id = %s AND status = 'failed'", [run.pk]
-        )
-        failed = cursor.fetchone()[0]
-        if threshold <= 0:
-            cap = ERROR_THRESHOLD_MIN_ATTEMPTS
-        else:
-            cap = max(failed * 100 // threshold, ERROR_THRESHOLD_MIN_ATTEMPTS)
-        # Two ranges of the (run, status) index around 'queued', each bounded: a plain
-        # status <> 'queued' would walk every queued entry of a large run.
-        cursor.execute(
-            f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
-                                              AND status < 'queued' LIMIT %s) a)
-                     + (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
-                                              AND status > 'queued' LIMIT %s) b)""",
-            [run.pk, cap + 1, run.pk, cap + 1],
-        )
-        done = cursor.fetchone()[0]
-    over = done >= ERROR_THRESHOLD_MIN_ATTEMPTS and failed * 100 > threshold * done
-    return over, failed, done
-
-
-@dataclass
-class _Pacer:
-    """Per-task pacing for a channel's rate limit: each of the run's SENDER_TASKS senders
-    sends at most rate / SENDER_TASKS messages a second. Simple and needs no shared state;
-    the limit is per run (two runs on one channel at once may each reach it)."""
-
-    rate: float
-    next_at: float = 0.0
-
-    def wait(self, count: int) -> None:
-        if self.rate <= 0:
-            return
-        now = time.monotonic()
-        if self.next_at > now:
-            time.sleep(self.next_at - now)
-        self.next_at = max(self.next_at, now) + count * SENDER_TASKS / self.rate
-
-
-class _Sender:
-    """One sender task's state: the run, its rendering inputs, one connection per channel."""
-
-    def __init__(self, run: CampaignRun) -> None:
-        self.run = run
-        version = run.template_version
-        # campaigns.sending reads the sender address, tags and content source from a
-        # send-request-like object; the run's template version stands in for the request.
-        self.request_like = SimpleNamespace(
-            template_version=version,
-            from_email="",
-            from_name="",
-            skip_personalisation=False,
-            tags=[f"campaign-{run.campaign_id}", f"run-{run.pk}"],
-            subject="",
-            html="",
-            text="",
-        )
-        self.from_header = email_sender(self.request_like)[0]
-        self.custom_fields = list(CustomField.objects.all())
-        self.connection = None
-        self.provider = ""
-        self.pacers = {channel: _Pacer(rate_limit(channel)) for channel in SENDABLE_CHANNELS}
-        self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
-        self.status_checked = time.monotonic()
-        self.running = True
-        self.pause_reason = ""
-
-    def version(self, version_id: int | None) -> TemplateVersion | None:
-        if version_id is None:
-            return None
-        if version_id not in self.versions:
-            self.versions[version_id] = TemplateVersion.objects.get(pk=version_id)
-        return self.versions[version_id]
-
-    def stopped(self) -> bool:
-        """Has the run left `running` (pause, cancel)? Asked between chunks, at most every
-        STATUS_EVERY seconds, so a pause takes effect within about a second."""
-        now = time.monotonic()
-        if now - self.status_checked >= STATUS_EVERY:
-            self.status_checked = now
-            self.running = _run_status(self.run.pk) == RunStatus.RUNNING
-        return not self.running
-
-    def batch_size(self, channels: list[str]) -> int:
-        """BATCH_SIZE, or what this sender may send in about half a minute under the rate
-        limit of the run's slowest channel (a claim is never held for long)."""
-        rates = [self.pacers[c].rate / SENDER_TASKS for c in channels if c in self.pacers]
-        rates = [rate for rate in rates if rate > 0]
-        if not rates:
-            return BATCH_SIZE
-        return max(1, min(BATCH_SIZE, int(min(rates) * TASK_SECONDS / 2)))
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-    def send_chunk(self, deliveries: list[Delivery]) -> Outcome:
-        outcome = Outcome()
-        email = [d for d in deliveries if d.channel == ChannelType.EMAIL]
-        sms = [d for d in deliveries if d.channel == ChannelType.SMS]
-        if email:
-            self.pacers[ChannelType.EMAIL].wait(len(email))
-            result = self._send_emails(email)
-            _record(result, email, self.provider)
-            _merge(outcome, result)
-        if sms:
-            self.pacers[ChannelType.SMS].wait(len(sms))
-            result, provider = _send_sms(self.request_like, sms, self.custom_fields)
-            _record(result, sms, provider)
-            _merge(outcome, result)
-        return outcome
-
-    def _send_emails(self, deliveries: list[Delivery]) -> Outcome:
-        """Render, build (campaigns.sending) and send over this task's one connection. A
-        refused recipient (4xx/5xx reply) leaves the connection usable; a lost connection
-        sends the rest of the chunk back to the queue and is opened afresh next chunk."""
-        outcome = Outcome()
-        broken = ""
-        if self.connection is None:
-            self.connection = get_connection(fail_silently=False)
-            self.provider = _provider_name(self.connection)
-            try:
-                self.connection.open()
-            except Exception as exc:
-                broken = _classify_email_error(exc)[1]
-                self.close()
-        for delivery in deliveries:
-            if broken:
-                outcome.transient[delivery.pk] = broken
-                continue
-            try:
-                rendered = delivery_render(self.request_like, delivery, self.custom_fields)
-            except TemplateError as exc:
-                outcome.failed[delivery.pk] = f"rendering failed: {exc}"
-                continue
-            message = email_build(
-                delivery=delivery,
-                rendered=rendered,
-                from_header=self.from_header,
-                send_request=self.request_like,
-            )
-            broken = email_send_one(self.connection, message, delivery.pk, outcome)
-            if broken:
-                self.close()
-        return outcome
-
-
-def _merge(into: Outcome, other: Outcome) -> None:
-    into.sent += other.sent
-    into.failed.update(other.failed)
-    into.transient.update(other.transient)
-
-
-def run_send(*, run_id: int, batches: int = BATCHES_PER_TASK) -> float | None:
-    """Send up to `batches` batches of the run. Returns when to run again: 0 = at once (more
-    rows are claimable), a number of seconds (only retries are waiting), or None (stop: the
-    run is not running, or nothing left for this sender)."""
-    run = (
-        CampaignRun.objects.select_related("campaign", "template_version").filter(pk=run_id).first()
-    )
-    if run is None or run.status != RunStatus.RUNNING:
-        return None
-    sender = _Sender(run)
-    limit = sender.batch_size(run.campaign.channels)
-    started = time.monotonic()
-    try:
-        # Claims and outcomes only: the run's own status changes below wait for the disk.
-        with unflushed_commits():
-            for _ in range(batches):
-                if time.monotonic() - started > TASK_SECONDS:
-                    return 0.0
-                if _run_status(run_id) != RunStatus.RUNNING:
-                    return None
-                ids = _claim(run_id, limit)
-                if not ids:
-                    break
-                if not _send_batch(sender, run, ids):
-                    break
-            else:
-                return 0.0
-    finally:
-        sender.close()
-    if sender.pause_reason:
-        _pause(run, sender.pause_reason)
-        return None
-    if not sender.running:
-        return None
-    return _after_drain(run)
-
-
-def _send_batch(sender: _Sender, run: CampaignRun, ids: list[int]) -> bool:
-    """Send one claimed batch chunk by chunk; False when the run stopped meanwhile or must
-    pause (sender.pause_reason)."""
-    deliveries = list(
-        Delivery.objects.filter(pk__in=ids)
-        .select_related("contact")
-        .only(*SEND_FIELDS)
-        .order_by("pk")
-    )
-    for delivery in deliveries:
-        # A run has one version (a drip one per step): fetched once per task, not per row.
-        delivery.template_version = sender.version(delivery.template_version_id)
-    failures = 0
-    for start in range(0, len(deliveries), RECORD_EVERY):
-        if start and sender.stopped():
-            # Paused or cancelled mid-batch: stop within one chunk, give the rest back.
-            _release([d.pk for d in deliveries[start:]])
-            return False
-        outcome = sender.send_chunk(deliveries[start : start + RECORD_EVERY])
-        failures += len(outcome.failed) + len(outcome.transient)
-    # Only a batch with failures can push the rate over the threshold.
-    if failures:
-        over, failed, done = _over_error_threshold(run)
-        if over:
-            sender.pause_reason = (
-                f"{failed} of {done} sends failed, over the campaign's error threshold of "
-                f"{run.campaign.error_threshold}%"
-            )
-            return False
-    return True
-
-
-def _pause(run: CampaignRun, reason: str) -> None:
-    from campaigns.lifecycle import run_pause
-
-    run.refresh_from_db()
-    if run.status == RunStatus.RUNNING:
-        run_pause(run=run, reason=reason)
-
-
-def _after_drain(run: CampaignRun) -> float | None:
-    """Nothing claimable now: complete the run if nothing is left, else say when to look
-    again (retries due soon), or stop and leave later rows to the recovery task."""
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT count(*) FILTER (WHERE claimed_at IS NULL),
-                       count(*) FILTER (WHERE claimed_at IS NOT NULL),
-                       min(next_attempt_at) FILTER (WHERE claimed_at IS NULL)
-                  FROM (SELECT claimed_at, next_attempt_at FROM {table}
-                         WHERE run_id = %s AND status = 'queued' LIMIT 10000) q""",
-            [run.pk],
-        )
-        waiting, held, next_at = cursor.fetchone()
-    if not waiting and not held:
-        run_complete_if_done(run_id=run.pk)
-        return None
-    if waiting and next_at is not None:
-        wait = (next_at - timezone.now()).total_seconds()
-        if wait <= MAX_REQUEUE_WAIT:
-            return max(wait, 0.5)
-    return None
+        signature(RUN_SEND_TASK, args=(run_id,)).delay()
 
 
 def run_complete_if_done(*, run_id: int) -> bool:
-    """Complete a running run that has no queued delivery left. The lifecycle service locks
-    campaign then run and re-checks the status, so concurrent callers complete it once (and
-    it keeps an open drip run running)."""
-    from campaigns.lifecycle import run_complete
-
-    run = CampaignRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
-    if run is None:
-        return False
-    if Delivery.objects.filter(run_id=run_id, status=DeliveryStatus.QUEUED).exists():
-        return False
-    return run_complete(run=run).status == RunStatus.COMPLETED
-
-
-# --- recovery ------------------------------------------------------------------------------
+    """Tell the lifecycle that a run may have nothing left; True when it completed the run
+    (it re-checks under its locks, so concurrent callers complete it once, and it keeps an
+    open drip run running)."""
+    return answered(run_drained.send(sender=run_complete_if_done, run_id=run_id))
 
 
 def claims_reclaim(*, older_than: timedelta | None = None) -> int:
-    """Release claims of dead workers: rows still queued but claimed longer ago than the
-    claim timeout go back to the queue (their Message-ID stays)."""
-    older_than = claim_timeout() if older_than is None else older_than
+    """Release claims of dead workers: rows of running runs still queued but claimed longer
+    ago than the claim lease go back to the queue (their Message-ID stays); rows claimed
+    MAX_ATTEMPTS times that way are failed instead (a message that kills its worker)."""
+    older_than = policy.claim_lease() if older_than is None else older_than
     table = Delivery._meta.db_table
+    running = (
+        f"run_id IN (SELECT id FROM {CampaignRun._meta.db_table} WHERE status = 'running') "
+        "AND status = 'queued'"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {table} SET claimed_at = NULL
-                 WHERE run_id IN (SELECT id FROM {CampaignRun._meta.db_table}
-                                   WHERE status = 'running')
-                   AND status = 'queued' AND claimed_at < now() - %s""",
-            [older_than],
+            f"""SELECT id FROM {table} WHERE {running} AND attempts >= %s
+                   AND claimed_at < {CLOCK} - %s""",
+            [policy.MAX_ATTEMPTS, older_than],
         )
-        return cursor.rowcount
+        deliveries_fail_exhausted(
+            delivery_ids=[row[0] for row in cursor.fetchall()], attempts=policy.MAX_ATTEMPTS
+        )
+    return lease_release(table=table, where=running, params=[], older_than=older_than)
 
 
 def runs_recover(*, older_than: timedelta | None = None, stall: timedelta = STALL) -> dict:

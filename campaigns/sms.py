@@ -1,4 +1,5 @@
-"""SMS gateways: one small interface, a generic HTTP gateway and a file outbox (the default).
+"""SMS gateways: one small interface, a generic HTTP gateway and a file outbox (the default);
+and the delivery engine's SMS sender, which hands rendered texts to the configured gateway.
 
 Settings: HERALD_SMS_URL (the HTTP gateway's endpoint; without it SMS go to the outbox),
 HERALD_SMS_TOKEN (optional bearer token), HERALD_SMS_TIMEOUT (seconds, default 10).
@@ -14,14 +15,15 @@ from pathlib import Path
 
 from django.conf import settings
 
+from campaigns.delivery.content import SendContent, sms_sender
+from campaigns.delivery.policy import SendError, TransientSendError, http_error
+from campaigns.delivery.senders import Message, Outcome, Sender, accepted, permanent, transient
+from contacts.models import ChannelType, CustomField
 
-class SMSError(Exception):
-    """Sending failed. `permanent`: retrying the same SMS cannot succeed (bad number, refused
-    content); otherwise a later attempt may (gateway down, timeout, overload)."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+# What a gateway raises when sending failed: the delivery policy's error, whose `permanent`
+# says whether retrying the same SMS can succeed (bad number, refused content: no; gateway
+# down, timeout, overload: yes).
+SMSError = SendError
 
 
 class SMSGateway:
@@ -54,11 +56,10 @@ class HTTPGateway(SMSGateway):
                 raw = response.read(65536)
         except urllib.error.HTTPError as exc:
             detail = exc.read(500).decode("utf-8", "replace").strip()
-            permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
-            raise SMSError(f"gateway answered {exc.code}: {detail}", permanent=permanent) from None
+            raise http_error(exc.code, f"gateway answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SMSError(f"gateway unreachable: {reason}", permanent=False) from None
+            raise TransientSendError(f"gateway unreachable: {reason}") from None
         try:
             answer = json.loads(raw) if raw.strip() else {}
         except ValueError:
@@ -104,3 +105,32 @@ def sms_gateway() -> SMSGateway:
     if url:
         return HTTPGateway(url, settings.HERALD_SMS_TOKEN, settings.HERALD_SMS_TIMEOUT)
     return OutboxGateway(Path(settings.VAR_DIR) / "outbox" / "sms.jsonl")
+
+
+class SMSSender(Sender):
+    """The engine's sender for SMS: each rendered text to the configured gateway."""
+
+    channels = frozenset({ChannelType.SMS})
+
+    def __init__(self, content: SendContent, custom_fields: list[CustomField]) -> None:
+        super().__init__(content, custom_fields)
+        self.gateway = sms_gateway()
+        self.name = self.gateway.name
+        self.sender = sms_sender(content)
+
+    def send(self, batch: list[Message]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        for message in batch:
+            delivery = message.delivery
+            text = message.rendered.text
+            if not text.strip():
+                outcomes[delivery.pk] = permanent("the message text is empty for this recipient")
+                continue
+            try:
+                provider_id = self.gateway.send(delivery.locator, text, self.sender)
+            except SendError as exc:
+                refused = permanent if exc.permanent else transient
+                outcomes[delivery.pk] = refused(str(exc))
+                continue
+            outcomes[delivery.pk] = accepted(provider_id)
+        return outcomes

@@ -5,7 +5,7 @@ message: 3 + recipients round trips, each a write, a wake-up of the server and a
 server that announces PIPELINING (RFC 2920; Postfix and every large provider do) takes MAIL,
 RCPT and DATA in one write; the message follows once DATA is answered. The replies are read
 in order and judged exactly as sendmail judges them, and the same exceptions are raised
-(campaigns.sending classifies them), so callers cannot tell the two apart. Without
+(campaigns.delivery.policy classifies them), so callers cannot tell the two apart. Without
 PIPELINING, or for an address smtplib would have to encode, this is smtplib's sendmail.
 """
 

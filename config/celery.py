@@ -6,10 +6,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("herald")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Every app keeps its tasks in its `tasks` module; contacts' import tasks are apart.
 app.autodiscover_tasks()
 app.autodiscover_tasks(related_name="tasks_import")
-app.autodiscover_tasks(related_name="tasks_analytics")
-app.autodiscover_tasks(related_name="tasks_pipeline")
-app.autodiscover_tasks(related_name="tasks_lifecycle")
-app.autodiscover_tasks(related_name="tasks_events")
-app.autodiscover_tasks(["marketing.workflows"])

@@ -324,9 +324,10 @@ if _xdist_worker and not CELERY_TASK_DEFAULT_QUEUE.endswith(f"-{_xdist_worker}")
     # workers they start inherit the variable and the already-suffixed queue name.
     CELERY_TASK_DEFAULT_QUEUE += f"-{_xdist_worker}"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Campaign sending (campaigns.pipeline): messages per second per channel over a run's
-# senders (0 = unlimited); claims older than HERALD_CLAIM_TIMEOUT seconds belong to a dead
-# worker; a transient failure is retried after HERALD_RETRY_BASE * 2^(attempt-1) seconds.
+# Sending (the delivery engine, campaigns.delivery): messages per second per channel over a
+# campaign run's senders (0 = unlimited); claims older than HERALD_CLAIM_TIMEOUT seconds
+# belong to a dead worker; a transient failure of any send is retried after about
+# HERALD_RETRY_BASE * 2^(attempt-1) seconds (campaigns.delivery.policy).
 HERALD_RATE_LIMIT_EMAIL = env_int("HERALD_RATE_LIMIT_EMAIL", 0)
 HERALD_RATE_LIMIT_SMS = env_int("HERALD_RATE_LIMIT_SMS", 0)
 HERALD_CLAIM_TIMEOUT = env_int("HERALD_CLAIM_TIMEOUT", 600)
@@ -345,7 +346,7 @@ CELERY_BEAT_SCHEDULE = {
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
     # Automation: wake due workflow runs, fire segment and date triggers.
-    "workflows-tick": {"task": "workflows.tick", "schedule": 15.0},
+    "workflows-tick": {"task": "marketing.workflows_tick", "schedule": 15.0},
     # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
     # scores are recomputed nightly (marketing.rfm; also on demand from the grid page).
     "marketing-events-sweep": {"task": "marketing.events_sweep", "schedule": 300.0},

@@ -10,7 +10,12 @@ class MarketingConfig(AppConfig):
         from campaigns.analytics import stats_refreshed
         from config.core.events import event_store_install
         from contacts.queries import filter_field_register
-        from marketing import attribution, rfm, services
+        from marketing import (
+            attribution,
+            rfm,
+            services,
+            tasks,  # noqa: F401 (registers the tasks enqueued by name)
+        )
 
         # Lower apps emit events and filter on RFM scores through these doors (they cannot
         # import this app, which stands above them).

@@ -19,11 +19,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection, transaction
+from celery import signature
+from django.db import transaction
 from django.utils import timezone
 
 from config.core.db import fetchone_prepared
+from config.core.errors import FieldError
+from config.core.queues import lock_claim
+from contacts.models import Contact
+from contacts.validation import email_normalise, phone_normalise
 from marketing.models import Event, EventType
+from marketing.workflows.triggers import events_that_start, workflows_start_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +37,7 @@ EVENT_TYPE_KEY_MAX = 100
 KEY_VALUE_MAX = 300
 BODY_MAX_BYTES = 20 * 1024
 # Letters, digits and `-_.:`: keys travel in URLs, CSV exports and workflow conditions, and
-# the seed's own keys (subscribeFromApi, newContact, orderDELIVERED) fit.
+# the eSputnik v1 API's own keys (subscribeFromApi, newContact, orderDELIVERED) fit.
 EVENT_TYPE_KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 EVENT_TYPE_KEY_RULE = "letters, digits and - _ . : only (no spaces)"
 EVENT_TYPE_NAME_MAX = 200
@@ -41,6 +47,9 @@ ENQUEUE_BATCH = 500
 # lost, or their processing failed); the beat sweep enqueues them by id instead.
 SWEEP_AFTER = timedelta(minutes=5)
 SWEEP_LIMIT = 10_000
+# The tasks this module enqueues (marketing.tasks), by name: that module imports this one.
+DRAIN_TASK = "marketing.events_drain"
+PROCESS_TASK = "marketing.process_events"
 
 # Param names (compared case-insensitively) that identify the event's contact.
 CONTACT_PARAM_NAMES = {
@@ -53,11 +62,8 @@ CONTACT_PARAM_NAMES = {
 }
 
 
-class EventTypeError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class EventTypeError(FieldError):
+    """An event type's key or name is refused (400, naming the field)."""
 
 
 @dataclass
@@ -84,8 +90,6 @@ def event_type_key_problem(key) -> str | None:
 def contact_lookup_for(*, key_value: str, params: dict) -> ContactLookup:
     """Params contactId / externalCustomerId / email / phone first, then keyValue read as a
     contact id, an email, a phone number or an external customer id."""
-    from contacts.validation import email_normalise, phone_normalise
-
     lookup = ContactLookup()
     by_column: dict[str, list] = {}
     for name, value in params.items():
@@ -119,8 +123,6 @@ def _normalised(column: str, value: str, email_normalise, phone_normalise):
 def _contact_sql(lookup: ContactLookup) -> tuple[str, list]:
     if not lookup.candidates:
         return "NULL", []
-    from contacts.models import Contact
-
     table = Contact._meta.db_table
     parts, params = [], []
     for column, value in lookup.candidates:
@@ -209,10 +211,8 @@ def events_kick() -> None:
 
 
 def _publish_drain(countdown: float | None) -> None:
-    from marketing.tasks_events import events_drain
-
     try:
-        events_drain.apply_async(countdown=countdown)
+        signature(DRAIN_TASK).apply_async(countdown=countdown)
     except Exception:  # the broker's errors vary by transport; the events themselves are stored
         logger.warning("could not publish an events drain; the next one or the sweep will")
 
@@ -232,15 +232,16 @@ def events_process_pending(*, batches: int = DRAIN_BATCHES) -> int:
         keyset, keyset_params = "", []
         if after is not None:
             keyset, keyset_params = "AND (created_at, id) > (%s, %s)", list(after)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT id, created_at FROM {table}
-                     WHERE processed_at IS NULL AND created_at >= %s {keyset}
-                     ORDER BY created_at, id LIMIT %s
-                       FOR UPDATE SKIP LOCKED""",
-                [timezone.now() - SWEEP_AFTER, *keyset_params, DRAIN_BATCH],
+        with transaction.atomic():
+            # The claim is the row lock: processing and marking commit in this transaction.
+            rows = lock_claim(
+                table=table,
+                columns="id, created_at",
+                where=f"processed_at IS NULL AND created_at >= %s {keyset}",
+                params=[timezone.now() - SWEEP_AFTER, *keyset_params],
+                order_by="created_at, id",
+                limit=DRAIN_BATCH,
             )
-            rows = cursor.fetchall()
             if not rows:
                 return done
             ids = [row[0] for row in rows]
@@ -263,11 +264,9 @@ def events_mark_processed(*, event_ids: list[int]) -> int:
 
 
 def _enqueue(event_ids: list[int]) -> None:
-    from marketing.tasks_events import process_events
-
     try:
         for start in range(0, len(event_ids), ENQUEUE_BATCH):
-            process_events.delay(event_ids[start : start + ENQUEUE_BATCH])
+            signature(PROCESS_TASK, args=(event_ids[start : start + ENQUEUE_BATCH],)).delay()
     except Exception:  # the broker's errors vary by transport; the events stay stored
         logger.warning("could not enqueue %d event(s); the next sweep will", len(event_ids))
 
@@ -278,8 +277,6 @@ def _workflows_start(event_ids: list[int]) -> set[int]:
     Each event's start is a savepoint of its own, so one failure (a bug, a constraint) rolls
     back that event's runs only and the batch goes on.
     """
-    from marketing.workflows.triggers import events_that_start, workflows_start_for_event
-
     failed = set()
     for event in events_that_start(event_ids):
         try:

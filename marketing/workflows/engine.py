@@ -7,17 +7,21 @@ dies mid-run repeats at most the step it was in. Waits set `wake_at` and release
 nothing ever sleeps in a worker.
 """
 
-# Table names below come from the models; every value goes through parameters.
-# ruff: noqa: S608
-
 import datetime as dt
 import logging
 import zoneinfo
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from campaigns.messages import MessageError, smartsend_start
+from campaigns.models import Delivery
+from config.core.models import Organisation
+from config.core.queues import CLOCK, lease_claim, lease_expired
+from contacts.models import Segment
+from contacts.segments import SegmentError, segment_attach, segment_detach
+from contacts.services import ContactError, contact_update
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.conditions import contact_matches, param_matches, run_message_engaged
 from marketing.workflows.models import (
@@ -27,6 +31,7 @@ from marketing.workflows.models import (
     WorkflowRunStatus,
     WorkflowStatus,
 )
+from marketing.workflows.webhook import WebhookError, webhook_post
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +69,6 @@ class Outcome:
 
 def contact_zone(contact) -> zoneinfo.ZoneInfo:
     """The contact's own time zone, else the organisation's."""
-    from config.core.models import Organisation
-
     for name in (getattr(contact, "time_zone", ""), Organisation.load().time_zone):
         if name:
             try:
@@ -112,9 +115,6 @@ def condition_holds(step: dict, *, run: WorkflowRun) -> bool:
 def _send(step: dict, run: WorkflowRun) -> Outcome:
     """Queue the message through the single-message service (one ledger row, sent by its
     task after commit), with the event params as $data."""
-    from campaigns.messages import MessageError, smartsend_start
-    from campaigns.models import Delivery
-
     try:
         _request, results = smartsend_start(
             template_id=step["template_id"],
@@ -136,9 +136,6 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
 
 
 def _segment(step: dict, run: WorkflowRun) -> Outcome:
-    from contacts.models import Segment
-    from contacts.segments import SegmentError, segment_attach, segment_detach
-
     segment = Segment.objects.filter(pk=step.get("segment_id")).first()
     if segment is None:
         raise StepError(f"segment {step.get('segment_id')} no longer exists", permanent=True)
@@ -155,7 +152,7 @@ def _segment(step: dict, run: WorkflowRun) -> Outcome:
 
 
 def update_data(field_name: str, value) -> dict:
-    """The seed contact body that sets one field (what contact_update takes)."""
+    """The eSputnik v1 contact body that sets one field (what contact_update takes)."""
     match = wf_graph.CUSTOM_FIELD_RE.match(field_name)
     if match:
         return {"fields": [{"id": int(match.group(1)), "value": value}]}
@@ -168,8 +165,6 @@ def update_data(field_name: str, value) -> dict:
 
 
 def _update_field(step: dict, run: WorkflowRun) -> Outcome:
-    from contacts.services import ContactError, contact_update
-
     try:
         contact_update(contact=run.contact, data=update_data(step["field"], step.get("value")))
     except ContactError as exc:
@@ -178,8 +173,6 @@ def _update_field(step: dict, run: WorkflowRun) -> Outcome:
 
 
 def _webhook(step: dict, run: WorkflowRun) -> Outcome:
-    from marketing.workflows.webhook import WebhookError, webhook_post
-
     payload = {
         "workflowId": run.workflow_id,
         "workflowVersion": run.version.number,
@@ -327,36 +320,29 @@ def runs_advance(*, run_ids: list[int]) -> None:
 def runs_claim_due(*, limit: int = WAKE_BATCH) -> list[int]:
     """Claim due runs (and runs whose worker died) for this worker. SKIP LOCKED lets several
     ticks claim side by side without waiting for or repeating each other; runs of paused
-    workflows stay where they are until it is resumed."""
+    workflows stay where they are until it is resumed. The partial indexes wfrun_due
+    (waiting, by wake_at) and wfrun_running (running, by claimed_at) serve the two halves."""
     run_table = WorkflowRun._meta.db_table
     workflow_table = Workflow._meta.db_table
-    # The clock of this process, not now() (the start of an enclosing transaction).
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""UPDATE {run_table} SET status = %s, claimed_at = %s, updated_at = %s
-                 WHERE id IN (
-                     SELECT r.id FROM {run_table} r
-                       JOIN {workflow_table} w ON w.id = r.workflow_id AND w.status = %s
-                      WHERE (r.status = %s AND r.wake_at <= %s)
-                         OR (r.status = %s AND r.claimed_at < %s)
-                      ORDER BY r.wake_at NULLS FIRST
-                      LIMIT %s
-                        FOR UPDATE OF r SKIP LOCKED)
-             RETURNING id""",
-            [
-                WorkflowRunStatus.RUNNING,
-                now,
-                now,
-                WorkflowStatus.ACTIVE,
-                WorkflowRunStatus.WAITING,
-                now,
-                WorkflowRunStatus.RUNNING,
-                now - CLAIM_LEASE,
-                limit,
-            ],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    expired, expired_params = lease_expired("r.claimed_at", CLAIM_LEASE)
+    rows = lease_claim(
+        table=run_table,
+        source=f"{run_table} r JOIN {workflow_table} w ON w.id = r.workflow_id AND w.status = %s",
+        lock_of="r",
+        where=f"(r.status = %s AND r.wake_at <= {CLOCK}) OR (r.status = %s AND {expired})",
+        params=[
+            WorkflowStatus.ACTIVE,
+            WorkflowRunStatus.WAITING,
+            WorkflowRunStatus.RUNNING,
+            *expired_params,
+        ],
+        order_by="r.wake_at NULLS FIRST",
+        limit=limit,
+        sets=f"status = %s, updated_at = {CLOCK}",
+        set_params=[WorkflowRunStatus.RUNNING],
+        label="workflow.claim",
+    )
+    return [row[0] for row in rows]
 
 
 def runs_wake_due(*, limit: int = WAKE_BATCH) -> int:

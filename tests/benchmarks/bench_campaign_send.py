@@ -1,4 +1,4 @@
-"""Campaign send: N personalised, tracked emails through Herald's pipeline into Postfix's
+"""Campaign send: N personalised, tracked emails through Herald's delivery engine into Postfix's
 smtp-sink, beside raw stdlib email.mime + smtplib and django-post-office, in the same run.
 
 Herald: contacts seeded in SQL, a published template (greeting, a custom field, a link that
@@ -114,8 +114,15 @@ class SMTPSinkServer:
             self.process.wait(timeout=10)
 
 
-def _settings_module(folder: Path) -> str:
-    """A temporary settings module: Herald's settings plus django-post-office."""
+def _settings_module(folder: Path, *, post_office: bool = True) -> str:
+    """A temporary settings module: Herald's settings plus django-post-office (left out with
+    --skip-post-office, so the benchmark runs where it is not installed)."""
+    if not post_office:
+        (folder / "bench_campaign_settings.py").write_text(
+            "from config.settings import *  # noqa\n"
+        )
+        sys.path.insert(0, str(folder))
+        return "bench_campaign_settings"
     (folder / "bench_campaign_settings.py").write_text(
         "from config.settings import *  # noqa\n"
         'INSTALLED_APPS = [*INSTALLED_APPS, "post_office"]  # noqa: F405\n'
@@ -195,7 +202,7 @@ def _rss_sampler(pid: int, peaks: dict, stop: threading.Event) -> None:
 def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
     from django.db import connection
 
-    from campaigns import pipeline
+    from campaigns.delivery import policy
     from campaigns.lifecycle import campaign_launch_now
     from campaigns.models import CampaignRun, Delivery
 
@@ -213,7 +220,7 @@ def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker",
                 "--loglevel", "INFO", "--pool", "prefork",
-                "--concurrency", str(pipeline.SENDER_TASKS), "-Q", QUEUE,
+                "--concurrency", str(policy.SENDER_TASKS), "-Q", QUEUE,
                 "--without-heartbeat", "--without-mingle", "--without-gossip",
             ],
             env=env, cwd=BASE_DIR, stdout=handle, stderr=subprocess.STDOUT,
@@ -384,7 +391,7 @@ def main(argv: list[str]) -> None:
             with support.scratch_database(
                 DATABASE_NAME,
                 keep=args.keep,
-                settings_module=_settings_module(scratch),
+                settings_module=_settings_module(scratch, post_office=not args.skip_post_office),
                 environ=environ,
             ) as database_url:
                 _run(args, database_url, sink)
@@ -393,10 +400,10 @@ def main(argv: list[str]) -> None:
 
 
 def _run(args, database_url: str, sink: SMTPSinkServer) -> None:
-    from campaigns import pipeline
+    from campaigns.delivery import policy
 
     count = args.recipients
-    connections = pipeline.SENDER_TASKS
+    connections = policy.SENDER_TASKS
     print(
         f"{count:,} recipients, {connections} connections, smtp-sink on port {sink.port}, "
         f"database {DATABASE_NAME}, {os.cpu_count()} CPUs",

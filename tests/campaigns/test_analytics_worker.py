@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import RunStats
-from campaigns.tasks_analytics import stats_refresh_task
+from campaigns.tasks import stats_refresh_task
 from tests.campaigns.test_analytics import make_campaign, make_delivery, make_run
 from tests.conftest import wait_for
 

@@ -17,7 +17,7 @@ from campaigns.models import (
     DeliveryStatus,
     RunStatus,
 )
-from campaigns.tasks_lifecycle import end_due
+from campaigns.tasks import end_due
 from tests.campaigns.support import email_template, segment_with
 
 

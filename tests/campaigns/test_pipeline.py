@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import pipeline
+from campaigns.delivery import engine, policy
 from campaigns.ledger import delivery_transition
 from campaigns.models import (
     Campaign,
@@ -224,7 +225,7 @@ def test_milestone_picks_contacts_whose_date_is_today_in_their_time_zone():
 
 def send_all(run: CampaignRun, rounds: int = 20) -> None:
     for _ in range(rounds):
-        if pipeline.run_send(run_id=run.pk) is None:
+        if engine.run_send(run_id=run.pk) is None:
             return
 
 
@@ -277,7 +278,7 @@ def test_transient_refusal_is_retried_after_a_backoff_and_delivered(sink, settin
     run = make_run(make_campaign())
     pipeline.run_materialise(run=run)
 
-    wait = pipeline.run_send(run_id=run.pk)
+    wait = engine.run_send(run_id=run.pk)
 
     assert [m["To"] for m in sink.messages] == [fine.email]
     row = Delivery.objects.get(run=run, locator=busy.email)
@@ -303,11 +304,11 @@ def test_transient_failures_become_final_after_the_attempt_limit(sink, settings)
     run = make_run(make_campaign())
     pipeline.run_materialise(run=run)
 
-    send_all(run, rounds=pipeline.MAX_ATTEMPTS + 2)
+    send_all(run, rounds=policy.MAX_ATTEMPTS + 2)
 
     row = Delivery.objects.get(run=run)
     assert row.status == DeliveryStatus.FAILED
-    assert row.attempts == pipeline.MAX_ATTEMPTS
+    assert row.attempts == policy.MAX_ATTEMPTS
     assert "gave up after" in row.error and "452" in row.error
 
 
@@ -318,7 +319,7 @@ def test_a_paused_run_sends_nothing_and_continues_when_running_again(sink):
     pipeline.run_materialise(run=run)
     CampaignRun.objects.filter(pk=run.pk).update(status=RunStatus.PAUSED)
 
-    assert pipeline.run_send(run_id=run.pk) is None
+    assert engine.run_send(run_id=run.pk) is None
     assert sink.messages == []
     assert not Delivery.objects.filter(run=run, claimed_at__isnull=False).exists()
 
@@ -329,7 +330,7 @@ def test_a_paused_run_sends_nothing_and_continues_when_running_again(sink):
 
 @pytest.mark.django_db
 def test_error_threshold_pauses_the_run_with_the_reason(sink):
-    people = vip(pipeline.ERROR_THRESHOLD_MIN_ATTEMPTS + 20)
+    people = vip(engine.RunScope.ERROR_THRESHOLD_MIN_ATTEMPTS + 20)
     for person in people[::2]:
         sink.refuse(person.email, "550 5.1.1 No such user")
     for person in people[1::4]:
@@ -355,7 +356,7 @@ def test_recovery_releases_stale_claims_and_keeps_message_ids(sink):
     Delivery.objects.filter(run=run).update(
         claimed_at=timezone.now() - dt.timedelta(hours=1), attempts=1
     )
-    assert pipeline.run_send(run_id=run.pk) is None
+    assert engine.run_send(run_id=run.pk) is None
     assert sink.messages == []
 
     assert pipeline.claims_reclaim() == 3
@@ -398,7 +399,7 @@ def test_recovery_restarts_senders_only_for_a_run_without_recent_progress():
 @pytest.mark.django_db
 def test_rate_limit_paces_each_sender_to_its_share(sink, settings):
     settings.HERALD_RATE_LIMIT_EMAIL = 40  # 4 senders: 10 messages/s each
-    vip(pipeline.RECORD_EVERY + 5)
+    vip(policy.RECORD_EVERY + 5)
     run = make_run(make_campaign())
     pipeline.run_materialise(run=run)
 
@@ -406,5 +407,5 @@ def test_rate_limit_paces_each_sender_to_its_share(sink, settings):
     send_all(run)
 
     # The first chunk goes at once; the next waits until the first one's share has passed.
-    assert time.monotonic() - began >= pipeline.RECORD_EVERY / 10 - 0.1
-    assert len(sink.received) == pipeline.RECORD_EVERY + 5
+    assert time.monotonic() - began >= policy.RECORD_EVERY / 10 - 0.1
+    assert len(sink.received) == policy.RECORD_EVERY + 5

@@ -10,7 +10,7 @@ from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from campaigns import lifecycle
 from campaigns.lifecycle_input import cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus
-from campaigns.tasks_lifecycle import launch_recurring_tick, launch_scheduled
+from campaigns.tasks import launch_recurring_tick, launch_scheduled
 from tests.campaigns.support import email_template, segment_with
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 
 from campaigns.analytics import stats_refresh
 from campaigns.models import Delivery, RunStats, RunStatus
-from campaigns.tasks_analytics import stats_refresh_task
+from campaigns.tasks import stats_refresh_task
 from marketing.attribution import conversions_refresh
 from marketing.models import Event, EventType, Order
 from marketing.views.workflows import workflow_stats

@@ -7,16 +7,16 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from campaigns import sending
+from campaigns.delivery import policy
+from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery
-from campaigns.sending import send_request_process
 
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_runs_of_one_request_send_each_message_once(
     api, full_key, email_template, mail_to_sink, monkeypatch
 ):
-    monkeypatch.setattr(sending, "BATCH_SIZE", 7)
+    monkeypatch.setattr(policy, "BATCH_SIZE", 7)
     _purge_queue()  # leftovers of an interrupted earlier run
     recipients = [{"locator": f"c{n}@example.com", "jsonParam": "{}"} for n in range(120)]
     answer = api.post(

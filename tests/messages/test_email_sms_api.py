@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery, SendRequest
-from campaigns.sending import send_request_process
 from contacts.models import Contact, ContactSource
 from tests.contacts.factories import ContactFactory, SegmentFactory
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.mail.message import BadHeaderError, sanitize_address
 
 from campaigns import mime
-from campaigns.sending import HeraldEmail
+from campaigns.delivery.email import HeraldEmail
 
 UNSUBSCRIBE = (
     "<https://herald.example/u/1.linvthepiw2q7t42>, "

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import dkim
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
-from campaigns import sending
+from campaigns.delivery import email, engine, policy
+from campaigns.delivery.engine import send_request_process
 from campaigns.ledger import InvalidTransition, delivery_transition
 from campaigns.models import Delivery, DeliveryEvent
-from campaigns.sending import send_request_process
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_temporary_refusal_is_retried_later_with_the_same_message_id(
     )
 
     wait = send_request_process(send_request_id=request_id)
-    assert wait is not None and 0 < wait <= sending.RETRY_BASE.total_seconds() + 1
+    assert wait is not None and 0 < wait <= django_settings.HERALD_RETRY_BASE + 1
     ok.refresh_from_db()
     assert ok.status == "sent"
     busy.refresh_from_db()
@@ -81,7 +82,7 @@ def test_permanent_refusal_fails_with_the_servers_reason(
 def test_transient_failures_give_up_after_max_attempts(
     api, full_key, email_template, mail_to_sink, monkeypatch
 ):
-    monkeypatch.setattr(sending, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(policy, "MAX_ATTEMPTS", 2)
     mail_to_sink.refuse("full@example.com", "452 4.2.2 Mailbox full")
     request_id, [full] = send(api, full_key, email_template, "full@example.com")
     send_request_process(send_request_id=request_id)
@@ -112,9 +113,9 @@ def test_a_claim_held_by_another_worker_is_left_alone_until_its_lease_ends(
     Delivery.objects.filter(pk=delivery.pk).update(claimed_at=timezone.now())
     wait = send_request_process(send_request_id=request_id)
     assert mail_to_sink.messages == []
-    assert wait == pytest.approx(sending.CLAIM_LEASE.total_seconds(), abs=5)
+    assert wait == pytest.approx(policy.claim_lease().total_seconds(), abs=5)
     Delivery.objects.filter(pk=delivery.pk).update(
-        claimed_at=timezone.now() - sending.CLAIM_LEASE - timedelta(seconds=1)
+        claimed_at=timezone.now() - policy.claim_lease() - timedelta(seconds=1)
     )
     assert send_request_process(send_request_id=request_id) is None
     assert len(mail_to_sink.messages) == 1
@@ -205,8 +206,8 @@ def test_a_row_whose_worker_died_every_time_is_failed_not_retried_for_ever(
         api, full_key, email_template, "poison@example.com", "fine@example.com"
     )
     Delivery.objects.filter(pk=poison.pk).update(
-        attempts=sending.MAX_ATTEMPTS,
-        claimed_at=timezone.now() - sending.CLAIM_LEASE - timedelta(seconds=1),
+        attempts=policy.MAX_ATTEMPTS,
+        claimed_at=timezone.now() - policy.claim_lease() - timedelta(seconds=1),
     )
     assert send_request_process(send_request_id=request_id) is None
     poison.refresh_from_db()
@@ -217,14 +218,14 @@ def test_a_row_whose_worker_died_every_time_is_failed_not_retried_for_ever(
 def test_a_bug_building_one_message_fails_only_that_one(
     api, full_key, email_template, mail_to_sink, monkeypatch
 ):
-    real_build = sending.email_build
+    real_build = email.email_build
 
     def build(*, delivery, **kwargs):
         if delivery.locator == "bug@example.com":
             raise KeyError("simulated bug")
         return real_build(delivery=delivery, **kwargs)
 
-    monkeypatch.setattr(sending, "email_build", build)
+    monkeypatch.setattr(email, "email_build", build)
     request_id, [bug, fine] = send(
         api, full_key, email_template, "bug@example.com", "ok@example.com"
     )
@@ -238,7 +239,7 @@ def test_a_bug_building_one_message_fails_only_that_one(
 def test_a_run_stops_when_its_time_budget_is_spent_and_leaves_the_rest_claimable(
     api, full_key, email_template, mail_to_sink, monkeypatch
 ):
-    monkeypatch.setattr(sending, "BATCH_SIZE", 2)
+    monkeypatch.setattr(policy, "BATCH_SIZE", 2)
     request_id, _ = send(api, full_key, email_template, *(f"b{n}@example.com" for n in range(5)))
     # A zero budget still sends the first batch, then stops.
     assert send_request_process(send_request_id=request_id, time_budget=timedelta(0)) == 0
@@ -270,7 +271,7 @@ def test_earliest_retry_wins_over_a_later_claim_expiry(api, full_key, email_temp
     Delivery.objects.filter(pk=waiting.pk).update(
         next_attempt_at=timezone.now() + timedelta(seconds=30)
     )
-    assert sending.next_wake(request_id) == pytest.approx(30, abs=3)
-    assert sending.next_wake(request_id, include_claims=False) == pytest.approx(30, abs=3)
+    assert engine.next_wake(request_id) == pytest.approx(30, abs=3)
+    assert engine.next_wake(request_id, include_claims=False) == pytest.approx(30, abs=3)
     Delivery.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
-    assert sending.next_wake(request_id) == 0
+    assert engine.next_wake(request_id) == 0

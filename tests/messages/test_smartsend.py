@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery, DeliveryEvent, SendRequest
-from campaigns.sending import send_request_process
 from contacts.models import Contact, ContactSource, Unsubscribed
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory

@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery
-from campaigns.sending import send_request_process
 from campaigns.sms import HTTPGateway, OutboxGateway, SMSError, sms_gateway
 
 

@@ -8,8 +8,8 @@ import pytest
 # way a mail client's HTML engine would.
 from bleach._vendor import html5lib
 
+from campaigns.delivery.engine import send_request_process
 from campaigns.messages import template_test_send
-from campaigns.sending import send_request_process
 from templates.engine import compile_template
 from templates.sanitize import HtmlSanitizeError, sanitize_html
 from templates.services import TemplateValidationError, template_create

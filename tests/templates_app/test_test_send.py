@@ -3,8 +3,8 @@ sending path into a local SMTP server."""
 
 import pytest
 
+from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery, SendKind
-from campaigns.sending import send_request_process
 from contacts.models import Contact
 from templates.services import template_create
 from tests.contacts.factories import ContactFactory

@@ -6,13 +6,13 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery
-from campaigns.sending import send_request_process
 from marketing.models import Event, EventType
+from marketing.tasks import workflows_tick
 from marketing.workflows import engine
 from marketing.workflows.models import WorkflowMessage, WorkflowRun
 from marketing.workflows.services import workflow_activate, workflow_step_update
-from marketing.workflows.tasks import workflows_tick
 from marketing.workflows.triggers import workflows_start_for_event
 from tests.contacts.factories import ContactFactory, SegmentFactory
 from tests.workflows.conftest import chain, make_workflow

@@ -1,0 +1,246 @@
+"""The built-in email sender: Django's email framework (SMTP when EMAIL_URL is set, an
+Anymail ESP when configured, the file outbox by default), one connection per task, reused
+for every batch.
+
+Django's EmailMultiAlternatives is the message object because Anymail backends need
+EmailMessage objects; building one costs little next to rendering (see
+tests/benchmarks/bench_render.py). Over Django's SMTP backend the bytes are written by
+campaigns.mime and sent pipelined by campaigns.smtp (the hot spot of a campaign is otherwise
+the email package's generator); other backends get the object.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import dkim
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+
+from campaigns import tracking
+from campaigns.delivery.content import SendContent, email_sender
+from campaigns.delivery.policy import connection_lost, error_classify
+from campaigns.delivery.senders import (
+    Message,
+    Outcome,
+    Sender,
+    accepted,
+    permanent,
+    transient,
+)
+from campaigns.mime import envelope, message_bytes
+from campaigns.models import Delivery
+from campaigns.smtp import sendmail as pipelined_sendmail
+from contacts.models import ChannelType, CustomField
+from templates.services import RenderedMessage
+
+logger = logging.getLogger(__name__)
+
+
+# --- DKIM ----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _dkim_key(value: str) -> bytes:
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode()
+    return Path(value).read_bytes()
+
+
+def dkim_config() -> tuple[bytes, bytes, bytes] | None:
+    """(selector, domain, private key) when DKIM signing is configured."""
+    key = getattr(settings, "HERALD_DKIM_PRIVATE_KEY", "")
+    selector = getattr(settings, "HERALD_DKIM_SELECTOR", "")
+    domain = getattr(settings, "HERALD_DKIM_DOMAIN", "")
+    if not (key and selector and domain):
+        return None
+    return selector.encode(), domain.encode(), _dkim_key(key)
+
+
+DKIM_HEADERS = [
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"mime-version",
+    b"content-type",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+]
+
+
+def dkim_signature(raw: bytes, header_names, config: tuple[bytes, bytes, bytes]) -> bytes:
+    """The DKIM-Signature header line (CRLF-terminated) for a serialised message, signing
+    those of DKIM_HEADERS that it has (`header_names`, lower case)."""
+    selector, domain, key = config
+    present = {name.lower() for name in header_names}
+    return dkim.sign(
+        raw,
+        selector,
+        domain,
+        key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=[h for h in DKIM_HEADERS if h.decode() in present],
+    )
+
+
+class HeraldEmail(EmailMultiAlternatives):
+    """An email that signs itself with DKIM when built, if `dkim` is set."""
+
+    dkim: tuple[bytes, bytes, bytes] | None = None
+
+    def message(self, *args, **kwargs):
+        msg = super().message(*args, **kwargs)
+        if self.dkim is None:
+            return msg
+        # Serialising fixes the MIME boundaries, so the body signed is the body sent.
+        raw = msg.as_bytes(linesep="\r\n")
+        signature = dkim_signature(raw, msg.keys(), self.dkim)
+        name, _, value = signature.decode().partition(":")
+        # Unfolded: relaxed canonicalisation makes folding irrelevant to the signature.
+        msg[name] = value.replace("\r\n", "").strip()
+        return msg
+
+    def smtp_bytes(self) -> bytes | None:
+        """The message as sent over SMTP, signed, written by campaigns.mime; None when its
+        shape is one only Django writes (then send_messages serialises it)."""
+        built = message_bytes(self)
+        if built is None:
+            return None
+        raw, names = built
+        if self.dkim is not None:
+            # Prepended, where a signing relay puts it; it covers the headers below it.
+            raw = dkim_signature(raw, names, self.dkim) + raw
+        return raw
+
+
+# --- building and sending one message ------------------------------------------------------
+
+
+def email_build(
+    *, delivery: Delivery, rendered: RenderedMessage, from_header: str, content: SendContent
+) -> HeraldEmail:
+    html = tracking.prepare_html(rendered.html, delivery) if rendered.html else ""
+    headers = {"Message-ID": delivery.message_id}
+    headers.update(tracking.list_unsubscribe_headers(delivery))
+    message = HeraldEmail(
+        subject=rendered.subject,
+        body=tracking.prepare_text(rendered.text, delivery),
+        from_email=from_header,
+        to=[delivery.locator],
+        headers=headers,
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    message.dkim = dkim_config()
+    # Read by Anymail backends (ignored by the others): ESP tags, and the request id the
+    # ESP's webhooks hand back so their events find this delivery.
+    message.tags = list(content.tags)
+    message.metadata = {"herald_request_id": str(delivery.request_id)}
+    return message
+
+
+def _smtp_deliver(connection, message) -> bool:
+    """Send over Django's SMTP backend's open smtplib connection the bytes campaigns.mime
+    writes (a fraction of the CPU of message().as_bytes()), pipelined where the server
+    allows it (campaigns.smtp). False when this backend or message is not one for that path;
+    errors are smtplib's, as from send_messages."""
+    smtp = getattr(connection, "connection", None)
+    if type(connection) is not SMTPBackend or smtp is None or not isinstance(message, HeraldEmail):
+        return False
+    raw = message.smtp_bytes()
+    if raw is None:
+        return False
+    sender, recipients = envelope(message)
+    pipelined_sendmail(smtp, sender, recipients, raw)
+    return True
+
+
+def email_send_one(connection, message) -> tuple[Outcome, bool]:
+    """Send one built message on an open connection: (its outcome, whether the connection
+    is lost, so the rest of the batch must not wait on it). SMTP gets the message's bytes
+    directly; other backends (Anymail's ESPs, the outbox) need the EmailMessage object."""
+    try:
+        if not _smtp_deliver(connection, message):
+            connection.send_messages([message])
+    except Exception as exc:
+        error = error_classify(exc)
+        if error.permanent:
+            return permanent(error.reason), False
+        return transient(error.reason), connection_lost(exc)
+    status = getattr(message, "anymail_status", None)
+    if status is not None and getattr(status, "message_id", None):
+        return accepted(str(status.message_id)), False
+    return accepted(), False
+
+
+def provider_name(connection) -> str:
+    module = type(connection).__module__
+    if module.startswith("anymail."):
+        return module.split(".")[2] if module.count(".") >= 2 else "anymail"
+    return {
+        "django.core.mail.backends.smtp": "smtp",
+        "django.core.mail.backends.filebased": "outbox",
+        "django.core.mail.backends.locmem": "locmem",
+        "django.core.mail.backends.console": "console",
+    }.get(module, module)
+
+
+class EmailSender(Sender):
+    """Email through Django's configured backend; one connection per task. A refused
+    recipient (4xx/5xx reply) leaves the connection usable; a lost connection sends the
+    rest of the batch back to the queue together (they would each wait out the same
+    timeout) and the next batch opens a fresh one."""
+
+    channels = frozenset({ChannelType.EMAIL})
+
+    def __init__(self, content: SendContent, custom_fields: list[CustomField]) -> None:
+        super().__init__(content, custom_fields)
+        self.from_header = email_sender(content)[0]
+        self.connection = None
+
+    def send(self, batch: list[Message]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        broken = ""
+        if self.connection is None:
+            self.connection = get_connection(fail_silently=False)
+            self.name = provider_name(self.connection)
+            try:
+                # Opened here, not by send_messages, so one connection serves every batch.
+                self.connection.open()
+            except Exception as exc:
+                broken = error_classify(exc).reason
+                self.close()
+        for message in batch:
+            delivery = message.delivery
+            if broken:
+                outcomes[delivery.pk] = transient(broken)
+                continue
+            try:
+                email = email_build(
+                    delivery=delivery,
+                    rendered=message.rendered,
+                    from_header=self.from_header,
+                    content=self.content,
+                )
+            except Exception:
+                # A bug, not the recipient's fault; but one bad message must not stall the
+                # batch (its claim would expire and the crash repeat for every row after it).
+                logger.exception("building the message of delivery %s failed", delivery.pk)
+                outcomes[delivery.pk] = permanent("internal error while building the message")
+                continue
+            outcome, lost = email_send_one(self.connection, email)
+            outcomes[delivery.pk] = outcome
+            if lost:
+                broken = outcome.detail
+                self.close()
+        return outcomes
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None

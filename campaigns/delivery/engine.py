@@ -1,0 +1,567 @@
+"""The delivery engine: claim a batch of queued ledger rows, render, hand them to the senders
+of their channels, record the outcomes; for a campaign run or a send request alike.
+
+Why it is safe to crash anywhere:
+- A recipient is one Delivery row whose Message-ID is fixed before anything is sent (at
+  insert for campaign runs, at the first claim for single messages), so a second attempt
+  sends the same Message-ID and receiving systems can drop the copy.
+- `deliveries_claim` is the one claim query: a lease (config.core.queues) on a bounded batch,
+  taken with FOR UPDATE SKIP LOCKED, so two workers never hold the same row.
+- `deliveries_record` (campaigns.ledger) is the one record step: a chunk's outcomes in one
+  statement, every RECORD_EVERY messages. A worker killed mid-batch leaves claimed,
+  still-queued rows; once their lease expires they are claimed again (send requests) or
+  released by the recovery task (campaign runs), and the rows it had handed to a provider
+  but not yet recorded (at most RECORD_EVERY per sender) go out again.
+- Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits).
+
+The two scopes differ only where their producers differ: a campaign run is paced by the
+channel rate limits, stops when its run leaves `running`, pauses at its error threshold
+and, once nothing is left, tells the lifecycle (campaigns.delivery.signals); a send request
+wakes its task again when retries fall due.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from campaigns.delivery import (
+    builtin,  # noqa: F401 (registers the built-in senders)
+    policy,
+)
+from campaigns.delivery.content import SendContent, delivery_render, email_sender
+from campaigns.delivery.senders import (
+    ACCEPTED,
+    PERMANENT,
+    Message,
+    Outcome,
+    Sender,
+    permanent,
+    sender_for,
+)
+from campaigns.delivery.signals import run_drained, run_failing
+from campaigns.ledger import deliveries_fail_exhausted, deliveries_record, unflushed_commits
+from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
+from config.core.queues import CLOCK, lease_claim, lease_free
+from contacts.models import ChannelType, CustomField
+from templates.engine import TemplateError
+from templates.models import TemplateVersion
+from templates.services import CONTACT_CONTEXT_FIELDS, RenderedMessage
+
+logger = logging.getLogger(__name__)
+
+# Statements the engine ran in this process, by kind ("claim", "record"): the health of a
+# worker at a glance, and how tests show that every kind of send went through here.
+stats: Counter[str] = Counter()
+
+# What sending reads of a delivery and its contact: the other columns (timestamps, counters,
+# JSON) would only be parsed and dropped, a batch at a time.
+SEND_FIELDS = (
+    "request_id",
+    "channel",
+    "locator",
+    "template_version",
+    "params",
+    "message_id",
+    "attempts",
+    *(f"contact__{name}" for name in CONTACT_CONTEXT_FIELDS),
+)
+NO_SENDER = "this channel has no sender in Herald yet"
+
+
+# --- the claim and the record --------------------------------------------------------------
+
+
+def deliveries_claim(scope: Scope, limit: int) -> list[int]:
+    """Claim up to `limit` queued, due deliveries of the scope for this worker; return ids.
+
+    Rows held by a live worker, or waiting for a retry, are skipped; so are rows already
+    claimed MAX_ATTEMPTS times (see `deliveries_fail_exhausted`). Whether an expired lease is
+    taken over here or released by a recovery task is the scope's choice. A row without a
+    Message-ID gets one now, before anything is sent."""
+    expired_after = policy.claim_lease() if scope.takes_over_expired else None
+    free, free_params = lease_free("claimed_at", expired_after=expired_after)
+    rows = lease_claim(
+        table=Delivery._meta.db_table,
+        where=f"""{scope.column} = %s AND status = 'queued' AND {free}
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= {CLOCK})
+                  AND attempts < %s""",
+        params=[scope.pk, *free_params, policy.MAX_ATTEMPTS],
+        limit=limit,
+        order_by=scope.order_by,
+        sets="""attempts = q.attempts + 1,
+                message_id = CASE WHEN q.message_id = ''
+                    THEN '<' || replace(q.request_id::text, '-', '') || '@' || %s || '>'
+                    ELSE q.message_id END""",
+        set_params=[scope.message_id_domain],
+        label="delivery.claim",
+    )
+    stats["claim"] += 1
+    return sorted(row[0] for row in rows)
+
+
+def outcomes_record(
+    outcomes: dict[int, Outcome], deliveries: list[Delivery], provider: str
+) -> tuple[int, int]:
+    """Record a chunk's outcomes in one statement: accepted → sent; permanent → failed;
+    transient → queued again after the back-off, or failed once the attempts are spent.
+    Returns (failed, retried)."""
+    attempts = {delivery.pk: delivery.attempts for delivery in deliveries}
+    rows = []
+    failed = retried = 0
+    for delivery_id, (status, detail) in outcomes.items():
+        if status == ACCEPTED:
+            rows.append((delivery_id, DeliveryStatus.SENT, "", 0.0, detail))
+        elif status == PERMANENT:
+            failed += 1
+            rows.append((delivery_id, DeliveryStatus.FAILED, detail, 0.0, ""))
+        elif (tries := attempts[delivery_id]) >= policy.MAX_ATTEMPTS:
+            failed += 1
+            reason = f"gave up after {tries} attempts: {detail}"
+            rows.append((delivery_id, DeliveryStatus.FAILED, reason, 0.0, ""))
+        else:
+            retried += 1
+            delay = policy.retry_delay(tries).total_seconds()
+            rows.append((delivery_id, DeliveryStatus.QUEUED, detail, delay, ""))
+    deliveries_record(provider=provider, outcomes=rows)
+    stats["record"] += 1
+    return failed, retried
+
+
+def deliveries_release(delivery_ids: list[int]) -> None:
+    """Give back claimed rows that were not sent (the run stopped mid-batch); the claim did
+    not count as an attempt."""
+    if not delivery_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Delivery._meta.db_table} SET claimed_at = NULL, "  # noqa: S608
+            "attempts = GREATEST(attempts - 1, 0) WHERE id = ANY(%s) AND status = 'queued'",
+            [delivery_ids],
+        )
+
+
+# --- the scopes ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Pacer:
+    """Per-task pacing for a channel's rate limit: each of a run's `senders` tasks sends at
+    most rate / senders messages a second. Simple and needs no shared state; the limit is
+    per run (two runs on one channel at once may each reach it)."""
+
+    rate: float
+    senders: int
+    next_at: float = 0.0
+
+    def wait(self, count: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+        self.next_at = max(self.next_at, now) + count * self.senders / self.rate
+
+
+class Scope:
+    """Which deliveries a task works on, and what its producer needs around the sending."""
+
+    column = ""
+    order_by = "id"
+    takes_over_expired = True
+    # Batches per task invocation (None: until the time budget is spent).
+    batches: int | None = None
+    time_budget = timedelta(minutes=4)
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
+        self.content = SendContent()
+        self.message_id_domain = "localhost"
+
+    def load(self) -> bool:
+        """Read what sending needs; False when there is nothing to do."""
+        raise NotImplementedError
+
+    def batch_size(self) -> int:
+        return policy.BATCH_SIZE
+
+    def pace(self, channel: str, count: int) -> None:
+        """Wait, if the channel's rate limit asks for it, before sending `count` messages."""
+
+    def active(self) -> bool:
+        """Asked before each claim: may the scope still send?"""
+        return True
+
+    def stopped(self) -> bool:
+        """Asked between chunks of a batch: stop now and give the rest back?"""
+        return False
+
+    def after_batch(self, failures: int) -> bool:
+        """After a batch with `failures`: go on (True) or stop (False)?"""
+        return True
+
+    def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
+        """When to run again: 0 = at once, seconds, or None (stop)."""
+        raise NotImplementedError
+
+
+class RequestScope(Scope):
+    """The deliveries of one send request (single messages, test sends, workflow sends)."""
+
+    column = "send_request_id"
+    # delivery_request_queued: a request's queued rows in id order.
+    order_by = "id"
+
+    def load(self) -> bool:
+        send_request = (
+            SendRequest.objects.select_related("template_version").filter(pk=self.pk).first()
+        )
+        if send_request is None:
+            logger.warning("send request %s no longer exists", self.pk)
+            return False
+        self.content = SendContent.of_request(send_request)
+        self.message_id_domain = email_sender(self.content)[1]
+        stale = Delivery.objects.filter(
+            Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - policy.claim_lease()),
+            send_request_id=self.pk,
+            status=DeliveryStatus.QUEUED,
+            attempts__gte=policy.MAX_ATTEMPTS,
+        ).values_list("pk", flat=True)
+        deliveries_fail_exhausted(delivery_ids=list(stale), attempts=policy.MAX_ATTEMPTS)
+        return True
+
+    def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
+        return next_wake(self.pk, include_claims=not claimed_any)
+
+
+def next_wake(send_request_id: int, *, include_claims: bool = True) -> float | None:
+    """Seconds until queued deliveries of the request can be claimed (0: now), or None when
+    there is nothing to wait for. Rows claimed by another task count only with
+    `include_claims`: a task that sent nothing itself may be the redelivery of a task whose
+    worker died, and must come back when those claims expire; a task that did send leaves
+    its siblings' rows to them (else every parallel task would schedule a wake-up)."""
+    queued = Delivery.objects.filter(send_request_id=send_request_id, status=DeliveryStatus.QUEUED)
+    now = timezone.now()
+    lease = policy.claim_lease()
+    unclaimed = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    if queued.filter(unclaimed & due).exists():
+        return 0.0
+    times = queued.aggregate(
+        retry=Min("next_attempt_at", filter=unclaimed), claim=Min("claimed_at")
+    )
+    waits = []
+    if times["retry"]:
+        waits.append((times["retry"] - now).total_seconds())
+    if include_claims and times["claim"]:
+        waits.append((times["claim"] + lease - now).total_seconds())
+    return max(min(waits), 0.0) if waits else None
+
+
+class RunScope(Scope):
+    """The deliveries of one campaign run (every step of a drip, every channel)."""
+
+    column = "run_id"
+    # delivery_run_queued: a run's unclaimed queued rows in id order. claimed_at is in the
+    # index key and in this ORDER BY so that no other index (the primary key) can deliver
+    # that order: else, with statistics that say "all queued" (right after a launch), the
+    # planner walks the primary key past every row already sent, on every claim.
+    order_by = "claimed_at, id"
+    # Expired leases of a run are released by the recovery task (campaigns.pipeline), which
+    # also restarts senders; claims only ever take unclaimed rows, the index's first rows.
+    takes_over_expired = False
+    # Batches per task invocation before the task re-enqueues itself: keeps a task well under
+    # the Celery time limit and lets other runs' tasks interleave on a busy worker; and a
+    # task stops claiming after a minute, so a rate-limited run never meets that limit with
+    # rows claimed.
+    batches = 10
+    time_budget = timedelta(seconds=60)
+    # Seconds between checks of the run's status while a batch is being sent.
+    STATUS_EVERY = 0.5
+    # The error threshold is only judged once this many deliveries have an outcome.
+    ERROR_THRESHOLD_MIN_ATTEMPTS = 100
+    # A sender that finds only rows waiting for a retry sleeps via a countdown up to this
+    # long; longer waits (drip delays) are picked up by the recovery beat task.
+    MAX_REQUEUE_WAIT = 60.0
+
+    def load(self) -> bool:
+        run = (
+            CampaignRun.objects.select_related("campaign", "template_version")
+            .filter(pk=self.pk)
+            .first()
+        )
+        if run is None or run.status != RunStatus.RUNNING:
+            return False
+        self.run = run
+        self.content = SendContent.of_run(run)
+        self.message_id_domain = email_sender(self.content)[1]
+        self.pacers = {
+            channel: _Pacer(rate_limit(channel), policy.SENDER_TASKS)
+            for channel in (ChannelType.EMAIL, ChannelType.SMS)
+        }
+        self.status_checked = time.monotonic()
+        self.running = True
+        self.pause_reason = ""
+        return True
+
+    def batch_size(self) -> int:
+        """BATCH_SIZE, or what this sender may send in about half a minute under the rate
+        limit of the run's slowest channel (a claim is never held for long)."""
+        rates = [
+            self.pacers[c].rate / policy.SENDER_TASKS
+            for c in self.run.campaign.channels
+            if c in self.pacers
+        ]
+        rates = [rate for rate in rates if rate > 0]
+        if not rates:
+            return policy.BATCH_SIZE
+        seconds = self.time_budget.total_seconds() / 2
+        return max(1, min(policy.BATCH_SIZE, int(min(rates) * seconds)))
+
+    def pace(self, channel: str, count: int) -> None:
+        pacer = self.pacers.get(channel)
+        if pacer is not None:
+            pacer.wait(count)
+
+    def active(self) -> bool:
+        return _run_status(self.pk) == RunStatus.RUNNING
+
+    def stopped(self) -> bool:
+        """Has the run left `running` (pause, cancel)? Asked at most every STATUS_EVERY
+        seconds, so a pause takes effect within about a second."""
+        now = time.monotonic()
+        if now - self.status_checked >= self.STATUS_EVERY:
+            self.status_checked = now
+            self.running = _run_status(self.pk) == RunStatus.RUNNING
+        return not self.running
+
+    def after_batch(self, failures: int) -> bool:
+        # Only a batch with failures can push the rate over the threshold.
+        if not failures:
+            return True
+        over, failed, done = run_over_error_threshold(self.run, self.ERROR_THRESHOLD_MIN_ATTEMPTS)
+        if over:
+            self.pause_reason = (
+                f"{failed} of {done} sends failed, over the campaign's error threshold of "
+                f"{self.run.campaign.error_threshold}%"
+            )
+            return False
+        return True
+
+    def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
+        if budget_spent:
+            return 0.0
+        if self.pause_reason:
+            run_failing.send(sender=RunScope, run_id=self.pk, reason=self.pause_reason)
+            return None
+        if not self.running:
+            return None
+        return self._after_drain()
+
+    def _after_drain(self) -> float | None:
+        """Nothing claimable now: complete the run if nothing is left, else say when to look
+        again (retries due soon), or stop and leave later rows to the recovery task."""
+        table = Delivery._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT count(*) FILTER (WHERE claimed_at IS NULL),
+                           count(*) FILTER (WHERE claimed_at IS NOT NULL),
+                           min(next_attempt_at) FILTER (WHERE claimed_at IS NULL)
+                      FROM (SELECT claimed_at, next_attempt_at FROM {table}
+                             WHERE run_id = %s AND status = 'queued' LIMIT 10000) q""",  # noqa: S608
+                [self.pk],
+            )
+            waiting, held, next_at = cursor.fetchone()
+        if not waiting and not held:
+            run_drained.send(sender=RunScope, run_id=self.pk)
+            return None
+        if waiting and next_at is not None:
+            wait = (next_at - timezone.now()).total_seconds()
+            if wait <= self.MAX_REQUEUE_WAIT:
+                return max(wait, 0.5)
+        return None
+
+
+def rate_limit(channel: str) -> float:
+    """Messages per second for a channel across all senders of a run; 0 = unlimited."""
+    name = {ChannelType.EMAIL: "HERALD_RATE_LIMIT_EMAIL", ChannelType.SMS: "HERALD_RATE_LIMIT_SMS"}
+    return float(getattr(settings, name.get(channel, ""), 0) or 0)
+
+
+def _run_status(run_id: int) -> str | None:
+    return CampaignRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+
+
+def run_over_error_threshold(run: CampaignRun, min_attempts: int) -> tuple[bool, int, int]:
+    """(over?, failed, with an outcome). Counting the outcomes is bounded: only as many rows
+    as could still keep the failure rate under the threshold are counted."""
+    threshold = run.campaign.error_threshold
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE run_id = %s AND status = 'failed'",  # noqa: S608
+            [run.pk],
+        )
+        failed = cursor.fetchone()[0]
+        cap = max(failed * 100 // threshold, min_attempts) if threshold > 0 else min_attempts
+        # Two ranges of the (run, status) index around 'queued', each bounded: a plain
+        # status <> 'queued' would walk every queued entry of a large run.
+        cursor.execute(
+            f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
+                                              AND status < 'queued' LIMIT %s) a)
+                     + (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
+                                              AND status > 'queued' LIMIT %s) b)""",  # noqa: S608
+            [run.pk, cap + 1, run.pk, cap + 1],
+        )
+        done = cursor.fetchone()[0]
+    over = done >= min_attempts and failed * 100 > threshold * done
+    return over, failed, done
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+
+class _Batch:
+    """One task's senders (one per channel, opened on first use) and template versions."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.custom_fields = list(CustomField.objects.all())
+        self.senders: dict[str, Sender | None] = {}
+        version = scope.content.template_version
+        self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
+
+    def version(self, version_id: int | None) -> TemplateVersion | None:
+        if version_id is None:
+            return None
+        if version_id not in self.versions:
+            self.versions[version_id] = TemplateVersion.objects.get(pk=version_id)
+        return self.versions[version_id]
+
+    def sender(self, channel: str) -> Sender | None:
+        if channel not in self.senders:
+            self.senders[channel] = sender_for(channel, self.scope.content, self.custom_fields)
+        return self.senders[channel]
+
+    def close(self) -> None:
+        for sender in self.senders.values():
+            if sender is not None:
+                sender.close()
+
+    def render(self, delivery: Delivery) -> RenderedMessage | Outcome:
+        try:
+            return delivery_render(self.scope.content, delivery, self.custom_fields)
+        except TemplateError as exc:
+            return permanent(f"rendering failed: {exc}")
+        except Exception:
+            # A bug, not the recipient's fault; but one bad message must not stall the
+            # batch (its claim would expire and the crash repeat for every row after it).
+            logger.exception("rendering the message of delivery %s failed", delivery.pk)
+            return permanent("internal error while building the message")
+
+    def send_chunk(self, deliveries: list[Delivery]) -> int:
+        """Render, send and record one chunk, channel by channel; return its failures."""
+        by_channel: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+        failures = 0
+        for channel, rows in by_channel.items():
+            sender = self.sender(channel)
+            outcomes: dict[int, Outcome] = {}
+            if sender is None:
+                outcomes = {delivery.pk: permanent(NO_SENDER) for delivery in rows}
+                provider = ""
+            else:
+                self.scope.pace(channel, len(rows))
+                batch = []
+                for delivery in rows:
+                    rendered = self.render(delivery)
+                    if isinstance(rendered, Outcome):
+                        outcomes[delivery.pk] = rendered
+                    else:
+                        batch.append(Message(delivery, rendered))
+                if batch:
+                    outcomes.update(sender.send(batch))
+                provider = sender.name
+            failed, retried = outcomes_record(outcomes, rows, provider)
+            failures += failed + retried
+        return failures
+
+    def send(self, ids: list[int]) -> bool:
+        """Send one claimed batch chunk by chunk; False when the scope must stop."""
+        deliveries = list(
+            Delivery.objects.filter(pk__in=ids)
+            .select_related("contact")
+            .only(*SEND_FIELDS)
+            .order_by("pk")
+        )
+        for delivery in deliveries:
+            # A run has one version (a drip one per step): fetched once per task, not per row.
+            delivery.template_version = self.version(delivery.template_version_id)
+        failures = 0
+        for start in range(0, len(deliveries), policy.RECORD_EVERY):
+            if start and self.scope.stopped():
+                # Paused or cancelled mid-batch: stop within one chunk, give the rest back.
+                deliveries_release([d.pk for d in deliveries[start:]])
+                return False
+            failures += self.send_chunk(deliveries[start : start + policy.RECORD_EVERY])
+        return self.scope.after_batch(failures)
+
+
+def scope_send(scope: Scope) -> float | None:
+    """Send the scope's claimable deliveries, batch by batch, for at most its batches and
+    time budget. Returns when to run again: 0 = at once (work left), a number of seconds
+    (retries or other workers' claims pending), or None (stop: nothing left for this
+    task, or the scope may not send). Safe to run several at once: claims keep them apart."""
+    if not scope.load():
+        return None
+    batch = _Batch(scope)
+    limit = scope.batch_size()
+    deadline = time.monotonic() + scope.time_budget.total_seconds()
+    claimed_any = budget_spent = False
+    count = 0
+    try:
+        # Claims and outcomes only: status changes of runs wait for the disk.
+        with unflushed_commits():
+            while True:
+                if count and (
+                    time.monotonic() > deadline
+                    or (scope.batches is not None and count >= scope.batches)
+                ):
+                    budget_spent = True
+                    break
+                if not scope.active():
+                    return None
+                count += 1
+                ids = deliveries_claim(scope, limit)
+                if not ids:
+                    break
+                claimed_any = True
+                if not batch.send(ids):
+                    break
+    finally:
+        batch.close()
+    return scope.finish(claimed_any=claimed_any, budget_spent=budget_spent)
+
+
+def run_send(*, run_id: int) -> float | None:
+    """Send a campaign run's deliveries (a sender task's work)."""
+    return scope_send(RunScope(run_id))
+
+
+def send_request_process(
+    *, send_request_id: int, time_budget: timedelta | None = None
+) -> float | None:
+    """Send a send request's deliveries for at most `time_budget` (default four minutes)."""
+    scope = RequestScope(send_request_id)
+    if time_budget is not None:
+        scope.time_budget = time_budget
+    return scope_send(scope)

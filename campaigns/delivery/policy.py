@@ -1,0 +1,136 @@
+"""The rules every send shares: batch sizes, attempts, back-off, the claim lease, and which
+provider errors are worth retrying.
+
+Settings: HERALD_RETRY_BASE (seconds; the first retry's delay), HERALD_CLAIM_TIMEOUT
+(seconds a claim is held before it counts as its worker's death). Read at call time, never
+at import.
+"""
+
+from __future__ import annotations
+
+import random
+import smtplib
+from datetime import timedelta
+
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from django.conf import settings
+
+# Sender tasks per campaign run. Each holds one SMTP connection and one database connection;
+# four keep a typical relay (and the 2-core machine this was measured on) busy without making
+# the relay throttle us. More tasks than worker processes only queue up.
+SENDER_TASKS = 4
+# Rows claimed per batch: one claim UPDATE and one row fetch per 200 messages keep the
+# database cost per message small; a dead worker's batch waits for the claim lease.
+BATCH_SIZE = 200
+# Outcomes are written every RECORD_EVERY messages of a batch: a worker killed mid-batch
+# sends at most this many again (same Message-ID); smaller means more writes per message.
+RECORD_EVERY = 25
+# Attempts per delivery before a transient failure (4xx, 429, lost connection) is final, and
+# claims per delivery before a row whose worker died every time is failed (a poison message).
+MAX_ATTEMPTS = 5
+# The back-off never waits longer than this between two attempts.
+RETRY_CAP = timedelta(minutes=30)
+# Each delay is shortened by up to this share at random, so rows refused together (a
+# greylisting relay, a gateway overload) come back spread out, never later than the policy.
+RETRY_JITTER = 0.05
+
+
+def claim_lease() -> timedelta:
+    """A claim older than this belongs to a dead worker. Far above the time a batch takes."""
+    return timedelta(seconds=settings.HERALD_CLAIM_TIMEOUT)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th attempt failed for a passing reason:
+    HERALD_RETRY_BASE * 2^(attempts-1), capped at RETRY_CAP, less up to RETRY_JITTER."""
+    base = timedelta(seconds=settings.HERALD_RETRY_BASE)
+    delay = min(base * 2 ** max(attempts - 1, 0), RETRY_CAP)
+    return delay * (1 - RETRY_JITTER * random.random())
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class SendError(Exception):
+    """A provider refused or could not take a message. `permanent`: the same message cannot
+    succeed later (a 5xx reply, a refused address); otherwise a later attempt may.
+
+    Not a config.core.errors.HeraldError: it never reaches a user as an answer; the engine
+    records it on the delivery (failed, or queued for a retry)."""
+
+    permanent = False
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientSendError(SendError):
+    """Sending may succeed later (4xx reply, connection lost, timeout, gateway overloaded)."""
+
+
+class PermanentSendError(SendError):
+    """Sending this message cannot succeed (5xx reply, address refused)."""
+
+    permanent = True
+
+
+def send_error(reason: str, *, permanent: bool) -> SendError:
+    return PermanentSendError(reason) if permanent else TransientSendError(reason)
+
+
+def http_status_permanent(status: int | None) -> bool:
+    """HTTP answers from a provider's API: 429 (throttled), 408 (timed out) and 5xx are worth
+    another attempt; any other 4xx will be refused again."""
+    return not (status is None or status >= 500 or status in (408, 429))
+
+
+def http_error(status: int, detail: str) -> SendError:
+    return send_error(detail, permanent=http_status_permanent(status))
+
+
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection to the provider is gone. smtplib's answers (a refused recipient,
+    a 4xx) are OSErrors too, but the connection still serves the next message."""
+    return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(
+        exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def error_classify(exc: BaseException) -> SendError:
+    """The one place that says whether a provider's error is worth retrying: SMTP 4xx,
+    connection errors and timeouts are transient, SMTP 5xx permanent; HTTP 429/408/5xx
+    transient, other 4xx permanent. Raises `exc` again when it is not a sending error (a bug
+    must not be recorded as the recipient's problem)."""
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = list(exc.recipients.values())
+        reasons = "; ".join(f"{code} {_text(message)}" for code, message in answers)
+        permanent = all(500 <= code < 600 for code, _ in answers)
+        return send_error(f"recipient refused: {reasons}", permanent=permanent)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return send_error(
+            f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}",
+            permanent=500 <= exc.smtp_code < 600,
+        )
+    if connection_lost(exc):
+        return TransientSendError(f"connection error: {exc or type(exc).__name__}")
+    if isinstance(exc, AnymailRecipientsRefused):
+        return PermanentSendError(f"recipient refused by the email service: {exc}")
+    if isinstance(exc, AnymailAPIError):
+        code = getattr(exc, "status_code", None)
+        return send_error(
+            f"email service error {code or ''}: {exc}".strip(),
+            permanent=http_status_permanent(code),
+        )
+    if isinstance(exc, AnymailError):
+        return PermanentSendError(f"email service refused the message: {exc}")
+    raise exc
