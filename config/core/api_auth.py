@@ -7,6 +7,7 @@ endpoint needs, and the body names that right.
 import base64
 import binascii
 
+from auditlog.context import auditlog_value
 from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -47,8 +48,6 @@ class APIKeyAuthentication(BaseAuthentication):
 def _set_audit_actor(user) -> None:
     # django-auditlog's middleware picks the actor before DRF authenticates, so API writes
     # would be anonymous; point its per-request context at the key's owner instead.
-    from auditlog.context import auditlog_value
-
     context = auditlog_value.get(None)
     if context is not None and user is not None:
         context["actor"] = user

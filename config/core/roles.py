@@ -8,6 +8,8 @@ from functools import wraps
 from typing import TYPE_CHECKING
 
 from django.contrib.auth.mixins import AccessMixin
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import TextChoices
 
@@ -50,8 +52,6 @@ def role_required(minimum: Role):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
-                from django.contrib.auth.views import redirect_to_login
-
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, minimum):
                 raise PermissionDenied(f"This page needs the {minimum.label.lower()} role.")
@@ -85,8 +85,6 @@ class RoleRequiredMixin(AccessMixin, _MixedIntoView):
 
 def sync_role_groups(**kwargs) -> None:
     """Create the three groups and give each the permissions of its role."""
-    from django.contrib.auth.models import Group, Permission
-
     perms = Permission.objects.select_related("content_type")
     marketing_perms = [
         p

@@ -1,3 +1,4 @@
+from config.core.models import Organisation
 from config.core.roles import user_role
 
 NAVIGATION = [
@@ -17,8 +18,6 @@ def workspace(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from config.core.models import Organisation
-
     return {
         "navigation": NAVIGATION,
         "current_role": user_role(user),
