@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
 from config.core.parsers import json_text_load
+from contacts.channels import email_normalise, phone_normalise
 from contacts.models import ChannelType, Contact, ContactSource, Segment
-from contacts.validation import email_normalise, phone_normalise
 from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000
@@ -397,7 +397,7 @@ def sms_send_start(
 def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
     """Every contact of the segment with a phone, in one INSERT ... SELECT (a segment may
     hold millions; none of them passes through Python)."""
-    from contacts.queries import segment_contacts
+    from contacts.filters.compiler import segment_contacts
 
     members = segment_contacts(segment).exclude(phone="").values("id", "phone")
     members_sql, members_params = members.query.sql_with_params()

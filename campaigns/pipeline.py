@@ -61,8 +61,8 @@ from campaigns.sending import (
     email_send_one,
     email_sender,
 )
+from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import ChannelType, Contact, CustomField, Unsubscribed
-from contacts.queries import filter_contacts, segment_contacts
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
 from templates.services import CONTACT_CONTEXT_FIELDS

@@ -6,6 +6,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 
+from contacts.custom_fields import custom_fields_load
+from contacts.filters.compiler import segment_contacts
 from contacts.models import (
     CustomField,
     CustomFieldType,
@@ -13,7 +15,6 @@ from contacts.models import (
     SegmentKind,
     Unsubscribed,
 )
-from contacts.queries import segment_contacts
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
 DELETED_CHOICES = [("", "Active contacts"), ("only", "Deleted only"), ("all", "Active and deleted")]
@@ -145,7 +146,7 @@ class ContactForm(forms.Form):
 
     def __init__(self, *args, contact=None, **kwargs):
         self.contact = contact
-        self.custom_fields = list(CustomField.objects.all())
+        self.custom_fields = list(custom_fields_load().values())
         if contact is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_for(contact)
         super().__init__(*args, **kwargs)

@@ -10,7 +10,7 @@ class MarketingConfig(AppConfig):
         # once the app registry is ready.
         from campaigns.analytics import stats_refreshed
         from config.core.events import event_store_install
-        from contacts.queries import filter_field_register
+        from contacts.filters.compiler import filter_field_register
         from marketing import attribution, rfm, services
 
         # Lower apps emit events and filter on RFM scores through these doors (they cannot

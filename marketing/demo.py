@@ -43,8 +43,9 @@ def load_demo() -> bool:
 
 def _load_marketing_data() -> None:
     from campaigns.lifecycle import campaign_create
+    from contacts.custom_fields import custom_field_create
     from contacts.models import ContactSource, CustomFieldType
-    from contacts.segments import custom_field_create, segment_create
+    from contacts.segments import segment_create
     from contacts.services import contact_create_or_update
     from templates.services import template_create, template_publish
 

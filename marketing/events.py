@@ -84,7 +84,7 @@ def event_type_key_problem(key) -> str | None:
 def contact_lookup_for(*, key_value: str, params: dict) -> ContactLookup:
     """Params contactId / externalCustomerId / email / phone first, then keyValue read as a
     contact id, an email, a phone number or an external customer id."""
-    from contacts.validation import email_normalise, phone_normalise
+    from contacts.channels import email_normalise, phone_normalise
 
     lookup = ContactLookup()
     by_column: dict[str, list] = {}

@@ -18,8 +18,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
+from contacts.filters.compiler import ORDER_OPS, FilterError, list_value
 from contacts.models import Contact, Segment, SegmentKind
-from contacts.queries import ORDER_OPS, FilterError, list_value
 from contacts.segments import segment_create
 from marketing.models import Order, OrderStatus, RFMScore
 

@@ -136,8 +136,9 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
 
 
 def _segment(step: dict, run: WorkflowRun) -> Outcome:
+    from contacts.errors import SegmentError
     from contacts.models import Segment
-    from contacts.segments import SegmentError, segment_attach, segment_detach
+    from contacts.segments import segment_attach, segment_detach
 
     segment = Segment.objects.filter(pk=step.get("segment_id")).first()
     if segment is None:
@@ -168,7 +169,8 @@ def update_data(field_name: str, value) -> dict:
 
 
 def _update_field(step: dict, run: WorkflowRun) -> Outcome:
-    from contacts.services import ContactError, contact_update
+    from contacts.errors import ContactError
+    from contacts.services import contact_update
 
     try:
         contact_update(contact=run.contact, data=update_data(step["field"], step.get("value")))

@@ -273,7 +273,7 @@ class StepForm(forms.Form):
             self.step["kind"] == "condition"
             and self.data.get(self.add_prefix("check_type")) == "contact"
         ):
-            from contacts.queries import FilterError, validate_filter
+            from contacts.filters.compiler import FilterError, validate_filter
 
             try:
                 validate_filter(value)

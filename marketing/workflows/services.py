@@ -117,8 +117,8 @@ def workflow_step_remove(*, workflow: Workflow, step_id: str) -> Workflow:
 
 def _reference_problems(graph: dict) -> list[str]:
     """Steps that name templates or segments which are gone, unpublished or unfit."""
+    from contacts.filters.compiler import FilterError, validate_filter
     from contacts.models import CustomField, Segment, SegmentKind
-    from contacts.queries import FilterError, validate_filter
     from templates.models import MessageTemplate
 
     problems = []

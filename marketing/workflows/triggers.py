@@ -167,7 +167,7 @@ def events_that_start(event_ids: list[int]):
 
 
 def _segment_sql(segment) -> tuple[str, list]:
-    from contacts.queries import segment_contacts
+    from contacts.filters.compiler import segment_contacts
 
     return segment_contacts(segment).values("id").query.sql_with_params()
 
