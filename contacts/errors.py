@@ -38,11 +38,13 @@ class ContactConflict(ContactError):
 class DynamicGroupError(ContactError):
     """Contacts are added to static segments only; these group names belong to dynamic ones.
 
-    Refused by the API before an import starts (the body lists the names under `field`), and
-    by the import itself when a group turned dynamic meanwhile (the job's description)."""
+    Refused by the API `before_start` (the body lists the names under `field`, as the
+    eSputnik v1 API words it), and by the write itself when a group turned dynamic meanwhile
+    (the job's description, or the body of a subscribe)."""
 
-    def __init__(self, field: str, names: list[str]):
+    def __init__(self, field: str, names: list[str], *, before_start: bool = False):
         self.names = names
+        self.before_start = before_start
         super().__init__(
             [
                 (field, f"'{name}' is a dynamic segment; contacts cannot be added to it")
@@ -51,6 +53,8 @@ class DynamicGroupError(ContactError):
         )
 
     def body(self) -> dict[str, Any]:
+        if not self.before_start:
+            return super().body()
         field = self.errors[0][0]
         return {field: [f"'{name}' is a dynamic segment" for name in self.names]}
 

@@ -283,7 +283,7 @@ def groups_static_check(*, names: list[str], field: str) -> None:
     are added to static segments only. Raises DynamicGroupError naming `field`."""
     dynamic = _dynamic_names(names) if names else []
     if dynamic:
-        raise DynamicGroupError(field, dynamic)
+        raise DynamicGroupError(field, dynamic, before_start=True)
 
 
 def groups_static_ids(*, names: list[str], create: bool) -> list[int]:
