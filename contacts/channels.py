@@ -191,7 +191,8 @@ def _phone_desc_regex(desc, length: int) -> str | None:
 
 
 def phone_normalise(value) -> tuple[str | None, str | None]:
-    """(E.164 number, None) or (None, problem). The seed sends "380942583691" without "+"."""
+    """(E.164 number, None) or (None, problem). The eSputnik v1 API sends "380942583691"
+    without "+"."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():

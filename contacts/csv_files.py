@@ -70,7 +70,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name).lower()
 
 
-# Normalised header → (seed key, sub-key). Aliases cover what other tools export.
+# Normalised header → (eSputnik v1 key, sub-key). Aliases cover what other tools export.
 STANDARD_COLUMNS: dict[str, tuple[str, str | None]] = {
     "firstname": ("firstName", None),
     "lastname": ("lastName", None),
@@ -89,7 +89,7 @@ STANDARD_COLUMNS: dict[str, tuple[str, str | None]] = {
 }
 
 
-# The seed's own spelling, used in messages and by the export.
+# The eSputnik v1 API's own spelling, used in messages and by the export.
 SEED_HEADERS = [
     "First name",
     "Last name",
@@ -327,7 +327,7 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
 
 
 def seed_contact(header: Header, values: list[str]) -> dict:
-    """The seed Contact object a row stands for (what a failed row's report stores)."""
+    """The eSputnik v1 Contact object a row stands for (what a failed row's report stores)."""
     contact: dict = {}
     for setter, value in zip(header.setters, values, strict=True):
         if value:

@@ -55,7 +55,7 @@ CHUNK_ROWS = 10000
 
 
 class _Chunk(Sequence):
-    """A chunk's rows as seed Contact objects, built only for the rows that are read: most
+    """A chunk's rows as eSputnik v1 Contact objects, built only for the rows that are read: most
     rows are parsed straight from their values (flat_contact_parse)."""
 
     def __init__(self, header: Header, plan: FlatPlan, rows: list[list[str]]):

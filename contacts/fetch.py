@@ -23,7 +23,7 @@ from django.conf import settings
 
 from config.core.errors import HeraldError
 
-MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # the seed's limit for import files
+MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # the eSputnik v1 API's limit for import files
 MAX_REDIRECTS = 5
 CONNECT_AND_READ_TIMEOUT = 30.0  # seconds per socket operation
 TOTAL_TIMEOUT = 15 * 60.0  # seconds for the whole download (100 MB at ~120 kB/s)

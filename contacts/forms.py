@@ -1,4 +1,4 @@
-"""Forms of the marketer pages. They parse page input into the seed-format dicts and keyword
+"""Forms of the marketer pages. They parse page input into eSputnik v1 Contact dicts and keyword
 arguments the services take; the services own the rules and report what breaks them."""
 
 from django import forms
@@ -175,7 +175,7 @@ class ContactForm(forms.Form):
         return [(field, self[f"cf_{field.pk}"]) for field in self.custom_fields]
 
     def cleared_channels(self) -> list[str]:
-        """The channels of the contact being edited that the marketer blanked: the seed's
+        """The channels of the contact being edited that the marketer blanked: the eSputnik v1 API's
         contact format can set a channel but not remove one, so they go to the service apart
         (contact_update's `clear`)."""
         if self.contact is None:
@@ -187,7 +187,7 @@ class ContactForm(forms.Form):
         ]
 
     def seed_data(self) -> tuple[dict, dict[str, str]]:
-        """The seed-format contact dict and, for mapping service errors back onto inputs, the
+        """The eSputnik v1 Contact dict and, for mapping service errors back onto inputs, the
         error path of each value → the form field that holds it."""
         data = self.cleaned_data
         paths: dict[str, str] = {}

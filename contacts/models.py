@@ -23,7 +23,7 @@ class ChannelType(models.TextChoices):
 
 
 class ContactSource(models.TextChoices):
-    """How a contact entered Herald; the seed's source names."""
+    """How a contact entered Herald; the eSputnik v1 API's source names."""
 
     SUBSCRIBE_FORM = "subscribe_form", "Subscribe form"
     IMPORT = "import", "Contacts import"
@@ -301,7 +301,7 @@ auditlog.register(Unsubscribed)
 
 
 class SubscribeRequest(models.Model):
-    """Fingerprints of recent subscribe calls: the seed answers 409 to the same request
+    """Fingerprints of recent subscribe calls: the eSputnik v1 API answers 409 to the same request
     repeated within a minute, whichever web process receives it."""
 
     fingerprint = models.CharField(max_length=64, unique=True)

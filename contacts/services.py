@@ -181,7 +181,7 @@ def contact_create_or_update(*, data: dict, source: str) -> tuple[Contact, bool]
 def contact_update(*, contact: Contact, data: dict, clear: Collection[str] = ()) -> Contact:
     """Update one known contact with what the body carries; never creates, ignores body id.
 
-    `clear` names channels to remove ("email", "phone"), which the seed's contact format
+    `clear` names channels to remove ("email", "phone"), which the eSputnik v1 API's contact format
     cannot express (the contact page does). The contact must keep some way to reach or
     recognise it: an email, a phone, another channel or an external id."""
     custom_fields = custom_fields_load()

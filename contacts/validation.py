@@ -1,4 +1,4 @@
-"""Parse and normalise seed (eSputnik) Contact objects, and serialise contacts back to them.
+"""Parse and normalise eSputnik v1 Contact objects, and serialise contacts back to them.
 
 `contact_parse` turns one request object into a dict keyed by `Contact` column names holding
 only what the request carried (so updates touch only those columns), or a list of
@@ -26,7 +26,7 @@ LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 
-# The seed's standard field names (contactFields) → the Contact columns they cover.
+# The eSputnik v1 API's standard field names (contactFields) → the Contact columns they cover.
 STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
     "firstName": ("first_name",),
     "lastName": ("last_name",),
@@ -153,7 +153,7 @@ def _string(raw: dict, key: str, limit: int, errors: list[FieldProblem], prefix:
 def contact_parse(
     raw, *, custom_fields: dict[int, CustomField]
 ) -> tuple[dict | None, list[FieldProblem]]:
-    """One seed Contact object → (columns present in it, errors). Unknown keys are ignored,
+    """One eSputnik v1 Contact object → (columns present in it, errors). Unknown keys are ignored,
     as eSputnik does (clients send read-only `groups`, `id`, … back)."""
     if not isinstance(raw, dict):
         return None, [("", "must be a JSON object")]
@@ -220,7 +220,7 @@ def contact_parse(
     return (None if errors else data), errors
 
 
-# A flat contact's string columns: (seed key, sub-key) → (column, length limit).
+# A flat contact's string columns: (eSputnik v1 key, sub-key) → (column, length limit).
 _FLAT_STRINGS: dict[tuple[str, str | None], tuple[str, int]] = {
     ("firstName", None): ("first_name", NAME_MAX),
     ("lastName", None): ("last_name", NAME_MAX),
@@ -236,10 +236,10 @@ def flat_contact_parse(
 ) -> dict | None:
     """A contact given as one string per target of `plan` (a CSV row: values stripped of
     surrounding whitespace, an empty string absent) → the columns contact_parse would give
-    for the seed object it stands for, or None if any value is refused (contact_parse then
+    for the Contact object it stands for, or None if any value is refused (contact_parse then
     words the errors).
 
-    The same normalisers and limits as contact_parse, without building the seed object and
+    The same normalisers and limits as contact_parse, without building the Contact object and
     walking it: a file import runs this a million times.
     """
     data: dict = {}
@@ -433,7 +433,8 @@ def fields_merge(current: dict, changes: dict) -> dict:
 
 
 def contact_to_seed(contact: Contact, *, groups: list[str] | None = None) -> dict:
-    """A contact as the seed's Contact object. `groups` defaults to the prefetched segments."""
+    """A contact as the eSputnik v1 API's Contact object. `groups` defaults to the prefetched
+    segments."""
     channels = []
     if contact.email:
         channels.append({"type": "email", "value": contact.email})

@@ -96,7 +96,7 @@ def _id_list(data, name: str) -> list | None:
 
 
 class GroupsView(APIView):
-    """GET /v1/groups: segments with their seed type; total in the `TotalCount` header."""
+    """GET /v1/groups: segments with their eSputnik v1 type; total in the `TotalCount` header."""
 
     required_scope = Scope.CONTACTS
 
@@ -128,7 +128,7 @@ class GroupsView(APIView):
 
 
 class GroupContactsView(APIView):
-    """GET /v1/group/{id}/contacts: the group's contacts as seed Contact objects."""
+    """GET /v1/group/{id}/contacts: the group's contacts as eSputnik v1 Contact objects."""
 
     required_scope = Scope.CONTACTS
 
@@ -201,9 +201,9 @@ def _field_json(field: CustomField) -> dict:
 class AddressBooksView(APIView):
     """GET /v1/addressbooks: the custom field catalog ("Get catalog list").
 
-    The seed's example shows `fieldGroups` as one object because it has one group; Herald
+    The eSputnik v1 API's example shows `fieldGroups` as one object because it has one group; Herald
     always answers a list of groups, so clients see one shape whatever the catalog holds.
-    Ids and flags are strings, as in the seed.
+    Ids and flags are strings, as in that API.
     """
 
     required_scope = Scope.CONTACTS

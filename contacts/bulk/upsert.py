@@ -199,14 +199,14 @@ def contacts_upsert_batch(
     meanwhile: Meanwhile | None = None,
     wait_for_flush: bool = True,
 ) -> list[int]:
-    """Validate, dedupe, match and write one batch (≤ a few thousand seed Contact objects);
+    """Validate, dedupe, match and write one batch (≤ a few thousand eSputnik v1 Contact objects);
     → the ids of the contacts it created or updated, in row order.
 
     `None` entries are rows already reported as failed (shape checks) and are skipped.
     Set-based: a fixed number of statements per batch whatever its size. Without
     `record_contact_ids` the caller stores the ids on the job itself (a file import does,
     once, instead of rewriting an ever longer array after every chunk). `fast_parse(position,
-    custom_fields)` may give a row's parsed columns without building its seed object, exactly
+    custom_fields)` may give a row's parsed columns without building its Contact object, exactly
     as contact_parse would, or None to have contact_parse decide (and word the errors); then
     `contacts` may build its items on access, and only such rows and failed ones are read.
     A batch already `prepared` (contacts_batch_prepare) is only written.

@@ -173,7 +173,7 @@ def _contact_save(*, contact, data: dict, segments, clear: list[str]) -> tuple[C
         if segment_id not in current:
             segment_services.segment_attach(segment=segment, contact_ids=[contact.pk])
     # The "new contact" form may land on an existing contact (same email); it adds to
-    # segments as the seed's subscribe does, and never takes a contact out of one.
+    # segments as the eSputnik v1 API's subscribe does, and never takes a contact out of one.
     if editing:
         for segment in Segment.objects.filter(pk__in=current - set(wanted)):
             segment_services.segment_detach(segment=segment, contact_ids=[contact.pk])

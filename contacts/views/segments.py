@@ -161,8 +161,8 @@ def _resolve_members(items: list[str]) -> tuple[list[int], list[dict]]:
 
 @transaction.atomic
 def _attach_in_batches(segment: Segment, ids: list[int]) -> dict:
-    """segment_attach takes at most MEMBERSHIP_MAX_IDS ids (the seed's limit); a pasted list
-    may be longer, so it goes in batches that succeed or fail together."""
+    """segment_attach takes at most MEMBERSHIP_MAX_IDS ids (the eSputnik v1 API's limit); a
+    pasted list may be longer, so it goes in batches that succeed or fail together."""
     total = {"attached": 0, "alreadyMembers": 0, "notFound": []}
     step = segment_services.MEMBERSHIP_MAX_IDS
     for start in range(0, len(ids), step):
