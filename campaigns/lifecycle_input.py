@@ -18,8 +18,8 @@ from django.utils.dateparse import parse_datetime, parse_duration
 from campaigns.models import CampaignType
 from config.core.errors import HeraldError
 from config.core.models import Organisation
+from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
-from contacts.queries import FilterError, validate_filter
 from templates.models import MessageTemplate
 
 # Social platforms the seed names as campaign channels. Herald has no social integration yet:

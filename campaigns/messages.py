@@ -26,9 +26,9 @@ from campaigns.delivery import policy
 from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
 from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
+from contacts.channels import email_normalise, phone_normalise
+from contacts.filters.compiler import segment_contacts
 from contacts.models import ChannelType, Contact, ContactSource, Segment
-from contacts.queries import segment_contacts
-from contacts.validation import email_normalise, phone_normalise
 from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000

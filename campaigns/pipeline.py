@@ -43,8 +43,8 @@ from campaigns.models import (
     RunStatus,
 )
 from config.core.queues import CLOCK, lease_release
+from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import ChannelType, Contact, Unsubscribed
-from contacts.queries import filter_contacts, segment_contacts
 from templates.models import TemplateVersion
 
 logger = logging.getLogger(__name__)

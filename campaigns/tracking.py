@@ -31,7 +31,7 @@ from django.utils.crypto import salted_hmac
 
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
 from contacts.models import ChannelType, Unsubscribed
-from contacts.segments import unsubscribed_add, unsubscribed_remove
+from contacts.unsubscribed import unsubscribed_add, unsubscribed_remove
 
 # What a template author writes where the unsubscribe link goes, e.g.
 # <a href="%UNSUBSCRIBE_URL%">Unsubscribe</a>. An editor may have percent-encoded it.

@@ -6,6 +6,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("herald")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Every app keeps its tasks in its `tasks` module; contacts' import tasks are apart.
+# Every app keeps its tasks in its `tasks` module.
 app.autodiscover_tasks()
-app.autodiscover_tasks(related_name="tasks_import")

@@ -27,7 +27,6 @@ urlpatterns = [
     # Content-Security-Policy forbids inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("contacts.urls")),
-    path("", include("contacts.urls_import")),
     path("", include("integrations.urls")),
     path("", include("templates.urls")),
     path("", include("campaigns.urls")),

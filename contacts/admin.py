@@ -11,8 +11,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from contacts import segments as segment_services
 from contacts import services
+from contacts.channels import email_normalise
+from contacts.custom_fields import (
+    custom_field_create,
+    custom_field_delete,
+    custom_field_prepare,
+    custom_field_update,
+)
+from contacts.errors import ContactsRuleError
 from contacts.export import export_csv_lines
 from contacts.forms import search_q
 from contacts.models import (
@@ -26,7 +33,15 @@ from contacts.models import (
     Unsubscribed,
 )
 from contacts.optin import ConfirmationError, contact_confirm
-from contacts.validation import email_normalise
+from contacts.segments import (
+    segment_attach,
+    segment_create,
+    segment_delete,
+    segment_detach,
+    segment_prepare,
+    segment_update,
+)
+from contacts.unsubscribed import UNSUBSCRIBED_MAX_EMAILS, unsubscribed_add, unsubscribed_remove
 
 # Bulk actions call one service per contact (each is its own audited change); past this many
 # the admin refuses and points at the API or an import, which work in set-based batches.
@@ -37,22 +52,21 @@ INLINE_MEMBERS_SHOWN = 50
 INLINE_FAILURES_SHOWN = 200
 
 
-class _Rollback(Exception):
-    pass
+# The rules name fields as the API does; the admin forms name them as the model does.
+FORM_FIELD_NAMES = {
+    "groupName": "group_name",
+    "groupKey": "group_key",
+    "allowedValues": "allowed_values",
+}
 
 
-def _dry_run(form: forms.ModelForm, call) -> None:
-    """Run a service inside a savepoint that is always rolled back, turning its refusal into a
-    form error. The admin validates forms before it saves, and the services hold the rules."""
+def _validated(form: forms.ModelForm, prepare, **values) -> None:
+    """Check the form's values against the rules (a service's `*_prepare`, which writes
+    nothing), turning a refusal into a form error: the admin validates before it saves."""
     try:
-        with transaction.atomic():
-            call()
-            raise _Rollback
-    except _Rollback:
-        pass
-    except segment_services.ContactsRuleError as exc:
-        name = {"groupName": "group_name", "groupKey": "group_key"}.get(exc.field, exc.field)
-        name = "allowed_values" if name == "allowedValues" else name
+        prepare(**values)
+    except ContactsRuleError as exc:
+        name = FORM_FIELD_NAMES.get(exc.field, exc.field)
         if name.startswith("filter"):
             form.add_error("filter" if "filter" in form.fields else None, str(exc))
         else:
@@ -186,12 +200,12 @@ class ContactAdmin(admin.ModelAdmin):
         emails = list(
             queryset.exclude(email="")
             .values_list("email", flat=True)
-            .distinct()[: segment_services.UNSUBSCRIBED_MAX_EMAILS + 1]
+            .distinct()[: UNSUBSCRIBED_MAX_EMAILS + 1]
         )
-        if len(emails) > segment_services.UNSUBSCRIBED_MAX_EMAILS:
+        if len(emails) > UNSUBSCRIBED_MAX_EMAILS:
             self.message_user(
                 request,
-                f"At most {segment_services.UNSUBSCRIBED_MAX_EMAILS} addresses at a time.",
+                f"At most {UNSUBSCRIBED_MAX_EMAILS} addresses at a time.",
                 messages.ERROR,
             )
             return
@@ -200,7 +214,7 @@ class ContactAdmin(admin.ModelAdmin):
                 request, "None of the selected contacts has an email.", messages.WARNING
             )
             return
-        result = segment_services.unsubscribed_add(emails=emails, reason="admin")
+        result = unsubscribed_add(emails=emails, reason="admin")
         self.message_user(
             request,
             f"{result['added']} address(es) unsubscribed, "
@@ -264,11 +278,9 @@ class CustomFieldAdminForm(forms.ModelForm):
             return data
         if self.instance.pk:
             stored = CustomField.objects.get(pk=self.instance.pk)
-            _dry_run(
-                self, lambda: segment_services.custom_field_update(field=stored, **self.changes())
-            )
+            _validated(self, custom_field_prepare, field=stored, **self.changes())
         else:
-            _dry_run(self, lambda: segment_services.custom_field_create(**self.changes()))
+            _validated(self, custom_field_prepare, **self.changes())
         return data
 
 
@@ -283,13 +295,13 @@ class CustomFieldAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             stored = CustomField.objects.get(pk=obj.pk)
-            saved = segment_services.custom_field_update(field=stored, **form.changes())
+            saved = custom_field_update(field=stored, **form.changes())
         else:
-            saved = segment_services.custom_field_create(**form.changes())
+            saved = custom_field_create(**form.changes())
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):
-        segment_services.custom_field_delete(field=obj)
+        custom_field_delete(field=obj)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -303,7 +315,7 @@ class CustomFieldAdmin(admin.ModelAdmin):
     def delete_view(self, request, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             self.message_user(request, f"Not deleted: {exc.message}.", messages.ERROR)
             return redirect("admin:contacts_customfield_change", object_id)
 
@@ -313,9 +325,9 @@ class CustomFieldAdmin(admin.ModelAdmin):
         for field in queryset:
             try:
                 with transaction.atomic():
-                    segment_services.custom_field_delete(field=field)
+                    custom_field_delete(field=field)
                 deleted += 1
-            except segment_services.ContactsRuleError as exc:
+            except ContactsRuleError as exc:
                 refused.append(f"{field.name}: {exc.message}")
         self.message_user(request, f"{deleted} field(s) deleted.")
         for reason in refused:
@@ -381,9 +393,9 @@ class SegmentAdminForm(forms.ModelForm):
         values["filter"] = values["filter"] or {}
         if self.instance.pk:
             stored = Segment.objects.get(pk=self.instance.pk)
-            _dry_run(self, lambda: segment_services.segment_update(segment=stored, **values))
+            _validated(self, segment_prepare, segment=stored, **values)
         else:
-            _dry_run(self, lambda: segment_services.segment_create(**values))
+            _validated(self, segment_prepare, **values)
         return data
 
 
@@ -411,9 +423,9 @@ class SegmentAdmin(admin.ModelAdmin):
         values["filter"] = values["filter"] or {}
         if change:
             stored = Segment.objects.get(pk=obj.pk)
-            saved = segment_services.segment_update(segment=stored, **values)
+            saved = segment_update(segment=stored, **values)
         else:
-            saved = segment_services.segment_create(**values)
+            saved = segment_create(**values)
         obj.pk = saved.pk
 
     def save_formset(self, request, form, formset, change):
@@ -431,7 +443,7 @@ class SegmentAdmin(admin.ModelAdmin):
             if f.cleaned_data.get("DELETE") and f.instance.pk
         ]
         if added:
-            result = segment_services.segment_attach(segment=segment, contact_ids=added)
+            result = segment_attach(segment=segment, contact_ids=added)
             if result["notFound"]:
                 self.message_user(
                     request,
@@ -439,17 +451,17 @@ class SegmentAdmin(admin.ModelAdmin):
                     messages.WARNING,
                 )
         if removed:
-            segment_services.segment_detach(segment=segment, contact_ids=removed)
+            segment_detach(segment=segment, contact_ids=removed)
         # The admin's change message reads what formset.save() would have recorded.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj):
-        segment_services.segment_delete(segment=obj)
+        segment_delete(segment=obj)
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             self.message_user(request, f"Not deleted: {exc.message}.", messages.ERROR)
             return redirect("admin:contacts_segment_change", object_id)
 
@@ -468,9 +480,9 @@ class SegmentAdmin(admin.ModelAdmin):
         for segment in queryset:
             try:
                 with transaction.atomic():
-                    segment_services.segment_delete(segment=segment)
+                    segment_delete(segment=segment)
                 deleted += 1
-            except segment_services.ContactsRuleError as exc:
+            except ContactsRuleError as exc:
                 refused.append(f"{segment.name}: {exc.message}")
         self.message_user(request, f"{deleted} segment(s) deleted.")
         for reason in refused:
@@ -505,13 +517,11 @@ class UnsubscribedAdmin(admin.ModelAdmin):
         return False  # an entry is added or removed, never edited
 
     def save_model(self, request, obj, form, change):
-        segment_services.unsubscribed_add(
-            emails=[form.cleaned_data["email"]], reason=form.cleaned_data["reason"]
-        )
+        unsubscribed_add(emails=[form.cleaned_data["email"]], reason=form.cleaned_data["reason"])
         obj.pk = Unsubscribed.objects.get(email=form.cleaned_data["email"]).pk
 
     def delete_model(self, request, obj):
-        segment_services.unsubscribed_remove(emails=[obj.email])
+        unsubscribed_remove(emails=[obj.email])
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -520,12 +530,12 @@ class UnsubscribedAdmin(admin.ModelAdmin):
 
     @admin.action(description="Remove selected addresses from the list", permissions=["delete"])
     def remove_through_service(self, request, queryset):
-        limit = segment_services.UNSUBSCRIBED_MAX_EMAILS
+        limit = UNSUBSCRIBED_MAX_EMAILS
         emails = list(queryset.values_list("email", flat=True)[: limit + 1])
         if len(emails) > limit:
             self.message_user(request, f"At most {limit} addresses at a time.", messages.ERROR)
             return
-        result = segment_services.unsubscribed_remove(emails=emails)
+        result = unsubscribed_remove(emails=emails)
         self.message_user(request, f"{result['removed']} address(es) removed from the list.")
 
 

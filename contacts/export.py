@@ -1,6 +1,6 @@
 """CSV export of contacts, in the import's own format so an export re-imports unchanged.
 
-Columns: the seed's standard columns, then one `GROUP_KEY.KEY` column per custom field.
+Columns: the eSputnik v1 API's standard columns, then one `GROUP_KEY.KEY` column per custom field.
 Rows are read in keyset pages by id and written as they are read, so a million contacts
 stream in constant memory without a long-lived server-side cursor.
 """
@@ -10,8 +10,10 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from contacts.csv_import import FORMULA_PREFIXES, SEED_HEADERS
-from contacts.models import Contact, CustomField, Segment
+from contacts.csv_files import FORMULA_PREFIXES, SEED_HEADERS
+from contacts.custom_fields import custom_field_columns
+from contacts.filters.compiler import segment_contacts
+from contacts.models import Contact, Segment
 
 EXPORT_PAGE = 5000  # rows per query: big enough to amortise the round trip, small in memory
 
@@ -48,13 +50,11 @@ class _Echo:
 def contacts_for_export(segment: Segment | None = None) -> QuerySet[Contact]:
     if segment is None:
         return Contact.objects.alive()
-    from contacts.queries import segment_contacts
-
     return segment_contacts(segment)
 
 
 def export_rows(queryset: QuerySet[Contact]) -> Iterator[list[str]]:
-    fields = list(CustomField.objects.order_by("group_key", "key"))
+    fields = custom_field_columns()
     field_keys = [str(f.id) for f in fields]
     yield SEED_HEADERS + [f"{f.group_key}.{f.key}" for f in fields]
     last_id = 0

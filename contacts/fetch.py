@@ -21,7 +21,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from django.conf import settings
 
-MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # the seed's limit for import files
+from config.core.errors import HeraldError
+
+MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # the eSputnik v1 API's limit for import files
 MAX_REDIRECTS = 5
 CONNECT_AND_READ_TIMEOUT = 30.0  # seconds per socket operation
 TOTAL_TIMEOUT = 15 * 60.0  # seconds for the whole download (100 MB at ~120 kB/s)
@@ -40,7 +42,7 @@ _EXTRA_FORBIDDEN = [
 ]
 
 
-class FetchError(Exception):
+class FetchError(HeraldError):
     """The file could not be downloaded; the message is meant for the person who sent the link."""
 
 

@@ -1,4 +1,4 @@
-"""Forms of the marketer pages. They parse page input into the seed-format dicts and keyword
+"""Forms of the marketer pages. They parse page input into eSputnik v1 Contact dicts and keyword
 arguments the services take; the services own the rules and report what breaks them."""
 
 from django import forms
@@ -6,6 +6,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
 
+from contacts.custom_fields import custom_fields_load
+from contacts.filters.compiler import segment_contacts
 from contacts.models import (
     CustomField,
     CustomFieldType,
@@ -13,7 +15,6 @@ from contacts.models import (
     SegmentKind,
     Unsubscribed,
 )
-from contacts.queries import segment_contacts
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
 DELETED_CHOICES = [("", "Active contacts"), ("only", "Deleted only"), ("all", "Active and deleted")]
@@ -145,7 +146,7 @@ class ContactForm(forms.Form):
 
     def __init__(self, *args, contact=None, **kwargs):
         self.contact = contact
-        self.custom_fields = list(CustomField.objects.all())
+        self.custom_fields = list(custom_fields_load().values())
         if contact is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_for(contact)
         super().__init__(*args, **kwargs)
@@ -174,7 +175,7 @@ class ContactForm(forms.Form):
         return [(field, self[f"cf_{field.pk}"]) for field in self.custom_fields]
 
     def cleared_channels(self) -> list[str]:
-        """The channels of the contact being edited that the marketer blanked: the seed's
+        """The channels of the contact being edited that the marketer blanked: the eSputnik v1 API's
         contact format can set a channel but not remove one, so they go to the service apart
         (contact_update's `clear`)."""
         if self.contact is None:
@@ -186,7 +187,7 @@ class ContactForm(forms.Form):
         ]
 
     def seed_data(self) -> tuple[dict, dict[str, str]]:
-        """The seed-format contact dict and, for mapping service errors back onto inputs, the
+        """The eSputnik v1 Contact dict and, for mapping service errors back onto inputs, the
         error path of each value → the form field that holds it."""
         data = self.cleaned_data
         paths: dict[str, str] = {}

@@ -8,6 +8,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+from django.urls import reverse
 
 
 class ChannelType(models.TextChoices):
@@ -22,7 +23,7 @@ class ChannelType(models.TextChoices):
 
 
 class ContactSource(models.TextChoices):
-    """How a contact entered Herald; the seed's source names."""
+    """How a contact entered Herald; the eSputnik v1 API's source names."""
 
     SUBSCRIBE_FORM = "subscribe_form", "Subscribe form"
     IMPORT = "import", "Contacts import"
@@ -48,7 +49,8 @@ class Contact(models.Model):
     # E.164 (phonenumbers), e.g. +380942583691.
     phone = models.CharField(max_length=20, blank=True, db_index=True)
     # The database defaults (db_default) serve imports, whose COPY leaves out the columns its
-    # rows all hold as a new contact has them (services._insert_new); the ORM sets them all.
+    # rows all hold as a new contact has them (contacts.bulk.writer.contacts_insert); the ORM
+    # sets them all.
     extra_channels = models.JSONField(
         default=list,
         db_default=[],
@@ -102,8 +104,6 @@ class Contact(models.Model):
         return name or self.email or self.phone or f"Contact {self.pk}"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("contact_detail", args=[self.pk])
 
     @property
@@ -157,7 +157,8 @@ class Segment(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=10, choices=SegmentKind.choices, default=SegmentKind.STATIC)
-    # The seed-003 filter language ({"tags": {"$in": [...]}}); compiled to SQL by queries.py.
+    # The CRM campaigns API's filter language ({"tags": {"$in": [...]}}); compiled to SQL by
+    # contacts.filters.compiler.
     filter = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -300,7 +301,7 @@ auditlog.register(Unsubscribed)
 
 
 class SubscribeRequest(models.Model):
-    """Fingerprints of recent subscribe calls: the seed answers 409 to the same request
+    """Fingerprints of recent subscribe calls: the eSputnik v1 API answers 409 to the same request
     repeated within a minute, whichever web process receives it."""
 
     fingerprint = models.CharField(max_length=64, unique=True)

@@ -15,8 +15,11 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from config.core.errors import HeraldError
+from config.core.models import Organisation
 from contacts.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -25,7 +28,7 @@ TOKEN_SALT = "herald.contacts.confirm"  # noqa: S105 (a signing namespace, not a
 TOKEN_MAX_AGE = timedelta(days=7)
 
 
-class ConfirmationError(Exception):
+class ConfirmationError(HeraldError):
     """The link cannot confirm anyone; the message is shown to the person who clicked."""
 
 
@@ -48,15 +51,11 @@ def confirmation_token_read(token: str) -> tuple[int, str]:
 
 
 def confirmation_url(*, contact: Contact) -> str:
-    from django.urls import reverse
-
     path = reverse("contact_confirm", args=[confirmation_token_make(contact=contact)])
     return f"{settings.HERALD_BASE_URL}{path}"
 
 
 def _sender() -> str:
-    from config.core.models import Organisation
-
     organisation = Organisation.load()
     if organisation.default_sender_email:
         return formataddr(
@@ -71,8 +70,6 @@ def _sender() -> str:
 def confirmation_send(*, contact_id: int) -> None:
     """Email the confirmation link. Nothing to do (and nothing sent) if the contact is gone,
     already confirmed or has no email, so a retried task never mails twice after success."""
-    from config.core.models import Organisation
-
     contact = Contact.objects.alive().filter(pk=contact_id).first()
     if contact is None or contact.confirmed or not contact.email:
         logger.info("no confirmation mail for contact %s (gone, confirmed or no email)", contact_id)

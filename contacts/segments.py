@@ -1,53 +1,26 @@
-"""Segment, membership, custom field catalog and unsubscribed-list writes.
+"""Segments: static lists and dynamic filters, their members, and groups by name.
 
-Every rule here is shared by the seed API, Herald's native API, the marketer pages and tasks.
-A refused request raises `ContactsRuleError(field, message)`; the API turns it into a 400.
+Every rule here is shared by the eSputnik v1 API, Herald's native API, the marketer pages, the
+admin and imports. A refused request raises `SegmentError(field, message)`; the API answers
+400. One rule the edges meet most: contacts are added to static segments only
+(groups_static_ids, groups_static_check).
 """
 
 # SQL here interpolates only our own table and column names; every value is a parameter.
 # ruff: noqa: S608
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.utils.text import slugify
 
-from contacts.models import (
-    Contact,
-    CustomField,
-    CustomFieldType,
-    Segment,
-    SegmentKind,
-    SegmentMembership,
-    Unsubscribed,
-)
-from contacts.queries import FilterError, compile_filter, validate_filter
-from contacts.validation import email_normalise
+from contacts.errors import DynamicGroupError, SegmentError
+from contacts.filters.compiler import FilterError, segment_filter_check, validate_filter
+from contacts.filters.references import filter_segment_ids
+from contacts.models import Contact, Segment, SegmentKind, SegmentMembership
 
-# The seed's limit for attach/detach; it also bounds the ANY(%s) array we send.
+# The eSputnik v1 API's limit for attach/detach; it also bounds the ANY(%s) array we send.
 MEMBERSHIP_MAX_IDS = 500
-# One request's worth of addresses; bounds the unnest() insert and the per-item report.
-UNSUBSCRIBED_MAX_EMAILS = 10_000
 NAME_MAX = 200
-
-
-class ContactsRuleError(Exception):
-    """The request breaks a rule; `field` names what is wrong (e.g. `filter.tags.$in`)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class SegmentError(ContactsRuleError):
-    pass
-
-
-class CustomFieldError(ContactsRuleError):
-    pass
 
 
 # --- segments ---------------------------------------------------------------------------
@@ -72,22 +45,56 @@ def _check_filter(kind: str, filter: Any) -> dict:
     try:
         validate_filter(filter)
     except FilterError as exc:
-        raise SegmentError(_filter_path(exc), exc.message) from None
+        raise SegmentError(exc.request_field, exc.message) from None
     return filter
 
 
-def _filter_path(exc: FilterError) -> str:
-    return "filter" if exc.path == "filter" else f"filter.{exc.path}"
+def _name_taken(segment: Segment) -> SegmentError:
+    return SegmentError("name", f"a segment named '{segment.name}' already exists")
 
 
-def _check_references(segment: Segment) -> None:
-    """After saving: a filter may reach this segment again through others (a cycle)."""
-    if segment.kind != SegmentKind.DYNAMIC:
-        return
+def segment_prepare(
+    *,
+    segment: Segment | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+    filter: dict | None = None,
+    description: str | None = None,
+) -> Segment:
+    """The segment as these values would save it, checked against every rule; writes nothing.
+
+    Without `segment`, a new one (segment_create's arguments); with it, `segment` changed by
+    the values given (segment_update's). Raises SegmentError. The services save what it
+    returns; the admin validates its forms with it."""
+    if kind is not None and kind not in SegmentKind.values:
+        raise SegmentError("kind", f"must be one of {SegmentKind.values}")
+    if segment is None:
+        kind = kind or SegmentKind.STATIC
+        segment = Segment(
+            name=_clean_name(name),
+            kind=kind,
+            filter=_check_filter(kind, filter or {}),
+            description=description or "",
+        )
+    else:
+        new_kind = kind or segment.kind
+        if name is not None:
+            segment.name = _clean_name(name)
+        if description is not None:
+            segment.description = description
+        if new_kind == SegmentKind.STATIC:
+            segment.filter = _check_filter(new_kind, filter or {})
+        else:
+            segment.filter = _check_filter(new_kind, segment.filter if filter is None else filter)
+        segment.kind = new_kind
+    if Segment.objects.filter(name=segment.name).exclude(pk=segment.pk).exists():
+        raise _name_taken(segment)
     try:
-        compile_filter({"segment": segment.pk})
+        # Through other segments, the filter may reach this one again (a cycle).
+        segment_filter_check(segment)
     except FilterError as exc:
         raise SegmentError("filter", exc.message) from None
+    return segment
 
 
 def _save(segment: Segment) -> None:
@@ -95,7 +102,8 @@ def _save(segment: Segment) -> None:
         with transaction.atomic():
             segment.save()
     except IntegrityError:
-        raise SegmentError("name", f"a segment named '{segment.name}' already exists") from None
+        # Another request took the name after segment_prepare looked.
+        raise _name_taken(segment) from None
 
 
 @transaction.atomic
@@ -106,16 +114,8 @@ def segment_create(
     filter: dict | None = None,
     description: str = "",
 ) -> Segment:
-    if kind not in SegmentKind.values:
-        raise SegmentError("kind", f"must be one of {SegmentKind.values}")
-    segment = Segment(
-        name=_clean_name(name),
-        kind=kind,
-        filter=_check_filter(kind, filter or {}),
-        description=description or "",
-    )
+    segment = segment_prepare(name=name, kind=kind, filter=filter, description=description)
     _save(segment)
-    _check_references(segment)
     return segment
 
 
@@ -128,23 +128,14 @@ def segment_update(
     filter: dict | None = None,
     description: str | None = None,
 ) -> Segment:
-    if kind is not None and kind not in SegmentKind.values:
-        raise SegmentError("kind", f"must be one of {SegmentKind.values}")
-    new_kind = kind or segment.kind
-    if name is not None:
-        segment.name = _clean_name(name)
-    if description is not None:
-        segment.description = description
-    if new_kind == SegmentKind.STATIC:
-        segment.filter = _check_filter(new_kind, filter or {})
-    else:
-        segment.filter = _check_filter(new_kind, segment.filter if filter is None else filter)
-    if new_kind != segment.kind and new_kind == SegmentKind.DYNAMIC:
+    was_static = segment.kind == SegmentKind.STATIC
+    segment = segment_prepare(
+        segment=segment, name=name, kind=kind, filter=filter, description=description
+    )
+    if was_static and segment.kind == SegmentKind.DYNAMIC:
         # Members of a list mean nothing once a filter decides who is in.
         SegmentMembership.objects.filter(segment=segment).delete()
-    segment.kind = new_kind
     _save(segment)
-    _check_references(segment)
     return segment
 
 
@@ -153,44 +144,13 @@ def segment_delete(*, segment: Segment) -> None:
     users = [
         other.name
         for other in Segment.objects.filter(kind=SegmentKind.DYNAMIC).exclude(pk=segment.pk)
-        if segment.pk in _referenced_segments(other.filter)
+        if segment.pk in filter_segment_ids(other.filter)
     ]
     if users:
         raise SegmentError(
             "segment", f"dynamic segments refer to it in their filters: {', '.join(users)}"
         )
     segment.delete()
-
-
-def _walk(node: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield key, value
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-
-
-def _referenced_segments(filter: Any) -> set[int]:
-    ids: set[int] = set()
-    for key, value in _walk(filter):
-        if key in ("segment", "segments"):
-            for item in _walk_values(value):
-                if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
-                    ids.add(int(item))
-    return ids
-
-
-def _walk_values(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for inner in value.values():
-            yield from _walk_values(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _walk_values(inner)
-    else:
-        yield value
 
 
 # --- membership -------------------------------------------------------------------------
@@ -280,7 +240,8 @@ def segment_detach(
     contact_ids: list | None = None,
     external_customer_ids: list | None = None,
 ) -> dict:
-    """Remove contacts from a static segment; with no ids at all, empty it (the seed's rule)."""
+    """Remove contacts from a static segment; with no ids at all, empty it (as the eSputnik
+    v1 API does)."""
     _require_static(segment)
     field, keys = _membership_keys(contact_ids, external_customer_ids, required=False)
     if field is None:
@@ -306,187 +267,73 @@ def segment_detach(
     return {"detached": removed, "notFound": [key for key in keys if key not in found_keys]}
 
 
+# --- groups by name (imports, subscribe forms, workflows) ---------------------------------
+
+
+def _dynamic_names(names: list[str]) -> list[str]:
+    return list(
+        Segment.objects.filter(name__in=names)
+        .exclude(kind=SegmentKind.STATIC)
+        .values_list("name", flat=True)
+    )
+
+
+def groups_static_check(*, names: list[str], field: str) -> None:
+    """Refuse, before any work starts, group names that belong to dynamic segments: contacts
+    are added to static segments only. Raises DynamicGroupError naming `field`."""
+    dynamic = _dynamic_names(names) if names else []
+    if dynamic:
+        raise DynamicGroupError(field, dynamic, before_start=True)
+
+
+def groups_static_ids(*, names: list[str], create: bool) -> list[int]:
+    """Ids of the static segments named, created when missing (`create`: contacts are being
+    added to them, so a name of a dynamic segment raises DynamicGroupError); without
+    `create` (contacts are being taken out), names of no static segment are skipped."""
+    if not names:
+        return []
+    if create:
+        # ignore_conflicts: two imports naming the same new group must not fail each other.
+        Segment.objects.bulk_create(
+            [Segment(name=name, kind=SegmentKind.STATIC) for name in names], ignore_conflicts=True
+        )
+    found = list(Segment.objects.filter(name__in=names).values_list("id", "name", "kind"))
+    dynamic = [name for _, name, kind in found if kind != SegmentKind.STATIC]
+    if dynamic and create:
+        raise DynamicGroupError("groupNames", dynamic)
+    return [segment_id for segment_id, _, kind in found if kind == SegmentKind.STATIC]
+
+
 @transaction.atomic
 def groups_ensure(*, names: list[str]) -> list[Segment]:
-    """Static segments by name, created when missing, in the order of `names` (deduplicated).
-
-    The bulk contact import has the same rule in `contacts.services._segments_for`; this
-    reuses it so a name that belongs to a dynamic segment is refused the same way everywhere.
-    """
-    from contacts.services import ContactError, _segments_for
-
+    """Static segments by name, created when missing, in the order of `names` (deduplicated);
+    a name that belongs to a dynamic segment is refused as the imports refuse it."""
     cleaned = list(dict.fromkeys(_clean_name(name) for name in names))
     try:
-        ids = _segments_for(cleaned, create=True)
-    except ContactError as exc:
+        ids = groups_static_ids(names=cleaned, create=True)
+    except DynamicGroupError as exc:
         raise SegmentError("groupNames", "; ".join(problem for _, problem in exc.errors)) from None
     by_name = {segment.name: segment for segment in Segment.objects.filter(pk__in=ids)}
     return [by_name[name] for name in cleaned if name in by_name]
 
 
-# --- unsubscribed list ------------------------------------------------------------------
-
-
-def _emails_parse(emails: Any) -> tuple[list[str], list[dict]]:
-    if not isinstance(emails, list):
-        raise ContactsRuleError("emails", "must be a list of email addresses")
-    if len(emails) > UNSUBSCRIBED_MAX_EMAILS:
-        raise ContactsRuleError("emails", f"at most {UNSUBSCRIBED_MAX_EMAILS} per request")
-    valid: list[str] = []
-    failed: list[dict] = []
-    for index, raw in enumerate(emails):
-        email, problem = email_normalise(raw)
-        if problem:
-            failed.append({"index": index, "email": raw, "reason": problem})
-        else:
-            valid.append(email)
-    return list(dict.fromkeys(valid)), failed
-
-
-@transaction.atomic
-def unsubscribed_add(*, emails: list[str], reason: str = "") -> dict:
-    """Put addresses on the unsubscribed list; invalid ones are reported, the rest stored."""
-    valid, failed = _emails_parse(emails)
-    added = 0
-    if valid:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""INSERT INTO {Unsubscribed._meta.db_table} (email, reason, created_at)
-                    SELECT address, %s, now() FROM unnest(%s::text[]) AS address
-                    ON CONFLICT (email) DO NOTHING""",
-                [(reason or "")[:200], valid],
-            )
-            added = cursor.rowcount
-    return {"added": added, "alreadyUnsubscribed": len(valid) - added, "failed": failed}
-
-
-@transaction.atomic
-def unsubscribed_remove(*, emails: list[str]) -> dict:
-    valid, failed = _emails_parse(emails)
-    removed = 0
-    if valid:
-        removed, _ = Unsubscribed.objects.filter(email__in=valid).delete()
-    return {"removed": removed, "notListed": len(valid) - removed, "failed": failed}
-
-
-# --- custom field catalog ---------------------------------------------------------------
-
-KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-
-
-def _key_from(name: str) -> str:
-    return slugify(name).upper().replace("-", "_")[:100] or "FIELD"
-
-
-def _check_custom_field(field: CustomField) -> None:
-    if not field.name or len(field.name) > 100:
-        raise CustomFieldError("name", "must be 1 to 100 characters")
-    for attr, label in (("key", "key"), ("group_key", "groupKey")):
-        if not KEY_RE.match(getattr(field, attr) or ""):
-            raise CustomFieldError(label, "letters, digits, '_' or '-' only (at most 100)")
-    if not field.group_name or len(field.group_name) > 100:
-        raise CustomFieldError("groupName", "must be 1 to 100 characters")
-    if field.type not in CustomFieldType.values:
-        raise CustomFieldError("type", f"must be one of {CustomFieldType.values}")
-    values = field.allowed_values or []
-    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        raise CustomFieldError("allowedValues", "must be a list of non-empty strings")
-    if field.type == CustomFieldType.CHOICE and not values:
-        raise CustomFieldError("allowedValues", "a combobox field needs its allowed values")
-    if field.type != CustomFieldType.CHOICE and values:
-        raise CustomFieldError("allowedValues", "only a combobox field has allowed values")
-    if len(set(values)) != len(values):
-        raise CustomFieldError("allowedValues", "values must be distinct")
-
-
-def _save_custom_field(field: CustomField) -> None:
-    _check_custom_field(field)
-    try:
-        with transaction.atomic():
-            field.save()
-    except IntegrityError:
-        raise CustomFieldError(
-            "key", f"'{field.group_key}.{field.key}' is already used by another field"
-        ) from None
-
-
-@transaction.atomic
-def custom_field_create(
-    *,
-    name: str,
-    key: str = "",
-    group_name: str = "Personal",
-    group_key: str = "PERSONAL",
-    type: str = CustomFieldType.TEXT,
-    required: bool = False,
-    readonly: bool = False,
-    allowed_values: list[str] | None = None,
-) -> CustomField:
-    name = (name or "").strip()
-    field = CustomField(
-        name=name,
-        key=key or _key_from(name),
-        group_name=group_name,
-        group_key=group_key,
-        type=type,
-        required=required,
-        readonly=readonly,
-        allowed_values=list(allowed_values or []),
-    )
-    _save_custom_field(field)
-    return field
-
-
-def _has_values(field: CustomField) -> bool:
+def memberships_add(*, segment_ids: list[int], contact_ids: list[int]) -> None:
+    """Every contact into every segment (static ones: see groups_static_ids), once."""
+    if not segment_ids or not contact_ids:
+        return
+    table = SegmentMembership._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {Contact._meta.db_table} WHERE fields ? %s)",
-            [str(field.pk)],
+            f"""INSERT INTO {table} (segment_id, contact_id, added_at)
+                SELECT s.id, c.id, now()
+                  FROM unnest(%s::bigint[]) AS s(id) CROSS JOIN unnest(%s::bigint[]) AS c(id)
+                ON CONFLICT (segment_id, contact_id) DO NOTHING""",
+            [segment_ids, contact_ids],
         )
-        return cursor.fetchone()[0]
 
 
-@transaction.atomic
-def custom_field_update(*, field: CustomField, **changes: Any) -> CustomField:
-    """Change name, key, group_name, group_key, type, required, readonly, allowed_values."""
-    allowed = {
-        "name",
-        "key",
-        "group_name",
-        "group_key",
-        "type",
-        "required",
-        "readonly",
-        "allowed_values",
-    }
-    unknown = set(changes) - allowed
-    if unknown:
-        raise CustomFieldError(sorted(unknown)[0], "cannot be changed")
-    new_type = changes.get("type", field.type)
-    if new_type != field.type and _has_values(field):
-        # Stored values were validated for the old type; a number field full of text would
-        # silently stop matching filters.
-        raise CustomFieldError("type", "contacts hold values for this field; clear them first")
-    for attr, value in changes.items():
-        setattr(field, attr, value.strip() if isinstance(value, str) else value)
-    _save_custom_field(field)
-    return field
-
-
-@transaction.atomic
-def custom_field_delete(*, field: CustomField) -> None:
-    """Delete a field and its values on every contact; refused while a segment filters on it."""
-    key = f"fields.{field.pk}"
-    users = [
-        segment.name
-        for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC)
-        if any(name == key for name, _ in _walk(segment.filter))
-    ]
-    if users:
-        raise CustomFieldError("field", f"dynamic segments filter on it: {', '.join(users)}")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Contact._meta.db_table} SET fields = fields - %s WHERE fields ? %s",
-            [str(field.pk), str(field.pk)],
-        )
-    field.delete()
+def memberships_remove(*, segment_ids: list[int], contact_ids: list[int]) -> None:
+    if segment_ids and contact_ids:
+        SegmentMembership.objects.filter(
+            segment_id__in=segment_ids, contact_id__in=contact_ids
+        ).delete()

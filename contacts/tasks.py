@@ -1,6 +1,10 @@
+"""Celery tasks of the contacts app: ids in, one service call."""
+
 from celery import shared_task
 
-from contacts.services import import_job_run
+from contacts.bulk.jobs import import_job_run
+from contacts.csv_import import csv_import_run
+from contacts.optin import confirmation_send
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-import (its batch transaction rolled
@@ -9,3 +13,19 @@ from contacts.services import import_job_run
 @shared_task(name="contacts.run_import_job", acks_late=True, reject_on_worker_lost=True)
 def run_import_job(job_id: int) -> None:
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="contacts.import_file")
+def import_file(job_id: int) -> None:
+    csv_import_run(job_id=job_id)
+
+
+@shared_task(
+    name="contacts.send_confirmation",
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    max_retries=5,
+)
+def send_confirmation(contact_id: int) -> None:
+    """Retried on connection errors only (SMTP down); a contact without email is a no-op."""
+    confirmation_send(contact_id=contact_id)

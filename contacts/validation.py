@@ -1,4 +1,4 @@
-"""Parse and normalise seed (eSputnik) Contact objects, and serialise contacts back to them.
+"""Parse and normalise eSputnik v1 Contact objects, and serialise contacts back to them.
 
 `contact_parse` turns one request object into a dict keyed by `Contact` column names holding
 only what the request carried (so updates touch only those columns), or a list of
@@ -12,15 +12,12 @@ import functools
 import json
 import re
 import zoneinfo
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
+from contacts.channels import email_normalise, phone_normalise
 from contacts.models import Contact, CustomField, CustomFieldType
 
-FieldError = tuple[str, str]
+FieldProblem = tuple[str, str]
 
 NAME_MAX = 40
 TEXT_FIELD_MAX = 1000
@@ -29,7 +26,7 @@ LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 
-# The seed's standard field names (contactFields) → the Contact columns they cover.
+# The eSputnik v1 API's standard field names (contactFields) → the Contact columns they cover.
 STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
     "firstName": ("first_name",),
     "lastName": ("last_name",),
@@ -65,226 +62,28 @@ WRITABLE_COLUMNS: tuple[str, ...] = (
     "fields",
 )
 
+# A contact with its personal data erased; also what a new contact starts from.
+PERSONAL_DATA_BLANKS = {
+    "first_name": "",
+    "last_name": "",
+    "email": "",
+    "phone": "",
+    "extra_channels": [],
+    "region": "",
+    "town": "",
+    "address": "",
+    "postcode": "",
+    "language_code": "",
+    "time_zone": "",
+    "external_customer_id": None,
+    "tags": [],
+    "fields": {},
+}
+
 
 @functools.cache
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
-
-
-def custom_fields_load() -> dict[int, CustomField]:
-    return {field.id: field for field in CustomField.objects.all()}
-
-
-# RFC 5322 dot-atom: the only ASCII local parts email-validator accepts unquoted.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_DOT_ATOM_LOCAL = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
-
-
-@functools.lru_cache(maxsize=8192)
-def _email_domain(domain: str) -> str | None:
-    """The normalised domain, per email-validator, or None. Cached: domains repeat (gmail.com)
-    while addresses do not, and the domain rules are most of email-validator's cost."""
-    try:
-        return validate_email(f"x@{domain}", check_deliverability=False).domain.lower()
-    except EmailNotValidError:
-        return None
-
-
-def email_normalise(value) -> tuple[str | None, str | None]:
-    """(normalised address, None) or (None, problem)."""
-    if not isinstance(value, str) or not value.strip():
-        return None, "must be a non-empty string"
-    address = value.strip()
-    local, at, domain = address.rpartition("@")
-    # Fast path for plain ASCII addresses: the local part is checked here exactly as
-    # email-validator would, the domain by email-validator itself (cached).
-    if at and len(local) <= 64 and len(address) <= 254 and _DOT_ATOM_LOCAL.match(local):
-        normalised_domain = _email_domain(domain) if domain.isascii() else None
-        if normalised_domain is not None:
-            return f"{local}@{normalised_domain}".lower(), None
-    try:
-        result = validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        return None, f"'{value}' is not a valid email address ({exc})"
-    return result.normalized.lower(), None
-
-
-def _phone_digits_e164(digits: str) -> str | None:
-    """The E.164 form of "+<digits>" when it is valid and plainly written, else None (decide
-    with the full parser).
-
-    phonenumbers.parse spends most of its time finding a number inside free text (RFC 3966,
-    extensions, punctuation, letters); for ASCII digits after "+" all of that is identity,
-    and what remains is the library's own country-code split. Numbers whose national part
-    starts with 0 (Italian leading zeros) or matches the region's national prefix pattern
-    (which parse might strip) are left to the full parser, so an accepted number has exactly
-    the country code and national number parse would give, and validity is then the
-    library's own check on that number (_national_check). tests/contacts/
-    test_validation_fast.py compares both paths over every country code.
-    """
-    if not 3 <= len(digits) <= _PHONE_MAX_DIGITS or not (digits.isascii() and digits.isdigit()):
-        return None
-    country_code, national = _split_calling_code(digits)
-    if not country_code:
-        return None
-    key = (country_code, len(national))
-    check = _NATIONAL_CHECKS.get(key)
-    if check is None:
-        check = _NATIONAL_CHECKS[key] = _national_check(*key)
-    return "+" + digits if check(national) else None
-
-
-# parse's own bounds: a national number of 2 to 17 digits after a calling code of up to 3.
-_PHONE_MAX_DIGITS = 20
-
-
-def _calling_code_prefixes() -> dict[str, tuple[int, int]]:
-    """Every string of one to three digits that starts with a calling code → (the code, its
-    length): phonenumbers' _extract_country_code (the shortest prefix that is a calling code,
-    none starting with 0) as one dictionary lookup on a number's first three digits."""
-    codes = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
-    prefixes = {}
-    for length in (1, 2, 3):
-        for number in range(10 ** (length - 1), 10**length):
-            digits = str(number)
-            for size in range(1, length + 1):
-                code = codes.get(digits[:size])
-                if code is not None:
-                    prefixes[digits] = (code, size)
-                    break
-    return prefixes
-
-
-_CALLING_CODE_PREFIXES = _calling_code_prefixes()
-
-
-def _split_calling_code(digits: str) -> tuple[int, str]:
-    split = _CALLING_CODE_PREFIXES.get(digits[:3])
-    if split is None:
-        return 0, digits
-    return split[0], digits[split[1] :]
-
-
-# (calling code, national number length) → the check of a national number of that code and
-# length (_national_check), built when first needed.
-_NATIONAL_CHECKS: dict[tuple[int, int], Callable[[str], object]] = {}
-
-
-def _never(national: str) -> bool:
-    return False
-
-
-def _phone_metadata(country_code: int):
-    region = phonenumbers.region_code_for_country_code(country_code)
-    return phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
-
-
-def _national_check(country_code: int, length: int) -> Callable[[str], object]:
-    """A check that a national number of `length` digits (after `country_code`) needs no
-    more than the split: it does not start with 0 nor match the national prefix for parsing
-    (parse might strip either), and phonenumbers.is_valid_number holds for it.
-
-    is_valid_number asks whether the number has a type in its region: it matches the
-    general description and then premium rate, toll free, …, fixed line, or mobile (mobile
-    only when its pattern differs from fixed line's), each a length check and a full match.
-    For a calling code of a single region all of that is one regular expression, built for
-    this length: a type whose possible lengths exclude it is left out, so no length is
-    checked per number, and one pass of the regex engine replaces a dozen Python-level
-    calls. Elsewhere (+1, +7, +44: several regions) the library decides."""
-    metadata = _phone_metadata(country_code)
-    if metadata is None or not 2 <= length <= 17:
-        return _never
-    prefix = metadata.national_prefix_for_parsing
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
-    if len(regions) == 1 and not (prefix and _GROUP_REFERENCE.search(prefix)):
-        try:
-            general = _phone_desc_regex(metadata.general_desc, length)
-            kinds = [_phone_desc_regex(getattr(metadata, name), length) for name in _TYPE_DESCS]
-            if not metadata.same_mobile_and_fixed_line_pattern:
-                kinds.append(_phone_desc_regex(metadata.mobile, length))
-        except ValueError:
-            pass
-        else:
-            kinds = [kind for kind in kinds if kind is not None]
-            if general is not None and kinds:
-                refused = f"(?!0)(?!{prefix})" if prefix else "(?!0)"
-                return re.compile(f"{refused}(?={general})(?:{'|'.join(kinds)})").match
-    prefix_match = re.compile(prefix).match if prefix else _never
-
-    def library_check(national: str) -> bool:
-        if national[0] == "0" or prefix_match(national):
-            return False
-        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
-        return phonenumbers.is_valid_number(number)
-
-    return library_check
-
-
-# A named group or a back reference could change meaning once patterns are combined.
-_GROUP_REFERENCE = re.compile(r"\\(?!d)|\(\?P")
-
-# is_valid_number's number types, in its order (mobile is added when it differs from fixed
-# line).
-_TYPE_DESCS = (
-    "premium_rate",
-    "toll_free",
-    "shared_cost",
-    "voip",
-    "personal_number",
-    "pager",
-    "uan",
-    "voicemail",
-    "fixed_line",
-)
-
-
-def _phone_desc_regex(desc, length: int) -> str | None:
-    """A desc as the library matches a national number of `length` digits against it: None
-    when it cannot match (no pattern, or the length is not among its possible lengths), else
-    its pattern, anchored at the end. Raises ValueError for a pattern unsafe to combine."""
-    if desc is None or not desc.national_number_pattern:
-        return None
-    # An empty list allows every length; -1 alone marks "no number of this type".
-    if desc.possible_length and length not in desc.possible_length:
-        return None
-    pattern = desc.national_number_pattern
-    if _GROUP_REFERENCE.search(pattern):
-        raise ValueError("leave this region to the library")
-    return f"(?:{pattern})\\Z"
-
-
-def phone_normalise(value) -> tuple[str | None, str | None]:
-    """(E.164 number, None) or (None, problem). The seed sends "380942583691" without "+"."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        return None, "must be a non-empty string"
-    raw = value.strip()
-    # The common case, decided without the free-text parser; the first candidate below.
-    fast = _phone_digits_e164(raw[2:] if raw.startswith("00") else raw.removeprefix("+"))
-    if fast is not None:
-        return fast, None
-    full = phone_e164_full(raw)
-    if full is not None:
-        return full, None
-    return None, f"'{value}' is not a valid phone number (international format, e.g. +380942583691)"
-
-
-def phone_e164_full(raw: str) -> str | None:
-    """The E.164 form of a stripped phone text by phonenumbers' free-text parser alone, or None
-    (the reference the fast path agrees with)."""
-    # A national number without "+" (e.g. 0501234567) names no country: refused, not guessed.
-    candidates = [raw] if raw.startswith("+") else ["+" + raw]
-    if raw.startswith("00"):
-        candidates.insert(0, "+" + raw[2:])
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, None)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
 
 
 def custom_value_normalise(field: CustomField, value) -> tuple[object, str | None]:
@@ -335,7 +134,7 @@ def custom_value_normalise(field: CustomField, value) -> tuple[object, str | Non
     return text, None
 
 
-def _string(raw: dict, key: str, limit: int, errors: list[FieldError], prefix: str = ""):
+def _string(raw: dict, key: str, limit: int, errors: list[FieldProblem], prefix: str = ""):
     value = raw[key]
     if value is None:
         return ""
@@ -353,12 +152,12 @@ def _string(raw: dict, key: str, limit: int, errors: list[FieldError], prefix: s
 
 def contact_parse(
     raw, *, custom_fields: dict[int, CustomField]
-) -> tuple[dict | None, list[FieldError]]:
-    """One seed Contact object → (columns present in it, errors). Unknown keys are ignored,
+) -> tuple[dict | None, list[FieldProblem]]:
+    """One eSputnik v1 Contact object → (columns present in it, errors). Unknown keys are ignored,
     as eSputnik does (clients send read-only `groups`, `id`, … back)."""
     if not isinstance(raw, dict):
         return None, [("", "must be a JSON object")]
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     data: dict = {}
 
     if "id" in raw and raw["id"] not in (None, ""):
@@ -421,7 +220,7 @@ def contact_parse(
     return (None if errors else data), errors
 
 
-# A flat contact's string columns: (seed key, sub-key) → (column, length limit).
+# A flat contact's string columns: (eSputnik v1 key, sub-key) → (column, length limit).
 _FLAT_STRINGS: dict[tuple[str, str | None], tuple[str, int]] = {
     ("firstName", None): ("first_name", NAME_MAX),
     ("lastName", None): ("last_name", NAME_MAX),
@@ -437,10 +236,10 @@ def flat_contact_parse(
 ) -> dict | None:
     """A contact given as one string per target of `plan` (a CSV row: values stripped of
     surrounding whitespace, an empty string absent) → the columns contact_parse would give
-    for the seed object it stands for, or None if any value is refused (contact_parse then
+    for the Contact object it stands for, or None if any value is refused (contact_parse then
     words the errors).
 
-    The same normalisers and limits as contact_parse, without building the seed object and
+    The same normalisers and limits as contact_parse, without building the Contact object and
     walking it: a file import runs this a million times.
     """
     data: dict = {}
@@ -522,7 +321,7 @@ def flat_plan(targets: list[tuple[str, object]]) -> FlatPlan:
     return FlatPlan(tuple(strings), tuple(channels), tuple(fields))
 
 
-def _parse_channels(channels, data: dict, errors: list[FieldError]) -> None:
+def _parse_channels(channels, data: dict, errors: list[FieldProblem]) -> None:
     if channels is None:
         return
     if not isinstance(channels, list):
@@ -561,7 +360,7 @@ def _parse_channels(channels, data: dict, errors: list[FieldError]) -> None:
         data["extra_channels"] = extra
 
 
-def _parse_fields(fields, custom_fields, data: dict, errors: list[FieldError]) -> None:
+def _parse_fields(fields, custom_fields, data: dict, errors: list[FieldProblem]) -> None:
     if not isinstance(fields, list):
         errors.append(("fields", "must be a list of {id, value} objects"))
         return
@@ -590,7 +389,7 @@ def _parse_fields(fields, custom_fields, data: dict, errors: list[FieldError]) -
 
 def missing_required(
     data: dict, custom_fields: dict[int, CustomField], existing: dict | None = None
-) -> list[FieldError]:
+) -> list[FieldProblem]:
     """Required custom fields a contact would lack after this write."""
     required = [field for field in custom_fields.values() if field.required]
     if not required:
@@ -603,11 +402,23 @@ def missing_required(
     ]
 
 
-def errors_reason(errors: list[FieldError]) -> str:
+def new_contact_errors(parsed: dict, custom_fields, existing_fields=None) -> list[FieldProblem]:
+    errors = missing_required(parsed, custom_fields, existing_fields)
+    if not (
+        parsed.get("email")
+        or parsed.get("phone")
+        or parsed.get("extra_channels")
+        or parsed.get("external_customer_id")
+    ):
+        errors.append(("channels", "a new contact needs an email or sms channel"))
+    return errors
+
+
+def errors_reason(errors: list[FieldProblem]) -> str:
     return "; ".join(f"{field}: {problem}" if field else problem for field, problem in errors)
 
 
-def errors_body(errors: list[FieldError], prefix: str = "") -> dict:
+def errors_body(errors: list[FieldProblem], prefix: str = "") -> dict:
     """DRF-style 400 body: {"field": ["problem", …]}."""
     body: dict[str, list[str]] = {}
     for field, problem in errors:
@@ -622,7 +433,8 @@ def fields_merge(current: dict, changes: dict) -> dict:
 
 
 def contact_to_seed(contact: Contact, *, groups: list[str] | None = None) -> dict:
-    """A contact as the seed's Contact object. `groups` defaults to the prefetched segments."""
+    """A contact as the eSputnik v1 API's Contact object. `groups` defaults to the prefetched
+    segments."""
     channels = []
     if contact.email:
         channels.append({"type": "email", "value": contact.email})
@@ -659,11 +471,11 @@ def contact_to_seed(contact: Contact, *, groups: list[str] | None = None) -> dic
     }
 
 
-def contact_shape_errors(raw) -> list[FieldError]:
+def contact_shape_errors(raw) -> list[FieldProblem]:
     """Cheap structural checks a bulk request answers at once; full checks run in the job."""
     if not isinstance(raw, dict):
         return [("", "must be a JSON object")]
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     channels = raw.get("channels")
     if channels is not None:
         if not isinstance(channels, list):
@@ -693,7 +505,7 @@ DEDUPE_ON = ("email", "sms", "email_or_sms", "id", "fieldId")
 EVENT_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
 
-def _string_list(value, field: str, errors: list[FieldError]) -> list[str]:
+def _string_list(value, field: str, errors: list[FieldProblem]) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -702,9 +514,9 @@ def _string_list(value, field: str, errors: list[FieldError]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in value))
 
 
-def import_options_parse(body: dict) -> tuple[dict, list[FieldError]]:
+def import_options_parse(body: dict) -> tuple[dict, list[FieldProblem]]:
     """The options of POST /v1/contacts (and CSV imports) → normalised options, errors."""
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     options: dict = {}
     dedupe_on = body.get("dedupeOn") or "email"
     if dedupe_on not in DEDUPE_ON:

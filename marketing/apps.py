@@ -9,7 +9,7 @@ class MarketingConfig(AppConfig):
         # Imported here: these modules import models, which needs the app registry ready.
         from campaigns.analytics import stats_refreshed
         from config.core.events import event_store_install
-        from contacts.queries import filter_field_register
+        from contacts.filters.compiler import filter_field_register
         from marketing import (
             attribution,
             rfm,

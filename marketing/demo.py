@@ -12,8 +12,9 @@ from django.db import transaction
 from campaigns.lifecycle import campaign_create
 from config.core.models import Organisation
 from config.core.roles import Role
+from contacts.custom_fields import custom_field_create
 from contacts.models import Contact, ContactSource, CustomFieldType
-from contacts.segments import custom_field_create, segment_create
+from contacts.segments import segment_create
 from contacts.services import contact_create_or_update
 from templates.services import template_create, template_publish
 

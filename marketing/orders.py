@@ -37,8 +37,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from config.core.db import fetchall_bound
+from contacts.channels import email_normalise, phone_normalise
 from contacts.models import Contact, ContactSource
-from contacts.validation import email_normalise, phone_normalise
 from marketing.attribution import orders_attribute
 from marketing.currencies import ISO_4217
 from marketing.filters import FieldListError

@@ -19,15 +19,15 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from config.core.errors import FieldError
+from contacts.filters.compiler import ORDER_OPS, FilterError, list_value
 from contacts.models import Contact, Segment, SegmentKind
-from contacts.queries import ORDER_OPS, FilterError, list_value
 from contacts.segments import segment_create
 from marketing.models import Order, OrderStatus, RFMScore
 
 SCORES = range(1, 6)
 # Any constant unique to this job: concurrent recomputations queue instead of colliding.
 RECOMPUTE_LOCK = 0x52464D  # "RFM"
-# The segment filter's RFM fields (contacts.queries documents the language): field → column.
+# The segment filter's RFM fields (the language: contacts.filters.compiler): field → column.
 RFM_FILTER_FIELDS = {
     "rfm.recency": "recency",
     "rfm.frequency": "frequency",

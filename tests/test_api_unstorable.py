@@ -13,8 +13,8 @@ from config.core.parsers import (
     json_depth_over,
     json_text_load,
 )
+from contacts.bulk.jobs import import_job_run
 from contacts.models import Contact, ImportJob, ImportStatus, Segment, SegmentKind
-from contacts.services import import_job_run
 from marketing.models import Event, Order
 from tests.contacts.factories import SegmentFactory
 

@@ -37,8 +37,8 @@ def test_load_demo_is_idempotent_and_prints_a_generated_password():
 
 def test_demo_data_is_loaded_once_through_the_services():
     from campaigns.models import Campaign
+    from contacts.filters.compiler import segment_reach
     from contacts.models import Contact, Segment
-    from contacts.queries import segment_reach
     from templates.models import MessageTemplate
 
     call_command("load_demo", stdout=io.StringIO())

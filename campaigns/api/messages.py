@@ -31,7 +31,8 @@ from campaigns.messages import (
     sms_send_start,
 )
 from config.core.models import APIKey, Scope
-from contacts.validation import FALSE_WORDS, TRUE_WORDS, email_normalise, errors_body
+from contacts.channels import email_normalise
+from contacts.validation import FALSE_WORDS, TRUE_WORDS, errors_body
 from templates.errors import HtmlSanitizeError, TemplateSyntaxError
 from templates.sanitize import html_to_text
 from templates.services import compiled

@@ -21,8 +21,8 @@ from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
+from contacts.filters.compiler import FilterError, filter_reach, segment_reach
 from contacts.models import Segment
-from contacts.queries import FilterError, filter_reach, segment_reach
 
 S = CampaignStatus
 PAGE_SIZE = 50

@@ -1,5 +1,6 @@
 """Request body parsers (JSON, form, multipart): DRF's own, refusing text PostgreSQL cannot
-store and JSON that would exhaust the stack.
+store and JSON that would exhaust the stack; and request_body, how an API view reads the
+parsed body.
 
 PostgreSQL's text and jsonb refuse the NUL character and lone UTF-16 surrogates (`"\\ud800"`
 is valid JSON, but no UTF-8 text can hold it), so a value carrying one would fail its INSERT
@@ -11,10 +12,11 @@ is refused as well, before anything walks it.
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from itertools import accumulate
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -209,3 +211,22 @@ class MultiPartParser(parsers.MultiPartParser):
         parsed = super().parse(stream, media_type, parser_context)
         _fields_refuse(parsed.data, parsed.files)
         return parsed
+
+
+def request_body(request, *, lists: Collection[str] = (), object_only: bool = True):
+    """A request's body as the API views read it: JSON as parsed (an object, unless not
+    `object_only`: then whatever JSON value was sent); a form-encoded or multipart body as a
+    dict of one value per key, where each key in `lists` gives the list of its repeated
+    values, empty ones left out (`groupNames=a&groupNames=b`).
+
+    A body that is not an object, where one is required, is a 400 saying so."""
+    data = request.data
+    if isinstance(data, QueryDict):
+        body = {key: data.get(key) for key in data}
+        for key in lists:
+            if key in data:
+                body[key] = [value for value in data.getlist(key) if value != ""]
+        return body
+    if object_only and not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    return data

@@ -1,4 +1,6 @@
-"""Seed (eSputnik v1) contact resources. Thin: shape checks here, rules in contacts.services."""
+"""The eSputnik v1 API's contact resources. Thin: shape checks here, rules in contacts.services
+(one contact), contacts.imports (bulk) and contacts.segments (groups); their refusals answer
+through the API's error handler with the status and body each error class carries."""
 
 import uuid
 
@@ -12,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +22,7 @@ from rest_framework.views import APIView
 from config.core.models import Scope
 from config.core.parsers import (
     json_body_load,
+    request_body,
     text_problem_path,
     text_refuse,
     text_storable,
@@ -27,27 +30,24 @@ from config.core.parsers import (
 )
 from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT, CONTACT_ID, CONTACT_LIST, CONTACT_REQUEST, ERASE
-from contacts.models import Contact, ContactSource, ImportJob, Segment, SegmentKind
+from contacts.bulk.gc import gc_paused
+from contacts.channels import email_normalise, phone_normalise
+from contacts.imports import import_job_start
+from contacts.models import Contact, ContactSource, ImportJob
+from contacts.segments import groups_static_check
 from contacts.services import (
-    ContactConflict,
-    ContactError,
-    SubscribeRepeated,
     contact_create_or_update,
     contact_delete,
     contact_subscribe,
     contact_update,
-    gc_paused,
-    import_job_start,
 )
 from contacts.validation import (
     DEDUPE_ON,
     FALSE_WORDS,
     TRUE_WORDS,
     contact_to_seed,
-    email_normalise,
     errors_body,
     import_options_parse,
-    phone_normalise,
 )
 
 BULK_MAX = 3000
@@ -97,10 +97,6 @@ SEARCH_PARAMETERS = [
 ]
 
 
-def _body(request) -> dict:
-    return _object(request.data)
-
-
 def _object(data) -> dict:
     if not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
@@ -119,12 +115,12 @@ def _bulk_body(request) -> tuple[dict, str | None, bool]:
     deep to parse is still refused."""
     media_type, params = parse_header_parameters(request.content_type or "")
     if media_type != "application/json" or params.get("charset", "utf-8").lower() != "utf-8":
-        return _body(request), None, False
+        return request_body(request), None, False
     try:
         raw = request.body
         text = raw.decode()
     except (RawPostDataException, UnicodeDecodeError):
-        return _body(request), None, False
+        return request_body(request), None, False
     body = _object(json_body_load(raw, check_text=False, check_depth=False))
     suspect = text_suspect(raw)
     if suspect:
@@ -143,11 +139,6 @@ def _unstorable_rows(contacts: list) -> dict[int, tuple[tuple[str, str], object]
     return rows
 
 
-def _domain_error(exc: ContactError) -> Response:
-    code = status.HTTP_409_CONFLICT if isinstance(exc, SubscribeRepeated | ContactConflict) else 400
-    return Response(errors_body(exc.errors), status=code)
-
-
 def _contact_or_404(contact_id) -> Contact:
     contact = Contact.objects.alive().filter(pk=contact_id).first()
     if contact is None:
@@ -157,7 +148,7 @@ def _contact_or_404(contact_id) -> Contact:
 
 def _contact_body(request) -> dict:
     """PUT/POST /v1/contact take the Contact object itself."""
-    body = _body(request)
+    body = request_body(request)
     # Some clients wrap it as {"contact": {...}}, as subscribe does.
     if set(body) == {"contact"} and isinstance(body["contact"], dict):
         return body["contact"]
@@ -195,7 +186,7 @@ class SubscribeView(APIView):
         responses={200: CONTACT_ID, 409: CONFLICT},
     )
     def post(self, request):
-        body = _body(request)
+        body = request_body(request)
         errors = {}
         contact = body.get("contact")
         if not isinstance(contact, dict):
@@ -214,19 +205,8 @@ class SubscribeView(APIView):
         if errors:
             raise ValidationError(errors)
         groups = list(dict.fromkeys(g.strip() for g in groups))
-        dynamic = list(
-            Segment.objects.filter(name__in=groups)
-            .exclude(kind=SegmentKind.STATIC)
-            .values_list("name", flat=True)
-        )
-        if dynamic:
-            raise ValidationError(
-                {"groups": [f"'{name}' is a dynamic segment" for name in dynamic]}
-            )
-        try:
-            saved, _created = contact_subscribe(data=contact, groups=groups, form_type=form_type)
-        except ContactError as exc:
-            return _domain_error(exc)
+        groups_static_check(names=groups, field="groups")
+        saved, _created = contact_subscribe(data=contact, groups=groups, form_type=form_type)
         return Response({"id": saved.pk})
 
 
@@ -312,15 +292,7 @@ class ContactsView(APIView):
         options, errors = import_options_parse(body)
         if errors:
             raise ValidationError(errors_body(errors))
-        dynamic = list(
-            Segment.objects.filter(name__in=options["groupNames"])
-            .exclude(kind=SegmentKind.STATIC)
-            .values_list("name", flat=True)
-        )
-        if dynamic:
-            raise ValidationError(
-                {"groupNames": [f"'{name}' is a dynamic segment" for name in dynamic]}
-            )
+        groups_static_check(names=options["groupNames"], field="groupNames")
         job = import_job_start(
             contacts=contacts,
             options=options,
@@ -385,12 +357,9 @@ class ContactView(APIView):
         responses={200: CONTACT_ID, 409: CONFLICT},
     )
     def post(self, request):
-        try:
-            contact, _created = contact_create_or_update(
-                data=_contact_body(request), source=ContactSource.API
-            )
-        except ContactError as exc:
-            return _domain_error(exc)
+        contact, _created = contact_create_or_update(
+            data=_contact_body(request), source=ContactSource.API
+        )
         return Response({"id": contact.pk})
 
     @extend_schema(
@@ -437,10 +406,7 @@ class ContactDetailView(APIView):
     )
     def put(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
-        try:
-            contact = contact_update(contact=contact, data=_contact_body(request))
-        except ContactError as exc:
-            return _domain_error(exc)
+        contact = contact_update(contact=contact, data=_contact_body(request))
         return Response(contact_to_seed(contact))
 
     @extend_schema(operation_id="v1_contact_delete_by_id", parameters=[ERASE], responses=CONTACT_ID)

@@ -8,28 +8,16 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.core.models import Scope
 from contacts.api.segments import StaleFilter
+from contacts.custom_fields import custom_field_create, custom_field_delete, custom_field_update
+from contacts.filters.compiler import FilterError, filter_reach, segment_reach
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
-from contacts.queries import FilterError, filter_reach, segment_reach
-from contacts.segments import (
-    ContactsRuleError,
-    custom_field_create,
-    custom_field_delete,
-    custom_field_update,
-    segment_create,
-    segment_delete,
-    segment_update,
-)
+from contacts.segments import segment_create, segment_delete, segment_update
 
 REACH_RESPONSE = inline_serializer("Reach", {"reach": serializers.IntegerField()})
-
-
-def _rule_error(exc: ContactsRuleError) -> ValidationError:
-    return ValidationError({exc.field: [exc.message]})
 
 
 class CustomFieldSerializer(serializers.ModelSerializer):
@@ -69,21 +57,14 @@ class _ServiceViewSet(viewsets.ModelViewSet):
     instance_kwarg: str
 
     def perform_create(self, serializer):
-        serializer.instance = self._call(self.create_service, **serializer.validated_data)
+        serializer.instance = self.create_service(**serializer.validated_data)
 
     def perform_update(self, serializer):
         kwargs = {self.instance_kwarg: serializer.instance, **serializer.validated_data}
-        serializer.instance = self._call(self.update_service, **kwargs)
+        serializer.instance = self.update_service(**kwargs)
 
     def perform_destroy(self, instance):
-        self._call(self.delete_service, **{self.instance_kwarg: instance})
-
-    @staticmethod
-    def _call(service, **kwargs):
-        try:
-            return service(**kwargs)
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
+        self.delete_service(**{self.instance_kwarg: instance})
 
 
 class CustomFieldViewSet(_ServiceViewSet):
@@ -145,11 +126,7 @@ class SegmentViewSet(_ServiceViewSet):
     def filter_reach(self, request):
         body = ReachRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            reach = filter_reach(body.validated_data["filter"])
-        except FilterError as exc:
-            path = "filter" if exc.path == "filter" else f"filter.{exc.path}"
-            raise ValidationError({path: [exc.message]}) from None
+        reach = filter_reach(body.validated_data["filter"])
         return Response({"reach": reach}, status=status.HTTP_200_OK)
 
     @extend_schema(request=None, responses=REACH_RESPONSE)

@@ -1,4 +1,4 @@
-"""Seed (eSputnik v1) resources for groups (segments), the custom field catalog and the
+"""The eSputnik v1 API's resources for groups (segments), the custom field catalog and the
 unsubscribed list. Thin: request shapes are read here, rules live in contacts.segments."""
 
 from django.db.models import Prefetch
@@ -10,22 +10,19 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.core.errors import ConflictError
 from config.core.models import Scope
 from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT_LIST
+from contacts.custom_fields import custom_fields_load
+from contacts.filters.compiler import FilterError, segment_contacts
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
-from contacts.queries import FilterError, segment_contacts
-from contacts.segments import (
-    ContactsRuleError,
-    segment_attach,
-    segment_detach,
-    unsubscribed_add,
-    unsubscribed_remove,
-)
+from contacts.segments import segment_attach, segment_detach
+from contacts.unsubscribed import unsubscribed_add, unsubscribed_remove
 from contacts.validation import contact_to_seed
 
 ADDRESS_BOOK_ID = "1"
@@ -49,11 +46,9 @@ EMAILS_REQUEST = inline_serializer(
 )
 
 
-class StaleFilter(APIException):
+class StaleFilter(ConflictError):
     """A stored dynamic filter that no longer compiles (e.g. a choice value was removed)."""
 
-    status_code = 409
-    default_code = "stale_filter"
     RESPONSE = OpenApiResponse(
         OpenApiTypes.OBJECT,
         description="The segment's stored filter no longer applies (a custom field or a choice "
@@ -61,16 +56,11 @@ class StaleFilter(APIException):
     )
 
     def __init__(self, segment: Segment, exc: FilterError):
-        super().__init__(
-            {
-                "detail": f"the filter of segment {segment.pk} no longer applies; fix it",
-                f"filter.{exc.path}": [exc.message],
-            }
-        )
+        super().__init__(f"the filter of segment {segment.pk} no longer applies; fix it")
+        self.problem = exc
 
-
-def _rule_error(exc: ContactsRuleError) -> ValidationError:
-    return ValidationError({exc.field: [exc.message]})
+    def body(self) -> dict:
+        return {"detail": self.message, f"filter.{self.problem.path}": [self.problem.message]}
 
 
 def _group_or_404(group_id) -> Segment:
@@ -106,7 +96,7 @@ def _id_list(data, name: str) -> list | None:
 
 
 class GroupsView(APIView):
-    """GET /v1/groups: segments with their seed type; total in the `TotalCount` header."""
+    """GET /v1/groups: segments with their eSputnik v1 type; total in the `TotalCount` header."""
 
     required_scope = Scope.CONTACTS
 
@@ -138,7 +128,7 @@ class GroupsView(APIView):
 
 
 class GroupContactsView(APIView):
-    """GET /v1/group/{id}/contacts: the group's contacts as seed Contact objects."""
+    """GET /v1/group/{id}/contacts: the group's contacts as eSputnik v1 Contact objects."""
 
     required_scope = Scope.CONTACTS
 
@@ -181,10 +171,7 @@ class _MembershipView(APIView):
             "contact_ids": _id_list(data, "contactIds"),
             "external_customer_ids": _id_list(data, "externalCustomerIds"),
         }
-        try:
-            result = type(self).membership_service(segment=segment, **kwargs)
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
+        result = type(self).membership_service(segment=segment, **kwargs)
         return Response(result)
 
 
@@ -214,9 +201,9 @@ def _field_json(field: CustomField) -> dict:
 class AddressBooksView(APIView):
     """GET /v1/addressbooks: the custom field catalog ("Get catalog list").
 
-    The seed's example shows `fieldGroups` as one object because it has one group; Herald
+    The eSputnik v1 API's example shows `fieldGroups` as one object because it has one group; Herald
     always answers a list of groups, so clients see one shape whatever the catalog holds.
-    Ids and flags are strings, as in the seed.
+    Ids and flags are strings, as in that API.
     """
 
     required_scope = Scope.CONTACTS
@@ -229,7 +216,7 @@ class AddressBooksView(APIView):
     )
     def get(self, request):
         groups: dict[str, list] = {}
-        for field in CustomField.objects.order_by("group_name", "name", "pk"):
+        for field in custom_fields_load().values():
             groups.setdefault(field.group_name, []).append(_field_json(field))
         return Response(
             {
@@ -272,10 +259,7 @@ class UnsubscribedAddView(_UnsubscribedView):
 
     @extend_schema(request=EMAILS_REQUEST, responses=EMAILS_RESPONSE)
     def post(self, request):
-        try:
-            result = unsubscribed_add(emails=self._emails(request))
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
+        result = unsubscribed_add(emails=self._emails(request))
         return self._answer(result)
 
 
@@ -284,8 +268,5 @@ class UnsubscribedDeleteView(_UnsubscribedView):
 
     @extend_schema(request=EMAILS_REQUEST, responses=EMAILS_RESPONSE)
     def post(self, request):
-        try:
-            result = unsubscribed_remove(emails=self._emails(request))
-        except ContactsRuleError as exc:
-            raise _rule_error(exc) from None
+        result = unsubscribed_remove(emails=self._emails(request))
         return self._answer(result)

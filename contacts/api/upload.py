@@ -1,4 +1,4 @@
-"""POST /v1/contacts/upload: import contacts from a CSV file at a URL (seed 002).
+"""POST /v1/contacts/upload: import contacts from a CSV file at a URL (the eSputnik v1 API).
 
 Answers at once with the import session; a worker downloads and imports the file, and the
 status is read at GET /v1/importstatus/{sessionId}.
@@ -7,7 +7,6 @@ status is read at GET /v1/importstatus/{sessionId}.
 import ipaddress
 from urllib.parse import urlsplit
 
-from django.http import QueryDict
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -15,9 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.core.models import Scope
-from contacts.csv_import import csv_import_start
+from config.core.parsers import request_body
 from contacts.fetch import address_refusal, private_urls_allowed
-from contacts.models import ImportJob, Segment, SegmentKind
+from contacts.imports import csv_import_start
+from contacts.models import ImportJob
+from contacts.segments import groups_static_check
 from contacts.validation import errors_body, import_options_parse
 
 LINK_MAX = ImportJob._meta.get_field("source_url").max_length
@@ -69,20 +70,6 @@ def link_problem(link) -> str | None:
     return None
 
 
-def _body(request) -> dict:
-    data = request.data
-    if isinstance(data, QueryDict):
-        # Form-encoded clients repeat a key for a list (groupNames=a&groupNames=b).
-        body = {key: data.get(key) for key in data}
-        for key in LIST_OPTIONS:
-            if key in data:
-                body[key] = [v for v in data.getlist(key) if v != ""]
-        return body
-    if not isinstance(data, dict):
-        raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
-    return data
-
-
 class ContactsUploadView(APIView):
     required_scope = Scope.CONTACTS_ADD_UPDATE
 
@@ -101,23 +88,17 @@ class ContactsUploadView(APIView):
         responses=UPLOAD_RESPONSE,
     )
     def post(self, request):
-        body = _body(request)
+        # Form-encoded clients repeat a key for a list (groupNames=a&groupNames=b).
+        body = request_body(request, lists=LIST_OPTIONS)
         errors = {}
         problem = link_problem(body.get("link"))
         if problem:
             errors["link"] = [problem]
         options, option_errors = import_options_parse(body)
         errors.update(errors_body(option_errors))
-        if not errors:
-            dynamic = list(
-                Segment.objects.filter(name__in=options["groupNames"])
-                .exclude(kind=SegmentKind.STATIC)
-                .values_list("name", flat=True)
-            )
-            if dynamic:
-                errors["groupNames"] = [f"'{name}' is a dynamic segment" for name in dynamic]
         if errors:
             raise ValidationError(errors)
+        groups_static_check(names=options["groupNames"], field="groupNames")
         user = request.user if request.user and request.user.is_authenticated else None
         job = csv_import_start(options=options, link=body["link"].strip(), created_by=user)
         return Response({"asyncSessionId": str(job.session_id)})

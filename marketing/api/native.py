@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from config.core.api_params import IntParam, read_all
 from config.core.models import Scope
-from contacts.segments import ContactsRuleError
+from contacts.errors import ContactsRuleError
 from marketing import rfm
 from marketing.events import (
     EventTypeError,

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.core.roles import Role, has_role, role_required
+from contacts.errors import ContactsRuleError
 from contacts.paging import keyset_page, page_count
-from contacts.segments import ContactsRuleError
 from marketing import rfm
 from marketing.events import EventTypeError, event_type_create, event_type_update, events_search
 from marketing.filters import FilterValueError, event_filters, instant

@@ -3,8 +3,8 @@
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from contacts.filters.compiler import compile_filter
 from contacts.models import Contact
-from contacts.queries import compile_filter
 from marketing.workflows.models import WorkflowMessage
 
 

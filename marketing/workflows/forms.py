@@ -5,8 +5,8 @@ import json
 from django import forms
 
 from config.core.parsers import json_text_load
+from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
-from contacts.queries import FilterError, validate_filter
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.models import ReEntry, TriggerKind

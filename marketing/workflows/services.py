@@ -6,8 +6,8 @@ from typing import Any
 from django.db import transaction
 
 from config.core.errors import ConflictError, HeraldError
+from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
-from contacts.queries import FilterError, validate_filter
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.models import (
     ReEntry,

@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.core.models import Organisation
+from contacts.filters.compiler import segment_contacts
 from contacts.models import Contact
-from contacts.queries import segment_contacts
 from marketing.models import Event
 from marketing.workflows.conditions import params_match_all
 from marketing.workflows.engine import runs_advance

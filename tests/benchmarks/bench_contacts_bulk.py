@@ -91,8 +91,8 @@ def deployed_pass(port: int, auth: str, contacts: list[dict]) -> float:
 
 def herald_pass(client, auth: str, contacts: list[dict]) -> tuple[float, float]:
     """Seconds spent answering the requests, seconds running their jobs."""
+    from contacts.bulk.jobs import import_job_run
     from contacts.models import ImportJob, ImportStatus
-    from contacts.services import import_job_run
 
     bodies = _bodies(contacts)
     posting = running = 0.0

@@ -95,7 +95,9 @@ def write_csv(path: Path, rows: int, *, changed: bool = False) -> int:
 
 
 def herald_pass(path: Path) -> tuple[float, object]:
-    from contacts.csv_import import csv_import_run, csv_import_start, upload_path
+    from contacts.csv_files import upload_path
+    from contacts.csv_import import csv_import_run
+    from contacts.imports import csv_import_start
     from contacts.models import ImportStatus
 
     job = csv_import_start(options={"dedupeOn": "email"}, file_name=path.name)

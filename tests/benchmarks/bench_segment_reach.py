@@ -57,8 +57,8 @@ def _explain(sql: str, params: list) -> str:
 def _populate(count: int) -> int:
     from django.db import connection
 
+    from contacts.custom_fields import custom_field_create
     from contacts.models import Contact, CustomField
-    from contacts.segments import custom_field_create
 
     field = CustomField.objects.filter(key="SCORE").first()
     if field and Contact.objects.count() == count:
@@ -100,7 +100,7 @@ def _scenarios(field_id: int) -> list[tuple[str, dict, str, list]]:
 def _run(args, database_url: str) -> None:
     from django.db import connection
 
-    from contacts.queries import filter_contacts, filter_reach
+    from contacts.filters.compiler import filter_contacts, filter_reach
 
     field_id = _populate(args.contacts)
     host = urlsplit(database_url).hostname or "embedded server"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from contacts.bulk.jobs import import_job_run
 from contacts.models import Contact, ContactSource, ImportJob, ImportStatus, SegmentMembership
-from contacts.services import import_job_run
 from marketing.models import Event
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory, CustomFieldFactory, SegmentFactory

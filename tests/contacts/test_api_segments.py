@@ -350,7 +350,7 @@ class TestUnsubscribed:
         assert not Unsubscribed.objects.exists()
 
     def test_unsubscribed_contacts_leave_unsubscribed_filter(self, api, full_key):
-        from contacts.queries import filter_reach
+        from contacts.filters.compiler import filter_reach
 
         ContactFactory(email="test1@mail.com")
         ContactFactory(email="other@mail.com")
@@ -375,7 +375,7 @@ class TestGroupsEnsure:
         assert groups[1].kind == SegmentKind.STATIC
 
     def test_a_dynamic_segment_name_is_refused(self):
-        from contacts.segments import SegmentError
+        from contacts.errors import SegmentError
 
         SegmentFactory(name="VIP", kind=SegmentKind.DYNAMIC, filter={})
         with pytest.raises(SegmentError) as info:

@@ -9,14 +9,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts import csv_import
-from contacts.csv_import import (
-    CHUNK_ROWS,
-    csv_import_run,
-    csv_import_start,
-    upload_path,
-)
+from contacts.csv_files import upload_path
+from contacts.csv_import import CHUNK_ROWS, csv_import_run
+from contacts.custom_fields import custom_fields_load
+from contacts.imports import csv_import_start
 from contacts.models import Contact, ImportJob, ImportStatus, Segment, SegmentKind
-from contacts.validation import contact_parse, custom_fields_load, errors_reason
+from contacts.validation import contact_parse, errors_reason
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory, CustomFieldFactory
 from tests.contacts.http_server import body, server_fixture  # noqa: F401 (fixture)
@@ -581,7 +579,7 @@ def test_failed_rows_report_can_be_fixed_and_imported_again(client, marketer):
 def test_failed_rows_report_of_an_api_import_lists_index_reason_and_data(
     api, full_key, client, marketer, django_capture_on_commit_callbacks
 ):
-    from contacts.services import import_job_run
+    from contacts.bulk.jobs import import_job_run
 
     with django_capture_on_commit_callbacks(execute=False):
         response = api.post(

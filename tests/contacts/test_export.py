@@ -6,8 +6,10 @@ import io
 import pytest
 from django.utils import timezone
 
-from contacts.csv_import import SEED_HEADERS, csv_import_run, csv_import_start, upload_path
+from contacts.csv_files import SEED_HEADERS, upload_path
+from contacts.csv_import import csv_import_run
 from contacts.export import EXPORT_PAGE, cell_neutralise
+from contacts.imports import csv_import_start
 from contacts.models import Contact, ImportStatus, Segment, SegmentKind
 from tests.contacts.factories import ContactFactory, CustomFieldFactory
 

@@ -1,4 +1,5 @@
-"""The dynamic segment filter language (contacts.queries): every operator and field family."""
+"""The dynamic segment filter language (contacts.filters.compiler): every operator and
+field family."""
 
 import datetime as dt
 
@@ -7,8 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contacts.models import ContactSource, CustomFieldType, SegmentKind, Unsubscribed
-from contacts.queries import (
+from contacts.filters.compiler import (
     FilterError,
     compile_filter,
     filter_contacts,
@@ -17,6 +17,7 @@ from contacts.queries import (
     segment_reach,
     validate_filter,
 )
+from contacts.models import ContactSource, CustomFieldType, SegmentKind, Unsubscribed
 from tests.contacts.factories import ContactFactory, CustomFieldFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db

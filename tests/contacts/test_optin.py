@@ -193,7 +193,7 @@ def test_confirmation_through_a_real_smtp_server(client, unconfirmed, smtp_sink,
     settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = ""
     settings.EMAIL_HOST_PASSWORD = ""
-    from contacts.tasks_import import send_confirmation
+    from contacts.tasks import send_confirmation
 
     send_confirmation.apply(args=[unconfirmed.pk]).get()  # the task body, in this process
 

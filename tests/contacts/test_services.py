@@ -2,17 +2,18 @@
 
 import pytest
 
+from contacts.bulk.jobs import import_job_run
+from contacts.bulk.upsert import contacts_upsert_batch
+from contacts.channels import phone_normalise
+from contacts.errors import ContactError
 from contacts.models import Contact, ImportFailure, ImportJob, ImportStatus, SegmentMembership
 from contacts.services import (
-    ContactError,
     contact_create_or_update,
     contact_delete,
     contact_restore,
     contact_subscribe,
-    contacts_upsert_batch,
-    import_job_run,
 )
-from contacts.validation import contact_parse, phone_normalise
+from contacts.validation import contact_parse
 from tests.contacts.factories import ContactFactory, CustomFieldFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -343,7 +344,7 @@ def test_job_with_corrupt_payload_ends_in_error():
 def test_email_fast_path_agrees_with_email_validator(address):
     from email_validator import EmailNotValidError, validate_email
 
-    from contacts.validation import email_normalise
+    from contacts.channels import email_normalise
 
     try:
         expected = validate_email(address.strip(), check_deliverability=False).normalized.lower()
@@ -493,7 +494,7 @@ COPY_VALUES = [
 def test_copy_lines_read_back_as_the_values_written():
     from django.db import connection
 
-    from contacts.services import copy_line
+    from contacts.bulk.copy import copy_line
 
     rows = [
         [COPY_VALUES[i], COPY_VALUES[(i + 3) % len(COPY_VALUES)]] for i in range(len(COPY_VALUES))
@@ -515,7 +516,7 @@ def test_copy_lines_read_back_as_the_values_written():
 def test_json_text_is_what_json_dumps_writes(value):
     import json
 
-    from contacts.services import _json_text
+    from contacts.bulk.copy import json_text as _json_text
 
     assert _json_text(value) == json.dumps(value)
 
@@ -523,7 +524,7 @@ def test_json_text_is_what_json_dumps_writes(value):
 def test_a_statement_run_meanwhile_returns_its_rows_after_the_work_between():
     from django.db import connection
 
-    from contacts.services import _fetch
+    from contacts.bulk.pipeline import fetch_rows as _fetch
 
     checks = []
 
@@ -547,7 +548,7 @@ def test_a_statement_run_meanwhile_returns_its_rows_after_the_work_between():
 def test_a_statement_failing_meanwhile_raises_django_s_error_and_leaves_the_connection_usable():
     from django.db import DataError, connection, transaction
 
-    from contacts.services import _fetch
+    from contacts.bulk.pipeline import fetch_rows as _fetch
 
     with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
         _fetch(cursor, "SELECT 1 / %s::int", [0], lambda until: None)

@@ -1,18 +1,20 @@
-"""The fast paths in contacts.validation give exactly what the full validators give."""
+"""The fast paths in contacts.validation and contacts.channels give exactly what the full
+validators give."""
 
 import random
 
 import phonenumbers
 import pytest
 
-from contacts import validation
-from contacts.csv_import import Header, _setter, seed_contact
+from contacts import channels, validation
+from contacts.csv_files import Header, _setter, seed_contact
+from contacts.custom_fields import custom_fields_load
 from tests.contacts.factories import CustomFieldFactory
 
 
 def _full_phone(value: str) -> str | None:
     """phone_normalise's rule with phonenumbers only: the reference the fast path must match."""
-    return validation.phone_e164_full(value.strip())
+    return channels.phone_e164_full(value.strip())
 
 
 def _near_valid_numbers(rng: random.Random) -> list[str]:
@@ -49,7 +51,7 @@ def test_phone_fast_path_agrees_with_phonenumbers_for_every_country():
     for digits in numbers:
         for written in (digits, "+" + digits, "00" + digits, f" +{digits} "):
             expected = _full_phone(written)
-            got, problem = validation.phone_normalise(written)
+            got, problem = channels.phone_normalise(written)
             assert got == expected, written
             assert (problem is None) == (expected is not None), written
             accepted += expected is not None
@@ -73,7 +75,7 @@ def test_phone_fast_path_agrees_with_phonenumbers_for_every_country():
 )
 def test_phone_written_forms_outside_the_fast_path_keep_their_verdict(written):
     expected = _full_phone(written)
-    got, _ = validation.phone_normalise(written)
+    got, _ = channels.phone_normalise(written)
     assert got == expected
 
 
@@ -125,7 +127,7 @@ def test_flat_parse_agrees_with_contact_parse_on_every_row(db):
         )
         for kind in FIELD_VALUES
     }
-    custom_fields = validation.custom_fields_load()
+    custom_fields = custom_fields_load()
     targets = [*FLAT_CASES, *(("field", field.id) for field in fields.values())]
     choices = [*FLAT_CASES.values(), *FIELD_VALUES.values()]
     header = Header(names=[], targets=targets, setters=[_setter(t) for t in targets])
@@ -170,8 +172,8 @@ def test_number_fast_path_gives_what_decimal_gives(value):
 def test_calling_code_split_is_the_librarys():
     util = phonenumbers.phonenumberutil
     for digits in ["1", "12025550123", "380501234567", "0123", "999", "8", "", "3", "44"]:
-        assert validation._split_calling_code(digits) == util._extract_country_code(digits)
+        assert channels._split_calling_code(digits) == util._extract_country_code(digits)
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         for tail in ("", "0", "12345"):
             digits = f"{code}{tail}"
-            assert validation._split_calling_code(digits) == util._extract_country_code(digits)
+            assert channels._split_calling_code(digits) == util._extract_country_code(digits)

@@ -2,8 +2,8 @@
 
 import pytest
 
+from contacts.filters.compiler import segment_reach
 from contacts.models import Segment
-from contacts.queries import segment_reach
 from marketing.models import Event, EventType
 from tests.contacts.factories import ContactFactory
 

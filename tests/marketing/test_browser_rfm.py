@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from contacts.filters.compiler import segment_reach
 from contacts.models import Segment
-from contacts.queries import segment_reach
 from marketing.orders import orders_upsert
 from tests.factories import PASSWORD
 from tests.marketing.test_api_orders import order

@@ -2,8 +2,8 @@
 
 import pytest
 
+from contacts.filters.compiler import segment_reach
 from contacts.models import Segment, SegmentKind
-from contacts.queries import segment_reach
 from marketing import rfm
 from marketing.models import EventType, Order, RFMScore
 from marketing.orders import orders_upsert

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from contacts.filters.compiler import FilterError, compile_filter, filter_reach, segment_reach
 from contacts.models import Segment, SegmentKind
-from contacts.queries import FilterError, compile_filter, filter_reach, segment_reach
 from marketing import rfm
 from marketing.models import Order, OrderStatus, RFMScore
 from tests.contacts.factories import ContactFactory

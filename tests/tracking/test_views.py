@@ -8,8 +8,8 @@ from django.test import Client
 
 from campaigns import tracking
 from campaigns.models import DeliveryEvent
+from contacts.filters.compiler import filter_contacts
 from contacts.models import Unsubscribed
-from contacts.queries import filter_contacts
 from tests.contacts.factories import ContactFactory
 from tests.tracking.conftest import local
 

@@ -1,7 +1,8 @@
-"""Segment resolution: the dynamic filter language, compiled to one SQL query over Contact.
+"""The segment filter compiler: the dynamic filter language, compiled to one SQL query over
+Contact, and the segment resolution built on it.
 
-A filter is a JSON object (seed 003's DynamicQuery style, Mongo-like). The seed's audience
-wrapper `{"datatype": "contact", "where": {...}}` is accepted and unwrapped.
+A filter is a JSON object (the CRM campaigns API's DynamicQuery style, Mongo-like). That API's
+audience wrapper `{"datatype": "contact", "where": {...}}` is accepted and unwrapped.
 
     {"tags": {"$in": ["prospect", "vip"]}, "languageCode": "en",
      "fields.12": {"$gte": 50}, "$or": [{"town": "Kyiv"}, {"region": "Lviv"}]}
@@ -45,6 +46,8 @@ Fields:
 
 Deleted contacts are always excluded. Any unknown field or operator, or a value of the wrong
 type, raises FilterError(path, message) with a path like `fields.12.$gt` or `$or.1.town`.
+
+(A little over 600 lines: this reference of the language stays beside its one compiler.)
 """
 
 import datetime as dt
@@ -54,16 +57,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import (
-    BooleanField,
     CharField,
     DecimalField,
     Exists,
-    F,
-    Func,
     OuterRef,
     Q,
     QuerySet,
-    TextField,
     Value,
 )
 from django.db.models.lookups import (
@@ -78,6 +77,9 @@ from django.db.models.lookups import (
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.core.errors import HeraldError
+from contacts.custom_fields import custom_fields_load
+from contacts.filters.expressions import JsonIsoDate, JsonKeyText, JsonNumber, Total
 from contacts.models import (
     ChannelType,
     Contact,
@@ -96,13 +98,20 @@ MAX_LIST = 10_000
 MAX_SEGMENT_NESTING = 5
 
 
-class FilterError(Exception):
-    """A filter the user wrote is wrong; `path` names where (e.g. `fields.12.$gt`)."""
+class FilterError(HeraldError):
+    """A filter the user wrote is wrong; `path` names where (e.g. `fields.12.$gt`). The API
+    names it under the request's `filter` (`filter.fields.12.$gt`)."""
 
     def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(message, field=path)
         self.path = path or "filter"
-        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {self.request_field: [self.message]}
+
+    @property
+    def request_field(self) -> str:
+        return "filter" if self.path == "filter" else f"filter.{self.path}"
 
 
 STRING_FIELDS = {
@@ -137,84 +146,14 @@ def filter_field_register(name: str, predicate: Callable[[str, Any, str], Q]) ->
 
 
 CUSTOM_FIELD_RE = re.compile(r"fields\.([0-9]{1,18})")
-NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
-ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-
-
-class _JsonNumber(Func):
-    """The custom field as numeric, NULL when absent or not a number.
-
-    Values are stored as JSON numbers (contacts.validation), so the `jsonb_typeof` branch is
-    the one that runs, and it is cheap; a numeric string written by another path is still
-    read, behind a regex so that a stray "n/a" becomes NULL instead of a cast error that
-    would fail the whole query.
-    """
-
-    output_field = DecimalField()
-
-    def __init__(self, column: str, key: str):
-        super().__init__(F(column))
-        self.key = key
-
-    def as_sql(self, compiler, connection, **extra):
-        col, params = compiler.compile(self.source_expressions[0])
-        value = f"({col} -> (%s)::text)"
-        text = f"({col} ->> (%s)::text)"
-        sql = (
-            f"(CASE jsonb_typeof({value}) WHEN 'number' THEN ({value})::numeric "
-            f"WHEN 'string' THEN CASE WHEN {text} ~ %s THEN ({text})::numeric END END)"
-        )
-        key = self.key
-        return sql, (*params, key, *params, key, *params, key, NUMERIC_RE, *params, key)
-
-
-class _JsonIsoDate(Func):
-    """The custom field's `YYYY-MM-DD` text, NULL when absent or not an ISO date.
-
-    ISO dates order correctly as text; comparing text avoids a ::date cast that an
-    impossible stored date (2024-02-31) would turn into a query error.
-    """
-
-    output_field = CharField()
-
-    def __init__(self, column: str, key: str):
-        super().__init__(F(column))
-        self.key = key
-
-    def as_sql(self, compiler, connection, **extra):
-        col, params = compiler.compile(self.source_expressions[0])
-        text = f"({col} ->> (%s)::text)"
-        sql = f"(CASE WHEN {text} ~ %s THEN left({text}, 10) END)"
-        return sql, (*params, self.key, ISO_DATE_RE, *params, self.key)
-
-
-class _Total(Func):
-    """`COALESCE(<predicate>, false)`: NULL (no value) reads as false, so a NOT around the
-    predicate matches contacts without a value instead of dropping them as NULL."""
-
-    template = "COALESCE(%(expressions)s, false)"
-    output_field = BooleanField()
-
-
-class _JsonKeyText(Func):
-    """`fields ->> '<key>'`. Django's KeyTextTransform turns a digit key into an array index
-    (`->> 12`), and custom field ids are digits, so the key is passed as text explicitly."""
-
-    output_field = TextField()
-
-    def __init__(self, column: str, key: str):
-        super().__init__(F(column))
-        self.key = key
-
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"({sql} ->> (%s)::text)", (*params, self.key)
 
 
 class _Compiler:
-    def __init__(self, segment_depth: int = 0):
+    def __init__(self, segment_depth: int = 0, pending: Segment | None = None):
         self.segment_depth = segment_depth
         self._custom_fields: dict[int, CustomField] | None = None
+        # A segment about to be saved: read as it will be, not as it is stored.
+        self.pending = pending
 
     # -- structure -------------------------------------------------------------------------
 
@@ -442,6 +381,8 @@ class _Compiler:
         else:
             raise FilterError(path, f"operator {op!r} does not apply to segment")
         segments = {s.pk: s for s in Segment.objects.filter(pk__in=ids)}
+        if self.pending is not None and self.pending.pk in segments:
+            segments[self.pending.pk] = self.pending
         member = Q()
         static_ids = []
         for i, segment_id in enumerate(ids):
@@ -468,23 +409,24 @@ class _Compiler:
     def _dynamic_segment(self, segment: Segment, path: str) -> Q:
         if self.segment_depth >= MAX_SEGMENT_NESTING:
             raise FilterError(path, "segments refer to each other too deeply (or in a cycle)")
-        inner = _Compiler(self.segment_depth + 1)
+        inner = _Compiler(self.segment_depth + 1, self.pending)
         inner._custom_fields = self._custom_fields
         try:
             return inner.filter(_unwrap(segment.filter), "")
         except FilterError as exc:
-            raise FilterError(path, f"segment {segment.pk} has a bad filter: {exc}") from None
+            name = f"segment {segment.pk}" if segment.pk else "the new segment"
+            raise FilterError(path, f"{name} has a bad filter: {exc}") from None
 
     # -- custom fields ---------------------------------------------------------------------
 
     def custom_fields(self) -> dict[int, CustomField]:
         if self._custom_fields is None:
-            self._custom_fields = {f.pk: f for f in CustomField.objects.all()}
+            self._custom_fields = custom_fields_load()
         return self._custom_fields
 
     def custom_field(self, field: CustomField, op: str, value: Any, path: str) -> Q:
         key = str(field.pk)
-        text = _JsonKeyText("fields", key)
+        text = JsonKeyText("fields", key)
         if op == "$exists":
             present = Q(IsNull(text, False)) & ~Q(Exact(text, ""))
             return present if value else ~present
@@ -506,17 +448,17 @@ class _Compiler:
             raise FilterError(path, f"operator {op!r} does not apply to a custom field")
         lookup = ORDER_OPS[op]
         if field.type == CustomFieldType.NUMBER:
-            lhs = _JsonNumber("fields", key)
+            lhs = JsonNumber("fields", key)
             rhs = Value(_number(value, path), output_field=DecimalField())
         elif field.type == CustomFieldType.DATE:
-            lhs = _JsonIsoDate("fields", key)
+            lhs = JsonIsoDate("fields", key)
             rhs = Value(_date(value, path).isoformat(), output_field=CharField())
         elif field.type == CustomFieldType.BOOLEAN:
             raise FilterError(path, f"operator {op!r} does not apply to a yes/no field")
         else:
             lhs = text
             rhs = Value(self._cf_text(field, value, path, check_allowed=False))
-        return Q(_Total(lookup(lhs, rhs)))
+        return Q(Total(lookup(lhs, rhs)))
 
     def _cf_equals(self, field: CustomField, value: Any, path: str) -> Q:
         key = str(field.pk)
@@ -607,7 +549,7 @@ def _instant_range(value: Any, path: str) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _unwrap(filter: Any) -> Any:
-    """Accept seed 003's audience filter `{"datatype": "contact", "where": {...}}`."""
+    """Accept the CRM campaigns API's audience filter `{"datatype": "contact", "where": {...}}`."""
     if isinstance(filter, dict) and "where" in filter and set(filter) <= {"datatype", "where"}:
         if filter.get("datatype", "contact") != "contact":
             raise FilterError("datatype", "only 'contact' filters are supported")
@@ -634,6 +576,14 @@ def filter_reach(filter: dict) -> int:
     return filter_contacts(filter).count()
 
 
+def segment_filter_check(segment: Segment) -> None:
+    """Raise FilterError when `segment`, as it is about to be saved, could not be resolved:
+    its filter reaches other segments too deeply or back to itself (a cycle). Other segments
+    are read as stored, this one as given, so nothing needs saving first."""
+    if segment.kind == SegmentKind.DYNAMIC:
+        _Compiler(pending=segment)._dynamic_segment(segment, "segment")
+
+
 def segment_contacts(segment: Segment) -> QuerySet[Contact]:
     """Alive contacts in the segment: its members if static, its filter's matches if dynamic."""
     if segment.kind == SegmentKind.STATIC:
@@ -656,6 +606,7 @@ __all__ = [
     "filter_contacts",
     "filter_reach",
     "segment_contacts",
+    "segment_filter_check",
     "segment_reach",
     "validate_filter",
 ]

@@ -13,8 +13,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from config.core.roles import Role, has_role, role_required
+from contacts import custom_fields, services, unsubscribed
 from contacts import segments as segment_services
-from contacts import services
+from contacts.errors import ContactError, ContactsRuleError
+from contacts.filters.compiler import FilterError, segment_contacts
 from contacts.forms import ContactFilterForm, ContactForm, CustomFieldForm, UnsubscribedAddForm
 from contacts.models import (
     Contact,
@@ -25,7 +27,6 @@ from contacts.models import (
     Unsubscribed,
 )
 from contacts.paging import keyset_page, page_count
-from contacts.queries import FilterError, segment_contacts
 
 # Detail pages show this many recent events and dynamic segments memberships.
 RECENT_EVENTS = 20
@@ -79,9 +80,9 @@ def contact_list(request):
 @role_required(Role.VIEWER)
 def contact_detail(request, pk: int):
     contact = get_object_or_404(Contact, pk=pk)
-    custom_fields = CustomField.objects.in_bulk([int(k) for k in contact.fields if k.isdigit()])
+    catalog = custom_fields.custom_fields_load()
     field_values = [
-        (custom_fields.get(int(key)) if key.isdigit() else None, key, value)
+        (catalog.get(int(key)) if key.isdigit() else None, key, value)
         for key, value in sorted(contact.fields.items())
     ]
     static_segments = list(contact.segments.filter(kind=SegmentKind.STATIC))
@@ -140,9 +141,9 @@ def _contact_form_page(request, *, contact):
                 segments=form.cleaned_data["segments"],
                 clear=form.cleared_channels(),
             )
-        except services.ContactError as exc:
+        except ContactError as exc:
             form.add_service_errors(exc.errors, paths)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             form.add_error("segments", exc.message)
         else:
             if contact is None and not created:
@@ -172,7 +173,7 @@ def _contact_save(*, contact, data: dict, segments, clear: list[str]) -> tuple[C
         if segment_id not in current:
             segment_services.segment_attach(segment=segment, contact_ids=[contact.pk])
     # The "new contact" form may land on an existing contact (same email); it adds to
-    # segments as the seed's subscribe does, and never takes a contact out of one.
+    # segments as the eSputnik v1 API's subscribe does, and never takes a contact out of one.
     if editing:
         for segment in Segment.objects.filter(pk__in=current - set(wanted)):
             segment_services.segment_detach(segment=segment, contact_ids=[contact.pk])
@@ -210,7 +211,7 @@ def custom_field_list(request):
         request,
         "contacts/custom_field_list.html",
         {
-            "fields": CustomField.objects.all(),
+            "fields": custom_fields.custom_fields_load().values(),
             "can_write": has_role(request.user, Role.MARKETER),
         },
     )
@@ -222,7 +223,7 @@ def custom_field_create(request):
     if (
         request.method == "POST"
         and form.is_valid()
-        and _custom_field_call(form, segment_services.custom_field_create, **form.cleaned_data)
+        and _custom_field_call(form, custom_fields.custom_field_create, **form.cleaned_data)
     ):
         messages.success(request, f"Custom field {form.cleaned_data['name']} created.")
         return redirect("custom_field_list")
@@ -239,7 +240,7 @@ def custom_field_edit(request, pk: int):
         request.method == "POST"
         and form.is_valid()
         and _custom_field_call(
-            form, segment_services.custom_field_update, field=field, **form.cleaned_data
+            form, custom_fields.custom_field_update, field=field, **form.cleaned_data
         )
     ):
         messages.success(request, f"Custom field {field.name} saved.")
@@ -258,7 +259,7 @@ CUSTOM_FIELD_ERROR_FIELDS = {
 def _custom_field_call(form, service, **kwargs) -> bool:
     try:
         service(**kwargs)
-    except segment_services.ContactsRuleError as exc:
+    except ContactsRuleError as exc:
         name = CUSTOM_FIELD_ERROR_FIELDS.get(exc.field, exc.field)
         form.add_error(name if name in form.fields else None, exc.message)
         return False
@@ -270,8 +271,8 @@ def _custom_field_call(form, service, **kwargs) -> bool:
 def custom_field_delete(request, pk: int):
     field = get_object_or_404(CustomField, pk=pk)
     try:
-        segment_services.custom_field_delete(field=field)
-    except segment_services.ContactsRuleError as exc:
+        custom_fields.custom_field_delete(field=field)
+    except ContactsRuleError as exc:
         messages.error(request, f"Custom field {field.name} was not deleted: {exc.message}.")
     else:
         messages.success(request, f"Custom field {field.name} deleted.")
@@ -320,8 +321,8 @@ def unsubscribed_add(request):
         return _unsubscribed_page(request, form=form, status=400)
     lines = form.cleaned_data["emails"]
     try:
-        result = segment_services.unsubscribed_add(emails=lines, reason=form.cleaned_data["reason"])
-    except segment_services.ContactsRuleError as exc:
+        result = unsubscribed.unsubscribed_add(emails=lines, reason=form.cleaned_data["reason"])
+    except ContactsRuleError as exc:
         form.add_error("emails", exc.message)
         return _unsubscribed_page(request, form=form, status=400)
     stored = len(lines) - len(result["failed"])
@@ -356,8 +357,8 @@ def unsubscribed_remove(request):
         messages.error(request, "Choose the addresses to remove.")
         return _back(request, "unsubscribed_list")
     try:
-        result = segment_services.unsubscribed_remove(emails=emails)
-    except segment_services.ContactsRuleError as exc:
+        result = unsubscribed.unsubscribed_remove(emails=emails)
+    except ContactsRuleError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(

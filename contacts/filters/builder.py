@@ -1,5 +1,5 @@
 """The segment filter builder: rows of field · operator · value ↔ the filter language of
-`contacts.queries`.
+`contacts.filters.compiler`.
 
 Rows only ever produce filters the language already speaks; the compiler stays the one judge
 of what a filter means and whether it is valid. A saved filter the rows cannot express (nested
@@ -8,7 +8,8 @@ logic, several operators on one field) is edited as raw JSON instead.
 
 from dataclasses import dataclass, field
 
-from contacts.models import ChannelType, ContactSource, CustomField, CustomFieldType, Segment
+from contacts.custom_fields import custom_fields_load
+from contacts.models import ChannelType, ContactSource, CustomFieldType, Segment
 
 EXISTS, EMPTY = "$exists", "$empty"  # "$empty" is the builder's name for {"$exists": false}
 NO_VALUE_OPS = {EXISTS, EMPTY}
@@ -145,7 +146,7 @@ class Catalog:
             for key, label, kind in STANDARD_FIELDS
         }
         self.custom: list[FieldSpec] = []
-        for custom in CustomField.objects.all():
+        for custom in custom_fields_load().values():
             kind = CUSTOM_KINDS.get(custom.type, "text")
             choices = yes_no if kind == "boolean" else []
             if kind == "choice":

@@ -1,6 +1,6 @@
 """Marketer pages for segments: the list, static members, and the dynamic filter builder with
 its live reach. Writes go through `contacts.segments`; the filter language is judged by
-`contacts.queries` alone."""
+`contacts.filters.compiler` alone."""
 
 import json
 
@@ -14,7 +14,9 @@ from django.views.decorators.http import require_POST
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
 from contacts import segments as segment_services
-from contacts.filter_builder import (
+from contacts.channels import email_normalise
+from contacts.errors import ContactsRuleError
+from contacts.filters.builder import (
     Catalog,
     Row,
     filter_from_rows,
@@ -22,11 +24,10 @@ from contacts.filter_builder import (
     rows_from_filter,
     rows_from_post,
 )
+from contacts.filters.compiler import FilterError, filter_reach, segment_contacts, segment_reach
 from contacts.forms import MembersAddForm, SegmentEditForm, SegmentForm
 from contacts.models import Contact, Segment, SegmentKind
 from contacts.paging import keyset_page, page_count
-from contacts.queries import FilterError, filter_reach, segment_contacts, segment_reach
-from contacts.validation import email_normalise
 
 
 @role_required(Role.VIEWER)
@@ -58,7 +59,7 @@ def segment_create(request):
     if request.method == "POST" and form.is_valid():
         try:
             segment = segment_services.segment_create(**form.cleaned_data)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             messages.success(request, f"Segment {segment.name} created.")
@@ -73,7 +74,7 @@ def segment_edit(request, pk: int):
     if request.method == "POST" and form.is_valid():
         try:
             segment_services.segment_update(segment=segment, **form.cleaned_data)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             messages.success(request, f"Segment {segment.name} saved.")
@@ -87,7 +88,7 @@ def segment_delete(request, pk: int):
     segment = get_object_or_404(Segment, pk=pk)
     try:
         segment_services.segment_delete(segment=segment)
-    except segment_services.ContactsRuleError as exc:
+    except ContactsRuleError as exc:
         messages.error(request, f"Segment {segment.name} was not deleted: {exc.message}.")
         return redirect("segment_detail", pk=pk)
     messages.success(request, f"Segment {segment.name} deleted.")
@@ -160,8 +161,8 @@ def _resolve_members(items: list[str]) -> tuple[list[int], list[dict]]:
 
 @transaction.atomic
 def _attach_in_batches(segment: Segment, ids: list[int]) -> dict:
-    """segment_attach takes at most MEMBERSHIP_MAX_IDS ids (the seed's limit); a pasted list
-    may be longer, so it goes in batches that succeed or fail together."""
+    """segment_attach takes at most MEMBERSHIP_MAX_IDS ids (the eSputnik v1 API's limit); a
+    pasted list may be longer, so it goes in batches that succeed or fail together."""
     total = {"attached": 0, "alreadyMembers": 0, "notFound": []}
     step = segment_services.MEMBERSHIP_MAX_IDS
     for start in range(0, len(ids), step):
@@ -186,7 +187,7 @@ def members_add(request, pk: int):
     if ids:
         try:
             result = _attach_in_batches(segment, ids)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             form.add_error("contacts", exc.message)
             return _static_page(request, segment, form=form, status=400)
         attached, already = result["attached"], result["alreadyMembers"]
@@ -216,7 +217,7 @@ def members_remove(request, pk: int):
     elif ids:
         try:
             result = segment_services.segment_detach(segment=segment, contact_ids=ids)
-        except segment_services.ContactsRuleError as exc:
+        except ContactsRuleError as exc:
             messages.error(request, exc.message)
             return redirect("segment_detail", pk=pk)
     else:
@@ -380,7 +381,7 @@ def segment_filter_save(request, pk: int):
         return _dynamic_page(request, segment, built=built, status=400)
     try:
         segment_services.segment_update(segment=segment, filter=built.filter)
-    except segment_services.ContactsRuleError as exc:
+    except ContactsRuleError as exc:
         path = exc.field.removeprefix("filter.") if exc.field != "filter" else "filter"
         built.place_error(path, exc.message)
         segment.refresh_from_db()

@@ -1,5 +1,4 @@
-"""Marketer pages for CSV import (upload, live progress, failed-rows report) and CSV export,
-and the public double opt-in confirmation page."""
+"""Marketer pages for CSV import (upload, live progress, failed-rows report) and CSV export."""
 
 import csv
 import json
@@ -10,8 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from config.core.roles import Role, role_required
-from contacts import csv_import, export, optin
+from contacts import export
+from contacts.csv_files import SEED_HEADERS, failure_cells
 from contacts.fetch import MAX_DOWNLOAD_BYTES, redact_url
+from contacts.imports import csv_upload_start
 from contacts.models import ImportJob, ImportStatus, Segment
 from contacts.validation import import_options_parse
 
@@ -92,7 +93,7 @@ class ImportUploadForm(forms.Form):
 def import_home(request):
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        job = csv_import.csv_upload_start(
+        job = csv_upload_start(
             uploaded=form.cleaned_data["file"],
             options=form.cleaned_data["options"],
             created_by=request.user,
@@ -102,7 +103,7 @@ def import_home(request):
     return render(
         request,
         "contacts/import.html",
-        {"form": form, "jobs": jobs, "columns": csv_import.SEED_HEADERS},
+        {"form": form, "jobs": jobs, "columns": SEED_HEADERS},
         status=400 if form.errors else 200,
     )
 
@@ -153,7 +154,7 @@ def import_failures_csv(request, session_id):
         else:
             yield writer.writerow(["index", "reason", "data"])
         for failure in job.failures.order_by("index").iterator(chunk_size=2000):
-            cells = csv_import.failure_cells(failure.data, columns) if columns else None
+            cells = failure_cells(failure.data, columns) if columns else None
             if cells is None:
                 cells = [json.dumps(failure.data, ensure_ascii=False)]
             yield writer.writerow(
@@ -181,12 +182,3 @@ def contacts_export_csv(request):
     name = f"contacts-segment-{segment.pk}-{stamp}.csv" if segment else f"contacts-{stamp}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
-
-
-def contact_confirm(request, token):
-    """Public: the link in the double opt-in email. No login; the signed token is the proof."""
-    try:
-        contact = optin.contact_confirm_by_token(token=token)
-    except optin.ConfirmationError as exc:
-        return render(request, "contacts/confirm_invalid.html", {"problem": str(exc)}, status=400)
-    return render(request, "contacts/confirm_done.html", {"contact": contact})

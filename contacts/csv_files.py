@@ -1,0 +1,346 @@
+"""CSV contact files: the columns a file may hold, and reading its rows (contacts.csv_import
+runs the import; contacts.export writes the same columns).
+
+The file is UTF-8 (a BOM is allowed), comma-separated, with a header row naming the eSputnik
+v1 API's columns (case, spaces and underscores do not matter) and custom fields as
+`GROUP_KEY.KEY`:
+
+    First name, Last name, Address, Region, City, Postcode, Email, Sms, Language code,
+    Timezone, Contact id (= externalCustomerId), PERSONAL.BIRTHDAY, …
+
+Decisions, so a reader need not reverse-engineer them:
+- An unknown column fails the whole job before any row is stored, naming the columns: a
+  misspelt header would otherwise import every row without that data, silently.
+- Rows are numbered as a spreadsheet shows them: the header is row 1, so the first contact
+  is row 2 (a quoted value spanning lines is still one row). Failures carry that number.
+- An empty cell leaves the stored value alone: an import adds and corrects, it never wipes.
+- A row with more or fewer cells than the header, or with a NUL character (which PostgreSQL
+  cannot store), is reported as failed, never guessed at.
+- A file that is not UTF-8 fails as a whole. A UTF-8 file with a few rows whose bytes cannot
+  be decoded (a broken character, a surrogate written out as CESU-8) fails those rows alone:
+  the file counts as UTF-8 when its other text holds multi-byte UTF-8 characters.
+"""
+
+import codecs
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from config.core.errors import HeraldError
+from contacts.custom_fields import custom_field_columns
+from contacts.models import CustomField, ImportJob
+
+FIRST_DATA_ROW = 2  # the header is row 1
+
+
+CSV_FIELD_LIMIT = 1024 * 1024  # one cell; the csv module's default of 128 kB is too tight
+
+
+# Spreadsheets run a cell starting with these as a formula; exports prefix such cells with '
+# (export.py) and imports take that quote off again, so an export re-imports unchanged.
+FORMULA_PREFIXES = frozenset("=+-@\t\r")
+
+
+# PostgreSQL cannot store it in text: a row carrying it is reported, like a malformed one.
+NUL = "\x00"
+
+
+# Bytes that are not UTF-8, as the surrogateescape error handler reads them.
+UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+# A multi-byte UTF-8 character: text in another encoding (Latin-1, cp1251) rarely has one.
+UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+READ_BYTES = 1 << 20
+
+
+class CsvFormatError(HeraldError):
+    """The file as a whole cannot be imported; the message names what to fix."""
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", name).lower()
+
+
+# Normalised header → (eSputnik v1 key, sub-key). Aliases cover what other tools export.
+STANDARD_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "firstname": ("firstName", None),
+    "lastname": ("lastName", None),
+    "address": ("address", "address"),
+    "region": ("address", "region"),
+    "city": ("address", "town"),
+    "town": ("address", "town"),
+    "postcode": ("address", "postcode"),
+    "email": ("channel", "email"),
+    "sms": ("channel", "sms"),
+    "phone": ("channel", "sms"),
+    "languagecode": ("languageCode", None),
+    "timezone": ("timeZone", None),
+    "contactid": ("externalCustomerId", None),
+    "externalcustomerid": ("externalCustomerId", None),
+}
+
+
+# The eSputnik v1 API's own spelling, used in messages and by the export.
+SEED_HEADERS = [
+    "First name",
+    "Last name",
+    "Address",
+    "Region",
+    "City",
+    "Postcode",
+    "Email",
+    "Sms",
+    "Language code",
+    "Timezone",
+    "Contact id",
+]
+
+
+Setter = Callable[[dict, str], None]
+
+
+def _top(key: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact[key] = value
+
+    return set_value
+
+
+def _address(key: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact.setdefault("address", {})[key] = value
+
+    return set_value
+
+
+def _channel(kind: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact.setdefault("channels", []).append({"type": kind, "value": value})
+
+    return set_value
+
+
+def _custom(field_id: int) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        contact.setdefault("fields", []).append({"id": field_id, "value": value})
+
+    return set_value
+
+
+Target = tuple[str, object]  # ("firstName", None), ("address", "town"), ("field", 12), …
+
+
+@dataclass
+class Header:
+    names: list[str]  # as written in the file
+    targets: list[Target]
+    setters: list[Setter]
+    # "surrogateescape" when some rows have bytes that are not UTF-8 (they fail alone).
+    decode_errors: str = "strict"
+
+
+def _column_target(name: str, by_key: dict) -> Target | None:
+    if "." in name:
+        group_key, _, key = name.partition(".")
+        field = by_key.get((group_key.strip().upper(), key.strip().upper()))
+        return ("field", field.id) if field is not None else None
+    return STANDARD_COLUMNS.get(_norm(name))
+
+
+def _setter(target: Target) -> Setter:
+    kind, sub = target
+    if kind == "field":
+        return _custom(sub)
+    if kind == "address":
+        return _address(sub)
+    if kind == "channel":
+        return _channel(sub)
+    return _top(kind)
+
+
+def header_parse(names: list[str], custom_fields: list[CustomField]) -> Header:
+    """Map header cells to setters, or raise CsvFormatError naming every bad column."""
+    by_key = {(f.group_key.upper(), f.key.upper()): f for f in custom_fields}
+    targets: list[Target] = []
+    unknown: list[str] = []
+    seen: dict[Target, str] = {}
+    duplicates: list[str] = []
+    for position, raw in enumerate(names, start=1):
+        name = raw.strip()
+        target = _column_target(name, by_key) if name else None
+        if target is None:
+            unknown.append(name or f"column {position} (no name)")
+            continue
+        if target in seen:
+            duplicates.append(f"{seen[target]!r} and {name!r}")
+        seen[target] = name
+        targets.append(target)
+    problems = []
+    if unknown:
+        problems.append(
+            "Unknown column(s): "
+            + ", ".join(unknown)
+            + ". Known columns: "
+            + ", ".join(SEED_HEADERS)
+            + ", and custom fields as GROUP_KEY.KEY"
+            + (
+                " (" + ", ".join(f"{f.group_key}.{f.key}" for f in custom_fields[:20]) + ")"
+                if custom_fields
+                else " (no custom fields are defined)"
+            )
+            + "."
+        )
+    if duplicates:
+        problems.append("Columns given twice: " + "; ".join(duplicates) + ".")
+    if not targets and not problems:
+        problems.append("The header row names no columns.")
+    if problems:
+        raise CsvFormatError(" ".join(problems))
+    return Header(
+        names=[n.strip() for n in names],
+        targets=targets,
+        setters=[_setter(t) for t in targets],
+    )
+
+
+def failure_cells(data: dict, columns: list[str]) -> list[str] | None:
+    """A failed row's stored data back in the file's columns, or None if it cannot be mapped
+    (so the failed-rows report can be fixed and imported again)."""
+    if set(data) == {"cells"} and isinstance(data["cells"], list):
+        return [str(cell) for cell in data["cells"]]
+    by_key = {(f.group_key.upper(), f.key.upper()): f for f in custom_field_columns()}
+    values: dict[Target, object] = {}
+    for key in ("firstName", "lastName", "languageCode", "timeZone", "externalCustomerId"):
+        values[(key, None)] = data.get(key)
+    for key, value in (data.get("address") or {}).items():
+        values[("address", key)] = value
+    for channel in data.get("channels") or []:
+        values[("channel", channel.get("type"))] = channel.get("value")
+    for item in data.get("fields") or []:
+        values[("field", item.get("id"))] = item.get("value")
+    cells = []
+    for name in columns:
+        target = _column_target(name, by_key)
+        if target is None:
+            return None
+        value = values.get(target)
+        cells.append("" if value is None else str(value))
+    return cells
+
+
+def _reader(handle) -> Iterator[list[str]]:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    return csv.reader(handle, dialect="excel", strict=True)
+
+
+def _open(path: Path, errors: str = "strict"):
+    # utf-8-sig drops a BOM when present and reads plain UTF-8 otherwise.
+    return open(path, encoding="utf-8-sig", errors=errors, newline="")
+
+
+def _damaged_utf8(path: Path) -> bool:
+    """Whether the file is UTF-8 with some bytes that cannot be decoded: not all of it
+    decodes, yet it holds multi-byte UTF-8 characters. A file that decodes, or one in another
+    encoding, is False (the strict reading then refuses the latter, naming the byte)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(READ_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return False
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        tail = b""
+        while chunk := handle.read(READ_BYTES):
+            if UTF8_MULTIBYTE.search(tail + chunk):
+                return True
+            tail = chunk[-3:]
+    return False
+
+
+def csv_inspect(path: Path, custom_fields: list[CustomField]) -> tuple[Header, int]:
+    """First pass: decode and parse the whole file, check the header → (header, data rows)."""
+    errors = "surrogateescape" if _damaged_utf8(path) else "strict"
+    try:
+        with _open(path, errors) as handle:
+            reader = _reader(handle)
+            names = next(reader, None)
+            if names is None:
+                raise CsvFormatError("The file is empty: it needs a header row and contacts.")
+            if errors != "strict" and UNDECODED.search("".join(names)):
+                raise CsvFormatError(
+                    "The header row is not UTF-8. Save the file as 'CSV UTF-8' and import it again."
+                )
+            header = header_parse(names, custom_fields)
+            header.decode_errors = errors
+            rows = sum(map(bool, reader))  # the rows that are not blank lines
+    except UnicodeDecodeError as exc:
+        raise CsvFormatError(
+            f"The file is not UTF-8 (byte {exc.start + 1} cannot be decoded). "
+            "Save it as 'CSV UTF-8' and import it again."
+        ) from None
+    except csv.Error as exc:
+        raise CsvFormatError(
+            f"The file is not valid CSV near line {reader.line_num}: {exc}."
+        ) from None
+    return header, rows
+
+
+def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None, list[str]]]:
+    """Second pass: (row number, the row's values or None if it is malformed, its cells).
+
+    Values are the cells stripped, with the export's formula-neutralising quote taken off;
+    an empty value is an empty cell."""
+    width = len(header.targets)
+    damaged = header.decode_errors != "strict"
+    with _open(path, header.decode_errors) as handle:
+        reader = _reader(handle)
+        next(reader, None)
+        number = FIRST_DATA_ROW - 1
+        for row in reader:
+            number += 1
+            if not row:
+                continue  # a blank line is not a contact
+            joined = "".join(row)
+            if len(row) != width or NUL in joined or (damaged and UNDECODED.search(joined)):
+                yield number, None, row
+                continue
+            if "'" in joined:
+                values = [
+                    value[1:] if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES else value
+                    for value in map(str.strip, row)
+                ]
+            else:
+                values = list(map(str.strip, row))
+            yield number, values, row
+
+
+def seed_contact(header: Header, values: list[str]) -> dict:
+    """The eSputnik v1 Contact object a row stands for (what a failed row's report stores)."""
+    contact: dict = {}
+    for setter, value in zip(header.setters, values, strict=True):
+        if value:
+            setter(contact, value)
+    return contact
+
+
+def _uploads_dir() -> Path:
+    folder = Path(settings.VAR_DIR) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def upload_path(job: ImportJob) -> Path:
+    """Where a job's file lives while it is imported (uploaded or downloaded)."""
+    return _uploads_dir() / f"{job.session_id}.csv"
