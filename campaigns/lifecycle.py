@@ -103,6 +103,15 @@ class IllegalTransition(ConflictError):
         lead = f"{note}: " if note else ""
         super().__init__(f"{lead}a {current} campaign cannot become {wanted}; allowed: {moves}")
 
+    def body(self) -> dict:
+        # The CRM campaigns API's 409: the status, the move wanted and the moves allowed.
+        return {
+            "detail": str(self),
+            "status": self.current,
+            "wanted": self.wanted,
+            "allowed": self.allowed,
+        }
+
 
 class LaunchRefused(ConflictError):
     """The campaign is valid but cannot start now; `field` names what to fix."""
@@ -113,6 +122,12 @@ class LaunchRefused(ConflictError):
         self.args = (message,)
         self.channel = channel
 
+    def body(self) -> dict:
+        body = {"detail": self.message, "field": self.field}
+        if self.channel:
+            body["channel"] = self.channel
+        return body
+
 
 class CampaignLocked(ConflictError):
     """The campaign cannot be edited in its status."""
@@ -121,7 +136,7 @@ class CampaignLocked(ConflictError):
         super().__init__(
             f"a {status} campaign cannot be edited; editable statuses: {', '.join(EDITABLE)}"
         )
-        self.status = status
+        self.campaign_status = status
 
 
 # --- Channels ------------------------------------------------------------------------------

@@ -49,6 +49,10 @@ class CampaignInvalid(HeraldError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
+    def body(self) -> dict:
+        # One list of messages per field, as the API's other validation errors.
+        return {field: [message] for field, message in self.errors.items()}
+
 
 @dataclass
 class CampaignInput:

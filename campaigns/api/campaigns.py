@@ -9,7 +9,6 @@ import datetime as dt
 import zoneinfo
 
 from django.db.models import Max, OuterRef, Subquery
-from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -29,7 +28,6 @@ from campaigns.lifecycle_input import (
     CAMPAIGN_CHANNELS,
     SOCIAL_PLATFORMS,
     TYPE_ALIASES,
-    CampaignInvalid,
     cron_describe,
     cron_next,
 )
@@ -43,8 +41,8 @@ from campaigns.models import (
 )
 from campaigns.scheduling import campaign_cron
 from config.core.api_params import POSITION_MAX, IntParam, read_all
-from config.core.errors import ConflictError
 from config.core.models import Heartbeat
+from config.core.parsers import request_body
 
 LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
 OFFSET = IntParam("offset", 0, 0, POSITION_MAX, "How many campaigns to skip.")
@@ -155,56 +153,6 @@ SOCIAL_PROFILES = inline_serializer(
     },
     many=True,
 )
-
-
-class Conflict(ConflictError):
-    """A lifecycle refusal in the CRM campaigns API's 409 shape: the move's status, wanted
-    and allowed statuses, or the field (and channel) that stops a launch."""
-
-    def __init__(self, body: dict) -> None:
-        super().__init__(str(body.get("detail", "")))
-        self.answer = body
-
-    def body(self) -> dict:
-        return self.answer
-
-
-def _conflict(exc: Exception) -> Conflict:
-    if isinstance(exc, lifecycle.IllegalTransition):
-        return Conflict(
-            {
-                "detail": str(exc),
-                "status": exc.current,
-                "wanted": exc.wanted,
-                "allowed": exc.allowed,
-            }
-        )
-    if isinstance(exc, lifecycle.LaunchRefused):
-        body = {"detail": exc.message, "field": exc.field}
-        if exc.channel:
-            body["channel"] = exc.channel
-        return Conflict(body)
-    return Conflict({"detail": str(exc)})
-
-
-def _invalid(exc: CampaignInvalid) -> ValidationError:
-    return ValidationError({field: [message] for field, message in exc.errors.items()})
-
-
-def _body(request) -> dict:
-    data = request.data
-    if isinstance(data, QueryDict):
-        # Form-encoded clients: one value per key, `channels` may repeat.
-        plain = {key: data.get(key) for key in data}
-        if "channels" in data:
-            plain["channels"] = [
-                part.strip()
-                for value in data.getlist("channels")
-                for part in value.split(",")
-                if part.strip()
-            ]
-        return plain
-    return data
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -339,12 +287,10 @@ class CampaignsView(APIView):
         responses={201: CAMPAIGN, 409: CONFLICT},
     )
     def post(self, request):
-        try:
-            campaign = lifecycle.campaign_create(data=_body(request), user=request.user)
-        except CampaignInvalid as exc:
-            raise _invalid(exc) from None
-        except (lifecycle.IllegalTransition, lifecycle.LaunchRefused) as exc:
-            raise _conflict(exc) from None
+        campaign = lifecycle.campaign_create(
+            data=request_body(request, comma_lists=("channels",), object_only=False),
+            user=request.user,
+        )
         return Response(campaign_json(campaign), status=http.HTTP_201_CREATED)
 
 
@@ -363,18 +309,11 @@ class CampaignView(APIView):
     )
     def put(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
-        try:
-            campaign = lifecycle.campaign_update(
-                campaign=campaign, data=_body(request), user=request.user
-            )
-        except CampaignInvalid as exc:
-            raise _invalid(exc) from None
-        except (
-            lifecycle.IllegalTransition,
-            lifecycle.LaunchRefused,
-            lifecycle.CampaignLocked,
-        ) as exc:
-            raise _conflict(exc) from None
+        campaign = lifecycle.campaign_update(
+            campaign=campaign,
+            data=request_body(request, comma_lists=("channels",), object_only=False),
+            user=request.user,
+        )
         return Response(campaign_json(campaign))
 
     patch = put
@@ -396,22 +335,19 @@ class CampaignActionView(APIView):
     @extend_schema(request=None, responses={200: CAMPAIGN, 201: CAMPAIGN, 409: CONFLICT})
     def post(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
-        try:
-            if self.action == "schedule":
-                lifecycle.campaign_schedule(campaign=campaign)
-            elif self.action == "launch":
-                lifecycle.campaign_launch_now(campaign=campaign, user=request.user)
-            elif self.action == "pause":
-                lifecycle.campaign_pause(campaign=campaign)
-            elif self.action == "resume":
-                lifecycle.campaign_resume(campaign=campaign)
-            elif self.action == "cancel":
-                lifecycle.campaign_cancel(campaign=campaign)
-            elif self.action == "duplicate":
-                copy = lifecycle.campaign_duplicate(campaign=campaign, user=request.user)
-                return Response(campaign_json(copy), status=http.HTTP_201_CREATED)
-        except (lifecycle.IllegalTransition, lifecycle.LaunchRefused) as exc:
-            raise _conflict(exc) from None
+        if self.action == "schedule":
+            lifecycle.campaign_schedule(campaign=campaign)
+        elif self.action == "launch":
+            lifecycle.campaign_launch_now(campaign=campaign, user=request.user)
+        elif self.action == "pause":
+            lifecycle.campaign_pause(campaign=campaign)
+        elif self.action == "resume":
+            lifecycle.campaign_resume(campaign=campaign)
+        elif self.action == "cancel":
+            lifecycle.campaign_cancel(campaign=campaign)
+        elif self.action == "duplicate":
+            copy = lifecycle.campaign_duplicate(campaign=campaign, user=request.user)
+            return Response(campaign_json(copy), status=http.HTTP_201_CREATED)
         campaign.refresh_from_db()
         return Response(campaign_json(campaign))
 

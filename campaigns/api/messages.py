@@ -8,7 +8,6 @@ while the others are queued.
 from email.utils import parseaddr
 from typing import Any
 
-from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -31,6 +30,7 @@ from campaigns.messages import (
     sms_send_start,
 )
 from config.core.models import APIKey, Scope
+from config.core.parsers import request_body
 from contacts.channels import email_normalise
 from contacts.validation import FALSE_WORDS, TRUE_WORDS, errors_body
 from templates.errors import HtmlSanitizeError, TemplateSyntaxError
@@ -38,6 +38,8 @@ from templates.sanitize import html_to_text
 from templates.services import compiled
 
 SUBJECT_MAX = 500
+# Fields a form-encoded body repeats (emails=a&emails=b); JSON sends arrays.
+LIST_FIELDS = ("emails", "phoneNumbers", "tags")
 FROM_NAME_MAX = 200
 SMS_SENDER_MAX = 20
 SMS_TEXT_MAX = 2000
@@ -147,19 +149,8 @@ class _Errors(dict):
         self.setdefault(field, []).append(problem)
 
 
-def _body(request) -> Any:
-    return request.data
-
-
-def _get(body: Any, name: str) -> Any:
-    return body.get(name) if hasattr(body, "get") else None
-
-
-def _list(body: Any, name: str) -> Any:
-    # Form-encoded bodies repeat the field (emails=a&emails=b); JSON sends an array.
-    if isinstance(body, QueryDict):
-        return body.getlist(name) if name in body else None
-    return _get(body, name)
+def _get(body: dict, name: str) -> Any:
+    return body.get(name)
 
 
 def _flag(value: Any, name: str, errors: _Errors) -> bool | None:
@@ -188,7 +179,7 @@ def _string(body, name: str, limit: int, errors: _Errors, *, required: bool = Fa
 
 
 def _tags(body, errors: _Errors) -> list[str]:
-    tags = _list(body, "tags")
+    tags = _get(body, "tags")
     if tags in (None, ""):
         return []
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
@@ -198,7 +189,7 @@ def _tags(body, errors: _Errors) -> list[str]:
 
 
 def _addresses(body, name: str, errors: _Errors, *, required: bool = True) -> list:
-    values = _list(body, name)
+    values = _get(body, name)
     if values is None:
         if required:
             errors.add(name, "is required: a list of recipients")
@@ -254,10 +245,8 @@ class SmartSendView(APIView):
         responses=SEND_RESPONSE,
     )
     def post(self, request, **kwargs):
-        body = _body(request)
+        body = request_body(request, lists=LIST_FIELDS)
         errors = _Errors()
-        if not isinstance(body, dict):
-            return Response({"non_field_errors": ["the body must be a JSON object"]}, status=400)
         recipients = body.get("recipients")
         if not isinstance(recipients, list) or not recipients:
             errors.add("recipients", "is required: a non-empty list of recipients")
@@ -303,7 +292,7 @@ class EmailView(APIView):
         responses=SEND_RESPONSE,
     )
     def post(self, request):
-        body = _body(request)
+        body = request_body(request, lists=LIST_FIELDS)
         errors = _Errors()
         sender = _string(body, "from", 320, errors)
         from_name, from_email = parseaddr(sender) if sender else ("", "")
@@ -367,7 +356,7 @@ class SMSView(APIView):
         },
     )
     def post(self, request):
-        body = _body(request)
+        body = request_body(request, lists=LIST_FIELDS)
         errors = _Errors()
         sender = _string(body, "from", SMS_SENDER_MAX, errors)
         text = _string(body, "text", SMS_TEXT_MAX, errors, required=True)

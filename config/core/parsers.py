@@ -213,11 +213,18 @@ class MultiPartParser(parsers.MultiPartParser):
         return parsed
 
 
-def request_body(request, *, lists: Collection[str] = (), object_only: bool = True):
+def request_body(
+    request,
+    *,
+    lists: Collection[str] = (),
+    comma_lists: Collection[str] = (),
+    object_only: bool = True,
+):
     """A request's body as the API views read it: JSON as parsed (an object, unless not
     `object_only`: then whatever JSON value was sent); a form-encoded or multipart body as a
     dict of one value per key, where each key in `lists` gives the list of its repeated
-    values, empty ones left out (`groupNames=a&groupNames=b`).
+    values, empty ones left out (`groupNames=a&groupNames=b`), and each key in `comma_lists`
+    the same with comma-separated values split too (`channels=email,sms`).
 
     A body that is not an object, where one is required, is a 400 saying so."""
     data = request.data
@@ -226,6 +233,14 @@ def request_body(request, *, lists: Collection[str] = (), object_only: bool = Tr
         for key in lists:
             if key in data:
                 body[key] = [value for value in data.getlist(key) if value != ""]
+        for key in comma_lists:
+            if key in data:
+                body[key] = [
+                    part.strip()
+                    for value in data.getlist(key)
+                    for part in value.split(",")
+                    if part.strip()
+                ]
         return body
     if object_only and not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
