@@ -1,4 +1,4 @@
-"""The seed-003 campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
+"""The CRM campaigns API's campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
 `templateId`, `schedule`, `recurring`, `status`, plus Herald's `steps` and `milestone`) checked
 and turned into model values. Shared by the API and the marketer pages through the lifecycle
 services, so a rule is written once. Every problem names the body's field."""
@@ -22,9 +22,10 @@ from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
 from templates.models import MessageTemplate
 
-# Social platforms the seed names as campaign channels. Herald has no social integration yet:
-# a campaign may list them (the seed: "the campaign saves but cannot be launched on that
-# channel"), launch refuses them by name, and social-profiles answers an empty list.
+# Social platforms the CRM campaigns API names as campaign channels. Herald has no social
+# integration yet: a campaign may list them (its documentation: "the campaign saves but cannot
+# be launched on that channel"), launch refuses them by name, and social-profiles answers an
+# empty list.
 SOCIAL_PLATFORMS = {
     "facebook": "Facebook",
     "instagram": "Instagram",
@@ -34,8 +35,8 @@ SOCIAL_PLATFORMS = {
 }
 CAMPAIGN_CHANNELS = {**dict(ChannelType.choices), **SOCIAL_PLATFORMS}
 
-# The seed's own example posts `"type": "multi-channel"`; every Herald campaign may use several
-# channels, so that word names the one-shot blast (the seed's discovery list has no such type).
+# The API's documented example posts `"type": "multi-channel"`; every Herald campaign may use
+# several channels, so that word names the one-shot blast (its discovery list has no such type).
 TYPE_ALIASES = {"multi-channel": CampaignType.BLAST, "multichannel": CampaignType.BLAST}
 STATUS_ON_WRITE = {"draft", "scheduled", "running", "paused", "cancelled"}
 MAX_STEPS = 50

@@ -69,7 +69,7 @@ class RecipientResult:
     contact_id: int | None = None
     message: str = ""
 
-    def as_seed(self) -> dict[str, Any]:
+    def as_api(self) -> dict[str, Any]:
         return {
             "id": self.contact_id,
             "locator": self.locator,

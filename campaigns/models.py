@@ -1,5 +1,5 @@
 """The delivery ledger: one row per recipient per channel per send — the unit of sending,
-status and idempotency. Single messages (seed message API) and campaign runs share it."""
+status and idempotency. Single messages (the eSputnik v1 message API) and campaign runs share it."""
 
 import uuid
 
@@ -202,7 +202,7 @@ class DeliveryEvent(models.Model):
         return f"{self.delivery_id} {self.status} @ {self.at:%Y-%m-%d %H:%M:%S}"
 
 
-# --- Campaigns (seed 003) --------------------------------------------------------------------
+# --- Campaigns (the CRM campaigns API) ------------------------------------------------------------
 
 
 class CampaignType(models.TextChoices):
@@ -236,7 +236,8 @@ class Campaign(models.Model):
         on_delete=models.PROTECT,
         related_name="campaigns",
     )
-    # Inline audience: the seed-003 filter ({"tags": {"$in": [...]}}); used when no segment.
+    # Inline audience: the CRM campaigns API's filter ({"tags": {"$in": [...]}}), used when
+    # there is no segment.
     audience_filter = models.JSONField(null=True, blank=True)
     template = models.ForeignKey(
         "templates.MessageTemplate",

@@ -90,7 +90,7 @@ STANDARD_COLUMNS: dict[str, tuple[str, str | None]] = {
 
 
 # The eSputnik v1 API's own spelling, used in messages and by the export.
-SEED_HEADERS = [
+STANDARD_HEADERS = [
     "First name",
     "Last name",
     "Address",
@@ -190,7 +190,7 @@ def header_parse(names: list[str], custom_fields: list[CustomField]) -> Header:
             "Unknown column(s): "
             + ", ".join(unknown)
             + ". Known columns: "
-            + ", ".join(SEED_HEADERS)
+            + ", ".join(STANDARD_HEADERS)
             + ", and custom fields as GROUP_KEY.KEY"
             + (
                 " (" + ", ".join(f"{f.group_key}.{f.key}" for f in custom_fields[:20]) + ")"
@@ -326,7 +326,7 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
             yield number, values, row
 
 
-def seed_contact(header: Header, values: list[str]) -> dict:
+def row_as_contact(header: Header, values: list[str]) -> dict:
     """The eSputnik v1 Contact object a row stands for (what a failed row's report stores)."""
     contact: dict = {}
     for setter, value in zip(header.setters, values, strict=True):

@@ -36,7 +36,7 @@ from contacts.csv_files import (
     Header,
     csv_inspect,
     csv_rows,
-    seed_contact,
+    row_as_contact,
     upload_path,
 )
 from contacts.custom_fields import custom_field_columns, custom_fields_load
@@ -67,7 +67,7 @@ class _Chunk(Sequence):
         return len(self.rows)
 
     def __getitem__(self, position):
-        return seed_contact(self.header, self.rows[position])
+        return row_as_contact(self.header, self.rows[position])
 
     def parse(self, position: int, custom_fields: dict) -> dict | None:
         return flat_contact_parse(self.plan, self.rows[position], custom_fields)

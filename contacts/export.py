@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from contacts.csv_files import FORMULA_PREFIXES, SEED_HEADERS
+from contacts.csv_files import FORMULA_PREFIXES, STANDARD_HEADERS
 from contacts.custom_fields import custom_field_columns
 from contacts.filters.compiler import segment_contacts
 from contacts.models import Contact, Segment
@@ -56,7 +56,7 @@ def contacts_for_export(segment: Segment | None = None) -> QuerySet[Contact]:
 def export_rows(queryset: QuerySet[Contact]) -> Iterator[list[str]]:
     fields = custom_field_columns()
     field_keys = [str(f.id) for f in fields]
-    yield SEED_HEADERS + [f"{f.group_key}.{f.key}" for f in fields]
+    yield STANDARD_HEADERS + [f"{f.group_key}.{f.key}" for f in fields]
     last_id = 0
     while True:
         page = list(

@@ -186,7 +186,7 @@ class ContactForm(forms.Form):
             if getattr(self.contact, name) and not self.cleaned_data.get(name)
         ]
 
-    def seed_data(self) -> tuple[dict, dict[str, str]]:
+    def contact_data(self) -> tuple[dict, dict[str, str]]:
         """The eSputnik v1 Contact dict and, for mapping service errors back onto inputs, the
         error path of each value → the form field that holds it."""
         data = self.cleaned_data
@@ -196,7 +196,7 @@ class ContactForm(forms.Form):
             if data.get(name):
                 paths[f"channels[{len(channels)}]"] = name
                 channels.append({"type": kind, "value": data[name]})
-        seed: dict = {
+        body: dict = {
             "channels": channels,
             "firstName": data["first_name"],
             "lastName": data["last_name"],
@@ -239,8 +239,8 @@ class ContactForm(forms.Form):
                 value = int(value) if value == value.to_integral_value() else float(value)
             paths[f"fields[{len(fields)}]"] = f"cf_{field.pk}"
             fields.append({"id": field.pk, "value": value if value != "" else None})
-        seed["fields"] = fields
-        return seed, paths
+        body["fields"] = fields
+        return body, paths
 
     def add_service_errors(self, errors, paths: dict[str, str]) -> None:
         """Attach (path, problem) pairs from the services to the input they concern."""

@@ -432,7 +432,7 @@ def fields_merge(current: dict, changes: dict) -> dict:
     return {key: value for key, value in merged.items() if value is not None}
 
 
-def contact_to_seed(contact: Contact, *, groups: list[str] | None = None) -> dict:
+def contact_to_api(contact: Contact, *, groups: list[str] | None = None) -> dict:
     """A contact as the eSputnik v1 API's Contact object. `groups` defaults to the prefetched
     segments."""
     channels = []

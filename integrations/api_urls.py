@@ -1,4 +1,5 @@
-"""Integrations' API route (integrations.api): who an API key belongs to, under /api/v1/."""
+"""Integrations' API route (integrations.api): who an API key belongs to, under /api/v1/
+(README: "The eSputnik v1 API")."""
 
 from config.core.routes import api_path
 from integrations.api import AccountInfoView

@@ -1,4 +1,5 @@
-"""Herald's native templates API (under /api/herald/)."""
+"""Herald's native templates API (under /api/herald/); README: "Herald's own API, keys and
+limits"."""
 
 from rest_framework.routers import SimpleRouter
 

@@ -222,7 +222,7 @@ def _domain_error(exc: MessageError) -> Response:
 
 
 def _answer(send_request, results) -> Response:
-    return Response({"id": send_request.pk, "results": [r.as_seed() for r in results]})
+    return Response({"id": send_request.pk, "results": [r.as_api() for r in results]})
 
 
 class SmartSendView(APIView):

@@ -1,6 +1,8 @@
 """Campaigns' API routes, one list per mount point (each route with and without a trailing
 slash): the CRM campaigns API under /api/crm/marketing/ and the eSputnik v1 message routes
-under /api/v1/ (both mounted by config.urls / config.api_urls)."""
+under /api/v1/ (both mounted by config.urls / config.api_urls).
+
+The README describes them ("The CRM campaigns API", "The eSputnik v1 API")."""
 
 from campaigns.api.analytics import AggregatedMetricsView, CampaignAnalyticsView, DashboardView
 from campaigns.api.campaigns import (

@@ -45,7 +45,7 @@ from contacts.validation import (
     DEDUPE_ON,
     FALSE_WORDS,
     TRUE_WORDS,
-    contact_to_seed,
+    contact_to_api,
     errors_body,
     import_options_parse,
 )
@@ -247,7 +247,7 @@ class ContactsView(APIView):
         matches = Contact.objects.alive().filter(query)
         total = matches.count()
         page = matches.order_by("pk").prefetch_related("segments")[offset : offset + limit]
-        response = Response([contact_to_seed(contact) for contact in page])
+        response = Response([contact_to_api(contact) for contact in page])
         response["TotalCount"] = str(total)
         return response
 
@@ -397,7 +397,7 @@ class ContactDetailView(APIView):
     @extend_schema(responses={200: CONTACT})
     def get(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
-        return Response(contact_to_seed(contact))
+        return Response(contact_to_api(contact))
 
     @extend_schema(
         summary="Update a contact (never creates one)",
@@ -407,7 +407,7 @@ class ContactDetailView(APIView):
     def put(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         contact = contact_update(contact=contact, data=_contact_body(request))
-        return Response(contact_to_seed(contact))
+        return Response(contact_to_api(contact))
 
     @extend_schema(operation_id="v1_contact_delete_by_id", parameters=[ERASE], responses=CONTACT_ID)
     def delete(self, request, contact_id: int):

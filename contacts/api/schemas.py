@@ -1,4 +1,4 @@
-"""OpenAPI shapes of the eSputnik v1 API's contact resources (what contact_to_seed answers and
+"""OpenAPI shapes of the eSputnik v1 API's contact resources (what contact_to_api answers and
 what the contact views read), shared by the contact and group views."""
 
 from drf_spectacular.types import OpenApiTypes

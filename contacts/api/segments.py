@@ -23,11 +23,11 @@ from contacts.filters.compiler import FilterError, segment_contacts
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
 from contacts.segments import segment_attach, segment_detach
 from contacts.unsubscribed import unsubscribed_add, unsubscribed_remove
-from contacts.validation import contact_to_seed
+from contacts.validation import contact_to_api
 
 ADDRESS_BOOK_ID = "1"
 ADDRESS_BOOK_NAME = "Main"
-SEED_TYPES = {SegmentKind.STATIC: "Static", SegmentKind.DYNAMIC: "Dynamic"}
+GROUP_TYPES = {SegmentKind.STATIC: "Static", SegmentKind.DYNAMIC: "Dynamic"}
 
 MEMBERSHIP_REQUEST = inline_serializer(
     "GroupMembershipRequest",
@@ -121,7 +121,7 @@ class GroupsView(APIView):
         total = groups.count()
         page = groups.values("id", "name", "kind")[offset : offset + limit]
         response = Response(
-            [{"id": g["id"], "name": g["name"], "type": SEED_TYPES[g["kind"]]} for g in page]
+            [{"id": g["id"], "name": g["name"], "type": GROUP_TYPES[g["kind"]]} for g in page]
         )
         response["TotalCount"] = str(total)
         return response
@@ -147,7 +147,7 @@ class GroupContactsView(APIView):
         page = contacts.order_by("pk").prefetch_related(
             Prefetch("segments", queryset=Segment.objects.only("name"))
         )[offset : offset + limit]
-        response = Response([contact_to_seed(contact) for contact in page])
+        response = Response([contact_to_api(contact) for contact in page])
         response["TotalCount"] = str(total)
         return response
 

@@ -1,7 +1,9 @@
 """API URLs of the contacts app, two lists: `urlpatterns`, the eSputnik v1 API's routes
 (under /api/v1/: subscribe, bulk upsert, CSV upload, import status, one contact, search,
 groups, the custom field catalog, the unsubscribed list), and `herald_urlpatterns`, Herald's
-own DRF viewsets (under /api/herald/: custom fields, segments with a `reach` action)."""
+own DRF viewsets (under /api/herald/: custom fields, segments with a `reach` action).
+
+The README describes them ("The eSputnik v1 API", "Herald's own API, keys and limits")."""
 
 from rest_framework.routers import SimpleRouter
 

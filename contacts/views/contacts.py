@@ -133,7 +133,7 @@ def contact_edit(request, pk: int):
 def _contact_form_page(request, *, contact):
     form = ContactForm(request.POST or None, contact=contact)
     if request.method == "POST" and form.is_valid():
-        data, paths = form.seed_data()
+        data, paths = form.contact_data()
         try:
             saved, created = _contact_save(
                 contact=contact,

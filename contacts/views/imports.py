@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.core.roles import Role, role_required
 from contacts import export
-from contacts.csv_files import SEED_HEADERS, failure_cells
+from contacts.csv_files import STANDARD_HEADERS, failure_cells
 from contacts.fetch import MAX_DOWNLOAD_BYTES, redact_url
 from contacts.imports import csv_upload_start
 from contacts.models import ImportJob, ImportStatus, Segment
@@ -103,7 +103,7 @@ def import_home(request):
     return render(
         request,
         "contacts/import.html",
-        {"form": form, "jobs": jobs, "columns": SEED_HEADERS},
+        {"form": form, "jobs": jobs, "columns": STANDARD_HEADERS},
         status=400 if form.errors else 200,
     )
 

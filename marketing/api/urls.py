@@ -1,7 +1,9 @@
 """Marketing's API routes, one list per mount point (each route with and without a trailing
 slash): the eSputnik v1 event and order routes under /api/v1/, Generate event with nested
 JSON params under /api/v2/, and Herald's own events, orders and RFM under /api/herald/
-(mounted by config.urls / config.api_urls)."""
+(mounted by config.urls / config.api_urls).
+
+The README describes them ("The eSputnik v1 API", "Herald's own API, keys and limits")."""
 
 from rest_framework.routers import SimpleRouter
 

@@ -140,7 +140,7 @@ def _settings_module(folder: Path, *, post_office: bool = True) -> str:
 # --- Herald --------------------------------------------------------------------------------
 
 
-def seed(count: int) -> tuple:
+def populate(count: int) -> tuple:
     from django.db import connection
 
     from campaigns.models import Campaign
@@ -206,7 +206,7 @@ def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
     from campaigns.lifecycle import campaign_launch_now
     from campaigns.models import CampaignRun, Delivery
 
-    campaign = seed(count)
+    campaign = populate(count)
     log = Path(tempfile.mkstemp(prefix="bench-campaign-worker-", suffix=".log")[1])
     env = {
         **os.environ,

@@ -3,10 +3,10 @@
 Herald runs under gunicorn on a free loopback port, configured as `bin/run` runs it (2
 workers x 4 threads; --threads 1 for sync workers), on a database of its own
 (`herald_bench_events`). Client processes open a new connection per request, as `bench api`
-does, and send the seed's Generate event body (two params, keyValue an email that belongs to
-a contact, so the contact lookup runs too). The endpoints take turns in short slices, all
-clients on the same one at a time, so a machine whose other load comes and goes weighs on
-each alike. Each event is stored and kicks the processing of stored events through the
+does, and send the eSputnik v1 API's Generate event example (two params, keyValue an email
+that belongs to a contact, so the contact lookup runs too). The endpoints take turns in short
+slices, all clients on the same one at a time, so a machine whose other load comes and goes
+weighs on each alike. Each event is stored and kicks the processing of stored events through the
 configured broker, on a queue of the benchmark's own that is purged afterwards (no worker
 consumes it). The ratio is the event endpoint's throughput over the no-op's: what
 authentication, DRF, validation, the INSERT and the kick cost on top of the web stack;

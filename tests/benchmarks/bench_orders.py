@@ -1,7 +1,7 @@
 """Orders: N orders through POST /api/v1/orders vs a raw batched upsert; RFM over M orders.
 
-Herald's path, in this process: Django's test Client posts 1000-order requests (the seed's
-order shape with two items; API key authentication, JSON parsing, per-order validation with
+Herald's path, in this process: Django's test Client posts 1000-order requests (the eSputnik
+v1 API's order shape with two items; API key authentication, JSON parsing, per-order validation with
 email-validator and phonenumbers, contact lookup and creation, the set-based order upsert,
 item replacement and one `order<STATUS>` event per order). Five orders share a customer, so a
 fifth of the orders create a contact. The broker is kombu's in-memory transport: enqueued

@@ -1,8 +1,8 @@
 """Workflow latency: time from POST /api/v1/event to the message in a local SMTP server.
 
 One active workflow with a single send step listens to the event type. Each event (the
-seed's Generate event body, keyValue a known contact's email, two params used as $data) is
-posted through Django's test client in this process; the clock stops when the SMTP server
+eSputnik v1 API's Generate event example, keyValue a known contact's email, two params used as
+$data) is posted through Django's test client in this process; the clock stops when the SMTP server
 holds that contact's message. In between: the event INSERT, its processing task on a real
 Celery worker (event → workflow run → ledger row through the single-message service), the
 send task (render, tracking, SMTP). Events are sent one after another (the next once the

@@ -1,5 +1,6 @@
-"""Seed-003 analytics API: GET campaigns/:id/analytics, POST campaigns/aggregated-metrics,
-GET dashboard — through HTTP with an API key, JWT-less session users and bad bodies."""
+"""The CRM campaigns API's analytics: GET campaigns/:id/analytics,
+POST campaigns/aggregated-metrics, GET dashboard — through HTTP with an API key, JWT-less session
+users and bad bodies."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -13,8 +14,8 @@ from tests.campaigns.test_analytics import add_event, make_campaign, make_delive
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/crm/marketing"
-# The seed's example body, verbatim.
-SEED_BODY = {
+# The documented example body, verbatim.
+DOCUMENTED_METRICS = {
     "campaignIds": ["camp-1", "camp-2", "camp-3"],
     "range": {"start": "2026-04-01", "end": "2026-04-30"},
 }
@@ -53,7 +54,7 @@ def april():
     return {"campaign": campaign, "other": other}
 
 
-def test_campaign_analytics_has_the_seed_fields_and_breakdowns(api, full_key, april):
+def test_campaign_analytics_has_the_documented_fields_and_breakdowns(api, full_key, april):
     response = api.get(f"{BASE}/campaigns/{april['campaign'].pk}/analytics", key=full_key)
     assert response.status_code == 200, response.content
     body = response.json()
@@ -78,8 +79,12 @@ def test_campaign_analytics_with_trailing_slash_and_unknown_id(api, full_key, ap
     assert "987654" in missing.json()["detail"]
 
 
-def test_aggregated_metrics_accepts_the_seed_body_and_reports_unknown_ids(api, full_key, april):
-    response = api.post(f"{BASE}/campaigns/aggregated-metrics", key=full_key, body=SEED_BODY)
+def test_aggregated_metrics_accepts_the_documented_body_and_reports_unknown_ids(
+    api, full_key, april
+):
+    response = api.post(
+        f"{BASE}/campaigns/aggregated-metrics", key=full_key, body=DOCUMENTED_METRICS
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["unknownCampaignIds"] == ["camp-1", "camp-2", "camp-3"]
@@ -194,7 +199,7 @@ def test_rights_limited_key_is_403_and_viewer_may_read(api, limited_key, viewer,
     assert api.get(path, key=limited_key).status_code == 403
     assert (
         api.post(
-            f"{BASE}/campaigns/aggregated-metrics", key=limited_key, body=SEED_BODY
+            f"{BASE}/campaigns/aggregated-metrics", key=limited_key, body=DOCUMENTED_METRICS
         ).status_code
         == 403
     )
@@ -203,7 +208,9 @@ def test_rights_limited_key_is_403_and_viewer_may_read(api, limited_key, viewer,
     assert client.get(path).status_code == 200
     assert client.get(f"{BASE}/dashboard").status_code == 200
     response = client.post(
-        f"{BASE}/campaigns/aggregated-metrics", data=SEED_BODY, content_type="application/json"
+        f"{BASE}/campaigns/aggregated-metrics",
+        data=DOCUMENTED_METRICS,
+        content_type="application/json",
     )
     assert response.status_code == 200
 
@@ -212,12 +219,14 @@ def test_outsider_is_403(client, outsider, april):
     client.force_login(outsider)
     assert client.get(f"{BASE}/dashboard").status_code == 403
     response = client.post(
-        f"{BASE}/campaigns/aggregated-metrics", data=SEED_BODY, content_type="application/json"
+        f"{BASE}/campaigns/aggregated-metrics",
+        data=DOCUMENTED_METRICS,
+        content_type="application/json",
     )
     assert response.status_code == 403
 
 
-def test_jwt_viewer_reads_analytics_as_the_seed_client_does(client, viewer, april):
+def test_jwt_viewer_reads_analytics_as_the_documented_client_does(client, viewer, april):
     from tests.factories import PASSWORD
 
     token = client.post(
@@ -228,7 +237,7 @@ def test_jwt_viewer_reads_analytics_as_the_seed_client_does(client, viewer, apri
     headers = {"Authorization": f"Bearer {token}", "orgid": "1"}
     analytics = client.get(f"{BASE}/campaigns/{april['campaign'].pk}/analytics", headers=headers)
     assert analytics.status_code == 200 and analytics.json()["sends"] == 3
-    body = {"campaignIds": [str(april["campaign"].pk)], "range": SEED_BODY["range"]}
+    body = {"campaignIds": [str(april["campaign"].pk)], "range": DOCUMENTED_METRICS["range"]}
     metrics = client.post(
         f"{BASE}/campaigns/aggregated-metrics",
         data=body,

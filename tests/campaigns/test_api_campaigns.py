@@ -1,4 +1,4 @@
-"""Seed-003 campaigns API: CRUD with the seed's body, bad input naming the field, lifecycle
+"""The CRM campaigns API: CRUD with its documented body, bad input naming the field, lifecycle
 actions and their 409s, discovery, health, and authentication (API key and JWT)."""
 
 import datetime as dt
@@ -14,7 +14,7 @@ from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-SEED_BODY = {
+DOCUMENTED_CAMPAIGN = {
     "name": "Spring 2026 Launch",
     "type": "multi-channel",
     "channels": ["email", "facebook", "linkedin"],
@@ -55,39 +55,47 @@ def body(spring, **overrides) -> dict:
     return data
 
 
-# --- The seed's own example ------------------------------------------------------------------
+# --- The documented example ------------------------------------------------------------------
 
 
-def test_seed_body_verbatim_is_400_naming_audience_id_its_string_id(api, full_key):
-    response = api.post(CAMPAIGNS, key=full_key, body=SEED_BODY)
+def test_documented_body_verbatim_is_400_naming_audience_id_its_string_id(api, full_key):
+    response = api.post(CAMPAIGNS, key=full_key, body=DOCUMENTED_CAMPAIGN)
 
     assert response.status_code == 400
     assert response.json() == {"audienceId": ["must be a numeric id, not 'aud-spring-prospects'"]}
 
 
-def test_seed_body_with_a_real_audience_is_400_naming_template_id(api, full_key, spring):
+def test_documented_body_with_a_real_audience_is_400_naming_template_id(api, full_key, spring):
     response = api.post(
-        CAMPAIGNS, key=full_key, body={**SEED_BODY, "audienceId": str(spring["segment"].pk)}
+        CAMPAIGNS,
+        key=full_key,
+        body={**DOCUMENTED_CAMPAIGN, "audienceId": str(spring["segment"].pk)},
     )
 
     assert response.status_code == 400
     assert response.json() == {"templateId": ["must be a numeric id, not 'tpl-spring-launch'"]}
 
 
-def test_seed_body_with_real_ids_is_400_because_its_start_is_in_the_past(api, full_key, spring):
-    seed = {**SEED_BODY, "audienceId": spring["segment"].pk, "templateId": spring["template"].pk}
+def test_documented_body_with_real_ids_is_400_because_its_start_is_in_the_past(
+    api, full_key, spring
+):
+    documented = {
+        **DOCUMENTED_CAMPAIGN,
+        "audienceId": spring["segment"].pk,
+        "templateId": spring["template"].pk,
+    }
 
-    response = api.post(CAMPAIGNS, key=full_key, body=seed)
+    response = api.post(CAMPAIGNS, key=full_key, body=documented)
 
     assert response.status_code == 400
     assert response.json() == {"schedule.startAt": ["is in the past"]}
 
 
-def test_seed_body_with_real_ids_and_future_dates_saves_a_draft_that_cannot_launch_on_facebook(
+def test_documented_body_with_real_ids_and_future_dates_saves_a_draft_not_launchable_on_facebook(
     api, full_key, spring
 ):
-    seed = {
-        **SEED_BODY,
+    documented = {
+        **DOCUMENTED_CAMPAIGN,
         "audienceId": str(spring["segment"].pk),
         "templateId": str(spring["template"].pk),
         "schedule": {
@@ -97,7 +105,7 @@ def test_seed_body_with_real_ids_and_future_dates_saves_a_draft_that_cannot_laun
         },
     }
 
-    created = api.post(CAMPAIGNS, key=full_key, body=seed)
+    created = api.post(CAMPAIGNS, key=full_key, body=documented)
 
     assert created.status_code == 201, created.json()
     campaign = created.json()
@@ -106,9 +114,9 @@ def test_seed_body_with_real_ids_and_future_dates_saves_a_draft_that_cannot_laun
     assert campaign["channels"] == ["email", "facebook", "linkedin"]
     assert campaign["audienceId"] == spring["segment"].pk
     assert campaign["schedule"]["timezone"] == "America/New_York"
-    assert campaign["schedule"]["startAt"] == seed["schedule"]["startAt"]
+    assert campaign["schedule"]["startAt"] == documented["schedule"]["startAt"]
     assert campaign["reach"] is None
-    assert campaign["nextRuns"][0]["at"] == seed["schedule"]["startAt"]
+    assert campaign["nextRuns"][0]["at"] == documented["schedule"]["startAt"]
 
     launch = api.post(f"{CAMPAIGNS}/{campaign['id']}/launch", key=full_key)
 
@@ -191,7 +199,7 @@ def test_running_with_a_future_start_is_scheduled_with_a_one_off_beat_entry(api,
     assert not CampaignRun.objects.exists()
 
 
-def test_inline_dynamic_audience_from_the_seed(api, full_key, spring):
+def test_inline_dynamic_audience_from_the_documented(api, full_key, spring):
     audience = {
         "type": "dynamic",
         "filter": {"datatype": "contact", "where": {"tags": {"$in": ["prospect", "vip"]}}},

@@ -10,7 +10,7 @@ from marketing.models import Event
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory, CustomFieldFactory, SegmentFactory
 
-SEED_BULK = {
+DOCUMENTED_BULK = {
     "contacts": [
         {
             "channels": [
@@ -53,11 +53,13 @@ def post_and_run(api, key, body) -> dict:
 
 
 @pytest.mark.django_db
-def test_seed_example_creates_confirmed_contact_in_group_with_new_contact_event(api, full_key):
+def test_documented_example_creates_confirmed_contact_in_group_with_new_contact_event(
+    api, full_key
+):
     CustomFieldFactory(id=12345, name="Note", key="NOTE")
     subscribers = SegmentFactory(name="Subscribers")
 
-    response = api.post("/api/v1/contacts", key=full_key, body=SEED_BULK)
+    response = api.post("/api/v1/contacts", key=full_key, body=DOCUMENTED_BULK)
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -89,15 +91,15 @@ def test_seed_example_creates_confirmed_contact_in_group_with_new_contact_event(
 
 
 @pytest.mark.django_db
-def test_seed_example_without_custom_field_12345_reports_the_row(api, full_key):
-    status = post_and_run(api, full_key, SEED_BULK)
+def test_documented_example_without_custom_field_12345_reports_the_row(api, full_key):
+    status = post_and_run(api, full_key, DOCUMENTED_BULK)
 
     assert status["status"] == "FINISHED"
     assert status["failedContacts"] == [
         {
             "index": 0,
             "reason": "fields[0].id: no custom field with id 12345",
-            "contact": SEED_BULK["contacts"][0],
+            "contact": DOCUMENTED_BULK["contacts"][0],
         }
     ]
     assert not Contact.objects.exists()

@@ -1,4 +1,4 @@
-"""One-contact resources of the seed API: subscribe, add, read/update/delete, search."""
+"""One-contact resources of the eSputnik v1 API: subscribe, add, read/update/delete, search."""
 
 import pytest
 
@@ -8,7 +8,7 @@ from tests.contacts.factories import ContactFactory, CustomFieldFactory, Segment
 
 pytestmark = pytest.mark.django_db
 
-SEED_SUBSCRIBE = {
+DOCUMENTED_SUBSCRIBE = {
     "contact": {
         "channels": [
             {"type": "email", "value": "mail@example.com"},
@@ -43,10 +43,10 @@ def field_12345(db):
     return CustomFieldFactory(id=12345, name="Note", key="NOTE")
 
 
-def test_seed_subscribe_example_creates_unconfirmed_contact_in_group_with_event(
+def test_documented_subscribe_example_creates_unconfirmed_contact_in_group_with_event(
     api, full_key, field_12345
 ):
-    response = api.post("/api/v1/contact/subscribe", key=full_key, body=SEED_SUBSCRIBE)
+    response = api.post("/api/v1/contact/subscribe", key=full_key, body=DOCUMENTED_SUBSCRIBE)
 
     assert response.status_code == 200, response.content
     contact = Contact.objects.get(pk=response.json()["id"])
@@ -66,7 +66,7 @@ def test_seed_subscribe_example_creates_unconfirmed_contact_in_group_with_event(
 
 
 def test_subscribe_with_unknown_custom_field_is_400_naming_it(api, full_key):
-    response = api.post("/api/v1/contact/subscribe", key=full_key, body=SEED_SUBSCRIBE)
+    response = api.post("/api/v1/contact/subscribe", key=full_key, body=DOCUMENTED_SUBSCRIBE)
 
     assert response.status_code == 400
     assert "contact.fields[0].id" in response.json()
@@ -74,8 +74,8 @@ def test_subscribe_with_unknown_custom_field_is_400_naming_it(api, full_key):
 
 
 def test_subscribe_twice_within_a_minute_is_409(api, full_key, field_12345):
-    first = api.post("/api/v1/contact/subscribe", key=full_key, body=SEED_SUBSCRIBE)
-    again = api.post("/api/v1/contact/subscribe", key=full_key, body=SEED_SUBSCRIBE)
+    first = api.post("/api/v1/contact/subscribe", key=full_key, body=DOCUMENTED_SUBSCRIBE)
+    again = api.post("/api/v1/contact/subscribe", key=full_key, body=DOCUMENTED_SUBSCRIBE)
 
     assert first.status_code == 200
     assert again.status_code == 409
@@ -195,7 +195,7 @@ def test_names_longer_than_40_characters_are_400(api, full_key):
     assert "firstName" in response.json()
 
 
-def test_get_contact_returns_seed_contact_object(api, full_key):
+def test_get_contact_returns_documented_contact_object(api, full_key):
     contact = ContactFactory(
         email="g@example.com", phone="+380942583691", town="Kyiv", fields={"7": "x"}
     )

@@ -222,7 +222,7 @@ class TestReach:
         assert response.status_code == 200
         assert response.json() == {"reach": 1}
 
-    def test_seed_audience_filter_reach(self, api, full_key):
+    def test_documented_audience_filter_reach(self, api, full_key):
         ContactFactory(tags=["prospect"])
         response = api.post(
             "/api/herald/segments/reach",

@@ -1,4 +1,4 @@
-"""Seed API: groups, group contacts, attach/detach, addressbooks, unsubscribed list."""
+"""The eSputnik v1 API: groups, group contacts, attach/detach, addressbooks, unsubscribed list."""
 
 import pytest
 
@@ -16,7 +16,7 @@ def members(segment) -> set[int]:
 
 
 class TestGroups:
-    def test_lists_groups_with_seed_types_and_total_header(self, api, full_key):
+    def test_lists_groups_with_documented_types_and_total_header(self, api, full_key):
         SegmentFactory(name="Newsletter")
         SegmentFactory(name="VIP", kind=SegmentKind.DYNAMIC, filter={"tags": "vip"})
         response = api.get("/api/v1/groups", key=full_key)
@@ -48,7 +48,7 @@ class TestGroups:
 
 
 class TestGroupContacts:
-    def test_static_group_contacts_as_seed_contacts(self, api, full_key):
+    def test_static_group_contacts_as_documented_contacts(self, api, full_key):
         group = SegmentFactory(name="Newsletter")
         ann = ContactFactory(email="ann@example.com")
         bob = ContactFactory(email="bob@example.com", deleted_at="2024-01-01T00:00:00Z")
@@ -250,7 +250,7 @@ class TestDetach:
 
 
 class TestAddressBooks:
-    def test_catalog_in_the_seed_shape(self, api, full_key):
+    def test_catalog_in_the_documented_shape(self, api, full_key):
         birthday = CustomFieldFactory(name="Date of birth", type=CustomFieldType.DATE)
         gender = CustomFieldFactory(
             name="Gender", type=CustomFieldType.CHOICE, allowed_values=["M", "F"]
@@ -286,7 +286,7 @@ class TestAddressBooks:
 
 
 class TestUnsubscribed:
-    def test_seed_body_adds_lower_cased_addresses(self, api, full_key):
+    def test_documented_body_adds_lower_cased_addresses(self, api, full_key):
         response = api.post(
             "/api/v1/emails/unsubscribed/add",
             key=full_key,

@@ -19,7 +19,7 @@ from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory, CustomFieldFactory
 from tests.contacts.http_server import body, server_fixture  # noqa: F401 (fixture)
 
-SEED_HEADER = (
+STANDARD_HEADER = (
     "First name,Last name,Address,Region,City,Postcode,Email,Sms,Language code,Timezone,Contact id"
 )
 
@@ -39,9 +39,9 @@ def run_import(text: str | bytes, *, options: dict | None = None) -> ImportJob:
     return job
 
 
-def test_seed_columns_create_contacts(db):
+def test_documented_columns_create_contacts(db):
     job = run_import(
-        SEED_HEADER + "\n"
+        STANDARD_HEADER + "\n"
         "John,Smith,First str. 1,West,London,12345,mail@example.com,380942583691,en,"
         "Europe/London,crm-1\n"
     )
@@ -134,8 +134,8 @@ def test_failed_rows_carry_the_reasons_of_the_full_validators(db):
         given = [{"type": "email", "value": email}]
         return given + ([{"type": "sms", "value": sms}] if sms else [])
 
-    # Each failed row as the seed object it stands for: the report's data, and what a JSON
-    # import of it would be told.
+    # Each failed row as the eSputnik Contact object it stands for: the report's data, and what
+    # a JSON import of it would be told.
     expected = {
         3: {
             "channels": channels("not-an-email", "380501234568"),
@@ -338,7 +338,7 @@ def test_upload_answers_with_a_session_and_imports_from_the_link(
 ):
     settings.HERALD_IMPORT_ALLOW_PRIVATE_URLS = True
     server.routes["/contacts.csv"] = body(
-        (SEED_HEADER + "\nJohn,Smith,,,,,mail@example.com,,,,\n").encode()
+        (STANDARD_HEADER + "\nJohn,Smith,,,,,mail@example.com,,,,\n").encode()
     )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api.post(

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.utils import timezone
 
-from contacts.csv_files import SEED_HEADERS, upload_path
+from contacts.csv_files import STANDARD_HEADERS, upload_path
 from contacts.csv_import import csv_import_run
 from contacts.export import EXPORT_PAGE, cell_neutralise
 from contacts.imports import csv_import_start
@@ -53,7 +53,7 @@ def test_cells_that_a_spreadsheet_would_run_are_neutralised(value, expected):
     assert cell_neutralise(value) == expected
 
 
-def test_export_has_seed_columns_custom_fields_and_neutralised_cells(logged_in):
+def test_export_has_documented_columns_custom_fields_and_neutralised_cells(logged_in):
     points = CustomFieldFactory(group_key="LOYALTY", key="POINTS", type="number")
     vip = CustomFieldFactory(group_key="PERSONAL", key="VIP", type="boolean")
     ContactFactory(
@@ -67,7 +67,7 @@ def test_export_has_seed_columns_custom_fields_and_neutralised_cells(logged_in):
     )
     ContactFactory(first_name="Gone", deleted_at=timezone.now())
     rows = export(logged_in)
-    assert rows[0] == [*SEED_HEADERS, "LOYALTY.POINTS", "PERSONAL.VIP"]
+    assert rows[0] == [*STANDARD_HEADERS, "LOYALTY.POINTS", "PERSONAL.VIP"]
     assert len(rows) == 2, "deleted contacts are not exported"
     row = dict(zip(rows[0], rows[1], strict=True))
     assert row["First name"] == "'=cmd|' /C calc'!A0"
@@ -88,7 +88,7 @@ def test_export_of_one_static_or_dynamic_segment(logged_in):
     )
     for segment in (static, dynamic):
         rows = export(logged_in, f"?segment={segment.pk}")
-        assert [r[SEED_HEADERS.index("Email")] for r in rows[1:]] == ["in@example.com"]
+        assert [r[STANDARD_HEADERS.index("Email")] for r in rows[1:]] == ["in@example.com"]
     assert len(export(logged_in)) == 3
 
 
@@ -102,7 +102,7 @@ def test_export_pages_through_many_contacts_in_id_order(logged_in):
         Contact(email=f"p{i}@example.com", first_name=f"P{i}") for i in range(EXPORT_PAGE + 7)
     )
     rows = export(logged_in)
-    emails = [r[SEED_HEADERS.index("Email")] for r in rows[1:]]
+    emails = [r[STANDARD_HEADERS.index("Email")] for r in rows[1:]]
     assert len(emails) == EXPORT_PAGE + 7
     assert emails[0] == "p0@example.com" and emails[-1] == f"p{EXPORT_PAGE + 6}@example.com"
 

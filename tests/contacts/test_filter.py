@@ -184,7 +184,7 @@ class TestChannelsAndTags:
     def test_tags_exists(self, people):
         assert emails({"tags": {"$exists": False}}) == {"cyd@example.com"}
 
-    def test_seed_audience_wrapper(self, people):
+    def test_documented_audience_wrapper(self, people):
         audience = {"datatype": "contact", "where": {"tags": {"$in": ["prospect", "vip"]}}}
         assert filter_reach(audience) == 2
 

@@ -7,7 +7,7 @@ import phonenumbers
 import pytest
 
 from contacts import channels, validation
-from contacts.csv_files import Header, _setter, seed_contact
+from contacts.csv_files import Header, _setter, row_as_contact
 from contacts.custom_fields import custom_fields_load
 from tests.contacts.factories import CustomFieldFactory
 
@@ -144,7 +144,7 @@ def test_flat_parse_agrees_with_contact_parse_on_every_row(db):
         ]
         values = [value.strip() for value in values]  # as csv_rows gives them
         expected, errors = validation.contact_parse(
-            seed_contact(header, values), custom_fields=custom_fields
+            row_as_contact(header, values), custom_fields=custom_fields
         )
         got = validation.flat_contact_parse(plan, values, custom_fields)
         if errors:

@@ -9,7 +9,7 @@ from tests.contacts.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
-SEED_BODY = {
+DOCUMENTED_EVENT = {
     "eventTypeKey": "testEvent",
     "keyValue": "example@email.com",
     "params": [
@@ -19,9 +19,9 @@ SEED_BODY = {
 }
 
 
-def test_seed_body_is_stored_with_params_as_data_and_linked_to_the_contact(api, full_key):
+def test_documented_body_is_stored_with_params_as_data_and_linked_to_the_contact(api, full_key):
     contact = ContactFactory(email="example@email.com")
-    response = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    response = api.post("/api/v1/event", key=full_key, body=DOCUMENTED_EVENT)
     assert response.status_code == 200, response.content
     event = Event.objects.get(pk=response.json()["id"])
     assert event.event_type.key == "testEvent"
@@ -33,14 +33,14 @@ def test_seed_body_is_stored_with_params_as_data_and_linked_to_the_contact(api, 
 
 def test_unknown_event_type_is_created_on_first_use_once(api, full_key):
     for _ in range(3):
-        assert api.post("/api/v1/event", key=full_key, body=SEED_BODY).status_code == 200
+        assert api.post("/api/v1/event", key=full_key, body=DOCUMENTED_EVENT).status_code == 200
     assert EventType.objects.filter(key="testEvent").count() == 1
     assert Event.objects.filter(event_type__key="testEvent").count() == 3
 
 
 def test_trailing_slash_and_v2_path_are_accepted(api, full_key):
-    assert api.post("/api/v1/event/", key=full_key, body=SEED_BODY).status_code == 200
-    assert api.post("/api/v2/event/", key=full_key, body=SEED_BODY).status_code == 200
+    assert api.post("/api/v1/event/", key=full_key, body=DOCUMENTED_EVENT).status_code == 200
+    assert api.post("/api/v2/event/", key=full_key, body=DOCUMENTED_EVENT).status_code == 200
 
 
 def test_form_encoded_body_with_params_as_json_string(client, full_key, api):
@@ -215,11 +215,11 @@ def test_body_that_is_not_an_object_is_400(api, full_key):
 
 
 def test_limited_key_with_events_right_may_send_events(api, limited_key):
-    assert api.post("/api/v1/event", key=limited_key, body=SEED_BODY).status_code == 200
+    assert api.post("/api/v1/event", key=limited_key, body=DOCUMENTED_EVENT).status_code == 200
 
 
 def test_no_key_is_401(api):
-    assert api.post("/api/v1/event", body=SEED_BODY).status_code == 401
+    assert api.post("/api/v1/event", body=DOCUMENTED_EVENT).status_code == 401
 
 
 def test_get_is_405(api, full_key):
@@ -233,7 +233,7 @@ def test_an_event_on_a_connection_that_went_stale_is_stored_on_a_new_one(api, fu
     import psycopg
     from django.db import connection
 
-    assert api.post("/api/v1/event", key=full_key, body=SEED_BODY).status_code == 200
+    assert api.post("/api/v1/event", key=full_key, body=DOCUMENTED_EVENT).status_code == 200
     stale_pid = connection.connection.info.backend_pid
     params = connection.get_connection_params()
     # A TCP server or the embedded one's socket folder (no port): connect as Django does.
@@ -243,7 +243,7 @@ def test_an_event_on_a_connection_that_went_stale_is_stored_on_a_new_one(api, fu
     with psycopg.connect(**where) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [stale_pid])
 
-    response = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    response = api.post("/api/v1/event", key=full_key, body=DOCUMENTED_EVENT)
     assert response.status_code == 200, response.content
     assert connection.connection.info.backend_pid != stale_pid
     assert Event.objects.filter(event_type__key="testEvent").count() == 2
@@ -254,7 +254,7 @@ def test_an_event_on_a_connection_that_went_stale_is_stored_on_a_new_one(api, fu
 
 
 def test_json_and_form_requests_get_the_same_answer_shape(api, client, full_key):
-    as_json = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    as_json = api.post("/api/v1/event", key=full_key, body=DOCUMENTED_EVENT)
     as_form = client.post(
         "/api/v1/event",
         {"eventTypeKey": "testEvent", "keyValue": "example@email.com"},
@@ -270,11 +270,11 @@ def test_revoked_key_is_401_and_key_without_the_events_right_is_403(api, full_ke
     from config.core.api_keys import api_key_create, api_key_revoke
 
     api_key_revoke(key=full_key)
-    revoked = api.post("/api/v1/event", key=full_key, body=SEED_BODY)
+    revoked = api.post("/api/v1/event", key=full_key, body=DOCUMENTED_EVENT)
     assert revoked.status_code == 401
     assert "detail" in revoked.json()
     _, secret = api_key_create(name="contacts only", rights="contacts", created_by=admin_user)
-    refused = api.post("/api/v1/event", key=secret, body=SEED_BODY)
+    refused = api.post("/api/v1/event", key=secret, body=DOCUMENTED_EVENT)
     assert refused.status_code == 403
     assert refused.json()["missingRight"] == "events"
     assert not Event.objects.exists()
@@ -298,7 +298,7 @@ def test_body_that_is_not_json_is_400_json(api, full_key, body):
 
 def test_accepting_only_html_is_406_and_stores_nothing(api, full_key):
     response = api.post(
-        "/api/v1/event", key=full_key, body=SEED_BODY, headers={"Accept": "text/html"}
+        "/api/v1/event", key=full_key, body=DOCUMENTED_EVENT, headers={"Accept": "text/html"}
     )
     assert response.status_code == 406
     assert not Event.objects.exists()
@@ -306,7 +306,7 @@ def test_accepting_only_html_is_406_and_stores_nothing(api, full_key):
 
 def test_a_logged_in_marketer_may_send_events_without_a_key(client, admin_user):
     client.force_login(admin_user)
-    response = client.post("/api/v1/event", SEED_BODY, content_type="application/json")
+    response = client.post("/api/v1/event", DOCUMENTED_EVENT, content_type="application/json")
     assert response.status_code == 200, response.content
     assert Event.objects.filter(pk=response.json()["id"]).exists()
 

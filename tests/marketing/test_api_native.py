@@ -84,12 +84,12 @@ def test_limited_key_may_send_events_but_not_read_history_orders_or_rfm(api, lim
 
 
 def test_orders_listed_with_items_and_filters(api, full_key):
-    from tests.marketing.test_api_orders import SEED_ORDER, order
+    from tests.marketing.test_api_orders import DOCUMENTED_ORDER, order
 
     api.post(
         "/api/v1/orders",
         key=full_key,
-        body={"orders": [SEED_ORDER, order(externalOrderId="2", status="DELIVERED")]},
+        body={"orders": [DOCUMENTED_ORDER, order(externalOrderId="2", status="DELIVERED")]},
     )
     listing = api.get("/api/herald/orders", key=full_key).json()["results"]
     assert len(listing) == 2 and listing[0]["items"][0]["name"] == "Super Device"

@@ -12,8 +12,8 @@ from tests.contacts.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
-# The seed's example, verbatim (note the phone's trailing space).
-SEED_ORDER = {
+# The eSputnik v1 API documentation's example, verbatim (note the phone's trailing space).
+DOCUMENTED_ORDER = {
     "externalOrderId": "100500",
     "externalCustomerId": "12345",
     "totalCost": 1000,
@@ -45,7 +45,7 @@ SEED_ORDER = {
 
 
 def order(**changes) -> dict:
-    data = copy.deepcopy(SEED_ORDER)
+    data = copy.deepcopy(DOCUMENTED_ORDER)
     data.update(changes)
     return data
 
@@ -54,8 +54,8 @@ def post(api, key, orders):
     return api.post("/api/v1/orders", key=key, body={"orders": orders})
 
 
-def test_seed_body_stores_the_order_with_items_and_creates_the_contact(api, full_key):
-    response = post(api, full_key, [SEED_ORDER])
+def test_documented_body_stores_the_order_with_items_and_creates_the_contact(api, full_key):
+    response = post(api, full_key, [DOCUMENTED_ORDER])
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["failedOrders"] == []
@@ -65,7 +65,7 @@ def test_seed_body_stores_the_order_with_items_and_creates_the_contact(api, full
     assert stored.total_cost == 1000 and stored.currency == "USD" and stored.shipping == 10
     assert stored.date == dt.datetime(2017, 3, 8, 7, 30, tzinfo=dt.UTC)
     assert stored.phone == "+447911123456"
-    assert stored.delivery_method == "express" and stored.raw == SEED_ORDER
+    assert stored.delivery_method == "express" and stored.raw == DOCUMENTED_ORDER
     item = stored.items.get()
     assert (item.external_item_id, item.name, item.cost, item.quantity) == (
         "200600",
@@ -83,7 +83,7 @@ def test_seed_body_stores_the_order_with_items_and_creates_the_contact(api, full
         "John",
         "Smith",
     )
-    # Seed 002: only email, phone and names are copied to the new contact.
+    # eSputnik's rule: only email, phone and names are copied to the new contact.
     assert contact.external_customer_id is None and contact.address == ""
 
 
@@ -127,7 +127,7 @@ def test_order_without_email_or_phone_is_stored_unlinked(api, full_key):
 
 
 def test_same_external_order_id_updates_status_and_replaces_items(api, full_key):
-    post(api, full_key, [SEED_ORDER])
+    post(api, full_key, [DOCUMENTED_ORDER])
     created_at = Order.objects.get().created_at
     update = order(
         status="DELIVERED",
@@ -144,8 +144,8 @@ def test_same_external_order_id_updates_status_and_replaces_items(api, full_key)
 
 
 def test_new_order_and_each_status_change_emit_one_event(api, full_key):
-    post(api, full_key, [SEED_ORDER])
-    post(api, full_key, [SEED_ORDER])  # same status: no event
+    post(api, full_key, [DOCUMENTED_ORDER])
+    post(api, full_key, [DOCUMENTED_ORDER])  # same status: no event
     post(api, full_key, [order(status="DELIVERED")])
     events = list(Event.objects.order_by("id").select_related("event_type"))
     assert [e.event_type.key for e in events] == ["orderINITIALIZED", "orderDELIVERED"]
@@ -251,7 +251,7 @@ def test_lower_case_status_and_currency_are_read(api, full_key):
 
 
 def test_order_that_is_not_an_object_fails_alone(api, full_key):
-    response = post(api, full_key, ["nope", SEED_ORDER])
+    response = post(api, full_key, ["nope", DOCUMENTED_ORDER])
     assert response.json()["failedOrders"] == [
         {"index": 0, "externalOrderId": None, "reason": "order: must be an object"}
     ]
@@ -266,7 +266,7 @@ def test_repeated_external_order_id_in_one_call_keeps_the_last(api, full_key):
     assert Order.objects.get().status == "DELIVERED"
 
 
-@pytest.mark.parametrize("orders", [[], [SEED_ORDER] * 0, "x", None])
+@pytest.mark.parametrize("orders", [[], [DOCUMENTED_ORDER] * 0, "x", None])
 def test_empty_or_missing_orders_is_400(api, full_key, orders):
     response = post(api, full_key, orders)
     assert response.status_code == 400
@@ -283,14 +283,14 @@ def test_more_than_1000_orders_is_400_and_1000_are_accepted(api, full_key):
 
 
 def test_limited_key_is_403_for_orders(api, limited_key):
-    response = post(api, limited_key, [SEED_ORDER])
+    response = post(api, limited_key, [DOCUMENTED_ORDER])
     assert response.status_code == 403
     assert response.json()["missingRight"] == "manage"
     assert not Order.objects.exists()
 
 
 def test_trailing_slash_is_accepted(api, full_key):
-    response = api.post("/api/v1/orders/", key=full_key, body={"orders": [SEED_ORDER]})
+    response = api.post("/api/v1/orders/", key=full_key, body={"orders": [DOCUMENTED_ORDER]})
     assert response.status_code == 200
 
 
@@ -329,7 +329,7 @@ def test_delete_by_range_of_at_most_24_hours(api, full_key):
 
 
 def test_delete_range_over_24_hours_is_400(api, full_key):
-    post(api, full_key, [SEED_ORDER])
+    post(api, full_key, [DOCUMENTED_ORDER])
     response = api.delete(
         "/api/v1/orders?startDate=2017-03-08T00:00:00Z&endDate=2017-03-09T00:00:01Z",
         key=full_key,
@@ -354,12 +354,12 @@ def test_bad_delete_is_400_naming_the_field(api, full_key, query, field):
 
 
 def test_delete_with_json_body(api, full_key):
-    post(api, full_key, [SEED_ORDER])
+    post(api, full_key, [DOCUMENTED_ORDER])
     response = api.delete("/api/v1/orders", key=full_key, body={"externalOrderIds": ["100500"]})
     assert response.json() == {"deletedOrders": 1}
 
 
-def test_every_optional_field_of_the_seed_api_is_kept(api, full_key):
+def test_every_optional_field_of_the_documented_api_is_kept(api, full_key):
     full = order(
         taxes=12.5,
         restoreUrl="https://shop.example.com/cart/restore/abc",

@@ -8,7 +8,7 @@ from marketing import rfm
 from marketing.models import EventType, Order, RFMScore
 from marketing.orders import orders_upsert
 from marketing.services import event_emit
-from tests.marketing.test_api_orders import SEED_ORDER, order
+from tests.marketing.test_api_orders import DOCUMENTED_ORDER, order
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_viewer_cannot_edit_event_types(as_viewer):
 
 
 def test_orders_list_filters_and_detail_shows_items_and_json(as_viewer):
-    orders_upsert(orders=[SEED_ORDER, order(externalOrderId="2", status="DELIVERED")])
+    orders_upsert(orders=[DOCUMENTED_ORDER, order(externalOrderId="2", status="DELIVERED")])
     page = text(as_viewer.get("/orders/"))
     assert page.count('data-testid="order-row"') == 2
     delivered = text(as_viewer.get("/orders/?status=DELIVERED"))

@@ -11,7 +11,7 @@ from tests.contacts.factories import ContactFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
 
-SEED_STYLE_EMAIL = {
+DOCUMENTED_EMAIL = {
     "from": '"Shop" <news@shop.example>',
     "subject": "Hello $!contact.firstName",
     "htmlText": "<p>Dear $!contact.firstName, see <a href='https://shop.example/'>our shop</a></p>",
@@ -23,7 +23,7 @@ SEED_STYLE_EMAIL = {
 
 def test_email_is_personalised_per_contact_and_sent(api, full_key, mail_to_sink):
     ContactFactory(email="kim@example.com", first_name="Kim")
-    response = api.post("/api/v1/message/email", key=full_key, body=SEED_STYLE_EMAIL)
+    response = api.post("/api/v1/message/email", key=full_key, body=DOCUMENTED_EMAIL)
     assert response.status_code == 200, response.content
     answer = response.json()
     assert [r["status"] for r in answer["results"]] == ["OK", "OK"]
@@ -84,14 +84,14 @@ def test_email_form_encoded_body_is_accepted(api, full_key, client):
     ],
 )
 def test_bad_email_requests_are_400_naming_the_field(api, full_key, change, field, problem):
-    response = api.post("/api/v1/message/email", key=full_key, body={**SEED_STYLE_EMAIL, **change})
+    response = api.post("/api/v1/message/email", key=full_key, body={**DOCUMENTED_EMAIL, **change})
     assert response.status_code == 400, response.content
     assert problem in " ".join(response.json()[field])
     assert not Delivery.objects.exists()
 
 
 def test_invalid_email_address_fails_alone(api, full_key):
-    body = {**SEED_STYLE_EMAIL, "emails": ["ok@example.com", "nope@", 17]}
+    body = {**DOCUMENTED_EMAIL, "emails": ["ok@example.com", "nope@", 17]}
     results = api.post("/api/v1/message/email", key=full_key, body=body).json()["results"]
     assert [r["status"] for r in results] == ["OK", "ERROR", "ERROR"]
     assert "not a valid email address" in results[1]["message"]

@@ -18,9 +18,11 @@ def smartsend(api, key, template, body, path_suffix=""):
     return api.post(f"/api/v1/message/{template.pk}/smartsend{path_suffix}", key=key, body=body)
 
 
-def test_seed_example_body_is_queued_and_answered_with_request_ids(api, full_key, email_template):
-    # The seed's body, with its escaped-JSON jsonParam ("the double quotes inside the json
-    # structure with the parameters should be modified by an escape character").
+def test_documented_example_body_is_queued_and_answered_with_request_ids(
+    api, full_key, email_template
+):
+    # The eSputnik v1 API's example, with its escaped-JSON jsonParam ("the double quotes inside
+    # the json structure with the parameters should be modified by an escape character").
     body = json.loads(
         '{"recipients" : [ {"locator" : "test@gmail.com", '
         '"jsonParam" : "{\\"orderId\\":\\"A-17\\", \\"items\\": []}"} ]}'

@@ -1,4 +1,5 @@
-"""The sandboxed Velocity engine: seed 004 semantics, syntax errors with line and column."""
+"""The sandboxed Velocity engine: eSputnik's template language as its documentation shows it,
+syntax errors with line and column."""
 
 import pytest
 
@@ -15,10 +16,10 @@ def render(source, contact=None, data=None, **kwargs):
     return compile_template(source).render(contact or {}, data or {}, **kwargs)
 
 
-# --- seed 004 examples --------------------------------------------------------------------
+# --- eSputnik's documented examples -------------------------------------------------------
 
 
-def test_seed_quiet_reference_inserts_event_params():
+def test_documented_quiet_reference_inserts_event_params():
     data = {"discount": "5%", "link": "https://example.site.com/items_for_sale"}
     source = "Save $!data.get('discount') at $!data.get('link')"
     assert render(source, data=data) == "Save 5% at https://example.site.com/items_for_sale"
@@ -31,7 +32,7 @@ def test_missing_value_renders_literally_for_dollar_and_empty_for_quiet_referenc
     assert render("[$!{data.x}]") == "[]"
 
 
-def test_seed_if_equals_zero_condition():
+def test_documented_if_equals_zero_condition():
     source = "#if($data.get('field_name').equals('0'))zero#else other#end"
     assert render(source, data={"field_name": "0"}) == "zero"
     assert render(source, data={"field_name": "1"}) == " other"
@@ -40,7 +41,7 @@ def test_seed_if_equals_zero_condition():
     assert render(source, data={}) == " other"
 
 
-def test_seed_foreach_over_items_reads_fields_with_get():
+def test_documented_foreach_over_items_reads_fields_with_get():
     source = "#foreach($item in $data.get('items'))$item.get('name')=$item.get('price');#end"
     data = {"items": [{"name": "Tea", "price": 3}, {"name": "Cake", "price": 4.5}]}
     assert render(source, data=data) == "Tea=3;Cake=4.5;"

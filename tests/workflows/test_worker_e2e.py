@@ -1,5 +1,5 @@
-"""End to end: POST /api/v1/event (the seed's body) → Celery worker starts the workflow →
-the message reaches a real SMTP server with the event params as $data."""
+"""End to end: POST /api/v1/event (the eSputnik v1 API's example) → Celery worker starts the
+workflow → the message reaches a real SMTP server with the event params as $data."""
 
 import pytest
 
