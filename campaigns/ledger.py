@@ -8,8 +8,9 @@ whole batch at once, and a webhook may report thousands of bounces.
 # Table and column names below come from the models; every value goes through parameters.
 # ruff: noqa: S608
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from typing import Any
 
 from django.db import DatabaseError, connection
 
@@ -106,9 +107,12 @@ def delivery_transition(
     """
     if status not in TRANSITIONS:
         raise ValueError(f"unknown delivery status {status!r}")
-    if (delivery_ids is None) == (delivery is None):
+    if delivery is not None and delivery_ids is None:
+        ids = [delivery.pk]
+    elif delivery is None and delivery_ids is not None:
+        ids = list(dict.fromkeys(delivery_ids))
+    else:
         raise ValueError("pass exactly one of delivery_ids and delivery")
-    ids = [delivery.pk] if delivery is not None else list(dict.fromkeys(delivery_ids))
     if not ids:
         return []
     stamp = STAMPS.get(status)
@@ -150,7 +154,9 @@ def delivery_transition(
     return moved
 
 
-def deliveries_record(*, provider: str, outcomes: list[tuple[int, str, str, float, str]]) -> None:
+def deliveries_record(
+    *, provider: str, outcomes: Sequence[tuple[int, str, str, float, str]]
+) -> None:
     """Write the outcomes of a chunk of sends in one statement: every row's status move (or
     its retry), its provider id and its history row commit or fail together.
 
@@ -205,7 +211,7 @@ def deliveries_record(*, provider: str, outcomes: list[tuple[int, str, str, floa
                ''
           FROM moved
     """
-    params = [
+    params: list[list[Any] | str] = [
         ids,
         statuses,
         reasons,

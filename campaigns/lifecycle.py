@@ -136,6 +136,7 @@ class CampaignLocked(ConflictError):
         super().__init__(
             f"a {status} campaign cannot be edited; editable statuses: {', '.join(EDITABLE)}"
         )
+        # Not `status`: that is the HTTP status every HeraldError answers with.
         self.campaign_status = status
 
 
@@ -334,8 +335,9 @@ def campaign_update(*, campaign: Campaign, data: dict, user: Any = None) -> Camp
         raise CampaignLocked("deleted")
     cleaned = campaign_input_clean(data, current=_current_values(locked))
     changed = [name for name, value in cleaned.values.items() if getattr(locked, name) != value]
-    steps_changed = cleaned.steps is not None and [
-        (step["template"].pk, step["delay"]) for step in cleaned.steps
+    steps = cleaned.steps
+    steps_changed = steps is not None and [
+        (step["template"].pk, step["delay"]) for step in steps
     ] != list(locked.steps.order_by("position").values_list("template_id", "delay"))
     # Clients often PUT back what GET gave them with only `status` changed: unchanged fields
     # are not an edit.
@@ -345,8 +347,8 @@ def campaign_update(*, campaign: Campaign, data: dict, user: Any = None) -> Camp
         setattr(locked, name, cleaned.values[name])
     if changed:
         locked.save()
-    if steps_changed:
-        _steps_replace(locked, cleaned.steps)
+    if steps is not None and steps_changed:
+        _steps_replace(locked, steps)
     if locked.status == S.SCHEDULED and (cleaned.status in (None, S.SCHEDULED)):
         if locked.type not in scheduling.TICKING and (
             locked.start_at is None or locked.start_at <= timezone.now()

@@ -13,6 +13,7 @@ others are queued.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class _Planned:
     """A recipient that passed validation, waiting for its contact and delivery."""
 
     result: RecipientResult
+    request_id: uuid.UUID
     address: str
     contact_id: int | None = None
     params: dict | None = None
@@ -159,7 +161,7 @@ def _queue(
         plan.result.contact_id = plan.contact_id or contact_ids[plan.address]
         rows.append(
             Delivery(
-                request_id=plan.result.request_id,
+                request_id=plan.request_id,
                 send_request=send_request,
                 contact_id=plan.result.contact_id,
                 channel=channel,
@@ -201,7 +203,7 @@ def _json_param(raw: Any) -> tuple[dict | None, str | None]:
         return None, "jsonParam must be a JSON object or a string holding one"
     try:
         value = json_text_load(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:  # the only error json_text_load raises
         return None, f"jsonParam is not valid JSON ({exc.msg} at position {exc.pos})"
     if not isinstance(value, dict):
         return None, "jsonParam must hold a JSON object"
@@ -268,7 +270,7 @@ def smartsend_start(
         api_key=api_key,
     )
     column = _contact_column(channel)
-    given_ids = {}
+    given_ids: dict[int, None] = {}
     for raw in recipients:
         contact_id, _ = _contact_id(raw.get("contactId"))
         if contact_id:
@@ -307,11 +309,14 @@ def smartsend_start(
         if problem:
             result.message = problem
             continue
+        if address is None:  # each branch above finds an address or names a problem
+            raise AssertionError("a valid recipient without an address")
         result.ok = True
-        result.request_id = uuid.uuid4()
+        result.request_id = request_id = uuid.uuid4()
         planned.append(
             _Planned(
                 result=result,
+                request_id=request_id,
                 address=address,
                 contact_id=contact_id,
                 params=params,
@@ -325,8 +330,11 @@ def smartsend_start(
 # --- email and SMS with inline content ------------------------------------------------------
 
 
-def _plan_addresses(channel: str, values: list[Any]) -> tuple[list[RecipientResult], list]:
-    results, planned = [], []
+def _plan_addresses(
+    channel: str, values: list[Any]
+) -> tuple[list[RecipientResult], list[_Planned]]:
+    results: list[RecipientResult] = []
+    planned: list[_Planned] = []
     for value in values:
         result = RecipientResult(locator=value if isinstance(value, str) else str(value), ok=False)
         results.append(result)
@@ -334,9 +342,11 @@ def _plan_addresses(channel: str, values: list[Any]) -> tuple[list[RecipientResu
         if problem:
             result.message = problem
             continue
+        if address is None:  # validation gives an address or a problem
+            raise AssertionError("a valid recipient without an address")
         result.ok = True
-        result.request_id = uuid.uuid4()
-        planned.append(_Planned(result=result, address=address))
+        result.request_id = request_id = uuid.uuid4()
+        planned.append(_Planned(result=result, request_id=request_id, address=address))
     return results, planned
 
 
@@ -406,7 +416,7 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
     hold millions; none of them passes through Python)."""
     members = segment_contacts(segment).exclude(phone="").values("id", "phone")
     members_sql, members_params = members.query.sql_with_params()
-    given = {
+    given: dict[str, tuple[str, list[Any]]] = {
         "request_id": ("gen_random_uuid()", []),
         "send_request_id": ("%s", [send_request.pk]),
         "contact_id": ("m.id", []),
@@ -415,17 +425,22 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         "status": ("%s", [DeliveryStatus.QUEUED]),
         "created_at": ("now()", []),
     }
-    columns, values, params = [], [], []
+    columns: list[str] = []
+    values: list[str] = []
+    params: list[Any] = []
     # Every other column gets its model default, so columns added to Delivery later need
     # no change here.
     for model_field in Delivery._meta.concrete_fields:
         if model_field.primary_key:
             continue
-        expression, args = given.get(model_field.column) or (
+        column = model_field.column
+        if column is None:  # a concrete field has a column by definition
+            raise AssertionError(f"concrete field {model_field.name} without a column")
+        expression, args = given.get(column) or (
             "%s",
             [model_field.get_db_prep_save(model_field.get_default(), connection)],
         )
-        columns.append(model_field.column)
+        columns.append(column)
         values.append(expression)
         params += args
     table = Delivery._meta.db_table
@@ -464,7 +479,7 @@ def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
             request_id__in=[value for value in parsed.values() if value]
         ).values("request_id", "contact_id", "status", "error")
     }
-    items = []
+    items: list[dict[str, Any]] = []
     for raw, value in parsed.items():
         row = rows.get(value) if value else None
         if row is None:
@@ -508,6 +523,8 @@ def template_test_send(
     address, problem = _normalise(ChannelType.EMAIL, email)
     if problem:
         raise MessageError([("email", problem)])
+    if address is None:  # validation gives an address or a problem
+        raise AssertionError("a valid address that is None")
     send_request = SendRequest.objects.create(
         kind=SendKind.TEST,
         subject=f"[Test] {template.subject}",

@@ -138,13 +138,16 @@ def _boundary() -> str:
     return f"==============={random.randrange(sys.maxsize):019d}=="
 
 
-def _covered(message: EmailMultiAlternatives) -> bool:
+def _texts(message: EmailMultiAlternatives) -> tuple[str, str | None] | None:
+    """(the text body, the HTML alternative or None) of a message of the shape written here;
+    None for any other shape (Django writes those)."""
     alternatives = getattr(message, "alternatives", [])
-    return (
+    if not (
         isinstance(message, EmailMultiAlternatives)
         and (message.encoding or settings.DEFAULT_CHARSET).lower() in ("utf-8", "utf8")
         and message.content_subtype == "plain"
-        and message.alternative_subtype == "alternative"
+        # Read by name: Django 5.2 has this attribute, the django-stubs in use do not declare it.
+        and getattr(message, "alternative_subtype", None) == "alternative"
         and bool(message.body)
         and len(message.to) == 1
         and bool(message.to[0])
@@ -152,17 +155,26 @@ def _covered(message: EmailMultiAlternatives) -> bool:
         and len(alternatives) <= 1
         and all(mimetype == "text/html" for _, mimetype in alternatives)
         and not any(name.lower() in _OWN_HEADERS for name in message.extra_headers)
-    )
+    ):
+        return None
+    body = message.body
+    html = alternatives[0][0] if alternatives else None
+    # Text only: a body or alternative given as bytes or a lazy string is Django's to write.
+    if not isinstance(body, str) or not (html is None or isinstance(html, str)):
+        return None
+    return body, html
 
 
 def message_bytes(message: EmailMultiAlternatives) -> tuple[bytes, list[str]] | None:
     """(the message as sent, the names of its top-level headers in lower case), or None when
     the message has a shape written only by Django (see the module docstring)."""
-    if not _covered(message):
+    texts = _texts(message)
+    if texts is None:
         return None
-    text_headers, text = _part(message.body, "plain")
-    if message.alternatives:
-        html_headers, html = _part(message.alternatives[0][0], "html")
+    text_body, html_body = texts
+    text_headers, text = _part(text_body, "plain")
+    if html_body is not None:
+        html_headers, html = _part(html_body, "html")
         boundary = _boundary()
         while boundary in text or boundary in html:  # as the generator checks; ~never
             boundary = _boundary()
@@ -178,7 +190,7 @@ def message_bytes(message: EmailMultiAlternatives) -> tuple[bytes, list[str]] | 
         top = [text_headers]
         body = text if text.endswith(CRLF) else text + CRLF
     names = ["content-type", "mime-version"]
-    if not message.alternatives:
+    if html_body is None:
         names.append("content-transfer-encoding")
     top.append(header_line("Subject", str(message.subject)))
     top.append(header_line("From", str(message.from_email)))

@@ -42,7 +42,7 @@ from campaigns.models import (
     DeliveryEvent,
     RunStatus,
 )
-from config.core.queues import CLOCK, lease_release
+from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import ChannelType, Contact, Unsubscribed
 from templates.models import TemplateVersion
@@ -71,7 +71,7 @@ ANALYZE_AFTER_ROWS = 5_000
 
 def _audience_sql(campaign: Campaign) -> tuple[str, tuple]:
     """The campaign's audience as `SELECT id FROM contacts_contact …` with its parameters."""
-    if campaign.segment_id:
+    if campaign.segment is not None:
         queryset = segment_contacts(campaign.segment)
     else:
         queryset = filter_contacts(campaign.audience_filter or {})
@@ -278,11 +278,11 @@ def claims_reclaim(*, older_than: timedelta | None = None) -> int:
         f"run_id IN (SELECT id FROM {CampaignRun._meta.db_table} WHERE status = 'running') "
         "AND status = 'queued'"
     )
+    expired, expired_params = lease_expired("claimed_at", older_than)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id FROM {table} WHERE {running} AND attempts >= %s
-                   AND claimed_at < {CLOCK} - %s""",
-            [policy.MAX_ATTEMPTS, older_than],
+            f"SELECT id FROM {table} WHERE {running} AND attempts >= %s AND {expired}",
+            [policy.MAX_ATTEMPTS, *expired_params],
         )
         deliveries_fail_exhausted(
             delivery_ids=[row[0] for row in cursor.fetchall()], attempts=policy.MAX_ATTEMPTS
@@ -299,6 +299,8 @@ def runs_recover(*, older_than: timedelta | None = None, stall: timedelta = STAL
     table = Delivery._meta.db_table
     events = DeliveryEvent._meta.db_table
     for run_id in CampaignRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True):
+        # Any: django-stubs' SQL parameter types leave out timedelta (psycopg: an interval).
+        probe_params: list[Any] = [run_id, run_id, run_id, stall, run_id]
         with connection.cursor() as cursor:
             # Each probe is cheap: LIMIT 1 semantics of EXISTS, claimed rows are the lowest
             # queued ids (found first), and the BRIN index on event time reads only the
@@ -313,7 +315,7 @@ def runs_recover(*, older_than: timedelta | None = None, stall: timedelta = STAL
                                  AND (next_attempt_at IS NULL OR next_attempt_at <= now())),
                       EXISTS (SELECT 1 FROM {events} e JOIN {table} d ON d.id = e.delivery_id
                                WHERE e.at > now() - %s AND d.run_id = %s)""",
-                [run_id, run_id, run_id, stall, run_id],
+                probe_params,
             )
             queued, held, claimable, recent = cursor.fetchone()
         if not queued:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import smtplib
+from contextlib import suppress
 
 from campaigns.mime import PLAIN_ADDRESS
 
@@ -39,7 +40,14 @@ def _finish(smtp: smtplib.SMTP, code: int) -> None:
     if code == 421:
         smtp.close()
     else:
-        smtp._rset()  # smtplib's reset that ignores errors, as sendmail uses it
+        _reset(smtp)
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    """RSET, ignoring a server that has gone: as smtplib's own (private) `_rset`, which
+    sendmail uses, so that the disconnection surfaces at the next command instead."""
+    with suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
 
 
 def sendmail(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: bytes) -> dict:
@@ -84,7 +92,7 @@ def sendmail(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: by
         smtp.close()
         raise smtplib.SMTPRecipientsRefused(refused)
     if len(refused) == len(recipients):
-        smtp._rset()
+        _reset(smtp)
         raise smtplib.SMTPRecipientsRefused(refused)
     if data_code != 354:
         _finish(smtp, data_code)

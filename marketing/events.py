@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from celery import signature
 from django.db import transaction
@@ -159,6 +160,8 @@ def event_ingest(*, type_key: str, key_value: str, params: dict, lookup: Contact
     if row is None:
         EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
         row = fetchone_prepared(sql, values)
+        if row is None:  # the type exists now: the INSERT ... SELECT returns its row
+            raise RuntimeError(f"event type {type_key!r} vanished while its event was stored")
     events_kick()
     return row[0]
 
@@ -229,7 +232,8 @@ def events_process_pending(*, batches: int = DRAIN_BATCHES) -> int:
     table = Event._meta.db_table
     done, after = 0, None
     for _ in range(batches):
-        keyset, keyset_params = "", []
+        keyset = ""
+        keyset_params: list[Any] = []
         if after is not None:
             keyset, keyset_params = "AND (created_at, id) > (%s, %s)", list(after)
         with transaction.atomic():

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from email.generator import BytesGenerator
+from email.message import Message as MIMEMessage
+from io import BytesIO
 from pathlib import Path
 
 import dkim
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 from campaigns import tracking
@@ -88,17 +92,29 @@ def dkim_signature(raw: bytes, header_names, config: tuple[bytes, bytes, bytes])
     )
 
 
+def _crlf_bytes(msg: MIMEMessage) -> bytes:
+    """The message with CRLF line ends, written as Django 5.2's `as_bytes(linesep=...)` writes
+    it (no "From " mangling). Spelled out because the django-stubs in use type `message()` as
+    Django 6's stdlib EmailMessage, whose `as_bytes` takes no `linesep`."""
+    buffer = BytesIO()
+    BytesGenerator(buffer, mangle_from_=False).flatten(msg, linesep="\r\n")
+    return buffer.getvalue()
+
+
 class HeraldEmail(EmailMultiAlternatives):
     """An email that signs itself with DKIM when built, if `dkim` is set."""
 
     dkim: tuple[bytes, bytes, bytes] | None = None
+    # Read by Anymail backends (set by email_build): ESP tags and metadata.
+    tags: list[str]
+    metadata: dict[str, str]
 
     def message(self, *args, **kwargs):
         msg = super().message(*args, **kwargs)
         if self.dkim is None:
             return msg
         # Serialising fixes the MIME boundaries, so the body signed is the body sent.
-        raw = msg.as_bytes(linesep="\r\n")
+        raw = _crlf_bytes(msg)
         signature = dkim_signature(raw, msg.keys(), self.dkim)
         name, _, value = signature.decode().partition(":")
         # Unfolded: relaxed canonicalisation makes folding irrelevant to the signature.
@@ -201,7 +217,7 @@ class EmailSender(Sender):
     def __init__(self, content: SendContent, custom_fields: list[CustomField]) -> None:
         super().__init__(content, custom_fields)
         self.from_header = email_sender(content)[0]
-        self.connection = None
+        self.connection: BaseEmailBackend | None = None
 
     def send(self, batch: list[Message]) -> dict[int, Outcome]:
         outcomes: dict[int, Outcome] = {}

@@ -303,7 +303,7 @@ class RunScope(Scope):
         self.run = run
         self.content = SendContent.of_run(run)
         self.message_id_domain = email_sender(self.content)[1]
-        self.pacers = {
+        self.pacers: dict[str, _Pacer] = {
             channel: _Pacer(rate_limit(channel), policy.SENDER_TASKS)
             for channel in (ChannelType.EMAIL, ChannelType.SMS)
         }
@@ -392,7 +392,10 @@ class RunScope(Scope):
 
 def rate_limit(channel: str) -> float:
     """Messages per second for a channel across all senders of a run; 0 = unlimited."""
-    name = {ChannelType.EMAIL: "HERALD_RATE_LIMIT_EMAIL", ChannelType.SMS: "HERALD_RATE_LIMIT_SMS"}
+    name: dict[str, str] = {
+        ChannelType.EMAIL: "HERALD_RATE_LIMIT_EMAIL",
+        ChannelType.SMS: "HERALD_RATE_LIMIT_SMS",
+    }
     return float(getattr(settings, name.get(channel, ""), 0) or 0)
 
 

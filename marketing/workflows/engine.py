@@ -107,7 +107,7 @@ def condition_holds(step: dict, *, run: WorkflowRun) -> bool:
         )
     if kind == "message":
         return run_message_engaged(
-            run.pk, event=check.get("event"), step_id=check.get("step") or ""
+            run.pk, event=check.get("event", ""), step_id=check.get("step") or ""
         )
     raise StepError(f"unknown condition type {kind!r}", permanent=True)
 
@@ -126,6 +126,8 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
     result = results[0]
     if not result.ok:
         raise StepError(result.message, permanent=True)
+    if result.request_id is None:  # smartsend_start gives every accepted recipient one
+        raise AssertionError("an accepted recipient without a request id")
     delivery = Delivery.objects.get(request_id=result.request_id)
     WorkflowMessage.objects.create(run=run, step_id=step["id"], delivery=delivery)
     return Outcome(
@@ -136,7 +138,8 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
 
 
 def _segment(step: dict, run: WorkflowRun) -> Outcome:
-    segment = Segment.objects.filter(pk=step.get("segment_id")).first()
+    segment_id = step.get("segment_id")
+    segment = None if segment_id is None else Segment.objects.filter(pk=segment_id).first()
     if segment is None:
         raise StepError(f"segment {step.get('segment_id')} no longer exists", permanent=True)
     try:

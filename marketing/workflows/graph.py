@@ -76,7 +76,8 @@ def steps_by_id(graph: dict) -> dict[str, dict]:
 
 def step_name(step: dict) -> str:
     """How messages name a step: its label (or kind) and its id."""
-    label = step.get("label") or STEP_KINDS.get(step.get("kind"), step.get("kind") or "step")
+    kind = step.get("kind") or "step"
+    label = step.get("label") or STEP_KINDS.get(kind, kind)
     return f"step “{label}” ({step.get('id')})"
 
 

@@ -20,7 +20,7 @@ from marketing.workflows.triggers import segment_snapshot_reset
 from templates.models import MessageTemplate
 
 # Allowed status moves; anything else is refused with WorkflowStateError.
-TRANSITIONS = {
+TRANSITIONS: dict[str, set[str]] = {
     WorkflowStatus.DRAFT: {WorkflowStatus.ACTIVE},
     WorkflowStatus.ACTIVE: {WorkflowStatus.PAUSED, WorkflowStatus.ACTIVE},
     WorkflowStatus.PAUSED: {WorkflowStatus.ACTIVE},

@@ -10,13 +10,14 @@ clause, so a segment of a million contacts or a busy birthday never walks throug
 import datetime as dt
 import json
 import zoneinfo
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from config.core.models import Organisation
 from contacts.filters.compiler import segment_contacts
-from contacts.models import Contact
+from contacts.models import Contact, Segment
 from marketing.models import Event
 from marketing.workflows.conditions import params_match_all
 from marketing.workflows.engine import runs_advance
@@ -167,7 +168,7 @@ def events_that_start(event_ids: list[int]):
     ).order_by("contact_id", "pk")
 
 
-def _segment_sql(segment) -> tuple[str, list]:
+def _segment_sql(segment: Segment) -> tuple[str, tuple[Any, ...]]:
     return segment_contacts(segment).values("id").query.sql_with_params()
 
 
@@ -176,7 +177,7 @@ def segment_snapshot_reset(*, workflow: Workflow) -> None:
     """Take the segment's members as they are now, so activation does not start everyone
     already in (or out of) it."""
     WorkflowSegmentMember.objects.filter(workflow=workflow).delete()
-    if workflow.segment_id is None:
+    if workflow.segment is None:
         return
     members_sql, members_params = _segment_sql(workflow.segment)
     table = WorkflowSegmentMember._meta.db_table

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,14 @@ from templates.engine.values import (
     seq_get,
 )
 from templates.errors import TemplateRenderError
+
+# The ordering operators (`#if ($a < $b)`), the only four `tree` passes to `compare`.
+_ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
 
 
 def expression_of(node: Any) -> Any:
@@ -392,29 +401,23 @@ class _Renderer:
 
     def compare(self, op: str, left: Any, right: Any) -> bool:
         a, b = as_number(left), as_number(right)
-        if a is None or b is None:
-            if not (isinstance(left, str) and isinstance(right, str)):
-                return False  # Velocity: incomparable values compare false
-            a, b = left, right
-        if op == "<":
-            return a < b
-        if op == ">":
-            return a > b
-        if op == "<=":
-            return a <= b
-        return a >= b
+        if a is not None and b is not None:
+            return _ORDERINGS[op](a, b)
+        if isinstance(left, str) and isinstance(right, str):
+            return _ORDERINGS[op](left, right)
+        return False  # Velocity: incomparable values compare false
 
     def arithmetic(self, op: str, left: Any, right: Any) -> Any:
         if op == "+" and (isinstance(left, str) or isinstance(right, str)):
             if left is None or right is None:
                 return None
-            a, b = self.to_str(left), self.to_str(right)
-            if len(a) + len(b) > MAX_OUTPUT_CHARS:
+            head, tail = self.to_str(left), self.to_str(right)
+            if len(head) + len(tail) > MAX_OUTPUT_CHARS:
                 raise TemplateRenderError(
                     f"a string built by the template exceeds {MAX_OUTPUT_CHARS} characters"
                 )
-            self.step((len(a) + len(b)) // STEP_CHARS)
-            return a + b
+            self.step((len(head) + len(tail)) // STEP_CHARS)
+            return head + tail
         a, b = as_number(left), as_number(right)
         if a is None or b is None:
             return None  # Velocity: arithmetic on non-numbers is null

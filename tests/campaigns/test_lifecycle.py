@@ -18,6 +18,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.tasks import end_due
+from config.core.api_errors import api_exception_handler
 from tests.campaigns.support import email_template, segment_with
 
 
@@ -164,6 +165,22 @@ def test_update_keeps_a_past_start_that_did_not_change(data):
     )
 
     assert Campaign.objects.get(pk=campaign.pk).name == "Renamed"
+
+
+@pytest.mark.django_db
+def test_editing_a_deleted_campaign_is_a_409_through_the_api_error_handler(data):
+    # CampaignLocked once kept the campaign's status in `status`, the attribute that holds
+    # the HTTP status of every HeraldError: the one error handler then failed (a 500).
+    campaign = lifecycle.campaign_create(data=data)
+    lifecycle.campaign_delete(campaign=campaign)
+
+    with pytest.raises(lifecycle.CampaignLocked) as caught:
+        lifecycle.campaign_update(campaign=campaign, data={"name": "Renamed"})
+
+    assert caught.value.campaign_status == "deleted"
+    response = api_exception_handler(caught.value, {})
+    assert response.status_code == 409
+    assert "a deleted campaign cannot be edited" in response.data["detail"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -127,6 +127,12 @@ def test_other_shapes_are_left_to_django(kwargs):
     assert mime.message_bytes(email(html="<p>x</p>", **kwargs)) is None
 
 
+def test_an_html_alternative_given_as_bytes_is_left_to_django():
+    message = email()
+    message.attach_alternative(b"<p>x</p>", "text/html")
+    assert mime.message_bytes(message) is None
+
+
 @pytest.mark.parametrize(
     "address",
     ["ann@example.com", "x.y+z@Sub.Example.com", "Оля <olya@приклад.укр>", '"a b"@example.com'],
