@@ -219,7 +219,7 @@ def request_body(
     lists: Collection[str] = (),
     comma_lists: Collection[str] = (),
     object_only: bool = True,
-):
+) -> Any:
     """A request's body as the API views read it: JSON as parsed (an object, unless not
     `object_only`: then whatever JSON value was sent); a form-encoded or multipart body as a
     dict of one value per key, where each key in `lists` gives the list of its repeated
@@ -229,7 +229,7 @@ def request_body(
     A body that is not an object, where one is required, is a 400 saying so."""
     data = request.data
     if isinstance(data, QueryDict):
-        body = {key: data.get(key) for key in data}
+        body: dict[str, Any] = {key: data.get(key) for key in data}
         for key in lists:
             if key in data:
                 body[key] = [value for value in data.getlist(key) if value != ""]
