@@ -142,10 +142,10 @@ def _national_check(country_code: int, length: int) -> Callable[[str], object]:
         except ValueError:
             pass
         else:
-            kinds = [kind for kind in kinds if kind is not None]
-            if general is not None and kinds:
+            patterns = [kind for kind in kinds if kind is not None]
+            if general is not None and patterns:
                 refused = f"(?!0)(?!{prefix})" if prefix else "(?!0)"
-                return re.compile(f"{refused}(?={general})(?:{'|'.join(kinds)})").match
+                return re.compile(f"{refused}(?={general})(?:{'|'.join(patterns)})").match
     prefix_match = re.compile(prefix).match if prefix else _never
 
     def library_check(national: str) -> bool:

@@ -21,6 +21,7 @@ Decisions, so a reader need not reverse-engineer them:
   the file counts as UTF-8 when its other text holds multi-byte UTF-8 characters.
 """
 
+import _csv
 import codecs
 import csv
 import re
@@ -136,7 +137,8 @@ def _custom(field_id: int) -> Setter:
     return set_value
 
 
-Target = tuple[str, object]  # ("firstName", None), ("address", "town"), ("field", 12), …
+# ("firstName", None), ("address", "town"), ("channel", "sms"), ("field", 12), …
+Target = tuple[str, str | int | None]
 
 
 @dataclass
@@ -157,14 +159,16 @@ def _column_target(name: str, by_key: dict) -> Target | None:
 
 
 def _setter(target: Target) -> Setter:
-    kind, sub = target
-    if kind == "field":
-        return _custom(sub)
-    if kind == "address":
-        return _address(sub)
-    if kind == "channel":
-        return _channel(sub)
-    return _top(kind)
+    match target:
+        case ("field", int(field_id)):
+            return _custom(field_id)
+        case ("address", str(key)):
+            return _address(key)
+        case ("channel", str(kind)):
+            return _channel(kind)
+        case (kind, None):
+            return _top(kind)
+    raise ValueError(f"No column is written as {target!r}.")
 
 
 def header_parse(names: list[str], custom_fields: list[CustomField]) -> Header:
@@ -237,7 +241,7 @@ def failure_cells(data: dict, columns: list[str]) -> list[str] | None:
     return cells
 
 
-def _reader(handle) -> Iterator[list[str]]:
+def _reader(handle) -> _csv.Reader:
     csv.field_size_limit(CSV_FIELD_LIMIT)
     return csv.reader(handle, dialect="excel", strict=True)
 

@@ -15,7 +15,7 @@ while PostgreSQL writes the current one.
 import logging
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,16 +181,21 @@ class _Reader:
         self._ready: deque[PreparedBatch | _Malformed] = deque()
         self._spent: PreparedBatch | None = None
         self._error: Exception | None = None
-        self._steps: Iterator[None] | None = self._prepare(path, header, options, job)
+        self._steps: Generator[None, None, None] | None = self._prepare(path, header, options, job)
 
-    def _prepare(self, path: Path, header: Header, options: dict, job: ImportJob):
+    def _prepare(
+        self, path: Path, header: Header, options: dict, job: ImportJob
+    ) -> Generator[None, None, None]:
         custom_fields = custom_fields_load()
         plan = flat_plan(header.targets)
+        ready: PreparedBatch | _Malformed
         for item in _chunks(path, header):
-            if not isinstance(item, _Malformed):
+            if isinstance(item, _Malformed):
+                ready = item
+            else:
                 start, rows = item
                 chunk = _Chunk(header, plan, rows)
-                item = yield from contacts_batch_preparing(
+                ready = yield from contacts_batch_preparing(
                     contacts=chunk,
                     options=options,
                     job=job,
@@ -200,7 +205,7 @@ class _Reader:
                     format_new=self.mostly_new,
                     step_rows=self.STEP_ROWS,
                 )
-            self._ready.append(item)
+            self._ready.append(ready)
             yield
 
     def _step(self) -> bool:

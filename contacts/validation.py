@@ -12,12 +12,15 @@ import functools
 import json
 import re
 import zoneinfo
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from contacts.channels import email_normalise, phone_normalise
 from contacts.models import Contact, CustomField, CustomFieldType
 
 FieldProblem = tuple[str, str]
+# value → (normalised, None) or (None, problem), as contacts.channels answers.
+Normaliser = Callable[[object], tuple[str | None, str | None]]
 
 NAME_MAX = 40
 TEXT_FIELD_MAX = 1000
@@ -63,7 +66,7 @@ WRITABLE_COLUMNS: tuple[str, ...] = (
 )
 
 # A contact with its personal data erased; also what a new contact starts from.
-PERSONAL_DATA_BLANKS = {
+PERSONAL_DATA_BLANKS: dict[str, object] = {
     "first_name": "",
     "last_name": "",
     "email": "",
@@ -249,11 +252,11 @@ def flat_contact_parse(
             if len(text) > limit:
                 return None
             data[column] = text
-    text = data.get("language_code")
-    if text and not LANGUAGE_RE.match(text):
+    language = data.get("language_code")
+    if language and not LANGUAGE_RE.match(language):
         return None
-    text = data.get("time_zone")
-    if text and text not in _time_zones():
+    zone = data.get("time_zone")
+    if zone and zone not in _time_zones():
         return None
     if "external_customer_id" in data:
         data["external_customer_id"] = data["external_customer_id"] or None
@@ -278,10 +281,10 @@ def flat_contact_parse(
                     result = custom_value_normalise(field, value)
                     if len(known) < _KNOWN_VALUES_LIMIT:
                         known[(field_id, value)] = result
-                normalised, problem = result
+                stored, problem = result
                 if problem:
                     return None
-                fields[str(field_id)] = normalised
+                fields[str(field_id)] = stored
         if fields:
             data["fields"] = fields
     return data
@@ -292,7 +295,7 @@ class FlatPlan:
     """Where a flat contact's values go, by kind, worked out once per file."""
 
     strings: tuple[tuple[int, str, int], ...]  # position, column, length limit
-    channels: tuple[tuple[int, str, object], ...]  # position, column, normaliser
+    channels: tuple[tuple[int, str, Normaliser], ...]  # position, column, normaliser
     fields: tuple[tuple[int, int], ...]  # position, custom field id
     # (custom field id, value) → custom_value_normalise's result, for the values a file
     # repeats (choices, flags, small numbers): a plan serves one file, read against one
@@ -304,20 +307,26 @@ class FlatPlan:
 _KNOWN_VALUES_LIMIT = 20000
 
 
-def flat_plan(targets: list[tuple[str, object]]) -> FlatPlan:
+def flat_plan(targets: list[tuple[str, str | int | None]]) -> FlatPlan:
     """The plan for values given per target: ("firstName", None), ("address", "town"),
     ("channel", "sms"), ("field", 12), … (csv_import's header targets)."""
-    strings, channels, fields = [], [], []
-    for position, (kind, sub) in enumerate(targets):
-        if kind == "channel" and sub == "email":
-            channels.append((position, "email", email_normalise))
-        elif kind == "channel" and sub == "sms":
-            channels.append((position, "phone", phone_normalise))
-        elif kind == "field":
-            fields.append((position, sub))
-        else:
-            # Unknown kinds raise: a target this parser does not know must not pass silently.
-            strings.append((position, *_FLAT_STRINGS[(kind, sub)]))
+    strings: list[tuple[int, str, int]] = []
+    channels: list[tuple[int, str, Normaliser]] = []
+    fields: list[tuple[int, int]] = []
+    for position, target in enumerate(targets):
+        match target:
+            case ("channel", "email"):
+                channels.append((position, "email", email_normalise))
+            case ("channel", "sms"):
+                channels.append((position, "phone", phone_normalise))
+            case ("field", int(field_id)):
+                fields.append((position, field_id))
+            case (kind, str() | None as sub):
+                # Unknown kinds raise: a target this parser does not know must not pass
+                # silently.
+                strings.append((position, *_FLAT_STRINGS[(kind, sub)]))
+            case _:
+                raise KeyError(target)
     return FlatPlan(tuple(strings), tuple(channels), tuple(fields))
 
 
@@ -524,8 +533,8 @@ def import_options_parse(body: dict) -> tuple[dict, list[FieldProblem]]:
     options["dedupeOn"] = dedupe_on
     if dedupe_on == "fieldId":
         try:
-            options["fieldId"] = int(body.get("fieldId"))
-        except (TypeError, ValueError):
+            options["fieldId"] = int(body["fieldId"])
+        except (KeyError, TypeError, ValueError):
             errors.append(("fieldId", "dedupeOn=fieldId needs fieldId, a custom field id"))
     contact_fields = body.get("contactFields")
     if contact_fields is not None:

@@ -5,6 +5,7 @@ by item: rows by COPY (copy_line), arrays as literals, JSON columns by one prebu
 """
 
 import json
+from _json import make_encoder
 from collections.abc import Sequence
 
 from contacts.bulk.pipeline import Meanwhile
@@ -25,13 +26,14 @@ def text_array_literal(values: Sequence[str]) -> str:
 
 
 # json.dumps builds its encoder again at every call, two thirds of its cost for the few
-# keys a contact's JSON columns hold; this is the same encoder (same output), built once.
+# keys a contact's JSON columns hold; this is the same encoder (same output), built once:
+# CPython's C encoder, which json.encoder knows as c_make_encoder.
 # No circular-reference check: the values come from parsed JSON and CSV, never cyclic.
 def _json_refused(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_json_encoder = json.encoder.c_make_encoder(
+_json_encoder = make_encoder(
     None, _json_refused, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
 )
 

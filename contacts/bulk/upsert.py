@@ -160,7 +160,7 @@ def contacts_batch_preparing(
                 if raw is None:
                     continue
                 parsed, errors = contact_parse(raw, custom_fields=custom_fields)
-                if errors:
+                if parsed is None:  # exactly when there are errors
                     processed += 1
                     reason = errors_reason(errors)
                     failures.append(ImportFailure(job=job, index=index, reason=reason, data=raw))
@@ -234,6 +234,7 @@ def contacts_upsert_batch(
             # looked; the batch rolled back whole, and a second pass matches that contact.
             if attempt:
                 raise
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _upsert_batch(
@@ -293,6 +294,7 @@ def _upsert_batch(
         row_contact: dict[int, int] = {}
         # Without contactFields/customFieldsIDs a row changes every column it carries.
         every_column = allowed_custom is None and len(update_columns) == len(WRITABLE_COLUMNS)
+        merged: dict | None
         for contact_id, indices in by_contact.items():
             if len(indices) == 1:
                 merged = parsed_rows[indices[0]]

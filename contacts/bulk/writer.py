@@ -129,7 +129,7 @@ _UPDATE_TABLE = "contacts_upsert_rows"
 _ABSENT = dict.fromkeys(WRITABLE_COLUMNS)
 
 
-_EMPTY_JSON = {list: "[]", dict: "{}"}
+_EMPTY_JSON: dict[type, str] = {list: "[]", dict: "{}"}
 
 
 @dataclass(frozen=True)
@@ -174,9 +174,9 @@ def _copy_values(row: dict, defaults: dict, shape: _Shape = _ALL) -> list:
         if value is not None:
             empty = _EMPTY_JSON.get(type(value)) if not value else None
             values[position] = empty if empty is not None else json_text(value)
-    position = shape.tags_position
-    if position is not None and values[position] is not None:
-        values[position] = text_array_literal(values[position]) if values[position] else "{}"
+    tags_at = shape.tags_position
+    if tags_at is not None and values[tags_at] is not None:
+        values[tags_at] = text_array_literal(values[tags_at]) if values[tags_at] else "{}"
     return values
 
 
