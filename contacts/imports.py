@@ -3,6 +3,7 @@ link or browser upload). Each stores its job and enqueues the run once the trans
 commits; the worker's side is contacts.bulk.jobs and contacts.csv_import."""
 
 import json
+from collections.abc import Sequence
 
 from django.db import transaction
 
@@ -15,7 +16,7 @@ from contacts.validation import FieldProblem, contact_shape_errors, errors_reaso
 @transaction.atomic
 def import_job_start(
     *,
-    contacts: list[dict],
+    contacts: Sequence[object],  # the request's items, which need not be objects
     options: dict,
     created_by=None,
     body_text: str | None = None,
@@ -41,6 +42,7 @@ def import_job_start(
             failures.append((index, errors_reason(errors), raw))
     if unstorable:
         body_text = None
+    payload: JsonText | dict
     if body_text is not None:
         payload = JsonText(
             f'{{"options": {json.dumps(options)}, '

@@ -33,7 +33,7 @@ SUBSCRIBE_REPEAT_SECONDS = 60
 
 def _parse_or_raise(data: dict, custom_fields, prefix: str = "") -> dict:
     parsed, errors = contact_parse(data, custom_fields=custom_fields)
-    if errors:
+    if parsed is None:  # exactly when there are errors
         raise ContactError(
             [(f"{prefix}{field}" if field else prefix.rstrip("."), p) for field, p in errors]
         )
@@ -66,8 +66,8 @@ def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None
     # two concurrent subscribes of a new address would both create; these transaction
     # locks, taken in a fixed order, make the second wait and then find the first's contact.
     with connection.cursor() as cursor:
-        for value in sorted(v for v in (email, phone) if v):
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [value])
+        for channel in sorted(v for v in (email, phone) if v):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [channel])
     for column, value in (("email", email), ("phone", phone)):
         if value:
             found = (
@@ -126,7 +126,7 @@ def contact_subscribe(
     segment_ids = groups_static_ids(names=groups, create=True)
     contact = _find_by_channels(email=parsed.get("email"), phone=parsed.get("phone"))
     created = contact is None
-    if created:
+    if contact is None:
         errors = new_contact_errors(parsed, custom_fields)
         if errors:
             raise ContactError([(f"contact.{field}", problem) for field, problem in errors])
@@ -139,7 +139,7 @@ def contact_subscribe(
     event_key = "subscribeFromApi" if created else "subscribeUpdateFromApi"
     if form_type:
         event_key = f"{event_key}-{form_type}"
-    params = {"ContactId": contact.pk}
+    params: dict[str, object] = {"ContactId": contact.pk}
     if contact.email:
         params["EmailAddress"] = contact.email
     event_emit(type_key=event_key, key_value=str(contact.pk), params=params, contact_id=contact.pk)
@@ -166,7 +166,7 @@ def contact_create_or_update(*, data: dict, source: str) -> tuple[Contact, bool]
     if contact is None:
         contact = _find_by_channels(email=parsed.get("email"), phone=parsed.get("phone"))
     created = contact is None
-    if created:
+    if contact is None:
         errors = new_contact_errors(parsed, custom_fields)
         if errors:
             raise ContactError(errors)

@@ -29,7 +29,7 @@ def _emails_parse(emails: Any) -> tuple[list[str], list[dict]]:
     failed: list[dict] = []
     for index, raw in enumerate(emails):
         email, problem = email_normalise(raw)
-        if problem:
+        if email is None:
             failed.append({"index": index, "email": raw, "reason": problem})
         else:
             valid.append(email)
