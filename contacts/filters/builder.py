@@ -84,7 +84,8 @@ STANDARD_FIELDS: list[tuple[str, str, str]] = [
     ("createdAt", "Created", "created"),
     ("segment", "Segment", "segment"),
 ]
-CUSTOM_KINDS = {
+# Keyed by the stored type (CustomField.type, a plain string equal to its CustomFieldType).
+CUSTOM_KINDS: dict[str, str] = {
     CustomFieldType.TEXT: "text",
     CustomFieldType.NUMBER: "number",
     CustomFieldType.DATE: "date",
@@ -133,7 +134,9 @@ class Catalog:
 
     def __init__(self, *, exclude_segment: int | None = None):
         yes_no = [("true", "Yes"), ("false", "No")]
-        others = Segment.objects.exclude(pk=exclude_segment).order_by("name")
+        others = Segment.objects.order_by("name")
+        if exclude_segment is not None:
+            others = others.exclude(pk=exclude_segment)
         segments = [(str(segment.pk), segment.name) for segment in others]
         standard_choices = {
             "flag": yes_no,

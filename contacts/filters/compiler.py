@@ -60,6 +60,7 @@ from django.db.models import (
     CharField,
     DecimalField,
     Exists,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -304,16 +305,15 @@ class _Compiler:
             raise FilterError(path, f"operator {op!r} does not apply to createdAt")
         start, end = _instant_range(value, path)
         # A date is a whole day; comparing with its bounds keeps the created_at index usable.
-        q = {
+        if op == "$ne":
+            return ~Q(created_at__gte=start, created_at__lt=end)
+        return {
             "$eq": Q(created_at__gte=start, created_at__lt=end),
             "$gt": Q(created_at__gte=end),
             "$gte": Q(created_at__gte=start),
             "$lt": Q(created_at__lt=start),
             "$lte": Q(created_at__lt=end),
-        }.get(op)
-        if op == "$ne":
-            return ~Q(created_at__gte=start, created_at__lt=end)
-        return q
+        }[op]
 
     @staticmethod
     def boolean(true_q: Q, op: str, value: Any, path: str) -> Q:
@@ -447,6 +447,7 @@ class _Compiler:
         if op == "$all":
             raise FilterError(path, f"operator {op!r} does not apply to a custom field")
         lookup = ORDER_OPS[op]
+        lhs: Func
         if field.type == CustomFieldType.NUMBER:
             lhs = JsonNumber("fields", key)
             rhs = Value(_number(value, path), output_field=DecimalField())

@@ -1,7 +1,14 @@
 """The SQL pieces the segment filter compiler builds its conditions from: typed reads of one
 custom field's JSONB value that never raise on a value of the wrong shape."""
 
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, CharField, DecimalField, F, Func, TextField
+from django.db.models.sql.compiler import SQLCompiler
+
+# The parameters of a compiled piece of SQL, as Django's compiler passes them on.
+SqlParams = tuple[str | int, ...]
 
 NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -22,7 +29,15 @@ class JsonNumber(Func):
         super().__init__(F(column))
         self.key = key
 
-    def as_sql(self, compiler, connection, **extra):
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, SqlParams]:
         col, params = compiler.compile(self.source_expressions[0])
         value = f"({col} -> (%s)::text)"
         text = f"({col} ->> (%s)::text)"
@@ -47,7 +62,15 @@ class JsonIsoDate(Func):
         super().__init__(F(column))
         self.key = key
 
-    def as_sql(self, compiler, connection, **extra):
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, SqlParams]:
         col, params = compiler.compile(self.source_expressions[0])
         text = f"({col} ->> (%s)::text)"
         sql = f"(CASE WHEN {text} ~ %s THEN left({text}, 10) END)"
@@ -72,6 +95,14 @@ class JsonKeyText(Func):
         super().__init__(F(column))
         self.key = key
 
-    def as_sql(self, compiler, connection, **extra):
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, SqlParams]:
         sql, params = compiler.compile(self.source_expressions[0])
         return f"({sql} ->> (%s)::text)", (*params, self.key)
