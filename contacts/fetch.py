@@ -99,6 +99,8 @@ def resolve_checked(
     addresses: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         text = sockaddr[0]
+        if not isinstance(text, str):  # not an IP family, which a host name never resolves to
+            continue
         if text not in addresses:
             addresses.append(text)
     extra = list(extra_forbidden)
@@ -137,13 +139,14 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, *, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         # SNI and certificate checking use the hostname, not the pinned address.
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def fetch_to_file(
@@ -167,7 +170,7 @@ def fetch_to_file(
     extra = [ipaddress.ip_network(n) for n in extra_forbidden]
     deadline = time.monotonic() + total_timeout
     current = url
-    origin_auth: tuple[str, str] | None = None
+    origin_auth: tuple[str, str, int] | None = None
     auth_header: str | None = None
     for hop in range(MAX_REDIRECTS + 1):
         parts = urlsplit(current)
