@@ -12,10 +12,6 @@ from collections.abc import Callable
 # reads its next chunk): called with `until`, a check that the awaited result has arrived
 # (None while there is no such signal, as during a COPY), it works in short steps until that
 # is true or it has nothing left to do for now. See contacts.bulk.upsert.contacts_upsert_batch.
-# Work a caller gives a batch write to do while PostgreSQL is busy with it (a file import
-# reads its next chunk): called with `until`, a check that the awaited result has arrived
-# (None while there is no such signal, as during a COPY), it works in short steps until that
-# is true or it has nothing left to do for now. See contacts_upsert_batch.
 Meanwhile = Callable[[Callable[[], bool] | None], None]
 
 
