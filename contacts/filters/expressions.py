@@ -14,7 +14,31 @@ NUMERIC_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
-class JsonNumber(Func):
+class _JsonKey(Func):
+    """A read of one key of a JSONB column; subclasses say what SQL the key's value becomes
+    (`key_sql`, given the compiled column and its parameters)."""
+
+    def __init__(self, column: str, key: str):
+        super().__init__(F(column))
+        self.key = key
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, SqlParams]:
+        col, params = compiler.compile(self.source_expressions[0])
+        return self.key_sql(col, tuple(params))
+
+    def key_sql(self, col: str, params: SqlParams) -> tuple[str, SqlParams]:
+        raise NotImplementedError
+
+
+class JsonNumber(_JsonKey):
     """The custom field as numeric, NULL when absent or not a number.
 
     Values are stored as JSON numbers (contacts.validation), so the `jsonb_typeof` branch is
@@ -25,20 +49,7 @@ class JsonNumber(Func):
 
     output_field = DecimalField()
 
-    def __init__(self, column: str, key: str):
-        super().__init__(F(column))
-        self.key = key
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, SqlParams]:
-        col, params = compiler.compile(self.source_expressions[0])
+    def key_sql(self, col: str, params: SqlParams) -> tuple[str, SqlParams]:
         value = f"({col} -> (%s)::text)"
         text = f"({col} ->> (%s)::text)"
         sql = (
@@ -49,7 +60,7 @@ class JsonNumber(Func):
         return sql, (*params, key, *params, key, *params, key, NUMERIC_RE, *params, key)
 
 
-class JsonIsoDate(Func):
+class JsonIsoDate(_JsonKey):
     """The custom field's `YYYY-MM-DD` text, NULL when absent or not an ISO date.
 
     ISO dates order correctly as text; comparing text avoids a ::date cast that an
@@ -58,20 +69,7 @@ class JsonIsoDate(Func):
 
     output_field = CharField()
 
-    def __init__(self, column: str, key: str):
-        super().__init__(F(column))
-        self.key = key
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, SqlParams]:
-        col, params = compiler.compile(self.source_expressions[0])
+    def key_sql(self, col: str, params: SqlParams) -> tuple[str, SqlParams]:
         text = f"({col} ->> (%s)::text)"
         sql = f"(CASE WHEN {text} ~ %s THEN left({text}, 10) END)"
         return sql, (*params, self.key, ISO_DATE_RE, *params, self.key)
@@ -85,24 +83,11 @@ class Total(Func):
     output_field = BooleanField()
 
 
-class JsonKeyText(Func):
+class JsonKeyText(_JsonKey):
     """`fields ->> '<key>'`. Django's KeyTextTransform turns a digit key into an array index
     (`->> 12`), and custom field ids are digits, so the key is passed as text explicitly."""
 
     output_field = TextField()
 
-    def __init__(self, column: str, key: str):
-        super().__init__(F(column))
-        self.key = key
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, SqlParams]:
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"({sql} ->> (%s)::text)", (*params, self.key)
+    def key_sql(self, col: str, params: SqlParams) -> tuple[str, SqlParams]:
+        return f"({col} ->> (%s)::text)", (*params, self.key)
