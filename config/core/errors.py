@@ -36,18 +36,14 @@ class FieldError(HeraldError):
         super().__init__(message, field=field)
 
 
-class NotFoundError(HeraldError):
-    status = 404
-
-
 class ConflictError(HeraldError):
     """The action conflicts with the current state (a status machine refusal, a duplicate)."""
 
     status = 409
 
 
-def form_error(form, exc: HeraldError) -> None:
-    """Show a rule's refusal on a page's form: on the field it names when the form has that
-    field, else as a form-wide error."""
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.message if field else str(exc))
+def form_error(form, exc: HeraldError, *, field: str | None = None) -> None:
+    """Show a rule's refusal on a page's form: on the field it names (or `field`, when the
+    page names its inputs otherwise) if the form has that field, else as a form-wide error."""
+    name = exc.field if field is None else field
+    form.add_error(name if name in form.fields else None, exc.message or str(exc))

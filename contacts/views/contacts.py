@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.core.errors import form_error
 from config.core.roles import Role, has_role, role_required
 from contacts import custom_fields, services, unsubscribed
 from contacts import segments as segment_services
@@ -260,8 +261,7 @@ def _custom_field_call(form, service, **kwargs) -> bool:
     try:
         service(**kwargs)
     except ContactsRuleError as exc:
-        name = CUSTOM_FIELD_ERROR_FIELDS.get(exc.field, exc.field)
-        form.add_error(name if name in form.fields else None, exc.message)
+        form_error(form, exc, field=CUSTOM_FIELD_ERROR_FIELDS.get(exc.field, exc.field))
         return False
     return True
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from config.core.errors import form_error
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
 from contacts import segments as segment_services
@@ -60,7 +61,7 @@ def segment_create(request):
         try:
             segment = segment_services.segment_create(**form.cleaned_data)
         except ContactsRuleError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            form_error(form, exc)
         else:
             messages.success(request, f"Segment {segment.name} created.")
             return redirect("segment_detail", pk=segment.pk)
@@ -75,7 +76,7 @@ def segment_edit(request, pk: int):
         try:
             segment_services.segment_update(segment=segment, **form.cleaned_data)
         except ContactsRuleError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            form_error(form, exc)
         else:
             messages.success(request, f"Segment {segment.name} saved.")
             return redirect("segment_detail", pk=segment.pk)
