@@ -149,10 +149,6 @@ class _Errors(dict):
         self.setdefault(field, []).append(problem)
 
 
-def _get(body: dict, name: str) -> Any:
-    return body.get(name)
-
-
 def _flag(value: Any, name: str, errors: _Errors) -> bool | None:
     if value is None or value == "":
         return None
@@ -165,7 +161,7 @@ def _flag(value: Any, name: str, errors: _Errors) -> bool | None:
 
 
 def _string(body, name: str, limit: int, errors: _Errors, *, required: bool = False) -> str:
-    value = _get(body, name)
+    value = body.get(name)
     if value is None or value == "":
         if required:
             errors.add(name, "is required")
@@ -179,7 +175,7 @@ def _string(body, name: str, limit: int, errors: _Errors, *, required: bool = Fa
 
 
 def _tags(body, errors: _Errors) -> list[str]:
-    tags = _get(body, "tags")
+    tags = body.get("tags")
     if tags in (None, ""):
         return []
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
@@ -189,7 +185,7 @@ def _tags(body, errors: _Errors) -> list[str]:
 
 
 def _addresses(body, name: str, errors: _Errors, *, required: bool = True) -> list:
-    values = _get(body, name)
+    values = body.get(name)
     if values is None:
         if required:
             errors.add(name, "is required: a list of recipients")
@@ -309,7 +305,7 @@ class EmailView(APIView):
         text = _string(body, "plainText", 1_000_000, errors)
         if not html and not text and "htmlText" not in errors:
             errors.add("htmlText", "htmlText or plainText is required")
-        skip = _flag(_get(body, "skipPersonalisation"), "skipPersonalisation", errors) or False
+        skip = _flag(body.get("skipPersonalisation"), "skipPersonalisation", errors) or False
         emails = _addresses(body, "emails", errors)
         tags = _tags(body, errors)
         external_id = _string(body, "externalRequestId", EXTERNAL_ID_MAX, errors)
@@ -361,7 +357,7 @@ class SMSView(APIView):
         sender = _string(body, "from", SMS_SENDER_MAX, errors)
         text = _string(body, "text", SMS_TEXT_MAX, errors, required=True)
         numbers = _addresses(body, "phoneNumbers", errors, required=False)
-        raw_group = _get(body, "groupId")
+        raw_group = body.get("groupId")
         group_id = None
         if raw_group not in (None, ""):
             try:
