@@ -31,7 +31,6 @@ from campaigns import pipeline, scheduling
 from campaigns.delivery import policy
 from campaigns.delivery.signals import run_drained, run_failing
 from campaigns.lifecycle_input import (
-    SOCIAL_PLATFORMS,
     CampaignInvalid,
     campaign_input_clean,
 )
@@ -154,10 +153,6 @@ def channel_connection(channel: str) -> tuple[bool, str]:
     if channel == ChannelType.SMS:
         return (True, f"gateway {sms_gateway().name}")
     return (False, "no integration for this channel in Herald yet")
-
-
-def channel_name(channel: str) -> str:
-    return dict(ChannelType.choices).get(channel) or SOCIAL_PLATFORMS.get(channel, channel)
 
 
 def _check_launchable(campaign: Campaign) -> None:

@@ -550,7 +550,3 @@ def orders_delete(
         )
     _, per_model = orders.delete()  # items go with their orders (one DELETE per table)
     return per_model.get(Order._meta.label, 0)
-
-
-def order_json(order: Order) -> str:
-    return json.dumps(order.raw, indent=2, ensure_ascii=False, default=str)

@@ -91,7 +91,3 @@ def sender_for(
     """A fresh sender for the channel, or None when no provider serves it."""
     factory = _SENDERS.get(channel)
     return factory(content, custom_fields) if factory else None
-
-
-def sendable_channels() -> frozenset[str]:
-    return frozenset(_SENDERS)
