@@ -246,3 +246,83 @@ def deliveries_fail_exhausted(*, delivery_ids: list[int], attempts: int) -> list
         error=f"gave up after {attempts} attempts without an outcome "
         "(the sending worker stopped each time)",
     )
+
+
+# Where provider feedback may move a delivery: TRANSITIONS, plus a delivery report that
+# arrives before our own "sent" outcome was written (the webhook was faster than the
+# worker's record step) may move a queued row too.
+FEEDBACK_ORDER = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED, S.UNSUBSCRIBED)
+
+
+def _feedback_sources(status: str) -> list[str]:
+    sources = _sources(status)
+    if status in (S.DELIVERED, S.BOUNCED) and S.QUEUED not in sources:
+        sources.append(S.QUEUED)
+    return sources
+
+
+def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[tuple[int, str]]:
+    """Apply provider feedback to the ledger: `rows` are (delivery id, status, provider event
+    id, detail, url). Each (delivery, event id) is applied once, however often the provider
+    sends it (the event id is unique per delivery in DeliveryEvent), and only where
+    TRANSITIONS allow the move, so feedback out of order or repeated changes nothing (a
+    "delivered" after "opened" is dropped). Returns the (delivery id, status) pairs applied.
+
+    One statement per status, in the order a message lives (sent … unsubscribed), so a
+    batch holding "delivered" and "opened" of one message ends opened."""
+    by_status: dict[str, list[tuple[int, str, str, str]]] = {}
+    for delivery_id, status, event_id, detail, url in rows:
+        if status not in TRANSITIONS:
+            raise ValueError(f"unknown delivery status {status!r}")
+        by_status.setdefault(status, []).append((delivery_id, event_id, detail, url))
+    table = Delivery._meta.db_table
+    events = DeliveryEvent._meta.db_table
+    applied: list[tuple[int, str]] = []
+    order = {status: index for index, status in enumerate(FEEDBACK_ORDER)}
+    for status in sorted(by_status, key=lambda s: order.get(s, len(order))):
+        items = by_status[status]
+        ids, event_ids, details, urls = (list(column) for column in zip(*items, strict=True))
+        stamp = STAMPS.get(status)
+        sets = ["status = %s", "claimed_at = NULL"]
+        set_params: list[Any] = [status]
+        if stamp:
+            sets.append(f"{stamp} = COALESCE(d.{stamp}, now())")
+        if status in ERROR_STATUSES:
+            sets.append(
+                "error = CASE WHEN i.detail = '' THEN d.error ELSE left(i.detail, 10000) END"
+            )
+        if status in (S.OPENED, S.CLICKED):
+            counter = "open_count" if status == S.OPENED else "click_count"
+            sets.append(f"{counter} = d.{counter} + i.n")
+        # Rows allowed to move are locked first, so a concurrent copy of the same event waits
+        # and then finds its event id taken (ON CONFLICT) and moves nothing.
+        sql = f"""
+            /* delivery.feedback */
+            WITH v AS (
+                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+                           AS v(id, event_id, detail, url)
+            ), ok AS (
+                SELECT v.* FROM v JOIN {table} d ON d.id = v.id
+                 WHERE d.status = ANY(%s)
+                 FOR UPDATE OF d
+            ), ins AS (
+                INSERT INTO {events} (delivery_id, status, at, detail, url, provider_event_id)
+                SELECT DISTINCT ON (id, event_id) id, %s, now(), left(detail, 10000),
+                       left(url, 2000), left(event_id, 255)
+                  FROM ok
+                ON CONFLICT (delivery_id, provider_event_id) WHERE provider_event_id <> ''
+                DO NOTHING
+                RETURNING delivery_id, detail
+            ), i AS (
+                SELECT delivery_id, count(*) AS n, max(detail) AS detail FROM ins GROUP BY 1
+            )
+            UPDATE {table} d SET {", ".join(sets)}
+              FROM i
+             WHERE d.id = i.delivery_id
+            RETURNING d.id
+        """
+        params = [ids, event_ids, details, urls, _feedback_sources(status), status, *set_params]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            applied.extend((row[0], status) for row in cursor.fetchall())
+    return applied

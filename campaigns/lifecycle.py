@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from campaigns import pipeline, scheduling
 from campaigns.delivery import policy
+from campaigns.delivery.providers import channel_integrations
 from campaigns.delivery.signals import run_drained, run_failing
 from campaigns.lifecycle_input import (
     CampaignInvalid,
@@ -143,19 +144,36 @@ class CampaignLocked(ConflictError):
 
 
 def channel_connection(channel: str) -> tuple[bool, str]:
-    """(connected, how). Email: a sender address is configured (the organisation's default
-    sender or DEFAULT_FROM_EMAIL). SMS: campaigns.sms always yields a gateway — the HTTP
-    gateway when HERALD_SMS_URL is set, else the file outbox, which counts as connected just
-    as email's file backend does in development. Other channels have no integration yet."""
+    """(connected, how). A channel is connected when an enabled integration serves it.
+    Without one, the environment's transports: email when a sender address is configured
+    (the organisation's default sender or DEFAULT_FROM_EMAIL); SMS always, campaigns.sms
+    yielding the HTTP gateway when HERALD_SMS_URL is set, else the file outbox, which counts
+    as connected just as email's file backend does in development."""
+    integrations = channel_integrations(channel)
+    if integrations:
+        return (True, "through " + ", ".join(integration.name for integration in integrations))
     if channel == ChannelType.EMAIL:
         sender = Organisation.load().default_sender_email or settings.DEFAULT_FROM_EMAIL
         return (bool(sender), f"sender {sender}" if sender else "no sender address configured")
     if channel == ChannelType.SMS:
         return (True, f"gateway {sms_gateway().name}")
-    return (False, "no integration for this channel in Herald yet")
+    return (False, "no integration connects this channel")
 
 
 def _check_launchable(campaign: Campaign) -> None:
+    integration = campaign.integration
+    if integration is not None:
+        if not integration.enabled:
+            raise LaunchRefused(
+                "integration", f"cannot launch: the integration {integration.name} is disabled"
+            )
+        missing = [c for c in campaign.channels if c not in integration.channels]
+        if missing:
+            raise LaunchRefused(
+                "integration",
+                f"cannot launch: the integration {integration.name} does not connect "
+                f"{', '.join(missing)}",
+            )
     for channel in campaign.channels:
         connected, how = channel_connection(channel)
         if not connected:

@@ -41,6 +41,10 @@ class SendRequest(models.Model):
     api_key = models.ForeignKey(
         "core.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The integration to send through; none: the channel's default.
+    integration = models.ForeignKey(
+        "core.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -187,9 +191,19 @@ class DeliveryEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     detail = models.TextField(blank=True)
     url = models.URLField(max_length=2000, blank=True)
+    # The provider's id of the event this row records (webhook, DSN): the same event reported
+    # twice is applied once (campaigns.ledger.deliveries_feedback).
+    provider_event_id = models.CharField(max_length=255, blank=True, db_default="")
 
     class Meta:
         ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "provider_event_id"],
+                condition=~Q(provider_event_id=""),
+                name="delivery_event_provider_event_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["delivery", "at"], name="delivery_event_recent"),
             # Analytics refresh finds the runs with fresh opens/clicks by time. Events are
@@ -266,6 +280,10 @@ class Campaign(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # "Email service": the integration the campaign goes through; none: each channel's default.
+    integration = models.ForeignKey(
+        "core.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     error_threshold = models.PositiveIntegerField(
         default=50, help_text="Percent of failed sends (after 100 attempts) that pauses a run."
     )
@@ -329,6 +347,15 @@ class CampaignRun(models.Model):
     reach = models.PositiveIntegerField(default=0, help_text="Recipients materialised at launch.")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A run handed whole to a service (the provider contract's create campaign): the service's
+    # id for it, the service's status, its last figures and when they were fetched.
+    integration = models.ForeignKey(
+        "core.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    external_id = models.CharField(max_length=255, blank=True)
+    external_status = models.CharField(max_length=30, blank=True)
+    external_stats = models.JSONField(default=dict, blank=True)
+    external_stats_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -338,7 +365,12 @@ class CampaignRun(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status"], name="run_active", condition=Q(status="running"))
+            models.Index(fields=["status"], name="run_active", condition=Q(status="running")),
+            models.Index(
+                fields=["integration", "external_id"],
+                name="run_external_id",
+                condition=~Q(external_id=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -392,3 +424,22 @@ class MetricBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} {self.channel} {self.hour:%Y-%m-%d %H}:00"
+
+
+class ProviderRate(models.Model):
+    """The adaptive send rate of one provider (an integration, or the environment's transport
+    of a channel), shared by every worker: a token bucket refilled at `rate` messages a second.
+    `rate` starts at `ceiling` (the configured limit), is cut when the provider throttles and
+    grows back while it does not (campaigns.delivery.rate)."""
+
+    key = models.CharField(max_length=60, primary_key=True)
+    rate = models.FloatField(default=0)
+    ceiling = models.FloatField(default=0)
+    tokens = models.FloatField(default=0)
+    refilled_at = models.DateTimeField(null=True, blank=True)
+    throttled_at = models.DateTimeField(null=True, blank=True)
+    throttles = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.rate:g}/s"

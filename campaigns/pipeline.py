@@ -45,6 +45,7 @@ from campaigns.models import (
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import ChannelType, Contact, Unsubscribed
+from contacts.suppression import suppression_sql
 from templates.models import TemplateVersion
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ def _insert(
             f"NOT EXISTS (SELECT 1 FROM {Unsubscribed._meta.db_table} u "
             "WHERE lower(u.email) = lower(c.email))"
         )
+    # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
+    # channel is one of ChannelType's values, checked here, so it can be a literal.
+    if channel not in ChannelType.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    where.append(suppression_sql(f"'{channel}'", f"c.{column}"))
     table = Delivery._meta.db_table
     contacts = Contact._meta.db_table
     sql = f"""

@@ -44,3 +44,13 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_reference(value: str, prefix: str = "env:") -> str:
+    """`value` itself, or, when it is `env:NAME`, the environment variable NAME: for settings
+    an operator stores (provider credentials) that name a variable instead of holding the
+    secret. The name comes from the operator's configuration, not from Herald's code, so it
+    is not one of the variables the README lists."""
+    if isinstance(value, str) and value.startswith(prefix):
+        return os.environ.get(value[len(prefix) :], "")
+    return value

@@ -330,6 +330,13 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # HERALD_RETRY_BASE * 2^(attempt-1) seconds (campaigns.delivery.policy).
 HERALD_RATE_LIMIT_EMAIL = env_int("HERALD_RATE_LIMIT_EMAIL", 0)
 HERALD_RATE_LIMIT_SMS = env_int("HERALD_RATE_LIMIT_SMS", 0)
+# The Fernet key sealing provider credentials in the database (config.core.secrets); without
+# it a key is derived from SECRET_KEY (changing SECRET_KEY then means entering them again).
+HERALD_SECRETS_KEY = env_str("HERALD_SECRETS_KEY", "")
+# Soft bounces (mailbox full, server busy) suppress an address once it has this many within
+# this many days; hard bounces and complaints suppress at once (campaigns.delivery.feedback).
+HERALD_SOFT_BOUNCE_LIMIT = env_int("HERALD_SOFT_BOUNCE_LIMIT", 3)
+HERALD_SOFT_BOUNCE_WINDOW_DAYS = env_int("HERALD_SOFT_BOUNCE_WINDOW_DAYS", 30)
 HERALD_CLAIM_TIMEOUT = env_int("HERALD_CLAIM_TIMEOUT", 600)
 HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
 # An order is credited to the campaign/workflow message its contact last clicked this many

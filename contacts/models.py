@@ -205,6 +205,44 @@ class Unsubscribed(models.Model):
         return self.email
 
 
+class SuppressionReason(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
+    COMPLAINT = "complaint", "Spam complaint"
+    MANUAL = "manual", "Added by hand"
+
+
+class Suppression(models.Model):
+    """An address no message may reach on its channel, and why: a hard bounce, a spam
+    complaint, repeated soft bounces (contacts.suppression), or a marketer's decision. Lifting
+    keeps the row (who lifted it and when) for the record; an address is suppressed while it
+    has a row that is not lifted."""
+
+    channel = models.CharField(max_length=20, choices=ChannelType.choices)
+    address = models.CharField(max_length=254, help_text="Email (lower case) or E.164 phone.")
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    detail = models.TextField(blank=True, help_text="The provider's or mail server's words.")
+    source = models.CharField(max_length=100, blank=True, help_text="Where the report came from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "address"],
+                condition=Q(lifted_at__isnull=True),
+                name="suppression_active_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_reason_display()})"
+
+
 class ImportStatus(models.TextChoices):
     STARTED = "STARTED"
     IMPORTING = "IMPORTING"

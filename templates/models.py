@@ -29,6 +29,10 @@ class MessageTemplate(models.Model):
         max_length=50, blank=True, help_text="Provider holding the external copy."
     )
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # The integration holding the external copy (imported from it, or published to it).
+    integration = models.ForeignKey(
+        "core.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     version = models.PositiveIntegerField(
         default=0, help_text="Number of the latest published version."
     )
@@ -42,6 +46,13 @@ class MessageTemplate(models.Model):
                 fields=["provider", "external_id"],
                 condition=models.Q(external_id__isnull=False),
                 name="template_external_id_unique",
+            ),
+            # An import that is interrupted and started again finds the templates it already
+            # brought in: one template per (integration, external id).
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                condition=models.Q(external_id__isnull=False, integration__isnull=False),
+                name="template_integration_external_id_unique",
             ),
         ]
 

@@ -38,12 +38,15 @@ _SHELL_USED = re.compile(rf"\$\{{?({_NAME})")
 
 def _env_readers() -> set[str]:
     """The public functions of config/env.py: each reads the variable named by its first
-    argument."""
+    argument; but env_reference, which reads a variable an operator named in stored settings
+    (`env:NAME`), never one of Herald's own."""
     tree = ast.parse((ROOT / "config" / "env.py").read_text())
     return {
         node.name
         for node in tree.body
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+        if isinstance(node, ast.FunctionDef)
+        and not node.name.startswith("_")
+        and node.name != "env_reference"
     }
 
 

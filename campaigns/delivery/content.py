@@ -35,6 +35,9 @@ class SendContent:
     subject: str = ""
     html: str = ""
     text: str = ""
+    # The integration the scope names (a campaign's "Email service", a send request's);
+    # None: each channel's default (campaigns.delivery.providers.integration_for).
+    integration_id: int | None = None
 
     @classmethod
     def of_request(cls, send_request: SendRequest) -> SendContent:
@@ -47,6 +50,7 @@ class SendContent:
             subject=send_request.subject,
             html=send_request.html,
             text=send_request.text,
+            integration_id=send_request.integration_id,
         )
 
     @classmethod
@@ -54,6 +58,7 @@ class SendContent:
         return cls(
             template_version=run.template_version,
             tags=[f"campaign-{run.campaign_id}", f"run-{run.pk}"],
+            integration_id=run.campaign.integration_id,
         )
 
     @classmethod

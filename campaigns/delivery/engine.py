@@ -38,9 +38,11 @@ from campaigns.delivery import (
     policy,
 )
 from campaigns.delivery.content import SendContent, delivery_render, email_sender
+from campaigns.delivery.providers import ProviderError, integration_for, provider_of
 from campaigns.delivery.senders import (
     ACCEPTED,
     PERMANENT,
+    TRANSIENT,
     Message,
     Outcome,
     Sender,
@@ -51,6 +53,7 @@ from campaigns.delivery.signals import run_drained, run_failing
 from campaigns.ledger import deliveries_fail_exhausted, deliveries_record, unflushed_commits
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
 from config.core.queues import CLOCK, lease_claim, lease_free
+from config.core.secrets import SecretsUnreadable
 from contacts.models import ChannelType, CustomField
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
@@ -432,6 +435,24 @@ def run_over_error_threshold(run: CampaignRun, min_attempts: int) -> tuple[bool,
 # --- the loop ------------------------------------------------------------------------------
 
 
+class _RefusingSender(Sender):
+    """Stands in for a provider that cannot be set up: every message fails with why."""
+
+    def __init__(
+        self,
+        content: SendContent,
+        custom_fields: list[CustomField],
+        reason: str,
+        *,
+        permanent: bool = True,
+    ) -> None:
+        super().__init__(content, custom_fields)
+        self.outcome = Outcome(PERMANENT if permanent else TRANSIENT, reason)
+
+    def send(self, batch: list[Message]) -> dict[int, Outcome]:
+        return {message.delivery.pk: self.outcome for message in batch}
+
+
 class _Batch:
     """One task's senders (one per channel, opened on first use) and template versions."""
 
@@ -450,8 +471,25 @@ class _Batch:
         return self.versions[version_id]
 
     def sender(self, channel: str) -> Sender | None:
+        """The channel's sender: through the integration the scope names or the channel's
+        default integration, else the transport configured in the environment. A provider
+        that cannot be set up (credentials unreadable, kind not installed) fails the rows
+        with its reason rather than sending through another provider."""
         if channel not in self.senders:
-            self.senders[channel] = sender_for(channel, self.scope.content, self.custom_fields)
+            content = self.scope.content
+            integration = integration_for(channel, content.integration_id)
+            if integration is None:
+                sender = sender_for(channel, content, self.custom_fields)
+            else:
+                try:
+                    sender = provider_of(integration).sender(content, self.custom_fields)
+                except ProviderError as exc:
+                    sender = _RefusingSender(
+                        content, self.custom_fields, exc.message, permanent=exc.permanent
+                    )
+                except SecretsUnreadable as exc:
+                    sender = _RefusingSender(content, self.custom_fields, str(exc))
+            self.senders[channel] = sender
         return self.senders[channel]
 
     def close(self) -> None:

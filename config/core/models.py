@@ -1,14 +1,19 @@
-"""The ground floor's data: the organisation, background heartbeats and API keys.
+"""The ground floor's data: the organisation, background heartbeats, API keys and the
+connected providers (integrations).
 
 Every app may use these; nothing here imports an app.
 """
 
+import secrets
 import zoneinfo
 
 from auditlog.registry import auditlog
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from config.core.secrets import secrets_open
 
 
 def validate_time_zone(value: str) -> None:
@@ -123,3 +128,53 @@ class APIKey(models.Model):
 
 
 auditlog.register(APIKey, exclude_fields=["key_hash", "last_used_at"])
+
+
+def webhook_key_new() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Integration(models.Model):
+    """A connected provider: an SMTP server, an email service, an HTTP gateway, a messenger
+    bot or a service that takes whole campaigns. `kind` names its implementation (the
+    registry of campaigns.delivery.providers); `settings` holds what may be shown, the
+    credentials are sealed in `secrets_sealed` (config.core.secrets) and never shown back.
+
+    A campaign or template may name its integration; otherwise a channel goes through its
+    default integration (`is_default`), else the first enabled one for the channel, else the
+    transport configured in the environment (EMAIL_URL, HERALD_SMS_URL, the local outbox)."""
+
+    kind = models.CharField(max_length=40)
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    channels = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    is_default = models.BooleanField(
+        default=False, help_text="The integration its channels go through unless one is named."
+    )
+    settings = models.JSONField(default=dict, blank=True)
+    secrets_sealed = models.TextField(blank=True, editable=False)
+    # The secret part of the integration's webhook URL (/webhooks/<key>/).
+    webhook_key = models.CharField(
+        max_length=64, unique=True, default=webhook_key_new, editable=False
+    )
+    rate_limit = models.FloatField(
+        default=0, help_text="Messages per second across all workers; 0 = no limit."
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    stats_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def secrets(self) -> dict[str, str]:
+        """The credentials, opened (env: references resolved)."""
+        return secrets_open(self.secrets_sealed)
+
+
+auditlog.register(Integration, exclude_fields=["secrets_sealed", "updated_at"])

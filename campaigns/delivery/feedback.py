@@ -1,0 +1,395 @@
+"""Feedback from providers: the actions a webhook, a DSN, an ARF report or an unsubscribe
+mail yields, and how Herald applies them (the provider contract's webhook actions: send
+email, unsubscribe, update campaign, update campaign stats, update delivery status).
+
+`actions_apply` is the one door: the delivery statuses go through the ledger's transition
+table once per provider event (campaigns.ledger.deliveries_feedback), hard bounces and
+complaints suppress the address at once, repeated soft bounces within a window do too
+(contacts.suppression), unsubscribes reach the unsubscribed list, and a run handed to a
+service follows the status and figures the service reports. Applying the same actions again
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.delivery.providers import CampaignStats, CampaignStatus, DeliveryStatus
+from campaigns.ledger import deliveries_feedback
+from campaigns.messages import send_request_enqueue
+from campaigns.models import CampaignRun, Delivery, DeliveryEvent, SendKind, SendRequest
+from campaigns.models import DeliveryStatus as LedgerStatus
+from config.core.models import Integration
+from contacts.channels import email_normalise
+from contacts.models import ChannelType, SuppressionReason
+from contacts.suppression import suppressions_add
+from contacts.unsubscribed import unsubscribed_add
+
+logger = logging.getLogger(__name__)
+
+SOFT_BOUNCE = "soft bounce"
+HARD_BOUNCE = "hard bounce"
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+@dataclass
+class UpdateDeliveryStatus:
+    """A message's status at the provider. The message is found by, in this order: Herald's
+    own id (`herald_id`: the Message-ID or the delivery's request id, as VERP addresses and
+    custom headers carry it), the provider's message id (`message_id`), or the campaign's
+    external id with the recipient's address (`external_id` + `email`)."""
+
+    status: DeliveryStatus
+    email: str = ""
+    external_id: str = ""
+    message_id: str = ""
+    herald_id: str = ""
+    event_id: str = ""
+    detail: str = ""
+    url: str = ""
+    at: datetime | None = None
+
+
+@dataclass
+class Unsubscribe:
+    """An address asked to stop: from everything (`all`), or from one category (`external_id`,
+    the category id at the service; Herald's unsubscribed list is per address, so a category
+    unsubscribe is recorded against the address with the category as its reason)."""
+
+    email: str
+    external_id: str = ""
+    all: bool = True
+    reason: str = ""
+
+
+@dataclass
+class UpdateCampaign:
+    external_id: str
+    status: CampaignStatus
+
+
+@dataclass
+class UpdateCampaignStats:
+    external_id: str
+    stats: CampaignStats
+
+
+@dataclass
+class SendEmail:
+    """The service asks Herald to send a message itself (e.g. a confirmation)."""
+
+    to: str
+    subject: str
+    html: str = ""
+    text: str = ""
+    from_email: str = ""
+    from_name: str = ""
+
+
+Action = UpdateDeliveryStatus | Unsubscribe | UpdateCampaign | UpdateCampaignStats | SendEmail
+
+
+@dataclass
+class WebhookResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class WebhookResult:
+    """What a parser makes of a request: the actions to apply and, optionally, the HTTP answer
+    the service expects (200 with an empty body when absent)."""
+
+    actions: list[Action] = field(default_factory=list)
+    response: WebhookResponse | None = None
+
+
+@dataclass
+class ApplyReport:
+    """What applying a list of actions changed, by kind ("delivered", "suppressed", …), and
+    the actions that matched nothing (a message Herald never sent)."""
+
+    changes: Counter[str] = field(default_factory=Counter)
+    unmatched: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.changes.values())
+
+
+# --- status mapping -------------------------------------------------------------------------
+
+_LEDGER: dict[DeliveryStatus, str] = {
+    DeliveryStatus.SENT: LedgerStatus.SENT,
+    DeliveryStatus.DELIVERED: LedgerStatus.DELIVERED,
+    DeliveryStatus.OPENED: LedgerStatus.OPENED,
+    DeliveryStatus.CLICKED: LedgerStatus.CLICKED,
+    DeliveryStatus.BOUNCED: LedgerStatus.BOUNCED,
+    DeliveryStatus.SOFT_BOUNCED: LedgerStatus.BOUNCED,
+    DeliveryStatus.COMPLAINED: LedgerStatus.COMPLAINED,
+    DeliveryStatus.UNSUBSCRIBED: LedgerStatus.UNSUBSCRIBED,
+    DeliveryStatus.FAILED: LedgerStatus.FAILED,
+}
+
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def herald_request_id(value: str) -> uuid.UUID | None:
+    """The delivery request id inside a Message-ID (<hex@domain>), a VERP tag or a bare id."""
+    match = _HEX_ID.search(value.lower().replace("-", ""))
+    return uuid.UUID(match.group(0)) if match else None
+
+
+def _event_id(action: UpdateDeliveryStatus, delivery_id: int) -> str:
+    """The provider's event id, else one derived from what the event says, so a repeat of
+    the same report is recognised."""
+    if action.event_id:
+        return action.event_id[:255]
+    at = action.at.isoformat() if action.at else ""
+    raw = f"{action.status}|{delivery_id}|{at}|{action.url}|{action.detail}"
+    return "h:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def _deliveries_find(
+    actions: list[UpdateDeliveryStatus], integration: Integration | None
+) -> dict[int, tuple[int, str, str]]:
+    """action index → (delivery id, channel, locator) for the actions that name a delivery."""
+    found: dict[int, tuple[int, str, str]] = {}
+    by_request: dict[uuid.UUID, list[int]] = {}
+    by_provider: dict[str, list[int]] = {}
+    by_run: dict[str, list[int]] = {}
+    for index, action in enumerate(actions):
+        request_id = herald_request_id(action.herald_id) if action.herald_id else None
+        if request_id is not None:
+            by_request.setdefault(request_id, []).append(index)
+        elif action.message_id:
+            by_provider.setdefault(action.message_id, []).append(index)
+        elif action.external_id and action.email:
+            by_run.setdefault(action.external_id, []).append(index)
+    fields = ("pk", "channel", "locator")
+    if by_request:
+        for pk, channel, locator, request_id in Delivery.objects.filter(
+            request_id__in=list(by_request)
+        ).values_list(*fields, "request_id"):
+            for index in by_request[request_id]:
+                found[index] = (pk, channel, locator)
+    if by_provider:
+        rows = Delivery.objects.filter(provider_message_id__in=list(by_provider))
+        for pk, channel, locator, provider_id in rows.values_list(*fields, "provider_message_id"):
+            for index in by_provider[provider_id]:
+                found[index] = (pk, channel, locator)
+    if by_run:
+        runs = CampaignRun.objects.filter(external_id__in=list(by_run))
+        if integration is not None:
+            runs = runs.filter(integration=integration)
+        for run_id, external_id in runs.values_list("pk", "external_id"):
+            indexes = by_run[external_id]
+            wanted = {actions[i].email.strip().lower(): i for i in indexes}
+            rows = Delivery.objects.filter(run_id=run_id, locator__in=list(wanted)).values_list(
+                *fields
+            )
+            for pk, channel, locator in rows:
+                for index in indexes:
+                    if actions[index].email.strip().lower() == locator.lower():
+                        found[index] = (pk, channel, locator)
+    return found
+
+
+def _soft_bounce_limit_reached(channel: str, addresses: list[str]) -> list[str]:
+    """Addresses with HERALD_SOFT_BOUNCE_LIMIT soft bounces within the window."""
+    limit = settings.HERALD_SOFT_BOUNCE_LIMIT
+    if not addresses or limit <= 0:
+        return []
+    since = timezone.now() - timedelta(days=settings.HERALD_SOFT_BOUNCE_WINDOW_DAYS)
+    table = Delivery._meta.db_table
+    events = DeliveryEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT d.locator FROM {table} d JOIN {events} e ON e.delivery_id = d.id
+                 WHERE d.locator = ANY(%s) AND d.channel = %s AND e.status = 'bounced'
+                   AND e.detail LIKE %s AND e.at >= %s
+                 GROUP BY d.locator HAVING count(DISTINCT d.id) >= %s""",  # noqa: S608
+            [addresses, channel, f"{SOFT_BOUNCE}%", since, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _delivery_statuses_apply(
+    actions: list[UpdateDeliveryStatus],
+    integration: Integration | None,
+    source: str,
+    report: ApplyReport,
+) -> None:
+    found = _deliveries_find(actions, integration)
+    report.unmatched += len(actions) - len(found)
+    rows = []
+    kinds: dict[tuple[int, str], tuple[str, str, str, str]] = {}
+    for index, (delivery_id, channel, locator) in found.items():
+        action = actions[index]
+        ledger = _LEDGER.get(DeliveryStatus(action.status))
+        if ledger is None:  # queued: nothing to record
+            continue
+        detail = action.detail
+        if action.status == DeliveryStatus.SOFT_BOUNCED:
+            detail = f"{SOFT_BOUNCE}: {detail}".rstrip(": ")
+        elif action.status == DeliveryStatus.BOUNCED:
+            detail = f"{HARD_BOUNCE}: {detail}".rstrip(": ")
+        rows.append((delivery_id, ledger, _event_id(action, delivery_id), detail, action.url))
+        kinds[(delivery_id, ledger)] = (str(action.status), channel, locator, detail)
+    if not rows:
+        return
+    applied = deliveries_feedback(rows)
+    hard: dict[str, list[tuple[str, str]]] = {}
+    complaints: dict[str, list[tuple[str, str]]] = {}
+    soft: dict[str, list[str]] = {}
+    unsubscribed: list[str] = []
+    for key in applied:
+        status, channel, locator, detail = kinds[key]
+        report.changes[status] += 1
+        if status == DeliveryStatus.BOUNCED:
+            hard.setdefault(channel, []).append((locator, detail))
+        elif status == DeliveryStatus.SOFT_BOUNCED:
+            soft.setdefault(channel, []).append(locator)
+        elif status == DeliveryStatus.COMPLAINED:
+            complaints.setdefault(channel, []).append((locator, detail))
+        elif status == DeliveryStatus.UNSUBSCRIBED and channel == ChannelType.EMAIL:
+            unsubscribed.append(locator)
+    for channel, entries in hard.items():
+        report.changes["suppressed"] += suppressions_add(
+            channel=channel, entries=entries, reason=SuppressionReason.HARD_BOUNCE, source=source
+        )
+    for channel, entries in complaints.items():
+        report.changes["suppressed"] += suppressions_add(
+            channel=channel, entries=entries, reason=SuppressionReason.COMPLAINT, source=source
+        )
+    for channel, locators in soft.items():
+        over = _soft_bounce_limit_reached(channel, list(dict.fromkeys(locators)))
+        entries = [
+            (
+                locator,
+                f"{settings.HERALD_SOFT_BOUNCE_LIMIT} soft bounces within "
+                f"{settings.HERALD_SOFT_BOUNCE_WINDOW_DAYS} days",
+            )
+            for locator in over
+        ]
+        report.changes["suppressed"] += suppressions_add(
+            channel=channel, entries=entries, reason=SuppressionReason.SOFT_BOUNCES, source=source
+        )
+    if unsubscribed:
+        outcome = unsubscribed_add(emails=unsubscribed, reason=f"reported by {source}")
+        report.changes["unsubscribed_added"] += outcome["added"]
+
+
+def _unsubscribes_apply(actions: list[Unsubscribe], source: str, report: ApplyReport) -> None:
+    by_reason: dict[str, list[str]] = {}
+    for action in actions:
+        email, _ = email_normalise(action.email)
+        if email is None:
+            report.unmatched += 1
+            continue
+        reason = action.reason or (
+            f"unsubscribed at {source}"
+            if action.all or not action.external_id
+            else f"unsubscribed from category {action.external_id} at {source}"
+        )
+        by_reason.setdefault(reason[:200], []).append(email)
+    for reason, emails in by_reason.items():
+        report.changes["unsubscribed_added"] += unsubscribed_add(emails=emails, reason=reason)[
+            "added"
+        ]
+
+
+def _runs_of(integration: Integration | None, external_id: str):
+    runs = CampaignRun.objects.filter(external_id=external_id)
+    return runs.filter(integration=integration) if integration is not None else runs
+
+
+def _campaign_updates_apply(
+    actions: list[UpdateCampaign | UpdateCampaignStats],
+    integration: Integration | None,
+    report: ApplyReport,
+) -> None:
+    now = timezone.now()
+    for action in actions:
+        runs = _runs_of(integration, action.external_id)
+        if isinstance(action, UpdateCampaign):
+            changed = runs.exclude(external_status=str(action.status)).update(
+                external_status=str(action.status)
+            )
+            key = "campaign_status"
+        else:
+            stats: dict[str, Any] = action.stats.as_dict()
+            update: dict[str, Any] = {"external_stats": stats, "external_stats_at": now}
+            if action.stats.status:
+                update["external_status"] = str(action.stats.status)
+            changed = runs.update(**update)
+            key = "campaign_stats"
+        if changed:
+            report.changes[key] += changed
+        else:
+            report.unmatched += 1
+
+
+def _emails_send(
+    actions: list[SendEmail], integration: Integration | None, report: ApplyReport
+) -> None:
+    for action in actions:
+        email, _ = email_normalise(action.to)
+        if email is None:
+            report.unmatched += 1
+            continue
+        request = SendRequest.objects.create(
+            kind=SendKind.EMAIL,
+            subject=action.subject,
+            html=action.html,
+            text=action.text,
+            from_email=action.from_email,
+            from_name=action.from_name,
+            skip_personalisation=True,
+            integration=integration,
+        )
+        Delivery.objects.create(send_request=request, channel=ChannelType.EMAIL, locator=email)
+        report.changes["emails_queued"] += 1
+        send_request_enqueue(send_request_id=request.pk, deliveries=1)
+
+
+@transaction.atomic
+def actions_apply(
+    actions: list[Action], *, integration: Integration | None = None, source: str = ""
+) -> ApplyReport:
+    """Apply a webhook's (or a bounce mailbox's) actions; idempotent. `source` names where
+    they came from in suppression and unsubscribe reasons (the integration's name by
+    default)."""
+    source = source or (integration.name if integration is not None else "provider")
+    report = ApplyReport()
+    statuses = [a for a in actions if isinstance(a, UpdateDeliveryStatus)]
+    if statuses:
+        _delivery_statuses_apply(statuses, integration, source, report)
+    unsubscribes = [a for a in actions if isinstance(a, Unsubscribe)]
+    if unsubscribes:
+        _unsubscribes_apply(unsubscribes, source, report)
+    updates = [a for a in actions if isinstance(a, UpdateCampaign | UpdateCampaignStats)]
+    if updates:
+        _campaign_updates_apply(updates, integration, report)
+    emails = [a for a in actions if isinstance(a, SendEmail)]
+    if emails:
+        _emails_send(emails, integration, report)
+    return report
