@@ -1,5 +1,17 @@
+import importlib
+import pkgutil
+
 from django.apps import AppConfig
+
+from integrations import providers
 
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
+
+    def ready(self) -> None:
+        # Each module of integrations.providers registers its provider kinds when imported
+        # (they import models, so not before the registry is ready); all are loaded here,
+        # so a new provider module needs no line anywhere else.
+        for module in pkgutil.iter_modules(providers.__path__):
+            importlib.import_module(f"{providers.__name__}.{module.name}")

@@ -79,3 +79,20 @@ class TemplateImport(models.Model):
 
     def __str__(self) -> str:
         return f"import from {self.integration_id} at {self.offset} ({self.state})"
+
+
+class WebhookNonce(models.Model):
+    """A signed webhook request already accepted (its signature or delivery id): the same one
+    again within the replay window is refused (integrations.webhook_auth)."""
+
+    integration = models.ForeignKey("core.Integration", on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=255)
+    seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "nonce"], name="webhook_nonce_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.nonce

@@ -202,6 +202,22 @@ class WebhookCall:
 # --- the provider ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SettingField:
+    """One setting of a provider kind, as its connect form shows it. `secret` values are
+    sealed (Integration.secrets_sealed) and never shown back; the rest go to
+    Integration.settings. `kind`: text, url, email, int, float, bool, choice, textarea."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    secret: bool = False
+    required: bool = True
+    help: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+    default: Any = None
+
+
 class Provider:
     """One kind of integration. Instances wrap an Integration row for one use."""
 
@@ -211,8 +227,8 @@ class Provider:
     label: ClassVar[str] = ""
     #: The channels this kind can serve (a row picks some of them).
     channels: ClassVar[frozenset[str]] = frozenset()
-    #: Setting names that are credentials (sealed, never shown back).
-    secret_fields: ClassVar[tuple[str, ...]] = ()
+    #: The settings its connect form asks for (secret ones are sealed).
+    fields: ClassVar[tuple[SettingField, ...]] = ()
     #: Hands whole campaigns to the service (prepare → create → stats) instead of sending
     #: row by row.
     accepts_campaigns: ClassVar[bool] = False
@@ -229,6 +245,17 @@ class Provider:
         if self._secrets is None:
             self._secrets = self.integration.secrets()
         return self._secrets
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        """A setting or secret by name (secrets first), else the field's default."""
+        if name in self.secrets and self.secrets[name] != "":
+            return self.secrets[name]
+        if name in self.settings and self.settings[name] not in (None, ""):
+            return self.settings[name]
+        for spec in self.fields:
+            if spec.name == name and spec.default is not None:
+                return spec.default
+        return default
 
     @property
     def name(self) -> str:
