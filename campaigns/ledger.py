@@ -278,7 +278,7 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
     table = Delivery._meta.db_table
     events = DeliveryEvent._meta.db_table
     applied: list[tuple[int, str]] = []
-    order = {status: index for index, status in enumerate(FEEDBACK_ORDER)}
+    order: dict[str, int] = {str(status): index for index, status in enumerate(FEEDBACK_ORDER)}
     for status in sorted(by_status, key=lambda s: order.get(s, len(order))):
         items = by_status[status]
         ids, event_ids, details, urls = (list(column) for column in zip(*items, strict=True))

@@ -8,7 +8,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -69,7 +69,7 @@ def timestamp_check(when: datetime | float | int | str, call: WebhookCall) -> No
         if isinstance(when, datetime):
             stamp = when
         else:
-            stamp = datetime.fromtimestamp(float(when), tz=timezone.utc)
+            stamp = datetime.fromtimestamp(float(when), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         raise WebhookRefused("malformed timestamp") from None
     received = call.received_at or timezone.now()

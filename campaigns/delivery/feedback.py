@@ -203,10 +203,8 @@ def _deliveries_find(
         for run_id, external_id in runs.values_list("pk", "external_id"):
             indexes = by_run[external_id]
             wanted = {actions[i].email.strip().lower(): i for i in indexes}
-            rows = Delivery.objects.filter(run_id=run_id, locator__in=list(wanted)).values_list(
-                *fields
-            )
-            for pk, channel, locator in rows:
+            rows = Delivery.objects.filter(run_id=run_id, locator__in=list(wanted))
+            for pk, channel, locator in rows.values_list("pk", "channel", "locator"):
                 for index in indexes:
                     if actions[index].email.strip().lower() == locator.lower():
                         found[index] = (pk, channel, locator)
