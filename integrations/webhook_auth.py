@@ -66,10 +66,7 @@ def timestamp_check(when: datetime | float | int | str, call: WebhookCall) -> No
     if call.extra.get("replay"):
         return
     try:
-        if isinstance(when, datetime):
-            stamp = when
-        else:
-            stamp = datetime.fromtimestamp(float(when), tz=UTC)
+        stamp = when if isinstance(when, datetime) else datetime.fromtimestamp(float(when), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         raise WebhookRefused("malformed timestamp") from None
     received = call.received_at or timezone.now()
