@@ -223,8 +223,8 @@ class EmailSender(Sender):
         outcomes: dict[int, Outcome] = {}
         broken = ""
         if self.connection is None:
-            self.connection = get_connection(fail_silently=False)
-            self.name = provider_name(self.connection)
+            self.connection = self.connection_make()
+            self.name = self.name or provider_name(self.connection)
             try:
                 # Opened here, not by send_messages, so one connection serves every batch.
                 self.connection.open()
@@ -255,6 +255,12 @@ class EmailSender(Sender):
                 broken = outcome.detail
                 self.close()
         return outcomes
+
+    def connection_make(self) -> BaseEmailBackend:
+        """The email backend of this task, not yet opened: Django's configured one (EMAIL_URL,
+        the outbox). A provider's sender (an SMTP server or an email service of its own)
+        returns its backend here and sets `name`; the rest of the sending is the same."""
+        return get_connection(fail_silently=False)
 
     def close(self) -> None:
         if self.connection is not None:
