@@ -361,6 +361,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.rfm_recompute",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Webhook nonces are kept a little longer than the 5-minute replay window, then forgotten
+    # (integrations.webhook_auth).
+    "integrations-webhook-nonces-forget": {
+        "task": "integrations.webhook_nonces_forget",
+        "schedule": 600.0,
+    },
 }
 
 AUDITLOG_DISABLE_REMOTE_ADDR = False
