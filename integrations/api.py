@@ -72,9 +72,10 @@ class NotFound(HeraldError):
 
 class TelegramSubscribeLinkView(APIView):
     """The deep link that subscribes a contact's Telegram chat to the integration's bot, for
-    a shop to put in an email or on a page."""
+    a shop to put in an email or on a page. Like all of /api/herald/, it needs the full
+    right (README: "Herald's own API, keys and limits")."""
 
-    required_scope = Scope.CONTACTS
+    required_scope = Scope.MANAGE
 
     @extend_schema(
         summary="Telegram subscribe link of a contact",

@@ -466,7 +466,7 @@ def link_path(integration_id, contact_id=None) -> str:
     return path if contact_id is None else f"{path}?contactId={contact_id}"
 
 
-def test_the_subscribe_link_endpoint_answers_the_link_to_a_key_with_the_contacts_right(
+def test_the_subscribe_link_endpoint_answers_the_link_to_a_full_key_only(
     api, full_key, limited_key, integration, client
 ):
     contact = ContactFactory()
@@ -474,7 +474,7 @@ def test_the_subscribe_link_endpoint_answers_the_link_to_a_key_with_the_contacts
 
     assert api.get(path).status_code == 401
     refused = api.get(path, key=limited_key)
-    assert refused.status_code == 403 and refused.json()["missingRight"] == "contacts_all"
+    assert refused.status_code == 403 and refused.json()["missingRight"] == "manage"
     response = api.get(path, key=full_key)
 
     assert response.status_code == 200
