@@ -12,6 +12,8 @@ import pytest
 from django.utils import timezone
 
 from campaigns import lifecycle, pipeline
+from campaigns.delivery import engine
+from campaigns.delivery.content import SendContent
 from campaigns.delivery.providers import ProviderError, provider_of
 from campaigns.delivery.senders import Message
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus
@@ -412,7 +414,7 @@ def test_a_throttled_send_is_retried_after_a_backoff_and_sent_once(bot, integrat
     run = make_run(telegram_campaign())
     pipeline.run_materialise(run=run)
 
-    engine_wait = send_all_once(run)
+    engine_wait = engine.run_send(run_id=run.pk)
 
     row = Delivery.objects.get(run=run)
     assert row.status == DeliveryStatus.QUEUED and row.next_attempt_at > timezone.now()
@@ -428,34 +430,25 @@ def test_a_throttled_send_is_retried_after_a_backoff_and_sent_once(bot, integrat
     assert bot.sent("301") == ["Hi " + row.contact.first_name + "!"]
 
 
-def send_all_once(run: CampaignRun):
-    from campaigns.delivery import engine
-
-    return engine.run_send(run_id=run.pk)
-
-
-def test_long_texts_are_cut_to_telegrams_limit_and_the_api_being_down_is_transient(
+def test_long_texts_are_cut_to_telegrams_limit_and_an_api_down_or_away_is_transient(
     bot, integration
 ):
     contact = subscribed("401")
     delivery = Delivery.objects.create(channel="telegram", locator="401", contact=contact)
     provider = provider_of(integration)
-    sender = provider.sender(provider_content(), [])
+    sender = provider.sender(SendContent(), [])
 
     outcomes = sender.send([Message(delivery, RenderedMessage("", "", "é" * 5000))])
 
     assert outcomes[delivery.pk].status == "accepted"
     assert bot.sent("401") == ["é" * TEXT_MAX]
+    bot.bad_gateway = True
+    (outcome,) = sender.send([Message(delivery, RenderedMessage("", "", "hello"))]).values()
+    assert outcome.status == "transient" and "502" in outcome.detail
     integration.settings = {"api_url": "http://127.0.0.1:9"}
-    down = provider_of(integration).sender(provider_content(), [])
+    down = provider_of(integration).sender(SendContent(), [])
     (outcome,) = down.send([Message(delivery, RenderedMessage("", "", "hello"))]).values()
     assert outcome.status == "transient" and "unreachable" in outcome.detail
-
-
-def provider_content():
-    from campaigns.delivery.content import SendContent
-
-    return SendContent()
 
 
 # --- the subscribe-link endpoint -----------------------------------------------------------

@@ -15,6 +15,8 @@ A-Z a-z 0-9 _ -; sendMessage a chat and 1-4096 characters of text), 403 "Forbidd
 blocked by the user" for chats in `blocked` ("user is deactivated" for `deactivated`), 400
 "Bad Request: chat not found" for chats in `unknown`, and 429 "Too Many Requests: retry
 after N" with parameters.retry_after for the next `throttle[chat]` messages to a chat.
+With `bad_gateway` set, every request gets the HTML 502 page of the proxy in front of the
+API (what clients see while Telegram's servers restart).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class FakeTelegram:
     # chat id → how many of the next sendMessage calls to it answer 429.
     throttle: dict[str, int] = field(default_factory=dict)
     retry_after: int = 3
+    bad_gateway: bool = False
     calls: list[Call] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
 
@@ -111,6 +114,14 @@ class FakeTelegram:
     # --- the protocol ------------------------------------------------------------------
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        if self.bad_gateway:
+            page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+            request.send_response(502)
+            request.send_header("Content-Type", "text/html")
+            request.send_header("Content-Length", str(len(page)))
+            request.end_headers()
+            request.wfile.write(page)
+            return
         parts = urlsplit(request.path)
         params: dict[str, Any] = dict(parse_qsl(parts.query))
         length = int(request.headers.get("Content-Length") or 0)
