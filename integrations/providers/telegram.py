@@ -17,10 +17,12 @@ Decisions:
 - A Telegram update is not a delivery status: there is no feedback action for "this chat
   belongs to that contact". The webhook parser therefore applies subscribe and leave itself,
   in one transaction with a WebhookNonce row "telegram-update:<update_id>", so an update
-  delivered twice (or replayed from admin after it was applied) changes nothing the second
-  time; its reply to the person is the webhook's answer (the Bot API lets a webhook answer
-  with a method call), so it costs no request of its own. Every update is answered 200:
-  Telegram would otherwise send it again and again.
+  delivered twice (Telegram redelivers within minutes) changes nothing the second time.
+  Nonces are forgotten after the replay window (the integrations.webhook_nonces_forget beat
+  task): a replay from admin later than that applies the update again, as asked. The reply
+  to the person is the webhook's answer (the Bot API lets a webhook answer with a method
+  call), so it costs no request of its own. Every update is answered 200: Telegram would
+  otherwise send it again and again.
 - A chat belongs to one contact: subscribing a chat moves it from any other contact, so one
   person never gets a campaign twice; a contact has one telegram chat (the newest).
 - Subscribe payloads do not expire (the link sits in old emails) and are bound to the
