@@ -4,9 +4,12 @@ created once whatever crashes or repeats, the service's webhooks on the ledger, 
 synced, the run completed; and its errors retried or pausing the run."""
 
 import json
+import os
+import signal
 import time
 from datetime import timedelta
 
+import psutil
 import pytest
 from django.utils import timezone
 
@@ -18,8 +21,10 @@ from config.core.models import Integration
 from config.core.secrets import secrets_seal
 from contacts.models import Suppression, Unsubscribed
 from integrations.models import WebhookRequest
-from tests.campaigns.test_pipeline import make_campaign, make_run, vip
+from integrations.tasks import campaign_stats_sync_task
+from tests.campaigns.test_pipeline import make_campaign, make_run, make_template, vip
 from tests.conftest import wait_for
+from tests.contacts.factories import ContactFactory
 from tests.support.fake_contract_service import ContractService, webhook_headers
 from tests.support.worker import CeleryWorker
 
@@ -201,6 +206,35 @@ def test_a_refusal_pauses_the_run_with_the_services_words_and_resuming_continues
 
 
 @pytest.mark.django_db
+def test_an_sms_campaign_is_prepared_with_phones_and_created_as_sms(service):
+    integration = connect(service, channels=("sms",))
+    people = [ContactFactory(tags=["vip"], phone=f"+38050111220{n}") for n in range(3)]
+    template = make_template("Text", "sms")
+    run = make_run(make_campaign(channels=["sms"], template=template, integration=integration))
+    pipeline.run_materialise(run=run)
+
+    engine.run_send(run_id=run.pk)
+
+    campaign_id = f"herald-run-{run.pk}"
+    assert service.prepared[campaign_id] == [[p.phone for p in people]]
+    created = service.campaigns[campaign_id]
+    assert (created["type"], created["text"], created["html"]) == (
+        "sms",
+        "Sale, $!contact.firstName",
+        "",
+    )
+    assert Delivery.objects.filter(run=run, status="sent").count() == 3
+
+
+def test_the_stats_beat_entry_names_the_registered_task(settings):
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["integrations-campaign-stats-sync"]
+    assert entry["task"] in app.tasks
+    assert entry["task"] == campaign_stats_sync_task.name
+
+
+@pytest.mark.django_db
 def test_wrong_credentials_fail_the_connection_test_with_the_services_message(service):
     with pytest.raises(ProviderError) as refused:
         provider_of(connect(service, api_key="wrong")).connection_test()
@@ -340,3 +374,49 @@ def test_a_launched_campaign_is_handed_over_by_the_worker_and_completes(service,
     ]  # fmt: skip
     assert post(client, integration, actions).status_code == 200
     assert Delivery.objects.filter(run=run, status="delivered").count() == 100
+
+
+def kill_worker(worker: CeleryWorker) -> None:
+    """SIGKILL the worker and its pool at once: nothing cleans up or acknowledges."""
+    main = psutil.Process(worker.process.pid)
+    for process in [*main.children(recursive=True), main]:
+        os.kill(process.pid, signal.SIGKILL)
+    worker.process.wait()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_the_service_creates_the_campaign_resumes_and_creates_it_once(
+    service,
+):
+    integration = connect(service)
+    people = vip(1500)
+    # The service creates the campaign, then takes its time answering: the worker dies
+    # waiting, with the campaign created at the service and its id unknown to Herald.
+    service.delay["POST /campaigns"] = 30.0
+    dead = CeleryWorker()
+    with dead:
+        run = lifecycle.campaign_launch_now(
+            campaign=make_campaign(status="draft", integration=integration)
+        )
+        wait_for(lambda: service.create_calls == 1, timeout=60)
+        kill_worker(dead)
+    run.refresh_from_db()
+    assert (run.external_status, run.external_id, run.status) == ("creating", "", "running")
+    service.delay.clear()
+
+    # The recovery beat finds the run's rows untouched and starts its senders again.
+    assert pipeline.runs_recover(stall=timedelta(0))["enqueued"] == 1
+    with CeleryWorker():
+        run = wait_for(
+            lambda: CampaignRun.objects.filter(pk=run.pk, status=RunStatus.COMPLETED).first(),
+            timeout=60,
+        )
+
+    campaign_id = f"herald-run-{run.pk}"
+    assert service.create_calls == 2
+    assert len(service.campaigns) == 1
+    assert run.external_id == service.campaigns[campaign_id]["id"]
+    assert len(service.prepared[campaign_id]) == 2  # 1000 + 500, each once
+    assert sorted(service.audiences[campaign_id]) == sorted(p.email for p in people)
+    assert Delivery.objects.filter(run=run, status="sent").count() == 1500

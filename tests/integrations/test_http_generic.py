@@ -159,6 +159,22 @@ def test_a_gateway_that_is_down_loses_nothing_and_the_retry_sends_each_message_o
     assert {row.status for row in Delivery.objects.filter(run=run)} == {"sent"}
 
 
+def test_connections_are_kept_alive_and_one_closed_by_the_server_is_reopened_once(gateway):
+    connect(gateway)
+    vip(6)
+    run = make_run(make_campaign())
+    pipeline.run_materialise(run=run)
+    gateway.drop_connections = True
+
+    send_all(run)
+
+    # Each message reached the gateway once: a request on a connection the server had closed
+    # is sent again on a new one, and only then.
+    assert gateway.count == 6
+    assert len(gateway.requests) == 6
+    assert {row.status for row in Delivery.objects.filter(run=run)} == {"sent"}
+
+
 def test_an_unreachable_gateway_is_a_transient_failure(gateway):
     integration = connect(gateway)
     integration.settings["send_url"] = "http://127.0.0.1:9/v1/messages"  # discard port: closed

@@ -12,6 +12,7 @@ requests such a service sends back.
         service.create_calls              # POST /campaigns received (also repeats)
         service.fail["POST /campaigns"] = [503]     # the next answers of a route
         service.lose_response["POST /campaigns"] = 1  # do it, then answer 502
+        service.delay["POST /campaigns"] = 30.0     # do it, then answer that much later
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class ContractService(LocalHTTPServer):
         self.stats_calls = 0
         self.fail: dict[str, list[int]] = {}
         self.lose_response: dict[str, int] = {}
+        self.delay: dict[str, float] = {}
         self.down = False
         self.bots = [{"id": "b1", "name": "Shop bot", "messengerType": "telegram", "link": ""}]
 
@@ -91,6 +93,8 @@ class ContractService(LocalHTTPServer):
             if answer[0] < 300 and self.lose_response.get(route, 0) > 0:
                 self.lose_response[route] -= 1
                 return 502, {"error": "bad gateway (the work was done)"}, None
+        if self.delay.get(route):
+            time.sleep(self.delay[route])
         return answer[0], answer[1], None
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], data: Any):

@@ -10,7 +10,8 @@ Protocol: `POST /v1/messages` with `Authorization: Bearer <token>` and a JSON bo
 `to` (or `recipient`) names the recipient; answers 202 `{"data": {"messageId": "gw-<n>"}}`,
 401 `{"error": "invalid token"}` for a wrong token, 400 for a body that is not JSON.
 `GET /v1/health` answers 200 with the same token, 401 without. `down = True` makes every
-request answer 503. `LocalHTTPServer` is the threaded server both fakes build on.
+request answer 503; `drop_connections = True` closes each connection after its answer
+without announcing it. `LocalHTTPServer` is the threaded server both fakes build on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class LocalHTTPServer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.drop_connections = False
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +52,10 @@ class LocalHTTPServer:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+                if owner.drop_connections:
+                    # Closed after the answer without saying so (no Connection: close), as
+                    # servers do with idle keep-alive connections.
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_OPTIONS = do_HEAD = do_DELETE = _serve
 
