@@ -352,6 +352,12 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
+    # Figures of campaigns handed to a service that takes whole campaigns
+    # (campaigns.delivery.handover), for runs still sending or recently finished.
+    "integrations-campaign-stats-sync": {
+        "task": "integrations.campaign_stats_sync",
+        "schedule": 300.0,
+    },
     # Automation: wake due workflow runs, fire segment and date triggers.
     "workflows-tick": {"task": "marketing.workflows_tick", "schedule": 15.0},
     # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
