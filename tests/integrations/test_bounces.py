@@ -539,3 +539,23 @@ def test_the_smtp_receiver_honours_the_list_unsubscribe_mailto(receiver):
     delivery.refresh_from_db()
     assert delivery.status == "unsubscribed"
     assert DeliveryEvent.objects.filter(delivery=delivery, status="unsubscribed").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_dsn_in_latin_1_with_an_encoded_subject_and_a_nul_is_applied_and_stored_cleanly():
+    request_hex, address, _, _ = REPORTS["postfix_user_unknown"]
+    delivery = sent(request_hex, address)
+    mail = (
+        raw("postfix_user_unknown")
+        .replace(
+            b"Subject: Undelivered Mail Returned to Sender",
+            b"Subject: =?iso-8859-1?q?Unzustellbar=3A_Dezember-Neuigkeiten_f=FCr_Sie?=",
+        )
+        .replace(b"User unknown in virtual", b"Benutzer unbekannt \xfc\x00 in virtual")
+    )
+    report = mail_process(mail, source="test mailbox")
+    assert report.applied.changes["bounced"] == 1
+    delivery.refresh_from_db()
+    assert "Benutzer unbekannt \ufffd in virtual" in delivery.error
+    assert "\x00" not in delivery.error
+    assert Suppression.objects.get().address == address
