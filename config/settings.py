@@ -363,6 +363,12 @@ CELERY_BEAT_SCHEDULE = {
     # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
     # scores are recomputed nightly (marketing.rfm; also on demand from the grid page).
     "marketing-events-sweep": {"task": "marketing.events_sweep", "schedule": 300.0},
+    # Bounce mailboxes (DSN, ARF, List-Unsubscribe mail): each enabled one is polled
+    # (integrations.providers.bounce_mailbox).
+    "integrations-bounce-mailboxes-poll": {
+        "task": "integrations.bounce_mailboxes_poll",
+        "schedule": 60.0,
+    },
     "marketing-rfm-recompute": {
         "task": "marketing.rfm_recompute",
         "schedule": crontab(hour=3, minute=15),
