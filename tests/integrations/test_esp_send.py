@@ -25,27 +25,24 @@ SERVICES = sorted(FAKES)
 def connect(
     fake: FakeESP, *, key: str | None = None, secret: str | None = None, **settings
 ) -> Integration:
-    """An Integration of the fake's kind pointed at it, with its key (or `key`; for SES
-    `key` is the access key id and `secret` the secret access key)."""
-    key = fake.key if key is None else key
-    kind = fake.esp
-    secrets = {"webhook_secret": "hook:pw"}
-    config = {"api_url": fake.url, **settings}
-    if isinstance(fake, FakeSES):
-        config.update(region=fake.region, access_key_id=key)
-        secrets["secret_access_key"] = fake.secret if secret is None else secret
-    elif kind == "postmark":
-        secrets["server_token"] = key
-    else:
-        secrets["api_key"] = key
-    if kind == "mailgun":
-        config.setdefault("sender_domain", "shop.example")
+    """An Integration of the fake's kind sending through it; `key` replaces its key (for
+    SES the access key id; `secret` the secret access key), `settings` its settings."""
+    config, secrets = fake.integration_settings()
+    config.update(settings)
+    if key is not None:
+        if isinstance(fake, FakeSES):
+            config["access_key_id"] = key
+        else:
+            [name] = secrets
+            secrets[name] = key
+    if secret is not None:
+        secrets["secret_access_key"] = secret
     return Integration.objects.create(
-        kind=kind,
-        name=f"{kind} test",
+        kind=fake.esp,
+        name=f"{fake.esp} test",
         channels=["email"],
         settings=config,
-        secrets_sealed=secrets_seal(secrets),
+        secrets_sealed=secrets_seal({**secrets, "webhook_secret": "hook:pw"}),
     )
 
 
@@ -88,7 +85,6 @@ def test_a_campaign_reaches_the_service_and_each_delivery_records_its_message_id
         # Postmark and SparkPost take one tag: the campaign's.
         assert message.tags[0] == f"campaign-{run.campaign_id}"
     assert len({m.message_id for m in fake.messages}) == 3
-    assert all(call.path != "" for call in fake.calls)
 
 
 def test_a_message_request_goes_through_the_channels_default_integration(api, full_key, settings):
@@ -152,6 +148,19 @@ def test_a_refused_request_fails_the_delivery_and_the_others_go_out(fake):
     assert failed.error
     assert Delivery.objects.get(run=run, locator=good.email).status == DeliveryStatus.SENT
     assert [m.to for m in fake.messages] == [[good.email]]
+
+
+def test_a_revoked_key_fails_the_deliveries_with_the_services_message(fake):
+    integration = connect(fake, key="REVOKEDKEY42")
+    _, run = campaign_through(integration, people=1)
+
+    send_all(run)
+
+    row = Delivery.objects.get(run=run)
+    assert row.status == DeliveryStatus.FAILED
+    assert WRONG_KEY_MESSAGES[fake.esp] in row.error
+    assert "REVOKEDKEY42" not in row.error
+    assert fake.messages == []
 
 
 def test_a_missing_credential_fails_the_deliveries_with_the_reason():

@@ -88,6 +88,9 @@ def _addr(value: str) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the services' APIs and requests use it
+    # Headers and body go out in two writes: with Nagle's algorithm on, the second waits for
+    # the client's delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
@@ -164,6 +167,11 @@ class FakeESP:
     def url(self) -> str:
         """The API base URL (an integration's api_url)."""
         return f"http://127.0.0.1:{self.port}{self.base_path}"
+
+    def integration_settings(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(settings, secrets) of an Integration of this kind that sends through this server
+        with its key."""
+        return {"api_url": self.url}, {"api_key": self.key}
 
     # --- behaviour ---------------------------------------------------------------------
 
@@ -325,6 +333,10 @@ class FakeMailgun(FakeESP):
         super().__init__(key, **kw)
         self.domain = domain
 
+    def integration_settings(self):
+        config, secrets = super().integration_settings()
+        return {**config, "sender_domain": self.domain}, secrets
+
     def routes(self):
         return {("POST", "/v3/*"): self.messages_post, ("GET", "/v3/domains/*"): self.domain_get}
 
@@ -411,6 +423,9 @@ class FakePostmark(FakeESP):
 
     esp = "postmark"
     base_path = "/"
+
+    def integration_settings(self):
+        return {"api_url": self.url}, {"server_token": self.key}
 
     def routes(self):
         return {("POST", "/email"): self.send, ("GET", "/server"): self.server_get}
@@ -715,6 +730,10 @@ class FakeSES(FakeESP):
         super().__init__(key, **kw)
         self.secret = secret
         self.region = region
+
+    def integration_settings(self):
+        config = {"api_url": self.url, "region": self.region, "access_key_id": self.key}
+        return config, {"secret_access_key": self.secret}
 
     def routes(self):
         return {
