@@ -31,7 +31,9 @@ Decisions:
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -131,7 +133,7 @@ class EspProvider(Provider):
         (permanent) when a credential is missing."""
         raise NotImplementedError
 
-    def required(self, name: str) -> str:
+    def setting_required(self, name: str) -> str:
         value = self.setting(name)
         if not value:
             label = next((f.label for f in self.fields if f.name == name), name)
@@ -139,8 +141,13 @@ class EspProvider(Provider):
         return str(value)
 
     def api_url(self) -> str:
-        url = str(self.setting("api_url") or self.default_api_url)
+        url = self.url_checked(str(self.setting("api_url") or self.default_api_url))
         return url if url.endswith("/") else url + "/"
+
+    def url_checked(self, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise ProviderError(f"{self.label}: the API URL must be an http(s) URL", permanent=True)
+        return url
 
     # Webhooks: the webhook side knows each service's signatures and events.
 
@@ -155,21 +162,25 @@ class EspProvider(Provider):
     def probe_headers(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def probe_path_of(self) -> str:
-        return self.probe_path
+    def probe_url(self) -> str:
+        return self.api_url() + self.probe_path
 
     def probe_describe(self, answer: Any) -> str:
         raise NotImplementedError
 
     def connection_test(self) -> str:
-        url = self.api_url() + self.probe_path_of()
-        return self.probe_describe(service_get(url, self.probe_headers(), service=self.label))
+        return self.probe_describe(
+            service_get(self.probe_url(), self.probe_headers(), service=self.label)
+        )
 
 
 def service_get(url: str, headers: dict[str, str], *, service: str) -> Any:
     """GET a service's JSON API; a refusal raises ProviderError with the service's message
     (permanent for a 4xx but 408/429), an unreachable service a transient one."""
-    request = urllib.request.Request(  # noqa: S310 (an http(s) URL the admin configured)
+    if not url.startswith(("https://", "http://")):
+        # urllib would open file: and ftp: URLs too.
+        raise ProviderError(f"{service}: the API base URL must be an http(s) URL", permanent=True)
+    request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
         url, headers={"Accept": "application/json", "User-Agent": "Herald", **headers}
     )
     try:
@@ -238,10 +249,10 @@ class SendGridProvider(EspProvider):
     )
 
     def backend_kwargs(self) -> dict[str, Any]:
-        return {"api_key": self.required("api_key"), "api_url": self.api_url()}
+        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
 
     def probe_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.required('api_key')}"}
+        return {"Authorization": f"Bearer {self.setting_required('api_key')}"}
 
     def probe_describe(self, answer: Any) -> str:
         scopes = answer.get("scopes", []) if isinstance(answer, dict) else []
@@ -296,19 +307,17 @@ class MailgunProvider(EspProvider):
 
     def backend_kwargs(self) -> dict[str, Any]:
         return {
-            "api_key": self.required("api_key"),
-            "sender_domain": self.required("sender_domain"),
+            "api_key": self.setting_required("api_key"),
+            "sender_domain": self.setting_required("sender_domain"),
             "api_url": self.api_url(),
         }
 
     def probe_headers(self) -> dict[str, str]:
-        import base64
-
-        token = base64.b64encode(f"api:{self.required('api_key')}".encode()).decode()
+        token = base64.b64encode(f"api:{self.setting_required('api_key')}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
-    def probe_path_of(self) -> str:
-        return f"domains/{quote(self.required('sender_domain'), safe='')}"
+    def probe_url(self) -> str:
+        return f"{self.api_url()}domains/{quote(self.setting_required('sender_domain'), safe='')}"
 
     def probe_describe(self, answer: Any) -> str:
         domain = answer.get("domain", {}) if isinstance(answer, dict) else {}
@@ -342,13 +351,13 @@ class PostmarkProvider(EspProvider):
     )
 
     def backend_kwargs(self) -> dict[str, Any]:
-        kwargs = {"server_token": self.required("server_token"), "api_url": self.api_url()}
+        kwargs = {"server_token": self.setting_required("server_token"), "api_url": self.api_url()}
         if self.setting("message_stream"):
             kwargs["message_stream"] = str(self.setting("message_stream"))
         return kwargs
 
     def probe_headers(self) -> dict[str, str]:
-        return {"X-Postmark-Server-Token": self.required("server_token")}
+        return {"X-Postmark-Server-Token": self.setting_required("server_token")}
 
     def probe_describe(self, answer: Any) -> str:
         name = answer.get("Name", "?") if isinstance(answer, dict) else "?"
@@ -374,10 +383,10 @@ class BrevoProvider(EspProvider):
     )
 
     def backend_kwargs(self) -> dict[str, Any]:
-        return {"api_key": self.required("api_key"), "api_url": self.api_url()}
+        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
 
     def probe_headers(self) -> dict[str, str]:
-        return {"api-key": self.required("api_key")}
+        return {"api-key": self.setting_required("api_key")}
 
     def probe_describe(self, answer: Any) -> str:
         answer = answer if isinstance(answer, dict) else {}
@@ -432,13 +441,13 @@ class SparkPostProvider(EspProvider):
         return super().api_url()
 
     def backend_kwargs(self) -> dict[str, Any]:
-        kwargs = {"api_key": self.required("api_key"), "api_url": self.api_url()}
+        kwargs = {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
         if self.setting("subaccount"):
             kwargs["subaccount"] = str(self.setting("subaccount"))
         return kwargs
 
     def probe_headers(self) -> dict[str, str]:
-        headers = {"Authorization": self.required("api_key")}
+        headers = {"Authorization": self.setting_required("api_key")}
         if self.setting("subaccount"):
             headers["X-MSYS-SUBACCOUNT"] = str(self.setting("subaccount"))
         return headers
@@ -474,15 +483,18 @@ class ResendProvider(EspProvider):
     )
 
     def backend_kwargs(self) -> dict[str, Any]:
-        return {"api_key": self.required("api_key"), "api_url": self.api_url()}
+        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
 
     def probe_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.required('api_key')}"}
+        return {"Authorization": f"Bearer {self.setting_required('api_key')}"}
 
     def probe_describe(self, answer: Any) -> str:
         domains = answer.get("data", []) if isinstance(answer, dict) else []
         listed = ", ".join(f"{d.get('name')} ({d.get('status')})" for d in domains[:5])
         return f"Resend: {len(domains)} domain(s)" + (f": {listed}" if listed else "")
+
+
+AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 
 
 @provider_register
@@ -535,11 +547,17 @@ class AmazonSESProvider(EspProvider):
 
     def boto3_params(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(session params, client params) for boto3, as Anymail's SES backend takes them."""
-        session: dict[str, Any] = {"region_name": str(self.setting("region") or "us-east-1")}
+        region = str(self.setting("region") or "us-east-1").strip()
+        if not AWS_REGION.fullmatch(region):
+            # boto3 would raise its own error while opening, outside any send.
+            raise ProviderError(
+                f"Amazon SES: {region!r} is not an AWS region (e.g. eu-west-1)", permanent=True
+            )
+        session: dict[str, Any] = {"region_name": region}
         key_id = self.setting("access_key_id")
         if key_id:
             session["aws_access_key_id"] = str(key_id)
-            session["aws_secret_access_key"] = self.required("secret_access_key")
+            session["aws_secret_access_key"] = self.setting_required("secret_access_key")
         client: dict[str, Any] = {
             "config": {
                 "retries": {"mode": "standard", "total_max_attempts": 1},
@@ -548,7 +566,7 @@ class AmazonSESProvider(EspProvider):
             }
         }
         if self.setting("api_url"):
-            client["endpoint_url"] = str(self.setting("api_url"))
+            client["endpoint_url"] = self.url_checked(str(self.setting("api_url")))
         return session, client
 
     def backend_kwargs(self) -> dict[str, Any]:

@@ -236,3 +236,25 @@ def test_an_unreachable_service_is_a_transient_connection_test_failure():
         provider_of(integration).connection_test()
     assert "Brevo cannot be reached" in refused.value.message
     assert not refused.value.permanent
+
+
+@pytest.mark.parametrize("kind", ["amazon_ses", "resend"])
+def test_an_api_url_that_is_not_http_is_refused_before_any_call(kind):
+    with FAKES[kind]() as fake:
+        integration = connect(fake, api_url="file:///etc/passwd")
+        with pytest.raises(ProviderError) as refused:
+            provider_of(integration).connection_test()
+        assert "must be an http(s) URL" in refused.value.message
+        _, run = campaign_through(integration, people=1)
+        send_all(run)
+        row = Delivery.objects.get(run=run)
+        assert (row.status, "must be an http(s) URL" in row.error) == ("failed", True)
+        assert fake.calls == []
+
+
+def test_an_ses_region_that_is_not_one_is_named():
+    with FAKES["amazon_ses"]() as fake:
+        integration = connect(fake, region="Frankfurt")
+        with pytest.raises(ProviderError) as refused:
+            provider_of(integration).connection_test()
+        assert "'Frankfurt' is not an AWS region" in refused.value.message
