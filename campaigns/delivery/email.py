@@ -237,12 +237,7 @@ class EmailSender(Sender):
                 outcomes[delivery.pk] = transient(broken)
                 continue
             try:
-                email = email_build(
-                    delivery=delivery,
-                    rendered=message.rendered,
-                    from_header=self.from_header,
-                    content=self.content,
-                )
+                email = self.message_build(message)
             except Exception:
                 # A bug, not the recipient's fault; but one bad message must not stall the
                 # batch (its claim would expire and the crash repeat for every row after it).
@@ -255,6 +250,16 @@ class EmailSender(Sender):
                 broken = outcome.detail
                 self.close()
         return outcomes
+
+    def message_build(self, message: Message) -> HeraldEmail:
+        """The email of one row. A provider's sender adds what its service needs (e.g. the
+        metadata its webhooks hand back)."""
+        return email_build(
+            delivery=message.delivery,
+            rendered=message.rendered,
+            from_header=self.from_header,
+            content=self.content,
+        )
 
     def connection_make(self) -> BaseEmailBackend:
         """The email backend of this task, not yet opened: Django's configured one (EMAIL_URL,

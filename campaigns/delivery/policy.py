@@ -121,16 +121,38 @@ def error_classify(exc: BaseException) -> SendError:
             f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}",
             permanent=500 <= exc.smtp_code < 600,
         )
-    if connection_lost(exc):
-        return TransientSendError(f"connection error: {exc or type(exc).__name__}")
+    # Anymail's errors first: over HTTP they are also requests' HTTPError, an OSError, yet
+    # an answer from the service is no lost connection.
     if isinstance(exc, AnymailRecipientsRefused):
         return PermanentSendError(f"recipient refused by the email service: {exc}")
     if isinstance(exc, AnymailAPIError):
-        code = getattr(exc, "status_code", None)
+        code = _anymail_status(exc)
         return send_error(
             f"email service error {code or ''}: {exc}".strip(),
-            permanent=http_status_permanent(code),
+            permanent=http_status_permanent(code) and not _ses_throttled(exc),
         )
     if isinstance(exc, AnymailError):
         return PermanentSendError(f"email service refused the message: {exc}")
+    if connection_lost(exc):
+        return TransientSendError(f"connection error: {exc or type(exc).__name__}")
     raise exc
+
+
+def _anymail_status(exc: AnymailAPIError) -> int | None:
+    """The HTTP status of the service's answer: Anymail's, else (Amazon SES, through boto3)
+    the one in botocore's parsed error; None when no answer came (a network error)."""
+    if exc.status_code is not None:
+        return exc.status_code
+    response = exc.response
+    if isinstance(response, dict):
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+# Amazon SES answers some throttling with HTTP 400 (the sending rate or the daily quota).
+_SES_THROTTLING = frozenset({"Throttling", "TooManyRequestsException", "LimitExceededException"})
+
+
+def _ses_throttled(exc: AnymailAPIError) -> bool:
+    response = exc.response
+    return isinstance(response, dict) and (response.get("Error", {}).get("Code") in _SES_THROTTLING)
