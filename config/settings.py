@@ -373,6 +373,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.rfm_recompute",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Webhook requests whose drain was never kicked (broker down when they came) are applied
+    # by this one (integrations.webhooks).
+    "integrations-webhooks-drain": {"task": "integrations.webhooks_drain", "schedule": 60.0},
     # Webhook nonces are kept a little longer than the 5-minute replay window, then forgotten
     # (integrations.webhook_auth).
     "integrations-webhook-nonces-forget": {

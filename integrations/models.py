@@ -6,6 +6,7 @@ from django.db import models
 
 class WebhookOutcome(models.TextChoices):
     RECEIVED = "received", "Received, not yet parsed"
+    QUEUED = "queued", "Parsed, waiting to be applied"
     APPLIED = "applied", "Applied"
     REFUSED = "refused", "Refused (authentication)"
     FAILED = "failed", "Parser failed (kept for replay)"
@@ -37,10 +38,19 @@ class WebhookRequest(models.Model):
     applied = models.PositiveIntegerField(default=0, help_text="Changes they made.")
     processed_at = models.DateTimeField(null=True, blank=True)
     replays = models.PositiveSmallIntegerField(default=0)
+    # The parser's actions while the request waits to be applied (outcome "queued"), as
+    # integrations.webhooks writes them; cleared once applied (a replay parses the body).
+    pending = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["integration", "-received_at"], name="webhook_recent")]
+        indexes = [
+            models.Index(fields=["integration", "-received_at"], name="webhook_recent"),
+            # The apply queue (integrations.webhooks: drains claim the oldest queued rows).
+            models.Index(
+                fields=["id"], name="webhook_queued", condition=models.Q(outcome="queued")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.outcome})"

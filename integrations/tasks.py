@@ -1,5 +1,9 @@
 """Celery tasks of the integrations: thin adapters, ids in, one service call each.
 
+Webhooks (integrations.webhooks): each request that queues actions kicks
+`integrations.webhooks_drain`, which applies queued requests in batches; beat runs one every
+minute too, for requests whose kick was lost.
+
 Bounce mailboxes (integrations.providers.bounce_mailbox): beat starts
 `integrations.bounce_mailboxes_poll` every minute (config.settings CELERY_BEAT_SCHEDULE),
 which starts one poll per enabled mailbox, so a slow server holds up only its own.
@@ -11,8 +15,17 @@ from campaigns.delivery.handover import handed_over_runs_sync
 from integrations.providers.bounce_mailbox import bounce_mailbox_poll, bounce_mailboxes
 from integrations.template_sync import template_import_run
 from integrations.webhook_auth import nonces_forget
+from integrations.webhooks import webhook_requests_drain
 
 # --- webhooks -------------------------------------------------------------------------------
+
+
+# acks_late: a drain lost with its worker is delivered again; safe because a batch is applied
+# and recorded in the transaction that locks it (a dead worker's batch rolls back, still
+# queued), and applying feedback twice changes nothing.
+@shared_task(name="integrations.webhooks_drain", acks_late=True, ignore_result=True)
+def webhooks_drain_task() -> int:
+    return webhook_requests_drain()
 
 
 @shared_task(name="integrations.webhook_nonces_forget")

@@ -123,10 +123,20 @@ class WebhookResult:
 @dataclass
 class ApplyReport:
     """What applying a list of actions changed, by kind ("delivered", "suppressed", …), and
-    the actions that matched nothing (a message Herald never sent)."""
+    the actions that matched nothing (a message Herald never sent).
+
+    `credited` counts the changes per action, by its index in the list applied, so that a
+    caller applying the actions of many webhook requests together can say what each request
+    changed: a status change is the action's that made it (the k-th report of one status of
+    one message is applied after the first k - 1, as if the requests came one by one), and
+    a suppression or unsubscribe it led to is credited to it too. One statement adds the
+    addresses of many actions and says only how many were new: when some but not all were
+    already listed (rare: a listed address is no longer mailed), the new ones are credited
+    to the first actions in the list."""
 
     changes: Counter[str] = field(default_factory=Counter)
     unmatched: int = 0
+    credited: Counter[int] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -243,6 +253,19 @@ def _deliveries_find(
     return found
 
 
+def _credit(report: ApplyReport, kind: str, indexes: list[int], added: int) -> None:
+    """Record `added` changes of `kind` made by one statement for the actions `indexes` (one
+    per address, in order): credited to the first `added` of them."""
+    report.changes[kind] += added
+    for index in indexes[:added]:
+        report.credited[index] += 1
+
+
+def _address_key(channel: str, address: str) -> str:
+    """An address as the suppression list keys it (contacts.suppression.suppressions_add)."""
+    return address.strip().lower() if channel == ChannelType.EMAIL else address.strip()
+
+
 def _soft_bounce_limit_reached(channel: str, addresses: list[str]) -> list[str]:
     """Addresses with HERALD_SOFT_BOUNCE_LIMIT soft bounces within the window."""
     limit = settings.HERALD_SOFT_BOUNCE_LIMIT
@@ -264,16 +287,21 @@ def _soft_bounce_limit_reached(channel: str, addresses: list[str]) -> list[str]:
 
 def _delivery_statuses_apply(
     actions: list[UpdateDeliveryStatus],
+    indexes: list[int],
     integration: Integration | None,
     source: str,
     report: ApplyReport,
 ) -> None:
     found = _deliveries_find(actions, integration)
     report.unmatched += len(actions) - len(found)
-    rows = []
-    kinds: dict[tuple[int, str], tuple[str, str, str, str]] = {}
-    for index, (delivery_id, channel, locator) in found.items():
-        action = actions[index]
+    # Rounds: the k-th report of one status of one message goes in the k-th ledger call, so
+    # each is applied, counted and credited as if the requests carrying them came one by one
+    # (a repeat of an event changes nothing; a second open counts again). Usually there is
+    # one round: one statement per status for the whole list.
+    rounds: list[list[tuple[int, tuple[int, str, str, str, str], tuple[str, str, str, str]]]] = []
+    occurrences: Counter[tuple[int, str]] = Counter()
+    for position, (delivery_id, channel, locator) in sorted(found.items()):
+        action = actions[position]
         ledger = _LEDGER.get(DeliveryStatus(action.status))
         if ledger is None:  # queued: nothing to record
             continue
@@ -282,36 +310,48 @@ def _delivery_statuses_apply(
             detail = f"{SOFT_BOUNCE}: {detail}".rstrip(": ")
         elif action.status == DeliveryStatus.BOUNCED:
             detail = f"{HARD_BOUNCE}: {detail}".rstrip(": ")
-        rows.append((delivery_id, ledger, _event_id(action, delivery_id), detail, action.url))
-        kinds[(delivery_id, ledger)] = (str(action.status), channel, locator, detail)
-    if not rows:
-        return
-    applied = deliveries_feedback(rows)
-    hard: dict[str, list[tuple[str, str]]] = {}
-    complaints: dict[str, list[tuple[str, str]]] = {}
-    soft: dict[str, list[str]] = {}
-    unsubscribed: list[str] = []
-    for key in applied:
-        status, channel, locator, detail = kinds[key]
-        report.changes[status] += 1
-        if status == DeliveryStatus.BOUNCED:
-            hard.setdefault(channel, []).append((locator, detail))
-        elif status == DeliveryStatus.SOFT_BOUNCED:
-            soft.setdefault(channel, []).append(locator)
-        elif status == DeliveryStatus.COMPLAINED:
-            complaints.setdefault(channel, []).append((locator, detail))
-        elif status == DeliveryStatus.UNSUBSCRIBED and channel == ChannelType.EMAIL:
-            unsubscribed.append(locator)
-    for channel, entries in hard.items():
-        report.changes["suppressed"] += suppressions_add(
-            channel=channel, entries=entries, reason=SuppressionReason.HARD_BOUNCE, source=source
+        row = (delivery_id, ledger, _event_id(action, delivery_id), detail, action.url)
+        number = occurrences[(delivery_id, ledger)]
+        occurrences[(delivery_id, ledger)] += 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(
+            (indexes[position], row, (str(action.status), channel, locator, detail))
         )
-    for channel, entries in complaints.items():
-        report.changes["suppressed"] += suppressions_add(
-            channel=channel, entries=entries, reason=SuppressionReason.COMPLAINT, source=source
-        )
-    for channel, locators in soft.items():
-        over = _soft_bounce_limit_reached(channel, list(dict.fromkeys(locators)))
+    hard: dict[str, dict[str, tuple[str, int]]] = {}
+    complaints: dict[str, dict[str, tuple[str, int]]] = {}
+    soft: dict[str, dict[str, int]] = {}
+    unsubscribed: dict[str, int] = {}
+    for round_ in rounds:
+        applied = set(deliveries_feedback([row for _, row, _ in round_]))
+        for index, row, (status, channel, locator, detail) in round_:
+            if (row[0], row[1]) not in applied:
+                continue
+            report.changes[status] += 1
+            report.credited[index] += 1
+            key = _address_key(channel, locator)
+            if status == DeliveryStatus.BOUNCED:
+                hard.setdefault(channel, {}).setdefault(key, (detail, index))
+            elif status == DeliveryStatus.SOFT_BOUNCED:
+                soft.setdefault(channel, {}).setdefault(locator, index)
+            elif status == DeliveryStatus.COMPLAINED:
+                complaints.setdefault(channel, {}).setdefault(key, (detail, index))
+            elif status == DeliveryStatus.UNSUBSCRIBED and channel == ChannelType.EMAIL:
+                unsubscribed.setdefault(key, index)
+    for reason, groups in (
+        (SuppressionReason.HARD_BOUNCE, hard),
+        (SuppressionReason.COMPLAINT, complaints),
+    ):
+        for channel, by_address in groups.items():
+            added = suppressions_add(
+                channel=channel,
+                entries=[(address, detail) for address, (detail, _) in by_address.items()],
+                reason=reason,
+                source=source,
+            )
+            _credit(report, "suppressed", [index for _, index in by_address.values()], added)
+    for channel, first in soft.items():
+        over = _soft_bounce_limit_reached(channel, list(first))
         entries = [
             (
                 locator,
@@ -320,17 +360,20 @@ def _delivery_statuses_apply(
             )
             for locator in over
         ]
-        report.changes["suppressed"] += suppressions_add(
+        added = suppressions_add(
             channel=channel, entries=entries, reason=SuppressionReason.SOFT_BOUNCES, source=source
         )
+        _credit(report, "suppressed", [first[locator] for locator in over], added)
     if unsubscribed:
-        outcome = unsubscribed_add(emails=unsubscribed, reason=f"reported by {source}")
-        report.changes["unsubscribed_added"] += outcome["added"]
+        outcome = unsubscribed_add(emails=list(unsubscribed), reason=f"reported by {source}")
+        _credit(report, "unsubscribed_added", list(unsubscribed.values()), outcome["added"])
 
 
-def _unsubscribes_apply(actions: list[Unsubscribe], source: str, report: ApplyReport) -> None:
-    by_reason: dict[str, list[str]] = {}
-    for action in actions:
+def _unsubscribes_apply(
+    actions: list[Unsubscribe], indexes: list[int], source: str, report: ApplyReport
+) -> None:
+    by_reason: dict[str, dict[str, int]] = {}
+    for action, index in zip(actions, indexes, strict=True):
         email, _ = email_normalise(action.email)
         if email is None:
             report.unmatched += 1
@@ -340,11 +383,10 @@ def _unsubscribes_apply(actions: list[Unsubscribe], source: str, report: ApplyRe
             if action.all or not action.external_id
             else f"unsubscribed from category {action.external_id} at {source}"
         )
-        by_reason.setdefault(reason[:200], []).append(email)
+        by_reason.setdefault(reason[:200], {}).setdefault(email, index)
     for reason, emails in by_reason.items():
-        report.changes["unsubscribed_added"] += unsubscribed_add(emails=emails, reason=reason)[
-            "added"
-        ]
+        added = unsubscribed_add(emails=list(emails), reason=reason)["added"]
+        _credit(report, "unsubscribed_added", list(emails.values()), added)
 
 
 def _runs_of(integration: Integration | None, external_id: str):
@@ -354,11 +396,12 @@ def _runs_of(integration: Integration | None, external_id: str):
 
 def _campaign_updates_apply(
     actions: list[UpdateCampaign | UpdateCampaignStats],
+    indexes: list[int],
     integration: Integration | None,
     report: ApplyReport,
 ) -> None:
     now = timezone.now()
-    for action in actions:
+    for action, index in zip(actions, indexes, strict=True):
         runs = _runs_of(integration, action.external_id)
         if isinstance(action, UpdateCampaign):
             changed = runs.exclude(external_status=str(action.status)).update(
@@ -374,14 +417,18 @@ def _campaign_updates_apply(
             key = "campaign_stats"
         if changed:
             report.changes[key] += changed
+            report.credited[index] += changed
         else:
             report.unmatched += 1
 
 
 def _emails_send(
-    actions: list[SendEmail], integration: Integration | None, report: ApplyReport
+    actions: list[SendEmail],
+    indexes: list[int],
+    integration: Integration | None,
+    report: ApplyReport,
 ) -> None:
-    for action in actions:
+    for action, index in zip(actions, indexes, strict=True):
         email, _ = email_normalise(action.to)
         if email is None:
             report.unmatched += 1
@@ -398,6 +445,7 @@ def _emails_send(
         )
         Delivery.objects.create(send_request=request, channel=ChannelType.EMAIL, locator=email)
         report.changes["emails_queued"] += 1
+        report.credited[index] += 1
         send_request_enqueue(send_request_id=request.pk, deliveries=1)
 
 
@@ -422,16 +470,27 @@ def _actions_apply(
 ) -> ApplyReport:
     source = source or (integration.name if integration is not None else "provider")
     report = ApplyReport()
-    statuses = [a for a in actions if isinstance(a, UpdateDeliveryStatus)]
+    statuses = [(i, a) for i, a in enumerate(actions) if isinstance(a, UpdateDeliveryStatus)]
     if statuses:
-        _delivery_statuses_apply(statuses, integration, source, report)
-    unsubscribes = [a for a in actions if isinstance(a, Unsubscribe)]
+        indexes, found = _split(statuses)
+        _delivery_statuses_apply(found, indexes, integration, source, report)
+    unsubscribes = [(i, a) for i, a in enumerate(actions) if isinstance(a, Unsubscribe)]
     if unsubscribes:
-        _unsubscribes_apply(unsubscribes, source, report)
-    updates = [a for a in actions if isinstance(a, UpdateCampaign | UpdateCampaignStats)]
+        indexes, found = _split(unsubscribes)
+        _unsubscribes_apply(found, indexes, source, report)
+    updates = [
+        (i, a) for i, a in enumerate(actions) if isinstance(a, UpdateCampaign | UpdateCampaignStats)
+    ]
     if updates:
-        _campaign_updates_apply(updates, integration, report)
-    emails = [a for a in actions if isinstance(a, SendEmail)]
+        indexes, found = _split(updates)
+        _campaign_updates_apply(found, indexes, integration, report)
+    emails = [(i, a) for i, a in enumerate(actions) if isinstance(a, SendEmail)]
     if emails:
-        _emails_send(emails, integration, report)
+        indexes, found = _split(emails)
+        _emails_send(found, indexes, integration, report)
     return report
+
+
+def _split(pairs: list[tuple[int, Any]]) -> tuple[list[int], list[Any]]:
+    """(index, action) pairs → their indexes and their actions."""
+    return [index for index, _ in pairs], [action for _, action in pairs]

@@ -28,6 +28,7 @@ from integrations.models import WebhookNonce, WebhookRequest
 from integrations.providers.esp_webhooks import esp_webhook_authenticate, esp_webhook_parse
 from integrations.tasks import webhook_nonces_forget_task
 from tests.support.sns import SNSServer
+from tests.support.webhooks import post_applied
 
 pytestmark = pytest.mark.django_db
 
@@ -87,8 +88,12 @@ def basic_header(credentials: str = BASIC) -> dict[str, str]:
 
 def post(client, integration, body, *, content_type="application/json", **headers):
     data = body if isinstance(body, bytes | str) else json.dumps(body)
-    return client.post(
-        f"/webhooks/{integration.webhook_key}/", data=data, content_type=content_type, **headers
+    return post_applied(
+        client,
+        f"/webhooks/{integration.webhook_key}/",
+        data=data,
+        content_type=content_type,
+        **headers,
     )
 
 
@@ -402,7 +407,7 @@ def test_mailgun_legacy_form_webhook_is_authenticated_and_applied(client, mailgu
         "token": token,
         "signature": signature.hexdigest(),
     }
-    response = client.post(f"/webhooks/{mailgun.webhook_key}/", data=form)
+    response = post_applied(client, f"/webhooks/{mailgun.webhook_key}/", data=form)
     assert response.status_code == 200
     assert status_of(delivery) == "bounced"
     assert Suppression.objects.get().address == "legacy@example.com"

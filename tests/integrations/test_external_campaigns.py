@@ -26,6 +26,7 @@ from tests.campaigns.test_pipeline import make_campaign, make_run, make_template
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory
 from tests.support.fake_contract_service import ContractService, webhook_headers
+from tests.support.webhooks import post_applied
 from tests.support.worker import CeleryWorker
 
 API_KEY = "contract-key"
@@ -59,7 +60,8 @@ def handed_run(service, n: int, **campaign) -> tuple[Integration, CampaignRun]:
 def post(client, integration, actions, headers=None):
     body = json.dumps({"actions": actions}).encode()
     extra = webhook_headers(HOOK_SECRET, body) if headers is None else headers
-    return client.post(
+    return post_applied(
+        client,
         f"/webhooks/{integration.webhook_key}/",
         data=body,
         content_type="application/json",

@@ -26,6 +26,7 @@ from integrations.models import WebhookRequest
 from integrations.webhooks import webhook_replay
 from tests.campaigns.test_pipeline import make_campaign
 from tests.contacts.factories import ContactFactory
+from tests.support.webhooks import post_applied
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +78,8 @@ def sent_delivery(email: str, provider_id: str) -> Delivery:
 
 
 def post(client, integration, body, secret="s3cret"):  # noqa: S107 (a test secret)
-    return client.post(
+    return post_applied(
+        client,
         f"/webhooks/{integration.webhook_key}/",
         data=json.dumps(body),
         content_type="application/json",

@@ -22,6 +22,7 @@ from integrations.providers.http_generic import GenericHttpProvider
 from tests.campaigns.test_pipeline import make_campaign, make_run, make_template, vip
 from tests.contacts.factories import ContactFactory
 from tests.support.fake_http_gateway import FakeGateway
+from tests.support.webhooks import post_applied
 
 pytestmark = pytest.mark.django_db
 
@@ -235,7 +236,8 @@ def signed(body: bytes, secret: str = SECRET, stamp: float | None = None) -> dic
 
 def post(client, integration, payload, headers=None):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return client.post(
+    return post_applied(
+        client,
         f"/webhooks/{integration.webhook_key}/",
         data=body,
         content_type="application/json",

@@ -32,6 +32,7 @@ from tests.campaigns.test_pipeline import make_campaign, make_run, send_all
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory
 from tests.support.fake_telegram import FakeTelegram, update_member, update_message
+from tests.support.webhooks import post_applied
 from tests.support.worker import CeleryWorker
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +71,8 @@ def subscribed(chat: str, **kwargs) -> Contact:
 
 def post_update(client, integration: Integration, update: dict, secret: str | None = None):
     headers = {} if secret == "" else {"X-Telegram-Bot-Api-Secret-Token": secret or WEBHOOK_SECRET}
-    return client.post(
+    return post_applied(
+        client,
         f"/webhooks/{integration.webhook_key}/",
         data=json.dumps(update),
         content_type="application/json",
