@@ -296,10 +296,11 @@ def _delivery_statuses_apply(
     report.unmatched += len(actions) - len(found)
     # Rounds: the k-th report of one status of one message goes in the k-th ledger call, so
     # each is applied, counted and credited as if the requests carrying them came one by one
-    # (a repeat of an event changes nothing; a second open counts again). Usually there is
-    # one round: one statement per status for the whole list.
+    # (a second open counts again). Usually there is one round: one statement per status
+    # for the whole list.
     rounds: list[list[tuple[int, tuple[int, str, str, str, str], tuple[str, str, str, str]]]] = []
     occurrences: Counter[tuple[int, str]] = Counter()
+    events: set[tuple[int, str, str]] = set()
     for position, (delivery_id, channel, locator) in sorted(found.items()):
         action = actions[position]
         ledger = _LEDGER.get(DeliveryStatus(action.status))
@@ -311,6 +312,9 @@ def _delivery_statuses_apply(
         elif action.status == DeliveryStatus.BOUNCED:
             detail = f"{HARD_BOUNCE}: {detail}".rstrip(": ")
         row = (delivery_id, ledger, _event_id(action, delivery_id), detail, action.url)
+        if row[:3] in events:
+            continue  # the same event again: it can change nothing
+        events.add(row[:3])
         number = occurrences[(delivery_id, ledger)]
         occurrences[(delivery_id, ledger)] += 1
         if number == len(rounds):
