@@ -254,6 +254,23 @@ def test_a_drain_that_dies_leaves_its_batch_queued_for_the_next(client, integrat
 
 
 @pytest.mark.django_db(transaction=True)
+def test_single_events_share_a_debounced_drain_and_a_batch_of_events_kicks_one_at_once(
+    client, integration, monkeypatch
+):
+    published: list = []
+    monkeypatch.setattr(webhooks, "_drain_publish", published.append)
+    monkeypatch.setattr(webhooks, "_kicker", webhooks._Kicker())
+    monkeypatch.setattr(webhooks, "_clock", lambda: 1000.0)  # every post at the same instant
+    for n in range(5):
+        post(client, integration, [delivered(f"k-{n}", f"e-{n}")])
+    # The first at once; the next one KICK_INTERVAL later sees the other four.
+    assert published == [None, pytest.approx(webhooks.KICK_INTERVAL)]
+    batch = [delivered(f"k-{n}", f"b-{n}") for n in range(webhooks.KICK_AT_ONCE_ACTIONS)]
+    post(client, integration, batch)
+    assert published[2:] == [None]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_beat_drain_applies_requests_whose_kick_was_lost(client, integration, monkeypatch):
     from django.conf import settings
 
