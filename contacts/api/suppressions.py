@@ -49,8 +49,13 @@ class SuppressionSerializer(serializers.ModelSerializer):
 
 
 class SuppressionAddSerializer(serializers.Serializer):
+    # The model's choices (one enum in the schema for every "channel"); the service refuses
+    # the channels that cannot be suppressed, naming the field.
     channel = serializers.ChoiceField(
-        choices=list(SUPPRESSIBLE_CHANNELS), required=False, default=ChannelType.EMAIL
+        choices=ChannelType.choices,
+        required=False,
+        default=ChannelType.EMAIL,
+        help_text="email or sms.",
     )
     address = serializers.CharField(max_length=ADDRESS_MAX)
     detail = serializers.CharField(

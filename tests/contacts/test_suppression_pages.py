@@ -326,6 +326,7 @@ def test_api_adds_by_hand_and_names_the_bad_field(api, full_key):
         ({"address": "nope"}, "address"),
         ({}, "address"),
         ({"address": "a@example.com", "channel": "fax"}, "channel"),
+        ({"address": "12345", "channel": "telegram"}, "channel"),
         ({"address": "+1", "channel": "sms"}, "address"),
         ({"address": ["a@example.com"]}, "address"),
     ]:
