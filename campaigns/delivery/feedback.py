@@ -283,7 +283,8 @@ def _delivery_statuses_apply(
         elif action.status == DeliveryStatus.BOUNCED:
             detail = f"{HARD_BOUNCE}: {detail}".rstrip(": ")
         rows.append((delivery_id, ledger, _event_id(action, delivery_id), detail, action.url))
-        kinds[(delivery_id, ledger)] = (str(action.status), channel, locator, detail)
+        # The suppression keeps the provider's words; its reason already says which bounce.
+        kinds[(delivery_id, ledger)] = (str(action.status), channel, locator, action.detail)
     if not rows:
         return
     applied = deliveries_feedback(rows)
