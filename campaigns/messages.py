@@ -17,6 +17,7 @@ status with. Single messages are transactional: the unsubscribed list does not s
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,7 +42,13 @@ STATUS_IDS_MAX = 1000
 # Parallel sending tasks per request: enough to spread 1000 recipients over a few workers,
 # few enough that one big request cannot occupy every worker of the deployment.
 SEND_TASKS_MAX = 4
-SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
+# Messengers address a chat, not a person: the locator is the chat id a contact's
+# extra_channels entry holds (set when the contact subscribed to the bot), and a message to a
+# chat no contact holds creates no contact.
+MESSENGER_CHANNELS = (ChannelType.TELEGRAM,)
+SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS, *MESSENGER_CHANNELS)
+# A Telegram chat: a numeric id (negative for groups), or @username of a public channel.
+_CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}")
 # The task that sends a request (campaigns.tasks.send_request_task), enqueued by name: the
 # tasks module imports the engine, which must not depend on its producers.
 SEND_REQUEST_TASK = "campaigns.send_request"
@@ -99,7 +106,36 @@ class _Planned:
 def _normalise(channel: str, value: Any) -> tuple[str | None, str | None]:
     if channel == ChannelType.EMAIL:
         return email_normalise(value)
+    if channel in MESSENGER_CHANNELS:
+        text = str(value).strip() if isinstance(value, str | int) else ""
+        if _CHAT_ID.fullmatch(text):
+            return text, None
+        return None, f"must be a {ChannelType(channel).label} chat id"
     return phone_normalise(value)
+
+
+def messenger_chat(extra_channels: Any, channel: str) -> str:
+    """The contact's chat on a messenger channel ('' when it has none)."""
+    for entry in extra_channels if isinstance(extra_channels, list) else []:
+        if isinstance(entry, dict) and entry.get("type") == channel and entry.get("value"):
+            return str(entry["value"])
+    return ""
+
+
+def _messenger_contacts(channel: str, chats: list[str]) -> dict[str, int]:
+    """The oldest live contact holding each chat; chats no contact holds are left out."""
+    found: dict[str, int] = {}
+    for chat in sorted(set(chats)):
+        contact_id = (
+            Contact.objects.alive()
+            .filter(extra_channels__contains=[{"type": channel, "value": chat}])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if contact_id is not None:
+            found[chat] = contact_id
+    return found
 
 
 def _contact_column(channel: str) -> str:
@@ -158,14 +194,16 @@ def _queue(
     """Give each planned recipient its contact and one delivery (one bulk insert): queued, or
     skipped with the reason when its address is suppressed; enqueue the sending task for
     after the commit. Returns how many were queued."""
-    contact_ids = contacts_for_addresses(
-        channel=channel, addresses=[p.address for p in planned if p.contact_id is None]
-    )
+    unknown = [p.address for p in planned if p.contact_id is None]
+    if channel in MESSENGER_CHANNELS:
+        contact_ids: Mapping[str, int | None] = _messenger_contacts(channel, unknown)
+    else:
+        contact_ids = contacts_for_addresses(channel=channel, addresses=unknown)
     blocked = suppressions_active(channel, [p.address for p in planned])
     now = timezone.now()
     rows = []
     for plan in planned:
-        plan.result.contact_id = plan.contact_id or contact_ids[plan.address]
+        plan.result.contact_id = plan.contact_id or contact_ids.get(plan.address)
         row = Delivery(
             request_id=plan.request_id,
             send_request=send_request,
@@ -256,7 +294,7 @@ def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]
                 (
                     "id",
                     f"message {template_id} is a {version.get_channel_display()} message; "
-                    "single messages are sent by email or SMS",
+                    "single messages are sent by email, SMS or Telegram",
                 )
             ]
         )
@@ -294,10 +332,15 @@ def smartsend_start(
         contact_id, _ = _contact_id(raw.get("contactId"))
         if contact_id:
             given_ids[contact_id] = None
-    known = {
-        contact.pk: getattr(contact, column)
-        for contact in Contact.objects.alive().filter(pk__in=list(given_ids)).only("pk", column)
-    }
+    alive = Contact.objects.alive().filter(pk__in=list(given_ids))
+    if channel in MESSENGER_CHANNELS:
+        column = f"{channel} chat"
+        known = {
+            contact.pk: messenger_chat(contact.extra_channels, channel)
+            for contact in alive.only("pk", "extra_channels")
+        }
+    else:
+        known = {contact.pk: getattr(contact, column) for contact in alive.only("pk", column)}
     results: list[RecipientResult] = []
     planned: list[_Planned] = []
     for raw in recipients:
