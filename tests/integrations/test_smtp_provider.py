@@ -330,9 +330,8 @@ def test_connection_test_over_starttls_trusts_a_valid_certificate_and_logs_in(
         relay = smtp_integration(
             "Relay", server.port, security="starttls", username="herald", password=PASSWORD
         )
-        assert provider_of(relay).connection_test().startswith(
-            f"127.0.0.1:{server.port} accepted the connection as herald"
-        )
+        answer = provider_of(relay).connection_test()
+        assert answer.startswith(f"127.0.0.1:{server.port} accepted the connection as herald")
         # Without STARTTLS this server offers no AUTH: the answer says what to change.
         plain = smtp_integration(
             "Plain", server.port, security="none", username="herald", password=PASSWORD
