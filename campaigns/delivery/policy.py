@@ -124,7 +124,10 @@ _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, 
 
 def connection_lost(exc: BaseException) -> bool:
     """Whether the connection to the provider is gone. smtplib's answers (a refused recipient,
-    a 4xx) are OSErrors too, but the connection still serves the next message."""
+    a 4xx) are OSErrors too, but the connection still serves the next message; so are
+    Anymail's errors over requests (HTTPError), which are lost only without an HTTP answer."""
+    if isinstance(exc, AnymailError):
+        return isinstance(exc, OSError) and getattr(exc, "status_code", None) is None
     return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(
         exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused
     )
@@ -165,8 +168,7 @@ def error_classify(exc: BaseException) -> SendError:
             permanent=500 <= exc.smtp_code < 600,
             throttled=smtp_throttled(exc.smtp_code, text),
         )
-    if connection_lost(exc):
-        return TransientSendError(f"connection error: {exc or type(exc).__name__}")
+    # Before connection errors: Anymail's errors over requests are OSErrors too.
     if isinstance(exc, AnymailRecipientsRefused):
         return PermanentSendError(f"recipient refused by the email service: {exc}")
     if isinstance(exc, AnymailAPIError):
@@ -178,4 +180,6 @@ def error_classify(exc: BaseException) -> SendError:
         )
     if isinstance(exc, AnymailError):
         return PermanentSendError(f"email service refused the message: {exc}")
+    if connection_lost(exc):
+        return TransientSendError(f"connection error: {exc or type(exc).__name__}")
     raise exc

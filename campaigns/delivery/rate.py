@@ -135,8 +135,8 @@ RETURNING p.tokens, p.rate
 """  # noqa: S608 (constants only)
 
 # The rate being sent at before a throttling answer: the current rate (the ceiling when the
-# row was unlimited; START_RATE with neither), or what the sender saw if lower (LEAST skips
-# a NULL %(observed)s).
+# row was unlimited; with neither, %(start)s: what the sender saw, else START_RATE), or what
+# the sender saw if lower (LEAST skips a NULL %(observed)s).
 _BASE = """LEAST(CASE WHEN p.rate > 0 AND %(ceiling)s > 0 THEN LEAST(p.rate, %(ceiling)s)
                       WHEN p.rate > 0 THEN p.rate
                       WHEN %(ceiling)s > 0 THEN %(ceiling)s
@@ -222,15 +222,14 @@ def rate_throttled(
     if ceiling is None:
         ceiling = rate_ceiling(key)
     observed = observed if observed and observed > 0 else None
+    start = observed if observed is not None else START_RATE
     # What _BASE computes for a provider without a row yet.
-    base = ceiling if ceiling > 0 else START_RATE
-    if observed is not None:
-        base = min(base, observed)
+    base = min(ceiling, start) if ceiling > 0 else start
     params: dict[str, str | float | None] = {
         "key": key,
         "ceiling": float(ceiling),
         "observed": observed,
-        "start": START_RATE,
+        "start": start,
         "cut": max(FLOOR, CUT * base),
         "level": float(ceiling if ceiling > 0 else base),
     }
