@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import pipeline
-from campaigns.delivery import rate
+from campaigns.delivery import engine, rate
 from campaigns.delivery.policy import error_classify, http_error
 from campaigns.delivery.rate import (
     RatePacer,
@@ -21,10 +21,12 @@ from campaigns.delivery.rate import (
     rate_take,
     rate_throttled,
 )
-from campaigns.models import Delivery, DeliveryStatus, ProviderRate
+from campaigns.models import CampaignRun, Delivery, DeliveryStatus, ProviderRate, RunStatus
 from config.core.models import Integration
-from tests.campaigns.test_pipeline import make_campaign, make_run, send_all
+from contacts.models import ChannelType
+from tests.campaigns.test_pipeline import make_campaign, make_run, make_template, send_all
 from tests.contacts.factories import ContactFactory
+from tests.messages.test_sms_gateway import Gateway
 from tests.support.smtp import SMTPSink
 
 THROTTLE_REPLY = "421 4.7.0 Too many messages from your IP, slow down"
@@ -282,3 +284,83 @@ def test_two_workers_sending_through_one_integration_share_its_rate():
     assert max(server.arrivals) - min(server.arrivals) >= 2.0
     row = ProviderRate.objects.get(key=f"smtp#{relay.pk}")
     assert (row.rate, row.ceiling, row.throttles) == (10.0, 10.0, 0)
+
+
+class ThrottlingGateway(Gateway):
+    """The local SMS service, answering 429 Too Many Requests to its first `throttle` calls."""
+
+    def __init__(self, throttle: int) -> None:
+        self.throttle = throttle
+        super().__init__()
+
+    @property
+    def status(self) -> int:  # read by the handler once per request
+        if self.throttle > 0:
+            self.throttle -= 1
+            return 429
+        return 200
+
+    @status.setter
+    def status(self, value: int) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_an_sms_gateways_429_is_retried_and_cuts_the_sms_transports_rate(settings):
+    settings.HERALD_RETRY_BASE = 0
+    with ThrottlingGateway(throttle=1) as gateway:
+        settings.HERALD_SMS_URL = gateway.url
+        for n in range(3):
+            ContactFactory(tags=["sms"], phone=f"+38050123450{n}")
+        run = make_run(
+            make_campaign(
+                channels=[ChannelType.SMS],
+                template=make_template("Text", ChannelType.SMS),
+                audience_filter={"tags": {"$in": ["sms"]}},
+            )
+        )
+        pipeline.run_materialise(run=run)
+
+        send_all(run)
+
+    deliveries = list(Delivery.objects.filter(run=run))
+    assert {d.status for d in deliveries} == {DeliveryStatus.SENT}
+    assert sorted(d.attempts for d in deliveries) == [1, 1, 2]
+    assert len(gateway.requests) == 4
+    row = ProviderRate.objects.get(key="env:sms")
+    assert row.throttles == 1
+    assert 0 < row.rate <= rate.START_RATE * rate.CUT * 1.05
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_paused_while_waiting_for_its_rate_gives_its_rows_and_tokens_back(settings):
+    settings.HERALD_RATE_LIMIT_EMAIL = 1  # a slow relay: every chunk after the first waits
+    with SMTPSink() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        run = materialised_run("vip", 20, None)
+        # 1/s over SENDER_TASKS senders: claims of 7 (about half a minute's share each).
+
+        def pause_soon() -> None:
+            time.sleep(1.5)
+            CampaignRun.objects.filter(pk=run.pk).update(status=RunStatus.PAUSED)
+            connection.close()
+
+        pauser = threading.Thread(target=pause_soon)
+        pauser.start()
+        began = time.monotonic()
+        again = engine.run_send(run_id=run.pk)
+        waited = time.monotonic() - began
+        pauser.join()
+
+    # The first chunk went at once; the next would have waited 7 s for its tokens.
+    assert len(server.received) == 7
+    assert again is None
+    assert waited < 6
+    queued = Delivery.objects.filter(run=run, status=DeliveryStatus.QUEUED)
+    assert queued.count() == 13
+    assert not queued.filter(claimed_at__isnull=False).exists()
+    # The 7 tokens taken for the chunk that never went are back (less than one token of debt,
+    # what refilled meanwhile aside).
+    assert ProviderRate.objects.get(key="env:email").tokens > -1
