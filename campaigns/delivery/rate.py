@@ -224,7 +224,9 @@ def rate_throttled(
     observed = observed if observed and observed > 0 else None
     start = observed if observed is not None else START_RATE
     # What _BASE computes for a provider without a row yet.
-    base = min(ceiling, start) if ceiling > 0 else start
+    base = ceiling if ceiling > 0 else start
+    if observed is not None:
+        base = min(base, observed)
     params: dict[str, str | float | None] = {
         "key": key,
         "ceiling": float(ceiling),

@@ -195,6 +195,14 @@ def test_a_limited_providers_rate_is_halved_once_per_burst_of_throttling_and_reg
 
 
 @pytest.mark.django_db
+def test_a_first_cut_starts_from_the_limit_or_the_throughput_seen_whichever_is_lower():
+    assert rate_throttled("smtp#999997", ceiling=100) == 50.0
+    assert rate_throttled("smtp#999998", ceiling=100, observed=60.0) == 30.0
+    assert rate_throttled("smtp#999996", ceiling=0) == rate.START_RATE * rate.CUT
+    assert ProviderRate.objects.get(key="smtp#999998").ceiling == 100.0
+
+
+@pytest.mark.django_db
 def test_the_cut_starts_from_the_throughput_seen_and_never_goes_below_the_floor():
     key = "smtp#999999"
     assert rate_throttled(key, ceiling=0, observed=30.0) == 15.0
