@@ -57,7 +57,10 @@ RUN_SEND_TASK = "campaigns.run_send"
 # (no claim held, no delivery event): senders queued behind other tasks are not doubled.
 STALL = timedelta(seconds=60)
 
-SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
+# Messenger channels: a contact's address there (a chat id) is the value of its entry of that
+# type in Contact.extra_channels; a provider (integrations) sends them.
+MESSENGER_CHANNELS = (ChannelType.TELEGRAM,)
+SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS, *MESSENGER_CHANNELS)
 # A launch that inserts at least this many ledger rows refreshes the table's statistics. The
 # planner otherwise believes the few queued rows it last sampled: with a run's 100k rows
 # queued it would answer "these 25 ids, if still queued" by walking every queued row of a
@@ -104,20 +107,30 @@ def _insert(
 ) -> int:
     """One INSERT … SELECT of the audience into the ledger for one channel and step."""
     audience_sql, audience_params = audience
-    column = "email" if channel == ChannelType.EMAIL else "phone"
-    where = [f"c.{column} <> ''", "c.deleted_at IS NULL", "c.confirmed"]
-    params: list[Any] = []
+    # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
+    # channel is one of ChannelType's values, checked here, so it can be a literal.
+    if channel not in ChannelType.values:
+        raise ValueError(f"unknown channel {channel!r}")
+    join = ""
+    if channel in MESSENGER_CHANNELS:
+        # The first entry of the channel's type; LATERAL … LIMIT 1 keeps one row per contact
+        # when a contact holds two. Email and SMS keep the plain column (the hot path).
+        join = f"""CROSS JOIN LATERAL (
+                     SELECT e->>'value' AS value FROM jsonb_array_elements(c.extra_channels) e
+                      WHERE e->>'type' = '{channel}' AND coalesce(e->>'value', '') <> ''
+                      LIMIT 1) m"""
+        locator = "m.value"
+        where = ["c.deleted_at IS NULL", "c.confirmed"]
+    else:
+        locator = "c." + ("email" if channel == ChannelType.EMAIL else "phone")
+        where = [f"{locator} <> ''", "c.deleted_at IS NULL", "c.confirmed"]
     if channel == ChannelType.EMAIL:
         # The unsubscribed list is per address and stops bulk email only.
         where.append(
             f"NOT EXISTS (SELECT 1 FROM {Unsubscribed._meta.db_table} u "
             "WHERE lower(u.email) = lower(c.email))"
         )
-    # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
-    # channel is one of ChannelType's values, checked here, so it can be a literal.
-    if channel not in ChannelType.values:
-        raise ValueError(f"unknown channel {channel!r}")
-    where.append(suppression_sql(f"'{channel}'", f"c.{column}"))
+    where.append(suppression_sql(f"'{channel}'", locator))
     table = Delivery._meta.db_table
     contacts = Contact._meta.db_table
     sql = f"""
@@ -131,15 +144,15 @@ def _insert(
                '<' || replace(r.uuid::text, '-', '') || '@' || %s || '>', '', '', 'queued', '',
                0, r.next_attempt_at, now(), 0, 0
           FROM (
-            SELECT gen_random_uuid() AS uuid, c.id, c.{column} AS locator, c.language_code,
+            SELECT gen_random_uuid() AS uuid, c.id, {locator} AS locator, c.language_code,
                    ({next_attempt})::timestamptz AS next_attempt_at
-              FROM {contacts} c
+              FROM {contacts} c {join}
              WHERE c.id IN ({audience_sql}) AND {" AND ".join(where)} {extra_where}
              ORDER BY c.id
           ) r
         ON CONFLICT (run_id, contact_id, channel, step) WHERE run_id IS NOT NULL DO NOTHING
     """
-    params = [
+    params: list[Any] = [
         *prefix_params,
         run.pk,
         step,

@@ -5,6 +5,7 @@ from django.urls import include, path
 from campaigns.api.urls import v1_urlpatterns as campaigns_v1
 from contacts.api.urls import herald_urlpatterns as contacts_native
 from contacts.api.urls import urlpatterns as contacts_v1
+from integrations.api_urls import herald_urlpatterns as integrations_native
 from integrations.api_urls import v1_urlpatterns as integrations_v1
 from marketing.api.urls import native_urlpatterns as marketing_native
 from marketing.api.urls import v1_urlpatterns as marketing_v1
@@ -22,4 +23,5 @@ herald_urlpatterns = [
     path("", include(contacts_native)),
     path("", include("templates.api_urls")),
     path("", include(marketing_native)),
+    path("", include(integrations_native)),
 ]

@@ -365,14 +365,32 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
+    # Figures of campaigns handed to a service that takes whole campaigns
+    # (campaigns.delivery.handover), for runs still sending or recently finished.
+    "integrations-campaign-stats-sync": {
+        "task": "integrations.campaign_stats_sync",
+        "schedule": 300.0,
+    },
     # Automation: wake due workflow runs, fire segment and date triggers.
     "workflows-tick": {"task": "marketing.workflows_tick", "schedule": 15.0},
     # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
     # scores are recomputed nightly (marketing.rfm; also on demand from the grid page).
     "marketing-events-sweep": {"task": "marketing.events_sweep", "schedule": 300.0},
+    # Bounce mailboxes (DSN, ARF, List-Unsubscribe mail): each enabled one is polled
+    # (integrations.providers.bounce_mailbox).
+    "integrations-bounce-mailboxes-poll": {
+        "task": "integrations.bounce_mailboxes_poll",
+        "schedule": 60.0,
+    },
     "marketing-rfm-recompute": {
         "task": "marketing.rfm_recompute",
         "schedule": crontab(hour=3, minute=15),
+    },
+    # Webhook nonces are kept a little longer than the 5-minute replay window, then forgotten
+    # (integrations.webhook_auth).
+    "integrations-webhook-nonces-forget": {
+        "task": "integrations.webhook_nonces_forget",
+        "schedule": 600.0,
     },
 }
 

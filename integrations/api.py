@@ -1,10 +1,31 @@
+"""Integrations' API: who an API key belongs to (the eSputnik v1 API's account info), and
+Herald's own endpoints for connected providers (the Telegram subscribe link)."""
+
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.core.models import APIKey, Organisation, Scope
+from campaigns.delivery.providers import ProviderError
+from config.core.errors import ConflictError, FieldError, HeraldError
+from config.core.models import APIKey, Integration, Organisation, Scope
+from contacts.models import Contact
+from integrations.providers.telegram import TelegramProvider, telegram_subscribe_link
+
+# Ids are PostgreSQL bigints; a larger number is no id at all.
+_ID_MAX = 2**63 - 1
+
+
+def _id(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= _ID_MAX else None
 
 
 @extend_schema_field(
@@ -39,5 +60,79 @@ class AccountInfoView(APIView):
             {
                 "userEmail": (user.email if user else "") or organisation.default_sender_email,
                 "organisationName": organisation.name,
+            }
+        )
+
+
+class NotFound(HeraldError):
+    """The integration or contact a path or parameter names does not exist."""
+
+    status = 404
+
+
+class TelegramSubscribeLinkView(APIView):
+    """The deep link that subscribes a contact's Telegram chat to the integration's bot, for
+    a shop to put in an email or on a page. Like all of /api/herald/, it needs the full
+    right (README: "Herald's own API, keys and limits")."""
+
+    required_scope = Scope.MANAGE
+
+    @extend_schema(
+        summary="Telegram subscribe link of a contact",
+        parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH, description="The integration's id."),
+            OpenApiParameter("contactId", int, required=True, description="The contact's id."),
+        ],
+        responses={
+            200: inline_serializer(
+                "TelegramSubscribeLink",
+                {
+                    "link": serializers.URLField(),
+                    "bot": serializers.CharField(),
+                    "contactId": serializers.IntegerField(),
+                    "integrationId": serializers.IntegerField(),
+                },
+            ),
+            409: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="The bot's username is unknown (never connected) and the Bot API "
+                "cannot tell it now; the body says why.",
+            ),
+        },
+    )
+    def get(self, request, pk: str):
+        integration_id = _id(pk)
+        integration = (
+            Integration.objects.filter(pk=integration_id).first() if integration_id else None
+        )
+        if integration is None:
+            raise NotFound(f"no integration with id {pk}", field="id")
+        if integration.kind != TelegramProvider.kind:
+            raise FieldError(
+                "id",
+                f"integration {integration.pk} is a {integration.kind} integration, not Telegram",
+            )
+        raw = request.query_params.get("contactId", "")
+        if not raw:
+            raise FieldError("contactId", "is required")
+        contact_id = _id(raw)
+        if contact_id is None:
+            raise FieldError("contactId", "must be a contact id (a positive integer)")
+        contact = Contact.objects.alive().filter(pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"no contact with id {raw}", field="contactId")
+        try:
+            link = telegram_subscribe_link(integration, contact)
+        except ProviderError as exc:
+            raise ConflictError(
+                f"the bot's username is unknown; test the connection first ({exc.message})",
+                field="id",
+            ) from None
+        return Response(
+            {
+                "link": link,
+                "bot": integration.settings.get("bot_username", ""),
+                "contactId": contact.pk,
+                "integrationId": integration.pk,
             }
         )

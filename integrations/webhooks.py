@@ -77,7 +77,11 @@ def webhook_process(stored: WebhookRequest) -> HttpResponse:
     try:
         provider.webhook_authenticate(call)
     except WebhookRefused as exc:
-        return _finish(stored, WebhookOutcome.REFUSED, 401, str(exc), {"detail": str(exc)})
+        answer = _finish(stored, WebhookOutcome.REFUSED, 401, str(exc), {"detail": str(exc)})
+        # A challenge the service waits for before it sends credentials (WWW-Authenticate).
+        for name, value in getattr(exc, "headers", {}).items():
+            answer[name] = value
+        return answer
     try:
         result = provider.webhook_parse(call)
     except WebhookMalformed as exc:

@@ -263,13 +263,7 @@ class EmailSender(Sender):
                 outcomes[delivery.pk] = broken
                 continue
             try:
-                email = email_build(
-                    delivery=delivery,
-                    rendered=message.rendered,
-                    from_header=self.from_header,
-                    content=self.content,
-                    bounce_domain=self.verp_domain,
-                )
+                email = self.message_build(message)
             except Exception:
                 # A bug, not the recipient's fault; but one bad message must not stall the
                 # batch (its claim would expire and the crash repeat for every row after it).
@@ -282,6 +276,17 @@ class EmailSender(Sender):
                 broken = outcome
                 self.close()
         return outcomes
+
+    def message_build(self, message: Message) -> HeraldEmail:
+        """The email of one row. A provider's sender adds what its service needs (e.g. the
+        metadata its webhooks hand back)."""
+        return email_build(
+            delivery=message.delivery,
+            rendered=message.rendered,
+            from_header=self.from_header,
+            content=self.content,
+            bounce_domain=self.verp_domain,
+        )
 
     def connection_make(self) -> BaseEmailBackend:
         """The email backend of this task, not yet opened: Django's configured one (EMAIL_URL,

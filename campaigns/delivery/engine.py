@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from campaigns.delivery import (
     builtin,  # noqa: F401 (registers the built-in senders)
+    handover,
     policy,
     rate,
 )
@@ -591,7 +592,12 @@ def scope_send(scope: Scope) -> float | None:
 
 
 def run_send(*, run_id: int) -> float | None:
-    """Send a campaign run's deliveries (a sender task's work)."""
+    """Send a campaign run's deliveries (a sender task's work). A run whose campaign goes
+    through a service that takes whole campaigns is handed over to it first
+    (campaigns.delivery.handover); its other channels' rows are sent here as usual."""
+    handled, wait = handover.run_handover(run_id=run_id)
+    if handled:
+        return wait
     return scope_send(RunScope(run_id))
 
 

@@ -106,10 +106,6 @@ _SMTP_THROTTLE_TEXT = re.compile(
     r"\brate\b|\brate[- ]?limit|\blimit(ed|s)?\b|too many|throttl|slow down|unexpected volume",
     re.IGNORECASE,
 )
-# Amazon SES: "Throttling" (SES v1: "Maximum sending rate exceeded."), TooManyRequests (v2).
-_SES_THROTTLE = re.compile(
-    r"\bThrottl|MaxSendRate|TooManyRequests|sending rate exceeded", re.IGNORECASE
-)
 
 
 def smtp_throttled(code: int, text: str) -> bool:
@@ -137,16 +133,6 @@ def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _ses_throttled(exc: AnymailAPIError) -> bool:
-    """Amazon SES's throttling answers (HTTP 400 in SES v1, so the status alone misses them);
-    Anymail keeps botocore's parsed error as `response`."""
-    response = getattr(exc, "response", None)
-    code = ""
-    if isinstance(response, dict):
-        code = str((response.get("Error") or {}).get("Code", ""))
-    return bool(_SES_THROTTLE.search(code) or _SES_THROTTLE.search(str(exc)))
-
-
 def error_classify(exc: BaseException) -> SendError:
     """The one place that says whether a provider's error is worth retrying: SMTP 4xx,
     connection errors and timeouts are transient, SMTP 5xx permanent; HTTP 429/408/5xx
@@ -168,13 +154,15 @@ def error_classify(exc: BaseException) -> SendError:
             permanent=500 <= exc.smtp_code < 600,
             throttled=smtp_throttled(exc.smtp_code, text),
         )
-    # Before connection errors: Anymail's errors over requests are OSErrors too.
+    # Anymail's errors first: over HTTP they are also requests' HTTPError, an OSError, yet
+    # an answer from the service is no lost connection.
     if isinstance(exc, AnymailRecipientsRefused):
         return PermanentSendError(f"recipient refused by the email service: {exc}")
     if isinstance(exc, AnymailAPIError):
-        code = getattr(exc, "status_code", None)
+        code = _anymail_status(exc)
         return send_error(
             f"email service error {code or ''}: {exc}".strip(),
+            # Throttled answers are transient whatever their status (SES: 400).
             permanent=http_status_permanent(code),
             throttled=code == 429 or _ses_throttled(exc),
         )
@@ -183,3 +171,23 @@ def error_classify(exc: BaseException) -> SendError:
     if connection_lost(exc):
         return TransientSendError(f"connection error: {exc or type(exc).__name__}")
     raise exc
+
+
+def _anymail_status(exc: AnymailAPIError) -> int | None:
+    """The HTTP status of the service's answer: Anymail's, else (Amazon SES, through boto3)
+    the one in botocore's parsed error; None when no answer came (a network error)."""
+    if exc.status_code is not None:
+        return exc.status_code
+    response = exc.response
+    if isinstance(response, dict):
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+# Amazon SES answers some throttling with HTTP 400 (the sending rate or the daily quota).
+_SES_THROTTLING = frozenset({"Throttling", "TooManyRequestsException", "LimitExceededException"})
+
+
+def _ses_throttled(exc: AnymailAPIError) -> bool:
+    response = exc.response
+    return isinstance(response, dict) and (response.get("Error", {}).get("Code") in _SES_THROTTLING)

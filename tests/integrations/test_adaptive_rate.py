@@ -122,7 +122,17 @@ def ses_throttling() -> AnymailAPIError:
         (http_error(503, "gateway answered 503"), False, False),
         (esp_answer(429, b'{"errors": [{"message": "too many requests"}]}'), True, False),
         (ses_throttling(), True, False),
-        (AnymailAPIError("TooManyRequestsException: sending quota", status_code=None), True, False),
+        (
+            AnymailAPIError(
+                "TooManyRequestsException",
+                response={
+                    "Error": {"Code": "TooManyRequestsException"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429},
+                },
+            ),
+            True,
+            False,
+        ),
         (esp_answer(422, b'{"ErrorCode": 300, "Message": "Invalid email"}'), False, True),
         (esp_answer(502, b"Bad gateway"), False, False),
     ],
