@@ -5,7 +5,10 @@ Each call stores one SendRequest and one queued Delivery per accepted recipient 
 transaction, answers at once, and leaves sending to the delivery engine (campaigns.delivery),
 whose task is enqueued on commit. A recipient Herald does not know becomes a contact with only that
 channel (source "single_message"). A bad recipient fails alone: its result says why and the
-others are queued.
+others are queued. A recipient whose address is on the suppression list (a hard bounce, a
+complaint, repeated soft bounces, a marketer's decision) is not sent: its delivery is stored
+skipped with the reason, and its result is an ERROR saying so, with the requestId to ask the
+status with. Single messages are transactional: the unsubscribed list does not stop them.
 """
 
 # Table and column names below come from the models; every value goes through parameters.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +27,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.delivery import policy
-from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
+from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus, SendKind, SendRequest
 from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
 from contacts.channels import email_normalise, phone_normalise
 from contacts.filters.compiler import segment_contacts
 from contacts.models import ChannelType, Contact, ContactSource, Segment
+from contacts.suppression import suppression_explain, suppression_sql, suppressions_active
 from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000
@@ -150,31 +154,46 @@ def _queue(
     channel: str,
     planned: list[_Planned],
     version: TemplateVersion | None = None,
-) -> None:
-    """Give each planned recipient its contact and one queued delivery (one bulk insert), and
-    enqueue the sending task for after the commit."""
+) -> int:
+    """Give each planned recipient its contact and one delivery (one bulk insert): queued, or
+    skipped with the reason when its address is suppressed; enqueue the sending task for
+    after the commit. Returns how many were queued."""
     contact_ids = contacts_for_addresses(
         channel=channel, addresses=[p.address for p in planned if p.contact_id is None]
     )
+    blocked = suppressions_active(channel, [p.address for p in planned])
+    now = timezone.now()
     rows = []
     for plan in planned:
         plan.result.contact_id = plan.contact_id or contact_ids[plan.address]
-        rows.append(
-            Delivery(
-                request_id=plan.request_id,
-                send_request=send_request,
-                contact_id=plan.result.contact_id,
-                channel=channel,
-                locator=plan.address,
-                template_version=version,
-                params=plan.params or {},
-                language_code=plan.language_code,
-                status=DeliveryStatus.QUEUED,
-            )
+        row = Delivery(
+            request_id=plan.request_id,
+            send_request=send_request,
+            contact_id=plan.result.contact_id,
+            channel=channel,
+            locator=plan.address,
+            template_version=version,
+            params=plan.params or {},
+            language_code=plan.language_code,
+            status=DeliveryStatus.QUEUED,
         )
+        suppression = blocked.get(plan.address)
+        if suppression is not None:
+            reason = suppression_explain(suppression)
+            plan.result.ok = False
+            plan.result.message = reason
+            row.status, row.error, row.failed_at = DeliveryStatus.SKIPPED, reason, now
+        rows.append(row)
     Delivery.objects.bulk_create(rows, batch_size=1000)
-    if rows:
-        send_request_enqueue(send_request_id=send_request.pk, deliveries=len(rows))
+    skipped = [row for row in rows if row.status == DeliveryStatus.SKIPPED]
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery=row, status=DeliveryStatus.SKIPPED, detail=row.error)
+        for row in skipped
+    )
+    queued = len(rows) - len(skipped)
+    if queued:
+        send_request_enqueue(send_request_id=send_request.pk, deliveries=queued)
+    return queued
 
 
 def send_request_enqueue(*, send_request_id: int, deliveries: int) -> None:
@@ -404,8 +423,7 @@ def sms_send_start(
         kind=SendKind.SMS, text=text, from_name=sender, tags=tags, api_key=api_key
     )
     results, planned = _plan_addresses(ChannelType.SMS, phone_numbers)
-    _queue(send_request, ChannelType.SMS, planned)
-    queued = len(planned)
+    queued = _queue(send_request, ChannelType.SMS, planned)
     if segment is not None:
         queued += _queue_segment_sms(send_request, segment)
     return send_request, results, queued
@@ -413,7 +431,8 @@ def sms_send_start(
 
 def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
     """Every contact of the segment with a phone, in one INSERT ... SELECT (a segment may
-    hold millions; none of them passes through Python)."""
+    hold millions; none of them passes through Python). Like a campaign audience, it leaves
+    suppressed numbers out."""
     members = segment_contacts(segment).exclude(phone="").values("id", "phone")
     members_sql, members_params = members.query.sql_with_params()
     given: dict[str, tuple[str, list[Any]]] = {
@@ -444,11 +463,12 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         values.append(expression)
         params += args
     table = Delivery._meta.db_table
+    not_suppressed = suppression_sql("%s", "m.phone")
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"SELECT {', '.join(values)} FROM ({members_sql}) m",
-            [*params, *members_params],
+            f"SELECT {', '.join(values)} FROM ({members_sql}) m WHERE {not_suppressed}",
+            [*params, *members_params, str(ChannelType.SMS)],
         )
         count = cursor.rowcount
     if count:
@@ -458,15 +478,42 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
 
 # --- status --------------------------------------------------------------------------------
 
+# A message that reached the recipient: the provider said so, or the recipient acted on it
+# (a complaint or an unsubscribe comes from the message itself).
 DELIVERED_STATUSES = frozenset(
-    {DeliveryStatus.DELIVERED, DeliveryStatus.OPENED, DeliveryStatus.CLICKED}
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.OPENED,
+        DeliveryStatus.CLICKED,
+        DeliveryStatus.COMPLAINED,
+        DeliveryStatus.UNSUBSCRIBED,
+    }
 )
 FAILED_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.BOUNCED, DeliveryStatus.SKIPPED})
 
 
+def _outcome(row: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(failed, delivered) of a ledger row, from its status and stamps: a complaint about a
+    bounced message (failed_at set) is still a failure; a message opened or clicked was
+    delivered even when the provider never said so."""
+    status = row["status"]
+    failed = status in FAILED_STATUSES or (
+        status == DeliveryStatus.COMPLAINED and row["failed_at"] is not None
+    )
+    reached = (
+        status in DELIVERED_STATUSES
+        or row["delivered_at"] is not None
+        or row["opened_at"] is not None
+        or row["clicked_at"] is not None
+    )
+    return failed, reached and not failed
+
+
 def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
     """Status of single messages by requestId, in the order asked; unknown ids are reported
-    with status NOT_FOUND."""
+    with status NOT_FOUND. `status` is the ledger's (provider feedback included: DELIVERED,
+    BOUNCED, COMPLAINED, …); `failed` and `delivered` say how it ended, `message` why it
+    failed (the bounce, the suppression)."""
     parsed: dict[str, uuid.UUID | None] = {}
     for raw in request_ids:
         try:
@@ -477,7 +524,16 @@ def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
         row["request_id"]: row
         for row in Delivery.objects.filter(
             request_id__in=[value for value in parsed.values() if value]
-        ).values("request_id", "contact_id", "status", "error")
+        ).values(
+            "request_id",
+            "contact_id",
+            "status",
+            "error",
+            "delivered_at",
+            "opened_at",
+            "clicked_at",
+            "failed_at",
+        )
     }
     items: list[dict[str, Any]] = []
     for raw, value in parsed.items():
@@ -494,13 +550,14 @@ def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
                 }
             )
             continue
+        failed, delivered = _outcome(row)
         items.append(
             {
                 "id": row["contact_id"],
                 "requestId": raw,
                 "status": row["status"].upper(),
-                "failed": row["status"] in FAILED_STATUSES,
-                "delivered": row["status"] in DELIVERED_STATUSES,
+                "failed": failed,
+                "delivered": delivered,
                 "message": row["error"] or None,
             }
         )

@@ -30,6 +30,7 @@ from campaigns.ledger import deliveries_feedback
 from campaigns.messages import send_request_enqueue
 from campaigns.models import CampaignRun, Delivery, DeliveryEvent, SendKind, SendRequest
 from campaigns.models import DeliveryStatus as LedgerStatus
+from config.core.db import fetchall_prepared
 from config.core.models import Integration
 from contacts.channels import email_normalise
 from contacts.models import ChannelType, SuppressionReason
@@ -171,43 +172,74 @@ def _event_id(action: UpdateDeliveryStatus, delivery_id: int) -> str:
 def _deliveries_find(
     actions: list[UpdateDeliveryStatus], integration: Integration | None
 ) -> dict[int, tuple[int, str, str]]:
-    """action index → (delivery id, channel, locator) for the actions that name a delivery."""
-    found: dict[int, tuple[int, str, str]] = {}
-    by_request: dict[uuid.UUID, list[int]] = {}
-    by_provider: dict[str, list[int]] = {}
-    by_run: dict[str, list[int]] = {}
+    """action index → (delivery id, channel, locator) for the actions that name a delivery.
+
+    One statement, whatever the mix of ways the actions name their messages: it runs once
+    per webhook request, often for a single event. `provider_message_id <> ''` and
+    `external_id <> ''` repeat the conditions of their partial indexes: the planner proves
+    them from a list of up to 100 constants, but neither from a longer one (a batch of
+    events) nor from a parameter (a prepared statement), and would scan the table instead."""
+    by_key: dict[tuple[int, str, str], list[int]] = {}
+    request_ids: list[str] = []
+    provider_ids: list[str] = []
+    run_ids: list[str] = []
+    emails: list[str] = []
     for index, action in enumerate(actions):
         request_id = herald_request_id(action.herald_id) if action.herald_id else None
         if request_id is not None:
-            by_request.setdefault(request_id, []).append(index)
+            key = (0, str(request_id), "")
+            request_ids.append(key[1])
         elif action.message_id:
-            by_provider.setdefault(action.message_id, []).append(index)
+            key = (1, action.message_id, "")
+            provider_ids.append(key[1])
         elif action.external_id and action.email:
-            by_run.setdefault(action.external_id, []).append(index)
-    fields = ("pk", "channel", "locator")
-    if by_request:
-        for pk, channel, locator, request_id in Delivery.objects.filter(
-            request_id__in=list(by_request)
-        ).values_list(*fields, "request_id"):
-            for index in by_request[request_id]:
-                found[index] = (pk, channel, locator)
-    if by_provider:
-        rows = Delivery.objects.filter(provider_message_id__in=list(by_provider))
-        for pk, channel, locator, provider_id in rows.values_list(*fields, "provider_message_id"):
-            for index in by_provider[provider_id]:
-                found[index] = (pk, channel, locator)
-    if by_run:
-        runs = CampaignRun.objects.filter(external_id__in=list(by_run))
+            key = (2, action.external_id, action.email.strip().lower())
+            run_ids.append(key[1])
+            # As the service echoes it (the locator's own case, as sent) and in lower case:
+            # both are found through the locator's index.
+            emails.extend((action.email.strip(), key[2]))
+        else:
+            continue
+        by_key.setdefault(key, []).append(index)
+    if not by_key:
+        return {}
+    deliveries = Delivery._meta.db_table
+    parts: list[str] = []
+    params: list[Any] = []
+    if request_ids:
+        parts.append(
+            f"SELECT 0, d.request_id::text, '', d.id, d.channel, d.locator FROM {deliveries} d "  # noqa: S608
+            "WHERE d.request_id = ANY(%s::uuid[])"
+        )
+        params.append(list(dict.fromkeys(request_ids)))
+    if provider_ids:
+        parts.append(
+            f"SELECT 1, d.provider_message_id, '', d.id, d.channel, d.locator FROM {deliveries} d "  # noqa: S608
+            "WHERE d.provider_message_id = ANY(%s::text[]) AND d.provider_message_id <> ''"
+        )
+        params.append(list(dict.fromkeys(provider_ids)))
+    if run_ids:
+        # The same address may be wanted from another run: the key (run, address) sorts out
+        # the pairs no action asked for.
+        mine = "AND r.integration_id = %s" if integration is not None else ""
+        parts.append(
+            "SELECT 2, r.external_id, lower(d.locator), d.id, d.channel, d.locator "  # noqa: S608
+            f"FROM {CampaignRun._meta.db_table} r JOIN {deliveries} d ON d.run_id = r.id "
+            f"WHERE r.external_id = ANY(%s::text[]) AND r.external_id <> '' {mine} "
+            "AND d.locator = ANY(%s::text[])"
+        )
+        params.append(list(dict.fromkeys(run_ids)))
         if integration is not None:
-            runs = runs.filter(integration=integration)
-        for run_id, external_id in runs.values_list("pk", "external_id"):
-            indexes = by_run[external_id]
-            wanted = {actions[i].email.strip().lower(): i for i in indexes}
-            rows = Delivery.objects.filter(run_id=run_id, locator__in=list(wanted))
-            for pk, channel, locator in rows.values_list("pk", "channel", "locator"):
-                for index in indexes:
-                    if actions[index].email.strip().lower() == locator.lower():
-                        found[index] = (pk, channel, locator)
+            params.append(integration.pk)
+        params.append(list(dict.fromkeys(emails)))
+    found: dict[int, tuple[int, str, str]] = {}
+    # Prepared (the text takes one of a few forms): planning this statement costs the
+    # server more than running it.
+    for way, key, email, pk, channel, locator in fetchall_prepared(
+        " UNION ALL ".join(parts), params
+    ):
+        for index in by_key.get((way, key, email), ()):
+            found[index] = (pk, channel, locator)
     return found
 
 
@@ -251,7 +283,8 @@ def _delivery_statuses_apply(
         elif action.status == DeliveryStatus.BOUNCED:
             detail = f"{HARD_BOUNCE}: {detail}".rstrip(": ")
         rows.append((delivery_id, ledger, _event_id(action, delivery_id), detail, action.url))
-        kinds[(delivery_id, ledger)] = (str(action.status), channel, locator, detail)
+        # The suppression keeps the provider's words; its reason already says which bounce.
+        kinds[(delivery_id, ledger)] = (str(action.status), channel, locator, action.detail)
     if not rows:
         return
     applied = deliveries_feedback(rows)
@@ -369,13 +402,25 @@ def _emails_send(
         send_request_enqueue(send_request_id=request.pk, deliveries=1)
 
 
-@transaction.atomic
 def actions_apply(
-    actions: list[Action], *, integration: Integration | None = None, source: str = ""
+    actions: list[Action],
+    *,
+    integration: Integration | None = None,
+    source: str = "",
+    savepoint: bool = True,
 ) -> ApplyReport:
-    """Apply a webhook's (or a bounce mailbox's) actions; idempotent. `source` names where
-    they came from in suppression and unsubscribe reasons (the integration's name by
-    default)."""
+    """Apply a webhook's (or a bounce mailbox's) actions, all or none; idempotent. `source`
+    names where they came from in suppression and unsubscribe reasons (the integration's
+    name by default). Inside a caller's transaction the changes are a savepoint of it,
+    unless `savepoint` is False: a caller that lets a failure roll back its whole
+    transaction saves the savepoint's two round trips (the webhook intake, per request)."""
+    with transaction.atomic(savepoint=savepoint):
+        return _actions_apply(actions, integration, source)
+
+
+def _actions_apply(
+    actions: list[Action], integration: Integration | None, source: str
+) -> ApplyReport:
     source = source or (integration.name if integration is not None else "provider")
     report = ApplyReport()
     statuses = [a for a in actions if isinstance(a, UpdateDeliveryStatus)]

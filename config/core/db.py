@@ -40,14 +40,24 @@ def fetchone_prepared(sql: str, values: list) -> tuple | None:
     (Only a connection lost after the server committed but before it answered would run the
     statement twice, as a client's own retry of a lost answer would.)
     """
+    return _prepared(sql, values, all_rows=False)
+
+
+def fetchall_prepared(sql: str, values: list) -> list[tuple]:
+    """Run one statement, prepared once per connection, and return all its rows (as
+    fetchone_prepared, for a statement run once per request, e.g. a webhook's lookup)."""
+    return _prepared(sql, values, all_rows=True)
+
+
+def _prepared(sql: str, values: list, *, all_rows: bool):
     reused = connection.connection is not None
     try:
-        return _fetchone(sql, values)
+        return _fetch(sql, values, all_rows)
     except OperationalError:
         if not (reused and connection.connection.broken and not connection.in_atomic_block):
             raise
     connection.close()
-    return _fetchone(sql, values)
+    return _fetch(sql, values, all_rows)
 
 
 def fetchall_bound(sql: str, values: list) -> list[tuple]:
@@ -58,7 +68,7 @@ def fetchall_bound(sql: str, values: list) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def _fetchone(sql: str, values: list) -> tuple | None:
+def _fetch(sql: str, values: list, all_rows: bool):
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     # One cursor per database connection, kept with Django's (per-thread) wrapper: a new
@@ -71,7 +81,7 @@ def _fetchone(sql: str, values: list) -> tuple | None:
         connection._herald_prepared_cursor = kept  # type: ignore[attr-defined]
     with connection.wrap_database_errors:
         kept[1].execute(sql, values, prepare=True)
-        return kept[1].fetchone()
+        return kept[1].fetchall() if all_rows else kept[1].fetchone()
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 """The webhook benchmark's routes: Herald's, plus `/bench/noop-webhook`, a POST endpoint that
 reads the body and answers 200 (what any receiver of a service's webhook must at least do),
-and the `bench-sendgrid` provider kind: SendGrid's tracking webhook exactly as the email
-services' providers handle it (integrations.providers.esp_webhooks), registered here so the
-benchmark does not depend on which provider module defines the SendGrid kind."""
+and two provider kinds, `bench-postmark` and `bench-sendgrid`: those services' tracking
+webhooks exactly as the email services' providers handle them
+(integrations.providers.esp_webhooks), registered here so the benchmark does not depend on
+which provider module defines the Postmark and SendGrid kinds."""
 
 from django.http import HttpResponse
 from django.urls import path
@@ -16,21 +17,28 @@ from tests.benchmarks.urls import urlpatterns as bench_urlpatterns
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 
-KIND = "bench-sendgrid"
+KINDS = {"postmark": "bench-postmark", "sendgrid": "bench-sendgrid"}
 
 
-@provider_register
-class BenchSendGrid(Provider):
-    kind = KIND
-    label = "SendGrid (benchmark)"
-    channels = frozenset({"email"})
-    fields = (SettingField("webhook_secret", "Webhook basic auth", secret=True),)
+def _bench_provider(esp: str) -> type[Provider]:
+    class BenchProvider(Provider):
+        kind = KINDS[esp]
+        label = f"{esp} (benchmark)"
+        channels = frozenset({"email"})
+        fields = (SettingField("webhook_secret", "Webhook basic auth", secret=True),)
 
-    def webhook_authenticate(self, call: WebhookCall) -> None:
-        esp_webhook_authenticate("sendgrid", self, call)
+        def webhook_authenticate(self, call: WebhookCall) -> None:
+            esp_webhook_authenticate(esp, self, call)
 
-    def webhook_parse(self, call: WebhookCall) -> WebhookResult:
-        return esp_webhook_parse("sendgrid", self, call)
+        def webhook_parse(self, call: WebhookCall) -> WebhookResult:
+            return esp_webhook_parse(esp, self, call)
+
+    BenchProvider.__name__ = f"Bench{esp.title()}"
+    return provider_register(BenchProvider)
+
+
+for _esp in KINDS:
+    _bench_provider(_esp)
 
 
 @csrf_exempt
