@@ -51,11 +51,17 @@ from campaigns.delivery.senders import (
     sender_for,
 )
 from campaigns.delivery.signals import run_drained, run_failing
-from campaigns.ledger import deliveries_fail_exhausted, deliveries_record, unflushed_commits
+from campaigns.ledger import (
+    deliveries_fail_exhausted,
+    deliveries_record,
+    delivery_transition,
+    unflushed_commits,
+)
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
-from contacts.models import CustomField
+from contacts.models import ChannelType, CustomField
+from contacts.suppression import suppression_explain, suppressions_active
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
 from templates.services import CONTACT_CONTEXT_FIELDS, RenderedMessage
@@ -526,6 +532,29 @@ class _Batch:
             failures += failed + retried
         return failures
 
+    def unsuppressed(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """The batch without the rows whose address was suppressed after they were queued
+        (a bounce or complaint from another send, a marketer's decision): those are
+        skipped, with the reason. One indexed query per channel of the batch."""
+        by_channel: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+        skipped: dict[str, list[int]] = {}
+        for channel, rows in by_channel.items():
+            active = suppressions_active(channel, [row.locator for row in rows])
+            for row in rows if active else ():
+                key = row.locator.lower() if channel == ChannelType.EMAIL else row.locator
+                if key in active:
+                    skipped.setdefault(suppression_explain(active[key]), []).append(row.pk)
+        if not skipped:
+            return deliveries
+        for reason, delivery_ids in skipped.items():
+            delivery_transition(
+                status=DeliveryStatus.SKIPPED, delivery_ids=delivery_ids, error=reason
+            )
+        gone = {pk for delivery_ids in skipped.values() for pk in delivery_ids}
+        return [delivery for delivery in deliveries if delivery.pk not in gone]
+
     def send(self, ids: list[int]) -> bool:
         """Send one claimed batch chunk by chunk; False when the scope must stop."""
         deliveries = list(
@@ -534,6 +563,7 @@ class _Batch:
             .only(*SEND_FIELDS)
             .order_by("pk")
         )
+        deliveries = self.unsuppressed(deliveries)
         for delivery in deliveries:
             # A run has one version (a drip one per step): fetched once per task, not per row.
             delivery.template_version = self.version(delivery.template_version_id)
