@@ -110,18 +110,22 @@ def integrations_home(request: HttpRequest) -> HttpResponse:
             "email_transport": _email_transport(),
             "rows": rows,
             "kinds": [
-                {
-                    "kind": cls.kind,
-                    "label": cls.label or cls.kind,
-                    "channels": [channel_label(channel) for channel in sorted(cls.channels)],
-                    "accepts_campaigns": cls.accepts_campaigns,
-                    "has_templates": cls.has_templates,
-                }
+                _kind_info(cls)
                 for cls in sorted(kinds.values(), key=lambda cls: (cls.label or cls.kind).lower())
             ],
             "can_change": has_role(request.user, Role.ADMIN),
         },
     )
+
+
+def _kind_info(cls: type[Provider]) -> dict[str, Any]:
+    return {
+        "kind": cls.kind,
+        "label": cls.label or cls.kind,
+        "channels": [channel_label(channel) for channel in sorted(cls.channels)],
+        "accepts_campaigns": cls.accepts_campaigns,
+        "has_templates": cls.has_templates,
+    }
 
 
 def _provider_or_404(kind: str) -> type[Provider]:
@@ -199,10 +203,11 @@ def _form_page(
 ) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
-        "provider": provider,
+        # What the template reads of the kind (a class would be called by the template).
+        "provider": _kind_info(provider) if provider else None,
         "integration": integration,
         "can_change": has_role(request.user, Role.ADMIN),
-        "can_import": has_role(request.user, Role.MARKETER),
+        "can_import": _can_import(request),
     }
     if integration is not None:
         context.update(
@@ -210,10 +215,17 @@ def _form_page(
             webhooks=WebhookRequest.objects.filter(integration=integration)[:RECENT_WEBHOOKS],
             rate=rate_now(integration),
             imports=_imports(integration),
-            import_available=_optional("integrations.template_sync", "template_import_start")
-            is not None,
+            import_available=_import_start() is not None,
         )
     return render(request, "integrations/integration_form.html", context, status=status)
+
+
+def _can_import(request: HttpRequest) -> bool:
+    return has_role(request.user, Role.MARKETER) and _import_start() is not None
+
+
+def _import_start() -> Callable[..., Any] | None:
+    return _optional("integrations.template_sync", "template_import_start")
 
 
 def _imports(integration: Integration) -> list[TemplateImport]:
@@ -250,7 +262,7 @@ def integration_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 def integration_import_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a template import, or resume the failed or interrupted one."""
     integration = get_object_or_404(Integration, pk=pk)
-    start = _optional("integrations.template_sync", "template_import_start")
+    start = _import_start()
     if start is None:
         messages.error(request, "Template import is not available in this installation.")
         return redirect("integration_detail", pk=pk)
@@ -281,7 +293,7 @@ def integration_imports(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "integration": integration,
             "imports": imports,
-            "can_import": has_role(request.user, Role.MARKETER),
+            "can_import": _can_import(request),
         },
     )
     if not any(item.state == ImportState.RUNNING for item in imports):
