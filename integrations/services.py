@@ -46,9 +46,6 @@ NAME_MAX = 100  # Integration.name's max_length
 VALUE_MAX = 10_000  # a setting longer than this is a paste gone wrong, not a setting
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
-# The names integration_save takes itself; a provider's setting of the same name would be
-# ambiguous in an error, so a provider must not use them.
-RESERVED = {"kind", "name", "channels", "enabled", "is_default", "rate_limit"}
 # Long enough that masking it in a message cannot garble ordinary words.
 SECRET_MASK_MIN = 4
 
@@ -73,7 +70,7 @@ def setting_clean(spec: SettingField, value: Any) -> Any:
             raise FieldError(name, problem)
         if len(value) > VALUE_MAX:
             raise FieldError(name, f"at most {VALUE_MAX} characters")
-        if spec.kind not in ("textarea",) and not spec.secret:
+        if spec.kind != "textarea" and not spec.secret:
             value = value.strip()
     kind = spec.kind
     if kind == "bool":

@@ -470,6 +470,21 @@ def test_template_imports_show_progress_and_polling_stops_when_none_runs(client,
     assert client.get(f"/integrations/{integration.pk}/imports/").status_code == 200
 
 
+def test_import_templates_starts_an_import_or_says_it_is_not_available(client, marketer):
+    integration = connected()
+    client.force_login(marketer)
+
+    response = client.post(f"/integrations/{integration.pk}/import/", follow=True)
+
+    shown = response.content.decode()
+    if importlib.util.find_spec("integrations.template_sync") is None:
+        assert "Template import is not available in this installation." in shown
+        assert not TemplateImport.objects.exists()
+    else:
+        assert "Template import started." in shown
+        assert TemplateImport.objects.get().integration == integration
+
+
 # --- Roles --------------------------------------------------------------------------------------
 
 
