@@ -93,6 +93,24 @@ class JSONText(forms.CharField):
         return value
 
 
+class IntegrationSelect(forms.Select):
+    """Each option carries the channels its integration connects (data-channels), so the page
+    can grey out the ones that do not serve the channels ticked (campaign_form.js); the
+    lifecycle's check on save stays the rule."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channels: dict[int, list[str]] = {}
+        self.attrs["data-messaging"] = " ".join(ChannelType.values)
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        pk = getattr(value, "value", value)
+        if pk in self.channels:
+            option["attrs"]["data-channels"] = " ".join(self.channels[pk])
+        return option
+
+
 class IntegrationChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Integration) -> str:
         channels = ", ".join(obj.channels) or "no channel"
@@ -132,6 +150,7 @@ class CampaignForm(forms.Form):
     )
     integration = IntegrationChoice(
         queryset=Integration.objects.none(),
+        widget=IntegrationSelect,
         required=False,
         empty_label="— each channel's default —",
         label="Email service",
@@ -177,7 +196,9 @@ class CampaignForm(forms.Form):
     def __init__(self, *args, integration_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         current = integration_id or self.initial.get("integration")
-        self.fields["integration"].queryset = integration_queryset(current)
+        field = self.fields["integration"]
+        field.queryset = integration_queryset(current)
+        field.widget.channels = dict(field.queryset.values_list("pk", "channels"))
 
     def clean(self):
         data = super().clean()

@@ -673,6 +673,7 @@ def test_the_campaign_form_offers_enabled_integrations_and_saves_the_choice(
     form_page = client.get("/campaigns/new/").content.decode()
     assert "Email service" in form_page
     assert "Acme bulk (email)" in form_page
+    assert f'<option value="{integration.pk}" data-channels="email">' in form_page
     assert "Old relay" not in form_page
 
     response = client.post(

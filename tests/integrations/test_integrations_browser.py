@@ -1,6 +1,6 @@
 """In a real Chromium: an admin connects a provider through the Integrations page, sees the
-provider's own error for a wrong key, fixes it, passes the connection test and copies the
-webhook URL."""
+provider's own error for a wrong key, fixes it, passes the connection test, copies the
+webhook URL, and finds it offered as a campaign's Email service while the channels fit."""
 
 import re
 
@@ -84,3 +84,13 @@ def test_admin_connects_a_provider_tests_it_and_copies_the_webhook_url(
     expect(row).to_contain_text("Acme bulk")
     expect(row).to_contain_text("Email")
     expect(row).to_contain_text("ok")
+
+    # The campaign form offers it as the Email service while the campaign's channels fit it.
+    open_page(page, "/campaigns/new/")
+    option = page.locator("#id_integration option", has_text="Acme bulk")
+    expect(option).to_be_enabled()
+    sms = page.locator('input[name="channels"][value="sms"]')
+    sms.check()
+    expect(option).to_be_disabled()
+    sms.uncheck()
+    expect(option).to_be_enabled()
