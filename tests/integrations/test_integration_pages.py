@@ -262,6 +262,34 @@ def test_an_unknown_kind_is_404(client, admin_user):
     assert client.get("/integrations/new/carrier-pigeon/").status_code == 404
 
 
+def test_the_service_refuses_unknown_settings_a_kind_change_and_an_empty_env_reference():
+    integration = connected()
+    with pytest.raises(FieldError) as unknown:
+        connected("Other", values={"base_url": "https://x.example", "api_kye": "typo"})
+    assert unknown.value.field == "api_kye"
+    with pytest.raises(FieldError) as kind:
+        integration_save(
+            integration=integration, kind="smtp", name="Acme bulk", channels=["email"], values={}
+        )
+    assert kind.value.field == "kind"
+    with pytest.raises(FieldError) as env:
+        connected("Env", values={"api_key": "env:"})
+    assert env.value.field == "api_key"
+    assert list(Integration.objects.values_list("name", flat=True)) == ["Acme bulk"]
+
+
+def test_the_service_reads_typed_values_as_admin_and_api_give_them():
+    integration = connected(values={"batch_size": 50, "sandbox": "yes", "region": "eu"})
+    assert integration.settings["batch_size"] == 50
+    assert integration.settings["sandbox"] is True
+    with pytest.raises(FieldError) as wrong:
+        connected("Typed", values={"sandbox": "perhaps"})
+    assert wrong.value.field == "sandbox"
+    with pytest.raises(FieldError) as boolean:
+        connected("Typed", values={"batch_size": True})
+    assert boolean.value.field == "batch_size"
+
+
 # --- Secrets ------------------------------------------------------------------------------------
 
 
@@ -736,6 +764,19 @@ def test_the_template_page_shows_its_integration_and_external_id(client, viewer)
     assert 'data-testid="external-id">tpl-41<' in page
     assert "Acme bulk" in page
     assert 'data-testid="publish-external"' not in page  # a viewer cannot publish
+
+
+def test_a_marketer_sees_publish_to_the_templates_own_integration(client, marketer):
+    integration = connected()
+    template = email_template()
+    type(template).objects.filter(pk=template.pk).update(integration=integration)
+    client.force_login(marketer)
+
+    page = client.get(f"/templates/{template.pk}/").content.decode()
+
+    assert "Publish to Acme bulk" in page
+    assert f'name="integration" value="{integration.pk}"' in page
+    assert "not published there yet" in page
 
 
 def test_publish_to_the_provider_stores_its_id_or_shows_its_error(client, marketer, account_api):
