@@ -324,7 +324,9 @@ def template_publish_external_view(request: HttpRequest, pk: int) -> HttpRespons
     try:
         external_id = publish(template=template, integration=integration)
     except (ProviderError, HeraldError) as exc:
-        messages.error(request, f"Not published to {integration.name}: {exc.message or exc}")
+        # The sync service may already name the integration; say it once.
+        reason = str(exc.message or exc).removeprefix(f"{integration.name}: ")
+        messages.error(request, f"Not published to {integration.name}: {reason}")
     else:
         messages.success(request, f"Published to {integration.name} as {external_id}.")
     return redirect("template_edit", pk=pk)

@@ -26,6 +26,7 @@ from campaigns.delivery.providers import (
     Provider,
     ProviderError,
     SettingField,
+    provider_kinds,
     provider_register,
 )
 from campaigns.models import Campaign
@@ -255,6 +256,21 @@ def test_a_second_integration_with_the_same_name_is_refused_on_the_name(client, 
     assert response.status_code == 400
     assert "already exists" in response.context["form"].errors["name"][0]
     assert Integration.objects.count() == 1
+
+
+def test_every_installed_kind_has_a_connect_form_and_an_empty_one_names_what_is_missing(
+    client, admin_user
+):
+    client.force_login(admin_user)
+    for kind, cls in provider_kinds().items():
+        page = client.get(f"/integrations/new/{kind}/")
+        assert page.status_code == 200, kind
+        for spec in cls.fields:
+            assert f'name="setting_{spec.name}"' in page.content.decode(), (kind, spec.name)
+        refused = client.post(f"/integrations/new/{kind}/", {})
+        assert refused.status_code == 400, kind
+        assert refused.context["form"].errors, kind
+    assert not Integration.objects.exists()
 
 
 def test_an_unknown_kind_is_404(client, admin_user):
