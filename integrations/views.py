@@ -3,17 +3,13 @@ connect, the connect/edit form of one integration (with its connection test, web
 recent webhook requests, template imports and stats sync), publishing a template to a
 provider, and API keys.
 
-Thin: every write is an integrations.services (or template sync) call. Template import and
-publishing, and the adaptive rate, come from modules other parts of Herald provide
-(integrations.template_sync, campaigns.delivery.rate); they are looked up when a page needs
-them, and a page says "not available" where an installation lacks one.
+Thin: every write is an integrations.services or integrations.template_sync call; the
+adaptive rate shown is campaigns.delivery.rate's.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +25,7 @@ from campaigns.delivery.providers import (
     provider_kinds,
     provider_label,
 )
+from campaigns.delivery.rate import rate_current
 from config.core.api_keys import api_key_create, api_key_revoke
 from config.core.errors import HeraldError
 from config.core.models import APIKey, Integration
@@ -40,35 +37,18 @@ from integrations.services import (
     integration_save,
     integration_test,
 )
+from integrations.template_sync import template_import_start, template_publish_external
 from templates.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
 
 RECENT_WEBHOOKS = 20
 RECENT_IMPORTS = 10
-NOT_AVAILABLE = "not available"
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A function another part of Herald provides, or None where it is not installed."""
-    try:
-        found = importlib.import_module(module)
-    except ImportError:
-        return None
-    function = getattr(found, name, None)
-    return function if callable(function) else None
 
 
 def rate_now(integration: Integration) -> str:
     """The adaptive send rate the provider is allowed right now, in words."""
-    rate_current = _optional("campaigns.delivery.rate", "rate_current")
-    if rate_current is None:
-        return NOT_AVAILABLE
-    try:
-        rate = rate_current(provider_label(integration))
-    except Exception:  # a page must not fail because the rate store is unreachable
-        logger.exception("adaptive rate of integration %s unreadable", integration.pk)
-        return NOT_AVAILABLE
+    rate = rate_current(provider_label(integration))
     if rate is None:
         return "unlimited"
     return f"{rate:g} messages/s"
@@ -215,17 +195,12 @@ def _form_page(
             webhooks=WebhookRequest.objects.filter(integration=integration)[:RECENT_WEBHOOKS],
             rate=rate_now(integration),
             imports=_imports(integration),
-            import_available=_import_start() is not None,
         )
     return render(request, "integrations/integration_form.html", context, status=status)
 
 
 def _can_import(request: HttpRequest) -> bool:
-    return has_role(request.user, Role.MARKETER) and _import_start() is not None
-
-
-def _import_start() -> Callable[..., Any] | None:
-    return _optional("integrations.template_sync", "template_import_start")
+    return has_role(request.user, Role.MARKETER)
 
 
 def _imports(integration: Integration) -> list[TemplateImport]:
@@ -262,16 +237,12 @@ def integration_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 def integration_import_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a template import, or resume the failed or interrupted one."""
     integration = get_object_or_404(Integration, pk=pk)
-    start = _import_start()
-    if start is None:
-        messages.error(request, "Template import is not available in this installation.")
-        return redirect("integration_detail", pk=pk)
     try:
-        started = start(integration=integration, user=request.user)
+        started = template_import_start(integration=integration, user=request.user)
     except (ProviderError, HeraldError) as exc:
         messages.error(request, f"Template import not started: {exc.message or exc}")
     else:
-        offset = getattr(started, "offset", 0)
+        offset = started.offset
         messages.success(
             request,
             "Template import started."
@@ -317,12 +288,8 @@ def template_publish_external_view(request: HttpRequest, pk: int) -> HttpRespons
     if integration is None:
         messages.error(request, "Not published: choose the integration to publish to.")
         return redirect("template_edit", pk=pk)
-    publish = _optional("integrations.template_sync", "template_publish_external")
-    if publish is None:
-        messages.error(request, "Publishing to a provider is not available in this installation.")
-        return redirect("template_edit", pk=pk)
     try:
-        external_id = publish(template=template, integration=integration)
+        external_id = template_publish_external(template=template, integration=integration)
     except (ProviderError, HeraldError) as exc:
         # The sync service may already name the integration; say it once.
         reason = str(exc.message or exc).removeprefix(f"{integration.name}: ")

@@ -11,7 +11,6 @@ the way a mail service's would."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import urllib.error
@@ -508,25 +507,20 @@ def test_template_imports_show_progress_and_polling_stops_when_none_runs(client,
 
     assert "503 busy" in page
     assert partial.status_code == 286
-    if importlib.util.find_spec("integrations.template_sync") is not None:
-        assert 'data-testid="import-resume"' in page
+    assert 'data-testid="import-resume"' in page
     TemplateImport.objects.filter(pk=failed.pk).update(state="running")
     assert client.get(f"/integrations/{integration.pk}/imports/").status_code == 200
 
 
-def test_import_templates_starts_an_import_or_says_it_is_not_available(client, marketer):
+def test_import_templates_starts_an_import(client, marketer):
     integration = connected()
     client.force_login(marketer)
 
     response = client.post(f"/integrations/{integration.pk}/import/", follow=True)
 
     shown = response.content.decode()
-    if importlib.util.find_spec("integrations.template_sync") is None:
-        assert "Template import is not available in this installation." in shown
-        assert not TemplateImport.objects.exists()
-    else:
-        assert "Template import started." in shown
-        assert TemplateImport.objects.get().integration == integration
+    assert "Template import started." in shown
+    assert TemplateImport.objects.get().integration == integration
 
 
 # --- Roles --------------------------------------------------------------------------------------
@@ -810,9 +804,6 @@ def test_publish_to_the_provider_stores_its_id_or_shows_its_error(client, market
         follow=True,
     )
     shown = response.content.decode()
-    if importlib.util.find_spec("integrations.template_sync") is None:
-        assert "Publishing to a provider is not available in this installation." in shown
-        return
     assert "Published to Acme bulk as tpl-1." in shown
     template.refresh_from_db()
     assert template.external_id == "tpl-1"
