@@ -9,7 +9,6 @@ adaptive rate shown is campaigns.delivery.rate's.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -39,8 +38,6 @@ from integrations.services import (
 )
 from integrations.template_sync import template_import_start, template_publish_external
 from templates.models import MessageTemplate
-
-logger = logging.getLogger(__name__)
 
 RECENT_WEBHOOKS = 20
 RECENT_IMPORTS = 10
