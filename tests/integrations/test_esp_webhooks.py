@@ -27,15 +27,24 @@ from contacts.models import Suppression, Unsubscribed
 from integrations.models import WebhookNonce, WebhookRequest
 from integrations.providers.esp_webhooks import esp_webhook_authenticate, esp_webhook_parse
 from integrations.tasks import webhook_nonces_forget_task
+from tests.support.esp_webhook_payloads import (
+    BASIC,
+    MAILGUN_KEY,
+    SVIX_SECRET,
+    basic_header,
+    mailgun_failed,
+    mailgun_signed,
+    postmark_bounce,
+    resend_event,
+    ses_bounce,
+    ses_notification,
+    sparkpost,
+    svix_headers,
+)
 from tests.support.sns import SNSServer
 from tests.support.webhooks import post_applied
 
 pytestmark = pytest.mark.django_db
-
-BASIC = "herald-hooks:pa55-w0rd"  # user:password of the basic-auth services
-MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
-SVIX_KEY = b"a-resend-signing-key-32-bytes!!!"
-SVIX_SECRET = "whsec_" + base64.b64encode(SVIX_KEY).decode()
 
 
 def _provider_for(esp: str) -> type[Provider]:
@@ -80,10 +89,6 @@ def sent(email: str, provider_id: str = "") -> Delivery:
 def status_of(delivery: Delivery) -> str:
     delivery.refresh_from_db()
     return delivery.status
-
-
-def basic_header(credentials: str = BASIC) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials.encode()).decode()}
 
 
 def post(client, integration, body, *, content_type="application/json", **headers):
@@ -283,39 +288,6 @@ def test_a_malformed_sendgrid_body_is_stored_answered_400_and_applies_nothing(
 # --- Mailgun (JSON webhooks signed with the webhook signing key) ------------------------------
 
 
-def mailgun_signed(event_data: dict, *, key: str = MAILGUN_KEY, at: float | None = None) -> dict:
-    timestamp = str(int(at if at is not None else time.time()))
-    token = uuid.uuid4().hex + uuid.uuid4().hex[:18]
-    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
-    return {
-        "signature": {"timestamp": timestamp, "token": token, "signature": signature.hexdigest()},
-        "event-data": event_data,
-    }
-
-
-def mailgun_failed(severity: str, reason: str, message_id: str, recipient: str) -> dict:
-    """Mailgun's documented "failed" event (permanent or temporary)."""
-    return {
-        "event": "failed",
-        "id": "G9Bn5sl1TC6nu79C8C0bwg",
-        "timestamp": time.time(),
-        "log-level": "error",
-        "severity": severity,
-        "reason": reason,
-        "recipient": recipient,
-        "recipient-domain": "example.com",
-        "envelope": {"sender": "bob@sandbox.mailgun.org", "transport": "smtp"},
-        "delivery-status": {
-            "code": 550 if severity == "permanent" else 452,
-            "message": "No such mailbox" if severity == "permanent" else "Mailbox full",
-            "description": "Not delivered",
-            "attempt-no": 1,
-        },
-        "message": {"headers": {"message-id": message_id, "to": recipient}},
-        "user-variables": {},
-    }
-
-
 @pytest.fixture
 def mailgun():
     return make_integration("mailgun", MAILGUN_KEY)
@@ -421,31 +393,6 @@ def postmark():
     return make_integration("postmark")
 
 
-def postmark_bounce(kind: str, bounce_id: int, message_id: str, email: str) -> dict:
-    """Postmark's documented Bounce webhook."""
-    return {
-        "RecordType": "Bounce",
-        "MessageStream": "outbound",
-        "ID": bounce_id,
-        "Type": kind,
-        "TypeCode": 1 if kind == "HardBounce" else 4096,
-        "Name": "Hard bounce" if kind == "HardBounce" else "Soft bounce",
-        "Tag": "Test",
-        "MessageID": message_id,
-        "Metadata": {"a_key": "a_value"},
-        "ServerID": 23,
-        "Description": "The server was unable to deliver your message (ex: unknown user).",
-        "Details": "Test bounce details",
-        "Email": email,
-        "From": "sender@example.com",
-        "BouncedAt": "2019-11-05T16:33:54.9070259Z",
-        "DumpAvailable": True,
-        "Inactive": True,
-        "CanActivate": True,
-        "Subject": "Test subject",
-    }
-
-
 def test_postmark_delivery_bounces_and_complaint(client, postmark):
     ok = sent("john@example.com", "00000000-0000-0000-0000-000000000001")
     hard = sent("hard@example.com", "00000000-0000-0000-0000-000000000002")
@@ -546,24 +493,6 @@ def test_brevo_events_apply_once_although_brevo_sends_no_event_id(client):
 # --- SparkPost (a JSON array of {"msys": {class: event}}; basic auth) -------------------------
 
 
-def sparkpost(event_class: str, kind: str, delivery: Delivery, **extra) -> dict:
-    return {
-        "msys": {
-            event_class: {
-                "type": kind,
-                "event_id": f"{kind}-{delivery.pk}-92356927693813856",
-                "transmission_id": delivery.provider_message_id,
-                "message_id": "000443ee14578172be22",
-                "raw_rcpt_to": delivery.locator,
-                "rcpt_to": delivery.locator,
-                "timestamp": str(int(time.time())),
-                "rcpt_meta": {"customKey": "customValue"},
-                **extra,
-            }
-        }
-    }
-
-
 def test_sparkpost_batch_with_hard_and_soft_bounce_classes(client):
     integration = make_integration("sparkpost")
     ok = sent("ok@example.com", "65832150921904138")
@@ -572,19 +501,31 @@ def test_sparkpost_batch_with_hard_and_soft_bounce_classes(client):
     spam = sent("spam@example.com", "65832150921904141")
     bounce = {"error_code": "554", "bounce_class": "10"}
     body = [
-        sparkpost("message_event", "delivery", ok),
+        sparkpost("message_event", "delivery", ok.locator, ok.provider_message_id),
         sparkpost(
-            "message_event", "bounce", invalid, raw_reason="554 5.5.0 No such user", **bounce
+            "message_event",
+            "bounce",
+            invalid.locator,
+            invalid.provider_message_id,
+            raw_reason="554 5.5.0 No such user",
+            **bounce,
         ),
         sparkpost(
             "message_event",
             "bounce",
-            full,
+            full.locator,
+            full.provider_message_id,
             raw_reason="452 4.2.2 Mailbox full",
             error_code="452",
             bounce_class="22",
         ),
-        sparkpost("message_event", "spam_complaint", spam, fbtype="abuse"),
+        sparkpost(
+            "message_event",
+            "spam_complaint",
+            spam.locator,
+            spam.provider_message_id,
+            fbtype="abuse",
+        ),
         {"msys": {}},  # SparkPost's "ping"
     ]
     assert post(client, integration, body, **basic_header()).status_code == 200
@@ -605,42 +546,15 @@ def test_sparkpost_batch_with_hard_and_soft_bounce_classes(client):
 # --- Resend (Svix-signed) ---------------------------------------------------------------------
 
 
-def svix_headers(body: bytes, *, msg_id: str | None = None, at: float | None = None, key=SVIX_KEY):
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    stamp = str(int(at if at is not None else time.time()))
-    digest = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "HTTP_SVIX_ID": msg_id,
-        "HTTP_SVIX_TIMESTAMP": stamp,
-        "HTTP_SVIX_SIGNATURE": "v1,bm90LXRoaXMtb25l v1," + base64.b64encode(digest).decode(),
-    }
-
-
-def resend_event(kind: str, delivery: Delivery, **data) -> bytes:
-    return json.dumps(
-        {
-            "type": kind,
-            "created_at": "2024-11-22T23:41:12.126Z",
-            "data": {
-                "created_at": "2024-11-22T23:41:11.894719+00:00",
-                "email_id": delivery.provider_message_id,
-                "from": "Acme <onboarding@resend.dev>",
-                "to": [delivery.locator],
-                "subject": "Sending this example",
-                **data,
-            },
-        }
-    ).encode()
-
-
 def test_resend_signed_events_apply_and_bad_or_stale_signatures_are_refused(client):
     resend = make_integration("resend", SVIX_SECRET)
     ok = sent("delivered@resend.dev", "56761188-7520-42d8-8898-ff6fc54ce618")
     gone = sent("bounced@resend.dev", "56761188-7520-42d8-8898-ff6fc54ce619")
-    delivered = resend_event("email.delivered", ok)
+    delivered = resend_event("email.delivered", ok.locator, ok.provider_message_id)
     bounced = resend_event(
         "email.bounced",
-        gone,
+        gone.locator,
+        gone.provider_message_id,
         bounce={
             "message": "The recipient's email provider sent a hard bounce message.",
             "subType": "Suppressed",
@@ -681,50 +595,8 @@ def sns_post(client, integration, message: dict, *, auth=True):
     return post(client, integration, message, content_type="text/plain; charset=UTF-8", **headers)
 
 
-def ses_notification(ses_event: dict) -> dict:
-    return {
-        "Type": "Notification",
-        "MessageId": str(uuid.uuid4()),
-        "TopicArn": "arn:aws:sns:us-east-1:123456789012:SES_Events",
-        "Subject": "Amazon SES Email Event Notification",
-        "Message": json.dumps(ses_event) + "\n",
-        "Timestamp": "2018-03-26T17:58:59.675Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLE-SIGNATURE==",
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-1.pem",
-        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-    }
-
-
-def ses_bounce(kind: str, subkind: str, delivery: Delivery) -> dict:
-    """Amazon SES's documented bounce notification (notification-examples)."""
-    return {
-        "notificationType": "Bounce",
-        "bounce": {
-            "bounceType": kind,
-            "bounceSubType": subkind,
-            "reportingMTA": "dns; email.example.com",
-            "bouncedRecipients": [
-                {
-                    "emailAddress": delivery.locator,
-                    "status": "5.1.1",
-                    "action": "failed",
-                    "diagnosticCode": "smtp; 550 5.1.1 <jane@example.com>... User unknown",
-                }
-            ],
-            "timestamp": "2016-01-27T14:59:44.101Z",
-            "feedbackId": "00000138111222aa-44455566-cccc-cccc-cccc-ddddaaaa068a-000000",
-        },
-        "mail": {
-            "timestamp": "2016-01-27T14:59:38.237Z",
-            "source": "john@example.com",
-            "messageId": delivery.provider_message_id,
-            "destination": [delivery.locator],
-            "headers": [
-                {"name": "X-Metadata", "value": json.dumps({"herald_id": delivery.message_id})}
-            ],
-        },
-    }
+def _ses_ids(delivery: Delivery) -> tuple[str, str, dict[str, str]]:
+    return delivery.locator, delivery.provider_message_id, {"herald_id": delivery.message_id}
 
 
 def test_ses_subscription_is_confirmed_and_notifications_apply(client):
@@ -762,10 +634,10 @@ def test_ses_subscription_is_confirmed_and_notifications_apply(client):
     soft = sent("mary@example.com", "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0681-000000")
     spam = sent("richard@example.com", "000001378603177f-7a5433e7-8edb-42ae-af10-f0181f34d6ee-0")
     ok = sent("ok@example.com", "0000014644fe5ef6-9a483358-9170-4cb4-a269-f5dcdf415321-000000")
-    hard_bounce = ses_notification(ses_bounce("Permanent", "General", hard))
+    hard_bounce = ses_notification(ses_bounce("Permanent", "General", *_ses_ids(hard)))
     messages = [
         hard_bounce,
-        ses_notification(ses_bounce("Transient", "MailboxFull", soft)),
+        ses_notification(ses_bounce("Transient", "MailboxFull", *_ses_ids(soft))),
         ses_notification(
             {
                 "notificationType": "Complaint",
