@@ -25,7 +25,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.delivery.providers import CampaignStats, CampaignStatus, DeliveryStatus
+from campaigns.delivery.providers import (
+    CampaignStats,
+    CampaignStatus,
+    DeliveryStatus,
+    provider_label,
+)
 from campaigns.ledger import deliveries_feedback
 from campaigns.messages import send_request_enqueue
 from campaigns.models import CampaignRun, Delivery, DeliveryEvent, SendKind, SendRequest
@@ -51,11 +56,17 @@ class UpdateDeliveryStatus:
     """A message's status at the provider. The message is found by, in this order: Herald's
     own id (`herald_id`: the Message-ID or the delivery's request id, as VERP addresses and
     custom headers carry it), the provider's message id (`message_id`), or the campaign's
-    external id with the recipient's address (`external_id` + `email`)."""
+    external id with the recipient's Herald contact id (`external_id` + `contact_id`) or
+    address (`external_id` + `email`). A service that took a messenger campaign knows its
+    recipients only by contact id (the campaign was prepared with contact ids, and a chat id
+    is the messenger's, not the service's): by contact id, only the rows the run handed to
+    the reporting integration match, not the same contact's rows on the run's other
+    channels."""
 
     status: DeliveryStatus
     email: str = ""
     external_id: str = ""
+    contact_id: int | None = None
     message_id: str = ""
     herald_id: str = ""
     event_id: str = ""
@@ -194,6 +205,8 @@ def _deliveries_find(
     provider_ids: list[str] = []
     run_ids: list[str] = []
     emails: list[str] = []
+    contact_run_ids: list[str] = []
+    contact_ids: list[int] = []
     for index, action in enumerate(actions):
         request_id = herald_request_id(action.herald_id) if action.herald_id else None
         if request_id is not None:
@@ -202,6 +215,10 @@ def _deliveries_find(
         elif action.message_id:
             key = (1, action.message_id, "")
             provider_ids.append(key[1])
+        elif action.external_id and action.contact_id is not None:
+            key = (3, action.external_id, str(action.contact_id))
+            contact_run_ids.append(key[1])
+            contact_ids.append(action.contact_id)
         elif action.external_id and action.email:
             key = (2, action.external_id, action.email.strip().lower())
             run_ids.append(key[1])
@@ -242,6 +259,20 @@ def _deliveries_find(
         if integration is not None:
             params.append(integration.pk)
         params.append(list(dict.fromkeys(emails)))
+    if contact_run_ids:
+        # Through the ledger's (run, contact, channel, step) index. The rows the run handed
+        # to this integration carry its label as their provider (handover.rows_mark_sent).
+        mine = "AND r.integration_id = %s AND d.provider = %s" if integration is not None else ""
+        parts.append(
+            "SELECT 3, r.external_id, d.contact_id::text, d.id, d.channel, d.locator "  # noqa: S608
+            f"FROM {CampaignRun._meta.db_table} r JOIN {deliveries} d ON d.run_id = r.id "
+            f"WHERE r.external_id = ANY(%s::text[]) AND r.external_id <> '' {mine} "
+            "AND d.contact_id = ANY(%s::bigint[])"
+        )
+        params.append(list(dict.fromkeys(contact_run_ids)))
+        if integration is not None:
+            params.extend((integration.pk, provider_label(integration)[:50]))
+        params.append(list(dict.fromkeys(contact_ids)))
     found: dict[int, tuple[int, str, str]] = {}
     # Prepared (the text takes one of a few forms): planning this statement costs the
     # server more than running it.

@@ -16,7 +16,8 @@ channel over:
 3. The run's queued deliveries of the channel become `sent` (set-based, in batches, with
    the provider's label and a history row naming the external campaign). The service's
    webhooks then move them on (delivered, bounced, opened, …) through
-   campaigns.delivery.feedback, which finds them by the run's external id and the address.
+   campaigns.delivery.feedback, which finds them by the run's external id and the address,
+   or the contact id (a messenger campaign's recipients: the service has no chat ids).
    Rows of channels the integration does not take are sent by the engine as usual; once no
    row is queued the engine reports the run drained (campaigns.delivery.signals) and the
    lifecycle completes it: Herald's part is done. The service's own progress is on the run

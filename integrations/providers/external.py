@@ -41,8 +41,11 @@ request more than 5 minutes old, or a signature already seen, is refused (401). 
 the fields of campaigns.delivery.feedback:
 
     {"type": "UpdateDeliveryStatus", "status": "delivered", "externalId": "<campaign id at
-     the service>", "email": "<address or phone>", "messageId": "", "heraldId": "",
-     "eventId": "", "detail": "", "url": "", "at": "<ISO 8601>"}
+     the service>", "email": "<address or phone>", "contactId": <Herald contact id>,
+     "messageId": "", "heraldId": "", "eventId": "", "detail": "", "url": "",
+     "at": "<ISO 8601>"}
+    (the recipient: externalId with email, or with contactId — a messenger campaign's
+    recipients are known to the service only by the contact ids it was prepared with)
     {"type": "Unsubscribe", "email": "...", "externalId": "<category>", "all": true,
      "reason": ""}
     {"type": "UpdateCampaign", "externalId": "...", "status": "sending" | "sent" | ...}
@@ -372,6 +375,16 @@ def _at(value: Any) -> datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
+def _contact_id(value: Any) -> int | None:
+    """A Herald contact id as the service echoes it (a number, or digits in a string)."""
+    if value in (None, ""):
+        return None
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 2**63):
+        raise ValueError("contactId must be a Herald contact id (a positive integer)")
+    return int(text)
+
+
 def stats_parse(data: dict[str, Any]) -> CampaignStats:
     figures = {}
     for name in STATS_FIELDS:
@@ -393,6 +406,7 @@ def action_parse(item: Any) -> Action:
             status=DeliveryStatus(_text(item, "status", required=True)),
             email=_text(item, "email"),
             external_id=_text(item, "externalId"),
+            contact_id=_contact_id(item.get("contactId")),
             message_id=_text(item, "messageId"),
             herald_id=_text(item, "heraldId"),
             event_id=_text(item, "eventId"),
@@ -400,8 +414,11 @@ def action_parse(item: Any) -> Action:
             url=_text(item, "url"),
             at=_at(item.get("at")),
         )
-        if not (action.herald_id or action.message_id or (action.external_id and action.email)):
-            raise ValueError("name the message: heraldId, messageId, or externalId with email")
+        by_recipient = action.email or action.contact_id is not None
+        if not (action.herald_id or action.message_id or (action.external_id and by_recipient)):
+            raise ValueError(
+                "name the message: heraldId, messageId, or externalId with email or contactId"
+            )
         return action
     if kind == "Unsubscribe":
         return Unsubscribe(
