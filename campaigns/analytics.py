@@ -8,10 +8,15 @@ campaign's click events (through the run → delivery → event indexes, never t
 Where the numbers come from:
 - recipients, sends, deliveries, failures, skipped: Delivery rows and their timestamps;
 - opens/clicks: totals are the counters kept on each Delivery (campaigns.tracking adds one
-  per pixel hit or click, beside its history row); unique counts are deliveries with
-  opened_at/clicked_at (a click sets opened_at too: it proves an open with images blocked);
-- bounces, complaints, unsubscribes: the Delivery status (a complaint may follow a bounce or
-  an unsubscribe; the earlier outcome still counts, see `_ROLLUP_SQL`);
+  per pixel hit or click, beside its history row; a provider's reported opens and clicks
+  add the same way, once per provider event, campaigns.ledger.deliveries_feedback); unique
+  counts are deliveries with opened_at/clicked_at (a click sets opened_at too: it proves an
+  open with images blocked);
+- deliveries, bounces, complaints, unsubscribes: the Delivery status and stamps as provider
+  feedback leaves them (a complaint may follow a bounce or an unsubscribe; the earlier
+  outcome still counts, see `_ROLLUP_SQL`; a soft bounce counts as a bounce);
+- feedback arrives long after a run ended: its history rows are stamped when they arrive,
+  so the incremental refresh finds the run through them, whatever their status;
 - timeline: DeliveryEvent rows with status opened/clicked, bucketed by hour;
 - replies, conversions and revenue are not derived from the ledger: no provider reports
   replies yet and orders fill conversions/revenue; the rollup leaves those columns alone.

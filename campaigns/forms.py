@@ -7,11 +7,13 @@ import zoneinfo
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.lifecycle import channel_connection
 from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 from campaigns.models import Campaign, CampaignType
+from config.core.models import Integration
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
 from templates.models import MessageTemplate
@@ -38,6 +40,9 @@ ERROR_FIELDS = {
     "audienceId": "segment",
     "audience": "audience_filter",
     "templateId": "template",
+    "integrationId": "integration",
+    # The launch rule's name for it (campaigns.lifecycle LaunchRefused).
+    "integration": "integration",
     "schedule.startAt": "start_at",
     "schedule.endAt": "end_at",
     "schedule.timezone": "timezone",
@@ -88,6 +93,39 @@ class JSONText(forms.CharField):
         return value
 
 
+class IntegrationSelect(forms.Select):
+    """Each option carries the channels its integration connects (data-channels), so the page
+    can grey out the ones that do not serve the channels ticked (campaign_form.js); the
+    lifecycle's check on save stays the rule."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channels: dict[int, list[str]] = {}
+        self.attrs["data-messaging"] = " ".join(ChannelType.values)
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        pk = getattr(value, "value", value)
+        if pk in self.channels:
+            option["attrs"]["data-channels"] = " ".join(self.channels[pk])
+        return option
+
+
+class IntegrationChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Integration) -> str:
+        channels = ", ".join(obj.channels) or "no channel"
+        return f"{obj.name} ({channels})" + ("" if obj.enabled else " — disabled")
+
+
+def integration_queryset(current_id: int | None = None):
+    """Enabled integrations; a campaign's current one stays listed even once disabled, so
+    editing the campaign neither loses it silently nor refuses the form."""
+    enabled = Q(enabled=True)
+    if current_id:
+        enabled |= Q(pk=current_id)
+    return Integration.objects.filter(enabled).exclude(channels=[]).order_by("name")
+
+
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     type = forms.ChoiceField(choices=CampaignType.choices, initial=CampaignType.BLAST)
@@ -109,6 +147,15 @@ class CampaignForm(forms.Form):
     )
     template = forms.ModelChoiceField(
         queryset=MessageTemplate.objects.order_by("name"), required=False, empty_label="—"
+    )
+    integration = IntegrationChoice(
+        queryset=Integration.objects.none(),
+        widget=IntegrationSelect,
+        required=False,
+        empty_label="— each channel's default —",
+        label="Email service",
+        help_text="The integration the campaign goes through; it must connect every channel "
+        "of the campaign.",
     )
     start_at = forms.DateTimeField(
         required=False,
@@ -146,6 +193,13 @@ class CampaignForm(forms.Form):
         '"sendAt": "09:00"} — a date custom field, evaluated daily.',
     )
 
+    def __init__(self, *args, integration_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = integration_id or self.initial.get("integration")
+        field = self.fields["integration"]
+        field.queryset = integration_queryset(current)
+        field.widget.channels = dict(field.queryset.values_list("pk", "channels"))
+
     def clean(self):
         data = super().clean()
         if data.get("segment") and data.get("audience_filter"):
@@ -160,6 +214,7 @@ class CampaignForm(forms.Form):
             "type": data["type"],
             "channels": list(data["channels"]),
             "templateId": data["template"].pk if data.get("template") else None,
+            "integrationId": data["integration"].pk if data.get("integration") else None,
             "schedule": {
                 "startAt": _wall_clock(data.get("start_at")),
                 "endAt": _wall_clock(data.get("end_at")),
@@ -193,6 +248,7 @@ class CampaignForm(forms.Form):
             "segment": campaign.segment_id,
             "audience_filter": campaign.audience_filter,
             "template": campaign.template_id,
+            "integration": campaign.integration_id,
             "start_at": _local(campaign.start_at, tz),
             "end_at": _local(campaign.end_at, tz),
             "timezone": campaign.timezone,

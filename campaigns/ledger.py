@@ -253,6 +253,24 @@ def deliveries_fail_exhausted(*, delivery_ids: list[int], attempts: int) -> list
 # arrives before our own "sent" outcome was written (the webhook was faster than the
 # worker's record step) may move a queued row too.
 FEEDBACK_ORDER = (S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED, S.UNSUBSCRIBED)
+# Opens and clicks a provider reports count as the tracking pixel's and redirect's do
+# (campaigns.tracking): on every row that went out, each event once; the status
+# moves forward where TRANSITIONS allow it and never back.
+ENGAGEMENT = frozenset({S.OPENED, S.CLICKED})
+# The first-time stamps an engagement sets: a click proves an open (images may be blocked).
+ENGAGEMENT_STAMPS: dict[str, tuple[str, ...]] = {
+    S.OPENED: ("opened_at",),
+    S.CLICKED: ("clicked_at", "opened_at"),
+}
+# Feedback that proves the message left: it stamps sent_at too when our own "sent" outcome
+# was not written yet (or is never written: the report overtook it), so the rollup counts
+# the message as sent.
+_PROVES_SENT = frozenset(
+    {S.SENT, S.DELIVERED, S.OPENED, S.CLICKED, S.BOUNCED, S.COMPLAINED, S.UNSUBSCRIBED}
+)
+# A complaint or an unsubscribe reported by the provider comes from the message in the
+# recipient's mailbox: it was delivered, unless it had bounced (failed_at, pre-update value).
+_PROVES_DELIVERED = frozenset({S.COMPLAINED, S.UNSUBSCRIBED})
 
 
 def _feedback_sources(status: str) -> list[str]:
@@ -267,7 +285,9 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
     id, detail, url). Each (delivery, event id) is applied once, however often the provider
     sends it (the event id is unique per delivery in DeliveryEvent), and only where
     TRANSITIONS allow the move, so feedback out of order or repeated changes nothing (a
-    "delivered" after "opened" is dropped). Returns the (delivery id, status) pairs applied.
+    "delivered" after "opened" is dropped). Opens and clicks are engagement (ENGAGEMENT):
+    each distinct event counts, as a pixel hit does, and moves the status only forward.
+    Returns the (delivery id, status) pairs applied.
 
     One statement per status, in the order a message lives (sent … unsubscribed), so a
     batch holding "delivered" and "opened" of one message ends opened."""
@@ -283,18 +303,37 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
     for status in sorted(by_status, key=lambda s: order.get(s, len(order))):
         items = by_status[status]
         ids, event_ids, details, urls = (list(column) for column in zip(*items, strict=True))
-        stamp = STAMPS.get(status)
-        sets = ["status = %s", "claimed_at = NULL"]
-        set_params: list[Any] = [status]
-        if stamp:
-            sets.append(f"{stamp} = COALESCE(d.{stamp}, now())")
+        engagement = status in ENGAGEMENT
+        sources = _feedback_sources(status)
+        set_params: list[Any] = []
+        allowed_params: list[Any]
+        if engagement:
+            sets = ["status = CASE WHEN d.status = ANY(%s) THEN %s ELSE d.status END"]
+            set_params += [sources, status]
+            stamps = list(ENGAGEMENT_STAMPS[status])
+            counter = "open_count" if status == S.OPENED else "click_count"
+            sets.append(f"{counter} = d.{counter} + i.n")
+            # Every row that went out may count an engagement, as a pixel hit on it would
+            # (a skipped row never left: nothing of it can be opened).
+            allowed, allowed_params = "d.status <> %s", [S.SKIPPED]
+        else:
+            sets = ["status = %s", "claimed_at = NULL"]
+            set_params.append(status)
+            stamp = STAMPS.get(status)
+            stamps = [stamp] if stamp else []
+            allowed, allowed_params = "d.status = ANY(%s)", [sources]
+        if status in _PROVES_SENT and "sent_at" not in stamps:
+            stamps.append("sent_at")
+        sets += [f"{stamp} = COALESCE(d.{stamp}, now())" for stamp in stamps]
+        if status in _PROVES_DELIVERED:
+            sets.append(
+                "delivered_at = COALESCE(d.delivered_at,"
+                " CASE WHEN d.failed_at IS NULL THEN now() END)"
+            )
         if status in ERROR_STATUSES:
             sets.append(
                 "error = CASE WHEN i.detail = '' THEN d.error ELSE left(i.detail, 10000) END"
             )
-        if status in (S.OPENED, S.CLICKED):
-            counter = "open_count" if status == S.OPENED else "click_count"
-            sets.append(f"{counter} = d.{counter} + i.n")
         # Rows allowed to move are locked first, so a concurrent copy of the same event waits
         # and then finds its event id taken (ON CONFLICT) and moves nothing.
         sql = f"""
@@ -304,7 +343,7 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
                            AS v(id, event_id, detail, url)
             ), ok AS (
                 SELECT v.* FROM v JOIN {table} d ON d.id = v.id
-                 WHERE d.status = ANY(%s)
+                 WHERE {allowed}
                  FOR UPDATE OF d
             ), ins AS (
                 INSERT INTO {events} (delivery_id, status, at, detail, url, provider_event_id)
@@ -322,7 +361,7 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
              WHERE d.id = i.delivery_id
             RETURNING d.id
         """
-        params = [ids, event_ids, details, urls, _feedback_sources(status), status, *set_params]
+        params = [ids, event_ids, details, urls, *allowed_params, status, *set_params]
         # Prepared (one text per status): planning this statement costs the server more
         # than running it for the few rows a webhook request usually carries.
         applied.extend((row[0], status) for row in fetchall_prepared(sql, params))

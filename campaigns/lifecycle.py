@@ -193,6 +193,16 @@ def _check_launchable(campaign: Campaign) -> None:
         raise LaunchRefused("templateId", "cannot launch without a template (templateId)")
 
 
+def campaign_launch_refusal(campaign: Campaign) -> LaunchRefused | None:
+    """Why the campaign could not launch now (the launch rule's refusal), else None: for
+    pages that say so before anyone presses the button."""
+    try:
+        _check_launchable(campaign)
+    except LaunchRefused as exc:
+        return exc
+    return None
+
+
 # --- The status machine --------------------------------------------------------------------
 
 
@@ -271,6 +281,7 @@ def _current_values(campaign: Campaign) -> dict:
         "type": campaign.type,
         "channels": campaign.channels,
         "template": campaign.template,
+        "integration": campaign.integration,
         "cron": campaign.cron,
         "milestone": campaign.milestone,
         "start_at": campaign.start_at,
@@ -386,6 +397,7 @@ def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
         segment_id=source.segment_id,
         audience_filter=source.audience_filter,
         template_id=source.template_id,
+        integration_id=source.integration_id,
         timezone=source.timezone,
         cron=source.cron,
         milestone=source.milestone,
@@ -720,6 +732,7 @@ __all__ = [
     "campaign_delete",
     "campaign_duplicate",
     "campaign_launch_now",
+    "campaign_launch_refusal",
     "campaign_pause",
     "campaign_resume",
     "campaign_schedule",

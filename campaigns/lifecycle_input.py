@@ -1,5 +1,6 @@
 """The CRM campaigns API's campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
-`templateId`, `schedule`, `recurring`, `status`, plus Herald's `steps` and `milestone`) checked
+`templateId`, `integrationId` (the seed's "Email service"), `schedule`, `recurring`, `status`,
+plus Herald's `steps` and `milestone`) checked
 and turned into model values. Shared by the API and the marketer pages through the lifecycle
 services, so a rule is written once. Every problem names the body's field."""
 
@@ -17,7 +18,7 @@ from django.utils.dateparse import parse_datetime, parse_duration
 
 from campaigns.models import CampaignType
 from config.core.errors import HeraldError
-from config.core.models import Organisation
+from config.core.models import Integration, Organisation
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
 from templates.models import MessageTemplate
@@ -192,6 +193,28 @@ def _template_fits(template: MessageTemplate, channels: list[str], name: str) ->
         )
 
 
+def _integration(value: Any) -> Integration:
+    integration = Integration.objects.filter(pk=_id(value, "integrationId")).first()
+    if integration is None:
+        raise CampaignInvalid({"integrationId": f"no integration with id {value!r}"})
+    return integration
+
+
+def _integration_fits(integration: Integration, channels: list[str]) -> None:
+    """The named integration must connect every messaging channel of the campaign. (A
+    disabled one is accepted: the campaign saves and its launch is refused with the reason,
+    as for an unconnected channel.)"""
+    missing = [c for c in channels if c in ChannelType.values and c not in integration.channels]
+    if missing:
+        connects = ", ".join(integration.channels) or "no channel"
+        raise CampaignInvalid(
+            {
+                "integrationId": f"integration {integration.pk} ({integration.name}) does not "
+                f"connect {', '.join(missing)}; it connects {connects}"
+            }
+        )
+
+
 def _audience(value: Any) -> dict:
     if not isinstance(value, dict):
         raise CampaignInvalid({"audience": 'must be {"type": "dynamic", "filter": {...}}'})
@@ -318,6 +341,15 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
     template = values.get("template", current.get("template"))
     if template is not None and ("templateId" in data or "channels" in data):
         _template_fits(template, channels, "templateId")
+
+    if "integrationId" in data:
+        if data["integrationId"] in (None, ""):
+            values["integration"] = None
+        else:
+            values["integration"] = _integration(data["integrationId"])
+    integration = values.get("integration", current.get("integration"))
+    if integration is not None and ("integrationId" in data or "channels" in data):
+        _integration_fits(integration, channels)
 
     if "schedule" in data:
         schedule = data["schedule"] or {}

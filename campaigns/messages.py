@@ -5,7 +5,10 @@ Each call stores one SendRequest and one queued Delivery per accepted recipient 
 transaction, answers at once, and leaves sending to the delivery engine (campaigns.delivery),
 whose task is enqueued on commit. A recipient Herald does not know becomes a contact with only that
 channel (source "single_message"). A bad recipient fails alone: its result says why and the
-others are queued.
+others are queued. A recipient whose address is on the suppression list (a hard bounce, a
+complaint, repeated soft bounces, a marketer's decision) is not sent: its delivery is stored
+skipped with the reason, and its result is an ERROR saying so, with the requestId to ask the
+status with. Single messages are transactional: the unsubscribed list does not stop them.
 """
 
 # Table and column names below come from the models; every value goes through parameters.
@@ -14,8 +17,9 @@ others are queued.
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +28,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.delivery import policy
-from campaigns.models import Delivery, DeliveryStatus, SendKind, SendRequest
+from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus, SendKind, SendRequest
 from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
 from contacts.channels import email_normalise, phone_normalise
 from contacts.filters.compiler import segment_contacts
-from contacts.models import ChannelType, Contact, ContactSource, Segment
+from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, ContactSource, Segment
+from contacts.suppression import suppression_explain, suppression_sql, suppressions_active
 from templates.models import MessageTemplate, TemplateVersion
 
 RECIPIENTS_MAX = 1000
@@ -37,7 +42,12 @@ STATUS_IDS_MAX = 1000
 # Parallel sending tasks per request: enough to spread 1000 recipients over a few workers,
 # few enough that one big request cannot occupy every worker of the deployment.
 SEND_TASKS_MAX = 4
-SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS)
+# Messengers address a chat, not a person: the locator is the chat id a contact's
+# extra_channels entry holds (set when the contact subscribed to the bot), and a message to a
+# chat no contact holds creates no contact.
+SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS, *MESSENGER_CHANNELS)
+# A Telegram chat: a numeric id (negative for groups), or @username of a public channel.
+_CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}")
 # The task that sends a request (campaigns.tasks.send_request_task), enqueued by name: the
 # tasks module imports the engine, which must not depend on its producers.
 SEND_REQUEST_TASK = "campaigns.send_request"
@@ -95,7 +105,41 @@ class _Planned:
 def _normalise(channel: str, value: Any) -> tuple[str | None, str | None]:
     if channel == ChannelType.EMAIL:
         return email_normalise(value)
+    if channel in MESSENGER_CHANNELS:
+        text = str(value).strip() if isinstance(value, str | int) else ""
+        valid = (
+            _CHAT_ID.fullmatch(text)
+            if channel == ChannelType.TELEGRAM
+            else 0 < len(text) <= 254 and not any(c.isspace() for c in text)
+        )
+        if valid:
+            return text, None
+        return None, f"must be a {ChannelType(channel).label} chat id"
     return phone_normalise(value)
+
+
+def messenger_chat(extra_channels: Any, channel: str) -> str:
+    """The contact's chat on a messenger channel ('' when it has none)."""
+    for entry in extra_channels if isinstance(extra_channels, list) else []:
+        if isinstance(entry, dict) and entry.get("type") == channel and entry.get("value"):
+            return str(entry["value"])
+    return ""
+
+
+def _messenger_contacts(channel: str, chats: list[str]) -> dict[str, int]:
+    """The oldest live contact holding each chat; chats no contact holds are left out."""
+    found: dict[str, int] = {}
+    for chat in sorted(set(chats)):
+        contact_id = (
+            Contact.objects.alive()
+            .filter(extra_channels__contains=[{"type": channel, "value": chat}])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if contact_id is not None:
+            found[chat] = contact_id
+    return found
 
 
 def _contact_column(channel: str) -> str:
@@ -150,31 +194,48 @@ def _queue(
     channel: str,
     planned: list[_Planned],
     version: TemplateVersion | None = None,
-) -> None:
-    """Give each planned recipient its contact and one queued delivery (one bulk insert), and
-    enqueue the sending task for after the commit."""
-    contact_ids = contacts_for_addresses(
-        channel=channel, addresses=[p.address for p in planned if p.contact_id is None]
-    )
+) -> int:
+    """Give each planned recipient its contact and one delivery (one bulk insert): queued, or
+    skipped with the reason when its address is suppressed; enqueue the sending task for
+    after the commit. Returns how many were queued."""
+    unknown = [p.address for p in planned if p.contact_id is None]
+    if channel in MESSENGER_CHANNELS:
+        contact_ids: Mapping[str, int | None] = _messenger_contacts(channel, unknown)
+    else:
+        contact_ids = contacts_for_addresses(channel=channel, addresses=unknown)
+    blocked = suppressions_active(channel, [p.address for p in planned])
+    now = timezone.now()
     rows = []
     for plan in planned:
-        plan.result.contact_id = plan.contact_id or contact_ids[plan.address]
-        rows.append(
-            Delivery(
-                request_id=plan.request_id,
-                send_request=send_request,
-                contact_id=plan.result.contact_id,
-                channel=channel,
-                locator=plan.address,
-                template_version=version,
-                params=plan.params or {},
-                language_code=plan.language_code,
-                status=DeliveryStatus.QUEUED,
-            )
+        plan.result.contact_id = plan.contact_id or contact_ids.get(plan.address)
+        row = Delivery(
+            request_id=plan.request_id,
+            send_request=send_request,
+            contact_id=plan.result.contact_id,
+            channel=channel,
+            locator=plan.address,
+            template_version=version,
+            params=plan.params or {},
+            language_code=plan.language_code,
+            status=DeliveryStatus.QUEUED,
         )
+        suppression = blocked.get(plan.address)
+        if suppression is not None:
+            reason = suppression_explain(suppression)
+            plan.result.ok = False
+            plan.result.message = reason
+            row.status, row.error, row.failed_at = DeliveryStatus.SKIPPED, reason, now
+        rows.append(row)
     Delivery.objects.bulk_create(rows, batch_size=1000)
-    if rows:
-        send_request_enqueue(send_request_id=send_request.pk, deliveries=len(rows))
+    skipped = [row for row in rows if row.status == DeliveryStatus.SKIPPED]
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery=row, status=DeliveryStatus.SKIPPED, detail=row.error)
+        for row in skipped
+    )
+    queued = len(rows) - len(skipped)
+    if queued:
+        send_request_enqueue(send_request_id=send_request.pk, deliveries=queued)
+    return queued
 
 
 def send_request_enqueue(*, send_request_id: int, deliveries: int) -> None:
@@ -237,7 +298,7 @@ def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]
                 (
                     "id",
                     f"message {template_id} is a {version.get_channel_display()} message; "
-                    "single messages are sent by email or SMS",
+                    "single messages are sent by email, SMS or Telegram",
                 )
             ]
         )
@@ -275,10 +336,15 @@ def smartsend_start(
         contact_id, _ = _contact_id(raw.get("contactId"))
         if contact_id:
             given_ids[contact_id] = None
-    known = {
-        contact.pk: getattr(contact, column)
-        for contact in Contact.objects.alive().filter(pk__in=list(given_ids)).only("pk", column)
-    }
+    alive = Contact.objects.alive().filter(pk__in=list(given_ids))
+    if channel in MESSENGER_CHANNELS:
+        column = f"{channel} chat"
+        known = {
+            contact.pk: messenger_chat(contact.extra_channels, channel)
+            for contact in alive.only("pk", "extra_channels")
+        }
+    else:
+        known = {contact.pk: getattr(contact, column) for contact in alive.only("pk", column)}
     results: list[RecipientResult] = []
     planned: list[_Planned] = []
     for raw in recipients:
@@ -404,8 +470,7 @@ def sms_send_start(
         kind=SendKind.SMS, text=text, from_name=sender, tags=tags, api_key=api_key
     )
     results, planned = _plan_addresses(ChannelType.SMS, phone_numbers)
-    _queue(send_request, ChannelType.SMS, planned)
-    queued = len(planned)
+    queued = _queue(send_request, ChannelType.SMS, planned)
     if segment is not None:
         queued += _queue_segment_sms(send_request, segment)
     return send_request, results, queued
@@ -413,7 +478,8 @@ def sms_send_start(
 
 def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
     """Every contact of the segment with a phone, in one INSERT ... SELECT (a segment may
-    hold millions; none of them passes through Python)."""
+    hold millions; none of them passes through Python). Like a campaign audience, it leaves
+    suppressed numbers out."""
     members = segment_contacts(segment).exclude(phone="").values("id", "phone")
     members_sql, members_params = members.query.sql_with_params()
     given: dict[str, tuple[str, list[Any]]] = {
@@ -444,11 +510,12 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         values.append(expression)
         params += args
     table = Delivery._meta.db_table
+    not_suppressed = suppression_sql("%s", "m.phone")
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"SELECT {', '.join(values)} FROM ({members_sql}) m",
-            [*params, *members_params],
+            f"SELECT {', '.join(values)} FROM ({members_sql}) m WHERE {not_suppressed}",
+            [*params, *members_params, str(ChannelType.SMS)],
         )
         count = cursor.rowcount
     if count:
@@ -458,15 +525,42 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
 
 # --- status --------------------------------------------------------------------------------
 
+# A message that reached the recipient: the provider said so, or the recipient acted on it
+# (a complaint or an unsubscribe comes from the message itself).
 DELIVERED_STATUSES = frozenset(
-    {DeliveryStatus.DELIVERED, DeliveryStatus.OPENED, DeliveryStatus.CLICKED}
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.OPENED,
+        DeliveryStatus.CLICKED,
+        DeliveryStatus.COMPLAINED,
+        DeliveryStatus.UNSUBSCRIBED,
+    }
 )
 FAILED_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.BOUNCED, DeliveryStatus.SKIPPED})
 
 
+def _outcome(row: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(failed, delivered) of a ledger row, from its status and stamps: a complaint about a
+    bounced message (failed_at set) is still a failure; a message opened or clicked was
+    delivered even when the provider never said so."""
+    status = row["status"]
+    failed = status in FAILED_STATUSES or (
+        status == DeliveryStatus.COMPLAINED and row["failed_at"] is not None
+    )
+    reached = (
+        status in DELIVERED_STATUSES
+        or row["delivered_at"] is not None
+        or row["opened_at"] is not None
+        or row["clicked_at"] is not None
+    )
+    return failed, reached and not failed
+
+
 def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
     """Status of single messages by requestId, in the order asked; unknown ids are reported
-    with status NOT_FOUND."""
+    with status NOT_FOUND. `status` is the ledger's (provider feedback included: DELIVERED,
+    BOUNCED, COMPLAINED, …); `failed` and `delivered` say how it ended, `message` why it
+    failed (the bounce, the suppression)."""
     parsed: dict[str, uuid.UUID | None] = {}
     for raw in request_ids:
         try:
@@ -477,7 +571,16 @@ def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
         row["request_id"]: row
         for row in Delivery.objects.filter(
             request_id__in=[value for value in parsed.values() if value]
-        ).values("request_id", "contact_id", "status", "error")
+        ).values(
+            "request_id",
+            "contact_id",
+            "status",
+            "error",
+            "delivered_at",
+            "opened_at",
+            "clicked_at",
+            "failed_at",
+        )
     }
     items: list[dict[str, Any]] = []
     for raw, value in parsed.items():
@@ -494,13 +597,14 @@ def message_statuses(*, request_ids: list[str]) -> list[dict[str, Any]]:
                 }
             )
             continue
+        failed, delivered = _outcome(row)
         items.append(
             {
                 "id": row["contact_id"],
                 "requestId": raw,
                 "status": row["status"].upper(),
-                "failed": row["status"] in FAILED_STATUSES,
-                "delivered": row["status"] in DELIVERED_STATUSES,
+                "failed": failed,
+                "delivered": delivered,
                 "message": row["error"] or None,
             }
         )

@@ -208,5 +208,9 @@ def message_bytes(message: EmailMultiAlternatives) -> tuple[bytes, list[str]] | 
 
 
 def envelope(message: EmailMultiAlternatives) -> tuple[str, list[str]]:
-    """(MIME FROM, RCPT TO addresses) as Django's SMTP backend computes them."""
-    return _envelope_sender(message.from_email), [envelope_address(a) for a in message.recipients()]
+    """(MAIL FROM, RCPT TO addresses) as Django's SMTP backend computes them, except that
+    MAIL FROM is the message's `return_path` when it has one (a VERP address per delivery,
+    campaigns.delivery.verp); the From header is unchanged by it."""
+    return_path = getattr(message, "return_path", "")
+    sender = envelope_address(return_path) if return_path else _envelope_sender(message.from_email)
+    return sender, [envelope_address(a) for a in message.recipients()]

@@ -129,8 +129,11 @@ class SMSSender(Sender):
             try:
                 provider_id = self.gateway.send(delivery.locator, text, self.sender)
             except SendError as exc:
-                refused = permanent if exc.permanent else transient
-                outcomes[delivery.pk] = refused(str(exc))
+                outcomes[delivery.pk] = (
+                    permanent(str(exc))
+                    if exc.permanent
+                    else transient(str(exc), throttled=exc.throttled)
+                )
                 continue
             outcomes[delivery.pk] = accepted(provider_id)
         return outcomes

@@ -5,6 +5,7 @@ CELERY_BROKER_URL it uses kombu's filesystem transport under var/broker; without
 mail is written to var/outbox. Production sets all three (see README).
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -243,6 +244,17 @@ ANYMAIL: dict[str, object] = {}  # filled by the provider settings of an ESP whe
 HERALD_DKIM_PRIVATE_KEY = env_str("HERALD_DKIM_PRIVATE_KEY", "")
 HERALD_DKIM_SELECTOR = env_str("HERALD_DKIM_SELECTOR", "")
 HERALD_DKIM_DOMAIN = env_str("HERALD_DKIM_DOMAIN", "")
+# VERP: mail Herald sends over SMTP itself (EMAIL_URL; an SMTP integration may name its own)
+# gets the envelope sender bounces+<request id>@HERALD_BOUNCE_DOMAIN, so each bounce names
+# its delivery (campaigns.delivery.verp); unset: the From address, as the backend does.
+HERALD_BOUNCE_DOMAIN = env_str("HERALD_BOUNCE_DOMAIN", "").strip().lower()
+if HERALD_BOUNCE_DOMAIN and not re.fullmatch(
+    r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+", HERALD_BOUNCE_DOMAIN
+):
+    raise ImproperlyConfigured(
+        f"HERALD_BOUNCE_DOMAIN={HERALD_BOUNCE_DOMAIN!r} is not a domain name "
+        "(e.g. bounce.example.com)."
+    )
 
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -324,10 +336,11 @@ if _xdist_worker and not CELERY_TASK_DEFAULT_QUEUE.endswith(f"-{_xdist_worker}")
     # workers they start inherit the variable and the already-suffixed queue name.
     CELERY_TASK_DEFAULT_QUEUE += f"-{_xdist_worker}"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Sending (the delivery engine, campaigns.delivery): messages per second per channel over a
-# campaign run's senders (0 = unlimited); claims older than HERALD_CLAIM_TIMEOUT seconds
-# belong to a dead worker; a transient failure of any send is retried after about
-# HERALD_RETRY_BASE * 2^(attempt-1) seconds (campaigns.delivery.policy).
+# Sending (the delivery engine, campaigns.delivery): messages per second per channel through
+# the environment's transport, all workers together (0 = unlimited; slowed down further while
+# it throttles, campaigns.delivery.rate; an integration has its own); claims older than
+# HERALD_CLAIM_TIMEOUT seconds belong to a dead worker; a transient failure of any send is
+# retried after about HERALD_RETRY_BASE * 2^(attempt-1) seconds (campaigns.delivery.policy).
 HERALD_RATE_LIMIT_EMAIL = env_int("HERALD_RATE_LIMIT_EMAIL", 0)
 HERALD_RATE_LIMIT_SMS = env_int("HERALD_RATE_LIMIT_SMS", 0)
 # The Fernet key sealing provider credentials in the database (config.core.secrets); without

@@ -30,6 +30,7 @@ from contacts.models import (
     Segment,
     SegmentKind,
     SegmentMembership,
+    Suppression,
     Unsubscribed,
 )
 from contacts.optin import ConfirmationError, contact_confirm
@@ -41,6 +42,7 @@ from contacts.segments import (
     segment_prepare,
     segment_update,
 )
+from contacts.suppression import address_normalise, suppression_add_manual, suppressions_lift
 from contacts.unsubscribed import UNSUBSCRIBED_MAX_EMAILS, unsubscribed_add, unsubscribed_remove
 
 # Bulk actions call one service per contact (each is its own audited change); past this many
@@ -595,3 +597,83 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# -- suppression list ------------------------------------------------------------------------
+
+
+class SuppressionAdminForm(forms.ModelForm):
+    """Adding by hand: the address is checked and stored by the service."""
+
+    class Meta:
+        model = Suppression
+        fields = ["channel", "address", "detail"]
+
+    def clean(self):
+        cleaned = super().clean()
+        channel, address = cleaned.get("channel"), cleaned.get("address")
+        if channel and address:
+            try:
+                cleaned["address"] = address_normalise(channel, address)
+            except ContactsRuleError as exc:
+                self.add_error("address", exc.message)
+        return cleaned
+
+
+class InForceFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("in_force", "In force"), ("lifted", "Lifted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "in_force":
+            return queryset.filter(lifted_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(lifted_at__isnull=False)
+        return queryset
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    form = SuppressionAdminForm
+    list_display = ["address", "channel", "reason", "source", "created_at", "lifted_at"]
+    list_filter = [InForceFilter, "reason", "channel", "created_at"]
+    search_fields = ["address", "detail", "source"]
+    readonly_fields = ["reason", "source", "created_at", "lifted_at", "lifted_by"]
+    show_full_result_count = False
+    actions = ["lift_through_service"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a suppression is added or lifted, never edited
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # lifting keeps the record; nothing is deleted
+
+    def save_model(self, request, obj, form, change):
+        suppression_add_manual(
+            channel=form.cleaned_data["channel"],
+            address=form.cleaned_data["address"],
+            detail=form.cleaned_data["detail"],
+            user=request.user,
+        )
+        obj.pk = (
+            Suppression.objects.filter(
+                channel=form.cleaned_data["channel"],
+                address=form.cleaned_data["address"],
+                lifted_at__isnull=True,
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+    @admin.action(description="Lift selected suppressions", permissions=["lift"])
+    def lift_through_service(self, request, queryset):
+        lifted = suppressions_lift(ids=queryset.values_list("pk", flat=True), user=request.user)
+        self.message_user(
+            request, f"{lifted} suppression(s) lifted; messages may reach them again."
+        )
+
+    def has_lift_permission(self, request) -> bool:
+        return request.user.has_perm("contacts.change_suppression")

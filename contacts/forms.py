@@ -9,10 +9,12 @@ from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from contacts.custom_fields import custom_fields_load
 from contacts.filters.compiler import segment_contacts
 from contacts.models import (
+    ChannelType,
     CustomField,
     CustomFieldType,
     Segment,
     SegmentKind,
+    SuppressionReason,
     Unsubscribed,
 )
 
@@ -362,3 +364,32 @@ class UnsubscribedAddForm(forms.Form):
         if len(items) > MAX_PASTED_LINES:
             raise forms.ValidationError(f"At most {MAX_PASTED_LINES} lines at a time.")
         return items
+
+
+class SuppressionAddForm(forms.Form):
+    """A marketer suppresses one address; the address is checked by the service
+    (contacts.suppression.suppression_add_manual), whose refusal becomes this form's error."""
+
+    channel = forms.ChoiceField(
+        choices=[(ChannelType.EMAIL, "Email"), (ChannelType.SMS, "SMS")],
+        initial=ChannelType.EMAIL,
+    )
+    address = forms.CharField(max_length=254, help_text="An email address or an E.164 phone.")
+    detail = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Why",
+        help_text="Shown beside the address, e.g. “asked by phone to stop”.",
+    )
+
+
+class SuppressionFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=254)
+    channel = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any channel"), (ChannelType.EMAIL, "Email"), (ChannelType.SMS, "SMS")],
+    )
+    reason = forms.ChoiceField(
+        required=False, choices=[("", "Any reason"), *SuppressionReason.choices]
+    )
+    lifted = forms.BooleanField(required=False, label="Show lifted ones")

@@ -4,7 +4,7 @@ opt-in confirmation link (contacts.public)."""
 from django.urls import path
 
 from contacts import public
-from contacts.views import contacts, imports, segments
+from contacts.views import contacts, imports, segments, suppressions
 
 urlpatterns = [
     path("contacts/", contacts.contact_list, name="contacts_home"),
@@ -24,6 +24,13 @@ urlpatterns = [
     path("contacts/unsubscribed/", contacts.unsubscribed_list, name="unsubscribed_list"),
     path("contacts/unsubscribed/add/", contacts.unsubscribed_add, name="unsubscribed_add"),
     path("contacts/unsubscribed/remove/", contacts.unsubscribed_remove, name="unsubscribed_remove"),
+    path("contacts/suppressions/", suppressions.suppression_list, name="suppression_list"),
+    path("contacts/suppressions/add/", suppressions.suppression_add, name="suppression_add"),
+    path(
+        "contacts/suppressions/<int:pk>/lift/",
+        suppressions.suppression_lift_view,
+        name="suppression_lift",
+    ),
     path("segments/", segments.segment_list, name="segments_home"),
     path("segments/new/", segments.segment_create, name="segment_create"),
     path("segments/reach/", segments.filter_reach_preview, name="segment_filter_reach"),

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from config.core.models import Integration
 from config.core.roles import Role, has_role, role_required
 from templates.errors import (
     PreviewInputError,
@@ -99,7 +100,7 @@ def template_new(request):
 @role_required(Role.VIEWER)
 @message_preview_csp
 def template_edit(request, pk: int):
-    template = get_object_or_404(MessageTemplate, pk=pk)
+    template = get_object_or_404(MessageTemplate.objects.select_related("integration"), pk=pk)
     if request.method == "POST":
         if not has_role(request.user, Role.MARKETER):
             raise PermissionDenied("Editing templates needs the marketer role.")
@@ -139,8 +140,16 @@ def _editor(request, *, form: TemplateForm, template: MessageTemplate | None):
             "can_write": can_write,
             "latest": template.versions.first() if template else None,
             "has_changes": template is not None and _differs_from_latest(template),
+            "publish_targets": _publish_targets(template) if template and can_write else [],
         },
     )
+
+
+def _publish_targets(template: MessageTemplate) -> list[Integration]:
+    """Integrations the template may be published to: the enabled ones serving its channel
+    (whether a provider keeps templates at all, its answer to the publish says)."""
+    targets = Integration.objects.filter(enabled=True, channels__contains=[template.channel])
+    return list(targets.order_by("name"))
 
 
 def _differs_from_latest(template: MessageTemplate) -> bool:

@@ -82,6 +82,12 @@ CAMPAIGN = inline_serializer(
             allow_null=True, help_text='An inline audience: {"type": "dynamic", "filter": …}.'
         ),
         "templateId": serializers.IntegerField(allow_null=True),
+        "integrationId": serializers.IntegerField(
+            allow_null=True,
+            help_text='The integration ("Email service") the campaign goes through; it must '
+            "connect every messaging channel of the campaign. null: each channel's default "
+            "integration. A disabled one saves, and launching is refused with the reason.",
+        ),
         "schedule": inline_serializer(
             "CampaignSchedule",
             {
@@ -206,6 +212,7 @@ def campaign_json(campaign: Campaign) -> dict:
             else None
         ),
         "templateId": campaign.template_id,
+        "integrationId": campaign.integration_id,
         "schedule": {
             "startAt": _iso(campaign.start_at),
             "endAt": _iso(campaign.end_at),

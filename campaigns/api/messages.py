@@ -55,9 +55,15 @@ RESULT = inline_serializer(
         "locator": serializers.CharField(),
         "status": serializers.ChoiceField(choices=["OK", "ERROR"]),
         "requestId": serializers.UUIDField(
-            allow_null=True, help_text="Ask GET /v1/message/status with it."
+            allow_null=True,
+            help_text="Ask GET /v1/message/status with it. An ERROR has one when the message "
+            "was recorded but not sent (a suppressed address: status SKIPPED).",
         ),
-        "message": serializers.CharField(allow_null=True, help_text="Why ERROR."),
+        "message": serializers.CharField(
+            allow_null=True,
+            help_text='Why ERROR, e.g. "suppressed: hard bounce — 550 no such user '
+            '(SendGrid, 2026-12-01)".',
+        ),
     },
     many=True,
 )
@@ -134,9 +140,18 @@ STATUS_RESPONSE = inline_serializer(
                     help_text="QUEUED, SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, "
                     "UNSUBSCRIBED, FAILED, SKIPPED, or NOT_FOUND for an unknown requestId."
                 ),
-                "failed": serializers.BooleanField(),
-                "delivered": serializers.BooleanField(),
-                "message": serializers.CharField(allow_null=True, help_text="Why it failed."),
+                "failed": serializers.BooleanField(
+                    help_text="Failed, bounced (as the provider reported), or skipped (a "
+                    "suppressed address); a complaint about a bounced message too."
+                ),
+                "delivered": serializers.BooleanField(
+                    help_text="The message reached the recipient: the provider reported "
+                    "delivery, or it was opened, clicked, complained about or unsubscribed "
+                    "from."
+                ),
+                "message": serializers.CharField(
+                    allow_null=True, help_text="Why it failed (the bounce, the suppression)."
+                ),
             },
             many=True,
         )
@@ -233,7 +248,10 @@ class SmartSendView(APIView):
             "Sends the latest published version of message (template) `id`; 404 if there is "
             "no such message, 400 if it was never published. At most 1000 recipients. A "
             "recipient Herald does not know becomes a contact with only that channel. Single "
-            "messages are transactional: they also reach addresses on the unsubscribed list. "
+            "messages are transactional: they also reach addresses on the unsubscribed list, "
+            "but never a suppressed address (hard bounce, complaint, repeated soft bounces, "
+            "added by hand): its result is an ERROR naming the reason, with a requestId whose "
+            "status is SKIPPED. "
             "`languageCode` is stored with the message; Herald has no language variants of "
             "a message."
         ),
@@ -282,7 +300,8 @@ class EmailView(APIView):
         description=(
             "subject, htmlText and plainText are Velocity templates ($contact, $data) unless "
             "skipPersonalisation is true; without plainText a text part is derived from the "
-            "HTML. Without `from`, the organisation's default sender is used."
+            "HTML. Without `from`, the organisation's default sender is used. A suppressed "
+            "address is not sent: its result is an ERROR naming the reason."
         ),
         request=EMAIL_REQUEST,
         responses=SEND_RESPONSE,
@@ -345,6 +364,10 @@ class SMSView(APIView):
 
     @extend_schema(
         summary="Send an SMS",
+        description=(
+            "A suppressed number given in phoneNumbers is not sent: its result is an ERROR "
+            "naming the reason. A group's suppressed numbers are left out of `count`."
+        ),
         request=SMS_REQUEST,
         responses={
             200: SMS_RESPONSE,

@@ -35,6 +35,7 @@ from campaigns.delivery.senders import (
     permanent,
     transient,
 )
+from campaigns.delivery.verp import verp_address
 from campaigns.mime import envelope, message_bytes
 from campaigns.models import Delivery
 from campaigns.smtp import sendmail as pipelined_sendmail
@@ -102,9 +103,12 @@ def _crlf_bytes(msg: MIMEMessage) -> bytes:
 
 
 class HeraldEmail(EmailMultiAlternatives):
-    """An email that signs itself with DKIM when built, if `dkim` is set."""
+    """An email that signs itself with DKIM when built, if `dkim` is set. Over SMTP its
+    envelope sender is `return_path` when set (a VERP address), else its From address."""
 
     dkim: tuple[bytes, bytes, bytes] | None = None
+    # Not Anymail's `envelope_sender`: only Herald's own SMTP sending reads it.
+    return_path: str = ""
     # Read by Anymail backends (set by email_build): ESP tags and metadata.
     tags: list[str]
     metadata: dict[str, str]
@@ -138,8 +142,15 @@ class HeraldEmail(EmailMultiAlternatives):
 
 
 def email_build(
-    *, delivery: Delivery, rendered: RenderedMessage, from_header: str, content: SendContent
+    *,
+    delivery: Delivery,
+    rendered: RenderedMessage,
+    from_header: str,
+    content: SendContent,
+    bounce_domain: str = "",
 ) -> HeraldEmail:
+    """The message of one delivery. With a `bounce_domain` its envelope sender over SMTP is
+    the delivery's VERP address there, so a bounce names the delivery it is about."""
     html = tracking.prepare_html(rendered.html, delivery) if rendered.html else ""
     headers = {"Message-ID": delivery.message_id}
     headers.update(tracking.list_unsubscribe_headers(delivery))
@@ -153,6 +164,8 @@ def email_build(
     if html:
         message.attach_alternative(html, "text/html")
     message.dkim = dkim_config()
+    if bounce_domain:
+        message.return_path = verp_address(delivery.request_id, bounce_domain)
     # Read by Anymail backends (ignored by the others): ESP tags, and the request id the
     # ESP's webhooks hand back so their events find this delivery.
     message.tags = list(content.tags)
@@ -170,7 +183,11 @@ def _smtp_deliver(connection, message) -> bool:
         return False
     raw = message.smtp_bytes()
     if raw is None:
-        return False
+        if not message.return_path:
+            return False
+        # A shape only Django writes, with an envelope sender of its own: Django's bytes,
+        # sent as its backend would, from the return path.
+        raw = _crlf_bytes(message.message())
     sender, recipients = envelope(message)
     pipelined_sendmail(smtp, sender, recipients, raw)
     return True
@@ -187,7 +204,10 @@ def email_send_one(connection, message) -> tuple[Outcome, bool]:
         error = error_classify(exc)
         if error.permanent:
             return permanent(error.reason), False
-        return transient(error.reason), connection_lost(exc)
+        # A 421 closes the session (smtplib and campaigns.smtp close it): the rest of the
+        # batch goes back together, throttled too, rather than one by one.
+        closing = getattr(exc, "smtp_code", None) == 421
+        return transient(error.reason, throttled=error.throttled), closing or connection_lost(exc)
     status = getattr(message, "anymail_status", None)
     if status is not None and getattr(status, "message_id", None):
         return accepted(str(status.message_id)), False
@@ -218,23 +238,29 @@ class EmailSender(Sender):
         super().__init__(content, custom_fields)
         self.from_header = email_sender(content)[0]
         self.connection: BaseEmailBackend | None = None
+        # The VERP domain of Herald's own SMTP sending (HERALD_BOUNCE_DOMAIN; an SMTP
+        # integration's sender sets its own); other backends (an ESP, the outbox) ignore it.
+        self.bounce_domain: str = settings.HERALD_BOUNCE_DOMAIN
+        self.verp_domain = ""
 
     def send(self, batch: list[Message]) -> dict[int, Outcome]:
         outcomes: dict[int, Outcome] = {}
-        broken = ""
+        broken: Outcome | None = None
         if self.connection is None:
             self.connection = self.connection_make()
             self.name = self.name or provider_name(self.connection)
+            self.verp_domain = self.bounce_domain if type(self.connection) is SMTPBackend else ""
             try:
                 # Opened here, not by send_messages, so one connection serves every batch.
                 self.connection.open()
             except Exception as exc:
-                broken = error_classify(exc).reason
+                error = error_classify(exc)
+                broken = transient(error.reason, throttled=error.throttled)
                 self.close()
         for message in batch:
             delivery = message.delivery
-            if broken:
-                outcomes[delivery.pk] = transient(broken)
+            if broken is not None:
+                outcomes[delivery.pk] = broken
                 continue
             try:
                 email = self.message_build(message)
@@ -247,7 +273,7 @@ class EmailSender(Sender):
             outcome, lost = email_send_one(self.connection, email)
             outcomes[delivery.pk] = outcome
             if lost:
-                broken = outcome.detail
+                broken = outcome
                 self.close()
         return outcomes
 
@@ -259,6 +285,7 @@ class EmailSender(Sender):
             rendered=message.rendered,
             from_header=self.from_header,
             content=self.content,
+            bounce_domain=self.verp_domain,
         )
 
     def connection_make(self) -> BaseEmailBackend:

@@ -14,10 +14,11 @@ Why it is safe to crash anywhere:
   but not yet recorded (at most RECORD_EVERY per sender) go out again.
 - Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits).
 
-The two scopes differ only where their producers differ: a campaign run is paced by the
-channel rate limits, stops when its run leaves `running`, pauses at its error threshold
-and, once nothing is left, tells the lifecycle (campaigns.delivery.signals); a send request
-wakes its task again when retries fall due.
+Every chunk waits for its provider's rate, one budget shared by all workers and adapted to
+throttling answers (campaigns.delivery.rate). The two scopes differ only where their
+producers differ: a campaign run stops when its run leaves `running`, pauses at its error
+threshold and, once nothing is left, tells the lifecycle (campaigns.delivery.signals); a
+send request wakes its task again when retries fall due.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Min, Q
 from django.utils import timezone
@@ -37,6 +36,7 @@ from campaigns.delivery import (
     builtin,  # noqa: F401 (registers the built-in senders)
     handover,
     policy,
+    rate,
 )
 from campaigns.delivery.content import SendContent, delivery_render, email_sender
 from campaigns.delivery.providers import ProviderError, integration_for, provider_of
@@ -51,11 +51,17 @@ from campaigns.delivery.senders import (
     sender_for,
 )
 from campaigns.delivery.signals import run_drained, run_failing
-from campaigns.ledger import deliveries_fail_exhausted, deliveries_record, unflushed_commits
+from campaigns.ledger import (
+    deliveries_fail_exhausted,
+    deliveries_record,
+    delivery_transition,
+    unflushed_commits,
+)
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
 from contacts.models import ChannelType, CustomField
+from contacts.suppression import suppression_explain, suppressions_active
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
 from templates.services import CONTACT_CONTEXT_FIELDS, RenderedMessage
@@ -121,7 +127,8 @@ def outcomes_record(
     attempts = {delivery.pk: delivery.attempts for delivery in deliveries}
     rows = []
     failed = retried = 0
-    for delivery_id, (status, detail) in outcomes.items():
+    for delivery_id, outcome in outcomes.items():
+        status, detail = outcome.status, outcome.detail
         if status == ACCEPTED:
             rows.append((delivery_id, DeliveryStatus.SENT, "", 0.0, detail))
         elif status == PERMANENT:
@@ -156,25 +163,6 @@ def deliveries_release(delivery_ids: list[int]) -> None:
 # --- the scopes ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Pacer:
-    """Per-task pacing for a channel's rate limit: each of a run's `senders` tasks sends at
-    most rate / senders messages a second. Simple and needs no shared state; the limit is
-    per run (two runs on one channel at once may each reach it)."""
-
-    rate: float
-    senders: int
-    next_at: float = 0.0
-
-    def wait(self, count: int) -> None:
-        if self.rate <= 0:
-            return
-        now = time.monotonic()
-        if self.next_at > now:
-            time.sleep(self.next_at - now)
-        self.next_at = max(self.next_at, now) + count * self.senders / self.rate
-
-
 class Scope:
     """Which deliveries a task works on, and what its producer needs around the sending."""
 
@@ -196,9 +184,6 @@ class Scope:
 
     def batch_size(self) -> int:
         return policy.BATCH_SIZE
-
-    def pace(self, channel: str, count: int) -> None:
-        """Wait, if the channel's rate limit asks for it, before sending `count` messages."""
 
     def active(self) -> bool:
         """Asked before each claim: may the scope still send?"""
@@ -307,33 +292,24 @@ class RunScope(Scope):
         self.run = run
         self.content = SendContent.of_run(run)
         self.message_id_domain = email_sender(self.content)[1]
-        self.pacers: dict[str, _Pacer] = {
-            channel: _Pacer(rate_limit(channel), policy.SENDER_TASKS)
-            for channel in (ChannelType.EMAIL, ChannelType.SMS)
-        }
         self.status_checked = time.monotonic()
         self.running = True
         self.pause_reason = ""
         return True
 
     def batch_size(self) -> int:
-        """BATCH_SIZE, or what this sender may send in about half a minute under the rate
-        limit of the run's slowest channel (a claim is never held for long)."""
+        """BATCH_SIZE, or this sender's share (of SENDER_TASKS) of what the slowest
+        provider of the run's channels takes in about half a minute at its current rate (a
+        claim is never held for long)."""
         rates = [
-            self.pacers[c].rate / policy.SENDER_TASKS
-            for c in self.run.campaign.channels
-            if c in self.pacers
+            rate.rate_estimate(*rate.rate_provider_for(channel, self.content.integration_id))
+            for channel in self.run.campaign.channels
         ]
-        rates = [rate for rate in rates if rate > 0]
-        if not rates:
+        limited = [r / policy.SENDER_TASKS for r in rates if r is not None and r > 0]
+        if not limited:
             return policy.BATCH_SIZE
         seconds = self.time_budget.total_seconds() / 2
-        return max(1, min(policy.BATCH_SIZE, int(min(rates) * seconds)))
-
-    def pace(self, channel: str, count: int) -> None:
-        pacer = self.pacers.get(channel)
-        if pacer is not None:
-            pacer.wait(count)
+        return max(1, min(policy.BATCH_SIZE, int(min(limited) * seconds)))
 
     def active(self) -> bool:
         return _run_status(self.pk) == RunStatus.RUNNING
@@ -394,15 +370,6 @@ class RunScope(Scope):
         return None
 
 
-def rate_limit(channel: str) -> float:
-    """Messages per second for a channel across all senders of a run; 0 = unlimited."""
-    name: dict[str, str] = {
-        ChannelType.EMAIL: "HERALD_RATE_LIMIT_EMAIL",
-        ChannelType.SMS: "HERALD_RATE_LIMIT_SMS",
-    }
-    return float(getattr(settings, name.get(channel, ""), 0) or 0)
-
-
 def _run_status(run_id: int) -> str | None:
     return CampaignRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
 
@@ -461,6 +428,11 @@ class _Batch:
         self.scope = scope
         self.custom_fields = list(CustomField.objects.all())
         self.senders: dict[str, Sender | None] = {}
+        # The rate of each channel's provider, shared with every other worker.
+        self.pacers: dict[str, rate.RatePacer] = {}
+        # A wait for the rate that would end after this (time.monotonic()) gives the batch
+        # back instead: its claim must not outlive the lease (set per batch by send()).
+        self.pace_deadline = 0.0
         version = scope.content.template_version
         self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
 
@@ -479,6 +451,7 @@ class _Batch:
         if channel not in self.senders:
             content = self.scope.content
             integration = integration_for(channel, content.integration_id)
+            self.pacers[channel] = rate.RatePacer(*rate.rate_provider(channel, integration))
             if integration is None:
                 sender = sender_for(channel, content, self.custom_fields)
             else:
@@ -509,11 +482,30 @@ class _Batch:
             logger.exception("rendering the message of delivery %s failed", delivery.pk)
             return permanent("internal error while building the message")
 
-    def send_chunk(self, deliveries: list[Delivery]) -> int:
-        """Render, send and record one chunk, channel by channel; return its failures."""
+    def pace(self, by_channel: dict[str, list[Delivery]]) -> bool:
+        """Wait until each channel's provider rate allows the chunk's messages. False when
+        the scope stopped meanwhile or the wait would outlast the claim: nothing is sent,
+        the tokens are given back."""
+        paced: list[tuple[rate.RatePacer, int]] = []
+        for channel, rows in by_channel.items():
+            if self.sender(channel) is None:
+                continue
+            pacer = self.pacers[channel]
+            if not pacer.wait(len(rows), stopped=self.scope.stopped, deadline=self.pace_deadline):
+                for earlier, count in paced:
+                    earlier.refund(count)
+                return False
+            paced.append((pacer, len(rows)))
+        return True
+
+    def send_chunk(self, deliveries: list[Delivery]) -> int | None:
+        """Render, send and record one chunk, channel by channel; return its failures, or
+        None when it was not sent (see `pace`)."""
         by_channel: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
             by_channel.setdefault(delivery.channel, []).append(delivery)
+        if not self.pace(by_channel):
+            return None
         failures = 0
         for channel, rows in by_channel.items():
             sender = self.sender(channel)
@@ -522,7 +514,6 @@ class _Batch:
                 outcomes = {delivery.pk: permanent(NO_SENDER) for delivery in rows}
                 provider = ""
             else:
-                self.scope.pace(channel, len(rows))
                 batch = []
                 for delivery in rows:
                     rendered = self.render(delivery)
@@ -532,10 +523,37 @@ class _Batch:
                         batch.append(Message(delivery, rendered))
                 if batch:
                     outcomes.update(sender.send(batch))
+                    self.pacers[channel].record(
+                        sum(outcome.status == ACCEPTED for outcome in outcomes.values()),
+                        throttled=any(outcome.throttled for outcome in outcomes.values()),
+                    )
                 provider = sender.name
             failed, retried = outcomes_record(outcomes, rows, provider)
             failures += failed + retried
         return failures
+
+    def unsuppressed(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """The batch without the rows whose address was suppressed after they were queued
+        (a bounce or complaint from another send, a marketer's decision): those are
+        skipped, with the reason. One indexed query per channel of the batch."""
+        by_channel: dict[str, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+        skipped: dict[str, list[int]] = {}
+        for channel, rows in by_channel.items():
+            active = suppressions_active(channel, [row.locator for row in rows])
+            for row in rows if active else ():
+                key = row.locator.lower() if channel == ChannelType.EMAIL else row.locator
+                if key in active:
+                    skipped.setdefault(suppression_explain(active[key]), []).append(row.pk)
+        if not skipped:
+            return deliveries
+        for reason, delivery_ids in skipped.items():
+            delivery_transition(
+                status=DeliveryStatus.SKIPPED, delivery_ids=delivery_ids, error=reason
+            )
+        gone = {pk for delivery_ids in skipped.values() for pk in delivery_ids}
+        return [delivery for delivery in deliveries if delivery.pk not in gone]
 
     def send(self, ids: list[int]) -> bool:
         """Send one claimed batch chunk by chunk; False when the scope must stop."""
@@ -545,16 +563,25 @@ class _Batch:
             .only(*SEND_FIELDS)
             .order_by("pk")
         )
+        deliveries = self.unsuppressed(deliveries)
         for delivery in deliveries:
             # A run has one version (a drip one per step): fetched once per task, not per row.
             delivery.template_version = self.version(delivery.template_version_id)
         failures = 0
+        self.pace_deadline = time.monotonic() + policy.claim_lease().total_seconds() / 2
         for start in range(0, len(deliveries), policy.RECORD_EVERY):
             if start and self.scope.stopped():
                 # Paused or cancelled mid-batch: stop within one chunk, give the rest back.
                 deliveries_release([d.pk for d in deliveries[start:]])
                 return False
-            failures += self.send_chunk(deliveries[start : start + policy.RECORD_EVERY])
+            chunk_failures = self.send_chunk(deliveries[start : start + policy.RECORD_EVERY])
+            if chunk_failures is None:
+                # Stopped while waiting for the rate, or the provider is so slow now that
+                # the claim would outlive its lease: the rest goes back to the queue (a run's
+                # recovery task restarts its senders later).
+                deliveries_release([d.pk for d in deliveries[start:]])
+                return False
+            failures += chunk_failures
         return self.scope.after_batch(failures)
 
 

@@ -319,8 +319,9 @@ def _delivery_statuses_apply(
         occurrences[(delivery_id, ledger)] += 1
         if number == len(rounds):
             rounds.append([])
+        # The suppression keeps the provider's words; its reason already says which bounce.
         rounds[number].append(
-            (indexes[position], row, (str(action.status), channel, locator, detail))
+            (indexes[position], row, (str(action.status), channel, locator, action.detail))
         )
     hard: dict[str, dict[str, tuple[str, int]]] = {}
     complaints: dict[str, dict[str, tuple[str, int]]] = {}

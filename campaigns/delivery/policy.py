@@ -9,6 +9,7 @@ at import.
 from __future__ import annotations
 
 import random
+import re
 import smtplib
 from datetime import timedelta
 
@@ -54,15 +55,19 @@ def retry_delay(attempts: int) -> timedelta:
 class SendError(Exception):
     """A provider refused or could not take a message. `permanent`: the same message cannot
     succeed later (a 5xx reply, a refused address); otherwise a later attempt may.
+    `throttled`: a transient refusal that asks us to send more slowly.
 
     Not a config.core.errors.HeraldError: it never reaches a user as an answer; the engine
     records it on the delivery (failed, or queued for a retry)."""
 
     permanent = False
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, throttled: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        # The provider asked us to slow down (SMTP 421/454, HTTP 429, SES throttling): the
+        # engine cuts the provider's rate (campaigns.delivery.rate). Always transient.
+        self.throttled = throttled
 
 
 class TransientSendError(SendError):
@@ -75,8 +80,10 @@ class PermanentSendError(SendError):
     permanent = True
 
 
-def send_error(reason: str, *, permanent: bool) -> SendError:
-    return PermanentSendError(reason) if permanent else TransientSendError(reason)
+def send_error(reason: str, *, permanent: bool, throttled: bool = False) -> SendError:
+    if throttled or not permanent:
+        return TransientSendError(reason, throttled=throttled)
+    return PermanentSendError(reason)
 
 
 def http_status_permanent(status: int | None) -> bool:
@@ -86,7 +93,26 @@ def http_status_permanent(status: int | None) -> bool:
 
 
 def http_error(status: int, detail: str) -> SendError:
-    return send_error(detail, permanent=http_status_permanent(status))
+    return send_error(detail, permanent=http_status_permanent(status), throttled=status == 429)
+
+
+# SMTP replies that ask the client to slow down: 421 (service not available, closing: what
+# Gmail, Yahoo and Outlook answer to a sender over its rate) and 454 (temporary
+# authentication/TLS failure, sent by relays that cap logins or connections). 450/451 are
+# throttling only when their text says so: most often they mean greylisting or a busy
+# mailbox, which concern one recipient, not our pace.
+SMTP_THROTTLE_CODES = frozenset({421, 454})
+_SMTP_THROTTLE_TEXT = re.compile(
+    r"\brate\b|\brate[- ]?limit|\blimit(ed|s)?\b|too many|throttl|slow down|unexpected volume",
+    re.IGNORECASE,
+)
+
+
+def smtp_throttled(code: int, text: str) -> bool:
+    """Whether an SMTP reply asks us to send more slowly."""
+    if code in SMTP_THROTTLE_CODES:
+        return True
+    return code in (450, 451) and bool(_SMTP_THROTTLE_TEXT.search(text))
 
 
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
@@ -94,7 +120,10 @@ _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, 
 
 def connection_lost(exc: BaseException) -> bool:
     """Whether the connection to the provider is gone. smtplib's answers (a refused recipient,
-    a 4xx) are OSErrors too, but the connection still serves the next message."""
+    a 4xx) are OSErrors too, but the connection still serves the next message; so are
+    Anymail's errors over requests (HTTPError), which are lost only without an HTTP answer."""
+    if isinstance(exc, AnymailError):
+        return isinstance(exc, OSError) and getattr(exc, "status_code", None) is None
     return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(
         exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused
     )
@@ -107,19 +136,23 @@ def _text(value: bytes | str) -> str:
 def error_classify(exc: BaseException) -> SendError:
     """The one place that says whether a provider's error is worth retrying: SMTP 4xx,
     connection errors and timeouts are transient, SMTP 5xx permanent; HTTP 429/408/5xx
-    transient, other 4xx permanent. Raises `exc` again when it is not a sending error (a bug
-    must not be recorded as the recipient's problem)."""
+    transient, other 4xx permanent. Throttling answers (SMTP 421/454, 450/451 that say so,
+    HTTP 429, SES throttling) are transient and `throttled`. Raises `exc` again when it is
+    not a sending error (a bug must not be recorded as the recipient's problem)."""
     if isinstance(exc, SendError):
         return exc
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         answers = list(exc.recipients.values())
         reasons = "; ".join(f"{code} {_text(message)}" for code, message in answers)
         permanent = all(500 <= code < 600 for code, _ in answers)
-        return send_error(f"recipient refused: {reasons}", permanent=permanent)
+        throttled = any(smtp_throttled(code, _text(message)) for code, message in answers)
+        return send_error(f"recipient refused: {reasons}", permanent=permanent, throttled=throttled)
     if isinstance(exc, smtplib.SMTPResponseException):
+        text = _text(exc.smtp_error)
         return send_error(
-            f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}",
+            f"SMTP {exc.smtp_code}: {text}",
             permanent=500 <= exc.smtp_code < 600,
+            throttled=smtp_throttled(exc.smtp_code, text),
         )
     # Anymail's errors first: over HTTP they are also requests' HTTPError, an OSError, yet
     # an answer from the service is no lost connection.
@@ -129,7 +162,9 @@ def error_classify(exc: BaseException) -> SendError:
         code = _anymail_status(exc)
         return send_error(
             f"email service error {code or ''}: {exc}".strip(),
-            permanent=http_status_permanent(code) and not _ses_throttled(exc),
+            # Throttled answers are transient whatever their status (SES: 400).
+            permanent=http_status_permanent(code),
+            throttled=code == 429 or _ses_throttled(exc),
         )
     if isinstance(exc, AnymailError):
         return PermanentSendError(f"email service refused the message: {exc}")

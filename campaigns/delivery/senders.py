@@ -24,10 +24,13 @@ from templates.services import RenderedMessage
 
 class Outcome(NamedTuple):
     """What became of one message: `status` is "accepted", "transient" or "permanent";
-    `detail` is the provider's message id when accepted (may be empty), else the reason."""
+    `detail` is the provider's message id when accepted (may be empty), else the reason;
+    `throttled`: the provider asked us to slow down (SMTP 421/454, HTTP 429): the engine
+    cuts its rate (campaigns.delivery.rate)."""
 
     status: str
     detail: str = ""
+    throttled: bool = False
 
 
 ACCEPTED = "accepted"
@@ -39,8 +42,8 @@ def accepted(provider_id: str = "") -> Outcome:
     return Outcome(ACCEPTED, provider_id)
 
 
-def transient(reason: str) -> Outcome:
-    return Outcome(TRANSIENT, reason)
+def transient(reason: str, *, throttled: bool = False) -> Outcome:
+    return Outcome(TRANSIENT, reason, throttled)
 
 
 def permanent(reason: str) -> Outcome:

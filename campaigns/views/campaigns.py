@@ -109,7 +109,7 @@ def campaign_edit(request, pk: int):
         return _form_page(
             request, CampaignForm(initial=CampaignForm.initial_for(campaign)), campaign
         )
-    form = CampaignForm(request.POST)
+    form = CampaignForm(request.POST, integration_id=campaign.integration_id)
     if form.is_valid():
         try:
             lifecycle.campaign_update(
@@ -156,7 +156,9 @@ def _active_run(campaign: Campaign) -> CampaignRun | None:
 
 @role_required(Role.VIEWER)
 def campaign_detail(request, pk: int):
-    campaign = get_object_or_404(Campaign.objects.select_related("segment", "template"), pk=pk)
+    campaign = get_object_or_404(
+        Campaign.objects.select_related("segment", "template", "integration"), pk=pk
+    )
     run = _active_run(campaign)
     recurrence = _recurrence(campaign.cron, campaign.timezone) if campaign.cron else None
     return render(
@@ -170,8 +172,21 @@ def campaign_detail(request, pk: int):
             "runs": campaign.runs.order_by("-number")[:20],
             "recurrence": recurrence,
             "steps": campaign.steps.select_related("template"),
+            "launch_problem": _launch_problem(campaign),
         },
     )
+
+
+def _launch_problem(campaign: Campaign) -> str:
+    """What keeps a campaign that has not started from launching on its integration or
+    channels (the launch rule's own words), for the detail page to say before the click."""
+    if campaign.deleted_at is not None or campaign.status not in (S.DRAFT, S.SCHEDULED):
+        return ""
+    refusal = lifecycle.campaign_launch_refusal(campaign)
+    if refusal is None or refusal.field not in ("integration", "channels"):
+        return ""
+    # A refused launch already left these words as the status reason, shown beside the status.
+    return "" if refusal.message == campaign.status_reason else refusal.message
 
 
 ACTIONS = {

@@ -1,7 +1,8 @@
 """API URLs of the contacts app, two lists: `urlpatterns`, the eSputnik v1 API's routes
 (under /api/v1/: subscribe, bulk upsert, CSV upload, import status, one contact, search,
 groups, the custom field catalog, the unsubscribed list), and `herald_urlpatterns`, Herald's
-own DRF viewsets (under /api/herald/: custom fields, segments with a `reach` action).
+own resources (under /api/herald/: custom fields, segments with a `reach` action, the
+suppression list).
 
 The README describes them ("The eSputnik v1 API", "Herald's own API, keys and limits")."""
 
@@ -25,6 +26,7 @@ from contacts.api.segments import (
     UnsubscribedAddView,
     UnsubscribedDeleteView,
 )
+from contacts.api.suppressions import SuppressionLiftView, SuppressionsView
 from contacts.api.upload import ContactsUploadView
 
 urlpatterns: list = [
@@ -59,4 +61,12 @@ router.trailing_slash = "/?"
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("segments", SegmentViewSet, basename="segment")
 
-herald_urlpatterns: list = router.urls
+herald_urlpatterns: list = [
+    api_path("suppressions", SuppressionsView.as_view(), "suppressions"),
+    api_path(
+        r"suppressions/(?P<suppression_id>[0-9]{1,20})/lift",
+        SuppressionLiftView.as_view(),
+        "suppression-lift",
+    ),
+    *router.urls,
+]

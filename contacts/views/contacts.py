@@ -1,4 +1,5 @@
-"""Marketer pages for contacts, custom fields and the unsubscribed list.
+"""Marketer pages for contacts, custom fields and the unsubscribed list (the suppression
+list's page is contacts.views.suppressions).
 
 Views parse input with forms and call the services in `contacts.services` /
 `contacts.segments` for every write; the rules (validation, dedupe, audit) live there.
@@ -20,6 +21,7 @@ from contacts.errors import ContactError, ContactsRuleError
 from contacts.filters.compiler import FilterError, segment_contacts
 from contacts.forms import ContactFilterForm, ContactForm, CustomFieldForm, UnsubscribedAddForm
 from contacts.models import (
+    ChannelType,
     Contact,
     ContactSource,
     CustomField,
@@ -28,6 +30,7 @@ from contacts.models import (
     Unsubscribed,
 )
 from contacts.paging import keyset_page, page_count
+from contacts.suppression import suppressions_for_contact
 
 # Detail pages show this many recent events and dynamic segments memberships.
 RECENT_EVENTS = 20
@@ -97,11 +100,15 @@ def contact_detail(request, pk: int):
         # Pairs made here: in a template, `params.items` finds a parameter named "items"
         # before the dict method.
         event.param_pairs = list(event.params.items()) if isinstance(event.params, dict) else []
+    suppressions = suppressions_for_contact(email=contact.email, phone=contact.phone)
     return render(
         request,
         "contacts/contact_detail.html",
         {
             "contact": contact,
+            "suppressions": suppressions,
+            "suppressed_email": any(s.channel == ChannelType.EMAIL for s in suppressions),
+            "suppressed_phone": any(s.channel == ChannelType.SMS for s in suppressions),
             "field_values": field_values,
             "static_segments": static_segments,
             "dynamic_segments": dynamic_segments,

@@ -697,10 +697,14 @@ class GenericHttpSender(Sender):
         try:
             answer = self.client.request(self.method, self.url, headers=self.headers, body=body)
         except ProviderError as exc:
-            return permanent(exc.message) if exc.permanent else transient(exc.message)
+            if exc.permanent:
+                return permanent(exc.message)
+            return transient(exc.message, throttled=exc.throttled)
         if not any(low <= answer.status <= high for low, high in self.success):
             error = answer_error(answer, "the service")
-            return permanent(error.message) if error.permanent else transient(error.message)
+            if error.permanent:
+                return permanent(error.message)
+            return transient(error.message, throttled=error.throttled)
         provider_id = ""
         if self.id_pointer:
             try:

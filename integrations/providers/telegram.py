@@ -287,7 +287,7 @@ class TelegramSender(Sender):
                 if exc.throttled:
                     # Telegram asks for a pause: sending the rest now would only be refused.
                     for rest in batch[position:]:
-                        outcomes[rest.delivery.pk] = transient(reason)
+                        outcomes[rest.delivery.pk] = transient(reason, throttled=True)
                     break
                 if exc.code == 403:
                     gone[delivery.locator] = delivery.contact_id

@@ -124,17 +124,20 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
     except MessageError as exc:
         raise StepError(str(exc), permanent=True) from None
     result = results[0]
-    if not result.ok:
+    if not result.ok and result.request_id is None:
         raise StepError(result.message, permanent=True)
     if result.request_id is None:  # smartsend_start gives every accepted recipient one
         raise AssertionError("an accepted recipient without a request id")
     delivery = Delivery.objects.get(request_id=result.request_id)
     WorkflowMessage.objects.create(run=run, step_id=step["id"], delivery=delivery)
-    return Outcome(
-        next_step=step.get("next") or "",
-        note=f"{delivery.channel} to {result.locator} queued (request {result.request_id})",
-        extra={"delivery": delivery.pk},
-    )
+    if not result.ok:
+        # A refused recipient with a ledger row: its address is suppressed (a bounce, a
+        # complaint). The message is recorded as skipped and the journey goes on, as it would
+        # for a message that bounced.
+        note = f"{delivery.channel} to {result.locator} not sent: {result.message}"
+    else:
+        note = f"{delivery.channel} to {result.locator} queued (request {result.request_id})"
+    return Outcome(next_step=step.get("next") or "", note=note, extra={"delivery": delivery.pk})
 
 
 def _segment(step: dict, run: WorkflowRun) -> Outcome:

@@ -24,8 +24,9 @@ from config.core.models import Integration
 from contacts.models import Suppression
 from integrations.models import WebhookRequest
 from integrations.webhooks import webhook_replay
-from tests.campaigns.test_pipeline import make_campaign
+from tests.campaigns.test_pipeline import make_campaign, make_run, send_all
 from tests.contacts.factories import ContactFactory
+from tests.support.smtp import SMTPSink, use_sink
 from tests.support.webhooks import post_applied
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +168,27 @@ def test_a_suppressed_address_is_left_out_of_the_next_campaign():
     assert list(Delivery.objects.filter(run=run).values_list("locator", flat=True)) == [
         "kept@example.com"
     ]
+
+
+def test_an_address_suppressed_after_the_launch_is_skipped_when_its_turn_comes(settings):
+    with SMTPSink() as sink:
+        use_sink(settings, sink)
+        ContactFactory(email="fine@example.com", tags=["later"])
+        ContactFactory(email="bounced-elsewhere@example.com", tags=["later"])
+        campaign = make_campaign(audience_filter={"tags": {"$in": ["later"]}})
+        run = make_run(campaign)
+        pipeline.run_materialise(run=run)
+        # Another send's bounce suppresses an address of this run before its turn comes.
+        Suppression.objects.create(
+            channel="email",
+            address="bounced-elsewhere@example.com",
+            reason="hard_bounce",
+            detail="550 5.1.1 no such user",
+            source="SendGrid",
+        )
+        send_all(run)
+        rows = dict(Delivery.objects.filter(run=run).values_list("locator", "status"))
+        assert rows == {"fine@example.com": "sent", "bounced-elsewhere@example.com": "skipped"}
+        skipped = Delivery.objects.get(run=run, status="skipped")
+        assert skipped.error.startswith("suppressed: hard bounce — 550 5.1.1 no such user")
+        assert [m["To"] for m in sink.messages] == ["fine@example.com"]

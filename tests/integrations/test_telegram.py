@@ -16,7 +16,7 @@ from campaigns.delivery import engine
 from campaigns.delivery.content import SendContent
 from campaigns.delivery.providers import ProviderError, provider_of
 from campaigns.delivery.senders import Message
-from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus
+from campaigns.models import CampaignRun, Delivery, DeliveryStatus, ProviderRate, RunStatus
 from config.core.models import Integration
 from config.core.secrets import secrets_seal
 from contacts.models import ChannelType, Contact, Suppression
@@ -422,6 +422,8 @@ def test_a_throttled_send_is_retried_after_a_backoff_and_sent_once(bot, integrat
     assert row.status == DeliveryStatus.QUEUED and row.next_attempt_at > timezone.now()
     assert "429" in row.error and "retry after" in row.error
     assert engine_wait is not None
+    # The bot's answer slowed the integration's shared rate down.
+    assert ProviderRate.objects.get(key=f"telegram#{integration.pk}").throttles == 1
     # (The test runs in one transaction, where now() stands still: move the retry back.)
     Delivery.objects.filter(pk=row.pk).update(
         next_attempt_at=timezone.now() - dt.timedelta(minutes=1)
