@@ -33,7 +33,7 @@ from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
 from contacts.channels import email_normalise, phone_normalise
 from contacts.filters.compiler import segment_contacts
-from contacts.models import ChannelType, Contact, ContactSource, Segment
+from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, ContactSource, Segment
 from contacts.suppression import suppression_explain, suppression_sql, suppressions_active
 from templates.models import MessageTemplate, TemplateVersion
 
@@ -45,7 +45,6 @@ SEND_TASKS_MAX = 4
 # Messengers address a chat, not a person: the locator is the chat id a contact's
 # extra_channels entry holds (set when the contact subscribed to the bot), and a message to a
 # chat no contact holds creates no contact.
-MESSENGER_CHANNELS = (ChannelType.TELEGRAM,)
 SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS, *MESSENGER_CHANNELS)
 # A Telegram chat: a numeric id (negative for groups), or @username of a public channel.
 _CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}")
@@ -108,7 +107,12 @@ def _normalise(channel: str, value: Any) -> tuple[str | None, str | None]:
         return email_normalise(value)
     if channel in MESSENGER_CHANNELS:
         text = str(value).strip() if isinstance(value, str | int) else ""
-        if _CHAT_ID.fullmatch(text):
+        valid = (
+            _CHAT_ID.fullmatch(text)
+            if channel == ChannelType.TELEGRAM
+            else 0 < len(text) <= 254 and not any(c.isspace() for c in text)
+        )
+        if valid:
             return text, None
         return None, f"must be a {ChannelType(channel).label} chat id"
     return phone_normalise(value)

@@ -44,7 +44,7 @@ from campaigns.models import (
 )
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
-from contacts.models import ChannelType, Contact, Unsubscribed
+from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, Unsubscribed
 from contacts.suppression import suppression_sql
 from templates.models import TemplateVersion
 
@@ -57,9 +57,9 @@ RUN_SEND_TASK = "campaigns.run_send"
 # (no claim held, no delivery event): senders queued behind other tasks are not doubled.
 STALL = timedelta(seconds=60)
 
-# Messenger channels: a contact's address there (a chat id) is the value of its entry of that
-# type in Contact.extra_channels; a provider (integrations) sends them.
-MESSENGER_CHANNELS = (ChannelType.TELEGRAM,)
+# Messenger channels (contacts.models.MESSENGER_CHANNELS): a contact's address there is the
+# value of its entry of that type in Contact.extra_channels; a provider (integrations) sends
+# them.
 SENDABLE_CHANNELS = (ChannelType.EMAIL, ChannelType.SMS, *MESSENGER_CHANNELS)
 # A launch that inserts at least this many ledger rows refreshes the table's statistics. The
 # planner otherwise believes the few queued rows it last sampled: with a run's 100k rows

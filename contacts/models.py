@@ -22,6 +22,14 @@ class ChannelType(models.TextChoices):
     APPINBOX = "appinbox", "App inbox"
 
 
+# Channels whose address (a chat or user id) is a contact's entry of that type in
+# Contact.extra_channels rather than a column: campaigns materialise them from there, and the
+# provider contract prepares them by contact id.
+MESSENGER_CHANNELS = frozenset(
+    {ChannelType.TELEGRAM, ChannelType.VIBER, ChannelType.WHATSAPP, ChannelType.APPINBOX}
+)
+
+
 class ContactSource(models.TextChoices):
     """How a contact entered Herald; the eSputnik v1 API's source names."""
 

@@ -16,7 +16,10 @@ without waiting for the WAL flush; a second one records the parsed actions on it
 service get its 2xx: a crash after the answer loses nothing (the row is the job), and a
 crash of the database server itself within the WAL writer's delay can only forget a request
 whose service got no answer and posts again. A request whose parser yields no actions (a
-Telegram update applies itself while parsed; an empty batch) is recorded applied at once.
+Telegram update applies itself while parsed; an empty batch) is recorded applied at once; one
+with APPLY_AT_ONCE_ACTIONS actions or more (a service's batch of events) is applied while its
+service waits, with its outcome in the same transaction (failing: 500, and the service posts
+it again), since it is a batch of its own.
 
 Applying, the part that costs (finding the deliveries, the ledger's statement, a durable
 commit), happens in drains (`webhook_requests_drain`, task integrations.webhooks_drain), as
@@ -39,7 +42,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from functools import cache, partial
+from functools import cache
 from typing import Any
 
 from celery import signature
@@ -89,9 +92,12 @@ DRAIN_BATCHES = 25
 # quarter of a second later matters to no one. (A request after a quiet spell is applied at
 # once: its kick publishes without delay.)
 KICK_INTERVAL = 0.25
-# A request carrying this many actions (a batch of events, as SendGrid or SparkPost post
-# them) is worth a drain of its own: its kick publishes at once, outside the debounce.
-KICK_AT_ONCE_ACTIONS = 100
+# A request carrying this many actions (a batch of events, as SendGrid and SparkPost post
+# them) is a batch of its own: it is applied while its service waits, as a replay is. Queued,
+# it would gain nothing from a drain's batching (one ledger statement per status either way)
+# and lose the hand-over (writing and reading its actions, the drain's latency): measured
+# with batches of 1000, its events were applied ~35% later (tests/benchmarks/bench_webhooks).
+APPLY_AT_ONCE_ACTIONS = 100
 # The drain task (integrations.tasks, which imports this module), by name.
 DRAIN_TASK = "integrations.webhooks_drain"
 
@@ -163,7 +169,7 @@ def webhook_process(stored: WebhookRequest, *, defer: bool = True) -> HttpRespon
     if not result.actions:
         stored.applied = 0
         _record(stored, WebhookOutcome.APPLIED, response.status, "")
-    elif defer:
+    elif defer and len(result.actions) < APPLY_AT_ONCE_ACTIONS:
         _queue(stored, result.actions, response.status)
     else:
         try:
@@ -190,7 +196,7 @@ def _queue(stored: WebhookRequest, actions: list[Action], status: int) -> None:
         "actions = %s, pending = %s::jsonb, replays = %s WHERE id = %s RETURNING id",
         [stored.outcome, status, len(actions), actions_dump(actions), stored.replays, stored.pk],
     )
-    webhooks_kick(at_once=len(actions) >= KICK_AT_ONCE_ACTIONS)
+    webhooks_kick()
 
 
 def _record(stored: WebhookRequest, outcome: str, status: int, error: str) -> None:
@@ -391,10 +397,9 @@ class _Kicker:
 _kicker = _Kicker()
 
 
-def webhooks_kick(*, at_once: bool = False) -> None:
-    """Have the requests queued by the surrounding transaction applied soon (`at_once`: now,
-    whatever drain of this process is due)."""
-    transaction.on_commit(partial(_drain_publish, None) if at_once else _kicker.kick)
+def webhooks_kick() -> None:
+    """Have the requests queued by the surrounding transaction applied soon."""
+    transaction.on_commit(_kicker.kick)
 
 
 def _drain_publish(countdown: float | None) -> None:

@@ -77,7 +77,7 @@ from campaigns.models import CampaignRun, Delivery, DeliveryEvent, RunStatus
 from campaigns.models import CampaignType as RunKind
 from config.core.models import Integration
 from config.core.secrets import SecretsUnreadable
-from contacts.models import ChannelType
+from contacts.models import MESSENGER_CHANNELS, ChannelType
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,6 @@ FINISHED_QUIET = timedelta(days=1)
 
 PREPARING = "preparing"
 CREATING = "creating"
-MESSENGER_CHANNELS = frozenset(
-    {ChannelType.TELEGRAM, ChannelType.VIBER, ChannelType.WHATSAPP, ChannelType.APPINBOX}
-)
 _LOCK_NAMESPACE = 0x48414E44  # "HAND": the advisory-lock key space of hand-overs
 
 
@@ -356,25 +353,11 @@ def rows_mark_sent(*, run: CampaignRun, channel: str, integration: Integration) 
 
 
 def _stats_of(data: dict[str, Any]) -> CampaignStats:
-    figures = {
-        name: int(data.get(name) or 0)
-        for name in (
-            "sent",
-            "delivered",
-            "opened",
-            "clicked",
-            "bounced",
-            "complained",
-            "unsubscribed",
-            "failed",
-        )
-    }
-    status = data.get("status") or None
+    """The figures stored on a run (as_dict); a row that no longer reads gives zeros."""
     try:
-        parsed = CampaignStatus(status) if status else None
+        return CampaignStats.from_dict(data)
     except ValueError:
-        parsed = None
-    return CampaignStats(status=parsed, **figures)
+        return CampaignStats()
 
 
 def campaign_stats_sync(*, run: CampaignRun) -> CampaignStats:

@@ -160,10 +160,35 @@ class CampaignStats:
     unsubscribed: int = 0
     failed: int = 0
 
+    FIGURES: ClassVar[tuple[str, ...]] = (
+        "sent",
+        "delivered",
+        "opened",
+        "clicked",
+        "bounced",
+        "complained",
+        "unsubscribed",
+        "failed",
+    )
+
     def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "status"}
+        data: dict[str, Any] = {name: getattr(self, name) for name in self.FIGURES}
         data["status"] = str(self.status) if self.status else ""
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignStats:
+        """The figures of `as_dict` or of a service's answer (missing ones are 0). Raises
+        ValueError for a figure that is not a count or a status that is not a
+        CampaignStatus."""
+        figures = {}
+        for name in cls.FIGURES:
+            value = data.get(name, 0) or 0
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a count")
+            figures[name] = value
+        status = data.get("status") or None
+        return cls(status=CampaignStatus(status) if status else None, **figures)
 
 
 @dataclass

@@ -89,7 +89,7 @@ from campaigns.delivery.providers import (
     provider_register,
 )
 from config.core.errors import FieldError
-from contacts.models import ChannelType, Contact
+from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact
 from integrations.providers.http_generic import (
     DEFAULT_TIMEOUT,
     HttpAnswer,
@@ -103,19 +103,6 @@ from integrations.webhooks import WebhookMalformed
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
-MESSENGER_CHANNELS = frozenset(
-    {ChannelType.TELEGRAM, ChannelType.VIBER, ChannelType.WHATSAPP, ChannelType.APPINBOX}
-)
-STATS_FIELDS = (
-    "sent",
-    "delivered",
-    "opened",
-    "clicked",
-    "bounced",
-    "complained",
-    "unsubscribed",
-    "failed",
-)
 
 
 @provider_register
@@ -300,7 +287,7 @@ class ExternalCampaignProvider(Provider):
         if not isinstance(answer, dict):
             raise ProviderError("GET /campaigns/{id}/stats: not an object", permanent=True)
         try:
-            return stats_parse(answer)
+            return CampaignStats.from_dict(answer)
         except ValueError as exc:
             raise ProviderError(f"GET /campaigns/{{id}}/stats: {exc}", permanent=True) from None
 
@@ -385,17 +372,6 @@ def _contact_id(value: Any) -> int | None:
     return int(text)
 
 
-def stats_parse(data: dict[str, Any]) -> CampaignStats:
-    figures = {}
-    for name in STATS_FIELDS:
-        value = data.get(name, 0) or 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a count")
-        figures[name] = value
-    status = data.get("status") or None
-    return CampaignStats(status=CampaignStatus(status) if status else None, **figures)
-
-
 def action_parse(item: Any) -> Action:
     """One action of the service's webhook body. Raises KeyError/TypeError/ValueError."""
     if not isinstance(item, dict):
@@ -437,7 +413,8 @@ def action_parse(item: Any) -> Action:
         if not isinstance(stats, dict):
             raise TypeError("stats must be an object")
         return UpdateCampaignStats(
-            external_id=_text(item, "externalId", required=True), stats=stats_parse(stats)
+            external_id=_text(item, "externalId", required=True),
+            stats=CampaignStats.from_dict(stats),
         )
     if kind == "SendEmail":
         return SendEmail(

@@ -254,9 +254,7 @@ def test_a_drain_that_dies_leaves_its_batch_queued_for_the_next(client, integrat
 
 
 @pytest.mark.django_db(transaction=True)
-def test_single_events_share_a_debounced_drain_and_a_batch_of_events_kicks_one_at_once(
-    client, integration, monkeypatch
-):
+def test_single_events_share_a_debounced_drain(client, integration, monkeypatch):
     published: list = []
     monkeypatch.setattr(webhooks, "_drain_publish", published.append)
     monkeypatch.setattr(webhooks, "_kicker", webhooks._Kicker())
@@ -265,9 +263,35 @@ def test_single_events_share_a_debounced_drain_and_a_batch_of_events_kicks_one_a
         post(client, integration, [delivered(f"k-{n}", f"e-{n}")])
     # The first at once; the next one KICK_INTERVAL later sees the other four.
     assert published == [None, pytest.approx(webhooks.KICK_INTERVAL)]
-    batch = [delivered(f"k-{n}", f"b-{n}") for n in range(webhooks.KICK_AT_ONCE_ACTIONS)]
-    post(client, integration, batch)
-    assert published[2:] == [None]
+
+
+@pytest.mark.django_db
+def test_a_services_batch_of_events_is_applied_while_it_waits(client, integration):
+    size = webhooks.APPLY_AT_ONCE_ACTIONS
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(
+            channel="email",
+            locator=f"b{n}@example.com",
+            status="sent",
+            provider_message_id=f"b-{n}",
+        )
+        for n in range(size)
+    )
+    small = post(client, integration, [delivered(f"b-{n}", f"e-{n}") for n in range(size - 1)])
+    assert small.status_code == 200
+    assert WebhookRequest.objects.get().outcome == "queued"
+    batch = [delivered(f"b-{n}", f"e-{n}") for n in range(size)]  # the same 99 and one more
+    assert post(client, integration, batch).status_code == 200
+    stored = WebhookRequest.objects.order_by("-id").first()
+    assert (stored.outcome, stored.actions, stored.applied) == ("applied", size, size)
+    assert stored.pending is None
+    assert (
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries], status="delivered").count()
+        == size
+    )
+    # The queued request comes after: its events were applied already.
+    assert webhook_requests_drain() == 1
+    assert WebhookRequest.objects.order_by("id").first().applied == 0
 
 
 @pytest.mark.django_db(transaction=True)
