@@ -35,8 +35,9 @@ class SendContent:
     subject: str = ""
     html: str = ""
     text: str = ""
-    # The integration the scope names (a campaign's "Email service", a send request's);
-    # None: each channel's default (campaigns.delivery.providers.integration_for).
+    # The integration the scope names: a campaign's "Email service" or a send request's, else
+    # the one its template names; None: each channel's default
+    # (campaigns.delivery.providers.integration_for).
     integration_id: int | None = None
 
     @classmethod
@@ -50,7 +51,8 @@ class SendContent:
             subject=send_request.subject,
             html=send_request.html,
             text=send_request.text,
-            integration_id=send_request.integration_id,
+            integration_id=send_request.integration_id
+            or template_integration_id(send_request.template_version),
         )
 
     @classmethod
@@ -58,12 +60,19 @@ class SendContent:
         return cls(
             template_version=run.template_version,
             tags=[f"campaign-{run.campaign_id}", f"run-{run.pk}"],
-            integration_id=run.campaign.integration_id,
+            integration_id=run.campaign.integration_id
+            or template_integration_id(run.template_version),
         )
 
     @classmethod
     def of_version(cls, version: TemplateVersion | None) -> SendContent:
         return cls(template_version=version)
+
+
+def template_integration_id(version: TemplateVersion | None) -> int | None:
+    """The integration a template version's template names (the one it was imported from or
+    published to, or chosen on its page), if any."""
+    return version.template.integration_id if version is not None else None
 
 
 def email_sender(content: SendContent) -> tuple[str, str]:

@@ -211,7 +211,9 @@ class RequestScope(Scope):
 
     def load(self) -> bool:
         send_request = (
-            SendRequest.objects.select_related("template_version").filter(pk=self.pk).first()
+            SendRequest.objects.select_related("template_version__template")
+            .filter(pk=self.pk)
+            .first()
         )
         if send_request is None:
             logger.warning("send request %s no longer exists", self.pk)
@@ -283,7 +285,7 @@ class RunScope(Scope):
 
     def load(self) -> bool:
         run = (
-            CampaignRun.objects.select_related("campaign", "template_version")
+            CampaignRun.objects.select_related("campaign", "template_version__template")
             .filter(pk=self.pk)
             .first()
         )

@@ -58,7 +58,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.delivery import policy
-from campaigns.delivery.content import SendContent, email_sender, sms_sender
+from campaigns.delivery.content import (
+    SendContent,
+    email_sender,
+    sms_sender,
+    template_integration_id,
+)
 from campaigns.delivery.providers import (
     CampaignRequest,
     CampaignStats,
@@ -114,8 +119,9 @@ def campaign_type(channel: str) -> CampaignType:
 
 def handover_target(run: CampaignRun) -> tuple[Integration, str] | None:
     """The integration and channel the run is handed to, or None (sent row by row): the
-    first of the campaign's channels whose integration (the campaign's, else the channel's
-    default) takes whole campaigns; once handed over, the run's integration."""
+    first of the campaign's channels whose integration (the campaign's, else its template's,
+    else the channel's default) takes whole campaigns; once handed over, the run's
+    integration."""
     campaign = run.campaign
     if run.integration_id and run.external_id:
         integration = Integration.objects.filter(pk=run.integration_id).first()
@@ -126,8 +132,9 @@ def handover_target(run: CampaignRun) -> tuple[Integration, str] | None:
     if campaign.type not in HANDOVER_KINDS:
         return None
     kinds = provider_kinds()
+    named = campaign.integration_id or template_integration_id(run.template_version)
     for channel in campaign.channels:
-        integration = integration_for(channel, campaign.integration_id)
+        integration = integration_for(channel, named)
         if integration is None:
             continue
         cls = kinds.get(integration.kind)
@@ -167,7 +174,9 @@ def run_handover(*, run_id: int) -> tuple[bool, float | None]:
     handed to a service; send it row by row. Otherwise `wait` is when this task should run
     again (None: not at all; seconds: a retry is due then)."""
     run = (
-        CampaignRun.objects.select_related("campaign", "template_version").filter(pk=run_id).first()
+        CampaignRun.objects.select_related("campaign", "template_version__template")
+        .filter(pk=run_id)
+        .first()
     )
     if run is None:
         return False, None

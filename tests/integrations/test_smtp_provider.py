@@ -18,13 +18,15 @@ from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from campaigns import pipeline
 from campaigns.delivery.content import SendContent
 from campaigns.delivery.email import HeraldEmail, email_build, email_send_one
+from campaigns.delivery.engine import send_request_process
 from campaigns.delivery.providers import ProviderError, provider_of
 from campaigns.delivery.verp import verp_address, verp_request_id
 from campaigns.models import Delivery, DeliveryStatus
 from config.core.models import Integration
 from config.core.secrets import secrets_seal
 from integrations.providers.smtp import SMTPSender
-from templates.services import RenderedMessage
+from templates.models import MessageTemplate
+from templates.services import RenderedMessage, template_create, template_publish
 from tests.campaigns.test_pipeline import make_campaign, make_run, send_all
 from tests.contacts.factories import ContactFactory
 from tests.support.smtp import SMTPSink, _Handler
@@ -370,3 +372,51 @@ def test_sending_through_starttls_with_auth_delivers(tls_files, monkeypatch):
 
     assert len(server.received) == 2
     assert set(Delivery.objects.filter(run=run).values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_template_names_the_integration_its_messages_go_through_unless_the_send_names_one(
+    api, full_key
+):
+    with SMTPSink() as transactional, SMTPSink() as bulk:
+        chosen = smtp_integration("Transactional", transactional.port)
+        default = smtp_integration("Bulk", bulk.port)
+        Integration.objects.filter(pk=default.pk).update(is_default=True)
+        receipt = template_create(
+            name="Receipt", subject="Receipt", from_email="shop@shop.example", html="<p>Hi</p>"
+        )
+        MessageTemplate.objects.filter(pk=receipt.pk).update(integration=chosen)
+        template_publish(template=receipt)
+        newsletter = template_create(
+            name="News", subject="News", from_email="shop@shop.example", html="<p>News</p>"
+        )
+        template_publish(template=newsletter)
+
+        # A single message of the receipt template: the template's integration.
+        answer = api.post(
+            f"/api/v1/message/{receipt.pk}/smartsend",
+            key=full_key,
+            body={"recipients": [{"locator": "kim@example.com"}]},
+        ).json()
+        send_request_process(send_request_id=answer["id"])
+        # A campaign of it: the template's too; a campaign naming the bulk one: that one;
+        # a template naming none: the channel's default.
+        people("tpl", 1)
+        runs = [
+            make_run(make_campaign(template=receipt, audience_filter={"tags": {"$in": ["tpl"]}})),
+            make_run(
+                make_campaign(
+                    template=receipt,
+                    integration=default,
+                    audience_filter={"tags": {"$in": ["tpl"]}},
+                )
+            ),
+            make_run(
+                make_campaign(template=newsletter, audience_filter={"tags": {"$in": ["tpl"]}})
+            ),
+        ]
+        for run in runs:
+            pipeline.run_materialise(run=run)
+            send_all(run)
+
+        assert sorted(m["Subject"] for m in transactional.messages) == ["Receipt", "Receipt"]
+        assert sorted(m["Subject"] for m in bulk.messages) == ["News", "Receipt"]
