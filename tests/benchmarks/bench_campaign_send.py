@@ -200,7 +200,6 @@ def _rss_sampler(pid: int, peaks: dict, stop: threading.Event) -> None:
 
 
 def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
-    from django.db import connection
 
     from campaigns.delivery import policy
     from campaigns.lifecycle import campaign_launch_now
@@ -243,16 +242,7 @@ def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
         began = time.perf_counter()
         run = campaign_launch_now(campaign=campaign)
         materialised = time.perf_counter() - began
-        while True:
-            time.sleep(0.25)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT EXISTS (SELECT 1 FROM campaigns_delivery "
-                    "WHERE run_id = %s AND status = 'queued')",
-                    [run.pk],
-                )
-                if not cursor.fetchone()[0]:
-                    break
+        support.run_sent_wait(run.pk)
         elapsed = time.perf_counter() - began
         while CampaignRun.objects.get(pk=run.pk).status != "completed":
             if time.perf_counter() - began > elapsed + 60:

@@ -108,7 +108,6 @@ def send_pass(campaign, worker: Worker) -> dict:
     """Launch the campaign and time it until none of its deliveries is queued; CPU seconds
     per message of the worker and of this process (where the local service runs)."""
     import psutil
-    from django.db import connection
 
     from campaigns.lifecycle import campaign_launch_now
     from campaigns.models import Delivery
@@ -117,16 +116,7 @@ def send_pass(campaign, worker: Worker) -> dict:
     cpu_worker, cpu_here = worker.cpu_seconds(), sum(here.cpu_times()[:2])
     began = time.perf_counter()
     run = campaign_launch_now(campaign=campaign)
-    while True:
-        time.sleep(0.25)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM campaigns_delivery "
-                "WHERE run_id = %s AND status = 'queued')",
-                [run.pk],
-            )
-            if not cursor.fetchone()[0]:
-                break
+    support.run_sent_wait(run.pk)
     elapsed = time.perf_counter() - began
     cpu_worker = worker.cpu_seconds() - cpu_worker
     cpu_here = sum(here.cpu_times()[:2]) - cpu_here

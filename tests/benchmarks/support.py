@@ -147,6 +147,22 @@ def scratch_database(
             _drop_database(server, name)
 
 
+def run_sent_wait(run_id: int, poll: float = 0.25) -> None:
+    """Return once no delivery of the campaign run is queued any more."""
+    from django.db import connection
+
+    while True:
+        time.sleep(poll)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM campaigns_delivery "
+                "WHERE run_id = %s AND status = 'queued')",
+                [run_id],
+            )
+            if not cursor.fetchone()[0]:
+                return
+
+
 def empty_contacts() -> None:
     """Empty the benchmark database's contacts and import jobs, with fresh statistics."""
     from django.db import connection
