@@ -46,6 +46,13 @@ def address_normalise(channel: str, address: str) -> str:
     return address
 
 
+def suppression_key(channel: str, address: str) -> str:
+    """An address as the list stores it: email in lower case, anything else as given (phones
+    are E.164 already), without surrounding blanks."""
+    address = address.strip()
+    return address.lower() if channel == ChannelType.EMAIL else address
+
+
 def suppressions_add(
     *,
     channel: str,
@@ -57,7 +64,7 @@ def suppressions_add(
     suppressed keeps its first reason. Returns how many were added."""
     rows = {}
     for address, detail in entries:
-        key = address.strip().lower() if channel == ChannelType.EMAIL else address.strip()
+        key = suppression_key(channel, address)
         if key and key not in rows:
             rows[key] = detail[:10_000]
     if not rows:
@@ -119,7 +126,7 @@ def suppressions_lift(*, ids: Iterable[int], user: AbstractBaseUser | None = Non
 def suppressions_active(channel: str, addresses: Iterable[str]) -> dict[str, Suppression]:
     """The suppression in force for each suppressed address among `addresses` (stored
     form: email lower case, phone E.164), in one query."""
-    keys = [a.lower() if channel == ChannelType.EMAIL else a for a in addresses]
+    keys = [suppression_key(channel, address) for address in addresses]
     if not keys:
         return {}
     rows = Suppression.objects.filter(channel=channel, address__in=keys, lifted_at__isnull=True)
@@ -171,16 +178,6 @@ def suppressions_search(
     if address:
         rows = rows.filter(address__startswith=address.lower())
     return rows
-
-
-def suppressed(channel: str, addresses: Iterable[str]) -> set[str]:
-    """Which of the addresses are suppressed on the channel."""
-    keys = [a.lower() if channel == ChannelType.EMAIL else a for a in addresses]
-    return set(
-        Suppression.objects.filter(
-            channel=channel, address__in=keys, lifted_at__isnull=True
-        ).values_list("address", flat=True)
-    )
 
 
 def suppression_sql(channel_sql: str, address_sql: str) -> str:

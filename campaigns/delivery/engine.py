@@ -60,8 +60,8 @@ from campaigns.ledger import (
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
-from contacts.models import ChannelType, CustomField
-from contacts.suppression import suppression_explain, suppressions_active
+from contacts.models import CustomField
+from contacts.suppression import suppression_explain, suppression_key, suppressions_active
 from templates.engine import TemplateError
 from templates.models import TemplateVersion
 from templates.services import CONTACT_CONTEXT_FIELDS, RenderedMessage
@@ -545,7 +545,7 @@ class _Batch:
         for channel, rows in by_channel.items():
             active = suppressions_active(channel, [row.locator for row in rows])
             for row in rows if active else ():
-                key = row.locator.lower() if channel == ChannelType.EMAIL else row.locator
+                key = suppression_key(channel, row.locator)
                 if key in active:
                     skipped.setdefault(suppression_explain(active[key]), []).append(row.pk)
         if not skipped:

@@ -39,7 +39,7 @@ from config.core.db import fetchall_prepared
 from config.core.models import Integration
 from contacts.channels import email_normalise
 from contacts.models import ChannelType, SuppressionReason
-from contacts.suppression import suppressions_add
+from contacts.suppression import suppression_key, suppressions_add
 from contacts.unsubscribed import unsubscribed_add
 
 logger = logging.getLogger(__name__)
@@ -292,11 +292,6 @@ def _credit(report: ApplyReport, kind: str, indexes: list[int], added: int) -> N
         report.credited[index] += 1
 
 
-def _address_key(channel: str, address: str) -> str:
-    """An address as the suppression list keys it (contacts.suppression.suppressions_add)."""
-    return address.strip().lower() if channel == ChannelType.EMAIL else address.strip()
-
-
 def _soft_bounce_limit_reached(channel: str, addresses: list[str]) -> list[str]:
     """Addresses with HERALD_SOFT_BOUNCE_LIMIT soft bounces within the window."""
     limit = settings.HERALD_SOFT_BOUNCE_LIMIT
@@ -365,7 +360,7 @@ def _delivery_statuses_apply(
                 continue
             report.changes[status] += 1
             report.credited[index] += 1
-            key = _address_key(channel, locator)
+            key = suppression_key(channel, locator)
             if status == DeliveryStatus.BOUNCED:
                 hard.setdefault(channel, {}).setdefault(key, (detail, index))
             elif status == DeliveryStatus.SOFT_BOUNCED:
