@@ -303,7 +303,12 @@ def _integration_refusal(key: str) -> JsonResponse:
 
 @csrf_exempt
 def webhook_receive(request: HttpRequest, key: str) -> HttpResponse:
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return JsonResponse(
+            {"detail": "Content-Length is not a number", "field": "Content-Length"}, status=400
+        )
     # Read from the stream, not request.body: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) is for
     # forms; a provider's batch of events may be larger.
     body = request.read(WEBHOOK_MAX_BYTES + 1) if length <= WEBHOOK_MAX_BYTES else b""

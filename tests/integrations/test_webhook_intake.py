@@ -96,6 +96,18 @@ def test_a_body_over_the_limit_is_413_naming_the_field_and_is_not_stored(
     assert post(client, "no-such-key", [{"id": "x" * 100}]).status_code == 404
 
 
+def test_a_content_length_that_is_not_a_number_is_400_naming_the_header(client, integration):
+    response = client.post(
+        f"/webhooks/{integration.webhook_key}/",
+        data=b"[]",
+        content_type="application/json",
+        CONTENT_LENGTH="ten",
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "Content-Length"
+    assert not WebhookRequest.objects.exists()
+
+
 def test_the_request_is_stored_with_its_headers_before_the_parser_runs_and_applied_once(
     client, integration
 ):
