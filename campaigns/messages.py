@@ -127,19 +127,21 @@ def messenger_chat(extra_channels: Any, channel: str) -> str:
 
 
 def _messenger_contacts(channel: str, chats: list[str]) -> dict[str, int]:
-    """The oldest live contact holding each chat; chats no contact holds are left out."""
-    found: dict[str, int] = {}
-    for chat in sorted(set(chats)):
-        contact_id = (
-            Contact.objects.alive()
-            .filter(extra_channels__contains=[{"type": channel, "value": chat}])
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
+    """The oldest live contact holding each chat, in one query; chats no contact holds are
+    left out."""
+    wanted = sorted(set(chats))
+    if not wanted:
+        return {}
+    table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT DISTINCT ON (e->>'value') e->>'value', c.id
+                  FROM {table} c CROSS JOIN LATERAL jsonb_array_elements(c.extra_channels) e
+                 WHERE c.deleted_at IS NULL AND e->>'type' = %s AND e->>'value' = ANY(%s)
+                 ORDER BY e->>'value', c.id""",
+            [channel, wanted],
         )
-        if contact_id is not None:
-            found[chat] = contact_id
-    return found
+        return dict(cursor.fetchall())
 
 
 def _contact_column(channel: str) -> str:
