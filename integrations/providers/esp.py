@@ -129,9 +129,10 @@ class EspProvider(Provider):
         return EspSender(self, content, custom_fields)
 
     def backend_kwargs(self) -> dict[str, Any]:
-        """The Anymail backend's arguments (credentials, API URL). Raises ProviderError
-        (permanent) when a credential is missing."""
-        raise NotImplementedError
+        """The Anymail backend's arguments (credentials, API URL): an API key and the API URL
+        unless a service needs others. Raises ProviderError (permanent) when a credential is
+        missing."""
+        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
 
     def setting_required(self, name: str) -> str:
         value = self.setting(name)
@@ -247,9 +248,6 @@ class SendGridProvider(EspProvider):
         _api_url_field(default_api_url),
         _webhook_secret_field(),
     )
-
-    def backend_kwargs(self) -> dict[str, Any]:
-        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
 
     def probe_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.setting_required('api_key')}"}
@@ -382,9 +380,6 @@ class BrevoProvider(EspProvider):
         _webhook_secret_field(),
     )
 
-    def backend_kwargs(self) -> dict[str, Any]:
-        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
-
     def probe_headers(self) -> dict[str, str]:
         return {"api-key": self.setting_required("api_key")}
 
@@ -441,7 +436,7 @@ class SparkPostProvider(EspProvider):
         return super().api_url()
 
     def backend_kwargs(self) -> dict[str, Any]:
-        kwargs = {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
+        kwargs = super().backend_kwargs()
         if self.setting("subaccount"):
             kwargs["subaccount"] = str(self.setting("subaccount"))
         return kwargs
@@ -481,9 +476,6 @@ class ResendProvider(EspProvider):
             "signs each call with it (Svix)."
         ),
     )
-
-    def backend_kwargs(self) -> dict[str, Any]:
-        return {"api_key": self.setting_required("api_key"), "api_url": self.api_url()}
 
     def probe_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.setting_required('api_key')}"}
