@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
 from config.core.db import fetchall_prepared
@@ -235,6 +235,52 @@ def deliveries_record(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+# Rows moved per statement by run_deliveries_sent: bounded locks and WAL per commit.
+RUN_SENT_BATCH = 10_000
+
+
+def run_deliveries_sent(*, run_id: int, channel: str, provider: str, detail: str) -> int:
+    """Move every queued delivery of a run's channel to sent (a service took the whole run:
+    campaigns.delivery.handover), with `provider` on them and a history row each. One
+    statement per RUN_SENT_BATCH rows; repeating it changes nothing. Returns the rows moved."""
+    table = Delivery._meta.db_table
+    events = DeliveryEvent._meta.db_table
+    sql = f"""
+        WITH moved AS (
+            UPDATE {table} d SET status = %s, sent_at = COALESCE(d.sent_at, now()),
+                   claimed_at = NULL, provider = %s
+             WHERE d.id IN (SELECT id FROM {table}
+                             WHERE run_id = %s AND channel = %s AND status = %s
+                             ORDER BY id LIMIT %s)
+               AND d.status = %s
+            RETURNING d.id
+        )
+        INSERT INTO {events} (delivery_id, status, at, detail, url)
+        SELECT id, %s, now(), %s, '' FROM moved
+    """
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [
+                    S.SENT,
+                    provider[:50],
+                    run_id,
+                    channel,
+                    S.QUEUED,
+                    RUN_SENT_BATCH,
+                    S.QUEUED,
+                    S.SENT,
+                    detail[:10_000],
+                ],
+            )
+            moved = cursor.rowcount
+        total += moved
+        if moved < RUN_SENT_BATCH:
+            return total
 
 
 def deliveries_fail_exhausted(*, delivery_ids: list[int], attempts: int) -> list[int]:

@@ -53,7 +53,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -78,7 +78,8 @@ from campaigns.delivery.providers import (
     provider_of,
 )
 from campaigns.delivery.signals import run_failing
-from campaigns.models import CampaignRun, Delivery, DeliveryEvent, RunStatus
+from campaigns.ledger import run_deliveries_sent
+from campaigns.models import CampaignRun, Delivery, RunStatus
 from campaigns.models import CampaignType as RunKind
 from config.core.models import Integration
 from config.core.secrets import SecretsUnreadable
@@ -92,7 +93,6 @@ CAMPAIGN_ID_PREFIX = "herald-run-"
 PREPARE_SLICE = 1000
 # Deliveries marked sent per statement once the service has the campaign: bounded locks and
 # WAL per transaction on a run of a million rows.
-MARK_BATCH = 10_000
 # Campaign types a service can take whole: drip and milestone rows have their own times per
 # contact, which the contract's campaigns do not carry.
 HANDOVER_KINDS = (RunKind.BLAST, RunKind.RECURRING)
@@ -329,33 +329,14 @@ def _failed(
 
 
 def rows_mark_sent(*, run: CampaignRun, channel: str, integration: Integration) -> int:
-    """The run's queued deliveries of the channel become sent: the service has them. One
-    statement per MARK_BATCH rows, each with its history rows; repeating it changes nothing."""
-    table = Delivery._meta.db_table
-    events = DeliveryEvent._meta.db_table
+    """The run's queued deliveries of the channel become sent: the service has them."""
     label = provider_label(integration)
-    detail = f"handed over to {label} as campaign {run.external_id}"
-    sql = f"""
-        WITH moved AS (
-            UPDATE {table} d SET status = 'sent', sent_at = COALESCE(d.sent_at, now()),
-                   claimed_at = NULL, provider = %s
-             WHERE d.id IN (SELECT id FROM {table}
-                             WHERE run_id = %s AND channel = %s AND status = 'queued'
-                             ORDER BY id LIMIT %s)
-               AND d.status = 'queued'
-            RETURNING d.id
-        )
-        INSERT INTO {events} (delivery_id, status, at, detail, url)
-        SELECT id, 'sent', now(), %s, '' FROM moved
-    """  # noqa: S608 (table names from the models; values are parameters)
-    total = 0
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [label[:50], run.pk, channel, MARK_BATCH, detail])
-            moved = cursor.rowcount
-        total += moved
-        if moved < MARK_BATCH:
-            return total
+    return run_deliveries_sent(
+        run_id=run.pk,
+        channel=channel,
+        provider=label,
+        detail=f"handed over to {label} as campaign {run.external_id}",
+    )
 
 
 # --- stats ----------------------------------------------------------------------------------
