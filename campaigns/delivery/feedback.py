@@ -261,7 +261,8 @@ def _deliveries_find(
         params.append(list(dict.fromkeys(emails)))
     if contact_run_ids:
         # Through the ledger's (run, contact, channel, step) index. The rows the run handed
-        # to this integration carry its label as their provider (campaigns.ledger.run_deliveries_sent).
+        # to this integration carry its label as their provider
+        # (campaigns.ledger.run_deliveries_sent).
         mine = "AND r.integration_id = %s AND d.provider = %s" if integration is not None else ""
         parts.append(
             "SELECT 3, r.external_id, d.contact_id::text, d.id, d.channel, d.locator "  # noqa: S608

@@ -244,8 +244,10 @@ def test_a_drain_that_dies_leaves_its_batch_queued_for_the_next(client, integrat
     # ... so this drain skips it without waiting, and applies nothing twice.
     assert webhook_requests_drain() == 0
     # That worker dies (its connection ends): its transaction rolls back, the row is free.
+    # (With a timeout, pg_terminate_backend waits until the backend is gone and its locks
+    # with it; without one it only sends the signal, and the next drain could come first.)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [other.info.backend_pid])
+        cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [other.info.backend_pid])
     other.close()
     assert webhook_requests_drain() == 1
     delivery.refresh_from_db()
