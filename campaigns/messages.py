@@ -318,7 +318,8 @@ def smartsend_start(
     api_key: Any = None,
 ) -> tuple[SendRequest, list[RecipientResult]]:
     """POST /v1/message/{id}/smartsend: the latest published version of message `id` to
-    each recipient, personalised with its jsonParam as $data."""
+    each recipient, personalised with its jsonParam as $data, in the language version its
+    languageCode (else its contact's language) picks (templates.languages)."""
     _template, version = _latest_version(template_id)
     channel = version.channel
     if email is not None and email != (channel == ChannelType.EMAIL):
@@ -339,14 +340,19 @@ def smartsend_start(
         if contact_id:
             given_ids[contact_id] = None
     alive = Contact.objects.alive().filter(pk__in=list(given_ids))
+    # A recipient without a languageCode gets its contact's language version.
+    languages: dict[int, str] = {}
     if channel in MESSENGER_CHANNELS:
         column = f"{channel} chat"
-        known = {
-            contact.pk: messenger_chat(contact.extra_channels, channel)
-            for contact in alive.only("pk", "extra_channels")
-        }
+        known = {}
+        for contact in alive.only("pk", "extra_channels", "language_code"):
+            known[contact.pk] = messenger_chat(contact.extra_channels, channel)
+            languages[contact.pk] = contact.language_code
     else:
-        known = {contact.pk: getattr(contact, column) for contact in alive.only("pk", column)}
+        known = {}
+        for contact in alive.only("pk", column, "language_code"):
+            known[contact.pk] = getattr(contact, column)
+            languages[contact.pk] = contact.language_code
     results: list[RecipientResult] = []
     planned: list[_Planned] = []
     for raw in recipients:
@@ -388,7 +394,7 @@ def smartsend_start(
                 address=address,
                 contact_id=contact_id,
                 params=params,
-                language_code=language,
+                language_code=language or languages.get(contact_id or 0, ""),
             )
         )
     _queue(send_request, channel, planned, version)

@@ -107,5 +107,85 @@ class TemplateVersion(models.Model):
         super().save(*args, **kwargs)
 
 
+class TemplateLanguage(models.Model):
+    """The draft of a template in one language. A recipient whose contact language matches
+    (case-insensitively; "en-GB" falls back to "en") gets it; everyone else gets the
+    template's own content. Sender, channel and name stay the template's."""
+
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.CASCADE, related_name="languages"
+    )
+    # Lower case, "-" between parts (templates.languages.language_normalise).
+    language_code = models.CharField(max_length=10)
+    subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    text_generated = models.BooleanField(default=False)
+    sms_text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["template", "language_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "language_code"], name="template_language_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} [{self.language_code}]"
+
+
+class TemplateVersionLanguage(models.Model):
+    """A language version frozen with its TemplateVersion on publish (immutable, like it)."""
+
+    CONTENT_FIELDS = ("subject", "preheader", "html", "text", "sms_text")
+
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="languages")
+    language_code = models.CharField(max_length=10)
+    subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    sms_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["version", "language_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "language_code"], name="template_version_language_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} [{self.language_code}]"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("A published language version cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def as_version(self, main: TemplateVersion) -> TemplateVersion:
+        """The main version with this language's content: what rendering reads. Unsaved,
+        but with the main version's id, so the ledger and the senders see the version the
+        row names."""
+        localised = TemplateVersion(
+            pk=main.pk,
+            template_id=main.template_id,
+            number=main.number,
+            published_at=main.published_at,
+            **{field: getattr(main, field) for field in TemplateVersion.CONTENT_FIELDS},
+        )
+        if TemplateVersion.template.is_cached(main):
+            localised.template = main.template
+        for field in self.CONTENT_FIELDS:
+            setattr(localised, field, getattr(self, field))
+        localised.language_code = self.language_code  # type: ignore[attr-defined]
+        return localised
+
+
 auditlog.register(MessageTemplate, exclude_fields=["updated_at"])
 auditlog.register(TemplateVersion)
+auditlog.register(TemplateLanguage, exclude_fields=["updated_at"])

@@ -24,6 +24,7 @@ from templates.errors import (
     TemplateSyntaxError,
     TemplateValidationError,
 )
+from templates.languages import language_publish_errors, template_languages_snapshot
 from templates.models import MessageTemplate, TemplateVersion
 from templates.sanitize import html_size_check, html_to_text, inline_css, sanitize_html
 
@@ -207,10 +208,10 @@ def _publish_errors(template: MessageTemplate) -> list[TemplateFieldError]:
 
 @transaction.atomic
 def template_publish(*, template: MessageTemplate, user: Any = None) -> TemplateVersion:
-    """Freeze the current content as the next version."""
+    """Freeze the current content, with every language version, as the next version."""
     # Lock the row: two simultaneous publishes must not both take the same number.
     locked = MessageTemplate.objects.select_for_update().get(pk=template.pk)
-    errors = _publish_errors(locked)
+    errors = _publish_errors(locked) + language_publish_errors(locked)
     if errors:
         raise TemplateValidationError(errors)
     number = locked.version + 1
@@ -220,6 +221,7 @@ def template_publish(*, template: MessageTemplate, user: Any = None) -> Template
         published_by=user if getattr(user, "is_authenticated", False) else None,
         **{field: getattr(locked, field) for field in TemplateVersion.CONTENT_FIELDS},
     )
+    template_languages_snapshot(template=locked, version=version)
     MessageTemplate.objects.filter(pk=locked.pk).update(version=number)
     template.version = number
     return version

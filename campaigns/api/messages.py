@@ -252,8 +252,9 @@ class SmartSendView(APIView):
             "but never a suppressed address (hard bounce, complaint, repeated soft bounces, "
             "added by hand): its result is an ERROR naming the reason, with a requestId whose "
             "status is SKIPPED. "
-            "`languageCode` is stored with the message; Herald has no language variants of "
-            "a message."
+            "`languageCode` picks the message's language version (case-insensitive; "
+            "`en-GB` falls back to `en`); without it, the contact's language is used; a "
+            "language the message has no version for gets its main content."
         ),
         request=SMARTSEND_REQUEST,
         responses=SEND_RESPONSE,

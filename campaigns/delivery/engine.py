@@ -63,7 +63,8 @@ from config.core.secrets import SecretsUnreadable
 from contacts.models import CustomField
 from contacts.suppression import suppression_explain, suppression_key, suppressions_active
 from templates.engine import TemplateError
-from templates.models import TemplateVersion
+from templates.languages import language_pick, version_languages
+from templates.models import TemplateVersion, TemplateVersionLanguage
 from templates.services import CONTACT_CONTEXT_FIELDS, RenderedMessage
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ SEND_FIELDS = (
     "locator",
     "template_version",
     "params",
+    "language_code",
     "message_id",
     "attempts",
     *(f"contact__{name}" for name in CONTACT_CONTEXT_FIELDS),
@@ -437,6 +439,10 @@ class _Batch:
         self.pace_deadline = 0.0
         version = scope.content.template_version
         self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
+        # Published language versions per template version, fetched once per task.
+        self.languages: dict[int, dict[str, TemplateVersionLanguage]] = {}
+        # (version id, language version code or "") → the version a recipient gets.
+        self.localised: dict[tuple[int, str], TemplateVersion] = {}
 
     def version(self, version_id: int | None) -> TemplateVersion | None:
         if version_id is None:
@@ -444,6 +450,23 @@ class _Batch:
         if version_id not in self.versions:
             self.versions[version_id] = TemplateVersion.objects.get(pk=version_id)
         return self.versions[version_id]
+
+    def language_version(self, delivery: Delivery) -> TemplateVersion | None:
+        """The version the row's recipient gets in its language (the row's language
+        code, set from the contact at materialisation): built once per task and language,
+        so the templates of each language are compiled once (templates.services.compiled)."""
+        version = delivery.template_version or self.scope.content.template_version
+        if version is None:
+            return None
+        if version.pk not in self.languages:
+            self.languages.update(version_languages([version.pk]))
+            self.languages.setdefault(version.pk, {})
+        available = self.languages[version.pk]
+        code = language_pick(available.keys(), delivery.language_code) or ""
+        key = (version.pk, code)
+        if key not in self.localised:
+            self.localised[key] = available[code].as_version(version) if code else version
+        return self.localised[key]
 
     def sender(self, channel: str) -> Sender | None:
         """The channel's sender: through the integration the scope names or the channel's
@@ -569,6 +592,7 @@ class _Batch:
         for delivery in deliveries:
             # A run has one version (a drip one per step): fetched once per task, not per row.
             delivery.template_version = self.version(delivery.template_version_id)
+            delivery.template_version = self.language_version(delivery)
         failures = 0
         self.pace_deadline = time.monotonic() + policy.claim_lease().total_seconds() / 2
         for start in range(0, len(deliveries), policy.RECORD_EVERY):
