@@ -46,6 +46,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.sms import sms_gateway
+from campaigns.utm import utm_copy
 from config.core.errors import ConflictError
 from config.core.models import Organisation
 from contacts.models import ChannelType
@@ -278,6 +279,7 @@ def deliveries_skip(*, run_ids: list[int], reason: str) -> int:
 
 def _current_values(campaign: Campaign) -> dict:
     return {
+        "name": campaign.name,
         "type": campaign.type,
         "channels": campaign.channels,
         "template": campaign.template,
@@ -402,6 +404,7 @@ def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
         cron=source.cron,
         milestone=source.milestone,
         error_threshold=source.error_threshold,
+        **utm_copy(source),
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
     CampaignStep.objects.bulk_create(

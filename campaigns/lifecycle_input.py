@@ -1,6 +1,6 @@
 """The CRM campaigns API's campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
 `templateId`, `integrationId` (the seed's "Email service"), `schedule`, `recurring`, `status`,
-plus Herald's `steps` and `milestone`) checked
+plus Herald's `steps`, `milestone` and `utm`) checked
 and turned into model values. Shared by the API and the marketer pages through the lifecycle
 services, so a rule is written once. Every problem names the body's field."""
 
@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
 from campaigns.models import CampaignType
+from campaigns.utm import UtmInvalid, utm_input_clean
 from config.core.errors import HeraldError
 from config.core.models import Integration, Organisation
 from contacts.filters.compiler import FilterError, validate_filter
@@ -415,6 +416,13 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
         values["milestone"] = _milestone(data["milestone"])
     elif kind == CampaignType.MILESTONE and not current.get("milestone"):
         raise CampaignInvalid({"milestone": "a milestone campaign needs its milestone settings"})
+
+    if "utm" in data:
+        name = values.get("name", current.get("name", ""))
+        try:
+            values.update(utm_input_clean(data["utm"], name=name, channels=channels))
+        except UtmInvalid as exc:
+            raise CampaignInvalid({exc.field: exc.message}) from None
 
     if "status" in data and data["status"] not in (None, ""):
         if data["status"] not in STATUS_ON_WRITE:

@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils.crypto import salted_hmac
 
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
+from campaigns.utm import UtmTags, url_tag
 from contacts.models import ChannelType, Unsubscribed
 from contacts.unsubscribed import unsubscribed_add, unsubscribed_remove
 
@@ -206,10 +207,12 @@ def _trackable(url: str, own_prefixes: tuple[str, ...]) -> bool:
 
 
 @functools.lru_cache(maxsize=512)
-def _tag_link(tag: str, base: str) -> tuple[str, str, str] | None:
+def _tag_link(tag: str, base: str, utm: UtmTags | None = None) -> tuple[str, str, str] | None:
     """(text before the href value, the URL to track, text after it) of an <a> start tag,
-    or None when it is left alone. Kept per tag: a campaign sends the same tags in every
-    message, and only the token in the tracked URL differs."""
+    or None when it is left alone. The URL carries the campaign's UTM tags (`utm`), which
+    are part of the cache key: another campaign's tags never leak in. Kept per tag: a
+    campaign sends the same tags in every message, and only the token in the tracked URL
+    differs."""
     own_prefixes = (f"{base}/u/", f"{base}/t/")
     # Attributes start after "<a"; the first href wins, as in browsers.
     for attribute in _ATTRIBUTE.finditer(tag, 2):
@@ -221,6 +224,8 @@ def _tag_link(tag: str, base: str) -> tuple[str, str, str] | None:
         url = html_lib.unescape(attribute.group(group)).strip()
         if not _trackable(url, own_prefixes):
             return None
+        if utm is not None:
+            url = url_tag(url, utm)
         start, end = attribute.span(group)
         if group == 4:  # unquoted value: quote the new one
             return f'{tag[:start]}"', url, f'"{tag[end:]}'
@@ -228,12 +233,12 @@ def _tag_link(tag: str, base: str) -> tuple[str, str, str] | None:
     return None
 
 
-def _rewrite_links(html: str, delivery_id: int) -> str:
+def _rewrite_links(html: str, delivery_id: int, utm: UtmTags | None = None) -> str:
     base = _base_url()
 
     def rewrite_tag(tag_match: re.Match) -> str:
         tag = tag_match.group(0)
-        link = _tag_link(tag, base)
+        link = _tag_link(tag, base, utm)
         if link is None:
             return tag
         before, url, after = link
@@ -250,11 +255,13 @@ def _insert_before_body_end(html: str, fragment: str) -> str:
     return html[:position] + fragment + html[position:]
 
 
-def prepare_html(html: str, delivery: Delivery) -> str:
+def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> str:
     """The rendered HTML of one email as it is sent to `delivery`'s recipient:
 
     - every http(s) link (href of <a>) goes through a signed click URL that redirects to it;
       mailto:, tel:, #anchors, relative links and the unsubscribe link are left alone;
+    - with `utm` (the campaign's UTM tags, campaigns.utm), the URL a tracked link redirects
+      to carries the utm_* parameters it did not already have;
     - the placeholder ``%UNSUBSCRIBE_URL%`` (anywhere: in an href or in the text) becomes this
       recipient's unsubscribe page URL; a template author puts it where the link should be,
       e.g. ``<a href="%UNSUBSCRIBE_URL%">Unsubscribe</a>``;
@@ -270,7 +277,7 @@ def prepare_html(html: str, delivery: Delivery) -> str:
         if placeholder in html:
             has_unsubscribe = True
             html = html.replace(placeholder, escaped_unsubscribe)
-    html = _rewrite_links(html, delivery_id)
+    html = _rewrite_links(html, delivery_id, utm)
     fragment = ""
     if not has_unsubscribe:
         fragment += _FOOTER.format(url=escaped_unsubscribe)

@@ -5,8 +5,11 @@ An order is credited, in this order of precedence:
 1. "utm": to the Herald campaign whose id its UTM data names — the first of
    `additionalInfo.utm_campaign`, `additionalInfo.utmCampaign`, and the same two keys at the top
    level of the order as sent (`raw`). The value is the campaign's numeric id (a number or a
-   string of digits, e.g. the `utm_campaign={{ campaign.id }}` of a tracked link); a value that
-   is not a number or names no campaign is ignored (then the click rule applies).
+   string of digits, e.g. the `utm_campaign={{ campaign.id }}` of a tracked link); else the
+   campaign whose automatic UTM tagging (campaigns.utm) puts that value in its links: the
+   first non-blank of the same keys, compared case-insensitively, the most recent such
+   campaign when several share it. A value that names no campaign either way is ignored
+   (then the click rule applies).
 2. "click": to the delivery (a campaign run's message or a workflow message; transactional
    sends do not count) of the order's contact with the latest `clicked_at` in
    (order date - HERALD_ATTRIBUTION_WINDOW_DAYS, order date]. `clicked_at` is when the message
@@ -60,6 +63,22 @@ _UTM_ID = r"""
   LIMIT 1)
 """
 
+# The first non-blank UTM campaign value, whatever it holds (the tagging's own value).
+_UTM_VALUE = r"""
+(SELECT lower(trim(v))
+   FROM unnest(ARRAY[
+        CASE WHEN jsonb_typeof(o.additional_info) = 'object'
+             THEN o.additional_info ->> 'utm_campaign' END,
+        CASE WHEN jsonb_typeof(o.additional_info) = 'object'
+             THEN o.additional_info ->> 'utmCampaign' END,
+        CASE WHEN jsonb_typeof(o.raw) = 'object' THEN o.raw ->> 'utm_campaign' END,
+        CASE WHEN jsonb_typeof(o.raw) = 'object' THEN o.raw ->> 'utmCampaign' END
+   ]) WITH ORDINALITY AS k(v, n)
+  WHERE trim(v) <> ''
+  ORDER BY n
+  LIMIT 1)
+"""
+
 _ATTRIBUTE_SQL = f"""
 UPDATE {_T_ORDER} AS target
    SET attributed_delivery_id = a.delivery_id,
@@ -67,13 +86,21 @@ UPDATE {_T_ORDER} AS target
        attribution = a.kind
   FROM (
     SELECT o.id,
-           CASE WHEN u.id IS NULL THEN c.id END AS delivery_id,
-           coalesce(u.id, c.campaign_id) AS campaign_id,
-           CASE WHEN u.id IS NOT NULL THEN 'utm'
+           CASE WHEN coalesce(u.id, t.id) IS NULL THEN c.id END AS delivery_id,
+           coalesce(u.id, t.id, c.campaign_id) AS campaign_id,
+           CASE WHEN coalesce(u.id, t.id) IS NOT NULL THEN 'utm'
                 WHEN c.id IS NOT NULL THEN 'click'
                 ELSE '' END AS kind
       FROM {_T_ORDER} o
       LEFT JOIN {_T_CAMPAIGN} u ON u.id = {_UTM_ID}
+      LEFT JOIN LATERAL (
+          SELECT g.id
+            FROM {_T_CAMPAIGN} g
+           WHERE u.id IS NULL AND g.utm_enabled
+             AND lower(g.utm_campaign) = {_UTM_VALUE}
+           ORDER BY g.id DESC
+           LIMIT 1
+      ) t ON true
       LEFT JOIN LATERAL (
           SELECT d.id, r.campaign_id
             FROM {_T_DELIVERY} d

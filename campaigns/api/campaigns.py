@@ -40,6 +40,7 @@ from campaigns.models import (
     DeliveryStatus,
 )
 from campaigns.scheduling import campaign_cron
+from campaigns.utm import utm_json
 from config.core.api_params import POSITION_MAX, IntParam, read_all
 from config.core.models import Heartbeat
 from config.core.parsers import request_body
@@ -100,6 +101,23 @@ CAMPAIGN = inline_serializer(
             "CampaignRecurring",
             {"cron": serializers.CharField(), "description": serializers.CharField()},
             allow_null=True,
+        ),
+        "utm": inline_serializer(
+            "CampaignUtm",
+            {
+                "enabled": serializers.BooleanField(),
+                "source": serializers.CharField(allow_blank=True),
+                "medium": serializers.CharField(allow_blank=True),
+                "campaign": serializers.CharField(allow_blank=True),
+                "content": serializers.CharField(
+                    allow_blank=True, help_text="Blank: the template's name."
+                ),
+            },
+            help_text="Automatic UTM tagging of the tracked links of its emails (a link's own "
+            "utm_* values win). In a body: an object with any of these keys (enabled defaults "
+            'to true; source "herald", medium the channel, campaign a slug of the name when '
+            "blank), or null to switch it off. Values: letters, digits, spaces and - _ . +, "
+            "at most 100 characters; anything else is a 400 naming the key (utm.source).",
         ),
         "status": serializers.ChoiceField(choices=CampaignStatus.values),
         "statusReason": serializers.CharField(allow_blank=True),
@@ -223,6 +241,7 @@ def campaign_json(campaign: Campaign) -> dict:
             if campaign.cron
             else None
         ),
+        "utm": utm_json(campaign),
         "status": campaign.status,
         "statusReason": campaign.status_reason,
         # The CRM campaigns API's wording for a soft-deleted campaign.

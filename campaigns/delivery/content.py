@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from campaigns.models import CampaignRun, Delivery, SendRequest
+from campaigns.utm import UtmTags, campaign_utm
 from config.core.models import Organisation
 from contacts.models import CustomField
 from templates.models import TemplateVersion
@@ -39,6 +40,8 @@ class SendContent:
     # the one its template names; None: each channel's default
     # (campaigns.delivery.providers.integration_for).
     integration_id: int | None = None
+    # The campaign's UTM tags for its tracked links (campaigns.utm); None: no tagging.
+    utm: UtmTags | None = None
 
     @classmethod
     def of_request(cls, send_request: SendRequest) -> SendContent:
@@ -62,11 +65,19 @@ class SendContent:
             tags=[f"campaign-{run.campaign_id}", f"run-{run.pk}"],
             integration_id=run.campaign.integration_id
             or template_integration_id(run.template_version),
+            utm=run_utm(run),
         )
 
     @classmethod
     def of_version(cls, version: TemplateVersion | None) -> SendContent:
         return cls(template_version=version)
+
+
+def run_utm(run: CampaignRun) -> UtmTags | None:
+    """The UTM tags of a run's links: its campaign's, with the run's template name as the
+    default utm_content."""
+    version = run.template_version
+    return campaign_utm(run.campaign, template_name=version.template.name if version else "")
 
 
 def template_integration_id(version: TemplateVersion | None) -> int | None:

@@ -151,7 +151,7 @@ def email_build(
 ) -> HeraldEmail:
     """The message of one delivery. With a `bounce_domain` its envelope sender over SMTP is
     the delivery's VERP address there, so a bounce names the delivery it is about."""
-    html = tracking.prepare_html(rendered.html, delivery) if rendered.html else ""
+    html = tracking.prepare_html(rendered.html, delivery, content.utm) if rendered.html else ""
     headers = {"Message-ID": delivery.message_id}
     headers.update(tracking.list_unsubscribe_headers(delivery))
     message = HeraldEmail(

@@ -1,0 +1,1 @@
+from tests.tracking.conftest import delivery, make_delivery, public_base_url  # noqa: F401
