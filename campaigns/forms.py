@@ -13,6 +13,8 @@ from django.utils import timezone
 from campaigns.lifecycle import channel_connection
 from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 from campaigns.models import Campaign, CampaignType
+from campaigns.utm import FIELDS as UTM_FIELDS
+from campaigns.utm import utm_json
 from config.core.models import Integration
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
@@ -279,3 +281,30 @@ def _iso_duration(delta) -> str:
     minutes, secs = divmod(rest, 60)
     clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
     return f"P{days}D" + (f"T{clock}" if clock else "") if days or not clock else f"PT{clock}"
+
+
+class CampaignUtmForm(forms.Form):
+    """The campaign page's UTM section: automatic tags on the tracked links of its emails.
+    Blank values take the defaults (campaigns.utm); the rules are the campaign body's."""
+
+    enabled = forms.BooleanField(required=False, label="Add UTM tags to tracked links")
+    source = forms.CharField(required=False, max_length=200, help_text="Blank: herald")
+    medium = forms.CharField(required=False, max_length=200, help_text="Blank: the channel")
+    campaign = forms.CharField(
+        required=False, max_length=200, help_text="Blank: a slug of the campaign's name"
+    )
+    content = forms.CharField(
+        required=False, max_length=200, help_text="Blank: the template's name"
+    )
+
+    @classmethod
+    def initial_for(cls, campaign: Campaign) -> dict:
+        return utm_json(campaign)
+
+    def utm_body(self) -> dict:
+        """The campaign body's `utm` object."""
+        data = self.cleaned_data
+        return {
+            "enabled": bool(data.get("enabled")),
+            **{key: data.get(key) or "" for key in UTM_FIELDS},
+        }

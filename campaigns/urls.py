@@ -25,6 +25,7 @@ pages_urlpatterns = [
     path("campaigns/<int:pk>/edit/", campaigns.campaign_edit, name="campaign_edit"),
     path("campaigns/<int:pk>/progress/", campaigns.campaign_progress, name="campaign_progress"),
     path("campaigns/<int:pk>/report/", campaigns.campaign_report, name="campaign_report"),
+    path("campaigns/<int:pk>/utm/", campaigns.campaign_utm_edit, name="campaign_utm"),
     path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign_action"),
 ]
 

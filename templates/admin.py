@@ -2,7 +2,19 @@ from django import forms
 from django.contrib import admin, messages
 
 from templates.errors import TemplateValidationError
-from templates.models import MessageTemplate, TemplateVersion
+from templates.languages import (
+    LANGUAGE_FIELDS,
+    language_normalise,
+    template_language_create,
+    template_language_delete,
+    template_language_update,
+)
+from templates.models import (
+    MessageTemplate,
+    TemplateLanguage,
+    TemplateVersion,
+    TemplateVersionLanguage,
+)
 from templates.services import (
     template_create,
     template_prepare,
@@ -64,6 +76,52 @@ class TemplateVersionInline(admin.TabularInline):
         return False
 
 
+class TemplateLanguageForm(forms.ModelForm):
+    """Checks a language version as the service does (content rules on a trial template;
+    the code normalised, so a duplicate in another case is caught by the unique check)."""
+
+    class Meta:
+        model = TemplateLanguage
+        fields = ("language_code", *LANGUAGE_FIELDS)
+
+    def clean_language_code(self) -> str:
+        return language_normalise(self.cleaned_data.get("language_code"))
+
+    def clean(self):
+        cleaned = super().clean()
+        trial = MessageTemplate(
+            name="language",
+            channel=self.instance.template.channel if self.instance.template_id else "email",
+            **{field: cleaned.get(field) or "" for field in LANGUAGE_FIELDS},
+        )
+        try:
+            template_prepare(trial, text_given=bool(cleaned.get("text")))
+        except TemplateValidationError as exc:
+            for error in exc.errors:
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, str(error) if field is None else _located(error))
+        return cleaned
+
+
+class TemplateLanguageInline(admin.StackedInline):
+    """Language versions of the draft; saved through templates.languages."""
+
+    model = TemplateLanguage
+    form = TemplateLanguageForm
+    extra = 0
+
+
+class TemplateVersionLanguageInline(admin.TabularInline):
+    model = TemplateVersionLanguage
+    fields = ("language_code", "subject")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
     form = MessageTemplateForm
@@ -71,8 +129,31 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_filter = ("channel",)
     search_fields = ("name", "subject", "external_id")
     readonly_fields = ("version", "text_generated", "created_at", "updated_at")
-    inlines = [TemplateVersionInline]
+    inlines = [TemplateLanguageInline, TemplateVersionInline]
     actions = ["publish"]
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not TemplateLanguage:
+            return super().save_formset(request, form, formset, change)
+        template = MessageTemplate.objects.get(pk=form.instance.pk)
+        for inline_form in formset.forms:
+            if not inline_form.has_changed() and not formset._should_delete_form(inline_form):
+                continue
+            language = inline_form.instance
+            if formset._should_delete_form(inline_form):
+                if language.pk:
+                    template_language_delete(language=language)
+                continue
+            values = {
+                field: inline_form.cleaned_data.get(field) or ""
+                for field in ("language_code", *LANGUAGE_FIELDS)
+            }
+            if language.pk:
+                current = TemplateLanguage.objects.select_related("template").get(pk=language.pk)
+                template_language_update(language=current, **values)
+            else:
+                template_language_create(template=template, **values)
+        return None
 
     def save_model(self, request, obj, form, change) -> None:
         values = {field: form.cleaned_data.get(field) or "" for field in EDITABLE_FIELDS}
@@ -97,6 +178,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
+    inlines = [TemplateVersionLanguageInline]
     list_display = ("template", "number", "channel", "published_at", "published_by")
     list_filter = ("channel",)
     search_fields = ("template__name", "subject")

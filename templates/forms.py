@@ -104,3 +104,51 @@ class PreviewForm(forms.Form):
             attrs={"rows": 5, "spellcheck": "false", "class": "source", "placeholder": "{}"}
         ),
     )
+
+
+class TemplateLanguageForm(forms.Form):
+    """A language version of a template; its rules are templates.languages'."""
+
+    language_code = forms.CharField(
+        max_length=10,
+        label="Language code",
+        help_text="As contacts store it: en, uk, pt-BR (case does not matter; en-GB contacts "
+        "get the en version when there is no en-gb one).",
+    )
+    subject = forms.CharField(max_length=500, required=False)
+    preheader = forms.CharField(max_length=500, required=False)
+    html = forms.CharField(
+        required=False, label="HTML", widget=forms.Textarea(attrs=_SOURCE), strip=False
+    )
+    text = forms.CharField(
+        required=False,
+        label="Plain text",
+        widget=forms.Textarea(attrs={**_SOURCE, "rows": 6}),
+        strip=False,
+        help_text="Leave empty to derive it from the HTML.",
+    )
+    sms_text = forms.CharField(
+        required=False,
+        label="SMS / messenger text",
+        widget=forms.Textarea(attrs={**_SOURCE, "rows": 4}),
+        strip=False,
+    )
+
+    FIELDS = ("language_code", "subject", "preheader", "html", "text", "sms_text")
+
+    @classmethod
+    def for_language(cls, language, data=None) -> "TemplateLanguageForm":
+        initial = {field: getattr(language, field) for field in cls.FIELDS}
+        if language.text_generated:
+            initial["text"] = ""
+        return cls(data, initial=initial)
+
+    def service_values(self) -> dict[str, str]:
+        return {field: self.cleaned_data.get(field) or "" for field in self.FIELDS}
+
+    def add_service_errors(self, errors: list[TemplateFieldError]) -> None:
+        for error in errors:
+            if error.field in self.fields:
+                self.add_error(error.field, located(error))
+            else:
+                self.add_error(None, str(error))

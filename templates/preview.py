@@ -18,6 +18,7 @@ from templates.errors import (
     TemplateFieldError,
     TemplateValidationError,
 )
+from templates.languages import LANGUAGE_FIELDS
 from templates.models import MessageTemplate
 from templates.services import RenderedMessage, template_prepare, template_render
 
@@ -100,3 +101,21 @@ def template_preview(
     except TemplateError as exc:
         # Render limits (loop size, output size) depend on the data; say so on the data.
         raise TemplateValidationError([TemplateFieldError("data", str(exc))]) from None
+
+
+def template_language_preview(
+    *, template: MessageTemplate, language_code: str = "", data: Mapping[str, Any] | None = None
+) -> RenderedMessage:
+    """The saved draft of `template` in one of its language versions ("" : its own content),
+    rendered for the sample contact speaking that language. Raises TemplateError."""
+    contact = SAMPLE_CONTACT
+    source = template
+    if language_code:
+        language = template.languages.get(language_code=language_code)
+        source = MessageTemplate(
+            name=template.name,
+            channel=template.channel,
+            **{field: getattr(language, field) for field in LANGUAGE_FIELDS},
+        )
+        contact = {**SAMPLE_CONTACT, "languageCode": language_code}
+    return template_render(template=source, contact=contact, data=data or {})

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from templates import views
+from templates import views, views_languages
 
 urlpatterns = [
     path("templates/", views.template_list, name="templates_home"),
@@ -15,6 +15,21 @@ urlpatterns = [
         "templates/<int:pk>/versions/<int:number>/",
         views.template_version_detail,
         name="template_version",
+    ),
+    path(
+        "templates/<int:pk>/languages/",
+        views_languages.template_languages,
+        name="template_languages",
+    ),
+    path(
+        "templates/<int:pk>/languages/<str:code>/",
+        views_languages.template_language_edit,
+        name="template_language_edit",
+    ),
+    path(
+        "templates/<int:pk>/languages/<str:code>/delete/",
+        views_languages.template_language_delete_view,
+        name="template_language_delete",
     ),
     path("templates/<int:pk>/duplicate/", views.template_duplicate_view, name="template_duplicate"),
     path("templates/<int:pk>/delete/", views.template_delete_view, name="template_delete"),

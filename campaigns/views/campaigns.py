@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import lifecycle
 from campaigns.analytics import campaign_analytics, run_progress
-from campaigns.forms import CampaignForm, error_field
+from campaigns.forms import CampaignForm, CampaignUtmForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
 from config.core.models import Organisation
@@ -121,6 +121,34 @@ def campaign_edit(request, pk: int):
             messages.success(request, "Campaign saved.")
             return redirect("campaign_detail", pk=campaign.pk)
     return _form_page(request, form, campaign, status=400)
+
+
+@role_required(Role.MARKETER)
+def campaign_utm_edit(request, pk: int):
+    """The campaign's UTM section: its own form, saved through the campaign body's `utm`."""
+    campaign = get_object_or_404(_campaigns(), pk=pk)
+    if request.method != "POST":
+        form = CampaignUtmForm(initial=CampaignUtmForm.initial_for(campaign))
+        return render(request, "campaigns/campaign_utm.html", {"form": form, "campaign": campaign})
+    form = CampaignUtmForm(request.POST)
+    if form.is_valid():
+        try:
+            lifecycle.campaign_update(
+                campaign=campaign, data={"utm": form.utm_body()}, user=request.user
+            )
+        except REFUSALS as exc:
+            for key, message in (getattr(exc, "errors", None) or {"": str(exc)}).items():
+                name = key.removeprefix("utm.")
+                form.add_error(name if name in form.fields else None, message)
+        else:
+            messages.success(request, "UTM tags saved.")
+            return redirect("campaign_detail", pk=campaign.pk)
+    return render(
+        request,
+        "campaigns/campaign_utm.html",
+        {"form": form, "campaign": campaign},
+        status=400,
+    )
 
 
 def _buttons(campaign: Campaign) -> list[tuple[str, str, str]]:
