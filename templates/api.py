@@ -102,6 +102,12 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
     publishedBy = serializers.CharField(
         source="published_by.get_username", default=None, allow_null=True
     )
+    languages = serializers.SlugRelatedField(
+        many=True,
+        read_only=True,
+        slug_field="language_code",
+        help_text="The language versions frozen with it (templates/{id}/languages).",
+    )
 
     class Meta:
         model = TemplateVersion
@@ -117,6 +123,7 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
             "smsText",
             "publishedAt",
             "publishedBy",
+            "languages",
         ]
         read_only_fields = fields
 
@@ -206,7 +213,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def versions(self, request, pk=None):
         template = self.get_object()
-        versions = template.versions.select_related("published_by")
+        versions = template.versions.select_related("published_by").prefetch_related("languages")
         return Response(TemplateVersionSerializer(versions, many=True).data)
 
     @extend_schema(request=PreviewRequestSerializer, responses=PREVIEW_RESPONSE)

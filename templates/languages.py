@@ -211,6 +211,19 @@ def template_languages_snapshot(*, template: MessageTemplate, version: TemplateV
     return len(rows)
 
 
+def template_languages_copy(*, source: MessageTemplate, target: MessageTemplate) -> None:
+    """Give a copy of a template the language versions of its original (already checked)."""
+    TemplateLanguage.objects.bulk_create(
+        TemplateLanguage(
+            template=target,
+            language_code=language.language_code,
+            text_generated=language.text_generated,
+            **{field: getattr(language, field) for field in LANGUAGE_FIELDS},
+        )
+        for language in source.languages.all()
+    )
+
+
 def version_languages(
     version_ids: Iterable[int],
 ) -> dict[int, dict[str, TemplateVersionLanguage]]:

@@ -104,11 +104,16 @@ def template_preview(
 
 
 def template_language_preview(
-    *, template: MessageTemplate, language_code: str = "", data: Mapping[str, Any] | None = None
+    *,
+    template: MessageTemplate,
+    language_code: str = "",
+    contact: Contact | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> RenderedMessage:
-    """The saved draft of `template` in one of its language versions ("" : its own content),
-    rendered for the sample contact speaking that language. Raises TemplateError."""
-    contact = SAMPLE_CONTACT
+    """The saved draft of `template` in one of its language versions ("": its own content),
+    rendered for `contact` (default: the sample contact speaking that language). Raises
+    TemplateError; TemplateLanguage.DoesNotExist for a language it does not have."""
+    sample: Contact | dict[str, Any] = SAMPLE_CONTACT if contact is None else contact
     source = template
     if language_code:
         language = template.languages.get(language_code=language_code)
@@ -117,5 +122,6 @@ def template_language_preview(
             channel=template.channel,
             **{field: getattr(language, field) for field in LANGUAGE_FIELDS},
         )
-        contact = {**SAMPLE_CONTACT, "languageCode": language_code}
-    return template_render(template=source, contact=contact, data=data or {})
+        if contact is None:
+            sample = {**SAMPLE_CONTACT, "languageCode": language_code}
+    return template_render(template=source, contact=sample, data=data or {})

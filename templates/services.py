@@ -24,7 +24,11 @@ from templates.errors import (
     TemplateSyntaxError,
     TemplateValidationError,
 )
-from templates.languages import language_publish_errors, template_languages_snapshot
+from templates.languages import (
+    language_publish_errors,
+    template_languages_copy,
+    template_languages_snapshot,
+)
 from templates.models import MessageTemplate, TemplateVersion
 from templates.sanitize import html_size_check, html_to_text, inline_css, sanitize_html
 
@@ -229,9 +233,10 @@ def template_publish(*, template: MessageTemplate, user: Any = None) -> Template
 
 @transaction.atomic
 def template_duplicate(*, template: MessageTemplate) -> MessageTemplate:
-    """A new draft with the same content; versions are not copied (the copy starts at 0)."""
+    """A new draft with the same content and language versions; versions are not copied
+    (the copy starts at 0)."""
     name = template.name[: 200 - len(COPY_SUFFIX)] + COPY_SUFFIX
-    return template_create(
+    copy = template_create(
         name=name,
         channel=template.channel,
         subject=template.subject,
@@ -243,6 +248,8 @@ def template_duplicate(*, template: MessageTemplate) -> MessageTemplate:
         text="" if template.text_generated else template.text,
         sms_text=template.sms_text,
     )
+    template_languages_copy(source=template, target=copy)
+    return copy
 
 
 @transaction.atomic

@@ -39,6 +39,7 @@ from templates.services import (
     template_render,
     template_update,
 )
+from templates.views_languages import language_pane_render
 
 # Templates are counted in hundreds, not millions: plain numbered pages are fine here.
 TEMPLATES_PER_PAGE = 50
@@ -173,7 +174,9 @@ def template_preview_pane(request):
     try:
         contact = preview_contact_find(preview_form.cleaned_data.get("preview_contact"))
         data = preview_data_parse(preview_form.cleaned_data.get("preview_data"))
-        context["rendered"] = template_preview(content=content, contact=contact, data=data)
+        context["rendered"] = language_pane_render(request, contact, data) or template_preview(
+            content=content, contact=contact, data=data
+        )
         context["contact"] = contact
     except PreviewInputError as exc:
         context["errors"] = [(FIELD_LABELS[exc.field], exc.message)]
@@ -183,6 +186,8 @@ def template_preview_pane(request):
             for error in exc.errors
             if error.field != "name"
         ]
+    except TemplateError as exc:
+        context["errors"] = [(FIELD_LABELS["data"], str(exc))]
     context["channel"] = content["channel"] or "email"
     return render(request, "templates/_preview.html", context)
 

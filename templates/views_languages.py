@@ -2,6 +2,7 @@
 (a language selector), adding, editing and removing a version. Reached from the template
 editor ("Languages"). Writes go through templates.languages."""
 
+from csp.decorators import csp_update
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -20,7 +21,26 @@ from templates.languages import (
 )
 from templates.models import MessageTemplate, TemplateLanguage
 from templates.preview import template_language_preview
-from templates.views import message_preview_csp
+from templates.services import RenderedMessage
+
+# The pages that show message HTML allow remote images (see templates.views).
+message_preview_csp = csp_update({"img-src": ["https:", "http:"]})
+
+
+def language_pane_render(request, contact, data) -> RenderedMessage | None:
+    """The editor's preview pane with a language picked in its language selector: the saved
+    draft of that language version (None: no language picked, the pane renders the editor's
+    fields). Raises TemplateError."""
+    code = language_normalise(request.POST.get("preview_language"))
+    template_id = request.POST.get("preview_template") or ""
+    if not code or not template_id.isdigit():
+        return None
+    template = get_object_or_404(MessageTemplate, pk=int(template_id))
+    if not template.languages.filter(language_code=code).exists():
+        return None
+    return template_language_preview(
+        template=template, language_code=code, contact=contact, data=data
+    )
 
 
 def _languages_url(template: MessageTemplate, preview: str = "") -> str:

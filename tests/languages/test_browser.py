@@ -46,3 +46,19 @@ def test_marketer_adds_a_language_version_and_previews_it(page, marketer):
     page.get_by_test_id("add-language").click()
     expect(page.get_by_test_id("error-language_code")).to_contain_text("already has")
     expect(page.get_by_test_id("language-row")).to_have_count(1)
+
+
+def test_the_editor_preview_switches_to_a_saved_language_version(page, marketer):
+    from templates.languages import template_language_create
+
+    template = template_create(name="Spring", subject="Spring sale", html="<h1>Hello</h1>")
+    template_language_create(
+        template=template, language_code="uk", subject="Весна", html="<h1>Привіт</h1>"
+    )
+    log_in(page, marketer.username, PASSWORD)
+    open_page(page, f"/templates/{template.pk}/")
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Spring sale")
+    page.get_by_test_id("editor-preview-language").select_option("uk")
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Весна")
+    frame = page.frame_locator('[data-testid="preview-frame"]')
+    expect(frame.locator("h1")).to_have_text("Привіт")

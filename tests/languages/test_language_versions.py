@@ -232,3 +232,29 @@ def test_api_publish_names_the_incomplete_language(api, full_key):
     response = api.post(f"/api/herald/templates/{template.pk}/publish", key=full_key)
     assert response.status_code == 400
     assert "languages.de.subject" in response.json()
+
+
+def test_the_versions_api_lists_the_languages_frozen_with_each_version(api, full_key):
+    template = multilingual()
+    versions = api.get(f"/api/herald/templates/{template.pk}/versions", key=full_key).json()
+    assert versions[0]["languages"] == ["en", "uk"]
+
+
+def test_a_workflow_send_uses_the_contacts_language(sink, django_capture_on_commit_callbacks):
+    from marketing.models import Event, EventType
+    from marketing.workflows.triggers import workflows_start_for_event
+    from tests.workflows.conftest import chain, make_workflow
+
+    template = multilingual()
+    contact = ContactFactory(email="flow@example.com", first_name="Taras", language_code="uk")
+    make_workflow(chain({"kind": "send", "template_id": template.pk, "channel": "email"}))
+    event_type, _ = EventType.objects.get_or_create(key="signup")
+    event = Event.objects.create(
+        event_type=event_type, key_value=str(contact.pk), params={}, contact=contact
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        workflows_start_for_event(event=event)
+    delivery = Delivery.objects.get(locator="flow@example.com")
+    assert delivery.language_code == "uk"
+    drain(lambda: engine.send_request_process(send_request_id=delivery.send_request_id))
+    assert [str(m["Subject"]) for m in sink.messages] == ["Весняний розпродаж, Taras"]

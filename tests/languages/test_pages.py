@@ -74,3 +74,23 @@ def test_a_viewer_sees_languages_but_cannot_change_them(client, viewer, spring):
         client.post(reverse("template_language_delete", args=[spring.pk, "uk"])).status_code == 403
     )
     assert spring.languages.count() == 1
+
+
+def test_the_editor_preview_pane_renders_a_picked_language(client, viewer, spring):
+    client.force_login(viewer)
+    fields = {"channel": "email", "subject": "Draft subject", "html": "<p>Draft</p>"}
+    main = client.post(reverse("template_preview"), fields).content.decode()
+    assert "Draft subject" in main
+    picked = client.post(
+        reverse("template_preview"),
+        {**fields, "preview_template": spring.pk, "preview_language": "UK"},
+    ).content.decode()
+    assert "Розпродаж" in picked and "Draft subject" not in picked
+
+
+def test_duplicating_a_template_copies_its_language_versions(client, marketer, spring):
+    client.force_login(marketer)
+    response = client.post(reverse("template_duplicate", args=[spring.pk]))
+    assert response.status_code == 302
+    copy = spring.__class__.objects.exclude(pk=spring.pk).get()
+    assert list(copy.languages.values_list("language_code", "subject")) == [("uk", "Розпродаж")]
