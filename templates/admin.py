@@ -136,6 +136,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         if formset.model is not TemplateLanguage:
             return super().save_formset(request, form, formset, change)
         template = MessageTemplate.objects.get(pk=form.instance.pk)
+        # What the admin's change message reads (as BaseModelFormSet.save sets them).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
             if not inline_form.has_changed() and not formset._should_delete_form(inline_form):
                 continue
@@ -143,6 +145,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             if formset._should_delete_form(inline_form):
                 if language.pk:
                     template_language_delete(language=language)
+                    formset.deleted_objects.append(language)
                 continue
             values = {
                 field: inline_form.cleaned_data.get(field) or ""
@@ -150,9 +153,11 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             }
             if language.pk:
                 current = TemplateLanguage.objects.select_related("template").get(pk=language.pk)
-                template_language_update(language=current, **values)
+                saved = template_language_update(language=current, **values)
+                formset.changed_objects.append((saved, inline_form.changed_data))
             else:
-                template_language_create(template=template, **values)
+                saved = template_language_create(template=template, **values)
+                formset.new_objects.append(saved)
         return None
 
     def save_model(self, request, obj, form, change) -> None:

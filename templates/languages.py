@@ -42,8 +42,10 @@ def language_normalise(code: str | None) -> str:
 def language_pick(available: Collection[str], language: str | None) -> str | None:
     """The language version (one of `available`, normalised codes) for a recipient's
     language, or None for the template's own content."""
+    if not available:  # the common case on the hot path: no language versions at all
+        return None
     code = language_normalise(language)
-    if not code or not available:
+    if not code:
         return None
     if code in available:
         return code

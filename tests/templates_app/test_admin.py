@@ -28,6 +28,8 @@ def _form(**overrides):
         "external_id": "",
         "versions-TOTAL_FORMS": "0",
         "versions-INITIAL_FORMS": "0",
+        "languages-TOTAL_FORMS": "0",
+        "languages-INITIAL_FORMS": "0",
     }
     values.update(overrides)
     return values
@@ -68,3 +70,34 @@ def test_admin_publish_action_creates_a_version(client, superuser):
         ).status_code
         == 200
     )
+
+
+def test_admin_language_inline_saves_through_the_service_and_refuses_a_duplicate(client, superuser):
+    template = template_create(name="T", subject="S", html="<p>x</p>")
+    client.force_login(superuser)
+    url = f"/admin/templates/messagetemplate/{template.pk}/change/"
+    language = {
+        "languages-TOTAL_FORMS": "1",
+        "languages-0-language_code": "UK",
+        "languages-0-subject": "Привіт",
+        "languages-0-html": "<p>Привіт</p><script>x()</script>",
+    }
+    response = client.post(url, _form(name="T", subject="S", html="<p>x</p>", **language))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    saved = template.languages.get()
+    assert (saved.language_code, saved.html) == ("uk", "<p>Привіт</p>")
+    assert saved.text_generated
+    duplicate = {
+        "languages-TOTAL_FORMS": "2",
+        "languages-INITIAL_FORMS": "1",
+        "languages-0-id": str(saved.pk),
+        "languages-0-template": str(template.pk),
+        "languages-0-language_code": "uk",
+        "languages-0-subject": "Привіт",
+        "languages-0-html": "<p>Привіт</p>",
+        "languages-1-language_code": "Uk",
+        "languages-1-subject": "Again",
+    }
+    response = client.post(url, _form(name="T", subject="S", html="<p>x</p>", **duplicate))
+    assert response.status_code == 200
+    assert template.languages.count() == 1
