@@ -1,6 +1,7 @@
 """Admin for campaigns, runs and the delivery ledger. Status changes go through the lifecycle
 services (actions), never through the change form: status fields are read-only here."""
 
+from django import forms
 from django.contrib import admin, messages
 
 from campaigns import lifecycle
@@ -13,6 +14,8 @@ from campaigns.models import (
     RunStats,
     SendRequest,
 )
+from campaigns.utm import FIELDS as UTM_FIELDS
+from campaigns.utm import UtmInvalid, utm_value_check
 
 
 class CampaignStepInline(admin.TabularInline):
@@ -48,8 +51,27 @@ def cancel(modeladmin, request, queryset):
     _act(modeladmin, request, queryset, lifecycle.campaign_cancel, "Cancelled")
 
 
+class CampaignAdminForm(forms.ModelForm):
+    """UTM values follow the campaign body's rule (campaigns.utm)."""
+
+    class Meta:
+        model = Campaign
+        # The admin adds its other fields (ModelAdmin.get_form).
+        fields = ("utm_enabled", *UTM_FIELDS.values())
+
+    def clean(self):
+        cleaned = super().clean()
+        for key, field in UTM_FIELDS.items():
+            try:
+                cleaned[field] = utm_value_check(cleaned.get(field), f"utm.{key}")
+            except UtmInvalid as exc:
+                self.add_error(field, exc.message)
+        return cleaned
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
     list_display = ["name", "type", "status", "start_at", "end_at", "created_at", "deleted_at"]
     list_filter = ["status", "type"]
     search_fields = ["name"]

@@ -47,3 +47,14 @@ def test_a_viewer_cannot_change_utm_tags(client, viewer):
     client.force_login(viewer)
     response = client.post(reverse("campaign_utm", args=[campaign.pk]), {"enabled": "on"})
     assert response.status_code == 403
+
+
+def test_admin_refuses_a_utm_value_that_is_not_plain(client, django_user_model):
+    from campaigns.admin import CampaignAdminForm
+
+    campaign = make_campaign(status="draft")
+    bound = CampaignAdminForm(
+        {"utm_enabled": True, "utm_source": "a&b", "utm_medium": "email"}, instance=campaign
+    )
+    assert not bound.is_valid()
+    assert list(bound.errors) == ["utm_source"]
