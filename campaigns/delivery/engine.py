@@ -79,6 +79,7 @@ SEND_FIELDS = (
     "channel",
     "locator",
     "template_version",
+    "ab_variant",
     "params",
     "message_id",
     "attempts",
