@@ -185,6 +185,7 @@ def ab_test_clean(value: Any, *, channel: str | None) -> dict | None:
 # --- configuration ---------------------------------------------------------------------------
 
 
+@transaction.atomic
 def ab_test_set(*, campaign: Campaign, config: dict | None) -> ABTest | None:
     """Replace the campaign's A/B test (None removes it). The caller holds the campaign row
     locked and has checked that it may be edited; a test already launched cannot change."""

@@ -65,6 +65,7 @@ def resend_clean(value: Any) -> dict | None:
     return {"after": dt.timedelta(hours=after), "subject": subject.strip()}
 
 
+@transaction.atomic
 def resend_set(*, campaign: Campaign, config: dict | None) -> CampaignResend | None:
     """Replace the campaign's resend setting (None removes it). The caller holds the campaign
     row locked and has checked that it may be edited."""
