@@ -7,7 +7,6 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from campaigns import abtest, lifecycle, pipeline, resend
@@ -474,8 +473,22 @@ def test_the_ab_test_and_resend_are_copied_by_duplicate():
     assert copy.resend.subject == "Re"
 
 
-def test_hash_rank_is_what_sql_computes():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT hashtextextended('1:2', 0) & 9223372036854775807")
-        (value,) = cursor.fetchone()
-    assert value >= 0
+def test_campaign_analytics_list_the_resend_run_and_the_ab_test(api, full_key):
+    vip(20)
+    campaign = ab_campaign(percent=50)
+    resend.resend_set(campaign=campaign, config={"after": dt.timedelta(hours=1), "subject": "Re"})
+    run = lifecycle.campaign_launch_now(campaign=campaign)
+    abtest.ab_winner_choose(test=ABTest.objects.get(run=run), position=1)
+    Delivery.objects.filter(run=run).update(status="sent", sent_at=timezone.now())
+    pipeline.runs_recover()
+    CampaignRun.objects.filter(pk=run.pk).update(finished_at=timezone.now() - dt.timedelta(hours=2))
+    resend.resends_due()
+
+    answer = api.get(f"{CAMPAIGNS}/{campaign.pk}/analytics", key=full_key).json()
+
+    assert [(r["number"], r["kind"], r["parentRunId"]) for r in answer["runs"]] == [
+        (1, "send", None),
+        (2, "resend", run.pk),
+    ]
+    assert answer["abTest"]["winner"] == "B"
+    assert [v["recipients"] for v in answer["abTest"]["variants"]] == [5, 5]
