@@ -10,7 +10,10 @@ Status changes go through `campaign_set_status` / `_transition` only, checked ag
 moment) serialise on the campaign row and exactly one of them creates the run.
 
 Types:
-- blast: launch creates run 1; the campaign completes when the run does.
+- blast: launch creates run 1; the campaign completes when the run does. With an A/B test
+  (campaigns.abtest) run 1 starts with the test share and stays running until the winner
+  has gone to the rest; with a resend to non-openers (campaigns.resend) the campaign stays
+  running until that follow-up run has completed too.
 - recurring: launch (or a scheduled start) activates the cron entry; each tick is a new run;
   the campaign stays running until endAt or cancel.
 - milestone: like recurring with a daily tick at milestone.sendAt; each day is a run.
