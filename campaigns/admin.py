@@ -4,9 +4,12 @@ services (actions), never through the change form: status fields are read-only h
 from django import forms
 from django.contrib import admin, messages
 
-from campaigns import lifecycle
+from campaigns import abtest, lifecycle
 from campaigns.models import (
+    ABTest,
+    ABVariant,
     Campaign,
+    CampaignResend,
     CampaignRun,
     CampaignStep,
     Delivery,
@@ -16,6 +19,7 @@ from campaigns.models import (
 )
 from campaigns.utm import FIELDS as UTM_FIELDS
 from campaigns.utm import UtmInvalid, utm_value_check
+from config.core.errors import HeraldError
 
 
 class CampaignStepInline(admin.TabularInline):
@@ -116,13 +120,15 @@ class RunStatsInline(admin.TabularInline):
 
 @admin.register(CampaignRun)
 class CampaignRunAdmin(admin.ModelAdmin):
-    list_display = ["campaign", "number", "status", "reach", "started_at", "finished_at"]
-    list_filter = ["status"]
+    list_display = ["campaign", "number", "kind", "status", "reach", "started_at", "finished_at"]
+    list_filter = ["status", "kind"]
     search_fields = ["campaign__name"]
     list_select_related = ["campaign"]
     readonly_fields = [
         "campaign",
         "number",
+        "kind",
+        "parent",
         "status",
         "status_reason",
         "template_version",
@@ -173,3 +179,86 @@ class DeliveryEventAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     raw_id_fields = ["delivery"]
     show_full_result_count = False
+
+
+# --- A/B tests and resends: set up on the campaign's page or through the API (the lifecycle
+# checks them); here they are read, and a due winner can be chosen now.
+
+
+class ABVariantInline(admin.TabularInline):
+    model = ABVariant
+    extra = 0
+    can_delete = False
+    fields = [
+        "position",
+        "subject",
+        "preheader",
+        "from_name",
+        "template",
+        "template_version",
+        "recipients",
+        "unique_opens",
+        "unique_clicks",
+        "conversions",
+        "revenue",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.action(description="Choose the winner now (by the test's metric)")
+def choose_winner(modeladmin, request, queryset):
+    for test in queryset:
+        try:
+            abtest.ab_winner_choose(test=test, how=f"chosen in admin by {request.user}")
+        except HeraldError as exc:
+            modeladmin.message_user(request, f"{test}: {exc}", messages.WARNING)
+        else:
+            modeladmin.message_user(request, f"{test}: winner chosen.", messages.SUCCESS)
+
+
+@admin.register(ABTest)
+class ABTestAdmin(admin.ModelAdmin):
+    list_display = [
+        "campaign",
+        "test_percent",
+        "winner_metric",
+        "winner_selection",
+        "decide_at",
+        "winner",
+        "decided_at",
+    ]
+    list_filter = ["winner_metric", "winner_selection"]
+    search_fields = ["campaign__name"]
+    list_select_related = ["campaign"]
+    readonly_fields = [
+        "campaign",
+        "test_percent",
+        "winner_metric",
+        "wait",
+        "winner_selection",
+        "run",
+        "decide_at",
+        "winner",
+        "decided_at",
+        "decided_how",
+        "figures_at",
+    ]
+    inlines = [ABVariantInline]
+    actions = [choose_winner]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CampaignResend)
+class CampaignResendAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "after", "subject", "updated_at"]
+    search_fields = ["campaign__name", "subject"]
+    list_select_related = ["campaign"]
+    readonly_fields = ["campaign", "after", "subject", "created_at", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -335,6 +335,8 @@ def campaign_analytics(campaign: Campaign, *, links: bool = True) -> dict:
             {
                 "id": run.pk,
                 "number": run.number,
+                "kind": run.kind,
+                "parent_id": run.parent_id,
                 "status": run.status,
                 "status_reason": run.status_reason,
                 "reach": run.reach,

@@ -10,7 +10,10 @@ Status changes go through `campaign_set_status` / `_transition` only, checked ag
 moment) serialise on the campaign row and exactly one of them creates the run.
 
 Types:
-- blast: launch creates run 1; the campaign completes when the run does.
+- blast: launch creates run 1; the campaign completes when the run does. With an A/B test
+  (campaigns.abtest) run 1 starts with the test share and stays running until the winner
+  has gone to the rest; with a resend to non-openers (campaigns.resend) the campaign stays
+  running until that follow-up run has completed too.
 - recurring: launch (or a scheduled start) activates the cron entry; each tick is a new run;
   the campaign stays running until endAt or cancel.
 - milestone: like recurring with a daily tick at milestone.sendAt; each day is a run.
@@ -27,7 +30,8 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from campaigns import pipeline, scheduling
+from campaigns import abtest, pipeline, resend, scheduling
+from campaigns.craft import campaign_craft_apply, campaign_craft_copy
 from campaigns.delivery import policy
 from campaigns.delivery.providers import channel_integrations
 from campaigns.delivery.signals import run_drained, run_failing
@@ -347,6 +351,7 @@ def campaign_create(*, data: dict, user: Any = None) -> Campaign:
     )
     if cleaned.steps is not None:
         _steps_replace(campaign, cleaned.steps)
+    campaign_craft_apply(campaign=campaign, data=data, editable=True)
     _apply_status(_lock(campaign), cleaned.status, user)
     campaign.refresh_from_db()
     return campaign
@@ -375,6 +380,7 @@ def campaign_update(*, campaign: Campaign, data: dict, user: Any = None) -> Camp
         locked.save()
     if steps is not None and steps_changed:
         _steps_replace(locked, steps)
+    campaign_craft_apply(campaign=locked, data=data, editable=locked.status in EDITABLE)
     if locked.status == S.SCHEDULED and (cleaned.status in (None, S.SCHEDULED)):
         if locked.type not in scheduling.TICKING and (
             locked.start_at is None or locked.start_at <= timezone.now()
@@ -411,6 +417,7 @@ def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
         CampaignStep(campaign=copy, position=s.position, template_id=s.template_id, delay=s.delay)
         for s in source.steps.all()
     )
+    campaign_craft_copy(source=source, copy=copy)
     return copy
 
 
@@ -508,7 +515,8 @@ def _run_start(locked: Campaign, *, version: TemplateVersion | None) -> Campaign
     number cannot collide) and materialise its recipients; senders start on commit."""
     number = (locked.runs.aggregate(n=Max("number"))["n"] or 0) + 1
     run = CampaignRun.objects.create(campaign=locked, number=number, template_version=version)
-    run.reach = pipeline.run_materialise(run=run)
+    # A blast with an A/B test materialises only its test share now (campaigns.abtest).
+    run.reach = abtest.run_materialise(run=run)
     CampaignRun.objects.filter(pk=run.pk).update(reach=run.reach)
     run_id = run.pk
     transaction.on_commit(lambda: pipeline.run_enqueue(run_id=run_id))
@@ -673,6 +681,9 @@ def run_complete(*, run: CampaignRun) -> CampaignRun:
     locked = CampaignRun.objects.select_for_update().get(pk=run.pk)
     if locked.status != RunStatus.RUNNING:
         return locked
+    # An A/B test's run waits for its winner, who goes to the rest of the audience.
+    if abtest.run_awaits_winner(locked):
+        return locked
     if (
         campaign.type == CampaignType.DRIP
         and campaign.status == S.RUNNING
@@ -685,7 +696,12 @@ def run_complete(*, run: CampaignRun) -> CampaignRun:
         and campaign.status == S.RUNNING
         and not campaign.runs.filter(status__in=ACTIVE_RUN).exists()
     ):
-        _transition(campaign, S.COMPLETED)
+        if resend.resend_pending(campaign):
+            # Running until the resend to non-openers has gone too (campaigns.resend).
+            campaign.status_reason = "waiting to resend to non-openers"
+            campaign.save(update_fields=["status_reason", "updated_at"])
+        else:
+            _transition(campaign, S.COMPLETED)
     return locked
 
 

@@ -130,6 +130,13 @@ class Delivery(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     open_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
+    # The A/B test variant (ABVariant.position) this row is in the test share of; NULL for
+    # every other row, the winner's send to the rest of the audience included. A column of
+    # its own rather than a per-variant TemplateVersion: a variant may only change the
+    # subject, preheader or sender name over the campaign's template, and minting template
+    # versions for those would rewrite the template's history; the column also tells the
+    # test share apart from the rest when figures are counted (campaigns.abtest).
+    ab_variant = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -160,6 +167,12 @@ class Delivery(models.Model):
                 condition=Q(status="queued"),
             ),
             models.Index(fields=["locator"], name="delivery_locator"),
+            # A/B figures read the test share of a run only.
+            models.Index(
+                fields=["run", "ab_variant"],
+                name="delivery_run_ab_variant",
+                condition=Q(ab_variant__isnull=False),
+            ),
             models.Index(
                 fields=["send_request", "id"],
                 name="delivery_request",
@@ -337,11 +350,21 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class RunKind(models.TextChoices):
+    SEND = "send", "Send"
+    RESEND = "resend", "Resend to non-openers"
+
+
 class CampaignRun(models.Model):
     """One send of a campaign (a blast, a cron tick, a drip or milestone day): its own ledger."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
     number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=RunKind.choices, default=RunKind.SEND)
+    # A follow-up run (resend to non-openers): the run whose recipients it follows up.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="follow_ups"
+    )
     status = models.CharField(max_length=15, choices=RunStatus.choices, default=RunStatus.RUNNING)
     status_reason = models.TextField(blank=True)
     template_version = models.ForeignKey(
@@ -450,3 +473,118 @@ class ProviderRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.rate:g}/s"
+
+
+# --- A/B tests and resends (campaigns.abtest) ------------------------------------------------
+
+
+class WinnerMetric(models.TextChoices):
+    OPENS = "opens", "Unique opens"
+    CLICKS = "clicks", "Unique clicks"
+    REVENUE = "revenue", "Attributed revenue"
+
+
+class WinnerSelection(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    MANUAL = "manual", "The marketer picks"
+
+
+class ABTest(models.Model):
+    """A blast campaign's A/B test: its variants go to `test_percent` of the audience; after
+    `wait` the winner (by `winner_metric`, or the marketer's pick) goes to the rest, in the
+    same run."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="ab_test")
+    test_percent = models.PositiveSmallIntegerField(default=20)
+    winner_metric = models.CharField(
+        max_length=10, choices=WinnerMetric.choices, default=WinnerMetric.OPENS
+    )
+    wait = models.DurationField()
+    winner_selection = models.CharField(
+        max_length=10, choices=WinnerSelection.choices, default=WinnerSelection.AUTO
+    )
+    # Set at launch: the run whose test share this is, and when the winner falls due.
+    run = models.OneToOneField(
+        CampaignRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="ab_test"
+    )
+    decide_at = models.DateTimeField(null=True, blank=True)
+    # The winning variant's position; set once, with the send to the rest of the audience.
+    winner = models.PositiveSmallIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_how = models.CharField(max_length=200, blank=True)
+    figures_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "A/B test"
+        indexes = [
+            # The beat task's "winners due": undecided tests of launched runs.
+            models.Index(
+                fields=["decide_at"],
+                name="abtest_undecided",
+                condition=Q(winner__isnull=True, run__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"A/B test of {self.campaign}"
+
+
+class ABVariant(models.Model):
+    """One variant: what it changes over the campaign's template (blank: unchanged), and its
+    figures as last counted from the ledger (reports read these, never the ledger)."""
+
+    test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="variants")
+    position = models.PositiveSmallIntegerField(help_text="0 = A, 1 = B, …")
+    subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    template = models.ForeignKey(
+        "templates.MessageTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The template version the variant's rows send (its own template's, else the run's).
+    template_version = models.ForeignKey(
+        "templates.TemplateVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    recipients = models.PositiveIntegerField(default=0)
+    unique_opens = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+    conversions = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["test", "position"]
+        verbose_name = "A/B variant"
+        constraints = [
+            models.UniqueConstraint(fields=["test", "position"], name="abvariant_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.test.campaign} variant {self.letter}"
+
+    @property
+    def letter(self) -> str:
+        return chr(ord("A") + self.position)
+
+
+class CampaignResend(models.Model):
+    """Resend to non-openers: `after` the first run finished, its recipients who did not
+    open (human opens) get the same content with `subject`, as a follow-up run."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="resend")
+    after = models.DurationField()
+    subject = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Resend of {self.campaign}"

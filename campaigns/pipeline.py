@@ -104,8 +104,10 @@ def _insert(
     next_params: tuple = (),
     prefix: str = "",
     prefix_params: tuple = (),
+    ab_variant: int | None = None,
 ) -> int:
-    """One INSERT … SELECT of the audience into the ledger for one channel and step."""
+    """One INSERT … SELECT of the audience into the ledger for one channel and step (and,
+    for an A/B test's share, the variant every row gets)."""
     audience_sql, audience_params = audience
     # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
     # channel is one of ChannelType's values, checked here, so it can be a literal.
@@ -138,11 +140,11 @@ def _insert(
         INSERT INTO {table} (
             request_id, run_id, step, contact_id, channel, locator, template_version_id,
             params, language_code, message_id, provider, provider_message_id, status, error,
-            attempts, next_attempt_at, created_at, open_count, click_count
+            attempts, next_attempt_at, created_at, open_count, click_count, ab_variant
         )
         SELECT r.uuid, %s, %s, r.id, %s, r.locator, %s, '{{}}'::jsonb, r.language_code,
                '<' || replace(r.uuid::text, '-', '') || '@' || %s || '>', '', '', 'queued', '',
-               0, r.next_attempt_at, now(), 0, 0
+               0, r.next_attempt_at, now(), 0, 0, %s::smallint
           FROM (
             SELECT gen_random_uuid() AS uuid, c.id, {locator} AS locator, c.language_code,
                    ({next_attempt})::timestamptz AS next_attempt_at
@@ -159,6 +161,7 @@ def _insert(
         channel,
         version.pk if version else None,
         _message_id_domain(version),
+        ab_variant,
         *next_params,
         *audience_params,
         *extra_params,
@@ -255,6 +258,12 @@ def run_materialise(*, run: CampaignRun) -> int:
             inserted += _insert(
                 run=run, channel=channel, step=0, version=run.template_version, audience=audience
             )
+    return run_reach_refresh(run=run, inserted=inserted, step=first_step)
+
+
+def run_reach_refresh(*, run: CampaignRun, inserted: int, step: int = 0) -> int:
+    """After a materialisation that inserted `inserted` rows: refresh the ledger's statistics
+    if that was many, and store the run's reach."""
     with connection.cursor() as cursor:
         if inserted >= ANALYZE_AFTER_ROWS:
             cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
@@ -262,7 +271,7 @@ def run_materialise(*, run: CampaignRun) -> int:
         cursor.execute(
             f"SELECT count(DISTINCT contact_id) FROM {Delivery._meta.db_table} "
             "WHERE run_id = %s AND step = %s",
-            [run.pk, first_step],
+            [run.pk, step],
         )
         reach = cursor.fetchone()[0]
     CampaignRun.objects.filter(pk=run.pk).update(reach=reach)

@@ -8,7 +8,7 @@ sending tasks by name (campaigns.pipeline.RUN_SEND_TASK, campaigns.messages.SEND
 
 from celery import shared_task
 
-from campaigns import lifecycle, pipeline
+from campaigns import abtest, lifecycle, pipeline, resend
 from campaigns.analytics import stats_refresh, stats_refreshed
 from campaigns.delivery import engine
 
@@ -57,6 +57,18 @@ def runs_recover_task() -> dict:
 @shared_task(name="campaigns.drip_enter")
 def drip_enter_task() -> int:
     return pipeline.drip_enter()
+
+
+# Both idempotent: a winner is chosen once under its test's row lock, a resend run created
+# once under its campaign's lock.
+@shared_task(name="campaigns.ab_tests_due")
+def ab_tests_due_task() -> dict:
+    return abtest.ab_tests_due()
+
+
+@shared_task(name="campaigns.resends_due")
+def resends_due_task() -> int:
+    return resend.resends_due()
 
 
 # --- lifecycle (beat) ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ reached from inside emails. The APIs are in campaigns.api.urls."""
 from django.urls import path, re_path
 
 from campaigns import public
-from campaigns.views import campaigns, message_log
+from campaigns.views import abtest, campaigns, message_log
 
 # Tokens are base 36, a dot and base 32 (tracking.token_make); any case is accepted.
 SIGNED = r"(?P<token>[0-9A-Za-z]{1,13}\.[0-9A-Za-z]{1,32})"
@@ -26,6 +26,10 @@ pages_urlpatterns = [
     path("campaigns/<int:pk>/progress/", campaigns.campaign_progress, name="campaign_progress"),
     path("campaigns/<int:pk>/report/", campaigns.campaign_report, name="campaign_report"),
     path("campaigns/<int:pk>/utm/", campaigns.campaign_utm_edit, name="campaign_utm"),
+    path("campaigns/<int:pk>/ab-test/", abtest.campaign_ab_test, name="campaign_ab_test"),
+    path(
+        "campaigns/<int:pk>/ab-test/winner/", abtest.campaign_ab_winner, name="campaign_ab_winner"
+    ),
     path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign_action"),
 ]
 

@@ -363,6 +363,10 @@ CELERY_BEAT_SCHEDULE = {
     # senders (campaigns.pipeline); and let new audience members enter running drips.
     "campaigns-runs-recover": {"task": "campaigns.runs_recover", "schedule": 30.0},
     "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
+    # A/B tests: figures of running tests, winners due (campaigns.abtest); resends to
+    # non-openers due (campaigns.resend).
+    "campaigns-ab-tests-due": {"task": "campaigns.ab_tests_due", "schedule": 60.0},
+    "campaigns-resends-due": {"task": "campaigns.resends_due", "schedule": 60.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
     # Figures of campaigns handed to a service that takes whole campaigns

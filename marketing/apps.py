@@ -7,6 +7,7 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: these modules import models, which needs the app registry ready.
+        from campaigns.abtest import ab_revenue
         from campaigns.analytics import stats_refreshed
         from config.core.events import event_store_install
         from contacts.filters.compiler import filter_field_register
@@ -25,3 +26,4 @@ class MarketingConfig(AppConfig):
         stats_refreshed.connect(
             attribution.conversions_on_stats_refresh, dispatch_uid="marketing-conversions"
         )
+        ab_revenue.connect(attribution.ab_variant_revenue, dispatch_uid="marketing-ab-revenue")

@@ -31,6 +31,7 @@ them (the next refresh).
 # ruff: noqa: S608
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -192,3 +193,22 @@ def conversions_on_stats_refresh(sender, run_ids: Iterable[int] | None = None, *
     """After campaigns' rollup refresh (campaigns.analytics.stats_refreshed): conversions are
     written into the rollup rows it may have just created."""
     conversions_refresh(run_ids=run_ids)
+
+
+# The DELIVERED click-attributed orders of one run's A/B test share, by variant.
+_VARIANT_REVENUE_SQL = f"""
+SELECT d.ab_variant, count(*), coalesce(sum(o.total_cost), 0)
+  FROM {_T_ORDER} o
+  JOIN {_T_DELIVERY} d ON d.id = o.attributed_delivery_id
+ WHERE o.status = %s AND o.attribution = 'click' AND d.run_id = %s
+   AND d.ab_variant IS NOT NULL
+ GROUP BY d.ab_variant
+"""
+
+
+def ab_variant_revenue(sender, *, run_id: int, **kwargs) -> dict[int, tuple[int, Decimal]]:
+    """campaigns.abtest.ab_revenue: the conversions and revenue each variant of a run's A/B
+    test earned (orders credited to its messages by the click rule above)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VARIANT_REVENUE_SQL, [OrderStatus.DELIVERED, run_id])
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}

@@ -43,6 +43,8 @@ class RenderedMessage:
     subject: str
     html: str
     text: str
+    # A sender name for this one message in place of its send's (an A/B test variant's).
+    from_name: str = ""
 
 
 # Bounded: a worker sends a handful of templates at a time, and a parsed 1 MB template is big.

@@ -17,13 +17,15 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.abtest import ab_results
 from campaigns.analytics import (
     aggregated_metrics,
     campaign_analytics,
     dashboard_metrics,
     day_bounds,
 )
-from campaigns.models import Campaign
+from campaigns.api.abtest import ABTestResultSerializer
+from campaigns.models import ABTest, Campaign
 from config.core.api_auth import HasAPIRight
 from config.core.api_params import ID_MAX, IntParam, read_all
 from config.core.models import APIKey, Organisation, Scope
@@ -45,7 +47,9 @@ METRICS_RESPONSE = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="sends, deliveries, opens, uniqueOpens, clicks, uniqueClicks, replies, bounces, "
     "complaints, unsubscribes, failures, skipped, conversions, revenue, openRate, clickRate; "
-    "`channels` has the same per channel.",
+    "`channels` has the same per channel. One campaign's analytics also list its runs (`kind` "
+    "send, or resend to non-openers with its `parentRunId`) and its `abTest` (as GET "
+    "/api/herald/campaigns/{id}/ab-test, or null).",
 )
 
 
@@ -74,6 +78,14 @@ def _timeline(rows: list[dict]) -> list[dict]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _ab_test(campaign: Campaign) -> dict | None:
+    """The campaign's A/B test with each variant's figures and confidence, once started."""
+    test = ABTest.objects.filter(campaign=campaign, run__isnull=False).first()
+    if test is None:
+        return None
+    return ABTestResultSerializer(ab_results(test)).data
 
 
 class ReadThroughPost(HasAPIRight):
@@ -111,6 +123,8 @@ class CampaignAnalyticsView(APIView):
                 {
                     "id": run["id"],
                     "number": run["number"],
+                    "kind": run["kind"],
+                    "parentRunId": run["parent_id"],
                     "status": run["status"],
                     "reach": run["reach"],
                     "startedAt": _iso(run["started_at"]),
@@ -123,6 +137,7 @@ class CampaignAnalyticsView(APIView):
             "timeline": _timeline(data["timeline"]),
             "links": [_metrics(link) for link in data["links"]],
             "refreshedAt": _iso(data["refreshed_at"]),
+            "abTest": _ab_test(campaign),
         }
         return Response(body)
 

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import lifecycle
+from campaigns.craft import campaign_craft_json
 from campaigns.lifecycle_input import (
     CAMPAIGN_CHANNELS,
     SOCIAL_PLATFORMS,
@@ -139,6 +140,40 @@ CAMPAIGN = inline_serializer(
             help_text="Drip campaigns only.",
         ),
         "milestone": serializers.JSONField(required=False, help_text="Milestone campaigns only."),
+        "abTest": inline_serializer(
+            "CampaignABTest",
+            {
+                "variants": inline_serializer(
+                    "CampaignABVariant",
+                    {
+                        "variant": serializers.CharField(read_only=True, help_text="A, B, …"),
+                        "subject": serializers.CharField(allow_blank=True),
+                        "preheader": serializers.CharField(allow_blank=True),
+                        "fromName": serializers.CharField(allow_blank=True),
+                        "templateId": serializers.IntegerField(allow_null=True),
+                    },
+                    many=True,
+                ),
+                "testPercent": serializers.IntegerField(min_value=1, max_value=50),
+                "winnerMetric": serializers.ChoiceField(choices=["opens", "clicks", "revenue"]),
+                "waitHours": serializers.FloatField(min_value=0),
+                "winnerSelection": serializers.ChoiceField(choices=["auto", "manual"]),
+            },
+            allow_null=True,
+            help_text="Blast campaigns: 2 to 5 variants (blank fields keep the template's) "
+            "sent to testPercent % of the audience; after waitHours the winner goes to the "
+            "rest (winnerSelection auto), or the marketer picks it (manual).",
+        ),
+        "resend": inline_serializer(
+            "CampaignResend",
+            {
+                "afterHours": serializers.FloatField(min_value=1),
+                "subject": serializers.CharField(),
+            },
+            allow_null=True,
+            help_text="Blast campaigns: afterHours after the first run finished, resend to "
+            "the recipients who did not open it, with this subject.",
+        ),
     },
 )
 CAMPAIGNS = CAMPAIGN.__class__(many=True)
@@ -262,6 +297,7 @@ def campaign_json(campaign: Campaign) -> dict:
         ]
     if campaign.milestone is not None:
         body["milestone"] = campaign.milestone
+    body.update(campaign_craft_json(campaign))
     return body
 
 
@@ -304,7 +340,9 @@ class CampaignsView(APIView):
         limit, offset = read_all(request.query_params, LIMIT, OFFSET)
         latest = CampaignRun.objects.filter(campaign=OuterRef("pk")).order_by("-number")
         campaigns = campaigns.annotate(latest_reach=Subquery(latest.values("reach")[:1]))
-        page = campaigns.prefetch_related("steps")[offset : offset + limit]
+        page = campaigns.select_related("ab_test", "resend").prefetch_related(
+            "steps", "ab_test__variants"
+        )[offset : offset + limit]
         return Response([campaign_json(campaign) for campaign in page])
 
     @extend_schema(

@@ -1,9 +1,11 @@
 """Campaigns' API routes, one list per mount point (each route with and without a trailing
 slash): the CRM campaigns API under /api/crm/marketing/ and the eSputnik v1 message routes
-under /api/v1/ (both mounted by config.urls / config.api_urls).
+under /api/v1/, and Herald's own under /api/herald/ (mounted by config.urls /
+config.api_urls).
 
 The README describes them ("The CRM campaigns API", "The eSputnik v1 API")."""
 
+from campaigns.api.abtest import ABTestView, ABTestWinnerView
 from campaigns.api.analytics import AggregatedMetricsView, CampaignAnalyticsView, DashboardView
 from campaigns.api.campaigns import (
     CampaignActionView,
@@ -51,6 +53,16 @@ crm_urlpatterns: list = [
         "crm-campaign-analytics",
     ),
     api_path("dashboard", DashboardView.as_view(), "crm-dashboard"),
+]
+
+# Herald's own campaign resources, under /api/herald/.
+herald_urlpatterns: list = [
+    api_path(f"campaigns/{ID}/ab-test", ABTestView.as_view(), "herald-campaign-ab-test"),
+    api_path(
+        f"campaigns/{ID}/ab-test/winner",
+        ABTestWinnerView.as_view(),
+        "herald-campaign-ab-test-winner",
+    ),
 ]
 
 # The eSputnik v1 message routes (prepared message, email, SMS, status), under /api/v1/.

@@ -5,14 +5,14 @@ inline content (POST /v1/message/email and /sms, template test sends).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formataddr, parseaddr
 from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 
-from campaigns.models import CampaignRun, Delivery, SendRequest
+from campaigns.models import ABTest, CampaignResend, CampaignRun, Delivery, RunKind, SendRequest
 from campaigns.utm import UtmTags, campaign_utm
 from config.core.models import Organisation
 from contacts.models import CustomField
@@ -20,6 +20,43 @@ from templates.models import TemplateVersion
 from templates.services import RenderedMessage, contact_context, template_render
 
 SMS_SENDER_MAX = 11  # alphanumeric sender ids are at most 11 characters
+
+
+@dataclass(frozen=True)
+class ContentOverride:
+    """What an A/B test variant (or a resend) changes over its template version; blank:
+    unchanged."""
+
+    subject: str = ""
+    preheader: str = ""
+    from_name: str = ""
+
+
+def run_overrides(run: CampaignRun) -> tuple[dict[int | None, ContentOverride], bool]:
+    """The run's per-row content changes, and whether an A/B winner is still to come. An
+    A/B run's rows carry their variant; once a winner is chosen the rows without one (the
+    rest of the audience) get the winner's. A resend run's rows get the resend's subject
+    over the first run's winner, if it had one."""
+    source_run_id = run.parent_id if run.kind == RunKind.RESEND else run.pk
+    test = (
+        ABTest.objects.filter(run_id=source_run_id).prefetch_related("variants").first()
+        if source_run_id is not None
+        else None
+    )
+    overrides: dict[int | None, ContentOverride] = {}
+    if test is not None:
+        for variant in test.variants.all():
+            overrides[variant.position] = ContentOverride(
+                subject=variant.subject, preheader=variant.preheader, from_name=variant.from_name
+            )
+        if test.winner is not None and test.winner in overrides:
+            overrides[None] = overrides[test.winner]
+    if run.kind == RunKind.RESEND:
+        resend = CampaignResend.objects.filter(campaign_id=run.campaign_id).first()
+        winner = overrides.get(None, ContentOverride())
+        overrides = {None: replace(winner, subject=resend.subject if resend else "")}
+    pending = run.kind != RunKind.RESEND and test is not None and test.winner is None
+    return overrides, pending
 
 
 @dataclass
@@ -42,6 +79,11 @@ class SendContent:
     integration_id: int | None = None
     # The campaign's UTM tags for its tracked links (campaigns.utm); None: no tagging.
     utm: UtmTags | None = None
+    # What rows of a campaign run change over the content, by Delivery.ab_variant (the key
+    # None: rows without a variant, e.g. the A/B winner's send to the rest); see
+    # run_overrides. `overrides_run` is set while an A/B winner is still to come.
+    overrides: dict[int | None, ContentOverride] = field(default_factory=dict)
+    overrides_run: int | None = None
 
     @classmethod
     def of_request(cls, send_request: SendRequest) -> SendContent:
@@ -60,12 +102,15 @@ class SendContent:
 
     @classmethod
     def of_run(cls, run: CampaignRun) -> SendContent:
+        overrides, pending = run_overrides(run)
         return cls(
             template_version=run.template_version,
             tags=[f"campaign-{run.campaign_id}", f"run-{run.pk}"],
             integration_id=run.campaign.integration_id
             or template_integration_id(run.template_version),
             utm=run_utm(run),
+            overrides=overrides,
+            overrides_run=run.pk if pending else None,
         )
 
     @classmethod
@@ -136,6 +181,38 @@ def delivery_render(
     )
     version = delivery.template_version or content.template_version
     if version is not None:
-        return template_render(version=version, contact=contact, data=delivery.params)
+        override = _override(content, delivery)
+        if override is None:
+            return template_render(version=version, contact=contact, data=delivery.params)
+        return _render_overridden(version, override, contact, delivery)
     source = _inline_source(content, delivery.channel)
     return template_render(template=source, contact=contact, data=delivery.params)
+
+
+def _override(content: SendContent, delivery: Delivery) -> ContentOverride | None:
+    """The row's content change (its A/B variant's, or the winner's), if any. A sender that
+    started before the winner was chosen reads it when it meets the first row without a
+    variant."""
+    key = delivery.ab_variant
+    if key is None and content.overrides_run is not None and None not in content.overrides:
+        run = CampaignRun.objects.filter(pk=content.overrides_run).first()
+        if run is not None:
+            content.overrides, pending = run_overrides(run)
+            content.overrides_run = run.pk if pending else None
+    return content.overrides.get(key)
+
+
+def _render_overridden(
+    version: TemplateVersion, override: ContentOverride, contact: Any, delivery: Delivery
+) -> RenderedMessage:
+    # template_render reads these attributes; the version itself stays as published.
+    source = SimpleNamespace(
+        channel=version.channel,
+        subject=override.subject or version.subject,
+        preheader=override.preheader or version.preheader,
+        html=version.html,
+        text=version.text,
+        sms_text=version.sms_text,
+    )
+    rendered = template_render(template=source, contact=contact, data=delivery.params)  # type: ignore[arg-type]
+    return replace(rendered, from_name=override.from_name) if override.from_name else rendered

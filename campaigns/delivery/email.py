@@ -15,6 +15,7 @@ import functools
 import logging
 from email.generator import BytesGenerator
 from email.message import Message as MIMEMessage
+from email.utils import formataddr, parseaddr
 from io import BytesIO
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def email_build(
     message = HeraldEmail(
         subject=rendered.subject,
         body=tracking.prepare_text(rendered.text, delivery),
-        from_email=from_header,
+        from_email=_from_named(from_header, rendered.from_name),
         to=[delivery.locator],
         headers=headers,
     )
@@ -171,6 +172,13 @@ def email_build(
     message.tags = list(content.tags)
     message.metadata = {"herald_request_id": str(delivery.request_id)}
     return message
+
+
+def _from_named(from_header: str, name: str) -> str:
+    """The From header with the message's own sender name (an A/B variant's), if it has one."""
+    if not name:
+        return from_header
+    return formataddr((name, parseaddr(from_header)[1]))
 
 
 def _smtp_deliver(connection, message) -> bool:

@@ -80,6 +80,7 @@ SEND_FIELDS = (
     "channel",
     "locator",
     "template_version",
+    "ab_variant",
     "params",
     "language_code",
     "message_id",

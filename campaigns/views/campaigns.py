@@ -14,10 +14,11 @@ from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import lifecycle
+from campaigns.abtest import ab_results
 from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, CampaignUtmForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
-from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
@@ -287,10 +288,17 @@ def campaign_report(request, pk: int):
         "opens": [row["opens"] for row in data["timeline"]],
         "clicks": [row["clicks"] for row in data["timeline"]],
     }
+    test = ABTest.objects.filter(campaign=campaign, run__isnull=False).first()
     return render(
         request,
         "campaigns/report.html",
-        {"campaign": campaign, "data": data, "chart": chart},
+        {
+            "campaign": campaign,
+            "data": data,
+            "chart": chart,
+            "ab": ab_results(test) if test is not None else None,
+            "can_write": has_role(request.user, Role.MARKETER) and campaign.deleted_at is None,
+        },
     )
 
 
