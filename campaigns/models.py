@@ -128,8 +128,13 @@ class Delivery(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # Human engagement only: opened_at, clicked_at and these counters. Opens and clicks made
+    # by machines (mail privacy proxies, link scanners: campaigns.engagement) are counted
+    # apart and never move the status.
     open_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
+    machine_open_count = models.PositiveIntegerField(default=0, db_default=0)
+    machine_click_count = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -194,6 +199,8 @@ class DeliveryEvent(models.Model):
     # The provider's id of the event this row records (webhook, DSN): the same event reported
     # twice is applied once (campaigns.ledger.deliveries_feedback).
     provider_event_id = models.CharField(max_length=255, blank=True, db_default="")
+    # An open or click made by a machine (campaigns.engagement); `detail` names the rule.
+    machine = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["at", "id"]
@@ -390,6 +397,9 @@ class RunStats(models.Model):
     unique_opens = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     unique_clicks = models.PositiveIntegerField(default=0)
+    # Opens and clicks by machines (campaigns.engagement), beside the human ones above.
+    machine_opens = models.PositiveIntegerField(default=0, db_default=0)
+    machine_clicks = models.PositiveIntegerField(default=0, db_default=0)
     replies = models.PositiveIntegerField(default=0)
     bounces = models.PositiveIntegerField(default=0)
     complaints = models.PositiveIntegerField(default=0)
