@@ -44,8 +44,9 @@ AGGREGATED_REQUEST = inline_serializer(
 METRICS_RESPONSE = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="sends, deliveries, opens, uniqueOpens, clicks, uniqueClicks, replies, bounces, "
-    "complaints, unsubscribes, failures, skipped, conversions, revenue, openRate, clickRate; "
-    "`channels` has the same per channel.",
+    "complaints, unsubscribes, failures, skipped, conversions, revenue, openRate, clickRate "
+    "(opens and clicks are people's); machineOpens, machineClicks (mail privacy proxies and "
+    "link scanners, counted apart); `channels` has the same per channel.",
 )
 
 
