@@ -107,8 +107,8 @@ _T_RUN = CampaignRun._meta.db_table
 _ROLLUP_SQL = f"""
 INSERT INTO {_T_STATS} AS s (
     run_id, channel, recipients, sends, deliveries, opens, unique_opens, clicks,
-    unique_clicks, machine_opens, machine_clicks, replies, bounces, complaints, unsubscribes, failures, skipped,
-    conversions, revenue, updated_at
+    unique_clicks, machine_opens, machine_clicks, replies, bounces, complaints, unsubscribes,
+    failures, skipped, conversions, revenue, updated_at
 )
 SELECT d.run_id, d.channel,
        count(*),
