@@ -458,7 +458,7 @@ def delivery_clicks_to_machine(*, delivery_id: int, since_seconds: float, detail
          WHERE d.id = counted.id
         RETURNING counted.c
     """
-    params = [
+    params: list[Any] = [
         detail[:10_000],
         delivery_id,
         S.CLICKED,
