@@ -180,6 +180,7 @@ def contact_activity(
                 continue
         elif branch not in wanted:
             continue
+        cursor_params: list[Any]
         if before is None:
             cursor_sql, cursor_params = "TRUE", []
         elif before.kind == "~":  # a bare time: everything before it
