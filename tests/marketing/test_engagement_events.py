@@ -214,3 +214,30 @@ def test_a_click_starts_a_link_clicked_workflow_whose_email_arrives(transactiona
         html = sink.received[0].message.get_body(("html",)).get_content()
         assert "You looked at https://shop.example/x" in html, worker.output()
         assert WorkflowRun.objects.get().status == "completed"
+
+
+@pytest.mark.django_db
+def test_a_workflows_opened_and_clicked_conditions_read_human_engagement_only():
+    from marketing.workflows.conditions import run_message_engaged
+    from marketing.workflows.models import WorkflowMessage
+
+    ann = ContactFactory(email="ann@example.com")
+    workflow = make_workflow(chain({"kind": "exit"}), event_key="signup")
+    run = WorkflowRun.objects.create(
+        workflow=workflow, version=workflow.current_version, contact=ann, status="waiting"
+    )
+    message = sent_message(ann)
+    WorkflowMessage.objects.create(run=run, step_id="s1", delivery=message)
+    proxy = tracking.engagement.Hit(user_agent="Mozilla/5.0", address="17.0.0.9")
+    scanner = tracking.engagement.Hit(user_agent="Proofpoint URL Defense")
+    tracking.delivery_open_record(delivery_id=message.pk, hit=proxy)
+    tracking.delivery_click_record(delivery_id=message.pk, url="https://a.example/", hit=scanner)
+
+    assert not run_message_engaged(run.pk, event="opened")
+    assert not run_message_engaged(run.pk, event="clicked")
+
+    tracking.delivery_open_record(
+        delivery_id=message.pk, hit=tracking.engagement.Hit(user_agent=PERSON)
+    )
+    assert run_message_engaged(run.pk, event="opened")
+    assert not run_message_engaged(run.pk, event="clicked")

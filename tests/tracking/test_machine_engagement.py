@@ -242,7 +242,9 @@ def test_a_forged_trap_token_is_404(client, sent):
 # --- reports ----------------------------------------------------------------------------------
 
 
-def test_reports_show_human_and_machine_figures_apart(client, make_delivery):
+def test_reports_show_human_and_machine_figures_apart(
+    client, make_delivery, api, full_key, admin_user
+):
     campaign = Campaign.objects.create(name="Spring", channels=["email"])
     run = CampaignRun.objects.create(campaign=campaign, number=1)
     sent_at = timezone.now() - HOUR_AGO
@@ -267,3 +269,12 @@ def test_reports_show_human_and_machine_figures_apart(client, make_delivery):
     timeline = campaign_analytics(campaign)["timeline"]
     assert sum(row["opens"] for row in timeline) == 1
     assert sum(row["clicks"] for row in timeline) == 1
+
+    body = api.get(f"/api/crm/marketing/campaigns/{campaign.pk}/analytics", key=full_key).json()
+    assert (body["opens"], body["uniqueOpens"], body["clicks"]) == (1, 1, 1)
+    assert (body["machineOpens"], body["machineClicks"]) == (1, 2)
+    assert body["channels"]["email"]["machineClicks"] == 2
+
+    client.force_login(admin_user)
+    report = client.get(f"/campaigns/{campaign.pk}/report/").content.decode()
+    assert re.search(r'data-testid="machine-engagement">.*?<strong>1 / 2</strong>', report)
