@@ -8,7 +8,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.core.api_params import IntParam, read_all
+from config.core.api_params import ID_MAX, IntParam, read_all
 from config.core.models import Scope
 from contacts.models import Contact
 from marketing.activity import KINDS, PAGE_DEFAULT, PAGE_MAX, Cursor, CursorError, contact_activity
@@ -71,7 +71,7 @@ class ContactActivityView(APIView):
         ],
         responses={200: ActivityPageSerializer},
     )
-    def get(self, request, contact_id: int):
+    def get(self, request, contact_id: str):
         (limit,) = read_all(request.query_params, LIMIT)
         kinds = kinds_parse(request.query_params.get("kinds"))
         before = None
@@ -81,7 +81,8 @@ class ContactActivityView(APIView):
                 before = Cursor.decode(raw_before)
             except CursorError as exc:
                 raise ValidationError({"before": [str(exc)]}) from None
-        if not Contact.objects.filter(pk=contact_id).exists():
+        pk = int(contact_id)
+        if not 0 < pk <= ID_MAX or not Contact.objects.filter(pk=pk).exists():
             raise NotFound(f"no contact with id {contact_id}")
-        page = contact_activity(contact_id=contact_id, before=before, kinds=kinds, limit=limit)
+        page = contact_activity(contact_id=pk, before=before, kinds=kinds, limit=limit)
         return Response(ActivityPageSerializer({"items": page.items, "next": page.next}).data)

@@ -32,7 +32,7 @@ _router.register("orders", OrderViewSet, basename="order")
 native_urlpatterns: list = [
     api_path("rfm", RFMView.as_view(), "rfm"),
     api_path(
-        r"contacts/(?P<contact_id>[0-9]{1,18})/activity",
+        r"contacts/(?P<contact_id>[0-9]+)/activity",
         ContactActivityView.as_view(),
         "contact-activity",
     ),

@@ -183,3 +183,7 @@ def test_an_outsider_cannot_see_the_timeline(client, outsider, history):
     client.force_login(outsider)
     response = client.get(f"/contacts/{history['ann'].pk}/activity/")
     assert response.status_code in (302, 403)
+
+
+def test_an_id_past_the_largest_bigint_is_404(api, full_key):
+    assert api.get(URL.format(2**63), key=full_key).status_code == 404
