@@ -105,6 +105,8 @@ class RunStatsInline(admin.TabularInline):
         "unique_opens",
         "clicks",
         "unique_clicks",
+        "machine_opens",
+        "machine_clicks",
         "bounces",
         "complaints",
         "unsubscribes",
@@ -146,7 +148,7 @@ class DeliveryEventInline(admin.TabularInline):
     model = DeliveryEvent
     extra = 0
     can_delete = False
-    readonly_fields = ["status", "at", "detail", "url"]
+    readonly_fields = ["status", "at", "machine", "detail", "url"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -158,7 +160,15 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel"]
     search_fields = ["locator", "=request_id", "=message_id"]
     raw_id_fields = ["send_request", "run", "contact", "template_version"]
-    readonly_fields = ["request_id", "message_id", "provider_message_id", "claimed_at"]
+    # Machine opens and clicks are counted by the tracking endpoints (campaigns.engagement).
+    readonly_fields = [
+        "request_id",
+        "message_id",
+        "provider_message_id",
+        "claimed_at",
+        "machine_open_count",
+        "machine_click_count",
+    ]
     inlines = [DeliveryEventInline]
     # The ledger holds millions of rows: no exact count on every page view.
     show_full_result_count = False
@@ -175,8 +185,8 @@ class SendRequestAdmin(admin.ModelAdmin):
 
 @admin.register(DeliveryEvent)
 class DeliveryEventAdmin(admin.ModelAdmin):
-    list_display = ["delivery", "status", "at"]
-    list_filter = ["status"]
+    list_display = ["delivery", "status", "machine", "at"]
+    list_filter = ["status", "machine"]
     raw_id_fields = ["delivery"]
     show_full_result_count = False
 

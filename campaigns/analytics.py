@@ -17,7 +17,11 @@ Where the numbers come from:
   outcome still counts, see `_ROLLUP_SQL`; a soft bounce counts as a bounce);
 - feedback arrives long after a run ended: its history rows are stamped when they arrive,
   so the incremental refresh finds the run through them, whatever their status;
-- timeline: DeliveryEvent rows with status opened/clicked, bucketed by hour;
+- machine opens/clicks (mail privacy proxies, link scanners: campaigns.engagement) are
+  counted apart (Delivery.machine_open_count / machine_click_count into RunStats
+  machine_opens / machine_clicks); every other open and click figure, the rates, the
+  timeline and the per-link table are human engagement only;
+- timeline: DeliveryEvent rows with status opened/clicked (not machine), bucketed by hour;
 - replies, conversions and revenue are not derived from the ledger: no provider reports
   replies yet and orders fill conversions/revenue; the rollup leaves those columns alone.
 """
@@ -77,6 +81,8 @@ METRICS = (
     "unique_opens",
     "clicks",
     "unique_clicks",
+    "machine_opens",
+    "machine_clicks",
     "replies",
     "bounces",
     "complaints",
@@ -101,8 +107,8 @@ _T_RUN = CampaignRun._meta.db_table
 _ROLLUP_SQL = f"""
 INSERT INTO {_T_STATS} AS s (
     run_id, channel, recipients, sends, deliveries, opens, unique_opens, clicks,
-    unique_clicks, replies, bounces, complaints, unsubscribes, failures, skipped,
-    conversions, revenue, updated_at
+    unique_clicks, machine_opens, machine_clicks, replies, bounces, complaints, unsubscribes,
+    failures, skipped, conversions, revenue, updated_at
 )
 SELECT d.run_id, d.channel,
        count(*),
@@ -114,6 +120,8 @@ SELECT d.run_id, d.channel,
        count(*) FILTER (WHERE d.opened_at IS NOT NULL OR d.open_count > 0),
        coalesce(sum(d.click_count), 0),
        count(*) FILTER (WHERE d.clicked_at IS NOT NULL OR d.click_count > 0),
+       coalesce(sum(d.machine_open_count), 0),
+       coalesce(sum(d.machine_click_count), 0),
        0,
        count(*) FILTER (WHERE d.status = 'bounced'
                           OR (d.status = 'complained' AND d.failed_at IS NOT NULL)),
@@ -138,6 +146,8 @@ ON CONFLICT (run_id, channel) DO UPDATE SET
     unique_opens = EXCLUDED.unique_opens,
     clicks = EXCLUDED.clicks,
     unique_clicks = EXCLUDED.unique_clicks,
+    machine_opens = EXCLUDED.machine_opens,
+    machine_clicks = EXCLUDED.machine_clicks,
     bounces = EXCLUDED.bounces,
     complaints = EXCLUDED.complaints,
     unsubscribes = EXCLUDED.unsubscribes,
@@ -165,7 +175,7 @@ ON CONFLICT (run_id, channel, hour) DO UPDATE SET
 _BUCKETS_FOR_RUNS_SQL = (
     _BUCKET_COLUMNS
     + """
- WHERE d.run_id = ANY(%s) AND e.status IN ('opened', 'clicked')
+ WHERE d.run_id = ANY(%s) AND e.status IN ('opened', 'clicked') AND NOT e.machine
 """
     + _BUCKET_UPSERT
 )
@@ -175,7 +185,7 @@ _BUCKETS_SINCE_SQL = (
     _BUCKET_COLUMNS
     + """
  WHERE e.at >= date_trunc('hour', %s::timestamptz) AND e.status IN ('opened', 'clicked')
-   AND d.run_id IS NOT NULL
+   AND NOT e.machine AND d.run_id IS NOT NULL
 """
     + _BUCKET_UPSERT
 )
@@ -306,7 +316,7 @@ def campaign_links(campaign: Campaign, *, limit: int = LINKS_LIMIT) -> list[dict
           FROM {_T_RUN} r
           JOIN {_T_DELIVERY} d ON d.run_id = r.id
           JOIN {_T_EVENT} e ON e.delivery_id = d.id
-         WHERE r.campaign_id = %s AND e.status = 'clicked' AND e.url <> ''
+         WHERE r.campaign_id = %s AND e.status = 'clicked' AND e.url <> '' AND NOT e.machine
          GROUP BY e.url
          ORDER BY clicks DESC, e.url
          LIMIT %s

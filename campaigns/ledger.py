@@ -412,3 +412,64 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
         # than running it for the few rows a webhook request usually carries.
         applied.extend((row[0], status) for row in fetchall_prepared(sql, params))
     return applied
+
+
+# Where a delivery falls back when clicks it owed its status to turn out to be a machine's
+# (campaigns.engagement: a trap or burst found seconds later). Not a transition: nothing
+# happened to the message, the earlier reading of a hit was wrong. The status is what the
+# remaining human engagement and the stamps say.
+MACHINE_CORRECTIONS: dict[str, frozenset[str]] = {
+    S.CLICKED: frozenset({S.OPENED, S.DELIVERED, S.SENT}),
+    S.OPENED: frozenset({S.DELIVERED, S.SENT}),
+}
+
+
+def delivery_clicks_to_machine(*, delivery_id: int, since_seconds: float, detail: str) -> int:
+    """Re-read as machine clicks the human clicks of one delivery recorded in the last
+    `since_seconds`: their history rows get `machine` and `detail`, the counters move from
+    click_count to machine_click_count, and where no human click is left clicked_at (and
+    opened_at, which only the click had set) is cleared and the status falls back as
+    MACHINE_CORRECTIONS allows. One statement; returns the clicks re-read."""
+    table = Delivery._meta.db_table
+    events = DeliveryEvent._meta.db_table
+    sql = f"""
+        WITH flipped AS (
+            UPDATE {events} e SET machine = true, detail = %s
+             WHERE e.delivery_id = %s AND e.status = %s AND NOT e.machine
+               AND e.at >= now() - make_interval(secs => %s)
+            RETURNING e.id
+        ), n AS (SELECT count(*) AS c FROM flipped), counted AS (
+            SELECT d.id, GREATEST(d.click_count - n.c, 0) AS clicks, d.open_count AS opens,
+                   d.delivered_at, n.c
+              FROM {table} d, n WHERE d.id = %s AND n.c > 0
+        )
+        UPDATE {table} d SET
+               click_count = counted.clicks,
+               machine_click_count = d.machine_click_count + counted.c,
+               clicked_at = CASE WHEN counted.clicks = 0 THEN NULL ELSE d.clicked_at END,
+               opened_at = CASE WHEN counted.clicks = 0 AND counted.opens = 0 THEN NULL
+                                ELSE d.opened_at END,
+               status = CASE
+                   WHEN counted.clicks > 0 OR NOT (d.status = ANY(%s)) THEN d.status
+                   WHEN counted.opens > 0 THEN %s
+                   WHEN counted.delivered_at IS NOT NULL THEN %s
+                   ELSE %s END
+          FROM counted
+         WHERE d.id = counted.id
+        RETURNING counted.c
+    """
+    params: list[Any] = [
+        detail[:10_000],
+        delivery_id,
+        S.CLICKED,
+        since_seconds,
+        delivery_id,
+        list(MACHINE_CORRECTIONS),
+        S.OPENED,
+        S.DELIVERED,
+        S.SENT,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else 0

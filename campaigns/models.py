@@ -128,6 +128,9 @@ class Delivery(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # Human engagement only: opened_at, clicked_at and these counters. Opens and clicks made
+    # by machines (mail privacy proxies, link scanners: campaigns.engagement) are counted
+    # apart and never move the status.
     open_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
     # The A/B test variant (ABVariant.position) this row is in the test share of; NULL for
@@ -137,6 +140,8 @@ class Delivery(models.Model):
     # versions for those would rewrite the template's history; the column also tells the
     # test share apart from the rest when figures are counted (campaigns.abtest).
     ab_variant = models.PositiveSmallIntegerField(null=True, blank=True)
+    machine_open_count = models.PositiveIntegerField(default=0, db_default=0)
+    machine_click_count = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -207,6 +212,8 @@ class DeliveryEvent(models.Model):
     # The provider's id of the event this row records (webhook, DSN): the same event reported
     # twice is applied once (campaigns.ledger.deliveries_feedback).
     provider_event_id = models.CharField(max_length=255, blank=True, db_default="")
+    # An open or click made by a machine (campaigns.engagement); `detail` names the rule.
+    machine = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["at", "id"]
@@ -420,6 +427,9 @@ class RunStats(models.Model):
     unique_opens = models.PositiveIntegerField(default=0)
     clicks = models.PositiveIntegerField(default=0)
     unique_clicks = models.PositiveIntegerField(default=0)
+    # Opens and clicks by machines (campaigns.engagement), beside the human ones above.
+    machine_opens = models.PositiveIntegerField(default=0, db_default=0)
+    machine_clicks = models.PositiveIntegerField(default=0, db_default=0)
     replies = models.PositiveIntegerField(default=0)
     bounces = models.PositiveIntegerField(default=0)
     complaints = models.PositiveIntegerField(default=0)

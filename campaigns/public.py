@@ -15,17 +15,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns import tracking
+from campaigns.engagement import hit_from_request
 
 # A 1x1 GIF whose only pixel is the transparent colour (GIF89a, 42 bytes).
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-
-
-def _counts(request) -> bool:
-    """HEAD requests (link checkers) and browser prefetches are not a person reading."""
-    if request.method != "GET":
-        return False
-    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
-    return "prefetch" not in purpose.lower()
 
 
 def _no_cache(response: HttpResponse) -> HttpResponse:
@@ -48,8 +41,8 @@ def open_pixel(request, token: str):
     delivery_id = tracking.token_check(purpose=tracking.PURPOSE_OPEN, token=token)
     if delivery_id is None:
         return HttpResponseNotFound("Unknown tracking link.", content_type="text/plain")
-    if _counts(request):
-        tracking.delivery_open_record(delivery_id=delivery_id)
+    # HEAD requests and prefetches count too, as machine opens (campaigns.engagement).
+    tracking.delivery_open_record(delivery_id=delivery_id, hit=hit_from_request(request))
     return _no_cache(HttpResponse(PIXEL_GIF, content_type="image/gif"))
 
 
@@ -63,9 +56,21 @@ def click_redirect(request, token: str):
             "This link is damaged or was not issued by us, so it does not redirect.",
             content_type="text/plain",
         )
-    if _counts(request):
-        tracking.delivery_click_record(delivery_id=delivery_id, url=url)
+    tracking.delivery_click_record(delivery_id=delivery_id, url=url, hit=hit_from_request(request))
     return _no_cache(HttpResponseRedirect(url))
+
+
+@require_http_methods(["GET", "HEAD"])
+def trap_link(request, token: str):
+    """The hidden link of every tracked email (campaigns.engagement): only machines follow it,
+    and the message's clicks around it are theirs."""
+    delivery_id = tracking.token_check(purpose=tracking.PURPOSE_TRAP, token=token)
+    if delivery_id is None:
+        return HttpResponseNotFound("Unknown tracking link.", content_type="text/plain")
+    tracking.delivery_click_record(
+        delivery_id=delivery_id, url="", hit=hit_from_request(request), trap=True
+    )
+    return _private_page(HttpResponse("", content_type="text/plain"))
 
 
 # No CSRF check: RFC 8058 one-click POSTs come from mailbox providers without cookies, and

@@ -29,6 +29,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.crypto import salted_hmac
 
+from campaigns import engagement
+from campaigns.ledger import delivery_clicks_to_machine
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
 from campaigns.utm import UtmTags, url_tag
 from contacts.models import ChannelType, Unsubscribed
@@ -51,6 +53,7 @@ _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 PURPOSE_OPEN = "open"
 PURPOSE_CLICK = "click"
 PURPOSE_UNSUBSCRIBE = "unsubscribe"
+PURPOSE_TRAP = "trap"
 
 # Statuses from which an engagement moves the delivery forward (never backwards).
 _OPEN_FROM = ("sent", "delivered")
@@ -184,11 +187,18 @@ _ATTRIBUTE = re.compile(
     r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""", re.IGNORECASE
 )
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_BODY_START = re.compile(r"""<body(?=[\s>])(?:[^>"']|"[^"]*"|'[^']*')*>""", re.IGNORECASE)
 
 _FOOTER = (
     '<p style="font-size:12px;line-height:18px;color:#6b7280;text-align:center;'
     "margin:24px 0 0 0\">Don't want these emails any more? "
     '<a href="{url}" style="color:#6b7280;text-decoration:underline">Unsubscribe</a>.</p>'
+)
+# The trap link (campaigns.engagement): empty, not displayed, out of the tab order and hidden
+# from screen readers, so no person can follow it; scanners that request every href do.
+_TRAP = (
+    '<a href="{url}" style="display:none;font-size:0;line-height:0;max-height:0;'
+    'overflow:hidden;mso-hide:all" aria-hidden="true" tabindex="-1"></a>'
 )
 _PIXEL = (
     '<img src="{url}" width="1" height="1" alt="" '
@@ -255,6 +265,12 @@ def _insert_before_body_end(html: str, fragment: str) -> str:
     return html[:position] + fragment + html[position:]
 
 
+def _insert_after_body_start(html: str, fragment: str) -> str:
+    start = _BODY_START.search(html)
+    position = start.end() if start else 0
+    return html[:position] + fragment + html[position:]
+
+
 def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> str:
     """The rendered HTML of one email as it is sent to `delivery`'s recipient:
 
@@ -267,7 +283,9 @@ def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> s
       e.g. ``<a href="%UNSUBSCRIBE_URL%">Unsubscribe</a>``;
     - when the HTML has no unsubscribe link (neither the placeholder nor the URL), a small
       footer with one is added before </body>;
-    - a 1x1 open pixel is added before </body> (at the end when there is no </body>).
+    - a 1x1 open pixel is added before </body> (at the end when there is no </body>);
+    - a hidden trap link (campaigns.engagement) is added right after <body> (at the start
+      when there is none), first in document order, as scanners walk the links.
     """
     delivery_id = _saved_id(delivery)
     unsubscribe = unsubscribe_url(delivery_id)
@@ -282,7 +300,9 @@ def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> s
     if not has_unsubscribe:
         fragment += _FOOTER.format(url=escaped_unsubscribe)
     fragment += _PIXEL.format(url=html_lib.escape(open_url(delivery_id), quote=True))
-    return _insert_before_body_end(html, fragment)
+    html = _insert_before_body_end(html, fragment)
+    trap = _TRAP.format(url=html_lib.escape(trap_url(delivery_id), quote=True))
+    return _insert_after_body_start(html, trap)
 
 
 def prepare_text(text: str, delivery: Delivery) -> str:
@@ -335,8 +355,37 @@ def _engagement_record(
         return cursor.fetchone() is not None
 
 
-def delivery_open_record(*, delivery_id: int) -> bool:
-    """Count an open of the pixel; False when the delivery no longer exists."""
+def _machine_record(*, delivery_id: int, counter: str, status: str, url: str, rule: str) -> bool:
+    """A machine's open or click: its own counter and a history row marked `machine` with the
+    rule; the status, the stamps and the human counters stay as they are."""
+    table = Delivery._meta.db_table
+    events = DeliveryEvent._meta.db_table
+    sql = f"""
+        WITH hit AS (
+            UPDATE {table} d SET {counter} = d.{counter} + 1 WHERE d.id = %s RETURNING d.id
+        )
+        INSERT INTO {events} (delivery_id, status, at, detail, url, machine)
+        SELECT id, %s, now(), %s, %s, true FROM hit
+        RETURNING delivery_id
+    """
+    detail = engagement.machine_detail(rule)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [delivery_id, status, detail, url[:2000]])
+        return cursor.fetchone() is not None
+
+
+def delivery_open_record(*, delivery_id: int, hit: engagement.Hit | None = None) -> bool:
+    """Count an open of the pixel (a human's, or apart a machine's: campaigns.engagement);
+    False when the delivery no longer exists."""
+    rule = engagement.open_rule(hit or engagement.Hit())
+    if rule is not None:
+        return _machine_record(
+            delivery_id=delivery_id,
+            counter="machine_open_count",
+            status=DeliveryStatus.OPENED,
+            url="",
+            rule=rule,
+        )
     return _engagement_record(
         delivery_id=delivery_id,
         counter="open_count",
@@ -347,17 +396,79 @@ def delivery_open_record(*, delivery_id: int) -> bool:
     )
 
 
-def delivery_click_record(*, delivery_id: int, url: str) -> bool:
+# What a click's own message says about it: whether it came too soon after the send, whether
+# the trap link was hit around it, whether another link was clicked just before it. Read
+# with the delivery row locked, so concurrent clicks of one message are judged in turn.
+_CLICK_CONTEXT_SQL = f"""
+    SELECT d.sent_at IS NOT NULL AND now() - d.sent_at < make_interval(secs => %s),
+           EXISTS (SELECT 1 FROM {DeliveryEvent._meta.db_table} e
+                    WHERE e.delivery_id = d.id AND e.status = 'clicked' AND e.machine
+                      AND e.detail = %s AND e.at >= now() - make_interval(secs => %s)),
+           EXISTS (SELECT 1 FROM {DeliveryEvent._meta.db_table} e
+                    WHERE e.delivery_id = d.id AND e.status = 'clicked' AND e.url <> %s
+                      AND e.at >= now() - make_interval(secs => %s))
+      FROM {Delivery._meta.db_table} d WHERE d.id = %s FOR UPDATE OF d
+"""
+
+
+@transaction.atomic
+def delivery_click_record(
+    *, delivery_id: int, url: str, hit: engagement.Hit | None = None, trap: bool = False
+) -> bool:
     """Count a click on `url`. A click proves the message was opened (images may be
-    blocked), so it also sets opened_at the first time; open_count stays the pixel's."""
-    return _engagement_record(
+    blocked), so it also sets opened_at the first time; open_count stays the pixel's.
+
+    Machine clicks (campaigns.engagement) are counted apart. `trap` is a click on the hidden
+    trap link: always a machine's, and it turns the message's clicks around it into machine
+    clicks, as a burst of clicks on different links does."""
+    rule = "trap-link" if trap else engagement.click_rule(hit or engagement.Hit())
+    trap_window = engagement.TRAP_WINDOW.total_seconds()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLICK_CONTEXT_SQL,
+            [
+                engagement.click_too_soon().total_seconds(),
+                engagement.machine_detail("trap-link"),
+                trap_window,
+                url[:2000],
+                engagement.BURST_SECONDS,
+                delivery_id,
+            ],
+        )
+        context = cursor.fetchone()
+    if context is None:
+        return False
+    too_soon, trapped, burst = context
+    if rule is None:
+        rule = "too-soon" if too_soon else "trap" if trapped else "burst" if burst else None
+    if rule is None:
+        return _engagement_record(
+            delivery_id=delivery_id,
+            counter="click_count",
+            stamps=("clicked_at", "opened_at"),
+            from_statuses=_CLICK_FROM,
+            status=DeliveryStatus.CLICKED,
+            url=url,
+        )
+    if rule in ("trap-link", "burst"):
+        # The clicks just before this one were the same machine's.
+        window = trap_window if rule == "trap-link" else engagement.BURST_SECONDS
+        delivery_clicks_to_machine(
+            delivery_id=delivery_id,
+            since_seconds=window,
+            detail=engagement.machine_detail("trap" if rule == "trap-link" else rule),
+        )
+    return _machine_record(
         delivery_id=delivery_id,
-        counter="click_count",
-        stamps=("clicked_at", "opened_at"),
-        from_statuses=_CLICK_FROM,
+        counter="machine_click_count",
         status=DeliveryStatus.CLICKED,
         url=url,
+        rule=rule,
     )
+
+
+def trap_url(delivery_id: int) -> str:
+    return f"{_base_url()}/t/h/{token_make(purpose=PURPOSE_TRAP, delivery_id=delivery_id)}"
 
 
 @dataclass(frozen=True)

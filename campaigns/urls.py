@@ -37,6 +37,7 @@ pages_urlpatterns = [
 public_urlpatterns = [
     re_path(rf"^t/o/{SIGNED}\.gif$", public.open_pixel, name="tracking_open"),
     re_path(rf"^t/c/{SIGNED}/?$", public.click_redirect, name="tracking_click"),
+    re_path(rf"^t/h/{SIGNED}/?$", public.trap_link, name="tracking_trap"),
     re_path(rf"^u/{SIGNED}/?$", public.unsubscribe, name="unsubscribe"),
 ]
 

@@ -355,6 +355,15 @@ HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
 # An order is credited to the campaign/workflow message its contact last clicked this many
 # days before it (marketing.attribution), unless its UTM data names a campaign.
 HERALD_ATTRIBUTION_WINDOW_DAYS = env_int("HERALD_ATTRIBUTION_WINDOW_DAYS", 7)
+# Machine opens and clicks (campaigns.engagement): a click this many seconds or less after
+# the send is a link scanner's; more scanner networks (comma-separated CIDR); whether the last
+# X-Forwarded-For address (set by your own reverse proxy) is the client's.
+HERALD_MACHINE_CLICK_SECONDS = env_int("HERALD_MACHINE_CLICK_SECONDS", 10)
+HERALD_MACHINE_NETWORKS = env_str("HERALD_MACHINE_NETWORKS", "")
+HERALD_TRUST_X_FORWARDED_FOR = env_bool("HERALD_TRUST_X_FORWARDED_FOR", default=False)
+# Engagement events (marketing.engagement): emailDelivered / smsDelivered events, one per
+# delivered message, can be switched off.
+HERALD_ENGAGEMENT_DELIVERED_EVENTS = env_bool("HERALD_ENGAGEMENT_DELIVERED_EVENTS", default=True)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "core.heartbeat", "schedule": 30.0},
@@ -380,6 +389,12 @@ CELERY_BEAT_SCHEDULE = {
     # Events whose processing task was lost (broker down at ingest) are re-enqueued; RFM
     # scores are recomputed nightly (marketing.rfm; also on demand from the grid page).
     "marketing-events-sweep": {"task": "marketing.events_sweep", "schedule": 300.0},
+    # Deliveries, opens, clicks, bounces and unsubscribes become events of the contacts
+    # (marketing.engagement).
+    "marketing-engagement-events": {
+        "task": "marketing.engagement_events_emit",
+        "schedule": 15.0,
+    },
     # Bounce mailboxes (DSN, ARF, List-Unsubscribe mail): each enabled one is polled
     # (integrations.providers.bounce_mailbox).
     "integrations-bounce-mailboxes-poll": {

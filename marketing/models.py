@@ -27,10 +27,22 @@ class Event(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Events Herald derives from something else (an engagement event from the delivery
+    # ledger, marketing.engagement): what they were derived from, so each is stored once.
+    source_key = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_key"],
+                condition=~models.Q(source_key=""),
+                name="event_source_key_unique",
+            ),
+        ]
         indexes = [
+            # A contact's activity timeline pages through its events by time.
+            models.Index(fields=["contact", "-created_at"], name="event_contact_recent"),
             models.Index(fields=["event_type", "-created_at"], name="event_type_recent"),
             # Event history is searched by keyValue (an order id, an email) more than browsed.
             models.Index(fields=["key_value"], name="event_key_value"),

@@ -7,7 +7,7 @@ them; the beat sweep sends those the drains missed to `process_events`. Workflow
 
 from celery import shared_task
 
-from marketing import events, rfm
+from marketing import engagement, events, rfm
 from marketing.workflows import engine, triggers
 
 
@@ -28,6 +28,13 @@ def process_events(event_ids: list[int]) -> int:
 @shared_task(name="marketing.events_sweep")
 def events_sweep() -> int:
     return events.events_enqueue_unprocessed()
+
+
+@shared_task(name="marketing.engagement_events_emit")
+def engagement_events_emit() -> int:
+    """Beat: turn recent delivery history (deliveries, opens, clicks, bounces, complaints,
+    unsubscribes) into events of the contacts; idempotent."""
+    return engagement.engagement_events_emit()
 
 
 @shared_task(name="marketing.rfm_recompute")

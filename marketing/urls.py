@@ -4,7 +4,7 @@ and types (under /automation/), orders and the RFM grid, and the workflows (unde
 
 from django.urls import include, path
 
-from marketing.views import events_orders, workflows, workspace
+from marketing.views import activity, events_orders, workflows, workspace
 
 # Mounted at /automation/; /automation/events/ and /automation/event-types/ are event pages.
 workflow_urlpatterns = [
@@ -40,6 +40,11 @@ urlpatterns = [
         "automation/event-types/<int:pk>/",
         events_orders.event_type_edit,
         name="event_type_edit",
+    ),
+    path(
+        "contacts/<int:pk>/activity/",
+        activity.contact_activity_page,
+        name="contact_activity",
     ),
     path("orders/", events_orders.order_list, name="orders_home"),
     path("orders/rfm/", events_orders.rfm_grid, name="rfm_grid"),

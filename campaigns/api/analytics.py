@@ -46,10 +46,11 @@ AGGREGATED_REQUEST = inline_serializer(
 METRICS_RESPONSE = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="sends, deliveries, opens, uniqueOpens, clicks, uniqueClicks, replies, bounces, "
-    "complaints, unsubscribes, failures, skipped, conversions, revenue, openRate, clickRate; "
-    "`channels` has the same per channel. One campaign's analytics also list its runs (`kind` "
-    "send, or resend to non-openers with its `parentRunId`) and its `abTest` (as GET "
-    "/api/herald/campaigns/{id}/ab-test, or null).",
+    "complaints, unsubscribes, failures, skipped, conversions, revenue, openRate, clickRate "
+    "(opens and clicks are people's); machineOpens, machineClicks (mail privacy proxies and "
+    "link scanners, counted apart); `channels` has the same per channel. One campaign's "
+    "analytics also list its runs (`kind` send, or resend to non-openers with its "
+    "`parentRunId`) and its `abTest` (as GET /api/herald/campaigns/{id}/ab-test, or null).",
 )
 
 

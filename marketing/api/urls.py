@@ -8,6 +8,7 @@ The README describes them ("The eSputnik v1 API", "Herald's own API, keys and li
 from rest_framework.routers import SimpleRouter
 
 from config.core.routes import api_path
+from marketing.api.activity import ContactActivityView
 from marketing.api.events import EventV2View, EventView
 from marketing.api.native import EventTypeViewSet, EventViewSet, OrderViewSet, RFMView
 from marketing.api.orders import OrdersView
@@ -28,4 +29,12 @@ _router.register("event-types", EventTypeViewSet, basename="event-type")
 _router.register("events", EventViewSet, basename="event")
 _router.register("orders", OrderViewSet, basename="order")
 
-native_urlpatterns: list = [api_path("rfm", RFMView.as_view(), "rfm"), *_router.urls]
+native_urlpatterns: list = [
+    api_path("rfm", RFMView.as_view(), "rfm"),
+    api_path(
+        r"contacts/(?P<contact_id>[0-9]+)/activity",
+        ContactActivityView.as_view(),
+        "contact-activity",
+    ),
+    *_router.urls,
+]

@@ -207,7 +207,8 @@ def two_sent(**extra) -> tuple[Delivery, Delivery]:
             channel="email",
             locator=f"{name}@example.com",
             status="sent",
-            sent_at=timezone.now(),
+            # Sent a while ago: a click seconds after the send is a link scanner's.
+            sent_at=timezone.now() - timedelta(hours=1),
             provider_message_id=f"pm-{name}",
             **extra,
         )

@@ -17,8 +17,14 @@ HREF = re.compile(r"""(?<![\w-])href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
 
 
 def hrefs(prepared: str) -> list[str]:
+    """The message's own links (without the hidden trap link added first to every email)."""
     return [
-        html.unescape(next(g for g in m.groups() if g is not None)) for m in HREF.finditer(prepared)
+        href
+        for href in (
+            html.unescape(next(g for g in m.groups() if g is not None))
+            for m in HREF.finditer(prepared)
+        )
+        if "/t/h/" not in href
     ]
 
 
