@@ -21,6 +21,8 @@ ADD_BUTTON = """
   const editor = window.heraldDesignEditor;
   const column = editor.getWrapper().findType("mj-column")[0];
   column.append('<mj-button href="https://shop.example/new">Browse the new range</mj-button>');
+  column.append(
+    `<mj-text><a href="https://shop.example/r/$!data.get('ref')">Your offer</a></mj-text>`);
 }
 """
 
@@ -60,6 +62,7 @@ def test_marketer_builds_a_design_from_a_starter_and_sees_it_compiled(
     assert "<mj-button" in template.design_mjml
     assert "$!contact.firstName" in template.html
     assert 'href="https://shop.example/new"' in template.html
+    assert "href=\"https://shop.example/r/$!data.get('ref')\"" in template.html
     assert "%UNSUBSCRIBE_URL%" in template.html
     assert template.design_project
 
