@@ -23,6 +23,11 @@ ADD_BUTTON = """
   column.append('<mj-button href="https://shop.example/new">Browse the new range</mj-button>');
   column.append(
     `<mj-text><a href="https://shop.example/r/$!data.get('ref')">Your offer</a></mj-text>`);
+  // A condition around the banner section, in two Raw blocks.
+  const body = editor.getWrapper().findType("mj-body")[0];
+  body.append("<mj-raw>#if($contact.firstName && $contact.firstName != 'Nobody')</mj-raw>",
+    {at: 0});
+  body.append("<mj-raw>#end</mj-raw>", {at: 2});
 }
 """
 
@@ -64,6 +69,7 @@ def test_marketer_builds_a_design_from_a_starter_and_sees_it_compiled(
     assert 'href="https://shop.example/new"' in template.html
     assert "href=\"https://shop.example/r/$!data.get('ref')\"" in template.html
     assert "%UNSUBSCRIBE_URL%" in template.html
+    assert "#if($contact.firstName && $contact.firstName != 'Nobody')" in template.html
     assert template.design_project
 
     # Reopened, the design comes back as it was left.

@@ -206,6 +206,8 @@ def test_api_saves_a_design_and_reads_it_back(api, full_key, email):
 
     read = api.get(path, key=full_key).json()
     assert read["mjml"] == PLACEHOLDERS and read["html"] == saved["html"]
+    template = api.get(f"/api/herald/templates/{email.pk}", key=full_key).json()
+    assert template["editor"] == "blocks" and template["html"] == saved["html"]
     assert api.get(path + "/", key=full_key).status_code == 200
 
 
