@@ -54,7 +54,10 @@ def template_design(request, pk: int):
             "template": template,
             "can_write": can_write,
             "starters": STARTER_LAYOUTS,
-            "picking": not mjml and template.channel == "email",
+            # A new design, or "Start over": the starter layouts first.
+            "picking": template.channel == "email"
+            and not starter
+            and (not mjml or "pick" in request.GET),
             "design": {"mjml": mjml, "project": project, "images": images},
         },
     )

@@ -342,6 +342,15 @@ def test_design_page_offers_starter_layouts_then_opens_one(client, marketer, ema
     assert client.get(f"/templates/{email.pk}/design/?starter=nope").status_code == 404
 
 
+def test_starting_over_shows_the_starters_and_keeps_the_saved_design(client, marketer, email):
+    template_design_save(template=email, mjml=mjml(section("<mj-text>Saved one</mj-text>")))
+    client.force_login(marketer)
+    assert "Saved one" in client.get(f"/templates/{email.pk}/design/").content.decode()
+    picking = client.get(f"/templates/{email.pk}/design/?pick=1").content.decode()
+    assert 'data-testid="starter-newsletter"' in picking
+    assert 'data-testid="back-to-design"' in picking
+
+
 def test_viewer_sees_a_design_but_cannot_save_or_start_one(client, viewer, email):
     template_design_save(template=email, mjml=mjml(section("<mj-text>Saved one</mj-text>")))
     client.force_login(viewer)
