@@ -4,11 +4,12 @@ layout, adds a button block, saves, and sees the compiled message in the preview
 import pytest
 from playwright.sync_api import expect
 
-from templates.models import EditorKind, MessageTemplate
+from templates.models import EditorImage, EditorKind, MessageTemplate
 from templates.services import template_create
 from tests.factories import PASSWORD
 from tests.support import browser as browser_support
 from tests.support.browser import log_in, open_page
+from tests.templates_app.test_design import png
 from tests.test_browser_csp import Violations
 
 browser = browser_support.browser
@@ -33,9 +34,10 @@ ADD_BUTTON = """
 
 
 def test_marketer_builds_a_design_from_a_starter_and_sees_it_compiled(
-    page, marketer, live_server, settings
+    page, marketer, live_server, settings, tmp_path
 ):
     settings.HERALD_BASE_URL = live_server.url
+    settings.MEDIA_ROOT = tmp_path
     template = template_create(name="Spring sale", subject="Sale", html="<p>Old</p>")
     violations = Violations(page)
     log_in(page, marketer.username, PASSWORD)
@@ -54,6 +56,20 @@ def test_marketer_builds_a_design_from_a_starter_and_sees_it_compiled(
         assert block in blocks
     page.evaluate(ADD_BUTTON)
     expect(canvas.get_by_text("Browse the new range")).to_be_visible()
+
+    # An image uploaded from the asset manager lands in Herald and in the asset list.
+    page.evaluate("() => window.heraldDesignEditor.AssetManager.open()")
+    page.locator(".gjs-am-file-uploader input[type=file]").set_input_files(
+        files=[{"name": "hero.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    page.wait_for_function(
+        "prefix => window.heraldDesignEditor.AssetManager.getAll()"
+        ".some(asset => asset.get('src').startsWith(prefix))",
+        arg=f"{live_server.url}/images/",
+    )
+    image = EditorImage.objects.get()
+    assert image.uploaded_by == marketer
+    page.evaluate("() => window.heraldDesignEditor.AssetManager.close()")
 
     page.get_by_test_id("design-save").click()
     expect(page.get_by_test_id("design-status")).to_contain_text("Saved")
