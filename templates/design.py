@@ -12,9 +12,10 @@ Decisions:
   mail clients ignore web fonts); a design names its fonts with fallbacks.
 - Velocity is left alone by mrml: `$!contact.firstName` in text and in attributes passes
   through, and `#if`/`#end` around a section are written in <mj-raw> blocks. The editor
-  escapes `&`, `<`, `>` inside text as entities; inside a directive's parentheses
-  (`#if($a && $b)`) they are turned back before compiling, or the engine would read
-  `&amp;&amp;`.
+  writes `&`, `<`, `>` and `'` of text as entities (and mrml needs `<` that way); inside a
+  directive's parentheses (`#if($a && $b)`, `#if($n < 5)`) they are turned back in the
+  compiled HTML, or the engine would read `&amp;&amp;`. The sanitiser's handling of
+  Velocity then takes over, as for HTML written by hand.
 - A design that fails (mrml's parse error, or a rule of the HTML save) changes nothing: the
   last good design and HTML stay, and the error names the problem.
 """
@@ -35,6 +36,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from config.core.errors import FieldError
+from contacts.models import ChannelType
 from templates.errors import TemplateFieldError, TemplateValidationError
 from templates.models import EditorImage, EditorKind, MessageTemplate
 from templates.sanitize import MAX_HTML_CHARS
@@ -91,8 +93,17 @@ def _absolute(path: str) -> str:
 _DIRECTIVE = re.compile(r"#\{?(?:if|elseif|foreach|set)\}?\s*\((?:[^()]|\([^()]*\))*\)")
 
 
-def _unescape_directives(source: str) -> str:
-    return _DIRECTIVE.sub(lambda match: html_lib.unescape(match.group(0)), source)
+# Only these: a `"` turned back inside an attribute value would end the attribute.
+_DIRECTIVE_ENTITIES = re.compile(r"&(?:amp|lt|gt|apos|#0*39|#x0*27);", re.IGNORECASE)
+
+
+def _unescape_directives(html: str) -> str:
+    return _DIRECTIVE.sub(
+        lambda match: _DIRECTIVE_ENTITIES.sub(
+            lambda entity: html_lib.unescape(entity.group(0).lower()), match.group(0)
+        ),
+        html,
+    )
 
 
 def design_compile(*, mjml: str) -> str:
@@ -105,13 +116,13 @@ def design_compile(*, mjml: str) -> str:
         raise DesignCompileError("An MJML document starts with <mjml>.")
     try:
         output = mrml.to_html(
-            _unescape_directives(mjml),
+            mjml,
             parser_options=mrml.ParserOptions(include_loader=mrml.noop_loader()),
             render_options=mrml.RenderOptions(fonts={}, disable_comments=True),
         )
     except OSError as exc:  # mrml's parse errors
         raise DesignCompileError(f"The MJML cannot be compiled: {exc}.") from None
-    return str(output.content)
+    return _unescape_directives(str(output.content))
 
 
 @transaction.atomic
@@ -125,7 +136,7 @@ def template_design_save(
     # A fresh, locked copy: a refused save must not leave the caller's instance half-changed,
     # and two saves of one design must not interleave.
     locked = MessageTemplate.objects.select_for_update().get(pk=template.pk)
-    if locked.channel != "email":
+    if locked.channel != ChannelType.EMAIL:
         raise FieldError("channel", "Only email templates have a block design.")
     locked.editor = EditorKind.BLOCKS
     locked.design_mjml = mjml

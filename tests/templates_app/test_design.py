@@ -121,6 +121,20 @@ def test_placeholders_survive_in_text_in_links_and_around_a_block(email):
     assert "Claim" in others.html
 
 
+def test_comparisons_the_editor_wrote_as_entities_work_in_conditions(email):
+    source = mjml(
+        section(
+            "<mj-text>#if($data.get('n') &lt; 5 &amp;&amp; $data.get('n') &gt; 1)few#end"
+            "#if($contact.firstName == &#39;Ann&#39;)Ann#end; 1 &lt; 2 &amp; 3</mj-text>"
+        )
+    )
+    template_design_save(template=email, mjml=source)
+    rendered = template_render(template=email, contact={"firstName": "Ann"}, data={"n": 3})
+    assert "fewAnn; 1 &lt; 2 &amp; 3" in rendered.html
+    rendered = template_render(template=email, contact={"firstName": "Bo"}, data={"n": 9})
+    assert "few" not in rendered.html and "Ann" not in rendered.html
+
+
 def test_a_design_that_fails_to_compile_keeps_the_last_good_one(email):
     good = mjml(section("<mj-text>Version one</mj-text>"))
     template_design_save(template=email, mjml=good, project={"v": 1})
