@@ -15,7 +15,10 @@ from django.views.decorators.http import require_GET
 from config.core.errors import FieldError
 from config.core.roles import Role, has_role, role_required
 from templates.design import STARTER_LAYOUTS, editor_image_url, starter_layout_mjml
-from templates.models import EditorImage, MessageTemplate
+from templates.errors import TemplateError
+from templates.models import EditorImage, EditorKind, MessageTemplate
+from templates.preview import SAMPLE_CONTACT
+from templates.services import template_render
 
 # Images the asset manager lists when it opens (the most recent ones).
 RECENT_IMAGES = 100
@@ -43,6 +46,14 @@ def template_design(request, pk: int):
             mjml, project = starter_layout_mjml(key=starter), None
         except FieldError as exc:
             raise Http404(exc.message) from None
+    # The saved design as sent, for the sample contact; the page's script renders it again
+    # after each save.
+    preview = ""
+    if template.editor == EditorKind.BLOCKS and template.html:
+        try:
+            preview = template_render(template=template, contact=SAMPLE_CONTACT, data={}).html
+        except TemplateError:
+            preview = ""  # e.g. a limit met with the sample data: the editor still opens
     images = [
         {"src": editor_image_url(image), "name": image.name}
         for image in EditorImage.objects.all()[:RECENT_IMAGES]
@@ -59,6 +70,7 @@ def template_design(request, pk: int):
             and not starter
             and (not mjml or "pick" in request.GET),
             "design": {"mjml": mjml, "project": project, "images": images},
+            "preview": preview,
         },
     )
 

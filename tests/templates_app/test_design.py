@@ -2,6 +2,7 @@
 Velocity placeholders inside blocks, refused designs, images, the API, the page and admin."""
 
 import io
+import re
 import struct
 import zlib
 
@@ -370,6 +371,8 @@ def test_viewer_sees_a_design_but_cannot_save_or_start_one(client, viewer, email
     client.force_login(viewer)
     page = client.get(f"/templates/{email.pk}/design/").content.decode()
     assert "Saved one" in page and 'data-testid="design-save"' not in page
+    # The preview is rendered into the page, for a viewer too (the preview API is a write).
+    assert re.search(r'data-testid="design-preview" srcdoc="[^"]*Saved one', page)
     assert client.get(f"/templates/{email.pk}/design/?starter=promotion").status_code == 403
 
 

@@ -128,5 +128,4 @@
   }
 
   if (saveButton) { saveButton.addEventListener("click", save); }
-  if (root.dataset.saved) { refreshPreview(); }
 })();
