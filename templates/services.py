@@ -24,7 +24,7 @@ from templates.errors import (
     TemplateSyntaxError,
     TemplateValidationError,
 )
-from templates.models import MessageTemplate, TemplateVersion
+from templates.models import EditorKind, MessageTemplate, TemplateVersion
 from templates.sanitize import html_size_check, html_to_text, inline_css, sanitize_html
 
 # Fields holding Velocity source; each is compiled on save so mistakes surface then.
@@ -229,7 +229,7 @@ def template_publish(*, template: MessageTemplate, user: Any = None) -> Template
 def template_duplicate(*, template: MessageTemplate) -> MessageTemplate:
     """A new draft with the same content; versions are not copied (the copy starts at 0)."""
     name = template.name[: 200 - len(COPY_SUFFIX)] + COPY_SUFFIX
-    return template_create(
+    copy = template_create(
         name=name,
         channel=template.channel,
         subject=template.subject,
@@ -241,6 +241,13 @@ def template_duplicate(*, template: MessageTemplate) -> MessageTemplate:
         text="" if template.text_generated else template.text,
         sms_text=template.sms_text,
     )
+    if template.editor == EditorKind.BLOCKS:
+        # The copy opens in the block editor as the original does (its HTML is the same).
+        copy.editor = template.editor
+        copy.design_mjml = template.design_mjml
+        copy.design_project = template.design_project
+        copy.save(update_fields=["editor", "design_mjml", "design_project", "updated_at"])
+    return copy
 
 
 @transaction.atomic

@@ -20,7 +20,7 @@ from templates.design import (
 )
 from templates.errors import TemplateValidationError
 from templates.models import EditorImage, EditorKind, MessageTemplate
-from templates.services import template_create, template_render
+from templates.services import template_create, template_duplicate, template_render
 
 pytestmark = pytest.mark.django_db
 
@@ -185,6 +185,16 @@ def test_an_include_is_refused_rather_than_read_from_the_server(email, tmp_path)
         template_design_save(template=email, mjml=source)
     email.refresh_from_db()
     assert "server file" not in email.html
+
+
+def test_a_copy_of_a_designed_template_keeps_its_design(email):
+    source = mjml(section("<mj-text>Designed</mj-text>"))
+    template_design_save(template=email, mjml=source, project={"pages": [1]})
+    copy = template_duplicate(template=email)
+    copy.refresh_from_db()
+    assert copy.editor == EditorKind.BLOCKS
+    assert copy.design_mjml == source and copy.design_project == {"pages": [1]}
+    assert copy.html == email.html
 
 
 # --- images -----------------------------------------------------------------------------------
