@@ -209,7 +209,16 @@ STATICFILES_DIRS = [
     ("vendor/chart.js", NODE_MODULES / "chart.js" / "dist"),
     ("vendor/pico", NODE_MODULES / "@picocss" / "pico" / "css"),
     ("vendor/swagger-ui", NODE_MODULES / "swagger-ui-dist"),
+    # The block editor of templates (templates.design): GrapesJS and its MJML plugin.
+    ("vendor/grapesjs", NODE_MODULES / "grapesjs" / "dist"),
+    ("vendor/grapesjs-mjml", NODE_MODULES / "grapesjs-mjml" / "dist"),
+    # The icons of GrapesJS's panels (it would fetch them from a CDN otherwise).
+    ("vendor/font-awesome", NODE_MODULES / "font-awesome"),
 ]
+# Uploaded files (the block editor's images) through Django's default storage; Herald serves
+# them itself (templates.design_views.editor_image), so no web server needs to know MEDIA_URL.
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 
+from config.core.errors import FieldError
+from templates.design import editor_image_check, editor_image_create, editor_image_url
 from templates.errors import TemplateValidationError
 from templates.languages import (
     LANGUAGE_FIELDS,
@@ -10,6 +12,7 @@ from templates.languages import (
     template_language_update,
 )
 from templates.models import (
+    EditorImage,
     MessageTemplate,
     TemplateLanguage,
     TemplateVersion,
@@ -125,10 +128,11 @@ class TemplateVersionLanguageInline(admin.TabularInline):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(admin.ModelAdmin):
     form = MessageTemplateForm
-    list_display = ("name", "channel", "subject", "version", "updated_at")
-    list_filter = ("channel",)
+    list_display = ("name", "channel", "subject", "editor", "version", "updated_at")
+    list_filter = ("channel", "editor")
     search_fields = ("name", "subject", "external_id")
-    readonly_fields = ("version", "text_generated", "created_at", "updated_at")
+    # A block design is changed in the block editor (its save compiles the MJML).
+    readonly_fields = ("version", "text_generated", "editor", "created_at", "updated_at")
     inlines = [TemplateLanguageInline, TemplateVersionInline]
     actions = ["publish"]
 
@@ -194,3 +198,43 @@ class TemplateVersionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class EditorImageForm(forms.ModelForm):
+    """Type and size are the service's rules (templates.design.editor_image_create)."""
+
+    class Meta:
+        model = EditorImage
+        fields = ("file",)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            editor_image_check(upload=upload)
+        except FieldError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return upload
+
+
+@admin.register(EditorImage)
+class EditorImageAdmin(admin.ModelAdmin):
+    form = EditorImageForm
+    list_display = ("name", "content_type", "size", "uploaded_by", "created_at")
+    list_filter = ("content_type",)
+    search_fields = ("name",)
+    readonly_fields = ("public_url", "name", "content_type", "size", "uploaded_by", "created_at")
+
+    @admin.display(description="Public URL")
+    def public_url(self, obj: EditorImage) -> str:
+        return editor_image_url(obj) if obj.pk else ""
+
+    def get_fields(self, request, obj=None):
+        return ("file",) if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None
+
+    def save_model(self, request, obj, form, change) -> None:
+        image = editor_image_create(upload=form.cleaned_data["file"], user=request.user)
+        obj.pk = image.pk
+        obj.refresh_from_db()

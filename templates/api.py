@@ -61,6 +61,11 @@ class TemplateSerializer(serializers.ModelSerializer):
         source="external_id", required=False, allow_blank=True, allow_null=True, max_length=255
     )
     version = serializers.IntegerField(read_only=True)
+    editor = serializers.CharField(
+        read_only=True,
+        help_text="`html` or `blocks`: the editor the content was last designed in "
+        "(a block design is read and saved at `templates/{id}/design`).",
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -81,6 +86,7 @@ class TemplateSerializer(serializers.ModelSerializer):
             "provider",
             "externalId",
             "version",
+            "editor",
             "createdAt",
             "updatedAt",
         ]

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from templates.api import TemplateViewSet
 from templates.api_languages import TemplateLanguagesView, TemplateLanguageView
+from templates.design_api import ImageUploadView, TemplateDesignView
 
 router = SimpleRouter()
 # Like the other routes, answer with or without the trailing slash.
@@ -23,5 +24,9 @@ urlpatterns: list = [
         TemplateLanguageView.as_view(),
         name="template-language",
     ),
+    re_path(
+        r"^templates/(?P<pk>[0-9]+)/design/?$", TemplateDesignView.as_view(), name="template-design"
+    ),
+    re_path(r"^images/?$", ImageUploadView.as_view(), name="image-upload"),
     *router.urls,
 ]

@@ -1,8 +1,15 @@
+import uuid
+
 from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
 
 from contacts.models import ChannelType
+
+
+class EditorKind(models.TextChoices):
+    HTML = "html", "HTML editor"
+    BLOCKS = "blocks", "Block editor"
 
 
 class MessageTemplate(models.Model):
@@ -36,6 +43,12 @@ class MessageTemplate(models.Model):
     version = models.PositiveIntegerField(
         default=0, help_text="Number of the latest published version."
     )
+    # The block editor (templates.design): which editor the content was last designed in,
+    # the MJML document compiled into `html` on save, and the editor's own project data so
+    # a design reopens exactly as it was left.
+    editor = models.CharField(max_length=10, choices=EditorKind.choices, default=EditorKind.HTML)
+    design_mjml = models.TextField(blank=True)
+    design_project = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -186,6 +199,43 @@ class TemplateVersionLanguage(models.Model):
         return localised
 
 
-auditlog.register(MessageTemplate, exclude_fields=["updated_at"])
+def _editor_image_path(image: "EditorImage", filename: str) -> str:
+    return f"editor-images/{image.key.hex}{image.extension}"
+
+
+class EditorImage(models.Model):
+    """An image uploaded from the block editor. Emails are read outside Herald, so it is
+    served without login at an unguessable public URL (templates.design.editor_image_url)."""
+
+    EXTENSIONS = {
+        "image/png": ".png",
+        "image/jpeg": ".jpg",
+        "image/gif": ".gif",
+        "image/webp": ".webp",
+    }
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    file = models.FileField(upload_to=_editor_image_path, max_length=200)
+    name = models.CharField(max_length=255, help_text="The file name it was uploaded with.")
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField(help_text="Bytes.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def extension(self) -> str:
+        return self.EXTENSIONS.get(self.content_type, "")
+
+
+# The editor's project data is large and only mirrors design_mjml: not worth an audit row.
+auditlog.register(MessageTemplate, exclude_fields=["updated_at", "design_project"])
 auditlog.register(TemplateVersion)
 auditlog.register(TemplateLanguage, exclude_fields=["updated_at"])

@@ -29,7 +29,7 @@ from templates.languages import (
     template_languages_copy,
     template_languages_snapshot,
 )
-from templates.models import MessageTemplate, TemplateVersion
+from templates.models import EditorKind, MessageTemplate, TemplateVersion
 from templates.sanitize import html_size_check, html_to_text, inline_css, sanitize_html
 
 # Fields holding Velocity source; each is compiled on save so mistakes surface then.
@@ -251,6 +251,12 @@ def template_duplicate(*, template: MessageTemplate) -> MessageTemplate:
         sms_text=template.sms_text,
     )
     template_languages_copy(source=template, target=copy)
+    if template.editor == EditorKind.BLOCKS:
+        # The copy opens in the block editor as the original does (its HTML is the same).
+        copy.editor = template.editor
+        copy.design_mjml = template.design_mjml
+        copy.design_project = template.design_project
+        copy.save(update_fields=["editor", "design_mjml", "design_project", "updated_at"])
     return copy
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from templates import views, views_languages
+from templates import design_views, views, views_languages
 
 urlpatterns = [
     path("templates/", views.template_list, name="templates_home"),
@@ -33,4 +33,7 @@ urlpatterns = [
     ),
     path("templates/<int:pk>/duplicate/", views.template_duplicate_view, name="template_duplicate"),
     path("templates/<int:pk>/delete/", views.template_delete_view, name="template_delete"),
+    path("templates/<int:pk>/design/", design_views.template_design, name="template_design"),
+    # Public (mail clients load it): an image uploaded from the block editor.
+    path("images/<uuid:key>.<slug:extension>", design_views.editor_image, name="editor_image"),
 ]
