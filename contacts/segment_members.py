@@ -79,6 +79,7 @@ DRAIN_BATCH = 500
 DRAIN_BATCHES = 20
 # Changes are kept this long for the segment page and the changes API.
 CHANGES_KEPT = timedelta(days=90)
+CHANGES_PAGE_MAX = 1000
 # Events are emitted through the event store in slices of this many (a refresh may find many).
 EMIT_SLICE = 5_000
 DRAIN_TASK = "contacts.segment_members_drain"
@@ -481,3 +482,32 @@ def segment_changes_recent(*, segment: Segment, since) -> dict[str, int]:
     changes = SegmentChange.objects.filter(segment_id=segment.pk, at__gte=since)
     entered = changes.filter(entered=True).count()
     return {"entered": entered, "left": changes.count() - entered}
+
+
+def segment_changes_page(*, segment: Segment, since, limit: int, after: int | None = None) -> dict:
+    """Changes of a dynamic segment at or after `since` (and past the change id `after`),
+    in the order they were written, at most `limit`, with the counts of entries and leaves
+    since `since` and the id the next page starts after."""
+    changes = SegmentChange.objects.filter(segment_id=segment.pk, at__gte=since)
+    if after is not None:
+        changes = changes.filter(pk__gt=after)
+    rows = list(changes.order_by("id").values("id", "contact_id", "entered", "at")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    counts = segment_changes_recent(segment=segment, since=since)
+    return {
+        "segmentId": segment.pk,
+        "since": since,
+        **counts,
+        "changes": [
+            {
+                "id": row["id"],
+                "contact_id": row["contact_id"],
+                "change": "entered" if row["entered"] else "left",
+                "at": row["at"],
+            }
+            for row in rows
+        ],
+        # By id, not by instant: the changes of one drain all share theirs.
+        "next": rows[-1]["id"] if more else None,
+    }

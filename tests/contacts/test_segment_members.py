@@ -304,3 +304,67 @@ def test_two_drains_side_by_side_emit_each_change_once():
     entered = segment_events("segmentEntered")
     assert sorted(contact_id for _, contact_id, _ in entered) == sorted(c.pk for c in contacts)
     assert not SegmentRecheck.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_changes_api_lists_recent_entries_and_leaves_with_contact_ids(api, full_key):
+    vip = dynamic("VIP", {"tags": "vip"})
+    ann, bob = ContactFactory(), ContactFactory()
+    before = "2000-01-01T00:00:00Z"
+    contact_update(contact=ann, data={"tags": ["vip"]})
+    contact_update(contact=bob, data={"tags": ["vip"]})
+    segment_members_drain()
+    contact_update(contact=ann, data={"tags": []})
+    segment_members_drain()
+
+    response = api.get(f"/api/herald/segments/{vip.pk}/changes?since={before}", key=full_key)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["entered"], body["left"], body["next"]) == (2, 1, None)
+    assert [(c["contactId"], c["change"]) for c in body["changes"]] == [
+        (ann.pk, "entered"),
+        (bob.pk, "entered"),
+        (ann.pk, "left"),
+    ]
+
+    first = api.get(f"/api/herald/segments/{vip.pk}/changes?since={before}&limit=2", key=full_key)
+    assert [c["change"] for c in first.json()["changes"]] == ["entered", "entered"]
+    after = first.json()["next"]
+    rest = api.get(
+        f"/api/herald/segments/{vip.pk}/changes?since={before}&limit=2&after={after}",
+        key=full_key,
+    )
+    assert [(c["contactId"], c["change"]) for c in rest.json()["changes"]] == [(ann.pk, "left")]
+    assert rest.json()["next"] is None
+
+    later = api.get(f"/api/herald/segments/{vip.pk}/changes?since=2999-01-01", key=full_key)
+    assert later.json()["changes"] == [] and later.json()["entered"] == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("", "since"),
+        ("since=yesterday", "since"),
+        ("since=2026-01-01&limit=0", "limit"),
+        ("since=2026-01-01&limit=5000", "limit"),
+        ("since=2026-01-01&after=x", "after"),
+    ],
+)
+def test_bad_changes_queries_are_400_naming_the_field(api, full_key, query, field):
+    vip = dynamic("VIP", {"tags": "vip"})
+    response = api.get(f"/api/herald/segments/{vip.pk}/changes?{query}", key=full_key)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+@pytest.mark.django_db
+def test_changes_of_a_static_segment_are_400_and_an_unknown_one_404(api, full_key):
+    from tests.contacts.factories import SegmentFactory
+
+    static = SegmentFactory()
+    response = api.get(f"/api/herald/segments/{static.pk}/changes?since=2026-01-01", key=full_key)
+    assert response.status_code == 400 and "segment" in response.json()
+    missing = api.get("/api/herald/segments/999999/changes?since=2026-01-01", key=full_key)
+    assert missing.status_code == 404
