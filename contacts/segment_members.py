@@ -484,6 +484,26 @@ def segment_changes_recent(*, segment: Segment, since) -> dict[str, int]:
     return {"entered": entered, "left": changes.count() - entered}
 
 
+RECENT_CHANGES_SHOWN = 10
+
+
+def segment_members_summary(*, segment: Segment) -> dict:
+    """What the segment page shows: stored members, entries and leaves over the last day and
+    week, and the latest changes."""
+    now = timezone.now()
+    latest = (
+        SegmentChange.objects.filter(segment_id=segment.pk)
+        .select_related("contact")
+        .order_by("-id")[:RECENT_CHANGES_SHOWN]
+    )
+    return {
+        "members_count": segment_members_count(segment=segment),
+        "changes_day": segment_changes_recent(segment=segment, since=now - timedelta(days=1)),
+        "changes_week": segment_changes_recent(segment=segment, since=now - timedelta(days=7)),
+        "changes_latest": list(latest),
+    }
+
+
 def segment_changes_page(*, segment: Segment, since, limit: int, after: int | None = None) -> dict:
     """Changes of a dynamic segment at or after `since` (and past the change id `after`),
     in the order they were written, at most `limit`, with the counts of entries and leaves

@@ -368,3 +368,56 @@ def test_changes_of_a_static_segment_are_400_and_an_unknown_one_404(api, full_ke
     assert response.status_code == 400 and "segment" in response.json()
     missing = api.get("/api/herald/segments/999999/changes?since=2026-01-01", key=full_key)
     assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_workflow_starts_on_segment_entered_for_its_segment_only(
+    django_capture_on_commit_callbacks,
+):
+    from marketing.workflows.models import WorkflowRun
+    from tests.workflows.conftest import chain, make_workflow
+
+    vip = dynamic("VIP", {"tags": "vip"})
+    gold = dynamic("Gold", {"tags": "gold"})
+    workflow = make_workflow(
+        chain({"kind": "wait", "mode": "duration", "seconds": 3600}),
+        event_key="segmentEntered",
+        trigger_conditions=[{"param": "segmentId", "op": "eq", "value": str(vip.pk)}],
+    )
+    ann, bob = ContactFactory(), ContactFactory()
+    contact_update(contact=ann, data={"tags": ["vip"]})
+    contact_update(contact=bob, data={"tags": ["gold"]})
+    segment_members_drain()
+    with django_capture_on_commit_callbacks(execute=True):
+        events_process_pending()
+    runs = WorkflowRun.objects.filter(workflow=workflow)
+    assert list(runs.values_list("contact_id", flat=True)) == [ann.pk]
+    assert runs.get().params == {"segmentId": vip.pk, "segmentName": "VIP"}
+    assert members(gold) == {bob.pk}
+
+
+@pytest.mark.django_db
+def test_the_segment_page_shows_members_and_recent_changes(client, viewer):
+    vip = dynamic("VIP", {"tags": "vip"})
+    ann = ContactFactory(first_name="Ann", last_name="Lee")
+    client.force_login(viewer)
+    page = client.get(f"/segments/{vip.pk}/")
+    assert page.status_code == 200
+    assert page.context["members_count"] == 0
+
+    contact_update(contact=ann, data={"tags": ["vip"]})
+    segment_members_drain()
+    contact_update(contact=ann, data={"tags": []})
+    segment_members_drain()
+    contact_update(contact=ann, data={"tags": ["vip"]})
+    segment_members_drain()
+    page = client.get(f"/segments/{vip.pk}/")
+    html = page.content.decode()
+    assert page.context["members_count"] == 1
+    assert page.context["changes_day"] == {"entered": 2, "left": 1}
+    assert 'data-testid="members-count">1<' in html
+    assert "Ann Lee" in html
+
+    segment_update(segment=vip, filter={"tags": "gold"})
+    pending = client.get(f"/segments/{vip.pk}/").content.decode()
+    assert 'data-testid="members-pending"' in pending
