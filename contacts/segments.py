@@ -21,6 +21,7 @@ from contacts.segment_members import (
     contacts_mark_changed,
     contacts_mark_changed_sql,
     segment_members_reset,
+    segments_refresh_soon,
 )
 
 # The eSputnik v1 API's limit for attach/detach; it also bounds the ANY(%s) array we send.
@@ -148,6 +149,12 @@ def segment_update(
     if (segment.kind, segment.filter) != before:
         # A new filter starts the stored members afresh (filled once, without events).
         segment_members_reset(segment=segment)
+        if any(
+            segment.pk in filter_segment_ids(other.filter)
+            for other in Segment.objects.filter(kind=SegmentKind.DYNAMIC).exclude(pk=segment.pk)
+        ):
+            # Segments whose filters name this one: contacts did enter or leave those.
+            segments_refresh_soon()
     return segment
 
 

@@ -421,3 +421,22 @@ def test_the_segment_page_shows_members_and_recent_changes(client, viewer):
     segment_update(segment=vip, filter={"tags": "gold"})
     pending = client.get(f"/segments/{vip.pk}/").content.decode()
     assert 'data-testid="members-pending"' in pending
+
+
+@pytest.mark.django_db
+def test_a_segment_naming_another_follows_its_filter_change_through_a_refresh(
+    published, django_capture_on_commit_callbacks
+):
+    vip = dynamic("VIP", {"tags": "vip"})
+    kyiv_vip = dynamic("VIP in Kyiv", {"segment": vip.pk, "town": "Kyiv"})
+    ann = ContactFactory(tags=["gold"], town="Kyiv")
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        segment_update(segment=vip, filter={"tags": "gold"})
+    assert published == [segment_members.FILL_TASK, segment_members.REFRESH_TASK]
+    segment_members_drain()  # fills VIP afresh, without events
+    assert segments_refresh() == 1
+    assert members(kyiv_vip) == {ann.pk}
+    assert segment_events() == [
+        ("segmentEntered", ann.pk, {"segmentId": kyiv_vip.pk, "segmentName": "VIP in Kyiv"})
+    ]
