@@ -355,21 +355,6 @@ def segment_members_drain(*, batches: int = DRAIN_BATCHES, batch_size: int = DRA
     return done
 
 
-def contact_segments_evaluate(*, contact_ids: list[int]) -> list[tuple[int, int, bool]]:
-    """Evaluate these contacts now, in the caller's transaction, as the drain would (emitting
-    their events); return the changes. For callers that need the result at once."""
-    with transaction.atomic():
-        locked = _filled_segments_locked()
-        if not locked or not contact_ids:
-            return []
-        ids = sorted(set(contact_ids))
-        _contacts_lock(ids)
-        compiled = _cache.get(locked)
-        changes = _evaluate(compiled, ids)
-        _emit(changes, compiled.names)
-        return changes
-
-
 # --- full evaluation: the first fill, and the refresh ------------------------------------------
 
 
