@@ -414,6 +414,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketing.rfm_recompute",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Dynamic segments' stored members (contacts.segment_members): marked contacts are
+    # evaluated on the commit that marked them, and by this drain should a kick be lost; a
+    # full refresh daily (after the RFM scores) catches what no contact write shows,
+    # emitting the enter/leave events of the differences.
+    "contacts-segment-members-drain": {
+        "task": "contacts.segment_members_drain",
+        "schedule": 60.0,
+    },
+    "contacts-segments-refresh": {
+        "task": "contacts.segments_refresh",
+        "schedule": crontab(hour=3, minute=45),
+    },
     # Webhook requests whose drain was never kicked (broker down when they came) are applied
     # by this one (integrations.webhooks).
     "integrations-webhooks-drain": {"task": "integrations.webhooks_drain", "schedule": 60.0},

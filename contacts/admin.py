@@ -25,11 +25,14 @@ from contacts.forms import search_q
 from contacts.models import (
     Contact,
     CustomField,
+    DynamicMember,
     ImportFailure,
     ImportJob,
     Segment,
+    SegmentChange,
     SegmentKind,
     SegmentMembership,
+    SegmentRecheck,
     Suppression,
     Unsubscribed,
 )
@@ -677,3 +680,47 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def has_lift_permission(self, request) -> bool:
         return request.user.has_perm("contacts.change_suppression")
+
+
+# -- dynamic segments' stored members (contacts.segment_members) -----------------------------
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by the segment members drain; shown for inspection."""
+
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DynamicMember)
+class DynamicMemberAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "segment", "contact", "entered_at"]
+    list_filter = [("segment", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["segment", "contact"]
+    search_fields = ["=contact__id", "=segment__id"]
+    ordering = ["-id"]
+
+
+@admin.register(SegmentRecheck)
+class SegmentRecheckAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "contact_id", "marked_at"]
+    search_fields = ["=contact__id"]
+    ordering = ["id"]
+
+
+@admin.register(SegmentChange)
+class SegmentChangeAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "segment", "contact_id", "entered", "at"]
+    list_filter = ["entered", ("segment", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["segment"]
+    search_fields = ["=contact__id", "=segment__id"]
+    ordering = ["-id"]

@@ -171,6 +171,10 @@ class Segment(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When a dynamic segment's stored members (DynamicMember) were filled in full for its
+    # current filter; NULL until then (contacts.segment_members): the incremental updates
+    # leave the segment alone until it is filled.
+    members_filled_at = models.DateTimeField(null=True, blank=True, editable=False)
     contacts = models.ManyToManyField(Contact, through="SegmentMembership", related_name="segments")
 
     class Meta:
@@ -196,6 +200,65 @@ class SegmentMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} in {self.segment_id}"
+
+
+class DynamicMember(models.Model):
+    """A contact a dynamic segment's filter matches, as last evaluated (contacts.segment_members).
+
+    Kept up to date contact by contact as contacts, events and orders change; the difference
+    between a contact's evaluation and these rows is what it entered or left."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    entered_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        verbose_name = "dynamic segment member"
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "contact"], name="dynamic_member_unique"),
+        ]
+        # The unique index serves segment → contacts; this one serves contact → segments.
+        indexes = [models.Index(fields=["contact"], name="dynamic_member_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.segment_id}"
+
+
+class SegmentRecheck(models.Model):
+    """A contact whose dynamic segment memberships may have changed: the queue the segment
+    members drain works off. Rows are only inserted (never upserted, so a writer never waits
+    for a drain); a contact marked twice is evaluated twice, harmlessly."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    marked_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        verbose_name = "segment recheck"
+
+    def __str__(self) -> str:
+        return f"Contact {self.contact_id} marked at {self.marked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SegmentChange(models.Model):
+    """A contact entering or leaving a dynamic segment, recorded with the segmentEntered /
+    segmentLeft event it emitted (the initial fill of a segment records none)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="changes")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    entered = models.BooleanField()
+    at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["segment", "at"], name="segment_change_recent")]
+
+    def __str__(self) -> str:
+        verb = "entered" if self.entered else "left"
+        return f"{self.contact_id} {verb} {self.segment_id}"
 
 
 class Unsubscribed(models.Model):

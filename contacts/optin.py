@@ -21,6 +21,7 @@ from django.utils import timezone
 from config.core.errors import HeraldError
 from config.core.models import Organisation
 from contacts.models import Contact
+from contacts.segment_members import contacts_mark_changed
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def contact_confirm(*, contact_id: int, email: str | None = None) -> Contact:
         contact.confirmed_at = timezone.now()
         # save(), not update(): the audit log records who confirmed and when.
         contact.save(update_fields=["confirmed", "confirmed_at", "updated_at"])
+        contacts_mark_changed(contact_ids=[contact.pk])
     return contact
 
 

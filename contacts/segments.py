@@ -17,6 +17,12 @@ from contacts.errors import DynamicGroupError, SegmentError
 from contacts.filters.compiler import FilterError, segment_filter_check, validate_filter
 from contacts.filters.references import filter_segment_ids
 from contacts.models import Contact, Segment, SegmentKind, SegmentMembership
+from contacts.segment_members import (
+    contacts_mark_changed,
+    contacts_mark_changed_sql,
+    segment_members_reset,
+    segments_refresh_soon,
+)
 
 # The eSputnik v1 API's limit for attach/detach; it also bounds the ANY(%s) array we send.
 MEMBERSHIP_MAX_IDS = 500
@@ -116,6 +122,8 @@ def segment_create(
 ) -> Segment:
     segment = segment_prepare(name=name, kind=kind, filter=filter, description=description)
     _save(segment)
+    if segment.kind == SegmentKind.DYNAMIC:
+        segment_members_reset(segment=segment)
     return segment
 
 
@@ -129,14 +137,34 @@ def segment_update(
     description: str | None = None,
 ) -> Segment:
     was_static = segment.kind == SegmentKind.STATIC
+    before = (segment.kind, segment.filter)
     segment = segment_prepare(
         segment=segment, name=name, kind=kind, filter=filter, description=description
     )
     if was_static and segment.kind == SegmentKind.DYNAMIC:
         # Members of a list mean nothing once a filter decides who is in.
+        _static_members_mark(segment)
         SegmentMembership.objects.filter(segment=segment).delete()
     _save(segment)
+    if (segment.kind, segment.filter) != before:
+        # A new filter starts the stored members afresh (filled once, without events).
+        segment_members_reset(segment=segment)
+        if any(
+            segment.pk in filter_segment_ids(other.filter)
+            for other in Segment.objects.filter(kind=SegmentKind.DYNAMIC).exclude(pk=segment.pk)
+        ):
+            # Segments whose filters name this one: contacts did enter or leave those.
+            segments_refresh_soon()
     return segment
+
+
+def _static_members_mark(segment: Segment) -> None:
+    """Dynamic filters may name this static segment: its members are about to change."""
+    contacts_mark_changed_sql(
+        sql=f"SELECT contact_id AS id FROM {SegmentMembership._meta.db_table} "
+        "WHERE segment_id = %s",
+        params=[segment.pk],
+    )
 
 
 @transaction.atomic
@@ -221,10 +249,12 @@ def segment_attach(
                     ON CONFLICT (segment_id, contact_id) DO NOTHING
                     RETURNING contact_id
                 )
-                SELECT (SELECT array_agg(key) FROM target), (SELECT count(*) FROM added)""",
+                SELECT (SELECT array_agg(key) FROM target), (SELECT count(*) FROM added),
+                       (SELECT array_agg(contact_id) FROM added)""",
             [keys, segment.pk],
         )
-        found, added = cursor.fetchone()
+        found, added, added_ids = cursor.fetchone()
+    contacts_mark_changed(contact_ids=added_ids or [])
     found_keys = set(found or [])
     return {
         "attached": added,
@@ -245,6 +275,7 @@ def segment_detach(
     _require_static(segment)
     field, keys = _membership_keys(contact_ids, external_customer_ids, required=False)
     if field is None:
+        _static_members_mark(segment)
         detached, _ = SegmentMembership.objects.filter(segment=segment).delete()
         return {"detached": detached, "notFound": []}
     column = "id" if field == "contactIds" else "external_customer_id"
@@ -259,10 +290,12 @@ def segment_detach(
                      WHERE m.segment_id = %s AND m.contact_id = target.id
                     RETURNING m.contact_id
                 )
-                SELECT (SELECT array_agg(key) FROM target), (SELECT count(*) FROM removed)""",
+                SELECT (SELECT array_agg(key) FROM target), (SELECT count(*) FROM removed),
+                       (SELECT array_agg(contact_id) FROM removed)""",
             [keys, segment.pk],
         )
-        found, removed = cursor.fetchone()
+        found, removed, removed_ids = cursor.fetchone()
+    contacts_mark_changed(contact_ids=removed_ids or [])
     found_keys = set(found or [])
     return {"detached": removed, "notFound": [key for key in keys if key not in found_keys]}
 
@@ -318,7 +351,8 @@ def groups_ensure(*, names: list[str]) -> list[Segment]:
 
 
 def memberships_add(*, segment_ids: list[int], contact_ids: list[int]) -> None:
-    """Every contact into every segment (static ones: see groups_static_ids), once."""
+    """Every contact into every segment (static ones: see groups_static_ids), once. The
+    callers write the contacts too and mark them for the dynamic segments themselves."""
     if not segment_ids or not contact_ids:
         return
     table = SegmentMembership._meta.db_table

@@ -19,6 +19,7 @@ from config.core.events import event_emit
 from contacts.custom_fields import custom_fields_load
 from contacts.errors import ContactConflict, ContactError, SubscribeRepeated
 from contacts.models import Contact, ContactSource, SegmentMembership, SubscribeRequest
+from contacts.segment_members import contacts_mark_changed
 from contacts.segments import groups_static_ids, memberships_add
 from contacts.tasks import send_confirmation
 from contacts.validation import (
@@ -135,6 +136,7 @@ def contact_subscribe(
     _check_external_id(contact)
     contact.save()
     memberships_add(segment_ids=segment_ids, contact_ids=[contact.pk])
+    contacts_mark_changed(contact_ids=[contact.pk])
 
     event_key = "subscribeFromApi" if created else "subscribeUpdateFromApi"
     if form_type:
@@ -174,6 +176,7 @@ def contact_create_or_update(*, data: dict, source: str) -> tuple[Contact, bool]
     _apply(contact, parsed)
     _check_external_id(contact)
     contact.save()
+    contacts_mark_changed(contact_ids=[contact.pk])
     return contact, created
 
 
@@ -206,6 +209,7 @@ def contact_update(*, contact: Contact, data: dict, clear: Collection[str] = ())
         )
     _check_external_id(contact)
     contact.save()
+    contacts_mark_changed(contact_ids=[contact.pk])
     return contact
 
 
@@ -223,6 +227,8 @@ def contact_delete(*, contact: Contact, erase: bool) -> Contact:
             setattr(contact, column, blank.copy() if isinstance(blank, (list, dict)) else blank)
         SegmentMembership.objects.filter(contact=contact).delete()
     contact.save()
+    # A deleted contact leaves its dynamic segments (with a segmentLeft event each).
+    contacts_mark_changed(contact_ids=[contact.pk])
     return contact
 
 
@@ -232,4 +238,5 @@ def contact_restore(*, contact: Contact) -> Contact:
     if contact.deleted_at is not None:
         contact.deleted_at = None
         contact.save(update_fields=["deleted_at", "updated_at"])
+        contacts_mark_changed(contact_ids=[contact.pk])
     return contact

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from contacts import segment_members
 from contacts.bulk.jobs import import_job_run
 from contacts.csv_import import csv_import_run
 from contacts.optin import confirmation_send
@@ -29,3 +30,20 @@ def import_file(job_id: int) -> None:
 def send_confirmation(contact_id: int) -> None:
     """Retried on connection errors only (SMTP down); a contact without email is a no-op."""
     confirmation_send(contact_id=contact_id)
+
+
+# Idempotent: a drain works off its claimed queue rows in the transaction that writes their
+# changes, and a fill does nothing once the segment is filled.
+@shared_task(name="contacts.segment_members_drain", acks_late=True)
+def segment_members_drain() -> int:
+    return segment_members.segment_members_drain()
+
+
+@shared_task(name="contacts.segment_members_fill", acks_late=True)
+def segment_members_fill(segment_id: int) -> int | None:
+    return segment_members.segment_members_fill(segment_id=segment_id)
+
+
+@shared_task(name="contacts.segments_refresh")
+def segments_refresh() -> int:
+    return segment_members.segments_refresh()

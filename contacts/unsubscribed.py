@@ -14,7 +14,8 @@ from django.db import connection, transaction
 
 from contacts.channels import email_normalise
 from contacts.errors import ContactsRuleError
-from contacts.models import Unsubscribed
+from contacts.models import Contact, Unsubscribed
+from contacts.segment_members import contacts_mark_changed_sql
 
 # One request's worth of addresses; bounds the unnest() insert and the per-item report.
 UNSUBSCRIBED_MAX_EMAILS = 10_000
@@ -36,6 +37,14 @@ def _emails_parse(emails: Any) -> tuple[list[str], list[dict]]:
     return list(dict.fromkeys(valid)), failed
 
 
+def _mark_carriers(emails: list[str]) -> None:
+    """The contacts carrying these addresses: the `unsubscribed` filter field reads the list."""
+    contacts_mark_changed_sql(
+        sql=f"SELECT id FROM {Contact._meta.db_table} WHERE email = ANY(%s::text[])",
+        params=[emails],
+    )
+
+
 @transaction.atomic
 def unsubscribed_add(*, emails: list[str], reason: str = "") -> dict:
     """Put addresses on the unsubscribed list; invalid ones are reported, the rest stored."""
@@ -50,6 +59,7 @@ def unsubscribed_add(*, emails: list[str], reason: str = "") -> dict:
                 [(reason or "")[:200], valid],
             )
             added = cursor.rowcount
+        _mark_carriers(valid)
     return {"added": added, "alreadyUnsubscribed": len(valid) - added, "failed": failed}
 
 
@@ -59,4 +69,5 @@ def unsubscribed_remove(*, emails: list[str]) -> dict:
     removed = 0
     if valid:
         removed, _ = Unsubscribed.objects.filter(email__in=valid).delete()
+        _mark_carriers(valid)
     return {"removed": removed, "notListed": len(valid) - removed, "failed": failed}

@@ -14,6 +14,7 @@ class MarketingConfig(AppConfig):
         from marketing import (
             attribution,
             rfm,
+            segment_events,
             services,
             tasks,  # noqa: F401 (registers the tasks enqueued by name)
         )
@@ -23,6 +24,8 @@ class MarketingConfig(AppConfig):
         event_store_install(emit=services.event_emit, emit_many=services.events_emit_many)
         for name, column in rfm.RFM_FILTER_FIELDS.items():
             filter_field_register(name, rfm.rfm_filter(column))
+        for name, predicate in segment_events.SEGMENT_FILTER_FIELDS.items():
+            filter_field_register(name, predicate)
         stats_refreshed.connect(
             attribution.conversions_on_stats_refresh, dispatch_uid="marketing-conversions"
         )

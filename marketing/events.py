@@ -30,6 +30,7 @@ from config.core.queues import lock_claim
 from contacts.models import Contact
 from contacts.validation import email_normalise, phone_normalise
 from marketing.models import Event, EventType
+from marketing.segment_events import contacts_mark_for_events
 from marketing.workflows.triggers import events_that_start, workflows_start_for_event
 
 logger = logging.getLogger(__name__)
@@ -261,7 +262,9 @@ def events_process_pending(*, batches: int = DRAIN_BATCHES) -> int:
 
 def events_mark_processed(*, event_ids: list[int]) -> int:
     """Mark events processed (their workflows started). Conditional on `processed_at IS
-    NULL`, so a re-delivered task is a no-op."""
+    NULL`, so a re-delivered task is a no-op. Their contacts are marked for the dynamic
+    segments (marketing.segment_events)."""
+    contacts_mark_for_events(event_ids=event_ids)
     return Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).update(
         processed_at=timezone.now()
     )

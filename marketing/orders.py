@@ -43,6 +43,7 @@ from marketing.attribution import orders_attribute
 from marketing.currencies import ISO_4217
 from marketing.filters import FieldListError
 from marketing.models import Order, OrderItem, OrderStatus
+from marketing.segment_events import contacts_mark_for_orders
 from marketing.services import events_emit_by_type
 
 ORDERS_MAX = 1000
@@ -417,6 +418,7 @@ def _store(rows: list[ParsedOrder], result: UpsertResult) -> None:
     result.order_ids = [ids[external][0] for external in external_ids]
     _replace_items(rows, ids, existed)
     orders_attribute(order_ids=result.order_ids)
+    contacts_mark_for_orders(contact_ids=[p.contact_id for p in rows])
     by_status: dict[str, list[dict]] = {}
     for p in rows:
         external = p.values["external_order_id"]
@@ -548,5 +550,8 @@ def orders_delete(
         raise OrdersError(
             "externalOrderIds", "give externalOrderId(s), or startDate and endDate (≤ 24 h)"
         )
+    contacts_mark_for_orders(
+        contact_ids=list(orders.values_list("contact_id", flat=True).distinct())
+    )
     _, per_model = orders.delete()  # items go with their orders (one DELETE per table)
     return per_model.get(Order._meta.label, 0)

@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Q
 from config.core.errors import FieldError
 from contacts.filters.compiler import ORDER_OPS, FilterError, list_value
 from contacts.models import Contact, Segment, SegmentKind
+from contacts.segment_members import segments_refresh_soon
 from contacts.segments import segment_create
 from marketing.models import Order, OrderStatus, RFMScore
 
@@ -67,7 +68,10 @@ def rfm_recompute() -> int:
             """,
             [OrderStatus.DELIVERED],
         )
-        return cursor.rowcount
+        scored = cursor.rowcount
+    # Segments on RFM scores: who entered or left them is found by a full refresh.
+    segments_refresh_soon()
+    return scored
 
 
 def rfm_grid() -> dict:

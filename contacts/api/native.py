@@ -8,6 +8,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.core.models import Scope
@@ -15,6 +16,7 @@ from contacts.api.segments import StaleFilter
 from contacts.custom_fields import custom_field_create, custom_field_delete, custom_field_update
 from contacts.filters.compiler import FilterError, filter_reach, segment_reach
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
+from contacts.segment_members import CHANGES_PAGE_MAX, segment_changes_page
 from contacts.segments import segment_create, segment_delete, segment_update
 
 REACH_RESPONSE = inline_serializer("Reach", {"reach": serializers.IntegerField()})
@@ -107,6 +109,34 @@ class ReachRequestSerializer(serializers.Serializer):
     filter = serializers.JSONField()
 
 
+class ChangesQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Changes at or after this instant (ISO 8601).")
+    limit = serializers.IntegerField(
+        min_value=1, max_value=CHANGES_PAGE_MAX, default=100, help_text="Changes per page."
+    )
+    after = serializers.IntegerField(
+        min_value=0, required=False, help_text="The `next` of the previous page."
+    )
+
+
+class SegmentChangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    contactId = serializers.IntegerField(source="contact_id")
+    change = serializers.ChoiceField(choices=["entered", "left"])
+    at = serializers.DateTimeField()
+
+
+class SegmentChangesSerializer(serializers.Serializer):
+    segmentId = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    entered = serializers.IntegerField(help_text="Contacts that entered since `since`.")
+    left = serializers.IntegerField(help_text="Contacts that left since `since`.")
+    changes = SegmentChangeSerializer(many=True, help_text="Oldest first, at most `limit`.")
+    next = serializers.IntegerField(
+        allow_null=True, help_text="Pass as `after` for the next page; null on the last page."
+    )
+
+
 class SegmentViewSet(_ServiceViewSet):
     """Static lists and dynamic filters; `reach` counts the contacts a filter matches now."""
 
@@ -138,3 +168,24 @@ class SegmentViewSet(_ServiceViewSet):
         except FilterError as exc:
             raise StaleFilter(segment, exc) from None
         return Response({"reach": reach})
+
+    @extend_schema(
+        parameters=[ChangesQuerySerializer],
+        responses={200: SegmentChangesSerializer},
+        description="Contacts that entered or left a dynamic segment (each change also "
+        "emitted a segmentEntered / segmentLeft event). A static segment is a 400.",
+    )
+    @action(detail=True, methods=["get"], url_path="changes")
+    def changes(self, request, pk=None):
+        segment = self.get_object()
+        query = ChangesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if segment.kind != SegmentKind.DYNAMIC:
+            raise ValidationError({"segment": ["only dynamic segments record changes"]})
+        page = segment_changes_page(
+            segment=segment,
+            since=query.validated_data["since"],
+            limit=query.validated_data["limit"],
+            after=query.validated_data.get("after"),
+        )
+        return Response(SegmentChangesSerializer(page).data)

@@ -28,6 +28,7 @@ from contacts.bulk.writer import (
 from contacts.custom_fields import custom_fields_load
 from contacts.errors import ContactError
 from contacts.models import ImportFailure, ImportJob
+from contacts.segment_members import contacts_mark_changed
 from contacts.segments import groups_static_ids, memberships_add, memberships_remove
 from contacts.validation import (
     STANDARD_FIELDS,
@@ -362,6 +363,7 @@ def _upsert_batch(
         contact_ids = list(dict.fromkeys(row_contact[i] for i in sorted(row_contact)))
         memberships_add(segment_ids=add_to, contact_ids=contact_ids)
         memberships_remove(segment_ids=remove_from, contact_ids=contact_ids)
+        contacts_mark_changed(contact_ids=contact_ids)
 
         event_key = options.get("eventKeyForNewContacts")
         if event_key and new_ids:

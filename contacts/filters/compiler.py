@@ -597,6 +597,18 @@ def segment_contacts(segment: Segment) -> QuerySet[Contact]:
     return Contact.objects.alive().filter(compiler.filter(_unwrap(segment.filter or {}), ""))
 
 
+def segments_conditions(segments: list[Segment]) -> dict[int, Q]:
+    """Each dynamic segment's filter as a Q over Contact (deleted contacts are not excluded
+    here), all compiled with one read of the custom field catalog."""
+    catalog = custom_fields_load()
+    conditions = {}
+    for segment in segments:
+        compiler = _Compiler(segment_depth=1)
+        compiler._custom_fields = catalog
+        conditions[segment.pk] = compiler.filter(_unwrap(segment.filter or {}), "")
+    return conditions
+
+
 def segment_reach(segment: Segment) -> int:
     return segment_contacts(segment).count()
 
@@ -609,5 +621,6 @@ __all__ = [
     "segment_contacts",
     "segment_filter_check",
     "segment_reach",
+    "segments_conditions",
     "validate_filter",
 ]

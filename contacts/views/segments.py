@@ -29,6 +29,7 @@ from contacts.filters.compiler import FilterError, filter_reach, segment_contact
 from contacts.forms import MembersAddForm, SegmentEditForm, SegmentForm
 from contacts.models import Contact, Segment, SegmentKind
 from contacts.paging import keyset_page, page_count
+from contacts.segment_members import segment_members_summary
 
 
 @role_required(Role.VIEWER)
@@ -331,6 +332,7 @@ def _dynamic_page(request, segment, *, built=None, status=200):
             "built": built,
             "reach": reach,
             "can_write": has_role(request.user, Role.MARKETER),
+            **segment_members_summary(segment=segment),
         },
         status=status,
     )

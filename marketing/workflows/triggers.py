@@ -2,6 +2,11 @@
 
 Runs are inserted set-based (INSERT ... SELECT) with the re-entry policy in the WHERE
 clause, so a segment of a million contacts or a busy birthday never walks through Python.
+
+Entering or leaving a dynamic segment is an event (segmentEntered / segmentLeft, emitted as
+its stored members change: contacts.segment_members): such a workflow starts on that event,
+for its segment, like an event-triggered one. A static segment's members change by hand
+and emit nothing, so its workflows still compare the segment with a snapshot every minute.
 """
 
 # Table and column names below come from the models; every value goes through parameters.
@@ -17,8 +22,9 @@ from django.utils import timezone
 
 from config.core.models import Organisation
 from contacts.filters.compiler import segment_contacts
-from contacts.models import Contact, Segment
-from marketing.models import Event
+from contacts.models import Contact, Segment, SegmentKind
+from contacts.segment_members import ENTERED_EVENT, LEFT_EVENT
+from marketing.models import Event, EventType
 from marketing.workflows.conditions import params_match_all
 from marketing.workflows.engine import runs_advance
 from marketing.workflows.graph import params_as_dict
@@ -115,19 +121,31 @@ def workflows_start_for_event(*, event) -> list[int]:
 
     if event.contact_id is None:
         return []
+    params = params_as_dict(event.params)
     workflows = Workflow.objects.filter(
         status=WorkflowStatus.ACTIVE,
         trigger_kind=TriggerKind.EVENT,
         event_type_id=event.event_type_id,
         current_version__isnull=False,
     ).select_related("current_version")
+    segment_trigger = _segment_trigger_of(event)
+    segment_id = params.get("segmentId")
+    if segment_trigger is not None and isinstance(segment_id, int):
+        workflows = workflows | Workflow.objects.filter(
+            status=WorkflowStatus.ACTIVE,
+            trigger_kind=segment_trigger,
+            segment_id=segment_id,
+            segment__kind=SegmentKind.DYNAMIC,
+            current_version__isnull=False,
+        ).select_related("current_version")
     # By id, the one order every processor takes entry locks in (see events_that_start).
     workflows = workflows.order_by("pk")
-    params = params_as_dict(event.params)
     table = Contact._meta.db_table
     started: list[int] = []
     for workflow in workflows:
-        if not params_match_all(workflow.trigger_conditions, params):
+        if workflow.trigger_kind == TriggerKind.EVENT and not params_match_all(
+            workflow.trigger_conditions, params
+        ):
             continue
         _contact_lock(workflow.pk, event.contact_id)
         started += runs_insert(
@@ -141,6 +159,16 @@ def workflows_start_for_event(*, event) -> list[int]:
     if started:
         transaction.on_commit(lambda: runs_advance(run_ids=started))
     return started
+
+
+def _segment_trigger_of(event) -> str | None:
+    """The segment trigger a segment event answers (None for any other event)."""
+    key = event.event_type.key
+    if key == ENTERED_EVENT:
+        return TriggerKind.SEGMENT_ENTER
+    if key == LEFT_EVENT:
+        return TriggerKind.SEGMENT_LEAVE
+    return None
 
 
 def workflows_start_for_events(*, event_ids: list[int]) -> int:
@@ -161,11 +189,29 @@ def events_that_start(event_ids: list[int]):
             status=WorkflowStatus.ACTIVE, trigger_kind=TriggerKind.EVENT
         ).values_list("event_type_id", flat=True)
     )
+    segment_keys = [
+        key
+        for kind, key in (
+            (TriggerKind.SEGMENT_ENTER, ENTERED_EVENT),
+            (TriggerKind.SEGMENT_LEAVE, LEFT_EVENT),
+        )
+        if Workflow.objects.filter(
+            status=WorkflowStatus.ACTIVE, trigger_kind=kind, segment__kind=SegmentKind.DYNAMIC
+        ).exists()
+    ]
+    if segment_keys:
+        workflow_types |= set(
+            EventType.objects.filter(key__in=segment_keys).values_list("pk", flat=True)
+        )
     if not workflow_types:
         return Event.objects.none()
-    return Event.objects.filter(
-        pk__in=event_ids, event_type_id__in=workflow_types, contact__isnull=False
-    ).order_by("contact_id", "pk")
+    return (
+        Event.objects.filter(
+            pk__in=event_ids, event_type_id__in=workflow_types, contact__isnull=False
+        )
+        .select_related("event_type")
+        .order_by("contact_id", "pk")
+    )
 
 
 def _segment_sql(segment: Segment) -> tuple[str, tuple[Any, ...]]:
@@ -175,9 +221,10 @@ def _segment_sql(segment: Segment) -> tuple[str, tuple[Any, ...]]:
 @transaction.atomic
 def segment_snapshot_reset(*, workflow: Workflow) -> None:
     """Take the segment's members as they are now, so activation does not start everyone
-    already in (or out of) it."""
+    already in (or out of) it. Static segments only: a dynamic one's entries and leaves are
+    events (see the module's docstring)."""
     WorkflowSegmentMember.objects.filter(workflow=workflow).delete()
-    if workflow.segment is None:
+    if workflow.segment is None or workflow.segment.kind != SegmentKind.STATIC:
         return
     members_sql, members_params = _segment_sql(workflow.segment)
     table = WorkflowSegmentMember._meta.db_table
@@ -200,7 +247,11 @@ def segment_workflow_check(*, workflow_id: int) -> int:
             .filter(pk=workflow_id, status=WorkflowStatus.ACTIVE)
             .first()
         )
-        if workflow is None or workflow.segment is None:
+        if (
+            workflow is None
+            or workflow.segment is None
+            or workflow.segment.kind != SegmentKind.STATIC
+        ):
             return 0
         members_sql, members_params = _segment_sql(workflow.segment)
         entering = workflow.trigger_kind == TriggerKind.SEGMENT_ENTER
@@ -239,6 +290,7 @@ def segment_workflows_check(*, now: dt.datetime | None = None) -> int:
     due = Workflow.objects.filter(
         status=WorkflowStatus.ACTIVE,
         trigger_kind__in=[TriggerKind.SEGMENT_ENTER, TriggerKind.SEGMENT_LEAVE],
+        segment__kind=SegmentKind.STATIC,
         current_version__isnull=False,
     ).exclude(segment_checked_at__gt=now - SEGMENT_CHECK_EVERY)
     return sum(segment_workflow_check(workflow_id=pk) for pk in due.values_list("pk", flat=True))

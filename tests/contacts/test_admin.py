@@ -65,6 +65,10 @@ def data(db):
         "/admin/contacts/unsubscribed/add/",
         "/admin/contacts/importjob/",
         "/admin/contacts/importjob/{job}/change/",
+        "/admin/contacts/dynamicmember/",
+        "/admin/contacts/segmentrecheck/",
+        "/admin/contacts/segmentchange/",
+        "/admin/contacts/segmentchange/?entered__exact=1",
     ],
 )
 def test_admin_pages_open(as_admin, data, path):

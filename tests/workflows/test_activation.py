@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from contacts.models import CustomFieldType, SegmentKind
+from contacts.segments import segment_attach, segment_create, segment_detach
 from marketing.models import Event, EventType
 from marketing.workflows.models import WorkflowRun
 from marketing.workflows.scenarios import SCENARIOS, workflow_create_from_scenario
@@ -159,20 +160,49 @@ def test_re_entry_policies(policy, days, started, django_capture_on_commit_callb
     assert WorkflowRun.objects.count() == started
 
 
-def test_segment_enter_and_leave_start_runs_only_for_changes(welcome):
-    inside = ContactFactory(town="Kyiv")
-    segment = SegmentFactory(kind=SegmentKind.DYNAMIC, filter={"town": "Kyiv"})
+def test_static_segment_enter_and_leave_start_runs_only_for_changes(welcome):
+    inside, newcomer = ContactFactory(), ContactFactory()
+    segment = SegmentFactory(kind=SegmentKind.STATIC)
+    segment_attach(segment=segment, contact_ids=[inside.pk])
     enter = make_workflow(chain({"kind": "exit"}), trigger_kind="segment_enter", segment=segment)
     leave = make_workflow(chain({"kind": "exit"}), trigger_kind="segment_leave", segment=segment)
     # Members at activation are the baseline, not entries.
     assert segment_workflows_check(now=timezone.now() + dt.timedelta(minutes=5)) == 0
-    newcomer = ContactFactory(town="Kyiv")
-    inside.town = "Lviv"
-    inside.save()
+    segment_attach(segment=segment, contact_ids=[newcomer.pk])
+    segment_detach(segment=segment, contact_ids=[inside.pk])
     assert segment_workflows_check(now=timezone.now() + dt.timedelta(minutes=10)) == 2
     assert list(enter.runs.values_list("contact_id", flat=True)) == [newcomer.pk]
     assert list(leave.runs.values_list("contact_id", flat=True)) == [inside.pk]
     assert segment_workflows_check(now=timezone.now() + dt.timedelta(minutes=15)) == 0
+
+
+def test_dynamic_segment_enter_and_leave_start_runs_from_the_segment_events(
+    welcome, django_capture_on_commit_callbacks, monkeypatch
+):
+    from contacts import segment_members
+    from contacts.segment_members import segment_members_drain, segment_members_fill
+    from contacts.services import contact_update
+    from marketing.events import events_process_pending
+
+    monkeypatch.setattr(segment_members, "_publish", lambda task, **kw: None)
+    inside = ContactFactory(town="Kyiv")
+    segment = segment_create(name="Kyiv", kind=SegmentKind.DYNAMIC, filter={"town": "Kyiv"})
+    other = segment_create(name="Lviv", kind=SegmentKind.DYNAMIC, filter={"town": "Lviv"})
+    segment_members_fill(segment_id=segment.pk)
+    segment_members_fill(segment_id=other.pk)
+    enter = make_workflow(chain({"kind": "exit"}), trigger_kind="segment_enter", segment=segment)
+    leave = make_workflow(chain({"kind": "exit"}), trigger_kind="segment_leave", segment=segment)
+    # No snapshot, no polling: members at activation never entered anything.
+    assert segment_workflows_check(now=timezone.now() + dt.timedelta(minutes=5)) == 0
+    newcomer = ContactFactory()
+    contact_update(contact=newcomer, data={"address": {"town": "Kyiv"}})
+    contact_update(contact=inside, data={"address": {"town": "Lviv"}})
+    segment_members_drain()
+    with django_capture_on_commit_callbacks(execute=True):
+        events_process_pending()
+    assert list(enter.runs.values_list("contact_id", flat=True)) == [newcomer.pk]
+    # Entering the Lviv segment is not leaving Kyiv: one run, for the one who left.
+    assert list(leave.runs.values_list("contact_id", flat=True)) == [inside.pk]
 
 
 def test_date_trigger_fires_once_a_day_for_matching_birthdays(settings):
