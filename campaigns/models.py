@@ -443,3 +443,7 @@ class ProviderRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.rate:g}/s"
+
+
+# Promo code pools live in their own module; imported here so Django registers them.
+from campaigns.promo.models import PromoCode, PromoPool  # noqa: E402, F401

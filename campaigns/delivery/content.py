@@ -5,6 +5,7 @@ inline content (POST /v1/message/email and /sms, template test sends).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formataddr, parseaddr
 from types import SimpleNamespace
@@ -115,9 +116,13 @@ def _inline_source(content: SendContent, channel: str) -> Any:
 
 
 def delivery_render(
-    content: SendContent, delivery: Delivery, custom_fields: list[CustomField]
+    content: SendContent,
+    delivery: Delivery,
+    custom_fields: list[CustomField],
+    extra: Mapping[str, Any] | None = None,
 ) -> RenderedMessage:
-    """Personalise the content for one delivery. Raises TemplateError."""
+    """Personalise the content for one delivery; `extra`: further top-level template names
+    (`$promo`). Raises TemplateError."""
     if content.skip_personalisation:
         return RenderedMessage(subject=content.subject, html=content.html, text=content.text)
     contact = (
@@ -125,6 +130,6 @@ def delivery_render(
     )
     version = delivery.template_version or content.template_version
     if version is not None:
-        return template_render(version=version, contact=contact, data=delivery.params)
+        return template_render(version=version, contact=contact, data=delivery.params, extra=extra)
     source = _inline_source(content, delivery.channel)
-    return template_render(template=source, contact=contact, data=delivery.params)
+    return template_render(template=source, contact=contact, data=delivery.params, extra=extra)

@@ -58,6 +58,7 @@ from campaigns.ledger import (
     unflushed_commits,
 )
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
+from campaigns.promo.assign import PromoCodes, pool_exhausted_reason
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
 from contacts.models import CustomField
@@ -197,6 +198,11 @@ class Scope:
         """After a batch with `failures`: go on (True) or stop (False)?"""
         return True
 
+    def promo_exhausted(self, delivery_ids: list[int], reason: str) -> None:
+        """A promo pool the template names ran out before these deliveries got a code: each
+        fails with the reason (a run pauses instead, see RunScope)."""
+        delivery_transition(status=DeliveryStatus.FAILED, delivery_ids=delivery_ids, error=reason)
+
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         """When to run again: 0 = at once, seconds, or None (stop)."""
         raise NotImplementedError
@@ -326,6 +332,8 @@ class RunScope(Scope):
         return not self.running
 
     def after_batch(self, failures: int) -> bool:
+        if self.pause_reason:
+            return False
         # Only a batch with failures can push the rate over the threshold.
         if not failures:
             return True
@@ -337,6 +345,13 @@ class RunScope(Scope):
             )
             return False
         return True
+
+    def promo_exhausted(self, delivery_ids: list[int], reason: str) -> None:
+        """A run does not fail its rows one by one when a promo pool runs out: they go back
+        to the queue and the run pauses with the reason; once the marketer adds codes,
+        resuming sends them."""
+        deliveries_release(delivery_ids)
+        self.pause_reason = self.pause_reason or reason
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         if budget_spent:
@@ -437,6 +452,9 @@ class _Batch:
         self.pace_deadline = 0.0
         version = scope.content.template_version
         self.versions: dict[int, TemplateVersion] = {version.pk: version} if version else {}
+        self.promo = PromoCodes()
+        # delivery id → {pool key: code} for the batch being sent (`$promo` in templates).
+        self.promo_codes: dict[int, dict[str, str]] = {}
 
     def version(self, version_id: int | None) -> TemplateVersion | None:
         if version_id is None:
@@ -475,7 +493,9 @@ class _Batch:
 
     def render(self, delivery: Delivery) -> RenderedMessage | Outcome:
         try:
-            return delivery_render(self.scope.content, delivery, self.custom_fields)
+            codes = self.promo_codes.get(delivery.pk)
+            extra = {"promo": codes} if codes else None
+            return delivery_render(self.scope.content, delivery, self.custom_fields, extra)
         except TemplateError as exc:
             return permanent(f"rendering failed: {exc}")
         except Exception:
@@ -557,6 +577,44 @@ class _Batch:
         gone = {pk for delivery_ids in skipped.values() for pk in delivery_ids}
         return [delivery for delivery in deliveries if delivery.pk not in gone]
 
+    def with_promo_codes(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Give each delivery whose template names promo pools its codes (campaigns.promo);
+        return the deliveries that can be sent. Those left without a code (a pool ran out,
+        or was deleted) are handed to the scope."""
+        self.promo_codes = {}
+        content = self.scope.content
+        needs = {}
+        for delivery in deliveries:
+            version = delivery.template_version or content.template_version
+            if version is not None:
+                sources = (version.subject, version.preheader, version.html, version.text)
+                keys = self.promo.keys_of(version.pk, (*sources, version.sms_text))
+            elif not content.skip_personalisation:
+                keys = self.promo.keys_of(None, (content.subject, content.html, content.text))
+            else:
+                keys = frozenset()
+            if keys:
+                needs[delivery.pk] = keys
+        if not needs:
+            return deliveries
+        batch = self.promo.batch(needs)
+        self.promo_codes = batch.codes
+        left_out: set[int] = set()
+        for key, delivery_ids in batch.unknown.items():
+            fresh = [pk for pk in delivery_ids if pk not in left_out]
+            delivery_transition(
+                status=DeliveryStatus.FAILED,
+                delivery_ids=fresh,
+                error=f"the template names promo pool {key}, which does not exist",
+            )
+            left_out.update(fresh)
+        for key, delivery_ids in batch.short.items():
+            fresh = [pk for pk in delivery_ids if pk not in left_out]
+            if fresh:
+                self.scope.promo_exhausted(fresh, pool_exhausted_reason(key))
+                left_out.update(fresh)
+        return [delivery for delivery in deliveries if delivery.pk not in left_out]
+
     def send(self, ids: list[int]) -> bool:
         """Send one claimed batch chunk by chunk; False when the scope must stop."""
         deliveries = list(
@@ -569,6 +627,7 @@ class _Batch:
         for delivery in deliveries:
             # A run has one version (a drip one per step): fetched once per task, not per row.
             delivery.template_version = self.version(delivery.template_version_id)
+        deliveries = self.with_promo_codes(deliveries)
         failures = 0
         self.pace_deadline = time.monotonic() + policy.claim_lease().total_seconds() / 2
         for start in range(0, len(deliveries), policy.RECORD_EVERY):
