@@ -1,8 +1,11 @@
 """Campaigns' API routes, one list per mount point (each route with and without a trailing
 slash): the CRM campaigns API under /api/crm/marketing/ and the eSputnik v1 message routes
-under /api/v1/ (both mounted by config.urls / config.api_urls).
+under /api/v1/, and Herald's own promo code routes under /api/herald/ (mounted by config.urls /
+config.api_urls).
 
 The README describes them ("The CRM campaigns API", "The eSputnik v1 API")."""
+
+from rest_framework.routers import SimpleRouter
 
 from campaigns.api.analytics import AggregatedMetricsView, CampaignAnalyticsView, DashboardView
 from campaigns.api.campaigns import (
@@ -16,6 +19,7 @@ from campaigns.api.campaigns import (
     SocialProfilesView,
 )
 from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from campaigns.promo.api import CampaignPromoCodesView, PromoPoolViewSet
 from config.core.routes import api_path
 
 ID = r"(?P<campaign_id>[0-9]{1,18})"
@@ -59,4 +63,16 @@ v1_urlpatterns: list = [
     api_path("message/email", EmailView.as_view(), "message-email"),
     api_path("message/sms", SMSView.as_view(), "message-sms"),
     api_path("message/status", StatusView.as_view(), "message-status"),
+]
+
+# Herald's own resources (promo code pools), under /api/herald/.
+_router = SimpleRouter()
+_router.trailing_slash = "/?"
+_router.register("promo-pools", PromoPoolViewSet, basename="promo-pool")
+
+herald_urlpatterns: list = [
+    api_path(
+        f"campaigns/{ID}/promo-codes", CampaignPromoCodesView.as_view(), "campaign-promo-codes"
+    ),
+    *_router.urls,
 ]

@@ -50,9 +50,12 @@ def pools_by_key(keys: Iterable[str]) -> dict[str, PromoPool]:
 
 def _check(sources: Mapping[str, str]) -> list[TemplateFieldError]:
     errors = []
-    known = pools_by_key(promo_keys(sources.values()))
+    # Each unknown key once, on the first field naming it (a text derived from the HTML
+    # repeats the HTML's keys).
+    reported = set(pools_by_key(promo_keys(sources.values())))
     for name, source in sources.items():
-        for key in sorted(promo_keys([source]) - set(known)):
+        for key in sorted(promo_keys([source]) - reported):
+            reported.add(key)
             errors.append(
                 TemplateFieldError(
                     name, f"$promo.{key} names a promo code pool that does not exist."

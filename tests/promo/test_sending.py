@@ -101,7 +101,7 @@ def test_a_retried_delivery_keeps_its_code(sink, settings):
     settings.HERALD_RETRY_BASE = 1
     pool = promo_pool_create(name="Spring", key="SPRING")
     promo_codes_generate(pool=pool, count=5, length=8)
-    busy, fine = vip(2)
+    busy, _fine = vip(2)
     sink.refuse(busy.email, "451 4.7.1 Try again later", once=True)
     run = promo_campaign(promo_template())
 
