@@ -306,3 +306,23 @@ def promo_codes_of_campaign(campaign: Campaign) -> QuerySet[PromoCode]:
         .select_related("pool", "contact", "delivery")
         .order_by("delivery__sent_at", "pk")
     )
+
+
+# Codes listed on the campaign report page (the CSV export has them all).
+REPORT_CODES_SHOWN = 20
+
+
+def promo_codes_report(campaign: Campaign) -> dict[str, Any]:
+    """For the campaign report: codes handed out per pool, and the latest few."""
+    codes = promo_codes_of_campaign(campaign)
+    per_pool = list(
+        PromoCode.objects.filter(delivery__run__campaign=campaign)
+        .values("pool__key")
+        .annotate(count=Count("id"))
+        .order_by("pool__key")
+    )
+    return {
+        "count": sum(row["count"] for row in per_pool),
+        "pools": per_pool,
+        "latest": list(codes.order_by("-assigned_at", "-pk")[:REPORT_CODES_SHOWN]),
+    }

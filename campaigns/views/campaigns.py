@@ -18,6 +18,7 @@ from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from campaigns.promo.services import promo_codes_report
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
@@ -262,7 +263,12 @@ def campaign_report(request, pk: int):
     return render(
         request,
         "campaigns/report.html",
-        {"campaign": campaign, "data": data, "chart": chart},
+        {
+            "campaign": campaign,
+            "data": data,
+            "chart": chart,
+            "promo": promo_codes_report(campaign),
+        },
     )
 
 
