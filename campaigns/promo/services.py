@@ -285,15 +285,27 @@ def promo_code_issue(
     *, pool: PromoPool, contact_id: int, workflow_run_id: int | None
 ) -> str | None:
     """Give a free code of the pool to a contact (a workflow step); None when the pool has
-    none left. A later message's `$!promo.KEY` shows the contact's newest such code."""
+    none left. A later message's `$!promo.KEY` shows the contact's newest such code. A run
+    gets one code per pool: asked again (the step repeated after a crash), it answers the
+    code it gave."""
     table = PromoCode._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {table} c SET contact_id = %s, workflow_run_id = %s, assigned_at = now()
-                 WHERE c.id = (SELECT id FROM {table} WHERE pool_id = %s AND assigned_at IS NULL
-                                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING c.code""",  # noqa: S608
-            [contact_id, workflow_run_id, pool.pk],
+            f"""WITH given AS (
+                    SELECT code FROM {table}
+                     WHERE contact_id = %(contact)s AND pool_id = %(pool)s
+                       AND workflow_run_id = %(run)s LIMIT 1
+                ), taken AS (
+                    UPDATE {table} c
+                       SET contact_id = %(contact)s, workflow_run_id = %(run)s,
+                           assigned_at = now()
+                     WHERE NOT EXISTS (SELECT 1 FROM given)
+                       AND c.id = (SELECT id FROM {table}
+                                    WHERE pool_id = %(pool)s AND assigned_at IS NULL
+                                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING c.code)
+                SELECT code FROM given UNION ALL SELECT code FROM taken""",  # noqa: S608
+            {"contact": contact_id, "run": workflow_run_id, "pool": pool.pk},
         )
         row = cursor.fetchone()
     return row[0] if row else None

@@ -18,16 +18,13 @@ from campaigns.promo.services import promo_codes_add, promo_codes_generate, prom
 from contacts.models import ChannelType, Contact
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory
-from tests.support.smtp import SMTPSink, use_sink
 
 CODE = re.compile(r"Your code: (\S+)\.")
 
 
 @pytest.fixture
-def sink(settings):
-    with SMTPSink() as server:
-        use_sink(settings, server)
-        yield server
+def sink(mail_to_sink):
+    return mail_to_sink
 
 
 def promo_template(key: str = "SPRING"):
