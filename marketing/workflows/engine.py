@@ -207,7 +207,8 @@ def _webhook(step: dict, run: WorkflowRun) -> Outcome:
 def _promo_issue(step: dict, run: WorkflowRun) -> Outcome:
     """Give the contact a code of the pool; a later send step's `$!promo.KEY` shows it. A
     repeated step (a worker died after it) keeps the code the run already got."""
-    pool = PromoPool.objects.filter(pk=step.get("pool_id")).first()
+    pool_id = step.get("pool_id")
+    pool = PromoPool.objects.filter(pk=pool_id).first() if isinstance(pool_id, int) else None
     if pool is None:
         raise StepError(f"promo pool {step.get('pool_id')} no longer exists", permanent=True)
     code = promo_code_issue(pool=pool, contact_id=run.contact_id, workflow_run_id=run.pk)
