@@ -145,6 +145,8 @@ class PromoCodes:
 
     def __init__(self) -> None:
         self.keys: dict[int | None, frozenset[str]] = {}
+        # Pools by key, read once per task (a task lives about a minute).
+        self.pools: dict[str, PromoPool] | None = None
 
     def keys_of(self, version_id: int | None, sources: Iterable[str]) -> frozenset[str]:
         if version_id not in self.keys:
@@ -161,7 +163,9 @@ class PromoCodes:
         for delivery_id, keys in needs.items():
             for key in keys:
                 by_key.setdefault(key, []).append(delivery_id)
-        pools = pools_by_key(by_key)
+        if self.pools is None or not set(by_key) <= set(self.pools):
+            self.pools = pools_by_key(set(by_key) | set(self.pools or ()))
+        pools = {key: self.pools[key] for key in by_key if key in self.pools}
         for key, delivery_ids in by_key.items():
             if key in pools:
                 codes_assign(pool=pools[key], delivery_ids=delivery_ids)

@@ -175,3 +175,29 @@ def test_two_concurrent_claimers_never_take_the_same_code():
     assert given.values("delivery").distinct().count() == 300
     assert len(people) == 400
     connection.close()
+
+
+@pytest.mark.django_db
+def test_report_api_and_csv_list_the_codes_a_campaign_sent(sink, api, full_key, client, viewer):
+    pool = promo_pool_create(name="Spring", key="SPRING")
+    promo_codes_generate(pool=pool, count=10, length=8)
+    people = vip(4)
+    run = promo_campaign(promo_template())
+    send_all(run)
+    shown = codes_in(sink)
+
+    body = api.get(f"/api/herald/campaigns/{run.campaign_id}/promo-codes", key=full_key).json()
+    assert body["count"] == 4
+    assert {row["email"]: row["code"] for row in body["results"]} == shown
+    assert all(row["pool"] == "SPRING" and row["sentAt"] for row in body["results"])
+    assert {row["contactId"] for row in body["results"]} == {p.pk for p in people}
+
+    client.force_login(viewer)
+    report = client.get(f"/campaigns/{run.campaign_id}/report/").content.decode()
+    assert 'data-testid="promo-count">4<' in report
+    export = client.get(f"/campaigns/{run.campaign_id}/promo-codes.csv")
+    lines = export.content.decode().splitlines()
+    assert lines[0] == "code,pool,contact_id,email,sent_at"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(shown.values())
+    missing = api.get("/api/herald/campaigns/999999/promo-codes", key=full_key)
+    assert missing.status_code == 404

@@ -61,7 +61,9 @@ def test_worker_sends_each_recipient_a_different_code_and_pauses_when_the_pool_r
         promo_codes_add(pool=pool, lines=[(n, f"LATE-{n}") for n in range(1, 51)])
         lifecycle.campaign_resume(campaign=run.campaign)
         wait_for(lambda: len(sink.received) >= 200, timeout=60)
-        wait_for(lambda: CampaignRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED)
+        wait_for(
+            lambda: CampaignRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED, timeout=60
+        )
 
         messages = sink.messages
     assert Counter(m["To"] for m in messages) == Counter({p.email: 1 for p in people})
