@@ -1,11 +1,12 @@
 """A workflow step issues a promo code to the contact; the next send step's message shows it."""
 
 import pytest
+from django.urls import reverse
 
 from campaigns.delivery.engine import send_request_process
 from campaigns.promo.models import PromoCode
 from campaigns.promo.services import promo_codes_add, promo_pool_create
-from marketing.workflows.models import WorkflowMessage, WorkflowRun
+from marketing.workflows.models import Workflow, WorkflowMessage, WorkflowRun
 from marketing.workflows.simulator import simulate
 from tests.workflows.conftest import chain, make_workflow, published
 from tests.workflows.test_engine import emit, start
@@ -74,3 +75,28 @@ def test_simulator_describes_the_issue_step(ann):
     pool = promo_pool_create(name="Welcome", key="WELCOME")
     result = simulate(graph=chain({"kind": "promo_issue", "pool_id": pool.pk}), contact=ann)
     assert result.path[0].description == "would issue a code of promo pool WELCOME"
+
+
+def test_marketer_adds_an_issue_step_on_the_workflow_page(client, marketer):
+    pool = promo_pool_create(name="Welcome", key="WELCOME")
+    client.force_login(marketer)
+    client.post("/automation/", {"name": "Codes", "scenario": ""})
+    workflow = Workflow.objects.get()
+    client.post(reverse("workflow_step_add", args=[workflow.pk]), {"kind": "promo_issue"})
+    page = client.get(reverse("workflow_detail", args=[workflow.pk])).content.decode()
+    assert "Issue a promo code" in page and "Welcome (WELCOME)" in page
+
+    response = client.post(
+        reverse("workflow_step_save", args=[workflow.pk, "s1"]),
+        {"s1-label": "", "s1-pool": pool.pk, "s1-next": ""},
+    )
+
+    assert response.status_code == 302
+    workflow.refresh_from_db()
+    assert workflow.draft_graph["steps"][0] == {
+        "id": "s1",
+        "kind": "promo_issue",
+        "label": "",
+        "next": "",
+        "pool_id": pool.pk,
+    }
