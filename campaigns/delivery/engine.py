@@ -58,7 +58,7 @@ from campaigns.ledger import (
     unflushed_commits,
 )
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
-from campaigns.promo.assign import PromoCodes, pool_exhausted_reason
+from campaigns.promo.assign import PromoCodes, pool_exhausted_reason, pool_has_free_codes
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
 from contacts.models import CustomField
@@ -198,9 +198,9 @@ class Scope:
         """After a batch with `failures`: go on (True) or stop (False)?"""
         return True
 
-    def promo_exhausted(self, delivery_ids: list[int], reason: str) -> None:
-        """A promo pool the template names ran out before these deliveries got a code: each
-        fails with the reason (a run pauses instead, see RunScope)."""
+    def promo_exhausted(self, delivery_ids: list[int], reason: str, key: str) -> None:
+        """A promo pool (`key`) the template names ran out before these deliveries got a
+        code: each fails with the reason (a run pauses instead, see RunScope)."""
         delivery_transition(status=DeliveryStatus.FAILED, delivery_ids=delivery_ids, error=reason)
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
@@ -303,6 +303,8 @@ class RunScope(Scope):
         self.status_checked = time.monotonic()
         self.running = True
         self.pause_reason = ""
+        # The promo pool whose emptiness set pause_reason, if that is why (see finish).
+        self.pause_pool = ""
         return True
 
     def batch_size(self) -> int:
@@ -346,15 +348,20 @@ class RunScope(Scope):
             return False
         return True
 
-    def promo_exhausted(self, delivery_ids: list[int], reason: str) -> None:
+    def promo_exhausted(self, delivery_ids: list[int], reason: str, key: str) -> None:
         """A run does not fail its rows one by one when a promo pool runs out: they go back
         to the queue and the run pauses with the reason; once the marketer adds codes,
         resuming sends them."""
         deliveries_release(delivery_ids)
-        self.pause_reason = self.pause_reason or reason
+        if not self.pause_reason:
+            self.pause_reason, self.pause_pool = reason, key
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         if budget_spent:
+            return 0.0
+        if self.pause_pool and pool_has_free_codes(self.pause_pool):
+            # Codes were added while this task sent the rest of its batch (and the run may
+            # have been paused by another sender and resumed since): no pause, go on.
             return 0.0
         if self.pause_reason:
             run_failing.send(sender=RunScope, run_id=self.pk, reason=self.pause_reason)
@@ -611,7 +618,7 @@ class _Batch:
         for key, delivery_ids in batch.short.items():
             fresh = [pk for pk in delivery_ids if pk not in left_out]
             if fresh:
-                self.scope.promo_exhausted(fresh, pool_exhausted_reason(key))
+                self.scope.promo_exhausted(fresh, pool_exhausted_reason(key), key)
                 left_out.update(fresh)
         return [delivery for delivery in deliveries if delivery.pk not in left_out]
 

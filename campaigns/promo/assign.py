@@ -183,3 +183,7 @@ def pool_exhausted_reason(key: str) -> str:
     """Why sending stopped when a pool ran out."""
     used = PromoCode.objects.filter(pool__key=key, assigned_at__isnull=False).count()
     return f"promo pool {key} has no free codes left ({used} sent)"
+
+
+def pool_has_free_codes(key: str) -> bool:
+    return PromoCode.objects.filter(pool__key=key, assigned_at__isnull=True).exists()

@@ -201,3 +201,23 @@ def test_report_api_and_csv_list_the_codes_a_campaign_sent(sink, api, full_key, 
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(shown.values())
     missing = api.get("/api/herald/campaigns/999999/promo-codes", key=full_key)
     assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_sender_that_ran_out_does_not_pause_a_run_whose_pool_was_refilled_meanwhile(sink):
+    pool = promo_pool_create(name="Spring", key="SPRING")
+    vip(1)
+    run = promo_campaign(promo_template())
+    late = engine.RunScope(run.pk)
+    assert late.load()
+    row = Delivery.objects.get(run=run)
+    late.promo_exhausted([row.pk], "promo pool SPRING has no free codes left (0 sent)", "SPRING")
+
+    # Meanwhile another sender paused the run, the marketer added codes and resumed it.
+    promo_codes_add(pool=pool, lines=[(1, "C1")])
+
+    assert late.finish(claimed_any=True, budget_spent=False) == 0.0
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    send_all(run)
+    assert list(codes_in(sink).values()) == ["C1"]
