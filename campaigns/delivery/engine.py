@@ -591,15 +591,15 @@ class _Batch:
         self.promo_codes = {}
         content = self.scope.content
         needs = {}
+        if content.skip_personalisation:
+            return deliveries
         for delivery in deliveries:
             version = delivery.template_version or content.template_version
             if version is not None:
                 sources = (version.subject, version.preheader, version.html, version.text)
                 keys = self.promo.keys_of(version.pk, (*sources, version.sms_text))
-            elif not content.skip_personalisation:
-                keys = self.promo.keys_of(None, (content.subject, content.html, content.text))
             else:
-                keys = frozenset()
+                keys = self.promo.keys_of(None, (content.subject, content.html, content.text))
             if keys:
                 needs[delivery.pk] = keys
         if not needs:

@@ -34,7 +34,7 @@ from campaigns.promo.models import (
     PromoCode,
     PromoPool,
 )
-from config.core.errors import ConflictError, FieldError, HeraldError
+from config.core.errors import ConflictError, FieldError
 
 # Codes per upload or generation: a pool of a million codes is plenty for one call, and
 # parsing a larger file would hold the request too long.
@@ -48,10 +48,6 @@ PREFIX_MAX = 20
 # (collisions would make drawing slow, and codes easy to guess).
 GENERATE_SPACE_SHARE = 0.01
 POOL_KEY = re.compile(rf"\A{POOL_KEY_PATTERN}\Z")
-
-
-class PromoPoolNotFound(HeraldError):
-    status = 404
 
 
 class PromoCodesInvalid(FieldError):
