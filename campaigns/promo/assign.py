@@ -89,26 +89,41 @@ def codes_assign(*, pool: PromoPool, delivery_ids: list[int]) -> None:
     deliveries = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""WITH need AS (
-                    SELECT d.id, d.contact_id, row_number() OVER (ORDER BY d.id) AS n
-                      FROM {deliveries} d
-                     WHERE d.id = ANY(%(ids)s)
-                       AND NOT EXISTS (SELECT 1 FROM {codes} c
-                                        WHERE c.delivery_id = d.id AND c.pool_id = %(pool)s)
-                       AND NOT EXISTS (SELECT 1 FROM {codes} c
-                                        WHERE c.contact_id = d.contact_id AND c.pool_id = %(pool)s
-                                          AND c.delivery_id IS NULL AND c.assigned_at IS NOT NULL)
+            # Every part is bounded by the batch: the codes the batch's deliveries have
+            # (promo_code_delivery_unique), the workflow-issued codes of its contacts
+            # (promo_code_contact), and as many free codes as needed, walked in the order of
+            # promo_code_free (ORDER BY assigned_at, id: the primary key cannot give that
+            # order, so the planner does not walk it past every code already handed out).
+            f"""WITH batch AS (
+                    SELECT id, contact_id FROM {deliveries} WHERE id = ANY(%(ids)s)
+                ), have AS (
+                    SELECT delivery_id FROM {codes}
+                     WHERE delivery_id = ANY(%(ids)s) AND pool_id = %(pool)s
+                ), issued AS (
+                    SELECT contact_id FROM {codes}
+                     WHERE contact_id IN (SELECT contact_id FROM batch) AND pool_id = %(pool)s
+                       AND delivery_id IS NULL AND contact_id IS NOT NULL
+                ), need AS (
+                    SELECT b.id, b.contact_id, row_number() OVER (ORDER BY b.id) AS n
+                      FROM batch b
+                     WHERE b.id NOT IN (SELECT delivery_id FROM have)
+                       AND (b.contact_id IS NULL
+                            OR b.contact_id NOT IN (SELECT contact_id FROM issued))
                 ), free AS (
                     SELECT id, row_number() OVER (ORDER BY id) AS n
                       FROM (SELECT id FROM {codes}
                              WHERE pool_id = %(pool)s AND assigned_at IS NULL
-                             ORDER BY id LIMIT (SELECT count(*) FROM need)
+                             ORDER BY assigned_at, id LIMIT (SELECT count(*) FROM need)
                              FOR UPDATE SKIP LOCKED) f
+                ), pairs AS (
+                    SELECT free.id, need.id AS delivery_id, need.contact_id
+                      FROM need JOIN free USING (n)
                 )
                 UPDATE {codes} c
-                   SET delivery_id = need.id, contact_id = need.contact_id, assigned_at = now()
-                  FROM need JOIN free USING (n)
-                 WHERE c.id = free.id""",  # noqa: S608
+                   SET delivery_id = pairs.delivery_id, contact_id = pairs.contact_id,
+                       assigned_at = now()
+                  FROM pairs
+                 WHERE c.id = pairs.id""",  # noqa: S608
             {"ids": delivery_ids, "pool": pool.pk},
         )
 

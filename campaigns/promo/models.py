@@ -35,7 +35,10 @@ class PromoPool(models.Model):
 
 
 class PromoCode(models.Model):
-    pool = models.ForeignKey(PromoPool, on_delete=models.CASCADE, related_name="codes")
+    # No index of its own: promo_code_unique leads with it.
+    pool = models.ForeignKey(
+        PromoPool, on_delete=models.CASCADE, related_name="codes", db_index=False
+    )
     code = models.CharField(max_length=CODE_MAX_LENGTH)
     source = models.CharField(max_length=10, choices=CodeSource.choices)
     # Who got it: a delivery (a send), or a contact through a workflow step (no delivery).
@@ -73,14 +76,19 @@ class PromoCode(models.Model):
         ]
         indexes = [
             # The free codes of a pool in id order: what assignment takes (SKIP LOCKED).
+            # assigned_at is in the key so that assignment can ORDER BY it (see
+            # campaigns.promo.assign.codes_assign).
             models.Index(
-                fields=["pool", "id"], name="promo_code_free", condition=Q(assigned_at__isnull=True)
+                fields=["pool", "assigned_at", "id"],
+                name="promo_code_free",
+                condition=Q(assigned_at__isnull=True),
             ),
-            # A contact's codes of a pool, newest first (workflow-issued codes shown later).
+            # The codes workflows gave contacts (no delivery), newest first: what a later
+            # message shows. Small: sent codes are not in it.
             models.Index(
                 fields=["contact", "pool", "-assigned_at"],
                 name="promo_code_contact",
-                condition=Q(contact__isnull=False),
+                condition=Q(contact__isnull=False, delivery__isnull=True),
             ),
         ]
 
