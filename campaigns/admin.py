@@ -14,9 +14,12 @@ from campaigns.models import (
     CampaignStep,
     Delivery,
     DeliveryEvent,
+    PromoCode,
+    PromoPool,
     RunStats,
     SendRequest,
 )
+from campaigns.promo.services import promo_pool_create, promo_pool_delete, promo_pool_update
 from campaigns.utm import FIELDS as UTM_FIELDS
 from campaigns.utm import UtmInvalid, utm_value_check
 from config.core.errors import HeraldError
@@ -271,4 +274,57 @@ class CampaignResendAdmin(admin.ModelAdmin):
     readonly_fields = ["campaign", "after", "subject", "created_at", "updated_at"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(PromoPool)
+class PromoPoolAdmin(admin.ModelAdmin):
+    list_display = ["name", "key", "expires_at", "created_at"]
+    search_fields = ["name", "key"]
+    readonly_fields = ["created_at"]
+    fields = ["name", "key", "description", "expires_at", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in ("name", "key", "description")}
+        data["expires_at"] = form.cleaned_data["expires_at"]
+        try:
+            if change:
+                promo_pool_update(pool=PromoPool.objects.get(pk=obj.pk), **data)
+            else:
+                obj.pk = promo_pool_create(**data).pk
+        except HeraldError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def get_actions(self, request):
+        # The bulk delete would skip the rule that keeps pools which handed out codes.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request, obj):
+        try:
+            promo_pool_delete(pool=obj)
+        except HeraldError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(PromoCode)
+class PromoCodeAdmin(admin.ModelAdmin):
+    list_display = ["code", "pool", "source", "contact", "delivery", "assigned_at"]
+    list_filter = ["pool", "source"]
+    search_fields = ["code"]
+    list_select_related = ["pool", "contact", "delivery"]
+    # Handing out is the sending engine's or a workflow's job: read-only here.
+    readonly_fields = [
+        "pool",
+        "code",
+        "source",
+        "contact",
+        "delivery",
+        "workflow_run_id",
+        "assigned_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
         return False

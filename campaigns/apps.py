@@ -10,3 +10,6 @@ class CampaignsConfig(AppConfig):
         # (so they also run in eager mode) and, through campaigns.lifecycle, connects the
         # lifecycle's receivers of the delivery engine's run signals in every process.
         from campaigns import tasks  # noqa: F401
+
+        # Registers `$promo` (promo code pools) with the templates' publish checks.
+        from campaigns.promo import assign  # noqa: F401

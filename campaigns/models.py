@@ -598,3 +598,7 @@ class CampaignResend(models.Model):
 
     def __str__(self) -> str:
         return f"Resend of {self.campaign}"
+
+
+# Promo code pools live in their own module; imported here so Django registers them.
+from campaigns.promo.models import PromoCode, PromoPool  # noqa: E402, F401

@@ -4,6 +4,7 @@ reached from inside emails. The APIs are in campaigns.api.urls."""
 from django.urls import path, re_path
 
 from campaigns import public
+from campaigns.promo import views as promo
 from campaigns.views import abtest, campaigns, message_log
 
 # Tokens are base 36, a dot and base 32 (tracking.token_make); any case is accepted.
@@ -30,7 +31,17 @@ pages_urlpatterns = [
     path(
         "campaigns/<int:pk>/ab-test/winner/", abtest.campaign_ab_winner, name="campaign_ab_winner"
     ),
+    path(
+        "campaigns/<int:pk>/promo-codes.csv",
+        promo.campaign_promo_codes_csv,
+        name="campaign_promo_codes_csv",
+    ),
     path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign_action"),
+    path("promo-codes/", promo.promo_list, name="promo_home"),
+    path("promo-codes/<int:pk>/", promo.promo_pool, name="promo_pool"),
+    path("promo-codes/<int:pk>/upload/", promo.promo_pool_upload, name="promo_pool_upload"),
+    path("promo-codes/<int:pk>/generate/", promo.promo_pool_generate, name="promo_pool_generate"),
+    path("promo-codes/<int:pk>/delete/", promo.promo_pool_delete_view, name="promo_pool_delete"),
 ]
 
 # No login: the signed token is the credential.

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from config.core.models import Scope
 from contacts.models import ChannelType, Contact
 from templates.errors import TemplateError, TemplateValidationError
+from templates.extensions import extensions_check, extensions_sample
 from templates.forms import located
 from templates.models import MessageTemplate, TemplateVersion
 from templates.preview import SAMPLE_CONTACT
@@ -241,8 +242,17 @@ class TemplateViewSet(viewsets.ModelViewSet):
             if version is None:
                 raise ValidationError({"version": [f"This template has no version {number}."]})
             source = {"version": version}
+        shown = source.get("version") or template
+        errors = extensions_check(shown)
+        if errors:
+            raise _api_error(TemplateValidationError(errors))
         try:
-            rendered = template_render(**source, contact=contact, data=body.validated_data["data"])
+            rendered = template_render(
+                **source,
+                contact=contact,
+                data=body.validated_data["data"],
+                extra=extensions_sample(shown),
+            )
         except TemplateError as exc:
             raise ValidationError({"data": [str(exc)]}) from None
         return Response({"subject": rendered.subject, "html": rendered.html, "text": rendered.text})

@@ -18,6 +18,7 @@ from templates.errors import (
     TemplateFieldError,
     TemplateValidationError,
 )
+from templates.extensions import extensions_check, extensions_sample
 from templates.languages import LANGUAGE_FIELDS
 from templates.models import MessageTemplate
 from templates.services import RenderedMessage, template_prepare, template_render
@@ -94,9 +95,15 @@ def template_preview(
     if not trial.channel:
         trial.channel = MessageTemplate._meta.get_field("channel").default
     template_prepare(trial, text_given=bool(trial.text))
+    errors = extensions_check(trial)
+    if errors:
+        raise TemplateValidationError(errors)
     try:
         return template_render(
-            template=trial, contact=contact if contact is not None else SAMPLE_CONTACT, data=data
+            template=trial,
+            contact=contact if contact is not None else SAMPLE_CONTACT,
+            data=data,
+            extra=extensions_sample(trial),
         )
     except TemplateError as exc:
         # Render limits (loop size, output size) depend on the data; say so on the data.

@@ -24,6 +24,7 @@ from templates.errors import (
     TemplateSyntaxError,
     TemplateValidationError,
 )
+from templates.extensions import extensions_check
 from templates.languages import (
     language_publish_errors,
     template_languages_copy,
@@ -192,6 +193,10 @@ def template_update(
 
 
 def _publish_errors(template: MessageTemplate) -> list[TemplateFieldError]:
+    return _content_errors(template) + extensions_check(template)
+
+
+def _content_errors(template: MessageTemplate) -> list[TemplateFieldError]:
     if template.channel == ChannelType.EMAIL:
         errors = []
         if not template.subject.strip():
@@ -332,14 +337,16 @@ def template_render(
     version: TemplateVersion | None = None,
     contact: Contact | Mapping[str, Any] | None,
     data: Mapping[str, Any] | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> RenderedMessage:
-    """Personalise a template (or a published version) for one recipient. Raises
-    TemplateError (engine) when a template exceeds its limits while rendering."""
+    """Personalise a template (or a published version) for one recipient. `extra`: further
+    top-level names for the template (templates.extensions). Raises TemplateError (engine)
+    when a template exceeds its limits while rendering."""
     source = version or template
     if source is None:
         raise ValueError("template_render needs a template or a version")
     contact_dict = contact_context(contact) if isinstance(contact, Contact) else contact
-    context = TemplateContext(contact_dict, data)
+    context = TemplateContext(contact_dict, data, extra)
 
     def render(field: str, *, escape_html: bool = False) -> str:
         text = getattr(source, field)

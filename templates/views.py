@@ -22,6 +22,7 @@ from templates.errors import (
     TemplateInUseError,
     TemplateValidationError,
 )
+from templates.extensions import extensions_sample
 from templates.forms import PreviewForm, TemplateForm, TemplateSearchForm, located
 from templates.models import MessageTemplate, TemplateVersion
 from templates.preview import (
@@ -232,7 +233,9 @@ def template_version_detail(request, pk: int, number: int):
     )
     rendered, render_error = None, ""
     try:
-        rendered = template_render(version=version, contact=SAMPLE_CONTACT, data={})
+        rendered = template_render(
+            version=version, contact=SAMPLE_CONTACT, data={}, extra=extensions_sample(version)
+        )
     except TemplateError as exc:
         render_error = str(exc)
     return render(

@@ -1,9 +1,12 @@
 """Campaigns' API routes, one list per mount point (each route with and without a trailing
 slash): the CRM campaigns API under /api/crm/marketing/ and the eSputnik v1 message routes
-under /api/v1/, and Herald's own under /api/herald/ (mounted by config.urls /
+under /api/v1/, and Herald's own (A/B tests, promo codes) under /api/herald/ (mounted by
+config.urls /
 config.api_urls).
 
 The README describes them ("The CRM campaigns API", "The eSputnik v1 API")."""
+
+from rest_framework.routers import SimpleRouter
 
 from campaigns.api.abtest import ABTestView, ABTestWinnerView
 from campaigns.api.analytics import AggregatedMetricsView, CampaignAnalyticsView, DashboardView
@@ -18,6 +21,7 @@ from campaigns.api.campaigns import (
     SocialProfilesView,
 )
 from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from campaigns.promo.api import CampaignPromoCodesView, PromoPoolViewSet
 from config.core.routes import api_path
 
 ID = r"(?P<campaign_id>[0-9]{1,18})"
@@ -55,7 +59,19 @@ crm_urlpatterns: list = [
     api_path("dashboard", DashboardView.as_view(), "crm-dashboard"),
 ]
 
-# Herald's own campaign resources, under /api/herald/.
+# The eSputnik v1 message routes (prepared message, email, SMS, status), under /api/v1/.
+v1_urlpatterns: list = [
+    api_path(r"message/(?P<id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
+    api_path("message/email", EmailView.as_view(), "message-email"),
+    api_path("message/sms", SMSView.as_view(), "message-sms"),
+    api_path("message/status", StatusView.as_view(), "message-status"),
+]
+
+# Herald's own campaign resources (A/B tests, promo code pools), under /api/herald/.
+_router = SimpleRouter()
+_router.trailing_slash = "/?"
+_router.register("promo-pools", PromoPoolViewSet, basename="promo-pool")
+
 herald_urlpatterns: list = [
     api_path(f"campaigns/{ID}/ab-test", ABTestView.as_view(), "herald-campaign-ab-test"),
     api_path(
@@ -63,12 +79,8 @@ herald_urlpatterns: list = [
         ABTestWinnerView.as_view(),
         "herald-campaign-ab-test-winner",
     ),
-]
-
-# The eSputnik v1 message routes (prepared message, email, SMS, status), under /api/v1/.
-v1_urlpatterns: list = [
-    api_path(r"message/(?P<id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
-    api_path("message/email", EmailView.as_view(), "message-email"),
-    api_path("message/sms", SMSView.as_view(), "message-sms"),
-    api_path("message/status", StatusView.as_view(), "message-status"),
+    api_path(
+        f"campaigns/{ID}/promo-codes", CampaignPromoCodesView.as_view(), "campaign-promo-codes"
+    ),
+    *_router.urls,
 ]

@@ -5,6 +5,7 @@ inline content (POST /v1/message/email and /sms, template test sends).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import formataddr, parseaddr
 from types import SimpleNamespace
@@ -171,9 +172,13 @@ def _inline_source(content: SendContent, channel: str) -> Any:
 
 
 def delivery_render(
-    content: SendContent, delivery: Delivery, custom_fields: list[CustomField]
+    content: SendContent,
+    delivery: Delivery,
+    custom_fields: list[CustomField],
+    extra: Mapping[str, Any] | None = None,
 ) -> RenderedMessage:
-    """Personalise the content for one delivery. Raises TemplateError."""
+    """Personalise the content for one delivery; `extra`: further top-level template names
+    (`$promo`). Raises TemplateError."""
     if content.skip_personalisation:
         return RenderedMessage(subject=content.subject, html=content.html, text=content.text)
     contact = (
@@ -183,10 +188,12 @@ def delivery_render(
     if version is not None:
         override = _override(content, delivery)
         if override is None:
-            return template_render(version=version, contact=contact, data=delivery.params)
-        return _render_overridden(version, override, contact, delivery)
+            return template_render(
+                version=version, contact=contact, data=delivery.params, extra=extra
+            )
+        return _render_overridden(version, override, contact, delivery, extra)
     source = _inline_source(content, delivery.channel)
-    return template_render(template=source, contact=contact, data=delivery.params)
+    return template_render(template=source, contact=contact, data=delivery.params, extra=extra)
 
 
 def _override(content: SendContent, delivery: Delivery) -> ContentOverride | None:
@@ -203,7 +210,11 @@ def _override(content: SendContent, delivery: Delivery) -> ContentOverride | Non
 
 
 def _render_overridden(
-    version: TemplateVersion, override: ContentOverride, contact: Any, delivery: Delivery
+    version: TemplateVersion,
+    override: ContentOverride,
+    contact: Any,
+    delivery: Delivery,
+    extra: Mapping[str, Any] | None = None,
 ) -> RenderedMessage:
     # template_render reads these attributes; the version itself stays as published.
     source = SimpleNamespace(
@@ -214,5 +225,10 @@ def _render_overridden(
         text=version.text,
         sms_text=version.sms_text,
     )
-    rendered = template_render(template=source, contact=contact, data=delivery.params)  # type: ignore[arg-type]
+    rendered = template_render(
+        template=source,  # type: ignore[arg-type]
+        contact=contact,
+        data=delivery.params,
+        extra=extra,
+    )
     return replace(rendered, from_name=override.from_name) if override.from_name else rendered

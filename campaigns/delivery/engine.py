@@ -58,6 +58,7 @@ from campaigns.ledger import (
     unflushed_commits,
 )
 from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
+from campaigns.promo.assign import PromoCodes, pool_exhausted_reason, pool_has_free_codes
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
 from contacts.models import CustomField
@@ -200,6 +201,11 @@ class Scope:
         """After a batch with `failures`: go on (True) or stop (False)?"""
         return True
 
+    def promo_exhausted(self, delivery_ids: list[int], reason: str, key: str) -> None:
+        """A promo pool (`key`) the template names ran out before these deliveries got a
+        code: each fails with the reason (a run pauses instead, see RunScope)."""
+        delivery_transition(status=DeliveryStatus.FAILED, delivery_ids=delivery_ids, error=reason)
+
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         """When to run again: 0 = at once, seconds, or None (stop)."""
         raise NotImplementedError
@@ -300,6 +306,8 @@ class RunScope(Scope):
         self.status_checked = time.monotonic()
         self.running = True
         self.pause_reason = ""
+        # The promo pool whose emptiness set pause_reason, if that is why (see finish).
+        self.pause_pool = ""
         return True
 
     def batch_size(self) -> int:
@@ -329,6 +337,8 @@ class RunScope(Scope):
         return not self.running
 
     def after_batch(self, failures: int) -> bool:
+        if self.pause_reason:
+            return False
         # Only a batch with failures can push the rate over the threshold.
         if not failures:
             return True
@@ -341,8 +351,20 @@ class RunScope(Scope):
             return False
         return True
 
+    def promo_exhausted(self, delivery_ids: list[int], reason: str, key: str) -> None:
+        """A run does not fail its rows one by one when a promo pool runs out: they go back
+        to the queue and the run pauses with the reason; once the marketer adds codes,
+        resuming sends them."""
+        deliveries_release(delivery_ids)
+        if not self.pause_reason:
+            self.pause_reason, self.pause_pool = reason, key
+
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         if budget_spent:
+            return 0.0
+        if self.pause_pool and pool_has_free_codes(self.pause_pool):
+            # Codes were added while this task sent the rest of its batch (and the run may
+            # have been paused by another sender and resumed since): no pause, go on.
             return 0.0
         if self.pause_reason:
             run_failing.send(sender=RunScope, run_id=self.pk, reason=self.pause_reason)
@@ -444,6 +466,9 @@ class _Batch:
         self.languages: dict[int, dict[str, TemplateVersionLanguage]] = {}
         # (version id, language version code or "") → the version a recipient gets.
         self.localised: dict[tuple[int, str], TemplateVersion] = {}
+        self.promo = PromoCodes()
+        # delivery id → {pool key: code} for the batch being sent (`$promo` in templates).
+        self.promo_codes: dict[int, dict[str, str]] = {}
 
     def version(self, version_id: int | None) -> TemplateVersion | None:
         if version_id is None:
@@ -499,7 +524,9 @@ class _Batch:
 
     def render(self, delivery: Delivery) -> RenderedMessage | Outcome:
         try:
-            return delivery_render(self.scope.content, delivery, self.custom_fields)
+            codes = self.promo_codes.get(delivery.pk)
+            extra = {"promo": codes} if codes else None
+            return delivery_render(self.scope.content, delivery, self.custom_fields, extra)
         except TemplateError as exc:
             return permanent(f"rendering failed: {exc}")
         except Exception:
@@ -581,6 +608,44 @@ class _Batch:
         gone = {pk for delivery_ids in skipped.values() for pk in delivery_ids}
         return [delivery for delivery in deliveries if delivery.pk not in gone]
 
+    def with_promo_codes(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Give each delivery whose template names promo pools its codes (campaigns.promo);
+        return the deliveries that can be sent. Those left without a code (a pool ran out,
+        or was deleted) are handed to the scope."""
+        self.promo_codes = {}
+        content = self.scope.content
+        needs = {}
+        if content.skip_personalisation:
+            return deliveries
+        for delivery in deliveries:
+            version = delivery.template_version or content.template_version
+            if version is not None:
+                sources = (version.subject, version.preheader, version.html, version.text)
+                keys = self.promo.keys_of(version.pk, (*sources, version.sms_text))
+            else:
+                keys = self.promo.keys_of(None, (content.subject, content.html, content.text))
+            if keys:
+                needs[delivery.pk] = keys
+        if not needs:
+            return deliveries
+        batch = self.promo.batch(needs)
+        self.promo_codes = batch.codes
+        left_out: set[int] = set()
+        for key, delivery_ids in batch.unknown.items():
+            fresh = [pk for pk in delivery_ids if pk not in left_out]
+            delivery_transition(
+                status=DeliveryStatus.FAILED,
+                delivery_ids=fresh,
+                error=f"the template names promo pool {key}, which does not exist",
+            )
+            left_out.update(fresh)
+        for key, delivery_ids in batch.short.items():
+            fresh = [pk for pk in delivery_ids if pk not in left_out]
+            if fresh:
+                self.scope.promo_exhausted(fresh, pool_exhausted_reason(key), key)
+                left_out.update(fresh)
+        return [delivery for delivery in deliveries if delivery.pk not in left_out]
+
     def send(self, ids: list[int]) -> bool:
         """Send one claimed batch chunk by chunk; False when the scope must stop."""
         deliveries = list(
@@ -594,6 +659,7 @@ class _Batch:
             # A run has one version (a drip one per step): fetched once per task, not per row.
             delivery.template_version = self.version(delivery.template_version_id)
             delivery.template_version = self.language_version(delivery)
+        deliveries = self.with_promo_codes(deliveries)
         failures = 0
         self.pace_deadline = time.monotonic() + policy.claim_lease().total_seconds() / 2
         for start in range(0, len(deliveries), policy.RECORD_EVERY):

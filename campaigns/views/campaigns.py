@@ -19,6 +19,7 @@ from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, CampaignUtmForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
+from campaigns.promo.services import promo_codes_report
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
@@ -298,6 +299,7 @@ def campaign_report(request, pk: int):
             "chart": chart,
             "ab": ab_results(test) if test is not None else None,
             "can_write": has_role(request.user, Role.MARKETER) and campaign.deleted_at is None,
+            "promo": promo_codes_report(campaign),
         },
     )
 

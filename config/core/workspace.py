@@ -7,6 +7,7 @@ NAVIGATION = [
     ("segments_home", "Segments"),
     ("templates_home", "Templates"),
     ("campaigns_home", "Campaigns"),
+    ("promo_home", "Promo codes"),
     ("automation_home", "Automation"),
     ("orders_home", "Orders"),
     ("integrations_home", "Integrations"),

@@ -17,6 +17,9 @@ from django.utils import timezone
 
 from campaigns.messages import MessageError, smartsend_start
 from campaigns.models import Delivery
+from campaigns.promo.assign import pool_exhausted_reason
+from campaigns.promo.models import PromoPool
+from campaigns.promo.services import promo_code_issue
 from config.core.models import Organisation
 from config.core.queues import CLOCK, lease_claim, lease_expired
 from contacts.models import Segment
@@ -201,6 +204,19 @@ def _webhook(step: dict, run: WorkflowRun) -> Outcome:
     return Outcome(next_step=step.get("next") or "", note=f"HTTP {status}")
 
 
+def _promo_issue(step: dict, run: WorkflowRun) -> Outcome:
+    """Give the contact a code of the pool; a later send step's `$!promo.KEY` shows it. A
+    repeated step (a worker died after it) keeps the code the run already got."""
+    pool_id = step.get("pool_id")
+    pool = PromoPool.objects.filter(pk=pool_id).first() if isinstance(pool_id, int) else None
+    if pool is None:
+        raise StepError(f"promo pool {step.get('pool_id')} no longer exists", permanent=True)
+    code = promo_code_issue(pool=pool, contact_id=run.contact_id, workflow_run_id=run.pk)
+    if code is None:
+        raise StepError(pool_exhausted_reason(pool.key), permanent=True)
+    return Outcome(next_step=step.get("next") or "", note=f"promo code {code} of {pool.key}")
+
+
 def execute_step(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
     kind = step.get("kind")
     if kind == "send":
@@ -221,6 +237,8 @@ def execute_step(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
         return _update_field(step, run)
     if kind == "webhook":
         return _webhook(step, run)
+    if kind == "promo_issue":
+        return _promo_issue(step, run)
     if kind == "exit":
         return Outcome(exit=True, note="exit step")
     raise StepError(f"unknown step kind {kind!r}", permanent=True)

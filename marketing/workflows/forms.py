@@ -4,6 +4,7 @@ import json
 
 from django import forms
 
+from campaigns.promo.models import PromoPool
 from config.core.parsers import json_text_load
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
@@ -178,6 +179,9 @@ class StepForm(forms.Form):
     url = forms.URLField(
         max_length=2000, required=False, assume_scheme="https", label="Webhook URL"
     )
+    pool = forms.ModelChoiceField(
+        queryset=PromoPool.objects.all(), required=False, label="Promo code pool"
+    )
 
     def __init__(self, *args, step: dict, graph: dict, **kwargs):
         self.step = step
@@ -231,6 +235,7 @@ class StepForm(forms.Form):
             "segment": step.get("segment_id"),
             "field": step.get("field", "firstName"),
             "url": step.get("url", ""),
+            "pool": step.get("pool_id"),
         } | ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
 
     @staticmethod
@@ -254,6 +259,7 @@ class StepForm(forms.Form):
             "segment_remove": ["segment", "next"],
             "update_field": ["field", "value", "next"],
             "webhook": ["url", "next"],
+            "promo_issue": ["pool", "next"],
             "exit": [],
         }[kind]
         return ["label", *fields]
@@ -318,6 +324,8 @@ class StepForm(forms.Form):
             step["value"] = data["value"]
         elif kind == "webhook":
             step["url"] = data["url"]
+        elif kind == "promo_issue":
+            step["pool_id"] = data["pool"].pk if data.get("pool") else None
         return step
 
 

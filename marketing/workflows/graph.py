@@ -26,6 +26,7 @@ STEP_KINDS = {
     "segment_remove": "Remove from a static segment",
     "update_field": "Update a contact field",
     "webhook": "Call a webhook",
+    "promo_issue": "Issue a promo code",
     "exit": "Exit",
 }
 CHECK_TYPES = {
@@ -105,6 +106,7 @@ def default_step(kind: str) -> dict:
         "segment_remove": {"segment_id": None},
         "update_field": {"field": "firstName", "value": ""},
         "webhook": {"url": ""},
+        "promo_issue": {"pool_id": None},
         "exit": {},
     }
     step = {"kind": kind, "label": ""}
@@ -269,6 +271,9 @@ def _check_value(step: dict, problems: list[str]) -> None:
         url = str(step.get("url") or "")
         if not re.match(r"^https?://[^\s/]+", url):
             problems.append(f"{name}: the webhook URL must start with http:// or https://")
+    elif kind == "promo_issue":
+        if not isinstance(step.get("pool_id"), int):
+            problems.append(f"{name}: choose the promo code pool")
     elif kind != "exit":
         problems.append(f"{name}: unknown step kind {kind!r}")
 

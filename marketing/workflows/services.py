@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import transaction
 
+from campaigns.promo.models import PromoPool
 from config.core.errors import ConflictError, HeraldError
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
@@ -154,6 +155,9 @@ def _reference_problems(graph: dict) -> list[str]:
                 validate_filter((step.get("check") or {}).get("filter") or {})
             except FilterError as exc:
                 problems.append(f"{name}: the contact filter is wrong at {exc.path}: {exc.message}")
+        elif kind == "promo_issue" and isinstance(step.get("pool_id"), int):
+            if not PromoPool.objects.filter(pk=step["pool_id"]).exists():
+                problems.append(f"{name}: promo pool {step['pool_id']} no longer exists")
         elif kind == "update_field":
             match = wf_graph.CUSTOM_FIELD_RE.match(step.get("field") or "")
             if match and not CustomField.objects.filter(pk=int(match.group(1))).exists():

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from campaigns.promo.models import PromoPool
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.conditions import contact_matches, param_matches
 from marketing.workflows.engine import update_data, wait_until
@@ -54,6 +55,9 @@ def _describe(step: dict, contact, now) -> str:
         return f"would set {step.get('field')} ({update_data(step['field'], step.get('value'))})"
     if kind == "webhook":
         return f"would POST to {step.get('url')}"
+    if kind == "promo_issue":
+        pool = PromoPool.objects.filter(pk=step.get("pool_id")).first()
+        return f"would issue a code of promo pool {pool.key if pool else step.get('pool_id')}"
     if kind == "exit":
         return "exits the workflow"
     return ""

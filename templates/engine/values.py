@@ -141,14 +141,20 @@ def to_plain(value: Any, depth: int = 0) -> Any:
 class TemplateContext:
     """`$contact` and `$data` copied once into plain values, for rendering several templates
     (subject, HTML, text) of one message. Renders never change it: `#set` and loop variables
-    live in a scope of each render's own."""
+    live in a scope of each render's own. `extra` adds other top-level names (`$promo`, given
+    by the layer that sends), copied the same way."""
 
     __slots__ = ("namespace",)
 
     def __init__(
-        self, contact: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None
+        self,
+        contact: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.namespace = {"contact": to_plain(contact or {}), "data": to_plain(data or {})}
+        for name, value in (extra or {}).items():
+            self.namespace.setdefault(name, to_plain(value))
 
 
 def as_number(value: Any) -> int | float | None:
