@@ -10,6 +10,7 @@ from campaigns.models import (
     CampaignStep,
     Delivery,
     DeliveryEvent,
+    FrequencyCap,
     RunStats,
     SendRequest,
 )
@@ -151,3 +152,10 @@ class DeliveryEventAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     raw_id_fields = ["delivery"]
     show_full_result_count = False
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(admin.ModelAdmin):
+    """The organisation's frequency caps (also on the settings page and the API)."""
+
+    list_display = ["channel", "limit", "period_days", "updated_at"]

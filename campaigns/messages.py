@@ -316,9 +316,12 @@ def smartsend_start(
     from_name: str = "",
     external_request_id: str = "",
     api_key: Any = None,
+    kind: str = SendKind.SMARTSEND,
+    send_window: dict | None = None,
 ) -> tuple[SendRequest, list[RecipientResult]]:
     """POST /v1/message/{id}/smartsend: the latest published version of message `id` to
-    each recipient, personalised with its jsonParam as $data."""
+    each recipient, personalised with its jsonParam as $data. A workflow's send step passes
+    kind WORKFLOW (a marketing message: frequency caps apply) and its sending window."""
     _template, version = _latest_version(template_id)
     channel = version.channel
     if email is not None and email != (channel == ChannelType.EMAIL):
@@ -326,7 +329,8 @@ def smartsend_start(
             [("email", f"is {str(email).lower()} but message {template_id} is sent by {channel}")]
         )
     send_request = SendRequest.objects.create(
-        kind=SendKind.SMARTSEND,
+        kind=kind,
+        send_window=send_window,
         template_version=version,
         from_name=from_name,
         external_request_id=external_request_id,

@@ -16,6 +16,9 @@ class SendKind(models.TextChoices):
     EMAIL = "email", "Email"
     SMS = "sms", "SMS"
     TEST = "test", "Test send"
+    # A workflow's send step: marketing, so it counts towards frequency caps and keeps the
+    # step's sending window (the other kinds are transactional).
+    WORKFLOW = "workflow", "Workflow send"
 
 
 class SendRequest(models.Model):
@@ -36,6 +39,8 @@ class SendRequest(models.Model):
     from_email = models.CharField(max_length=254, blank=True)
     from_name = models.CharField(max_length=200, blank=True)
     skip_personalisation = models.BooleanField(default=False)
+    # Workflow sends: the step's allowed sending window (campaigns.send_rules), or null.
+    send_window = models.JSONField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     external_request_id = models.CharField(max_length=255, blank=True, db_index=True)
     api_key = models.ForeignKey(
@@ -171,6 +176,15 @@ class Delivery(models.Model):
                 name="delivery_request_queued",
                 condition=Q(status="queued", send_request__isnull=False),
             ),
+            # Frequency caps count each contact's messages sent in the last N days
+            # (campaigns.delivery.rules): a range of this index per contact of a batch, instead
+            # of every delivery the contact ever had. Partial: queued rows (the bulk of a
+            # running campaign) are not in it, so claims do not maintain it.
+            models.Index(
+                fields=["contact", "sent_at"],
+                name="delivery_contact_sent",
+                condition=Q(sent_at__isnull=False),
+            ),
             # Provider webhooks find a delivery by the id the provider gave it.
             models.Index(
                 fields=["provider_message_id"],
@@ -268,6 +282,12 @@ class Campaign(models.Model):
     )
     # Milestone: {"fieldId": 12, "offsetDays": 0, "yearly": true, "sendAt": "09:00"}.
     milestone = models.JSONField(null=True, blank=True)
+    # Recipient-local send time: each contact gets the message at this wall-clock time in its
+    # own time zone (the organisation's when it has none), the next one after the launch.
+    send_local_time = models.TimeField(null=True, blank=True)
+    # Allowed sending window (campaigns.send_rules): {"from": "09:00", "to": "20:00",
+    # "days": [1, 2, 3, 4, 5]} in each recipient's zone; null: any time.
+    send_window = models.JSONField(null=True, blank=True)
     status = models.CharField(
         max_length=15, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
@@ -443,3 +463,25 @@ class ProviderRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.rate:g}/s"
+
+
+class FrequencyCap(models.Model):
+    """An organisation setting: at most `limit` marketing messages on `channel` per contact in
+    any `period_days` days. Campaign runs and workflow sends count; transactional messages
+    (the eSputnik v1 message API, test sends) neither count nor are capped."""
+
+    channel = models.CharField(max_length=20, choices=ChannelType.choices, unique=True)
+    limit = models.PositiveIntegerField()
+    period_days = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(limit__gte=1) & Q(period_days__gte=1), name="frequency_cap_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.limit} in {self.period_days} days"

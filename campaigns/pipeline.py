@@ -42,6 +42,7 @@ from campaigns.models import (
     DeliveryEvent,
     RunStatus,
 )
+from campaigns.send_rules import SendWindow, local_time_sql, zone_join
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, Unsubscribed
@@ -104,8 +105,12 @@ def _insert(
     next_params: tuple = (),
     prefix: str = "",
     prefix_params: tuple = (),
+    plan_join: str = "",
+    plan_params: tuple = (),
+    order_by: str = "c.id",
 ) -> int:
-    """One INSERT … SELECT of the audience into the ledger for one channel and step."""
+    """One INSERT … SELECT of the audience into the ledger for one channel and step.
+    `plan_join` joins what `next_attempt` reads (the recipient's zone, a planned time)."""
     audience_sql, audience_params = audience
     # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
     # channel is one of ChannelType's values, checked here, so it can be a literal.
@@ -146,9 +151,9 @@ def _insert(
           FROM (
             SELECT gen_random_uuid() AS uuid, c.id, {locator} AS locator, c.language_code,
                    ({next_attempt})::timestamptz AS next_attempt_at
-              FROM {contacts} c {join}
+              FROM {contacts} c {join} {plan_join}
              WHERE c.id IN ({audience_sql}) AND {" AND ".join(where)} {extra_where}
-             ORDER BY c.id
+             ORDER BY {order_by}
           ) r
         ON CONFLICT (run_id, contact_id, channel, step) WHERE run_id IS NOT NULL DO NOTHING
     """
@@ -160,6 +165,7 @@ def _insert(
         version.pk if version else None,
         _message_id_domain(version),
         *next_params,
+        *plan_params,
         *audience_params,
         *extra_params,
     ]
@@ -197,6 +203,31 @@ def _milestone_clause(campaign: Campaign) -> tuple[str, tuple, str, tuple, str, 
     return prefix, (), where, where_params, next_attempt, next_params
 
 
+def _send_rules_plan(
+    campaign: Campaign, next_attempt: str, next_params: tuple
+) -> tuple[str, tuple, str, tuple, str]:
+    """(next_attempt, its params, plan join, its params, insert order) with the campaign's
+    recipient-local send time and sending window applied to the planned time of each row.
+
+    Rows are inserted in the order they fall due, so the claim (which walks a run's queued
+    rows in id order) meets the due rows first and stops, instead of stepping over the ones
+    planned for later zones."""
+    window = SendWindow.of(campaign.send_window)
+    local = campaign.send_local_time
+    if window is None and local is None:
+        return next_attempt, next_params, "", (), "c.id"
+    join, zone, join_params = zone_join("c", alias="lz")
+    if local is not None and campaign.type in (CampaignType.BLAST, CampaignType.RECURRING):
+        planned, planned_params = local_time_sql(local, zone), ()
+    elif next_attempt == "NULL":
+        planned, planned_params = "now()", ()
+    else:
+        planned, planned_params = next_attempt, next_params
+    join += f" CROSS JOIN LATERAL (SELECT ({planned})::timestamptz AS at) planned"
+    result = window.opening_sql("planned.at", zone) if window else "planned.at"
+    return result, (), join, (*join_params, *planned_params), "next_attempt_at, id"
+
+
 @transaction.atomic
 def run_materialise(*, run: CampaignRun) -> int:
     """Insert the run's recipients into the ledger (audience minus unconfirmed, deleted and
@@ -222,6 +253,9 @@ def run_materialise(*, run: CampaignRun) -> int:
             # from the moment the contact entered.
             total += step.delay
             version = _published_version(step.template_id)
+            next_attempt, next_params, join, join_params, order = _send_rules_plan(
+                campaign, "now() + %s", (total,)
+            )
             for channel in channels:
                 inserted += _insert(
                     run=run,
@@ -229,12 +263,18 @@ def run_materialise(*, run: CampaignRun) -> int:
                     step=step.position,
                     version=version,
                     audience=audience,
-                    next_attempt="now() + %s",
-                    next_params=(total,),
+                    next_attempt=next_attempt,
+                    next_params=next_params,
+                    plan_join=join,
+                    plan_params=join_params,
+                    order_by=order,
                 )
     elif campaign.type == CampaignType.MILESTONE:
         prefix, prefix_params, where, where_params, next_attempt, next_params = _milestone_clause(
             campaign
+        )
+        next_attempt, next_params, join, join_params, order = _send_rules_plan(
+            campaign, next_attempt, next_params
         )
         for channel in channels:
             inserted += _insert(
@@ -249,11 +289,24 @@ def run_materialise(*, run: CampaignRun) -> int:
                 next_params=next_params,
                 prefix=prefix,
                 prefix_params=prefix_params,
+                plan_join=join,
+                plan_params=join_params,
+                order_by=order,
             )
     else:
+        next_attempt, next_params, join, join_params, order = _send_rules_plan(campaign, "NULL", ())
         for channel in channels:
             inserted += _insert(
-                run=run, channel=channel, step=0, version=run.template_version, audience=audience
+                run=run,
+                channel=channel,
+                step=0,
+                version=run.template_version,
+                audience=audience,
+                next_attempt=next_attempt,
+                next_params=next_params,
+                plan_join=join,
+                plan_params=join_params,
+                order_by=order,
             )
     with connection.cursor() as cursor:
         if inserted >= ANALYZE_AFTER_ROWS:

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from campaigns.api.urls import herald_urlpatterns as campaigns_native
 from campaigns.api.urls import v1_urlpatterns as campaigns_v1
 from contacts.api.urls import herald_urlpatterns as contacts_native
 from contacts.api.urls import urlpatterns as contacts_v1
@@ -24,4 +25,5 @@ herald_urlpatterns = [
     path("", include("templates.api_urls")),
     path("", include(marketing_native)),
     path("", include(integrations_native)),
+    path("", include(campaigns_native)),
 ]

@@ -16,6 +16,7 @@ from campaigns.api.campaigns import (
     SocialProfilesView,
 )
 from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from campaigns.api.send_rules import FrequencyCapsView
 from config.core.routes import api_path
 
 ID = r"(?P<campaign_id>[0-9]{1,18})"
@@ -59,4 +60,9 @@ v1_urlpatterns: list = [
     api_path("message/email", EmailView.as_view(), "message-email"),
     api_path("message/sms", SMSView.as_view(), "message-sms"),
     api_path("message/status", StatusView.as_view(), "message-status"),
+]
+
+# Herald's own campaign settings, under /api/herald/.
+herald_urlpatterns: list = [
+    api_path("settings/frequency-caps", FrequencyCapsView.as_view(), "frequency-caps"),
 ]

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.messages import MessageError, smartsend_start
-from campaigns.models import Delivery
+from campaigns.models import Delivery, SendKind
 from config.core.models import Organisation
 from config.core.queues import CLOCK, lease_claim, lease_expired
 from contacts.models import Segment
@@ -120,6 +120,8 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
             template_id=step["template_id"],
             recipients=[{"contactId": run.contact_id, "jsonParam": run.params or {}}],
             email=step.get("channel", "email") == "email",
+            kind=SendKind.WORKFLOW,
+            send_window=step.get("window") or None,
         )
     except MessageError as exc:
         raise StepError(str(exc), permanent=True) from None

@@ -16,6 +16,7 @@ import copy
 import re
 from typing import Any
 
+from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
 
 STEP_KINDS = {
@@ -230,6 +231,11 @@ def _check_value(step: dict, problems: list[str]) -> None:
             problems.append(f"{name}: choose the message template to send")
         if step.get("channel") not in ("email", "sms"):
             problems.append(f"{name}: the channel must be email or sms")
+        if step.get("window"):
+            try:
+                SendWindow.clean(step["window"], field="window")
+            except FieldError as exc:
+                problems.append(f"{name}: sending {exc.field}: {exc.message}")
     elif kind == "wait":
         if step.get("mode") == "duration":
             seconds = step.get("seconds")
