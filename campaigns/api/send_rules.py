@@ -15,7 +15,7 @@ from contacts.models import ChannelType
 class FrequencyCapSerializer(serializers.Serializer):
     """The schema of one cap; the rules (and their 400s) are campaigns.send_rules.caps_clean."""
 
-    channel = serializers.ChoiceField(choices=ChannelType.values)
+    channel = serializers.ChoiceField(choices=ChannelType.choices)
     limit = serializers.IntegerField(
         min_value=1, help_text="At most this many marketing messages per contact…"
     )
