@@ -28,10 +28,18 @@ class FrequencyCapsForm(forms.Form):
         self.rows = []
         for channel, name in ChannelType.choices:
             self.fields[f"{channel}_limit"] = forms.IntegerField(
-                required=False, label=f"{name}: at most", min_value=1, max_value=MAX_CAP
+                required=False,
+                label=f"{name}: at most",
+                min_value=1,
+                max_value=MAX_CAP,
+                widget=forms.NumberInput(attrs={"aria-label": f"{name}: at most"}),
             )
             self.fields[f"{channel}_period"] = forms.IntegerField(
-                required=False, label="messages in", min_value=1, max_value=MAX_PERIOD_DAYS
+                required=False,
+                label=f"{name}: messages in (days)",
+                min_value=1,
+                max_value=MAX_PERIOD_DAYS,
+                widget=forms.NumberInput(attrs={"aria-label": f"{name}: days"}),
             )
             self.rows.append((name, self[f"{channel}_limit"], self[f"{channel}_period"]))
 

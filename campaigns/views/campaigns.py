@@ -18,6 +18,7 @@ from campaigns.analytics import campaign_analytics, run_progress
 from campaigns.forms import CampaignForm, SendRulesForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from campaigns.send_rules import SendWindow
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
@@ -184,6 +185,7 @@ def campaign_detail(request, pk: int):
             "recurrence": recurrence,
             "steps": campaign.steps.select_related("template"),
             "launch_problem": _launch_problem(campaign),
+            "send_window": SendWindow.of(campaign.send_window),
         },
     )
 
