@@ -8,6 +8,10 @@
          "step": "s1"}, "yes": "s4", "no": "s5"},
         ...]}
 
+A send step may carry an allowed sending window, `"window": {"from": "09:00", "to": "20:00",
+"days": [1, 2, 3, 4, 5]}` (campaigns.send_rules): its message waits for the window's next
+opening in the contact's time zone.
+
 Every step but `condition` and `exit` has one `next` (empty = the run completes there); a
 condition has `yes` and `no`. Edges may point back (a loop) as long as the loop waits.
 """
