@@ -119,7 +119,11 @@ def test_a_run_planned_for_later_waits_and_completes_only_after_its_last_row(sin
     result = pipeline.runs_recover()
     assert result["completed"] == 0 and result["enqueued"] == 0
 
-    Delivery.objects.filter(run=run, contact=later).update(next_attempt_at=timezone.now())
+    # Once due, the recovery task starts a sender for it (the test's transaction froze now()).
+    Delivery.objects.filter(run=run, contact=later).update(
+        next_attempt_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    assert pipeline.runs_recover(stall=dt.timedelta(0))["enqueued"] == 1
     send_all(run)
     assert len(sink.messages) == 3
     run.refresh_from_db()
