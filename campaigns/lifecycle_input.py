@@ -436,6 +436,13 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
         raise CampaignInvalid({"milestone": "a milestone campaign needs its milestone settings"})
 
     values.update(_send_rules(data))
+    if values.get("send_local_time") and kind not in (CampaignType.BLAST, CampaignType.RECURRING):
+        raise CampaignInvalid(
+            {
+                "sendTime": "a local send time is for blast and recurring campaigns (drip steps "
+                "keep their delays; a milestone campaign has milestone.sendAt)"
+            }
+        )
 
     if "status" in data and data["status"] not in (None, ""):
         if data["status"] not in STATUS_ON_WRITE:

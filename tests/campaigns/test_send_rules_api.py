@@ -78,6 +78,17 @@ def test_bad_send_time_or_window_is_400_naming_the_field(api, full_key, spring, 
     assert not Campaign.objects.exists()
 
 
+def test_local_send_time_on_a_drip_campaign_is_400(api, full_key, spring):
+    steps = [{"templateId": spring["template"].pk, "delay": "P1D"}]
+    response = api.post(
+        CAMPAIGNS,
+        key=full_key,
+        body=body(spring, type="drip", steps=steps, sendTime={"localTime": "10:00"}),
+    )
+    assert response.status_code == 400
+    assert "blast and recurring" in response.json()["sendTime"][0]
+
+
 # --- frequency caps ------------------------------------------------------------------------
 
 
