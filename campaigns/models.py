@@ -5,6 +5,7 @@ import uuid
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -233,6 +234,17 @@ class DeliveryEvent(models.Model):
 # --- Campaigns (the CRM campaigns API) ------------------------------------------------------------
 
 
+def validate_send_window(value: object) -> None:
+    """The send window rules of campaigns.send_rules, for forms built from the model (admin)."""
+    from campaigns.send_rules import SendWindow  # it imports this module
+    from config.core.errors import FieldError
+
+    try:
+        SendWindow.clean(value, field="window")
+    except FieldError as exc:
+        raise ValidationError(f"{exc.field}: {exc.message}") from None
+
+
 class CampaignType(models.TextChoices):
     BLAST = "blast", "One-shot blast"
     DRIP = "drip", "Drip"
@@ -287,7 +299,7 @@ class Campaign(models.Model):
     send_local_time = models.TimeField(null=True, blank=True)
     # Allowed sending window (campaigns.send_rules): {"from": "09:00", "to": "20:00",
     # "days": [1, 2, 3, 4, 5]} in each recipient's zone; null: any time.
-    send_window = models.JSONField(null=True, blank=True)
+    send_window = models.JSONField(null=True, blank=True, validators=[validate_send_window])
     status = models.CharField(
         max_length=15, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )

@@ -27,6 +27,7 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +39,8 @@ from campaigns.models import FrequencyCap
 from config.core.errors import FieldError
 from config.core.models import Organisation
 from contacts.models import ChannelType
+
+logger = logging.getLogger(__name__)
 
 TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 # A zone name as IANA spells them; anything else is never put into SQL.
@@ -104,7 +107,13 @@ class SendWindow:
         """A window as stored on a campaign, request or workflow step (already checked)."""
         if not stored:
             return None
-        return cls.clean(stored, field="window")
+        try:
+            return cls.clean(stored, field="window")
+        except FieldError as exc:
+            # Every way in checks windows; one written to the database by other means must
+            # not stop the sender that reads it.
+            logger.error("ignoring a stored sending window %r: %s", stored, exc)
+            return None
 
     def as_json(self) -> dict:
         return {"from": self.start, "to": self.end, "days": list(self.days)}

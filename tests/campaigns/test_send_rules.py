@@ -341,3 +341,15 @@ def test_frequency_cap_counts_a_contacts_earlier_rows_in_the_same_batch(sink):
     statuses = sorted(Delivery.objects.filter(run=run).values_list("step", "status"))
     assert statuses == [(0, DeliveryStatus.SENT), (2, DeliveryStatus.SKIPPED)]
     assert len(sink.messages) == 1
+
+
+def test_a_window_that_never_opens_is_refused_by_the_admin_form_validation():
+    from django.core.exceptions import ValidationError
+
+    from campaigns.models import validate_send_window
+
+    validate_send_window({"from": "09:00", "to": "20:00", "days": [1]})
+    with pytest.raises(ValidationError, match="never opens"):
+        validate_send_window({"from": "09:00", "to": "09:00"})
+    # One stored by other means is ignored by the sender rather than stopping it.
+    assert SendWindow.of({"from": "09:00", "to": "09:00"}) is None
