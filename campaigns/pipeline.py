@@ -42,7 +42,7 @@ from campaigns.models import (
     DeliveryEvent,
     RunStatus,
 )
-from campaigns.send_rules import SendWindow, local_time_sql, zone_join
+from campaigns.send_rules import SendWindow, local_time_join, zone_join
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, Unsubscribed
@@ -216,16 +216,19 @@ def _send_rules_plan(
     local = campaign.send_local_time
     if window is None and local is None:
         return next_attempt, next_params, "", (), "c.id"
-    join, zone, join_params = zone_join("c", alias="lz")
     if local is not None and campaign.type in (CampaignType.BLAST, CampaignType.RECURRING):
-        planned, planned_params = local_time_sql(local, zone), ()
+        join, planned, join_params = local_time_join(local, "c", alias="lt")
+        planned_params: tuple = ()
     elif next_attempt == "NULL":
-        planned, planned_params = "now()", ()
+        join, planned, join_params, planned_params = "", "now()", [], ()
     else:
-        planned, planned_params = next_attempt, next_params
-    join += f" CROSS JOIN LATERAL (SELECT ({planned})::timestamptz AS at) planned"
-    result = window.opening_sql("planned.at", zone) if window else "planned.at"
-    return result, (), join, (*join_params, *planned_params), "next_attempt_at, id"
+        join, planned, join_params, planned_params = "", next_attempt, [], next_params
+    if window is None:
+        return planned, planned_params, join, tuple(join_params), "next_attempt_at, id"
+    zone_clause, zone, zone_params = zone_join("c", alias="lz")
+    join += f" {zone_clause} CROSS JOIN LATERAL (SELECT ({planned})::timestamptz AS at) planned"
+    params = (*join_params, *zone_params, *planned_params)
+    return window.opening_sql("planned.at", zone), (), join, params, "next_attempt_at, id"
 
 
 @transaction.atomic
