@@ -48,7 +48,7 @@ SELECT 'First' || i, 'Last', 'person' || i || '@example.com', '', '[]'::jsonb, '
        'en',
        CASE WHEN mod(i, 50) = 0 THEN 'Mars/Olympus_Mons'
             WHEN mod(i, 33) = 1 THEN ''
-            ELSE (%(zones)s::text[])[mod(i * 7919, %(zone_count)s) + 1] END,
+            ELSE (%(zones)s::text[])[mod(i::bigint * 7919, %(zone_count)s) + 1] END,
        NULL, ARRAY['vip'], '{}'::jsonb, true, now(), 'import', now(), now()
   FROM generate_series(1, %(count)s) AS i
 """
