@@ -363,6 +363,8 @@ CELERY_BEAT_SCHEDULE = {
     # senders (campaigns.pipeline); and let new audience members enter running drips.
     "campaigns-runs-recover": {"task": "campaigns.runs_recover", "schedule": 30.0},
     "campaigns-drip-enter": {"task": "campaigns.drip_enter", "schedule": 900.0},
+    # Workflow messages that waited for their step's sending window: sent once it opens.
+    "campaigns-send-windows-wake": {"task": "campaigns.send_windows_wake", "schedule": 60.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
     # Figures of campaigns handed to a service that takes whole campaigns

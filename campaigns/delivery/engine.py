@@ -221,6 +221,8 @@ class RequestScope(Scope):
     column = "send_request_id"
     # delivery_request_queued: a request's queued rows in id order.
     order_by = "id"
+    # Longest sleep of a request's task for a window to open; longer, beat wakes it.
+    MAX_WINDOW_WAIT = 600.0
 
     def load(self) -> bool:
         send_request = (
@@ -245,7 +247,13 @@ class RequestScope(Scope):
         return True
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
-        return next_wake(self.pk, include_claims=not claimed_any)
+        wait = next_wake(self.pk, include_claims=not claimed_any)
+        if self.send_window is not None and wait is not None and wait > self.MAX_WINDOW_WAIT:
+            # Waiting for a sending window to open (hours, a weekend): a task held that long
+            # by the broker is redelivered meanwhile; the beat wakes the request instead
+            # (campaigns.messages.send_requests_wake_due).
+            return None
+        return wait
 
 
 def next_wake(send_request_id: int, *, include_claims: bool = True) -> float | None:

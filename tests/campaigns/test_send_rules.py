@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from campaigns import pipeline
 from campaigns.delivery import engine
-from campaigns.messages import smartsend_start
+from campaigns.messages import send_requests_wake_due, smartsend_start
 from campaigns.models import (
     CampaignRun,
     Delivery,
@@ -234,13 +234,25 @@ def test_workflow_sends_keep_their_steps_window_but_transactional_ones_do_not(si
     api_request.send_window = closed_window()  # not a marketing message: ignored
     api_request.save()
 
-    wait = engine.send_request_process(send_request_id=workflow_request.pk)
-    assert wait is not None and wait > 3000  # woken at the opening
+    # Hours to wait: the task stops rather than sleep in the broker; beat wakes it.
+    assert engine.send_request_process(send_request_id=workflow_request.pk) is None
     engine.send_request_process(send_request_id=api_request.pk)
 
     assert len(sink.messages) == 1
     assert Delivery.objects.get(send_request=workflow_request).status == DeliveryStatus.QUEUED
     assert Delivery.objects.get(send_request=api_request).status == DeliveryStatus.SENT
+    assert send_requests_wake_due() == 0  # not open yet
+
+    # The window opens (the test's transaction froze now(): the row is made due before it).
+    Delivery.objects.filter(send_request=workflow_request).update(
+        next_attempt_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    workflow_request.send_window = open_window()
+    workflow_request.save()
+    assert send_requests_wake_due() == 1
+    engine.send_request_process(send_request_id=workflow_request.pk)
+    assert Delivery.objects.get(send_request=workflow_request).status == DeliveryStatus.SENT
+    assert len(sink.messages) == 2
 
 
 # --- frequency caps ------------------------------------------------------------------------
