@@ -226,7 +226,12 @@ def _send_rules_plan(
     if window is None:
         return planned, planned_params, join, tuple(join_params), "next_attempt_at, id"
     zone_clause, zone, zone_params = zone_join("c", alias="lz")
-    join += f" {zone_clause} CROSS JOIN LATERAL (SELECT ({planned})::timestamptz AS at) planned"
+    # A time already past (a milestone's send time earlier today) is due now: the window's
+    # opening is looked for from then on.
+    join += (
+        f" {zone_clause} CROSS JOIN LATERAL"
+        f" (SELECT GREATEST(({planned})::timestamptz, now()) AS at) planned"
+    )
     params = (*join_params, *zone_params, *planned_params)
     return window.opening_sql("planned.at", zone), (), join, params, "next_attempt_at, id"
 

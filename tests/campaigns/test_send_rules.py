@@ -365,3 +365,42 @@ def test_a_window_that_never_opens_is_refused_by_the_admin_form_validation():
         validate_send_window({"from": "09:00", "to": "09:00"})
     # One stored by other means is ignored by the sender rather than stopping it.
     assert SendWindow.of({"from": "09:00", "to": "09:00"}) is None
+
+
+@pytest.mark.django_db
+def test_drip_and_milestone_rows_are_planned_into_the_window_too():
+    from campaigns.models import CampaignStep
+    from tests.contacts.factories import ContactFactory, CustomFieldFactory
+
+    window = {"from": "03:00", "to": "04:00"}  # in each contact's zone (UTC here)
+    drip = make_campaign(type="drip", send_window=window)
+    CampaignStep.objects.create(
+        campaign=drip, position=1, template=drip.template, delay=dt.timedelta(days=2)
+    )
+    vip(2, time_zone="UTC")
+    drip_run = make_run(drip)
+    pipeline.run_materialise(run=drip_run)
+    for moment in Delivery.objects.filter(run=drip_run).values_list("next_attempt_at", flat=True):
+        assert moment.astimezone(UTC).time() >= dt.time(3, 0)
+        assert moment.astimezone(UTC).time() < dt.time(4, 0)
+        assert moment >= timezone.now() + dt.timedelta(days=2) - dt.timedelta(minutes=1)
+
+    birthday = CustomFieldFactory(type="date")
+    today = timezone.now().date()
+    person = ContactFactory(
+        tags=["vip"], time_zone="UTC", fields={str(birthday.pk): f"1990-{today:%m-%d}"}
+    )
+    milestone = make_campaign(
+        type="milestone",
+        timezone="UTC",
+        milestone={"fieldId": birthday.pk, "yearly": True, "sendAt": "09:00"},
+        send_window={"from": "18:00", "to": "19:00"},
+    )
+    run = make_run(milestone)
+    assert pipeline.run_materialise(run=run) == 1
+    planned = Delivery.objects.get(run=run, contact=person).next_attempt_at.astimezone(UTC)
+    # 09:00 today (now, if that has passed) moved into the window: its next opening, or now
+    # when the window is open.
+    assert dt.time(18, 0) <= planned.time() < dt.time(19, 0)
+    assert planned >= timezone.now() - dt.timedelta(minutes=1)
+    assert planned <= timezone.now() + dt.timedelta(days=1)
