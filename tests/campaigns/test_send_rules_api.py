@@ -141,3 +141,17 @@ def test_frequency_caps_need_the_manage_right(api, limited_key):
     assert api.get(CAPS, key=limited_key).status_code == 403
     assert api.put(CAPS, key=limited_key, body=[]).status_code == 403
     assert api.get(CAPS).status_code in (401, 403)
+
+
+def test_a_duplicated_campaign_keeps_its_send_time_and_window(api, full_key, spring):
+    window = {"from": "22:00", "to": "06:00", "days": [6, 7]}
+    created = api.post(
+        CAMPAIGNS,
+        key=full_key,
+        body=body(spring, sendTime={"localTime": "07:15"}, sendWindow=window),
+    ).json()
+    response = api.post(f"{CAMPAIGNS}/{created['id']}/duplicate", key=full_key)
+    assert response.status_code in (200, 201), response.json()
+    copy = response.json()
+    assert copy["id"] != created["id"]
+    assert (copy["sendTime"], copy["sendWindow"]) == ({"localTime": "07:15"}, window)
