@@ -404,3 +404,10 @@ def test_drip_and_milestone_rows_are_planned_into_the_window_too():
     assert dt.time(18, 0) <= planned.time() < dt.time(19, 0)
     assert planned >= timezone.now() - dt.timedelta(minutes=1)
     assert planned <= timezone.now() + dt.timedelta(days=1)
+
+
+def test_the_send_windows_beat_entry_names_a_registered_task(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    assert settings.CELERY_BEAT_SCHEDULE["campaigns-send-windows-wake"]["task"] in app.tasks
