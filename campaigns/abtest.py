@@ -315,6 +315,7 @@ def run_materialise(*, run: CampaignRun) -> int:
     test.decide_at = timezone.now() + test.wait
     test.save(update_fields=["run", "decide_at", "updated_at"])
     prefix, prefix_params = _ranked(run, test)
+    plan = pipeline.send_rules_args(campaign)
     inserted = 0
     for channel in campaign.channels:
         if channel not in pipeline.SENDABLE_CHANNELS:
@@ -333,6 +334,7 @@ def run_materialise(*, run: CampaignRun) -> int:
                 prefix=prefix,
                 prefix_params=prefix_params,
                 ab_variant=variant.position,
+                **plan,
             )
     return pipeline.run_reach_refresh(run=run, inserted=inserted)
 
@@ -438,6 +440,7 @@ def ab_winner_choose(*, test: ABTest, position: int | None = None, how: str = ""
                 step=0,
                 version=winner.template_version,
                 audience=pipeline._audience_sql(campaign),
+                **pipeline.send_rules_args(campaign),
             )
     pipeline.run_reach_refresh(run=run, inserted=inserted)
     if run.status == RunStatus.RUNNING:

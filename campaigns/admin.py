@@ -14,6 +14,7 @@ from campaigns.models import (
     CampaignStep,
     Delivery,
     DeliveryEvent,
+    FrequencyCap,
     PromoCode,
     PromoPool,
     RunStats,
@@ -328,3 +329,10 @@ class PromoCodeAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(admin.ModelAdmin):
+    """The organisation's frequency caps (also on the settings page and the API)."""
+
+    list_display = ["channel", "limit", "period_days", "updated_at"]

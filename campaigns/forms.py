@@ -308,3 +308,84 @@ class CampaignUtmForm(forms.Form):
             "enabled": bool(data.get("enabled")),
             **{key: data.get(key) or "" for key in UTM_FIELDS},
         }
+
+
+WEEKDAYS = [
+    (str(n), name) for n, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], 1)
+]
+# Lifecycle error keys of the send rules → SendRulesForm fields.
+SEND_RULE_FIELDS = {
+    "sendTime": "send_local_time",
+    "sendWindow.from": "window_from",
+    "sendWindow.to": "window_to",
+    "sendWindow.days": "window_days",
+    "sendWindow": "window_from",
+}
+
+
+class SendRulesForm(forms.Form):
+    """When the campaign's messages may go: recipient-local send time and the allowed sending
+    window. Shapes input only; `body()` gives the campaign body's `sendTime`/`sendWindow`,
+    checked by campaigns.lifecycle_input like the API's."""
+
+    send_local_time = forms.TimeField(
+        required=False,
+        input_formats=["%H:%M"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        label="Send at (each contact's local time)",
+        help_text="Each contact gets it at this time in their own time zone (the "
+        "organisation's when they have none), the next one after the launch. Empty: at once.",
+    )
+    window_from = forms.CharField(
+        required=False,
+        max_length=5,
+        widget=forms.TextInput(attrs={"type": "time"}),
+        label="Allowed from",
+    )
+    window_to = forms.CharField(
+        required=False,
+        max_length=5,
+        widget=forms.TextInput(attrs={"type": "time"}),
+        label="until",
+        help_text="Quiet hours: messages due outside this window (recipient's time) wait for "
+        "its next opening. Empty: any time.",
+    )
+    window_days = forms.MultipleChoiceField(
+        choices=WEEKDAYS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="On (none ticked: every day)",
+    )
+
+    def body(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        local = data.get("send_local_time")
+        window: dict[str, Any] | None = None
+        if data.get("window_from") or data.get("window_to"):
+            window = {"from": data.get("window_from") or "", "to": data.get("window_to") or ""}
+            if data.get("window_days"):
+                window["days"] = [int(day) for day in data["window_days"]]
+        return {
+            "sendTime": {"localTime": local.strftime("%H:%M")} if local else None,
+            "sendWindow": window,
+        }
+
+    def add_body_error(self, key: str, message: str) -> bool:
+        """Put a lifecycle error about `sendTime`/`sendWindow` on its field; False if the key
+        is not one of these."""
+        for prefix in sorted(SEND_RULE_FIELDS, key=len, reverse=True):
+            if key == prefix or key.startswith(prefix + "."):
+                self.add_error(SEND_RULE_FIELDS[prefix], message)
+                return True
+        return False
+
+    @classmethod
+    def initial_for(cls, campaign: Campaign) -> dict:
+        window = campaign.send_window or {}
+        days = window.get("days") or []
+        return {
+            "send_local_time": campaign.send_local_time,
+            "window_from": window.get("from", ""),
+            "window_to": window.get("to", ""),
+            "window_days": [] if len(days) == 7 else [str(day) for day in days],
+        }

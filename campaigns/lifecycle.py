@@ -409,6 +409,8 @@ def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
         timezone=source.timezone,
         cron=source.cron,
         milestone=source.milestone,
+        send_local_time=source.send_local_time,
+        send_window=source.send_window,
         error_threshold=source.error_threshold,
         **utm_copy(source),
         created_by=user if getattr(user, "is_authenticated", False) else None,

@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
 from campaigns.models import CampaignType
+from campaigns.send_rules import SendWindow, local_time_clean
 from campaigns.utm import UtmInvalid, utm_input_clean
-from config.core.errors import HeraldError
+from config.core.errors import FieldError, HeraldError
 from config.core.models import Integration, Organisation
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
@@ -281,6 +282,24 @@ def _milestone(value: Any) -> dict:
     return {"fieldId": field_id, "offsetDays": offset, "yearly": yearly, "sendAt": send_at}
 
 
+def _send_rules(data: dict) -> dict[str, Any]:
+    """`sendTime` ({"localTime": "10:00"}) and `sendWindow` ({"from", "to", "days"}), when
+    the body carries them (null clears them)."""
+    values: dict[str, Any] = {}
+    try:
+        if "sendTime" in data:
+            local = local_time_clean(data["sendTime"])
+            values["send_local_time"] = (
+                None if local is None else dt.time.fromisoformat(local + ":00")
+            )
+        if "sendWindow" in data:
+            window = SendWindow.clean(data["sendWindow"])
+            values["send_window"] = None if window is None else window.as_json()
+    except FieldError as exc:
+        raise CampaignInvalid({exc.field: exc.message}) from None
+    return values
+
+
 def _default_time_zone() -> str:
     return Organisation.load().time_zone or "UTC"
 
@@ -423,6 +442,14 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
             values.update(utm_input_clean(data["utm"], name=name, channels=channels))
         except UtmInvalid as exc:
             raise CampaignInvalid({exc.field: exc.message}) from None
+    values.update(_send_rules(data))
+    if values.get("send_local_time") and kind not in (CampaignType.BLAST, CampaignType.RECURRING):
+        raise CampaignInvalid(
+            {
+                "sendTime": "a local send time is for blast and recurring campaigns (drip steps "
+                "keep their delays; a milestone campaign has milestone.sendAt)"
+            }
+        )
 
     if "status" in data and data["status"] not in (None, ""):
         if data["status"] not in STATUS_ON_WRITE:

@@ -253,6 +253,33 @@ def send_request_enqueue(*, send_request_id: int, deliveries: int) -> None:
     transaction.on_commit(enqueue)
 
 
+# Send requests woken by beat at most this many at a time (each a task that claims its rows).
+WAKE_BATCH = 500
+
+
+def send_requests_wake_due() -> int:
+    """Start the sending of send requests whose rows waited for a sending window that has
+    opened (the beat's work): their own tasks stop rather than sleep for hours in the broker
+    (campaigns.delivery.engine.RequestScope). Returns how many were woken."""
+    table = Delivery._meta.db_table
+    requests = SendRequest._meta.db_table
+    with connection.cursor() as cursor:
+        # delivery_request_queued holds only queued rows of send requests: a short walk.
+        cursor.execute(
+            f"""SELECT DISTINCT d.send_request_id FROM {table} d
+                  JOIN {requests} q ON q.id = d.send_request_id
+                 WHERE d.send_request_id IS NOT NULL AND d.status = 'queued'
+                   AND d.claimed_at IS NULL AND d.next_attempt_at <= now()
+                   AND q.send_window IS NOT NULL
+                 LIMIT %s""",
+            [WAKE_BATCH],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    for send_request_id in ids:
+        signature(SEND_REQUEST_TASK, args=(send_request_id,)).delay()
+    return len(ids)
+
+
 # --- prepared message ----------------------------------------------------------------------
 
 
@@ -316,10 +343,14 @@ def smartsend_start(
     from_name: str = "",
     external_request_id: str = "",
     api_key: Any = None,
+    kind: str = SendKind.SMARTSEND,
+    send_window: dict | None = None,
 ) -> tuple[SendRequest, list[RecipientResult]]:
     """POST /v1/message/{id}/smartsend: the latest published version of message `id` to
     each recipient, personalised with its jsonParam as $data, in the language version its
-    languageCode (else its contact's language) picks (templates.languages)."""
+    languageCode (else its contact's language) picks (templates.languages). A workflow's send
+    step passes kind WORKFLOW (a marketing message: frequency caps apply) and its sending
+    window."""
     _template, version = _latest_version(template_id)
     channel = version.channel
     if email is not None and email != (channel == ChannelType.EMAIL):
@@ -327,7 +358,8 @@ def smartsend_start(
             [("email", f"is {str(email).lower()} but message {template_id} is sent by {channel}")]
         )
     send_request = SendRequest.objects.create(
-        kind=SendKind.SMARTSEND,
+        kind=kind,
+        send_window=send_window,
         template_version=version,
         from_name=from_name,
         external_request_id=external_request_id,

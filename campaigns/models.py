@@ -5,6 +5,7 @@ import uuid
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -16,6 +17,9 @@ class SendKind(models.TextChoices):
     EMAIL = "email", "Email"
     SMS = "sms", "SMS"
     TEST = "test", "Test send"
+    # A workflow's send step: marketing, so it counts towards frequency caps and keeps the
+    # step's sending window (the other kinds are transactional).
+    WORKFLOW = "workflow", "Workflow send"
 
 
 class SendRequest(models.Model):
@@ -36,6 +40,8 @@ class SendRequest(models.Model):
     from_email = models.CharField(max_length=254, blank=True)
     from_name = models.CharField(max_length=200, blank=True)
     skip_personalisation = models.BooleanField(default=False)
+    # Workflow sends: the step's allowed sending window (campaigns.send_rules), or null.
+    send_window = models.JSONField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     external_request_id = models.CharField(max_length=255, blank=True, db_index=True)
     api_key = models.ForeignKey(
@@ -189,6 +195,15 @@ class Delivery(models.Model):
                 name="delivery_request_queued",
                 condition=Q(status="queued", send_request__isnull=False),
             ),
+            # Frequency caps count each contact's messages sent in the last N days
+            # (campaigns.delivery.rules): a range of this index per contact of a batch, instead
+            # of every delivery the contact ever had. Partial: queued rows (the bulk of a
+            # running campaign) are not in it, so claims do not maintain it.
+            models.Index(
+                fields=["contact", "sent_at"],
+                name="delivery_contact_sent",
+                condition=Q(sent_at__isnull=False),
+            ),
             # Provider webhooks find a delivery by the id the provider gave it.
             models.Index(
                 fields=["provider_message_id"],
@@ -237,6 +252,17 @@ class DeliveryEvent(models.Model):
 
 
 # --- Campaigns (the CRM campaigns API) ------------------------------------------------------------
+
+
+def validate_send_window(value: object) -> None:
+    """The send window rules of campaigns.send_rules, for forms built from the model (admin)."""
+    from campaigns.send_rules import SendWindow  # it imports this module
+    from config.core.errors import FieldError
+
+    try:
+        SendWindow.clean(value, field="window")
+    except FieldError as exc:
+        raise ValidationError(f"{exc.field}: {exc.message}") from None
 
 
 class CampaignType(models.TextChoices):
@@ -288,6 +314,12 @@ class Campaign(models.Model):
     )
     # Milestone: {"fieldId": 12, "offsetDays": 0, "yearly": true, "sendAt": "09:00"}.
     milestone = models.JSONField(null=True, blank=True)
+    # Recipient-local send time: each contact gets the message at this wall-clock time in its
+    # own time zone (the organisation's when it has none), the next one after the launch.
+    send_local_time = models.TimeField(null=True, blank=True)
+    # Allowed sending window (campaigns.send_rules): {"from": "09:00", "to": "20:00",
+    # "days": [1, 2, 3, 4, 5]} in each recipient's zone; null: any time.
+    send_window = models.JSONField(null=True, blank=True, validators=[validate_send_window])
     status = models.CharField(
         max_length=15, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
@@ -598,6 +630,28 @@ class CampaignResend(models.Model):
 
     def __str__(self) -> str:
         return f"Resend of {self.campaign}"
+
+
+class FrequencyCap(models.Model):
+    """An organisation setting: at most `limit` marketing messages on `channel` per contact in
+    any `period_days` days. Campaign runs and workflow sends count; transactional messages
+    (the eSputnik v1 message API, test sends) neither count nor are capped."""
+
+    channel = models.CharField(max_length=20, choices=ChannelType.choices, unique=True)
+    limit = models.PositiveIntegerField()
+    period_days = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(limit__gte=1) & Q(period_days__gte=1), name="frequency_cap_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.limit} in {self.period_days} days"
 
 
 # Promo code pools live in their own module; imported here so Django registers them.

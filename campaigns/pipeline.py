@@ -42,6 +42,7 @@ from campaigns.models import (
     DeliveryEvent,
     RunStatus,
 )
+from campaigns.send_rules import SendWindow, local_time_join, zone_join
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, Unsubscribed
@@ -105,9 +106,13 @@ def _insert(
     prefix: str = "",
     prefix_params: tuple = (),
     ab_variant: int | None = None,
+    plan_join: str = "",
+    plan_params: tuple = (),
+    order_by: str = "c.id",
 ) -> int:
     """One INSERT … SELECT of the audience into the ledger for one channel and step (and,
-    for an A/B test's share, the variant every row gets)."""
+    for an A/B test's share, the variant every row gets). `plan_join` joins what
+    `next_attempt` reads (the recipient's zone, a planned time)."""
     audience_sql, audience_params = audience
     # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
     # channel is one of ChannelType's values, checked here, so it can be a literal.
@@ -148,9 +153,9 @@ def _insert(
           FROM (
             SELECT gen_random_uuid() AS uuid, c.id, {locator} AS locator, c.language_code,
                    ({next_attempt})::timestamptz AS next_attempt_at
-              FROM {contacts} c {join}
+              FROM {contacts} c {join} {plan_join}
              WHERE c.id IN ({audience_sql}) AND {" AND ".join(where)} {extra_where}
-             ORDER BY c.id
+             ORDER BY {order_by}
           ) r
         ON CONFLICT (run_id, contact_id, channel, step) WHERE run_id IS NOT NULL DO NOTHING
     """
@@ -163,6 +168,7 @@ def _insert(
         _message_id_domain(version),
         ab_variant,
         *next_params,
+        *plan_params,
         *audience_params,
         *extra_params,
     ]
@@ -200,6 +206,52 @@ def _milestone_clause(campaign: Campaign) -> tuple[str, tuple, str, tuple, str, 
     return prefix, (), where, where_params, next_attempt, next_params
 
 
+def _send_rules_plan(
+    campaign: Campaign, next_attempt: str, next_params: tuple
+) -> tuple[str, tuple, str, tuple, str]:
+    """(next_attempt, its params, plan join, its params, insert order) with the campaign's
+    recipient-local send time and sending window applied to the planned time of each row.
+
+    Rows are inserted in the order they fall due, so the claim (which walks a run's queued
+    rows in id order) meets the due rows first and stops, instead of stepping over the ones
+    planned for later zones."""
+    window = SendWindow.of(campaign.send_window)
+    local = campaign.send_local_time
+    if window is None and local is None:
+        return next_attempt, next_params, "", (), "c.id"
+    if local is not None and campaign.type in (CampaignType.BLAST, CampaignType.RECURRING):
+        join, planned, join_params = local_time_join(local, "c", alias="lt")
+        planned_params: tuple = ()
+    elif next_attempt == "NULL":
+        join, planned, join_params, planned_params = "", "now()", [], ()
+    else:
+        join, planned, join_params, planned_params = "", next_attempt, [], next_params
+    if window is None:
+        return planned, planned_params, join, tuple(join_params), "next_attempt_at, id"
+    zone_clause, zone, zone_params = zone_join("c", alias="lz")
+    # A time already past (a milestone's send time earlier today) is due now: the window's
+    # opening is looked for from then on.
+    join += (
+        f" {zone_clause} CROSS JOIN LATERAL"
+        f" (SELECT GREATEST(({planned})::timestamptz, now()) AS at) planned"
+    )
+    params = (*join_params, *zone_params, *planned_params)
+    return window.opening_sql("planned.at", zone), (), join, params, "next_attempt_at, id"
+
+
+def send_rules_args(campaign: Campaign) -> dict[str, Any]:
+    """`_insert`'s planning arguments for a one-step run (a blast's rows, an A/B test's share
+    and its winner's send): the recipient-local send time and the sending window."""
+    next_attempt, next_params, join, join_params, order = _send_rules_plan(campaign, "NULL", ())
+    return {
+        "next_attempt": next_attempt,
+        "next_params": next_params,
+        "plan_join": join,
+        "plan_params": join_params,
+        "order_by": order,
+    }
+
+
 @transaction.atomic
 def run_materialise(*, run: CampaignRun) -> int:
     """Insert the run's recipients into the ledger (audience minus unconfirmed, deleted and
@@ -225,6 +277,9 @@ def run_materialise(*, run: CampaignRun) -> int:
             # from the moment the contact entered.
             total += step.delay
             version = _published_version(step.template_id)
+            next_attempt, next_params, join, join_params, order = _send_rules_plan(
+                campaign, "now() + %s", (total,)
+            )
             for channel in channels:
                 inserted += _insert(
                     run=run,
@@ -232,12 +287,18 @@ def run_materialise(*, run: CampaignRun) -> int:
                     step=step.position,
                     version=version,
                     audience=audience,
-                    next_attempt="now() + %s",
-                    next_params=(total,),
+                    next_attempt=next_attempt,
+                    next_params=next_params,
+                    plan_join=join,
+                    plan_params=join_params,
+                    order_by=order,
                 )
     elif campaign.type == CampaignType.MILESTONE:
         prefix, prefix_params, where, where_params, next_attempt, next_params = _milestone_clause(
             campaign
+        )
+        next_attempt, next_params, join, join_params, order = _send_rules_plan(
+            campaign, next_attempt, next_params
         )
         for channel in channels:
             inserted += _insert(
@@ -252,11 +313,20 @@ def run_materialise(*, run: CampaignRun) -> int:
                 next_params=next_params,
                 prefix=prefix,
                 prefix_params=prefix_params,
+                plan_join=join,
+                plan_params=join_params,
+                order_by=order,
             )
     else:
+        plan = send_rules_args(campaign)
         for channel in channels:
             inserted += _insert(
-                run=run, channel=channel, step=0, version=run.template_version, audience=audience
+                run=run,
+                channel=channel,
+                step=0,
+                version=run.template_version,
+                audience=audience,
+                **plan,
             )
     return run_reach_refresh(run=run, inserted=inserted, step=first_step)
 

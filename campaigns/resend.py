@@ -151,7 +151,12 @@ def resend_start(*, campaign_id: int, now: dt.datetime | None = None) -> Campaig
         template_version=version,
     )
     inserted = pipeline._insert(
-        run=run, channel=ChannelType.EMAIL, step=0, version=version, audience=_non_openers(parent)
+        run=run,
+        channel=ChannelType.EMAIL,
+        step=0,
+        version=version,
+        audience=_non_openers(parent),
+        **pipeline.send_rules_args(campaign),
     )
     pipeline.run_reach_refresh(run=run, inserted=inserted)
     campaign.status_reason = ""

@@ -8,7 +8,7 @@ sending tasks by name (campaigns.pipeline.RUN_SEND_TASK, campaigns.messages.SEND
 
 from celery import shared_task
 
-from campaigns import abtest, lifecycle, pipeline, resend
+from campaigns import abtest, lifecycle, messages, pipeline, resend
 from campaigns.analytics import stats_refresh, stats_refreshed
 from campaigns.delivery import engine
 
@@ -52,6 +52,11 @@ def run_send_task(run_id: int) -> None:
 @shared_task(name="campaigns.runs_recover")
 def runs_recover_task() -> dict:
     return pipeline.runs_recover()
+
+
+@shared_task(name="campaigns.send_windows_wake")
+def send_windows_wake_task() -> int:
+    return messages.send_requests_wake_due()
 
 
 @shared_task(name="campaigns.drip_enter")

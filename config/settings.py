@@ -385,6 +385,8 @@ CELERY_BEAT_SCHEDULE = {
     # non-openers due (campaigns.resend).
     "campaigns-ab-tests-due": {"task": "campaigns.ab_tests_due", "schedule": 60.0},
     "campaigns-resends-due": {"task": "campaigns.resends_due", "schedule": 60.0},
+    # Workflow messages that waited for their step's sending window: sent once it opens.
+    "campaigns-send-windows-wake": {"task": "campaigns.send_windows_wake", "schedule": 60.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
     # Figures of campaigns handed to a service that takes whole campaigns

@@ -34,6 +34,7 @@ urlpatterns = [
     path("", workspace.dashboard, name="dashboard"),
     path("settings/", workspace.settings_home, name="settings_home"),
     path("settings/audit-log/", workspace.audit_log, name="audit_log"),
+    path("settings/frequency-caps/", workspace.frequency_caps, name="frequency_caps"),
     path("automation/events/", events_orders.event_history, name="event_history"),
     path("automation/event-types/", events_orders.event_types, name="event_types"),
     path(

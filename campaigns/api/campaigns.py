@@ -174,6 +174,30 @@ CAMPAIGN = inline_serializer(
             help_text="Blast campaigns: afterHours after the first run finished, resend to "
             "the recipients who did not open it, with this subject.",
         ),
+        "sendTime": inline_serializer(
+            "CampaignSendTime",
+            {"localTime": serializers.CharField(help_text="HH:MM, 24-hour.")},
+            allow_null=True,
+            help_text="Recipient-local send time: each contact gets the message at this time "
+            "in its own time zone (the organisation's when it has none), the next one after "
+            "the launch. null: at once.",
+        ),
+        "sendWindow": inline_serializer(
+            "CampaignSendWindow",
+            {
+                "from": serializers.CharField(help_text="HH:MM, opening (inclusive)."),
+                "to": serializers.CharField(
+                    help_text="HH:MM, closing (exclusive); before `from`: over midnight."
+                ),
+                "days": serializers.ListField(
+                    child=serializers.IntegerField(min_value=1, max_value=7),
+                    help_text="ISO weekdays the window opens on (1 = Monday); default all.",
+                ),
+            },
+            allow_null=True,
+            help_text="Allowed sending window in each recipient's time zone: messages due "
+            "outside it wait for its next opening. null: any time.",
+        ),
     },
 )
 CAMPAIGNS = CAMPAIGN.__class__(many=True)
@@ -298,6 +322,12 @@ def campaign_json(campaign: Campaign) -> dict:
     if campaign.milestone is not None:
         body["milestone"] = campaign.milestone
     body.update(campaign_craft_json(campaign))
+    body["sendTime"] = (
+        {"localTime": campaign.send_local_time.strftime("%H:%M")}
+        if campaign.send_local_time
+        else None
+    )
+    body["sendWindow"] = campaign.send_window
     return body
 
 

@@ -21,6 +21,7 @@ from campaigns.api.campaigns import (
     SocialProfilesView,
 )
 from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from campaigns.api.send_rules import FrequencyCapsView
 from campaigns.promo.api import CampaignPromoCodesView, PromoPoolViewSet
 from config.core.routes import api_path
 
@@ -67,7 +68,8 @@ v1_urlpatterns: list = [
     api_path("message/status", StatusView.as_view(), "message-status"),
 ]
 
-# Herald's own campaign resources (A/B tests, promo code pools), under /api/herald/.
+# Herald's own campaign resources (A/B tests, promo code pools, frequency caps), under
+# /api/herald/.
 _router = SimpleRouter()
 _router.trailing_slash = "/?"
 _router.register("promo-pools", PromoPoolViewSet, basename="promo-pool")
@@ -82,5 +84,6 @@ herald_urlpatterns: list = [
     api_path(
         f"campaigns/{ID}/promo-codes", CampaignPromoCodesView.as_view(), "campaign-promo-codes"
     ),
+    api_path("settings/frequency-caps", FrequencyCapsView.as_view(), "frequency-caps"),
     *_router.urls,
 ]

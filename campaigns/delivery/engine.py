@@ -37,6 +37,7 @@ from campaigns.delivery import (
     handover,
     policy,
     rate,
+    rules,
 )
 from campaigns.delivery.content import SendContent, delivery_render, email_sender
 from campaigns.delivery.providers import ProviderError, integration_for, provider_of
@@ -57,8 +58,16 @@ from campaigns.ledger import (
     delivery_transition,
     unflushed_commits,
 )
-from campaigns.models import CampaignRun, Delivery, DeliveryStatus, RunStatus, SendRequest
+from campaigns.models import (
+    CampaignRun,
+    Delivery,
+    DeliveryStatus,
+    RunStatus,
+    SendKind,
+    SendRequest,
+)
 from campaigns.promo.assign import PromoCodes, pool_exhausted_reason, pool_has_free_codes
+from campaigns.send_rules import SendWindow
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
 from contacts.models import CustomField
@@ -181,6 +190,10 @@ class Scope:
         self.pk = pk
         self.content = SendContent()
         self.message_id_domain = "localhost"
+        # Marketing sends keep their sending window and count towards frequency caps
+        # (campaigns.delivery.rules); transactional ones do neither.
+        self.marketing = False
+        self.send_window: SendWindow | None = None
 
     def load(self) -> bool:
         """Read what sending needs; False when there is nothing to do."""
@@ -217,6 +230,8 @@ class RequestScope(Scope):
     column = "send_request_id"
     # delivery_request_queued: a request's queued rows in id order.
     order_by = "id"
+    # Longest sleep of a request's task for a window to open; longer, beat wakes it.
+    MAX_WINDOW_WAIT = 600.0
 
     def load(self) -> bool:
         send_request = (
@@ -229,6 +244,8 @@ class RequestScope(Scope):
             return False
         self.content = SendContent.of_request(send_request)
         self.message_id_domain = email_sender(self.content)[1]
+        self.marketing = send_request.kind == SendKind.WORKFLOW
+        self.send_window = SendWindow.of(send_request.send_window)
         stale = Delivery.objects.filter(
             Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - policy.claim_lease()),
             send_request_id=self.pk,
@@ -239,7 +256,13 @@ class RequestScope(Scope):
         return True
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
-        return next_wake(self.pk, include_claims=not claimed_any)
+        wait = next_wake(self.pk, include_claims=not claimed_any)
+        if self.send_window is not None and wait is not None and wait > self.MAX_WINDOW_WAIT:
+            # Waiting for a sending window to open (hours, a weekend): a task held that long
+            # by the broker is redelivered meanwhile; the beat wakes the request instead
+            # (campaigns.messages.send_requests_wake_due).
+            return None
+        return wait
 
 
 def next_wake(send_request_id: int, *, include_claims: bool = True) -> float | None:
@@ -303,6 +326,8 @@ class RunScope(Scope):
         self.run = run
         self.content = SendContent.of_run(run)
         self.message_id_domain = email_sender(self.content)[1]
+        self.marketing = True
+        self.send_window = SendWindow.of(run.campaign.send_window)
         self.status_checked = time.monotonic()
         self.running = True
         self.pause_reason = ""
@@ -655,6 +680,9 @@ class _Batch:
             .order_by("pk")
         )
         deliveries = self.unsuppressed(deliveries)
+        deliveries = rules.deliveries_hold(
+            deliveries, window=self.scope.send_window, marketing=self.scope.marketing
+        )
         for delivery in deliveries:
             # A run has one version (a drip one per step): fetched once per task, not per row.
             delivery.template_version = self.version(delivery.template_version_id)

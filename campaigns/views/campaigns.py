@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns import lifecycle
 from campaigns.abtest import ab_results
 from campaigns.analytics import campaign_analytics, run_progress
-from campaigns.forms import CampaignForm, CampaignUtmForm, error_field
+from campaigns.forms import CampaignForm, CampaignUtmForm, SendRulesForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.promo.services import promo_codes_report
+from campaigns.send_rules import SendWindow
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
@@ -68,20 +69,22 @@ def campaign_list(request):
     )
 
 
-def _apply_errors(form: CampaignForm, exc: Exception) -> None:
+def _apply_errors(form: CampaignForm, exc: Exception, rules: SendRulesForm) -> None:
     errors = getattr(exc, "errors", None) or {getattr(exc, "field", ""): str(exc)}
     for key, message in errors.items():
+        if rules.add_body_error(key or "", message):
+            continue
         name = error_field(key or "")
         form.add_error(
             name if name in form.fields else None, f"{key}: {message}" if not name else message
         )
 
 
-def _form_page(request, form, campaign=None, status=200):
+def _form_page(request, form, rules, campaign=None, status=200):
     return render(
         request,
         "campaigns/campaign_form.html",
-        {"form": form, "campaign": campaign},
+        {"form": form, "rules": rules, "campaign": campaign},
         status=status,
     )
 
@@ -90,18 +93,23 @@ def _form_page(request, form, campaign=None, status=200):
 def campaign_create(request):
     if request.method != "POST":
         return _form_page(
-            request, CampaignForm(initial={"timezone": Organisation.load().time_zone})
+            request,
+            CampaignForm(initial={"timezone": Organisation.load().time_zone}),
+            SendRulesForm(),
         )
     form = CampaignForm(request.POST)
-    if form.is_valid():
+    rules = SendRulesForm(request.POST)
+    if form.is_valid() and rules.is_valid():
         try:
-            campaign = lifecycle.campaign_create(data=form.campaign_body(), user=request.user)
+            campaign = lifecycle.campaign_create(
+                data=form.campaign_body() | rules.body(), user=request.user
+            )
         except REFUSALS as exc:
-            _apply_errors(form, exc)
+            _apply_errors(form, exc, rules)
         else:
             messages.success(request, f"Campaign “{campaign.name}” saved as a draft.")
             return redirect("campaign_detail", pk=campaign.pk)
-    return _form_page(request, form, status=400)
+    return _form_page(request, form, rules, status=400)
 
 
 @role_required(Role.MARKETER)
@@ -109,20 +117,24 @@ def campaign_edit(request, pk: int):
     campaign = get_object_or_404(_campaigns(), pk=pk)
     if request.method != "POST":
         return _form_page(
-            request, CampaignForm(initial=CampaignForm.initial_for(campaign)), campaign
+            request,
+            CampaignForm(initial=CampaignForm.initial_for(campaign)),
+            SendRulesForm(initial=SendRulesForm.initial_for(campaign)),
+            campaign,
         )
     form = CampaignForm(request.POST, integration_id=campaign.integration_id)
-    if form.is_valid():
+    rules = SendRulesForm(request.POST)
+    if form.is_valid() and rules.is_valid():
         try:
             lifecycle.campaign_update(
-                campaign=campaign, data=form.campaign_body(), user=request.user
+                campaign=campaign, data=form.campaign_body() | rules.body(), user=request.user
             )
         except REFUSALS as exc:
-            _apply_errors(form, exc)
+            _apply_errors(form, exc, rules)
         else:
             messages.success(request, "Campaign saved.")
             return redirect("campaign_detail", pk=campaign.pk)
-    return _form_page(request, form, campaign, status=400)
+    return _form_page(request, form, rules, campaign, status=400)
 
 
 @role_required(Role.MARKETER)
@@ -203,6 +215,7 @@ def campaign_detail(request, pk: int):
             "recurrence": recurrence,
             "steps": campaign.steps.select_related("template"),
             "launch_problem": _launch_problem(campaign),
+            "send_window": SendWindow.of(campaign.send_window),
         },
     )
 

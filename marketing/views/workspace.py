@@ -3,11 +3,13 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
+from campaigns import send_rules
 from campaigns.analytics import dashboard_metrics
 from config.core import services
+from config.core.errors import FieldError, form_error
 from config.core.models import Heartbeat, Organisation
 from config.core.roles import Role, role_required
-from marketing.forms import OrganisationForm
+from marketing.forms import FrequencyCapsForm, OrganisationForm
 
 
 @role_required(Role.VIEWER)
@@ -35,6 +37,26 @@ def settings_home(request):
     else:
         form = OrganisationForm(instance=organisation)
     return render(request, "marketing/settings.html", {"form": form})
+
+
+@role_required(Role.ADMIN)
+def frequency_caps(request):
+    if request.method == "POST":
+        form = FrequencyCapsForm(request.POST)
+        if form.is_valid():
+            try:
+                caps = send_rules.caps_clean(form.caps())
+            except FieldError as exc:
+                form_error(form, exc, field="")
+            else:
+                send_rules.frequency_caps_replace(caps=caps)
+                messages.success(request, "Frequency caps saved.")
+                return redirect("frequency_caps")
+        status = 400
+    else:
+        form = FrequencyCapsForm(caps=send_rules.frequency_caps())
+        status = 200
+    return render(request, "marketing/frequency_caps.html", {"form": form}, status=status)
 
 
 @role_required(Role.ADMIN)

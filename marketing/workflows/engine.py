@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.messages import MessageError, smartsend_start
-from campaigns.models import Delivery
+from campaigns.models import Delivery, SendKind
 from campaigns.promo.assign import pool_exhausted_reason
 from campaigns.promo.models import PromoPool
 from campaigns.promo.services import promo_code_issue
@@ -123,6 +123,8 @@ def _send(step: dict, run: WorkflowRun) -> Outcome:
             template_id=step["template_id"],
             recipients=[{"contactId": run.contact_id, "jsonParam": run.params or {}}],
             email=step.get("channel", "email") == "email",
+            kind=SendKind.WORKFLOW,
+            send_window=step.get("window") or None,
         )
     except MessageError as exc:
         raise StepError(str(exc), permanent=True) from None

@@ -5,6 +5,8 @@ import json
 from django import forms
 
 from campaigns.promo.models import PromoPool
+from campaigns.send_rules import SendWindow
+from config.core.errors import FieldError
 from config.core.parsers import json_text_load
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
@@ -137,6 +139,17 @@ def _field_choices() -> list[tuple[str, str]]:
     return list(wf_graph.UPDATABLE_FIELDS.items()) + custom
 
 
+def _window_days(window: dict) -> list[str]:
+    """The ticked weekdays of a step's window: none ticked when it opens every day."""
+    days = window.get("days") or []
+    return [] if len(days) == 7 else [str(day) for day in days]
+
+
+WINDOW_DAYS = [
+    (str(n), name) for n, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], 1)
+]
+
+
 class StepForm(forms.Form):
     """One step of any kind; only the fields of the step's kind are shown and used."""
 
@@ -147,6 +160,16 @@ class StepForm(forms.Form):
     # send
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.all(), required=False)
     channel = forms.ChoiceField(choices=[("email", "Email"), ("sms", "SMS")], required=False)
+    window_from = forms.RegexField(
+        regex=wf_graph.TIME_RE, required=False, label="Send only from (contact's zone, HH:MM)"
+    )
+    window_to = forms.RegexField(regex=wf_graph.TIME_RE, required=False, label="…until (HH:MM)")
+    window_days = forms.MultipleChoiceField(
+        choices=WINDOW_DAYS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="…on (none ticked: every day)",
+    )
     # wait
     mode = forms.ChoiceField(
         choices=[("duration", "For a while"), ("time_of_day", "Until a time of day")],
@@ -221,6 +244,9 @@ class StepForm(forms.Form):
             "no": step.get("no", ""),
             "template": step.get("template_id"),
             "channel": step.get("channel", "email"),
+            "window_from": (step.get("window") or {}).get("from", ""),
+            "window_to": (step.get("window") or {}).get("to", ""),
+            "window_days": _window_days(step.get("window") or {}),
             "mode": step.get("mode", "duration"),
             "amount": max(1, seconds // WAIT_UNITS[unit]),
             "unit": unit,
@@ -242,7 +268,7 @@ class StepForm(forms.Form):
     def _visible(step: dict) -> list[str]:
         kind = step["kind"]
         fields = {
-            "send": ["template", "channel", "next"],
+            "send": ["template", "channel", "window_from", "window_to", "window_days", "next"],
             "wait": ["mode", "amount", "unit", "time", "next"],
             "condition": [
                 "check_type",
@@ -286,6 +312,24 @@ class StepForm(forms.Form):
                 raise forms.ValidationError(f"{exc.path}: {exc.message}") from None
         return value
 
+    def clean(self):
+        data = super().clean()
+        data["window"] = None
+        if self.step["kind"] == "send" and (data.get("window_from") or data.get("window_to")):
+            raw = {"from": data.get("window_from"), "to": data.get("window_to")}
+            if data.get("window_days"):
+                raw["days"] = [int(day) for day in data["window_days"]]
+            try:
+                window = SendWindow.clean(raw, field="window")
+            except FieldError as exc:
+                name = {"window.from": "window_from", "window.to": "window_to"}.get(
+                    exc.field, "window_days"
+                )
+                self.add_error(name, exc.message)
+            else:
+                data["window"] = window.as_json() if window else None
+        return data
+
     def to_step(self) -> dict:
         data = self.cleaned_data
         step = {"id": self.step["id"], "kind": self.step["kind"], "label": data["label"].strip()}
@@ -295,6 +339,8 @@ class StepForm(forms.Form):
         if kind == "send":
             step["template_id"] = data["template"].pk if data.get("template") else None
             step["channel"] = data["channel"] or "email"
+            if data.get("window"):
+                step["window"] = data["window"]
         elif kind == "wait":
             step["mode"] = data["mode"] or "duration"
             step["seconds"] = (data.get("amount") or 1) * WAIT_UNITS[data.get("unit") or "days"]

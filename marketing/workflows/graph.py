@@ -8,6 +8,10 @@
          "step": "s1"}, "yes": "s4", "no": "s5"},
         ...]}
 
+A send step may carry an allowed sending window, `"window": {"from": "09:00", "to": "20:00",
+"days": [1, 2, 3, 4, 5]}` (campaigns.send_rules): its message waits for the window's next
+opening in the contact's time zone.
+
 Every step but `condition` and `exit` has one `next` (empty = the run completes there); a
 condition has `yes` and `no`. Edges may point back (a loop) as long as the loop waits.
 """
@@ -16,6 +20,7 @@ import copy
 import re
 from typing import Any
 
+from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
 
 STEP_KINDS = {
@@ -232,6 +237,11 @@ def _check_value(step: dict, problems: list[str]) -> None:
             problems.append(f"{name}: choose the message template to send")
         if step.get("channel") not in ("email", "sms"):
             problems.append(f"{name}: the channel must be email or sms")
+        if step.get("window"):
+            try:
+                SendWindow.clean(step["window"], field="window")
+            except FieldError as exc:
+                problems.append(f"{name}: sending {exc.field}: {exc.message}")
     elif kind == "wait":
         if step.get("mode") == "duration":
             seconds = step.get("seconds")

@@ -56,7 +56,7 @@ def test_event_starts_run_sends_message_waits_and_sends_second_after_wake(
     first = Delivery.objects.get(pk=run.path[0]["delivery"])
     assert first.contact == ann
     assert first.params == {"orderId": "A-7"}
-    assert first.send_request.kind == "smartsend"
+    assert first.send_request.kind == "workflow"  # a marketing message: caps apply
     assert WorkflowMessage.objects.filter(run=run, step_id="s1", delivery=first).exists()
 
     # The message goes out through the single-message sender, personalised with $data.
