@@ -66,7 +66,7 @@ from campaigns.models import (
     SendKind,
     SendRequest,
 )
-from campaigns.promo.assign import PromoCodes, pool_exhausted_reason, pool_has_free_codes
+from campaigns.promo.assign import PromoCodes, pool_exhausted_reason, pool_refilled_since
 from campaigns.send_rules import SendWindow
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
@@ -333,6 +333,7 @@ class RunScope(Scope):
         self.pause_reason = ""
         # The promo pool whose emptiness set pause_reason, if that is why (see finish).
         self.pause_pool = ""
+        self.pause_seen_at = timezone.now()
         return True
 
     def batch_size(self) -> int:
@@ -383,13 +384,15 @@ class RunScope(Scope):
         deliveries_release(delivery_ids)
         if not self.pause_reason:
             self.pause_reason, self.pause_pool = reason, key
+            self.pause_seen_at = timezone.now()
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         if budget_spent:
             return 0.0
-        if self.pause_pool and pool_has_free_codes(self.pause_pool):
+        if self.pause_pool and pool_refilled_since(self.pause_pool, self.pause_seen_at):
             # Codes were added while this task sent the rest of its batch (and the run may
-            # have been paused by another sender and resumed since): no pause, go on.
+            # have been paused by another sender, resumed, and sent them since): no pause,
+            # go on.
             return 0.0
         if self.pause_reason:
             run_failing.send(sender=RunScope, run_id=self.pk, reason=self.pause_reason)

@@ -20,8 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection
+from django.db.models import Q
 
 from campaigns.models import Delivery
 from campaigns.promo.models import PromoCode, PromoPool
@@ -202,3 +204,14 @@ def pool_exhausted_reason(key: str) -> str:
 
 def pool_has_free_codes(key: str) -> bool:
     return PromoCode.objects.filter(pool__key=key, assigned_at__isnull=True).exists()
+
+
+def pool_refilled_since(key: str, since: datetime) -> bool:
+    """Has the pool free codes, or codes added after `since` (when a sender found it empty)?
+    Added codes may all be handed out again by the time a slow sender looks: the run they
+    were added for went on, and a pause then would stop a run with nothing left to send."""
+    return (
+        PromoCode.objects.filter(pool__key=key)
+        .filter(Q(assigned_at__isnull=True) | Q(created_at__gt=since))
+        .exists()
+    )
