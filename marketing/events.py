@@ -323,6 +323,31 @@ def event_type_update(*, event_type: EventType, key: str, name: str) -> EventTyp
     return event_type
 
 
+# Event types Herald itself emits (marketing.engagement from the ledger, and dynamic segment
+# membership from contacts.segment_members), offered as workflow triggers before the first
+# such event has arrived.
+BUILTIN_EVENT_TYPES = {
+    "emailDelivered": "Email delivered",
+    "emailOpened": "Email opened",
+    "linkClicked": "Link clicked",
+    "emailBounced": "Email bounced",
+    "emailComplained": "Email marked as spam",
+    "unsubscribed": "Unsubscribed",
+    "smsDelivered": "SMS delivered",
+    "segmentEntered": "Entered a segment",
+    "segmentLeft": "Left a segment",
+}
+
+
+def event_types_builtin_ensure() -> None:
+    """Create the event types Herald emits that do not exist yet (one statement; a type
+    created meanwhile by an event is left as it is)."""
+    EventType.objects.bulk_create(
+        [EventType(key=key, name=name) for key, name in BUILTIN_EVENT_TYPES.items()],
+        ignore_conflicts=True,
+    )
+
+
 @transaction.atomic
 def event_type_create(*, key: str, name: str = "") -> EventType:
     problem = event_type_key_problem(key)

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.core.roles import Role, has_role, role_required
+from marketing.events import event_types_builtin_ensure
 from marketing.models import Order, OrderStatus
 from marketing.workflows import graph as wf_graph
 from marketing.workflows import services
@@ -101,6 +102,8 @@ def _workflow_new(request):
 
 
 def _editor_context(request, workflow: Workflow, *, settings_form=None, step_forms=None) -> dict:
+    # Engagement and segment events can start a workflow before the first one has arrived.
+    event_types_builtin_ensure()
     graph = workflow.draft_graph or wf_graph.empty_graph()
     step_forms = step_forms or {}
     rows = wf_graph.outline(graph)

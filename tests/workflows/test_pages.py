@@ -211,3 +211,27 @@ def test_run_history_and_run_detail(as_viewer, django_capture_on_commit_callback
     assert "runner@example.com" in page and "Exited" in page
     page = as_viewer.get(run.get_absolute_url()).content.decode()
     assert "s1 · Bye" in page and "exit step" in page and "&#x27;k&#x27;" in page
+
+
+def test_engagement_and_segment_events_can_be_chosen_as_triggers_before_the_first_arrives(
+    as_marketer,
+):
+    assert not EventType.objects.filter(key__in=["emailOpened", "segmentEntered"]).exists()
+    workflow = workflow_create_from_scenario(key="double_opt_in")
+    page = as_marketer.get(workflow.get_absolute_url()).content.decode()
+    opened = EventType.objects.get(key="emailOpened")
+    assert f'<option value="{opened.pk}">' in page
+    assert EventType.objects.filter(key__in=["linkClicked", "segmentEntered"]).count() == 2
+    response = as_marketer.post(
+        reverse("workflow_settings", args=[workflow.pk]),
+        {
+            "name": workflow.name,
+            "trigger_kind": "event",
+            "event_type": opened.pk,
+            "re_entry": "every_time",
+            "re_entry_days": "30",
+        },
+    )
+    assert response.status_code == 302
+    workflow.refresh_from_db()
+    assert workflow.event_type == opened
