@@ -84,9 +84,18 @@ class PromoBatch:
     unknown: dict[str, list[int]] = field(default_factory=dict)
 
 
-def codes_assign(*, pool: PromoPool, delivery_ids: list[int]) -> None:
+def codes_assign(
+    *, pool: PromoPool, delivery_ids: list[int], after: int = 0
+) -> tuple[dict[int, str], int]:
     """Pair the deliveries without a code of the pool (and whose contact has no
-    workflow-issued one) with free codes, in one statement."""
+    workflow-issued one) with free codes above id `after`, in one statement; return the codes
+    handed out (delivery id → code) and the highest code id among them (`after` when none).
+
+    `after` is a hint (the caller's last answer): codes go out in id order, so the free ones
+    a sender wants next lie above the ones it took. Without it, each batch would walk the
+    index entries of every code already handed out (dead to the partial index until vacuum
+    comes), and a 100k campaign's batches would get slower and slower. A caller that finds
+    codes short with a hint asks again without one (see PromoCodes.batch)."""
     codes = PromoCode._meta.db_table
     deliveries = Delivery._meta.db_table
     with connection.cursor() as cursor:
@@ -115,6 +124,7 @@ def codes_assign(*, pool: PromoPool, delivery_ids: list[int]) -> None:
                     SELECT id, row_number() OVER (ORDER BY id) AS n
                       FROM (SELECT id FROM {codes}
                              WHERE pool_id = %(pool)s AND assigned_at IS NULL
+                               AND id > %(after)s
                              ORDER BY assigned_at, id LIMIT (SELECT count(*) FROM need)
                              FOR UPDATE SKIP LOCKED) f
                 ), pairs AS (
@@ -125,9 +135,12 @@ def codes_assign(*, pool: PromoPool, delivery_ids: list[int]) -> None:
                    SET delivery_id = pairs.delivery_id, contact_id = pairs.contact_id,
                        assigned_at = now()
                   FROM pairs
-                 WHERE c.id = pairs.id""",  # noqa: S608
-            {"ids": delivery_ids, "pool": pool.pk},
+                 WHERE c.id = pairs.id
+             RETURNING c.id, c.delivery_id, c.code""",  # noqa: S608
+            {"ids": delivery_ids, "pool": pool.pk, "after": after},
         )
+        rows = cursor.fetchall()
+    return {row[1]: row[2] for row in rows}, max((row[0] for row in rows), default=after)
 
 
 def codes_of(*, pools: list[PromoPool], delivery_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -164,6 +177,8 @@ class PromoCodes:
         self.keys: dict[int | None, frozenset[str]] = {}
         # Pools by key, read once per task (a task lives about a minute).
         self.pools: dict[str, PromoPool] | None = None
+        # Pool id → the highest code id this task handed out (codes_assign's hint).
+        self.after: dict[int, int] = {}
 
     def keys_of(self, version_id: int | None, sources: Iterable[str]) -> frozenset[str]:
         if version_id not in self.keys:
@@ -184,11 +199,33 @@ class PromoCodes:
             self.pools = pools_by_key(set(by_key) | set(self.pools or ()))
         pools = {key: self.pools[key] for key in by_key if key in self.pools}
         for key, delivery_ids in by_key.items():
-            if key in pools:
-                codes_assign(pool=pools[key], delivery_ids=delivery_ids)
-            else:
+            if key not in pools:
                 result.unknown[key] = delivery_ids
-        result.codes = codes_of(pools=list(pools.values()), delivery_ids=list(needs))
+                continue
+            pool = pools[key]
+            given, self.after[pool.pk] = codes_assign(
+                pool=pool, delivery_ids=delivery_ids, after=self.after.get(pool.pk, 0)
+            )
+            missing = [pk for pk in delivery_ids if pk not in given]
+            if missing and self.after[pool.pk]:
+                # Short above the hint: free codes may lie below it (another sender skipped
+                # them while locked, then gave them back); look at the whole pool.
+                more, self.after[pool.pk] = codes_assign(pool=pool, delivery_ids=missing)
+                given.update(more)
+            for delivery_id, code in given.items():
+                result.codes.setdefault(delivery_id, {})[key] = code
+        # Codes handed out before (a retried delivery, a contact's workflow-issued code) are
+        # looked up; a batch of first attempts has none and skips the statement.
+        before = [
+            pk
+            for pk, keys in needs.items()
+            if any(key in pools and key not in result.codes.get(pk, {}) for key in keys)
+        ]
+        if before:
+            found = codes_of(pools=list(pools.values()), delivery_ids=before)
+            for delivery_id, codes in found.items():
+                for key, code in codes.items():
+                    result.codes.setdefault(delivery_id, {}).setdefault(key, code)
         for key in pools:
             missing = [pk for pk in by_key[key] if key not in result.codes.get(pk, {})]
             if missing:
