@@ -48,37 +48,27 @@ _T_RUN = CampaignRun._meta.db_table
 _T_STATS = RunStats._meta.db_table
 _T_WFMESSAGE = WorkflowMessage._meta.db_table
 
-# The first UTM key that holds a campaign id (digits only, so the cast cannot fail).
-_UTM_ID = r"""
-(SELECT trim(v)::bigint
-   FROM unnest(ARRAY[
+# The UTM campaign values an order carries, in the order they are looked at (k.v, k.n).
+_UTM_CANDIDATES = """
+unnest(ARRAY[
         CASE WHEN jsonb_typeof(o.additional_info) = 'object'
              THEN o.additional_info ->> 'utm_campaign' END,
         CASE WHEN jsonb_typeof(o.additional_info) = 'object'
              THEN o.additional_info ->> 'utmCampaign' END,
         CASE WHEN jsonb_typeof(o.raw) = 'object' THEN o.raw ->> 'utm_campaign' END,
         CASE WHEN jsonb_typeof(o.raw) = 'object' THEN o.raw ->> 'utmCampaign' END
-   ]) WITH ORDINALITY AS k(v, n)
-  WHERE v ~ '^\s*[0-9]{1,18}\s*$'
-  ORDER BY n
-  LIMIT 1)
-"""
+   ]) WITH ORDINALITY AS k(v, n)"""
+
+# The first UTM key that holds a campaign id (digits only, so the cast cannot fail).
+_UTM_ID = (
+    f"(SELECT trim(v)::bigint FROM {_UTM_CANDIDATES}"
+    r" WHERE v ~ '^\s*[0-9]{1,18}\s*$' ORDER BY n LIMIT 1)"
+)
 
 # The first non-blank UTM campaign value, whatever it holds (the tagging's own value).
-_UTM_VALUE = r"""
-(SELECT lower(trim(v))
-   FROM unnest(ARRAY[
-        CASE WHEN jsonb_typeof(o.additional_info) = 'object'
-             THEN o.additional_info ->> 'utm_campaign' END,
-        CASE WHEN jsonb_typeof(o.additional_info) = 'object'
-             THEN o.additional_info ->> 'utmCampaign' END,
-        CASE WHEN jsonb_typeof(o.raw) = 'object' THEN o.raw ->> 'utm_campaign' END,
-        CASE WHEN jsonb_typeof(o.raw) = 'object' THEN o.raw ->> 'utmCampaign' END
-   ]) WITH ORDINALITY AS k(v, n)
-  WHERE trim(v) <> ''
-  ORDER BY n
-  LIMIT 1)
-"""
+_UTM_VALUE = (
+    f"(SELECT lower(trim(v)) FROM {_UTM_CANDIDATES} WHERE trim(v) <> '' ORDER BY n LIMIT 1)"
+)
 
 _ATTRIBUTE_SQL = f"""
 UPDATE {_T_ORDER} AS target
