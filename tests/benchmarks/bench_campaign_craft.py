@@ -17,14 +17,18 @@ herald_bench_craft is created and dropped after.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tests.benchmarks import support
-from tests.benchmarks.bench_campaign_send import SMTPSinkServer, _settings_module, populate
+from tests.benchmarks.bench_campaign_send import (
+    SMTPSinkServer,
+    _settings_module,
+    populate,
+    sender_worker,
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DATABASE_NAME = "herald_bench_craft"
@@ -93,34 +97,6 @@ def _promo_configure(campaign, *, recipients: int) -> None:
         )
     Campaign.objects.filter(pk=campaign.pk).update(template=template)
     campaign.refresh_from_db()
-
-
-def _worker(database_url: str, sink: SMTPSinkServer, log: Path) -> subprocess.Popen:
-    from campaigns.delivery import policy
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
-        "DEBUG": "0",
-    }
-    with log.open("wb") as handle:
-        worker = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "--loglevel", "INFO", "--pool", "prefork",
-                "--concurrency", str(policy.SENDER_TASKS), "-Q", QUEUE,
-                "--without-heartbeat", "--without-mingle", "--without-gossip",
-            ],
-            env=env, cwd=BASE_DIR, stdout=handle, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while " ready." not in log.read_text(errors="replace"):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("worker did not start:\n" + log.read_text(errors="replace"))
-        time.sleep(0.2)
-    return worker
 
 
 def send_pass(campaign, *, ab: bool) -> dict:
@@ -216,7 +192,7 @@ def _run(
     )
     craft_configure(craft, recipients=count, crafts=crafts)
     print(f"{count:,} recipients, smtp-sink on port {sink.port}, {os.cpu_count()} CPUs", flush=True)
-    worker = _worker(database_url, sink, scratch / "worker.log")
+    worker = sender_worker(database_url, sink, scratch / "worker.log", QUEUE)
     try:
         base = send_pass(plain, ab=False)
         crafted = send_pass(craft, ab="ab" in crafts)

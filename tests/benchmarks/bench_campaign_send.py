@@ -199,14 +199,11 @@ def _rss_sampler(pid: int, peaks: dict, stop: threading.Event) -> None:
         stop.wait(0.2)
 
 
-def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
-
+def sender_worker(database_url: str, sink: SMTPSinkServer, log: Path, queue: str):
+    """A Celery worker with as many processes as the run has senders, on `queue`, sending
+    into `sink`; returned once it is ready (its output goes to `log`)."""
     from campaigns.delivery import policy
-    from campaigns.lifecycle import campaign_launch_now
-    from campaigns.models import CampaignRun, Delivery
 
-    campaign = populate(count)
-    log = Path(tempfile.mkstemp(prefix="bench-campaign-worker-", suffix=".log")[1])
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -219,19 +216,31 @@ def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker",
                 "--loglevel", "INFO", "--pool", "prefork",
-                "--concurrency", str(policy.SENDER_TASKS), "-Q", QUEUE,
+                "--concurrency", str(policy.SENDER_TASKS), "-Q", queue,
                 "--without-heartbeat", "--without-mingle", "--without-gossip",
             ],
             env=env, cwd=BASE_DIR, stdout=handle, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while " ready." not in log.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise RuntimeError("worker did not start:\n" + log.read_text(errors="replace"))
+        time.sleep(0.2)
+    return worker
+
+
+def herald_pass(count: int, sink: SMTPSinkServer, database_url: str) -> dict:
+
+    from campaigns.lifecycle import campaign_launch_now
+    from campaigns.models import CampaignRun, Delivery
+
+    campaign = populate(count)
+    log = Path(tempfile.mkstemp(prefix="bench-campaign-worker-", suffix=".log")[1])
+    worker = sender_worker(database_url, sink, log, QUEUE)
     peaks: dict = {}
     stop = threading.Event()
     try:
-        deadline = time.monotonic() + 120
-        while " ready." not in log.read_text(errors="replace"):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("worker did not start:\n" + log.read_text(errors="replace"))
-            time.sleep(0.2)
         sampler = threading.Thread(target=_rss_sampler, args=(worker.pid, peaks, stop))
         sampler.start()
         idle_rss = None
