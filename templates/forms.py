@@ -21,6 +21,33 @@ CONTENT_FIELDS = (
 _SOURCE = {"rows": 14, "spellcheck": "false", "class": "source"}
 
 
+# The Velocity source fields a template and each of its language versions have.
+def _html_field() -> forms.CharField:
+    return forms.CharField(
+        required=False, label="HTML", widget=forms.Textarea(attrs=_SOURCE), strip=False
+    )
+
+
+def _text_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        label="Plain text",
+        widget=forms.Textarea(attrs={**_SOURCE, "rows": 6}),
+        strip=False,
+        help_text="Leave empty to derive it from the HTML.",
+    )
+
+
+def _sms_text_field(help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        label="SMS / messenger text",
+        widget=forms.Textarea(attrs={**_SOURCE, "rows": 4}),
+        strip=False,
+        help_text=help_text,
+    )
+
+
 def located(error: TemplateFieldError) -> str:
     if error.line is None:
         return error.message
@@ -44,23 +71,9 @@ class TemplateForm(forms.Form):
     from_name = forms.CharField(max_length=200, required=False, label="From name")
     # Checked by the service, which names the problem the same way the API does.
     from_email = forms.CharField(max_length=254, required=False, label="From email")
-    html = forms.CharField(
-        required=False, label="HTML", widget=forms.Textarea(attrs=_SOURCE), strip=False
-    )
-    text = forms.CharField(
-        required=False,
-        label="Plain text",
-        widget=forms.Textarea(attrs={**_SOURCE, "rows": 6}),
-        strip=False,
-        help_text="Leave empty to derive it from the HTML.",
-    )
-    sms_text = forms.CharField(
-        required=False,
-        label="SMS / messenger text",
-        widget=forms.Textarea(attrs={**_SOURCE, "rows": 4}),
-        strip=False,
-        help_text="The message of every channel other than email.",
-    )
+    html = _html_field()
+    text = _text_field()
+    sms_text = _sms_text_field("The message of every channel other than email.")
 
     @classmethod
     def for_template(cls, template, data=None) -> "TemplateForm":
@@ -117,22 +130,9 @@ class TemplateLanguageForm(forms.Form):
     )
     subject = forms.CharField(max_length=500, required=False)
     preheader = forms.CharField(max_length=500, required=False)
-    html = forms.CharField(
-        required=False, label="HTML", widget=forms.Textarea(attrs=_SOURCE), strip=False
-    )
-    text = forms.CharField(
-        required=False,
-        label="Plain text",
-        widget=forms.Textarea(attrs={**_SOURCE, "rows": 6}),
-        strip=False,
-        help_text="Leave empty to derive it from the HTML.",
-    )
-    sms_text = forms.CharField(
-        required=False,
-        label="SMS / messenger text",
-        widget=forms.Textarea(attrs={**_SOURCE, "rows": 4}),
-        strip=False,
-    )
+    html = _html_field()
+    text = _text_field()
+    sms_text = _sms_text_field()
 
     FIELDS = ("language_code", "subject", "preheader", "html", "text", "sms_text")
 
