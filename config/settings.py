@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "config.core.middleware.QueryTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -193,7 +194,15 @@ AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
-LANGUAGE_CODE = "en-us"
+# The workspace speaks English, Ukrainian and Russian. A user's own choice (their profile) wins,
+# then the browser's Accept-Language (LocaleMiddleware), then English. The catalogues are
+# locale/<lang>/LC_MESSAGES/django.po, compiled at set-up (manage.py compiletranslations).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Date and number formats: Django's own per language, except English (config/formats/en), whose
+# US defaults are replaced by unambiguous ones; one date style on every page, the locale's own.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

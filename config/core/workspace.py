@@ -1,17 +1,19 @@
+from django.utils.translation import gettext_lazy as _
+
 from config.core.models import Organisation
 from config.core.roles import user_role
 
 NAVIGATION = [
-    ("dashboard", "Dashboard"),
-    ("contacts_home", "Contacts"),
-    ("segments_home", "Segments"),
-    ("templates_home", "Templates"),
-    ("campaigns_home", "Campaigns"),
-    ("promo_home", "Promo codes"),
-    ("automation_home", "Automation"),
-    ("orders_home", "Orders"),
-    ("integrations_home", "Integrations"),
-    ("settings_home", "Settings"),
+    ("dashboard", _("Dashboard")),
+    ("contacts_home", _("Contacts")),
+    ("segments_home", _("Segments")),
+    ("templates_home", _("Templates")),
+    ("campaigns_home", _("Campaigns")),
+    ("promo_home", _("Promo codes")),
+    ("automation_home", _("Automation")),
+    ("orders_home", _("Orders")),
+    ("integrations_home", _("Integrations")),
+    ("settings_home", _("Settings")),
 ]
 
 
