@@ -5,6 +5,9 @@
 //   data-remove-closest="selector"  on a button: remove the closest ancestor matching it,
 //   data-then-trigger="event"         then fire `event` on <body> (htmx triggers listen there)
 //   data-check-on-input="id"        on a field: typing in it checks the radio/checkbox #id
+//
+// And for every page: the phone navigation toggle, and tables wrapped in a scrolling,
+// keyboard-reachable region (on load and in whatever htmx swaps in).
 (function () {
   "use strict";
 
@@ -34,4 +37,34 @@
     var box = id && document.getElementById(id);
     if (box) { box.checked = true; }
   }, true);
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest(".nav-toggle");
+    if (!toggle) { return; }
+    var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (menu) { menu.classList.toggle("open", open); }
+  });
+
+  function wrapTables(root) {
+    var scope = root.querySelectorAll ? root : document;
+    var tables = Array.prototype.slice.call(scope.querySelectorAll("main table"));
+    if (scope.matches && scope.matches("main table")) { tables.push(scope); }
+    tables.forEach(function (table) {
+      var parent = table.parentElement;
+      if (!parent || parent.classList.contains("table-scroll")) { return; }
+      var box = document.createElement("div");
+      box.className = "table-scroll";
+      box.setAttribute("role", "region");
+      box.setAttribute("tabindex", "0");
+      var caption = table.querySelector("caption");
+      var heading = caption ? caption.textContent : (table.getAttribute("aria-label") || "");
+      box.setAttribute("aria-label", heading.trim() || document.title.split(" · ")[0]);
+      parent.insertBefore(box, table);
+      box.appendChild(table);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { wrapTables(document); });
+  document.addEventListener("htmx:load", function (event) { wrapTables(event.target); });
 })();
