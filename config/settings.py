@@ -108,6 +108,9 @@ MIDDLEWARE = [
     "config.core.middleware.QueryTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's own language wins over the cookie and Accept-Language; the API
+    # speaks English (config.core.i18n).
+    "config.core.i18n.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -201,6 +204,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice (config.core.views.language_set) outlives the browser session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 # Date and number formats: Django's own per language, except English (config/formats/en), whose
 # US defaults are replaced by unambiguous ones; one date style on every page, the locale's own.
 FORMAT_MODULE_PATH = ["config.formats"]

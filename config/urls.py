@@ -9,11 +9,14 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from campaigns.api.urls import crm_urlpatterns
 from config.api_urls import herald_urlpatterns, v1_urlpatterns
 from config.core.health import healthz
+from config.core.views import favicon, language_set
 from marketing.api.urls import v2_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
+    path("language/", language_set, name="language_set"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(v1_urlpatterns)),

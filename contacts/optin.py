@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.core.errors import HeraldError
+from config.core.i18n import organisation_language
 from config.core.models import Organisation
 from contacts.models import Contact
 from contacts.segment_members import contacts_mark_changed
@@ -81,16 +82,17 @@ def confirmation_send(*, contact_id: int) -> None:
         "confirm_url": confirmation_url(contact=contact),
         "valid_days": TOKEN_MAX_AGE.days,
     }
-    subject = render_to_string("contacts/emails/confirm_subject.txt", context).strip()
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
-        body=render_to_string("contacts/emails/confirm_body.txt", context),
-        from_email=_sender(),
-        to=[contact.email],
-    )
-    message.attach_alternative(
-        render_to_string("contacts/emails/confirm_body.html", context), "text/html"
-    )
+    with organisation_language():  # Herald's own mail speaks the organisation's language
+        subject = render_to_string("contacts/emails/confirm_subject.txt", context).strip()
+        message = EmailMultiAlternatives(
+            subject=" ".join(subject.split()),
+            body=render_to_string("contacts/emails/confirm_body.txt", context),
+            from_email=_sender(),
+            to=[contact.email],
+        )
+        message.attach_alternative(
+            render_to_string("contacts/emails/confirm_body.html", context), "text/html"
+        )
     message.send()
 
 

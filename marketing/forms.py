@@ -10,7 +10,7 @@ from contacts.models import ChannelType
 class OrganisationForm(forms.ModelForm):
     class Meta:
         model = Organisation
-        fields = ["name", "default_sender_name", "default_sender_email", "time_zone"]
+        fields = ["name", "default_sender_name", "default_sender_email", "time_zone", "language"]
 
 
 class FrequencyCapsForm(forms.Form):

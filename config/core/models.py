@@ -12,22 +12,44 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from config.core.secrets import secrets_open
 
 
+class Language(models.TextChoices):
+    """The workspace's languages (settings.LANGUAGES), each named in itself."""
+
+    EN = "en", "English"
+    UK = "uk", "Українська"
+    RU = "ru", "Русский"
+
+
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin).")
+        raise ValidationError(
+            _("%(value)s is not a known IANA time zone (e.g. Europe/Berlin)."),
+            params={"value": repr(value)},
+        )
 
 
 class Organisation(models.Model):
     """The one organisation of this deployment (a singleton row, pk=1)."""
 
-    name = models.CharField(max_length=200, default="My organisation")
-    default_sender_name = models.CharField(max_length=200, blank=True)
-    default_sender_email = models.EmailField(blank=True)
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    name = models.CharField(_("name"), max_length=200, default="My organisation")
+    default_sender_name = models.CharField(_("default sender name"), max_length=200, blank=True)
+    default_sender_email = models.EmailField(_("default sender email"), blank=True)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    # The language of the mail Herald itself sends (double opt-in confirmation …).
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        choices=Language.choices,
+        default=Language.EN,
+        help_text=_("The language of the emails Herald sends on its own, e.g. confirmations."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -42,6 +64,19 @@ class Organisation(models.Model):
     def load(cls) -> "Organisation":
         organisation, _ = cls.objects.get_or_create(pk=1)
         return organisation
+
+
+class UserPreference(models.Model):
+    """A workspace user's own choices; the language wins over the browser's
+    (config.core.i18n.UserLanguageMiddleware)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    language = models.CharField(max_length=8, choices=Language.choices, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language or 'browser'})"
 
 
 class Heartbeat(models.Model):
