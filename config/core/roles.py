@@ -12,12 +12,13 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import TextChoices
+from django.utils.translation import gettext, pgettext_lazy
 
 
 class Role(TextChoices):
-    ADMIN = "admin", "Admin"
-    MARKETER = "marketer", "Marketer"
-    VIEWER = "viewer", "Viewer"
+    ADMIN = "admin", pgettext_lazy("role", "Admin")
+    MARKETER = "marketer", pgettext_lazy("role", "Marketer")
+    VIEWER = "viewer", pgettext_lazy("role", "Viewer")
 
 
 # Strength order: a role may do everything the roles after it may.
@@ -45,6 +46,11 @@ def has_role(user, minimum: Role) -> bool:
     return role is not None and _RANK[role] >= _RANK[minimum]
 
 
+def _role_needed(role: Role) -> str:
+    """The reason a page's 403 shows."""
+    return gettext("This page needs the %(role)s role.") % {"role": str(role.label).lower()}
+
+
 def role_required(minimum: Role):
     """Decorator for function views: login first, then the role, else 403."""
 
@@ -54,7 +60,7 @@ def role_required(minimum: Role):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, minimum):
-                raise PermissionDenied(f"This page needs the {minimum.label.lower()} role.")
+                raise PermissionDenied(_role_needed(minimum))
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -79,7 +85,7 @@ class RoleRequiredMixin(AccessMixin, _MixedIntoView):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not has_role(request.user, self.required_role):
-            raise PermissionDenied(f"This page needs the {self.required_role.label.lower()} role.")
+            raise PermissionDenied(_role_needed(self.required_role))
         return super().dispatch(request, *args, **kwargs)
 
 

@@ -1,4 +1,5 @@
 from celery import shared_task
+from celery.signals import beat_init, worker_ready
 
 from config.core.services import heartbeat_record
 
@@ -6,3 +7,16 @@ from config.core.services import heartbeat_record
 @shared_task(name="core.heartbeat")
 def heartbeat() -> None:
     heartbeat_record(name="worker")
+
+
+# The dashboard shows the worker alive from the moment it is ready, not from beat's first
+# tick 30 s later; beat's start tells it a worker is on its way ("Worker starting…").
+# Both processes import every tasks module before sending these signals.
+@worker_ready.connect
+def _worker_ready(**kwargs) -> None:
+    heartbeat_record(name="worker")
+
+
+@beat_init.connect
+def _beat_started(**kwargs) -> None:
+    heartbeat_record(name="beat")

@@ -2,12 +2,14 @@ from auditlog.models import LogEntry
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 
 from campaigns import send_rules
 from campaigns.analytics import dashboard_metrics
 from config.core import services
 from config.core.errors import FieldError, form_error
-from config.core.models import Heartbeat, Organisation
+from config.core.health import worker_state
+from config.core.models import Organisation
 from config.core.roles import Role, role_required
 from marketing.forms import FrequencyCapsForm, OrganisationForm
 
@@ -18,7 +20,7 @@ def dashboard(request):
         request,
         "marketing/dashboard.html",
         {
-            "worker_heartbeat": Heartbeat.objects.filter(name="worker").first(),
+            "worker": worker_state(),
             # Last-30-days campaign tiles, read from the analytics rollups (no ledger scan).
             "campaign_metrics": dashboard_metrics(days=30),
         },
@@ -32,7 +34,7 @@ def settings_home(request):
         form = OrganisationForm(request.POST, instance=organisation)
         if form.is_valid():
             services.organisation_update(**form.cleaned_data)
-            messages.success(request, "Organisation settings saved.")
+            messages.success(request, gettext("Organisation settings saved."))
             return redirect("settings_home")
     else:
         form = OrganisationForm(instance=organisation)
