@@ -6,8 +6,9 @@
 //   data-then-trigger="event"         then fire `event` on <body> (htmx triggers listen there)
 //   data-check-on-input="id"        on a field: typing in it checks the radio/checkbox #id
 //
-// And for every page: the phone navigation toggle, and tables wrapped in a scrolling,
-// keyboard-reachable region (on load and in whatever htmx swaps in).
+// And for every page: the phone navigation toggle, tables wrapped in a scrolling,
+// keyboard-reachable region (on load and in whatever htmx swaps in), focus on the first
+// field in error after a failed submit, and focus kept across htmx swaps.
 (function () {
   "use strict";
 
@@ -67,4 +68,61 @@
   }
   document.addEventListener("DOMContentLoaded", function () { wrapTables(document); });
   document.addEventListener("htmx:load", function (event) { wrapTables(event.target); });
+
+  function focusable(element) {
+    if (!element.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      element.setAttribute("tabindex", "-1");
+    }
+    return element;
+  }
+
+  // A form that came back with errors: the first field in error (Django marks it
+  // aria-invalid and points its aria-describedby at the message), else the form's own error
+  // message. Returns whether it moved the focus.
+  function focusFirstError(root) {
+    var field = root.querySelector("[aria-invalid='true']:not([type='hidden'])");
+    if (field) {
+      field.focus();
+      return true;
+    }
+    var summary = root.querySelector("form .flash-error, form [role='alert'], [data-error-summary]");
+    if (summary) {
+      focusable(summary).focus();
+      return true;
+    }
+    return false;
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var main = document.getElementById("main");
+    if (main) { focusFirstError(main); }
+  });
+
+  // htmx replaces the element that had the focus, and the browser drops it onto <body>:
+  // a keyboard or screen-reader user is thrown back to the top of the page. Remember which
+  // element had it and give it back to the element with that id in the new content, else
+  // to the first field in error, else to the swapped region itself.
+  var focusedId = null;
+  var swapTargetId = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    focusedId = active && active !== document.body && active.id ? active.id : null;
+    swapTargetId = event.detail.target && event.detail.target.id ? event.detail.target.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    var region = target && target.isConnected ? target :
+      (swapTargetId && document.getElementById(swapTargetId));
+    var lost = !active || active === document.body || !active.isConnected;
+    var submitted = event.detail.requestConfig && event.detail.requestConfig.verb !== "get";
+    if (submitted && region && focusFirstError(region)) { return; }
+    if (!lost) { return; }
+    var again = focusedId && document.getElementById(focusedId);
+    if (again) {
+      again.focus();
+    } else if (region) {
+      focusable(region).focus();
+    }
+    focusedId = swapTargetId = null;
+  });
 })();
