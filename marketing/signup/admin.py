@@ -44,8 +44,9 @@ class SignupFormAdminForm(forms.ModelForm):
         try:
             signup_form_check(candidate, list(data.get("groups") or []))
         except SignupFormError as exc:
-            name = exc.field.split("[")[0]
-            self.add_error(name if name in self.fields else None, exc.message)
+            for problem in exc.problems:
+                name = problem.field.split("[")[0]
+                self.add_error(name if name in self.fields else None, problem.message)
         return data
 
 

@@ -186,9 +186,11 @@ def _service_values(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _refused(exc: SignupFormError) -> ValidationError:
-    field = exc.field
-    head, dot, rest = field.partition("[")
-    return ValidationError({API_NAMES.get(head, head) + dot + rest: [exc.message]})
+    errors: dict[str, list[str]] = {}
+    for problem in exc.problems:
+        head, bracket, rest = problem.field.partition("[")
+        errors.setdefault(API_NAMES.get(head, head) + bracket + rest, []).append(problem.message)
+    return ValidationError(errors)
 
 
 @extend_schema_view(

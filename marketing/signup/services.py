@@ -20,7 +20,7 @@ Decisions
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -51,8 +51,18 @@ STATS_DAYS = 30
 COUNTERS = frozenset({"views", "submissions", "new_contacts", "updated_contacts", "spam"})
 
 
+class Problem(NamedTuple):
+    field: str  # the model attribute (or `fields[0].key`) it is about
+    code: str  # what pages translate
+    message: str  # English, as the API answers it
+
+
 class SignupFormError(FieldError):
-    """A form definition the rules refuse; `field` is the model attribute it is about."""
+    """A form definition the rules refuse: every problem found, the first as `field`."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(problems[0].field, problems[0].message)
 
 
 # --- the form's rules ------------------------------------------------------------------------
@@ -65,13 +75,21 @@ def _custom_fields() -> dict[int, CustomField]:
 def signup_fields_clean(fields: Any) -> list[dict[str, Any]]:
     """The form's field list, checked: known keys, once each, email present and required."""
     if not isinstance(fields, list):
-        raise SignupFormError("fields", "must be a list of {key, label, required} objects")
+        raise SignupFormError(
+            [Problem("fields", "fields", "must be a list of {key, label, required} objects")]
+        )
     custom = _custom_fields()
     cleaned: list[dict[str, Any]] = []
     seen: set[str] = set()
     for position, item in enumerate(fields):
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-            raise SignupFormError(f"fields[{position}]", "must be an object {key, label, required}")
+            raise SignupFormError(
+                [
+                    Problem(
+                        f"fields[{position}]", "fields", "must be an object {key, label, required}"
+                    )
+                ]
+            )
         key = item["key"]
         if key.startswith(CUSTOM_PREFIX):
             try:
@@ -79,55 +97,74 @@ def signup_fields_clean(fields: Any) -> list[dict[str, Any]]:
             except ValueError:
                 field_id = 0
             if field_id not in custom:
-                raise SignupFormError(f"fields[{position}].key", f"no custom field '{key}'")
+                raise SignupFormError(
+                    [Problem(f"fields[{position}].key", "fields", f"no custom field '{key}'")]
+                )
         elif key not in BUILTIN_FIELDS:
             raise SignupFormError(
-                f"fields[{position}].key",
-                f"'{key}' is not email, phone, first_name, last_name or field:<id>",
+                [
+                    Problem(
+                        f"fields[{position}].key",
+                        "fields",
+                        f"'{key}' is not email, phone, first_name, last_name or field:<id>",
+                    )
+                ]
             )
         if key in seen:
-            raise SignupFormError(f"fields[{position}].key", f"'{key}' is listed twice")
+            raise SignupFormError(
+                [Problem(f"fields[{position}].key", "fields", f"'{key}' is listed twice")]
+            )
         seen.add(key)
         label = item.get("label") or ""
         if not isinstance(label, str) or len(label) > 200:
-            raise SignupFormError(f"fields[{position}].label", "must be at most 200 characters")
+            raise SignupFormError(
+                [Problem(f"fields[{position}].label", "fields", "must be at most 200 characters")]
+            )
         cleaned.append({"key": key, "label": label.strip(), "required": bool(item.get("required"))})
     email = next((item for item in cleaned if item["key"] == "email"), None)
     if email is None:
-        raise SignupFormError("fields", "a form needs the email field")
+        raise SignupFormError([Problem("fields", "email_missing", "a form needs the email field")])
     email["required"] = True
     return cleaned
 
 
 def signup_form_check(form: SignupForm, groups: list[Segment] | None) -> None:
-    """Raise SignupFormError for the first rule `form` (unsaved changes included) breaks;
+    """Raise SignupFormError naming every rule `form` (unsaved changes included) breaks;
     normalises its field list and tags in place."""
+    problems: list[Problem] = []
+
+    def refuse(field: str, code: str, message: str) -> None:
+        problems.append(Problem(field, code, message))
+
     if not form.name.strip():
-        raise SignupFormError("name", "is required")
+        refuse("name", "required", "is required")
     if not form.key or len(form.key) > KEY_MAX or not KEY_RE.match(form.key):
-        raise SignupFormError("key", f"use 1 to {KEY_MAX} letters, digits, hyphens or underscores")
-    if SignupForm.objects.filter(key=form.key).exclude(pk=form.pk).exists():
-        raise SignupFormError("key", f"another form already uses the key '{form.key}'")
-    form.fields = signup_fields_clean(form.fields)
+        refuse("key", "key", f"use 1 to {KEY_MAX} letters, digits, hyphens or underscores")
+    elif SignupForm.objects.filter(key=form.key).exclude(pk=form.pk).exists():
+        refuse("key", "key_taken", f"another form already uses the key '{form.key}'")
+    try:
+        form.fields = signup_fields_clean(form.fields)
+    except SignupFormError as exc:
+        problems.extend(exc.problems)
     if form.redirect_url:
         parts = urlsplit(form.redirect_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SignupFormError("redirect_url", "must be an http:// or https:// address")
+            refuse("redirect_url", "redirect_url", "must be an http:// or https:// address")
     if not COLOUR_RE.match(form.accent_color or ""):
-        raise SignupFormError("accent_color", "must be a colour like #1d4ed8")
+        refuse("accent_color", "accent_color", "must be a colour like #1d4ed8")
     if form.consent_enabled and not form.consent_text.strip():
-        raise SignupFormError("consent_text", "write the consent text people agree to")
+        refuse("consent_text", "consent_text", "write the consent text people agree to")
     if form.language not in {code for code, _name in settings.LANGUAGES}:
-        raise SignupFormError("language", f"'{form.language}' is not a language of Herald")
+        refuse("language", "language", f"'{form.language}' is not a language of Herald")
     form.tags = list(dict.fromkeys(t.strip() for t in form.tags if t and t.strip()))
     if any(len(t) > 100 for t in form.tags):
-        raise SignupFormError("tags", "each tag must be at most 100 characters")
+        refuse("tags", "tags", "each tag must be at most 100 characters")
     if groups is not None:
         dynamic = [g.name for g in groups if g.kind != SegmentKind.STATIC]
         if dynamic:
-            raise SignupFormError(
-                "groups", f"contacts join static segments only: {', '.join(dynamic)}"
-            )
+            refuse("groups", "groups", f"contacts join static segments only: {', '.join(dynamic)}")
+    if problems:
+        raise SignupFormError(problems)
 
 
 _FIELDS = (
