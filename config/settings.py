@@ -388,6 +388,11 @@ HERALD_TRUST_X_FORWARDED_FOR = env_bool("HERALD_TRUST_X_FORWARDED_FOR", default=
 # Engagement events (marketing.engagement): emailDelivered / smsDelivered events, one per
 # delivered message, can be switched off.
 HERALD_ENGAGEMENT_DELIVERED_EVENTS = env_bool("HERALD_ENGAGEMENT_DELIVERED_EVENTS", default=True)
+# Subscription forms (marketing.signup): attempts allowed per form and address per window;
+# a submission sooner than this many seconds after the page loaded is a robot's.
+HERALD_SIGNUP_RATE_LIMIT = env_int("HERALD_SIGNUP_RATE_LIMIT", 10)
+HERALD_SIGNUP_RATE_WINDOW_SECONDS = env_int("HERALD_SIGNUP_RATE_WINDOW_SECONDS", 600)
+HERALD_SIGNUP_MIN_SECONDS = env_int("HERALD_SIGNUP_MIN_SECONDS", 2)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "core.heartbeat", "schedule": 30.0},

@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("templates.urls")),
     path("", include("campaigns.urls")),
     path("", include("marketing.urls")),
+    path("", include("marketing.signup.urls")),
 ]
 
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from marketing.models import Event, EventType, Order, OrderItem, RFMScore
+from marketing.signup import admin as signup_admin  # noqa: F401 (registers its admin)
 
 
 class OrderItemInline(admin.TabularInline):

@@ -189,7 +189,13 @@ class RFMScore(models.Model):
 
 
 # Django looks for an app's models in its models module; the workflow models live in their own
-# module of this app and are named here so that it finds them.
+# module of this app (as do the subscription forms) and are named here so that it finds them.
+from marketing.signup.models import (  # noqa: E402, F401
+    SignupDailyStat,
+    SignupForm,
+    SignupRateWindow,
+    SignupSubmission,
+)
 from marketing.workflows.models import (  # noqa: E402, F401
     Workflow,
     WorkflowMessage,

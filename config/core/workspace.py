@@ -11,6 +11,7 @@ NAVIGATION = [
     ("campaigns_home", _("Campaigns")),
     ("promo_home", _("Promo codes")),
     ("automation_home", _("Automation")),
+    ("signup_home", _("Forms")),
     ("orders_home", _("Orders")),
     ("integrations_home", _("Integrations")),
     ("settings_home", _("Settings")),

@@ -12,6 +12,7 @@ from marketing.api.activity import ContactActivityView
 from marketing.api.events import EventV2View, EventView
 from marketing.api.native import EventTypeViewSet, EventViewSet, OrderViewSet, RFMView
 from marketing.api.orders import OrdersView
+from marketing.signup.api import SignupFormViewSet
 
 # The eSputnik v1 API, under /api/v1/.
 v1_urlpatterns: list = [
@@ -28,6 +29,7 @@ _router.trailing_slash = "/?"
 _router.register("event-types", EventTypeViewSet, basename="event-type")
 _router.register("events", EventViewSet, basename="event")
 _router.register("orders", OrderViewSet, basename="order")
+_router.register("forms", SignupFormViewSet, basename="signup-form")
 
 native_urlpatterns: list = [
     api_path("rfm", RFMView.as_view(), "rfm"),
