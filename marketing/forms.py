@@ -1,10 +1,42 @@
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.send_rules import MAX_CAP, MAX_PERIOD_DAYS, Cap
 from config.core.models import Organisation
 from contacts.models import ChannelType
+
+
+class AuditLogFilterForm(forms.Form):
+    """The audit log's filters; every one optional."""
+
+    actor = forms.TypedChoiceField(label=_("Person"), required=False, coerce=int, empty_value=None)
+    object_type = forms.TypedChoiceField(
+        label=_("Object type"), required=False, coerce=int, empty_value=None
+    )
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(
+        self, *args: Any, people: list[tuple[int, str]], types: list[tuple[int, str]], **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        everyone: list[tuple[Any, str]] = [("", _("Everyone"))]
+        everything: list[tuple[Any, str]] = [("", _("Everything"))]
+        self.fields["actor"].choices = everyone + people  # type: ignore[attr-defined]
+        self.fields["object_type"].choices = everything + types  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end date is before the start date."))
+        return data
 
 
 class OrganisationForm(forms.ModelForm):

@@ -1,4 +1,3 @@
-from auditlog.models import LogEntry
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -9,7 +8,8 @@ from config.core import services
 from config.core.errors import FieldError, form_error
 from config.core.models import Heartbeat, Organisation
 from config.core.roles import Role, role_required
-from marketing.forms import FrequencyCapsForm, OrganisationForm
+from marketing.audit import audit_entries, audit_line, audit_object_types, audit_people
+from marketing.forms import AuditLogFilterForm, FrequencyCapsForm, OrganisationForm
 
 
 @role_required(Role.VIEWER)
@@ -59,8 +59,35 @@ def frequency_caps(request):
     return render(request, "marketing/frequency_caps.html", {"form": form}, status=status)
 
 
+# Entries per page of the audit log: a screenful of sentences.
+AUDIT_PAGE_SIZE = 50
+
+
 @role_required(Role.ADMIN)
 def audit_log(request):
-    entries = LogEntry.objects.select_related("actor", "content_type").order_by("-timestamp")
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "marketing/audit_log.html", {"page": page})
+    people = [(user.pk, user.get_username()) for user in audit_people()]
+    form = AuditLogFilterForm(request.GET or None, people=people, types=audit_object_types())
+    filters = form.cleaned_data if form.is_valid() else {}
+    entries = audit_entries(
+        actor_id=filters.get("actor"),
+        content_type_id=filters.get("object_type"),
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    paginator = Paginator(entries, AUDIT_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "marketing/audit_log.html",
+        {
+            "form": form,
+            "page": page,
+            "lines": [audit_line(entry) for entry in page],
+            "page_numbers": paginator.get_elided_page_range(page.number, on_each_side=2),
+            "base_query": query.urlencode(),
+            "filtered": bool(filters and any(v is not None for v in filters.values())),
+        },
+        status=200 if form.is_valid() or not form.is_bound else 400,
+    )
