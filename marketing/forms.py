@@ -61,17 +61,21 @@ class FrequencyCapsForm(forms.Form):
         for channel, name in ChannelType.choices:
             self.fields[f"{channel}_limit"] = forms.IntegerField(
                 required=False,
-                label=f"{name}: at most",
+                label=_("%(channel)s: at most") % {"channel": name},
                 min_value=1,
                 max_value=MAX_CAP,
-                widget=forms.NumberInput(attrs={"aria-label": f"{name}: at most"}),
+                widget=forms.NumberInput(
+                    attrs={"aria-label": _("%(channel)s: at most") % {"channel": name}}
+                ),
             )
             self.fields[f"{channel}_period"] = forms.IntegerField(
                 required=False,
-                label=f"{name}: messages in (days)",
+                label=_("%(channel)s: messages in (days)") % {"channel": name},
                 min_value=1,
                 max_value=MAX_PERIOD_DAYS,
-                widget=forms.NumberInput(attrs={"aria-label": f"{name}: days"}),
+                widget=forms.NumberInput(
+                    attrs={"aria-label": _("%(channel)s: days") % {"channel": name}}
+                ),
             )
             self.rows.append((name, self[f"{channel}_limit"], self[f"{channel}_period"]))
 
@@ -82,7 +86,7 @@ class FrequencyCapsForm(forms.Form):
             if (limit is None) != (period is None) and not self.errors:
                 self.add_error(
                     f"{channel}_period" if period is None else f"{channel}_limit",
-                    "give both the number of messages and the days, or neither",
+                    _("Give both the number of messages and the days, or neither."),
                 )
         return data
 

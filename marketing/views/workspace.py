@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from campaigns import send_rules
 from campaigns.analytics import dashboard_metrics
@@ -50,7 +51,7 @@ def frequency_caps(request):
                 form_error(form, exc, field="")
             else:
                 send_rules.frequency_caps_replace(caps=caps)
-                messages.success(request, "Frequency caps saved.")
+                messages.success(request, _("Frequency caps saved."))
                 return redirect("frequency_caps")
         status = 400
     else:
