@@ -30,11 +30,15 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import (
     ADDRESS_HEADERS,
     RFC5322_EMAIL_LINE_LENGTH_LIMIT,
+    BadHeaderError,
     forbid_multi_line_headers,
     sanitize_address,
     utf8_charset_qp,
 )
 from django.core.mail.utils import DNS_NAME
+
+from contacts.email_addresses import address_header, needs_smtputf8
+from contacts.email_addresses import envelope_address as international_envelope_address
 
 # What the email generator folds headers to (compat32 policy, RFC 5322's "should").
 MAX_HEADER_LINE = 78
@@ -48,6 +52,7 @@ PLAIN_ADDRESS = re.compile(
 )
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 # Headers message() writes itself; extra headers with these names change its output.
+ADDRESS_HEADER_NAMES = frozenset({"From", "To", "Cc", "Reply-To"})
 _OWN_HEADERS = frozenset({"from", "to", "cc", "reply-to", "date", "mime-version", "content-type"})
 
 
@@ -76,7 +81,9 @@ def header_line(name: str, value: str) -> str:
 
     Short ASCII values (nearly all) are written as they are, lists of links folded at their
     commas; the rest get Django's header treatment (newlines refused, non-ASCII encoded,
-    addresses sanitised) and the generator's folding at 78 characters."""
+    addresses sanitised) and the generator's folding at 78 characters. An address header
+    with an internationalised address is written as contacts.email_addresses decides (the
+    domain in ASCII, a non-ASCII local part as raw UTF-8, for SMTPUTF8)."""
     if value.isascii() and value.isprintable():
         if len(name) + 2 + len(value) <= MAX_HEADER_LINE:
             return f"{name}: {value}{CRLF}"
@@ -84,21 +91,31 @@ def header_line(name: str, value: str) -> str:
             folded = _fold_list(name, value)
             if folded is not None:
                 return folded
+    if name in ADDRESS_HEADER_NAMES:
+        international = address_header(value)
+        if international is not None:
+            if "\n" in value or "\r" in value:
+                raise BadHeaderError(f"Header values can't contain newlines (got {value!r})")
+            return f"{name}: {international[0]}{CRLF}"
     name, value = forbid_multi_line_headers(name, value, "utf-8")
     folded = Header(value, header_name=name).encode(linesep=CRLF, maxlinelen=MAX_HEADER_LINE)
     return f"{name}: {folded}{CRLF}"
 
 
 def envelope_address(address: str) -> str:
-    """The address as the SMTP backend gives it to MAIL FROM / RCPT TO."""
+    """The address as the SMTP backend gives it to MAIL FROM / RCPT TO, except that an
+    internationalised one keeps its local part (sent with SMTPUTF8) and has its domain in
+    ASCII, where Django would write an encoded word (an invalid address)."""
     if PLAIN_ADDRESS.fullmatch(address):
         return address
+    if not address.isascii():
+        return international_envelope_address(address)
     return sanitize_address(address, "utf-8")
 
 
 @functools.lru_cache(maxsize=16)
 def _envelope_sender(from_email: str) -> str:
-    return sanitize_address(from_email, "utf-8")
+    return envelope_address(from_email)
 
 
 @functools.lru_cache(maxsize=2)
@@ -207,10 +224,14 @@ def message_bytes(message: EmailMultiAlternatives) -> tuple[bytes, list[str]] | 
     return (head + CRLF + body).encode("utf-8"), names
 
 
-def envelope(message: EmailMultiAlternatives) -> tuple[str, list[str]]:
-    """(MAIL FROM, RCPT TO addresses) as Django's SMTP backend computes them, except that
-    MAIL FROM is the message's `return_path` when it has one (a VERP address per delivery,
-    campaigns.delivery.verp); the From header is unchanged by it."""
+def envelope(message: EmailMultiAlternatives) -> tuple[str, list[str], bool]:
+    """(MAIL FROM, RCPT TO addresses, whether the message needs SMTPUTF8) as Django's SMTP
+    backend computes them, except that MAIL FROM is the message's `return_path` when it has
+    one (a VERP address per delivery, campaigns.delivery.verp; the From header is unchanged
+    by it), and internationalised addresses are kept right (envelope_address)."""
     return_path = getattr(message, "return_path", "")
     sender = envelope_address(return_path) if return_path else _envelope_sender(message.from_email)
-    return sender, [envelope_address(a) for a in message.recipients()]
+    recipients = [envelope_address(a) for a in message.recipients()]
+    # The From header counts too: with a raw UTF-8 address in it the message is RFC 6532's.
+    utf8 = needs_smtputf8(sender, str(message.from_email), *recipients)
+    return sender, recipients, utf8

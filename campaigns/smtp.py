@@ -6,7 +6,8 @@ server that announces PIPELINING (RFC 2920; Postfix and every large provider do)
 RCPT and DATA in one write; the message follows once DATA is answered. The replies are read
 in order and judged exactly as sendmail judges them, and the same exceptions are raised
 (campaigns.delivery.policy classifies them), so callers cannot tell the two apart. Without
-PIPELINING, or for an address smtplib would have to encode, this is smtplib's sendmail.
+PIPELINING, or for an address smtplib would have to encode, this is smtplib's sendmail (with
+SMTPUTF8 for an internationalised address: contacts.email_addresses).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import smtplib
 from contextlib import suppress
 
 from campaigns.mime import PLAIN_ADDRESS
+from contacts.email_addresses import smtp_sendmail
 
 CRLF = b"\r\n"
 _LEADING_PERIOD = re.compile(rb"(?m)^\.")
@@ -50,9 +52,15 @@ def _reset(smtp: smtplib.SMTP) -> None:
         smtp.rset()
 
 
-def sendmail(smtp: smtplib.SMTP, sender: str, recipients: list[str], message: bytes) -> dict:
+def sendmail(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], message: bytes, *, utf8: bool = False
+) -> dict:
     """smtp.sendmail(sender, recipients, message) for bytes: the same result (refused
-    recipients, when some were accepted) and the same exceptions."""
+    recipients, when some were accepted) and the same exceptions. `utf8`: the message has
+    internationalised addresses and goes with SMTPUTF8, one command at a time (rare), or is
+    refused with SMTPUTF8Unsupported when the server does not offer it."""
+    if utf8:
+        return smtp_sendmail(smtp, sender, recipients, message, utf8=True)
     smtp.ehlo_or_helo_if_needed()
     paths = [_path(address) for address in (sender, *recipients)]
     if not (smtp.does_esmtp and smtp.has_extn("pipelining") and recipients) or not all(

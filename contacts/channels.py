@@ -3,6 +3,11 @@ email-validator accepts, and E.164 numbers that phonenumbers holds valid.
 
 Each normaliser answers (value, None) or (None, problem); it runs once per row of a
 3000-contact batch, so the common shapes take a fast path (see phone_normalise).
+
+Internationalised addresses are valid and kept: a non-ASCII mailbox (chloé.müller@…) as it
+was written, lower-cased; a domain in its Unicode form whichever form arrived
+(user@xn--bcher-kva.example is stored as user@bücher.example), so one mailbox is one contact.
+The ASCII (punycode) form exists only on the wire: contacts.email_addresses.
 """
 
 import functools

@@ -8,11 +8,9 @@ signature's timestamp.
 
 import logging
 from datetime import timedelta
-from email.utils import formataddr
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,6 +19,14 @@ from django.utils import timezone
 from config.core.errors import HeraldError
 from config.core.i18n import organisation_language
 from config.core.models import Organisation
+from contacts.email_addresses import (
+    SMTPUTF8_REFUSED,
+    InternationalEmail,
+    SMTPUTF8Unsupported,
+    address_format,
+    email_send,
+    mailbox_ascii_domain,
+)
 from contacts.models import Contact
 from contacts.segment_members import contacts_mark_changed
 
@@ -60,11 +66,9 @@ def confirmation_url(*, contact: Contact) -> str:
 def _sender() -> str:
     organisation = Organisation.load()
     if organisation.default_sender_email:
-        return formataddr(
-            (
-                organisation.default_sender_name or organisation.name,
-                organisation.default_sender_email,
-            )
+        return address_format(
+            organisation.default_sender_name or organisation.name,
+            organisation.default_sender_email,
         )
     return settings.DEFAULT_FROM_EMAIL
 
@@ -84,16 +88,20 @@ def confirmation_send(*, contact_id: int) -> None:
     }
     with organisation_language():  # Herald's own mail speaks the organisation's language
         subject = render_to_string("contacts/emails/confirm_subject.txt", context).strip()
-        message = EmailMultiAlternatives(
+        message = InternationalEmail(
             subject=" ".join(subject.split()),
             body=render_to_string("contacts/emails/confirm_body.txt", context),
             from_email=_sender(),
-            to=[contact.email],
+            to=[mailbox_ascii_domain(contact.email)],
         )
         message.attach_alternative(
             render_to_string("contacts/emails/confirm_body.html", context), "text/html"
         )
-    message.send()
+    try:
+        email_send(message)
+    except SMTPUTF8Unsupported:
+        # Not retried (the task retries OSErrors): the same server refuses it every time.
+        logger.warning("no confirmation mail for contact %s: %s", contact_id, SMTPUTF8_REFUSED)
 
 
 @transaction.atomic

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.delivery.providers import Provider, SettingField
 from config.core.errors import HeraldError
@@ -27,8 +29,12 @@ WIDGETS: dict[str, type[forms.Widget]] = {
 
 
 class APIKeyForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. 'Shop backend'.")
-    rights = forms.ChoiceField(choices=APIRight.choices, initial=APIRight.FULL)
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("Where the key is used, e.g. “Shop backend”."),
+    )
+    rights = forms.ChoiceField(label=_("Rights"), choices=APIRight.choices, initial=APIRight.FULL)
 
 
 def channel_label(channel: str) -> str:
@@ -41,8 +47,8 @@ def _setting_field(spec: SettingField, *, stored_secret: bool) -> forms.Field:
     label = spec.label + (" *" if required_mark and spec.kind != "bool" else "")
     if spec.secret:
         if stored_secret:
-            help_parts.append("Stored and never shown; leave blank to keep it.")
-        help_parts.append("env:NAME reads it from the environment variable NAME instead.")
+            help_parts.append(gettext("Stored and never shown; leave blank to keep it."))
+        help_parts.append(gettext("env:NAME reads it from the environment variable NAME instead."))
         # Not stripped: a credential is taken exactly as pasted.
         return forms.CharField(
             label=label,
@@ -77,24 +83,31 @@ class IntegrationForm(forms.Form):
     service says what is missing, in the same words admin shows."""
 
     name = forms.CharField(
-        max_length=100, required=False, label="Name *", help_text="e.g. 'Transactional SMTP'."
+        max_length=100,
+        required=False,
+        label=_("Name *"),
+        help_text=_("e.g. “Transactional SMTP”."),
     )
     channels = forms.MultipleChoiceField(
-        required=False, widget=forms.CheckboxSelectMultiple, label="Channels it serves"
+        required=False, widget=forms.CheckboxSelectMultiple, label=_("Channels it serves")
     )
     is_default = forms.BooleanField(
         required=False,
-        label="Default for these channels",
-        help_text="Messages on its channels go through it unless a campaign names another; "
-        "another integration sharing a channel stops being the default.",
+        label=_("Default for these channels"),
+        help_text=_(
+            "Messages on its channels go through it unless a campaign names another; "
+            "another integration sharing a channel stops being the default."
+        ),
     )
-    enabled = forms.BooleanField(required=False, label="Enabled")
+    enabled = forms.BooleanField(required=False, label=_("Enabled"))
     rate_limit = forms.CharField(
         required=False,
-        label="Rate limit (messages per second)",
+        label=_("Rate limit (messages per second)"),
         widget=forms.NumberInput(attrs={"step": "any", "min": "0"}),
-        help_text="Across all workers; 0 = no limit. Herald slows down on its own when the "
-        "provider throttles.",
+        help_text=_(
+            "Across all workers; 0 = no limit. Herald slows down on its own when the "
+            "provider throttles."
+        ),
     )
 
     def __init__(

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.delivery.providers import (
@@ -47,8 +48,8 @@ def rate_now(integration: Integration) -> str:
     """The adaptive send rate the provider is allowed right now, in words."""
     rate = rate_current(provider_label(integration))
     if rate is None:
-        return "unlimited"
-    return f"{rate:g} messages/s"
+        return gettext("unlimited")
+    return gettext("%(rate)s messages/s") % {"rate": f"{rate:g}"}
 
 
 def webhook_url(integration: Integration) -> str:
@@ -58,12 +59,12 @@ def webhook_url(integration: Integration) -> str:
 def _email_transport() -> str:
     backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
     return {
-        "smtp": f"SMTP via {getattr(settings, 'EMAIL_HOST', '')}",
-        "filebased": f"Local outbox folder ({settings.EMAIL_FILE_PATH})"
+        "smtp": gettext("SMTP via %(host)s") % {"host": getattr(settings, "EMAIL_HOST", "")},
+        "filebased": gettext("Local outbox folder (%(path)s)") % {"path": settings.EMAIL_FILE_PATH}
         if hasattr(settings, "EMAIL_FILE_PATH")
-        else "Local outbox folder",
-        "console": "Console (development)",
-        "locmem": "In-memory (tests)",
+        else gettext("Local outbox folder"),
+        "console": gettext("Console (development)"),
+        "locmem": gettext("In-memory (tests)"),
     }.get(backend, settings.EMAIL_BACKEND)
 
 
@@ -127,8 +128,11 @@ def integration_new(request: HttpRequest, kind: str) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"“{integration.name}” connected. Test its connection, then give the provider "
-                "the webhook URL below.",
+                gettext(
+                    "“%(name)s” connected. Test its connection, then give the provider "
+                    "the webhook URL below."
+                )
+                % {"name": integration.name},
             )
             return redirect("integration_detail", pk=integration.pk)
     return _form_page(request, form, provider, status=400)
@@ -164,7 +168,9 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except HeraldError as exc:
             form.service_error(exc)
         else:
-            messages.success(request, f"“{form.cleaned_data['name']}” saved.")
+            messages.success(
+                request, gettext("“%(name)s” saved.") % {"name": form.cleaned_data["name"]}
+            )
             return redirect("integration_detail", pk=integration.pk)
     integration.refresh_from_db()
     return _form_page(request, form, provider, integration=integration, status=400)
@@ -214,9 +220,11 @@ def integration_test_view(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     ok, message = integration_test(integration=integration)
     if ok:
-        messages.success(request, f"Connection test passed: {message}")
+        messages.success(
+            request, gettext("Connection test passed: %(detail)s") % {"detail": message}
+        )
     else:
-        messages.error(request, f"Connection test failed: {message}")
+        messages.error(request, gettext("Connection test failed: %(detail)s") % {"detail": message})
     return redirect("integration_detail", pk=pk)
 
 
@@ -225,7 +233,7 @@ def integration_test_view(request: HttpRequest, pk: int) -> HttpResponse:
 def integration_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     integration_delete(integration=integration)
-    messages.success(request, f"“{integration.name}” removed.")
+    messages.success(request, gettext("“%(name)s” removed.") % {"name": integration.name})
     return redirect("integrations_home")
 
 
@@ -237,14 +245,18 @@ def integration_import_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         started = template_import_start(integration=integration, user=request.user)
     except (ProviderError, HeraldError) as exc:
-        messages.error(request, f"Template import not started: {exc.message or exc}")
+        messages.error(
+            request,
+            gettext("Template import not started: %(problem)s") % {"problem": exc.message or exc},
+        )
     else:
         offset = started.offset
         messages.success(
             request,
-            "Template import started."
+            gettext("Template import started.")
             if not offset
-            else f"Template import resumed at template {offset + 1}.",
+            else gettext("Template import resumed at template %(number)s.")
+            % {"number": offset + 1},
         )
     return redirect("integration_detail", pk=pk)
 
@@ -280,19 +292,27 @@ def template_publish_external_view(request: HttpRequest, pk: int) -> HttpRespons
     if chosen:
         integration = Integration.objects.filter(pk=int(chosen) if chosen.isdigit() else 0).first()
         if integration is None:
-            messages.error(request, "Not published: that integration no longer exists.")
+            messages.error(request, gettext("Not published: that integration no longer exists."))
             return redirect("template_edit", pk=pk)
     if integration is None:
-        messages.error(request, "Not published: choose the integration to publish to.")
+        messages.error(request, gettext("Not published: choose the integration to publish to."))
         return redirect("template_edit", pk=pk)
     try:
         external_id = template_publish_external(template=template, integration=integration)
     except (ProviderError, HeraldError) as exc:
         # The sync service may already name the integration; say it once.
         reason = str(exc.message or exc).removeprefix(f"{integration.name}: ")
-        messages.error(request, f"Not published to {integration.name}: {reason}")
+        messages.error(
+            request,
+            gettext("Not published to %(name)s: %(problem)s")
+            % {"name": integration.name, "problem": reason},
+        )
     else:
-        messages.success(request, f"Published to {integration.name} as {external_id}.")
+        messages.success(
+            request,
+            gettext("Published to %(name)s as %(id)s.")
+            % {"name": integration.name, "id": external_id},
+        )
     return redirect("template_edit", pk=pk)
 
 
@@ -308,7 +328,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 created_by=request.user,
             )
             messages.success(
-                request, f"API key “{key.name}” created. Copy it now: it is not shown again."
+                request,
+                gettext("API key “%(name)s” created. Copy it now: it is not shown again.")
+                % {"name": key.name},
             )
             form = APIKeyForm()
     else:
@@ -329,5 +351,5 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(APIKey, pk=pk)
     api_key_revoke(key=key)
-    messages.success(request, f"API key “{key.name}” revoked.")
+    messages.success(request, gettext("API key “%(name)s” revoked.") % {"name": key.name})
     return redirect("api_keys")

@@ -1,10 +1,42 @@
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.send_rules import MAX_CAP, MAX_PERIOD_DAYS, Cap
 from config.core.models import Organisation
 from contacts.models import ChannelType
+
+
+class AuditLogFilterForm(forms.Form):
+    """The audit log's filters; every one optional."""
+
+    actor = forms.TypedChoiceField(label=_("Person"), required=False, coerce=int, empty_value=None)
+    object_type = forms.TypedChoiceField(
+        label=_("Object type"), required=False, coerce=int, empty_value=None
+    )
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(
+        self, *args: Any, people: list[tuple[int, str]], types: list[tuple[int, str]], **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        everyone: list[tuple[Any, str]] = [("", _("Everyone"))]
+        everything: list[tuple[Any, str]] = [("", _("Everything"))]
+        self.fields["actor"].choices = everyone + people  # type: ignore[attr-defined]
+        self.fields["object_type"].choices = everything + types  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end date is before the start date."))
+        return data
 
 
 class OrganisationForm(forms.ModelForm):
@@ -29,17 +61,21 @@ class FrequencyCapsForm(forms.Form):
         for channel, name in ChannelType.choices:
             self.fields[f"{channel}_limit"] = forms.IntegerField(
                 required=False,
-                label=f"{name}: at most",
+                label=_("%(channel)s: at most") % {"channel": name},
                 min_value=1,
                 max_value=MAX_CAP,
-                widget=forms.NumberInput(attrs={"aria-label": f"{name}: at most"}),
+                widget=forms.NumberInput(
+                    attrs={"aria-label": _("%(channel)s: at most") % {"channel": name}}
+                ),
             )
             self.fields[f"{channel}_period"] = forms.IntegerField(
                 required=False,
-                label=f"{name}: messages in (days)",
+                label=_("%(channel)s: messages in (days)") % {"channel": name},
                 min_value=1,
                 max_value=MAX_PERIOD_DAYS,
-                widget=forms.NumberInput(attrs={"aria-label": f"{name}: days"}),
+                widget=forms.NumberInput(
+                    attrs={"aria-label": _("%(channel)s: days") % {"channel": name}}
+                ),
             )
             self.rows.append((name, self[f"{channel}_limit"], self[f"{channel}_period"]))
 
@@ -50,7 +86,7 @@ class FrequencyCapsForm(forms.Form):
             if (limit is None) != (period is None) and not self.errors:
                 self.add_error(
                     f"{channel}_period" if period is None else f"{channel}_limit",
-                    "give both the number of messages and the days, or neither",
+                    _("Give both the number of messages and the days, or neither."),
                 )
         return data
 

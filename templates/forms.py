@@ -3,6 +3,8 @@ syntax, sanitising, addresses) belong to templates.services, whose errors the fo
 next to their fields with line and column."""
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from contacts.models import ChannelType
 from templates.errors import TemplateFieldError
@@ -31,17 +33,17 @@ def _html_field() -> forms.CharField:
 def _text_field() -> forms.CharField:
     return forms.CharField(
         required=False,
-        label="Plain text",
+        label=_("Plain text"),
         widget=forms.Textarea(attrs={**_SOURCE, "rows": 6}),
         strip=False,
-        help_text="Leave empty to derive it from the HTML.",
+        help_text=_("Leave empty to derive it from the HTML."),
     )
 
 
 def _sms_text_field(help_text: str = "") -> forms.CharField:
     return forms.CharField(
         required=False,
-        label="SMS / messenger text",
+        label=_("SMS / messenger text"),
         widget=forms.Textarea(attrs={**_SOURCE, "rows": 4}),
         strip=False,
         help_text=help_text,
@@ -51,7 +53,11 @@ def _sms_text_field(help_text: str = "") -> forms.CharField:
 def located(error: TemplateFieldError) -> str:
     if error.line is None:
         return error.message
-    return f"Line {error.line}, column {error.column}: {error.message}"
+    return gettext("Line %(line)s, column %(column)s: %(problem)s") % {
+        "line": error.line,
+        "column": error.column,
+        "problem": error.message,
+    }
 
 
 class TemplateForm(forms.Form):
@@ -60,20 +66,25 @@ class TemplateForm(forms.Form):
     name = forms.CharField(
         max_length=200,
         required=False,
-        label="Name *",
+        label=_("Name *"),
         widget=forms.TextInput(attrs={"required": True}),
     )
-    channel = forms.ChoiceField(choices=ChannelType.choices, initial=ChannelType.EMAIL)
-    subject = forms.CharField(max_length=500, required=False)
-    preheader = forms.CharField(
-        max_length=500, required=False, help_text="Shown after the subject in inbox lists."
+    channel = forms.ChoiceField(
+        label=_("Channel"), choices=ChannelType.choices, initial=ChannelType.EMAIL
     )
-    from_name = forms.CharField(max_length=200, required=False, label="From name")
+    subject = forms.CharField(label=_("Subject"), max_length=500, required=False)
+    preheader = forms.CharField(
+        label=_("Preheader"),
+        max_length=500,
+        required=False,
+        help_text=_("Shown after the subject in inbox lists."),
+    )
+    from_name = forms.CharField(max_length=200, required=False, label=_("From name"))
     # Checked by the service, which names the problem the same way the API does.
-    from_email = forms.CharField(max_length=254, required=False, label="From email")
+    from_email = forms.CharField(max_length=254, required=False, label=_("From email"))
     html = _html_field()
     text = _text_field()
-    sms_text = _sms_text_field("The message of every channel other than email.")
+    sms_text = _sms_text_field(_("The message of every channel other than email."))
 
     @classmethod
     def for_template(cls, template, data=None) -> "TemplateForm":
@@ -94,9 +105,9 @@ class TemplateForm(forms.Form):
 
 
 class TemplateSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200, label="Search")
+    q = forms.CharField(required=False, max_length=200, label=_("Search"))
     channel = forms.ChoiceField(
-        choices=[("", "All channels"), *ChannelType.choices], required=False
+        label=_("Channel"), choices=[("", _("All channels")), *ChannelType.choices], required=False
     )
 
 
@@ -106,13 +117,13 @@ class PreviewForm(forms.Form):
     preview_contact = forms.CharField(
         required=False,
         max_length=254,
-        label="Contact",
-        help_text="Id or email of a contact; empty for the built-in sample contact.",
+        label=_("Contact"),
+        help_text=_("Id or email of a contact; empty for the built-in sample contact."),
     )
     preview_data = forms.CharField(
         required=False,
         strip=False,
-        label="Sample data ($data), JSON",
+        label=_("Sample data ($data), JSON"),
         widget=forms.Textarea(
             attrs={"rows": 5, "spellcheck": "false", "class": "source", "placeholder": "{}"}
         ),
@@ -124,12 +135,14 @@ class TemplateLanguageForm(forms.Form):
 
     language_code = forms.CharField(
         max_length=10,
-        label="Language code",
-        help_text="As contacts store it: en, uk, pt-BR (case does not matter; en-GB contacts "
-        "get the en version when there is no en-gb one).",
+        label=_("Language code"),
+        help_text=_(
+            "As contacts store it: en, uk, pt-BR (case does not matter; en-GB contacts "
+            "get the en version when there is no en-gb one)."
+        ),
     )
-    subject = forms.CharField(max_length=500, required=False)
-    preheader = forms.CharField(max_length=500, required=False)
+    subject = forms.CharField(label=_("Subject"), max_length=500, required=False)
+    preheader = forms.CharField(label=_("Preheader"), max_length=500, required=False)
     html = _html_field()
     text = _text_field()
     sms_text = _sms_text_field()

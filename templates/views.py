@@ -12,6 +12,8 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from config.core.models import Integration
@@ -48,7 +50,7 @@ FIELD_LABELS = {
     name: field.label or name.replace("_", " ").capitalize()
     for name, field in TemplateForm.base_fields.items()
 }
-FIELD_LABELS.update(data="Sample data", contact="Contact")
+FIELD_LABELS.update(data=_("Sample data"), contact=_("Contact"))
 # The pages that show message HTML do so in a sandboxed srcdoc iframe, which inherits the
 # page's Content-Security-Policy; emails link their images from the sender's servers, so
 # these pages allow remote images. Scripts stay blocked by the policy and the sandbox.
@@ -92,7 +94,7 @@ def template_new(request):
         except TemplateValidationError as exc:
             form.add_service_errors(exc.errors)
         else:
-            messages.success(request, f"Template “{template}” created.")
+            messages.success(request, gettext("Template “%(name)s” created.") % {"name": template})
             if "publish" in request.POST:
                 _publish(request, template)
             return redirect("template_edit", pk=template.pk)
@@ -114,7 +116,9 @@ def template_edit(request, pk: int):
                 form.add_service_errors(exc.errors)
                 template.refresh_from_db()  # the failed update left unsaved values behind
             else:
-                messages.success(request, f"Template “{template}” saved.")
+                messages.success(
+                    request, gettext("Template “%(name)s” saved.") % {"name": template}
+                )
                 if "publish" in request.POST:
                     _publish(request, template)
                 return redirect("template_edit", pk=template.pk)
@@ -207,9 +211,15 @@ def _publish(request, template: MessageTemplate) -> None:
     except TemplateValidationError as exc:
         for error in exc.errors:
             label = FIELD_LABELS.get(error.field, error.field)
-            messages.error(request, f"Not published: {label} — {located(error)}")
+            messages.error(
+                request,
+                gettext("Not published: %(field)s — %(problem)s")
+                % {"field": label, "problem": located(error)},
+            )
     else:
-        messages.success(request, f"Published version {version.number}.")
+        messages.success(
+            request, gettext("Published version %(number)s.") % {"number": version.number}
+        )
 
 
 @role_required(Role.VIEWER)
@@ -258,9 +268,12 @@ def template_duplicate_view(request, pk: int):
         copy = template_duplicate(template=template)
     except TemplateValidationError as exc:
         # Content saved before a rule was tightened may no longer pass; say which rule.
-        messages.error(request, f"Cannot duplicate: {exc}")
+        messages.error(request, gettext("Cannot duplicate: %(problem)s") % {"problem": exc})
         return redirect("template_edit", pk=template.pk)
-    messages.success(request, f"Created “{copy}”, a copy of “{template}”.")
+    messages.success(
+        request,
+        gettext("Created “%(copy)s”, a copy of “%(name)s”.") % {"copy": copy, "name": template},
+    )
     return redirect("template_edit", pk=copy.pk)
 
 
@@ -273,7 +286,7 @@ def template_delete_view(request, pk: int):
         except TemplateInUseError as exc:
             messages.error(request, str(exc))
             return redirect("template_edit", pk=pk)
-        messages.success(request, f"Template “{template}” deleted.")
+        messages.success(request, gettext("Template “%(name)s” deleted.") % {"name": template})
         return redirect(reverse("templates_home"))
     return render(
         request,

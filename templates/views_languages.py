@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from config.core.roles import Role, has_role, role_required
@@ -91,8 +92,8 @@ def template_languages(request, pk: int):
             else:
                 messages.success(
                     request,
-                    f"Added the “{language.language_code}” version. Publish the template to "
-                    "send it.",
+                    gettext("Added the “%(code)s” version. Publish the template to send it.")
+                    % {"code": language.language_code},
                 )
                 return redirect(_languages_url(template, language.language_code))
         return _page(request, template, form, status=400)
@@ -123,7 +124,10 @@ def template_language_edit(request, pk: int, code: str):
             except TemplateValidationError as exc:
                 form.add_service_errors(exc.errors)
             else:
-                messages.success(request, f"Saved the “{language.language_code}” version.")
+                messages.success(
+                    request,
+                    gettext("Saved the “%(code)s” version.") % {"code": language.language_code},
+                )
                 return redirect(_languages_url(template, language.language_code))
         status = 400
     else:
@@ -144,6 +148,7 @@ def template_language_delete_view(request, pk: int, code: str):
     template_language_delete(language=language)
     messages.success(
         request,
-        f"Removed the “{language.language_code}” version (published versions keep theirs).",
+        gettext("Removed the “%(code)s” version (published versions keep theirs).")
+        % {"code": language.language_code},
     )
     return redirect(_languages_url(language.template))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +16,7 @@ from django.conf import settings
 from campaigns.models import ABTest, CampaignResend, CampaignRun, Delivery, RunKind, SendRequest
 from campaigns.utm import UtmTags, campaign_utm
 from config.core.models import Organisation
+from contacts.email_addresses import address_format, domain_ascii
 from contacts.models import CustomField
 from templates.models import TemplateVersion
 from templates.services import RenderedMessage, contact_context, template_render
@@ -148,8 +149,8 @@ def email_sender(content: SendContent) -> tuple[str, str]:
         name = name or default_name
     else:
         name = name or organisation.default_sender_name or organisation.name
-    domain = address.rpartition("@")[2] or "localhost"
-    return (formataddr((name, address)) if name else address), domain
+    domain = domain_ascii(address.rpartition("@")[2]) or "localhost"
+    return address_format(name, address), domain
 
 
 def sms_sender(content: SendContent) -> str:

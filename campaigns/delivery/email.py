@@ -15,13 +15,13 @@ import functools
 import logging
 from email.generator import BytesGenerator
 from email.message import Message as MIMEMessage
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from io import BytesIO
 from pathlib import Path
 
 import dkim
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
@@ -40,6 +40,7 @@ from campaigns.delivery.verp import verp_address
 from campaigns.mime import envelope, message_bytes
 from campaigns.models import Delivery
 from campaigns.smtp import sendmail as pipelined_sendmail
+from contacts.email_addresses import InternationalEmail, address_format, mailbox_ascii_domain
 from contacts.models import ChannelType, CustomField
 from templates.services import RenderedMessage
 
@@ -103,9 +104,10 @@ def _crlf_bytes(msg: MIMEMessage) -> bytes:
     return buffer.getvalue()
 
 
-class HeraldEmail(EmailMultiAlternatives):
+class HeraldEmail(InternationalEmail):
     """An email that signs itself with DKIM when built, if `dkim` is set. Over SMTP its
-    envelope sender is `return_path` when set (a VERP address), else its From address."""
+    envelope sender is `return_path` when set (a VERP address), else its From address.
+    Internationalised addresses are written right by every backend (InternationalEmail)."""
 
     dkim: tuple[bytes, bytes, bytes] | None = None
     # Not Anymail's `envelope_sender`: only Herald's own SMTP sending reads it.
@@ -159,7 +161,8 @@ def email_build(
         subject=rendered.subject,
         body=tracking.prepare_text(rendered.text, delivery),
         from_email=_from_named(from_header, rendered.from_name),
-        to=[delivery.locator],
+        # The domain in ASCII for every backend (an ESP's API, the outbox) alike.
+        to=[mailbox_ascii_domain(delivery.locator)],
         headers=headers,
     )
     if html:
@@ -178,7 +181,7 @@ def _from_named(from_header: str, name: str) -> str:
     """The From header with the message's own sender name (an A/B variant's), if it has one."""
     if not name:
         return from_header
-    return formataddr((name, parseaddr(from_header)[1]))
+    return address_format(name, parseaddr(from_header)[1])
 
 
 def _smtp_deliver(connection, message) -> bool:
@@ -189,15 +192,15 @@ def _smtp_deliver(connection, message) -> bool:
     smtp = getattr(connection, "connection", None)
     if type(connection) is not SMTPBackend or smtp is None or not isinstance(message, HeraldEmail):
         return False
+    sender, recipients, utf8 = envelope(message)
+    if not recipients:
+        return False  # Django's backend sends nothing either
     raw = message.smtp_bytes()
     if raw is None:
-        if not message.return_path:
-            return False
-        # A shape only Django writes, with an envelope sender of its own: Django's bytes,
-        # sent as its backend would, from the return path.
+        # A shape only Django writes: Django's bytes, sent as its backend would, but from
+        # the return path and with internationalised addresses kept right.
         raw = _crlf_bytes(message.message())
-    sender, recipients = envelope(message)
-    pipelined_sendmail(smtp, sender, recipients, raw)
+    pipelined_sendmail(smtp, sender, recipients, raw, utf8=utf8)
     return True
 
 

@@ -16,6 +16,8 @@ from datetime import timedelta
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
 
+from contacts.email_addresses import SMTPUTF8_REFUSED, SMTPUTF8Unsupported
+
 # Sender tasks per campaign run. Each holds one SMTP connection and one database connection;
 # four keep a typical relay (and the 2-core machine this was measured on) busy without making
 # the relay throttle us. More tasks than worker processes only queue up.
@@ -141,6 +143,9 @@ def error_classify(exc: BaseException) -> SendError:
     not a sending error (a bug must not be recorded as the recipient's problem)."""
     if isinstance(exc, SendError):
         return exc
+    if isinstance(exc, SMTPUTF8Unsupported):
+        # An OSError like a lost connection, yet the same server refuses it every time.
+        return PermanentSendError(SMTPUTF8_REFUSED)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         answers = list(exc.recipients.values())
         reasons = "; ".join(f"{code} {_text(message)}" for code, message in answers)

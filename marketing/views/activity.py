@@ -4,20 +4,21 @@ workflows (marketing.activity)."""
 
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from config.core.roles import Role, role_required
 from contacts.models import Contact
 from marketing.activity import KINDS, Cursor, CursorError, contact_activity
 
 KIND_LABELS = {
-    "message": "Messages",
-    "open": "Opens",
-    "click": "Clicks",
-    "unsubscribe": "Unsubscribes",
-    "bounce": "Bounces and complaints",
-    "order": "Orders",
-    "event": "Events",
-    "workflow": "Workflow runs",
+    "message": _("Messages"),
+    "open": _("Opens"),
+    "click": _("Clicks"),
+    "unsubscribe": _("Unsubscribes"),
+    "bounce": _("Bounces and complaints"),
+    "order": _("Orders"),
+    "event": _("Events"),
+    "workflow": _("Workflow runs"),
 }
 
 

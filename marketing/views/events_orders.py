@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from config.core.roles import Role, has_role, role_required
@@ -62,9 +64,13 @@ def event_types(request):
             created = event_type_create(
                 key=request.POST.get("key", "").strip(), name=request.POST.get("name", "")
             )
-            messages.success(request, f"Event type {created.key} created.")
+            messages.success(request, _("Event type %(key)s created.") % {"key": created.key})
         except EventTypeError as exc:
-            messages.error(request, f"Not created: {exc.field}: {exc.message}")
+            messages.error(
+                request,
+                _("Not created: %(field)s: %(problem)s")
+                % {"field": exc.field, "problem": exc.message},
+            )
         return redirect("event_types")
     return render(
         request,
@@ -86,9 +92,12 @@ def event_type_edit(request, pk: int):
             key=request.POST.get("key", "").strip(),
             name=request.POST.get("name", ""),
         )
-        messages.success(request, f"Event type {event_type.key} saved.")
+        messages.success(request, _("Event type %(key)s saved.") % {"key": event_type.key})
     except EventTypeError as exc:
-        messages.error(request, f"Not saved: {exc.field}: {exc.message}")
+        messages.error(
+            request,
+            _("Not saved: %(field)s: %(problem)s") % {"field": exc.field, "problem": exc.message},
+        )
     return redirect("event_types")
 
 
@@ -169,7 +178,15 @@ def rfm_grid(request):
 @role_required(Role.MARKETER)
 def rfm_recompute(request):
     scored = rfm.rfm_recompute()
-    messages.success(request, f"RFM scores recomputed for {scored} contacts.")
+    messages.success(
+        request,
+        ngettext(
+            "RFM scores recomputed for %(count)s contact.",
+            "RFM scores recomputed for %(count)s contacts.",
+            scored,
+        )
+        % {"count": scored},
+    )
     return redirect("rfm_grid")
 
 
@@ -180,7 +197,15 @@ def rfm_segment(request):
         cells = rfm.cells_parse(request.POST.getlist("cells"))
         segment = rfm.rfm_segment_create(name=request.POST.get("name", ""), cells=cells)
     except (rfm.RFMError, ContactsRuleError) as exc:
-        messages.error(request, f"Segment not saved: {exc.message}")
+        messages.error(request, _("Segment not saved: %(problem)s") % {"problem": exc.message})
         return redirect("rfm_grid")
-    messages.success(request, f"Segment '{segment.name}' saved from {len(cells)} RFM cell(s).")
+    messages.success(
+        request,
+        ngettext(
+            "Segment “%(name)s” saved from %(count)s RFM cell.",
+            "Segment “%(name)s” saved from %(count)s RFM cells.",
+            len(cells),
+        )
+        % {"name": segment.name, "count": len(cells)},
+    )
     return redirect(reverse("segment_detail", args=[segment.pk]))

@@ -3,6 +3,7 @@ compared byte for byte (the random MIME boundary and the clock aside) over the s
 campaign email takes, and refusing the shapes it does not cover."""
 
 import re
+from smtplib import quoteaddr
 
 import pytest
 from django.core.mail.message import BadHeaderError, sanitize_address
@@ -138,7 +139,9 @@ def test_an_html_alternative_given_as_bytes_is_left_to_django():
     ["ann@example.com", "x.y+z@Sub.Example.com", "Оля <olya@приклад.укр>", '"a b"@example.com'],
 )
 def test_envelope_addresses_are_the_smtp_backends(address):
+    """As they go on the wire (smtplib quotes what it is given into MAIL FROM / RCPT TO)."""
     message = email(to=[address], from_email="Крамниця <news@shop.example>")
-    sender, recipients = mime.envelope(message)
-    assert sender == sanitize_address(message.from_email, "utf-8")
-    assert recipients == [sanitize_address(address, "utf-8")]
+    sender, recipients, utf8 = mime.envelope(message)
+    assert quoteaddr(sender) == quoteaddr(sanitize_address(message.from_email, "utf-8"))
+    assert [quoteaddr(r) for r in recipients] == [quoteaddr(sanitize_address(address, "utf-8"))]
+    assert not utf8

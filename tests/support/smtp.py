@@ -9,7 +9,8 @@ Use the `smtp_sink` fixture (tests/messages/conftest.py registers it) or SMTPSin
 `refuse` makes the server answer RCPT TO (or MAIL FROM, or the message after DATA) for chosen
 addresses with an error code, to test transient (4xx) and permanent (5xx) refusals. The
 server announces PIPELINING, as Postfix and the large providers do, unless `pipelining` is
-False.
+False. `smtputf8` makes it announce SMTPUTF8 (RFC 6531); each Received keeps the MAIL
+FROM parameters.
 """
 
 import email
@@ -26,6 +27,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    mail_options: list[str] | None = None
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -64,13 +66,18 @@ class _Handler:
                 return answer
         with self.sink.lock:
             self.sink.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    list(envelope.mail_options),
+                )
             )
         return "250 Message accepted for delivery"
 
 
 class SMTPSink:
-    def __init__(self, *, pipelining: bool = True) -> None:
+    def __init__(self, *, pipelining: bool = True, smtputf8: bool = False) -> None:
         self.received: list[Received] = []
         self.replies: dict[tuple[str, str], dict] = {}
         self.pipelining = pipelining
@@ -78,7 +85,12 @@ class SMTPSink:
         with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=smtputf8,
+        )
 
     def refuse(self, address: str, answer: str, *, once: bool = False, at: str = "RCPT") -> None:
         """Answer `at` (RCPT: RCPT TO `address`; MAIL: MAIL FROM `address`; DATA: the end of

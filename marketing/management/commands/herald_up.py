@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -44,6 +45,55 @@ def tcp_address(bind: str) -> tuple[str, int] | None:
     if bind.startswith(("unix:", "fd://")) or not sep or not port.isdigit():
         return None
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 (gunicorn's own default)
+
+
+def public_host(host: str) -> tuple[str, str]:
+    """(the host name links should use for a bind's host, why). A wildcard bind (0.0.0.0,
+    ::, or none) listens on every interface: the machine's own name is what other machines
+    reach it by, unless that name does not resolve, then loopback."""
+    if host not in ("0.0.0.0", "::", ""):  # noqa: S104
+        return (f"[{host}]" if ":" in host else host), "the address given to --bind"
+    name = socket.getfqdn()
+    try:
+        socket.getaddrinfo(name, None)
+    except OSError:
+        return "127.0.0.1", "the bind listens everywhere; this machine's name does not resolve"
+    if not name or name == "localhost":
+        return "127.0.0.1", "the bind listens everywhere; this machine has no name of its own"
+    return name, "the bind listens everywhere; this is the machine's host name"
+
+
+def child_environment(environ: Mapping[str, str], bind: str) -> tuple[dict[str, str], str]:
+    """The environment of the web server, the worker and beat, and a line for the start-up
+    print saying where links in emails point.
+
+    Links in emails (open pixel, click redirect, unsubscribe, confirmation, hosted images)
+    are built from HERALD_BASE_URL in every process. When it is not set they must follow the
+    address Herald was started on, so `--bind 127.0.0.1:8100` gives links on port 8100; an
+    explicit HERALD_BASE_URL (a public https address behind a proxy) always wins. The host
+    links use is added to ALLOWED_HOSTS when that is not set either, or the pages would
+    answer 400 on the address the links point at.
+    """
+    env = dict(environ)
+    env["HERALD_BIND"] = bind
+    if environ.get("HERALD_BASE_URL"):
+        return env, f"Links in emails: {environ['HERALD_BASE_URL']} (HERALD_BASE_URL)"
+    address = tcp_address(bind)
+    if address is None:
+        # A unix socket behind a proxy: only the operator knows the public address.
+        base = "http://127.0.0.1:8000"
+        return env, (
+            f"Links in emails: {base} (bind {bind} is not a TCP address; set HERALD_BASE_URL "
+            "to the address people reach Herald at)"
+        )
+    host, port = address
+    name, why = public_host(host)
+    base = f"http://{name}:{port}"
+    env["HERALD_BASE_URL"] = base
+    if not environ.get("ALLOWED_HOSTS"):
+        hosts = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+        env["ALLOWED_HOSTS"] = ",".join(dict.fromkeys([*hosts, name]))
+    return env, f"Links in emails: {base} ({why}; set HERALD_BASE_URL to change)"
 
 
 def address_in_use(host: str, port: int) -> bool:
@@ -93,11 +143,9 @@ class Command(BaseCommand):
         for folder in (settings.OUTBOX_DIR,):
             folder.mkdir(parents=True, exist_ok=True)
 
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        }
+        env, links = child_environment(os.environ, bind)
+        env["DATABASE_URL"] = database_url()
+        env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
         python = sys.executable
         commands = {
             "web": [
@@ -166,6 +214,7 @@ class Command(BaseCommand):
         web_up = not stopping and children["web"].poll() is None
         if web_up:
             self.stdout.write(self.style.SUCCESS(f"\nHerald is running at http://{bind}/"))
+            self.stdout.write(links)
         if password:
             # Printed even when the web server failed: it is generated only once.
             self.stdout.write(
