@@ -500,14 +500,31 @@ def test_marketer_uploads_csv_and_follows_progress_and_failed_rows(
         )
     assert response.status_code == 302
     job = ImportJob.objects.get()
-    assert response["Location"] == f"/contacts/import/{job.session_id}/"
+    assert response["Location"] == f"/contacts/import/{job.session_id}/columns/"
     assert job.created_by == marketer
     assert job.payload["options"]["groupNames"] == ["Newsletter", "VIP"]
+    assert not callbacks, "nothing runs before the columns are mapped"
+    mapping = client.get(response["Location"])
+    assert b'value="email" selected' in mapping.content
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            f"/contacts/import/{job.session_id}/columns/",
+            {
+                "action": "import",
+                "encoding": "utf-8",
+                "delimiter": "comma",
+                "tag_separator": "comma",
+                "column_0": "email",
+                "column_1": "first_name",
+            },
+        )
+    assert response.status_code == 302
+    assert response["Location"] == f"/contacts/import/{job.session_id}/"
     assert len(callbacks) == 1
 
     page = client.get(response["Location"])
     assert b'hx-trigger="every 1s"' in page.content
-    assert b"Waiting for a worker" in page.content
+    assert b'data-testid="import-status">Waiting<' in page.content
 
     csv_import_run(job_id=job.pk)
 
