@@ -332,13 +332,11 @@ def import_mapping(request, session_id):
         "detected_encoding": ENCODINGS.get(preview.encoding),
         "detected_delimiter": DELIMITERS.get(preview.delimiter),
     }
-    template = (
-        "contacts/import_mapping_form.html"
-        if request.headers.get("HX-Request")
-        else "contacts/import_mapping.html"
-    )
+    if request.headers.get("HX-Request"):
+        # htmx swaps only a 2xx answer in; the form carries its problems either way.
+        return render(request, "contacts/import_mapping_form.html", context)
     refused = bool(problems) or (data is not None and action == "import")
-    return render(request, template, context, status=400 if refused else 200)
+    return render(request, "contacts/import_mapping.html", context, status=400 if refused else 200)
 
 
 def _job_context(job: ImportJob) -> dict:

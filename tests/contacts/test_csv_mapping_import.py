@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from contacts.csv_dialect import csv_detect, csv_preview, delimiter_detect, encoding_detect
-from contacts.csv_files import tags_split
+from contacts.csv_files import tags_split, upload_path
 from contacts.csv_import import csv_import_run
 from contacts.csv_mapping import column_guess, mapping_guess, mapping_problems
 from contacts.import_reasons import reason_for_people
@@ -452,3 +452,61 @@ def test_an_export_imports_back_through_the_mapping_screen_with_no_change(
     job = confirm(client, job, data, django_capture_on_commit_callbacks)
     assert (job.processed, job.created_count, job.updated_count, job.failed_count) == (3, 0, 3, 0)
     assert list(Contact.objects.order_by("pk").values("updated_at", *COLUMNS)) == before
+
+
+def test_a_field_without_a_name_is_explained_in_place_over_htmx(client, marketer):
+    client.force_login(marketer)
+    job = upload(client, b"Email,Shoe size\na@example.com,42\n")
+    data = mapping_data(client, job)
+    response = client.post(
+        f"/contacts/import/{job.session_id}/columns/",
+        {**data, "action": "create_field", "new_field_column": "1", "new_field_name": " "},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200, "htmx swaps only 2xx answers in"
+    assert b"Give the new field a name" in response.content
+    assert not CustomField.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "stored", "delimiter"),
+    [("utf-16", "utf-16", "\t"), ("cp1252", "windows-1252", "|"), ("utf-8", "utf-8", ";")],
+)
+def test_files_in_each_encoding_import_with_the_confirmed_reading(
+    client, marketer, django_capture_on_commit_callbacks, encoding, stored, delimiter
+):
+    client.force_login(marketer)
+    text = delimiter.join(["Email", "First name", "City", "Tags"]) + "\r\n"
+    text += delimiter.join(["zoe@example.com", "Zoë", "Köln", "neu"]) + "\r\n"
+    job = upload(client, text.encode(encoding))
+    data = mapping_data(client, job)
+    assert data["encoding"] == stored
+    job = confirm(client, job, data, django_capture_on_commit_callbacks)
+    assert (job.created_count, job.failed_count) == (1, 0)
+    contact = Contact.objects.get()
+    assert (contact.first_name, contact.town, contact.tags) == ("Zoë", "Köln", ["neu"])
+
+
+def test_the_fixed_columns_of_a_link_import_take_a_tags_column(db):
+    from contacts.imports import csv_import_start
+
+    ContactFactory(email="a@example.com", tags=["old"])
+    job = csv_import_start(options={"dedupeOn": "email"}, file_name="t.csv")
+    upload_path(job).write_bytes(b'Email,Tags\na@example.com,"vip, old"\nb@example.com,new\n')
+    csv_import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.updated_count) == (ImportStatus.FINISHED, 1, 1)
+    assert Contact.objects.get(email="a@example.com").tags == ["old", "vip"]
+    assert Contact.objects.get(email="b@example.com").tags == ["new"]
+
+
+def test_a_second_import_of_the_same_tags_changes_nothing(db):
+    from contacts.imports import csv_import_start
+
+    contact = ContactFactory(email="a@example.com", tags=["vip", "b2b"])
+    stamp = contact.updated_at
+    job = csv_import_start(options={"dedupeOn": "email"}, file_name="t.csv")
+    upload_path(job).write_bytes(b"Email,Tags\na@example.com,b2b\n")
+    csv_import_run(job_id=job.pk)
+    contact.refresh_from_db()
+    assert (contact.tags, contact.updated_at) == (["vip", "b2b"], stamp)
