@@ -1,4 +1,5 @@
-"""An import failure's reason in words for the marketer, in the page's language.
+"""An import failure's reason in words for the marketer, in the page's language; and the
+reason a whole import stopped (`description_for_people`).
 
 A failure stores the reason the import rules gave (contacts.validation's `field: problem`
 pairs, the API's wording, which the import status API returns as it is) and the row as a
@@ -158,3 +159,64 @@ def reason_for_people(reason: str, data: dict | None = None) -> str:
     """The stored `reason` of a failed row whose data is `data`, as the marketer reads it."""
     data = data if isinstance(data, dict) else {}
     return "; ".join(_one(part, data) for part in _split(reason))
+
+
+# A job's stored description when the file as a whole stopped (contacts.csv_files,
+# contacts.csv_import): English, as the import status API returns it; pages translate it.
+_DESCRIPTIONS: list[tuple[re.Pattern, object]] = [
+    (re.compile(r"^The uploaded file is missing\.$"), lambda m: _("The uploaded file is missing.")),
+    (
+        re.compile(r"^The import stopped on an internal error; it was logged\.$"),
+        lambda m: _("The import stopped on an internal error; it was logged."),
+    ),
+    (
+        re.compile(r"^The file is empty: it needs a header row and contacts\.$"),
+        lambda m: _("The file is empty: it needs a header row and contacts."),
+    ),
+    (
+        re.compile(r"^The file cannot be read as (\S+):"),
+        lambda m: (
+            _("The file cannot be read as %(encoding)s: choose its encoding again.")
+            % {"encoding": m[1]}
+        ),
+    ),
+    (
+        re.compile(r"^The file is not UTF-8 \(byte (\d+) cannot be decoded\)"),
+        lambda m: (
+            _(
+                "The file is not UTF-8 (byte %(byte)s cannot be read). Save it as “CSV UTF-8” or "
+                "choose its encoding when you upload it."
+            )
+            % {"byte": m[1]}
+        ),
+    ),
+    (
+        re.compile(r"^The custom field mapped to column '(.*)' no longer exists", re.DOTALL),
+        lambda m: (
+            _(
+                "The custom field mapped to the column “%(column)s” no longer exists; upload the "
+                "file again to map its columns."
+            )
+            % {"column": m[1]}
+        ),
+    ),
+    (
+        re.compile(r"^The file has \d+ column\(s\) but \d+ were mapped"),
+        lambda m: _("The file's columns changed after they were mapped; upload it again."),
+    ),
+    (
+        re.compile(r"^The file is not valid CSV near line (\d+): (.*)$", re.DOTALL),
+        lambda m: (
+            _("The file is not valid CSV near line %(line)s (%(problem)s).")
+            % {"line": m[1], "problem": m[2].rstrip(".")}
+        ),
+    ),
+]
+
+
+def description_for_people(description: str) -> str:
+    """Why an import stopped as a whole, in the page's language when Herald wrote it."""
+    for pattern, words in _DESCRIPTIONS:
+        if match := pattern.match(description):
+            return str(words(match))  # type: ignore[operator]
+    return description

@@ -27,7 +27,7 @@ from contacts.csv_mapping import (
 from contacts.custom_fields import custom_field_columns, custom_field_create
 from contacts.errors import CustomFieldError
 from contacts.fetch import MAX_DOWNLOAD_BYTES, redact_url
-from contacts.import_reasons import reason_for_people
+from contacts.import_reasons import description_for_people, reason_for_people
 from contacts.imports import csv_upload_confirm, csv_upload_start, upload_awaits_mapping
 from contacts.models import CustomField, CustomFieldType, ImportJob, ImportStatus, Segment
 from contacts.validation import import_options_parse
@@ -347,6 +347,9 @@ def _job_context(job: ImportJob) -> dict:
         "done": done,
         "percent": min(percent, 100),
         "status_label": _status_labels()[job.status],
+        "stopped_because": description_for_people(job.description)
+        if job.status == ImportStatus.ERROR
+        else "",
         "source": redact_url(job.source_url) if job.source_url else job.payload.get("fileName"),
     }
 

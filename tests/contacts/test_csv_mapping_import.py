@@ -510,3 +510,22 @@ def test_a_second_import_of_the_same_tags_changes_nothing(db):
     csv_import_run(job_id=job.pk)
     contact.refresh_from_db()
     assert (contact.tags, contact.updated_at) == (["vip", "b2b"], stamp)
+
+
+def test_a_field_deleted_after_mapping_stops_the_import_saying_which_column(
+    client, marketer, django_capture_on_commit_callbacks
+):
+    client.force_login(marketer)
+    size = CustomFieldFactory(name="Shoe size", key="SHOE", type="number")
+    job = upload(client, b"Email,Shoe size\na@example.com,42\n")
+    data = mapping_data(client, job)
+    assert data["column_1"] == f"field:{size.pk}"
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(f"/contacts/import/{job.session_id}/columns/", {**data, "action": "import"})
+    size.delete()
+    csv_import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.ERROR and not Contact.objects.exists()
+    assert "'Shoe size'" in job.description, "the API keeps the English description"
+    page = client.get(f"/contacts/import/{job.session_id}/", headers={"Accept-Language": "uk"})
+    assert "більше не існує" in page.content.decode()
