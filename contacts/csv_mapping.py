@@ -118,6 +118,11 @@ def _norm(name: str) -> str:
     return re.sub(r"[\W_]+", "", name).lower()
 
 
+def column_is_report_note(name: str) -> bool:
+    """Whether the column is one the failed-rows report adds (row, reason)."""
+    return ALIASES.get(_norm(name)) == IGNORE
+
+
 def field_key(field: CustomField) -> str:
     return f"{FIELD_PREFIX}{field.id}"
 

@@ -20,6 +20,7 @@ from contacts.csv_files import TAG_SEPARATORS, failure_cells, upload_path
 from contacts.csv_mapping import (
     FIELD_PREFIX,
     IGNORE,
+    column_is_report_note,
     mapping_choices,
     mapping_guess,
     mapping_problems,
@@ -224,7 +225,13 @@ def _mapping_initial(
         "new_field_type": CustomFieldType.TEXT,
     }
     initial.update({f"column_{position}": key for position, key in enumerate(keys)})
-    unmapped = [position for position, key in enumerate(keys) if key == IGNORE]
+    # The first column nothing fits offers itself for a new field (not the failed-rows
+    # report's own row and reason).
+    unmapped = [
+        position
+        for position, key in enumerate(keys)
+        if key == IGNORE and not column_is_report_note(preview.header[position])
+    ]
     if unmapped:
         initial["new_field_column"] = unmapped[0]
         initial["new_field_name"] = preview.header[unmapped[0]]

@@ -324,6 +324,7 @@ def test_failed_rows_have_human_reasons_and_the_file_uploads_again_as_it_is(
         f"field:{age.pk}",
         "ignore",
     ]
+    assert data["new_field_column"] == 5, "a new field is offered for Notes, not row or reason"
     again = confirm(client, again, data, django_capture_on_commit_callbacks)
     assert (again.created_count, again.failed_count) == (3, 0)
     assert Contact.objects.get(email="q@example.com").fields == {str(age.pk): 33}
