@@ -1,23 +1,33 @@
 """CSV contact files: the columns a file may hold, and reading its rows (contacts.csv_import
-runs the import; contacts.export writes the same columns).
+runs the import; contacts.export writes the same columns; contacts.csv_dialect detects a
+file's encoding and delimiter; contacts.csv_mapping maps a browser upload's columns).
 
-The file is UTF-8 (a BOM is allowed), comma-separated, with a header row naming the eSputnik
-v1 API's columns (case, spaces and underscores do not matter) and custom fields as
-`GROUP_KEY.KEY`:
+A file imported by link (the API) is UTF-8 (a BOM is allowed), comma-separated, with a header
+row naming the eSputnik v1 API's columns (case, spaces and underscores do not matter) and
+custom fields as `GROUP_KEY.KEY`:
 
     First name, Last name, Address, Region, City, Postcode, Email, Sms, Language code,
-    Timezone, Contact id (= externalCustomerId), PERSONAL.BIRTHDAY, …
+    Timezone, Contact id (= externalCustomerId), Tags, PERSONAL.BIRTHDAY, …
+
+A browser upload instead carries the marketer's confirmed encoding, delimiter and column
+mapping (a target per file column, or none for an ignored column): the mapping is a
+projection of the file's columns worked out once (Header.positions), so rows are read and
+parsed as fast as a file in the fixed columns.
 
 Decisions, so a reader need not reverse-engineer them:
-- An unknown column fails the whole job before any row is stored, naming the columns: a
-  misspelt header would otherwise import every row without that data, silently.
+- In the fixed columns an unknown column fails the whole job before any row is stored, naming
+  the columns: a misspelt header would otherwise import every row without that data,
+  silently. A mapped upload names every column's fate on the mapping screen instead.
+- A tags column adds its tags to the contact's (split on the chosen separator; the fixed
+  columns' `Tags` on commas); it never removes one.
 - Rows are numbered as a spreadsheet shows them: the header is row 1, so the first contact
   is row 2 (a quoted value spanning lines is still one row). Failures carry that number.
 - An empty cell leaves the stored value alone: an import adds and corrects, it never wipes.
 - A row with more or fewer cells than the header, or with a NUL character (which PostgreSQL
   cannot store), is reported as failed, never guessed at.
-- A file that is not UTF-8 fails as a whole. A UTF-8 file with a few rows whose bytes cannot
-  be decoded (a broken character, a surrogate written out as CESU-8) fails those rows alone:
+- A file that cannot be decoded in its encoding fails as a whole. A UTF-8 file with a few
+  rows whose bytes cannot be decoded (a broken character, a surrogate written out as CESU-8)
+  fails those rows alone:
   the file counts as UTF-8 when its other text holds multi-byte UTF-8 characters.
 """
 
@@ -26,7 +36,7 @@ import codecs
 import csv
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -87,6 +97,7 @@ STANDARD_COLUMNS: dict[str, tuple[str, str | None]] = {
     "timezone": ("timeZone", None),
     "contactid": ("externalCustomerId", None),
     "externalcustomerid": ("externalCustomerId", None),
+    "tags": ("tags", None),
 }
 
 
@@ -104,6 +115,18 @@ STANDARD_HEADERS = [
     "Timezone",
     "Contact id",
 ]
+
+
+# The export's tags column, after the standard ones; tags are joined by ", ".
+TAGS_HEADER = "Tags"
+TAG_SEPARATORS = {"comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+TAG_MAX = 100
+
+
+def tags_split(value: str, separator: str = ",") -> list[str]:
+    """A tags cell's tags, in order, each once; `separator` " " splits on any whitespace."""
+    parts = value.split() if separator == " " else value.split(separator)
+    return list(dict.fromkeys(tag for tag in map(str.strip, parts) if tag))
 
 
 Setter = Callable[[dict, str], None]
@@ -130,6 +153,15 @@ def _channel(kind: str) -> Setter:
     return set_value
 
 
+def _tags(separator: str) -> Setter:
+    def set_value(contact: dict, value: str) -> None:
+        tags = tags_split(value, separator)
+        if tags:
+            contact["tags"] = tags
+
+    return set_value
+
+
 def _custom(field_id: int) -> Setter:
     def set_value(contact: dict, value: str) -> None:
         contact.setdefault("fields", []).append({"id": field_id, "value": value})
@@ -144,10 +176,24 @@ Target = tuple[str, str | int | None]
 @dataclass
 class Header:
     names: list[str]  # as written in the file
-    targets: list[Target]
+    targets: list[Target]  # one per column read; ("tags", None) for the tags column
     setters: list[Setter]
+    # The file column each target reads (a mapping leaves ignored columns out).
+    positions: list[int] = field(default_factory=list)
     # "surrogateescape" when some rows have bytes that are not UTF-8 (they fail alone).
     decode_errors: str = "strict"
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+    # Whether the marketer mapped the columns: a failed row then keeps all its cells.
+    mapped: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.positions:
+            self.positions = list(range(len(self.targets)))
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
 
 
 def _column_target(name: str, by_key: dict) -> Target | None:
@@ -162,6 +208,8 @@ def _setter(target: Target) -> Setter:
     match target:
         case ("field", int(field_id)):
             return _custom(field_id)
+        case ("tags", separator):
+            return _tags(separator if isinstance(separator, str) else ",")
         case ("address", str(key)):
             return _address(key)
         case ("channel", str(kind)):
@@ -216,10 +264,45 @@ def header_parse(names: list[str], custom_fields: list[CustomField]) -> Header:
     )
 
 
+def header_from_mapping(
+    names: list[str], mapping: list[Target | None], custom_fields: list[CustomField]
+) -> Header:
+    """The header of a mapped upload: `mapping` holds a target per file column (None: the
+    column is ignored; ("tags", separator) for tags). Raises CsvFormatError if the file no
+    longer fits the mapping (a custom field deleted since, another file)."""
+    if len(mapping) != len(names):
+        raise CsvFormatError(
+            f"The file has {len(names)} column(s) but {len(mapping)} were mapped; "
+            "upload it again to map its columns."
+        )
+    known = {f.id for f in custom_fields}
+    targets: list[Target] = []
+    positions: list[int] = []
+    for position, target in enumerate(mapping):
+        if target is None:
+            continue
+        if target[0] == "field" and target[1] not in known:
+            raise CsvFormatError(
+                f"The custom field mapped to column {names[position].strip()!r} no longer "
+                "exists; upload the file again to map its columns."
+            )
+        targets.append(target)
+        positions.append(position)
+    if not targets:
+        raise CsvFormatError("No column is mapped to a contact field.")
+    return Header(
+        names=[n.strip() for n in names],
+        targets=targets,
+        setters=[_setter(t) for t in targets],
+        positions=positions,
+        mapped=True,
+    )
+
+
 def failure_cells(data: dict, columns: list[str]) -> list[str] | None:
     """A failed row's stored data back in the file's columns, or None if it cannot be mapped
     (so the failed-rows report can be fixed and imported again)."""
-    if set(data) == {"cells"} and isinstance(data["cells"], list):
+    if isinstance(data.get("cells"), list):
         return [str(cell) for cell in data["cells"]]
     by_key = {(f.group_key.upper(), f.key.upper()): f for f in custom_field_columns()}
     values: dict[Target, object] = {}
@@ -231,6 +314,8 @@ def failure_cells(data: dict, columns: list[str]) -> list[str] | None:
         values[("channel", channel.get("type"))] = channel.get("value")
     for item in data.get("fields") or []:
         values[("field", item.get("id"))] = item.get("value")
+    if data.get("tags"):
+        values[("tags", None)] = ", ".join(map(str, data["tags"]))
     cells = []
     for name in columns:
         target = _column_target(name, by_key)
@@ -241,14 +326,21 @@ def failure_cells(data: dict, columns: list[str]) -> list[str] | None:
     return cells
 
 
-def _reader(handle) -> _csv.Reader:
+def _reader(handle, delimiter: str = ",") -> _csv.Reader:
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    return csv.reader(handle, dialect="excel", strict=True)
+    return csv.reader(handle, dialect="excel", delimiter=delimiter, strict=True)
 
 
-def _open(path: Path, errors: str = "strict"):
-    # utf-8-sig drops a BOM when present and reads plain UTF-8 otherwise.
-    return open(path, encoding="utf-8-sig", errors=errors, newline="")
+def is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+def _open(path: Path, errors: str = "strict", encoding: str = "utf-8-sig"):
+    # utf-8-sig drops a BOM when present and reads plain UTF-8 otherwise; "utf-16" reads the
+    # BOM to know its byte order.
+    if is_utf8(encoding):
+        encoding = "utf-8-sig"
+    return open(path, encoding=encoding, errors=errors, newline="")
 
 
 def _damaged_utf8(path: Path) -> bool:
@@ -273,12 +365,22 @@ def _damaged_utf8(path: Path) -> bool:
     return False
 
 
-def csv_inspect(path: Path, custom_fields: list[CustomField]) -> tuple[Header, int]:
-    """First pass: decode and parse the whole file, check the header → (header, data rows)."""
-    errors = "surrogateescape" if _damaged_utf8(path) else "strict"
+def csv_inspect(
+    path: Path,
+    custom_fields: list[CustomField],
+    *,
+    mapping: list[Target | None] | None = None,
+    encoding: str = "utf-8-sig",
+    delimiter: str = ",",
+) -> tuple[Header, int]:
+    """First pass: decode and parse the whole file, check the header → (header, data rows).
+
+    Without `mapping` the header must name the fixed columns (header_parse)."""
+    utf8 = is_utf8(encoding)
+    errors = "surrogateescape" if utf8 and _damaged_utf8(path) else "strict"
     try:
-        with _open(path, errors) as handle:
-            reader = _reader(handle)
+        with _open(path, errors, encoding) as handle:
+            reader = _reader(handle, delimiter)
             names = next(reader, None)
             if names is None:
                 raise CsvFormatError("The file is empty: it needs a header row and contacts.")
@@ -286,14 +388,26 @@ def csv_inspect(path: Path, custom_fields: list[CustomField]) -> tuple[Header, i
                 raise CsvFormatError(
                     "The header row is not UTF-8. Save the file as 'CSV UTF-8' and import it again."
                 )
-            header = header_parse(names, custom_fields)
+            if mapping is None:
+                header = header_parse(names, custom_fields)
+            else:
+                header = header_from_mapping(names, mapping, custom_fields)
             header.decode_errors = errors
+            header.encoding = encoding
+            header.delimiter = delimiter
             rows = sum(map(bool, reader))  # the rows that are not blank lines
     except UnicodeDecodeError as exc:
+        if not utf8:
+            raise CsvFormatError(
+                f"The file cannot be read as {encoding}: it has bytes that are not characters "
+                "of that encoding. Choose its encoding again."
+            ) from None
         raise CsvFormatError(
             f"The file is not UTF-8 (byte {exc.start + 1} cannot be decoded). "
             "Save it as 'CSV UTF-8' and import it again."
         ) from None
+    except UnicodeError as exc:  # a UTF-16 file cut in the middle of a character
+        raise CsvFormatError(f"The file cannot be read as {encoding}: {exc}.") from None
     except csv.Error as exc:
         raise CsvFormatError(
             f"The file is not valid CSV near line {reader.line_num}: {exc}."
@@ -306,10 +420,10 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
 
     Values are the cells stripped, with the export's formula-neutralising quote taken off;
     an empty value is an empty cell."""
-    width = len(header.targets)
+    width = header.width
     damaged = header.decode_errors != "strict"
-    with _open(path, header.decode_errors) as handle:
-        reader = _reader(handle)
+    with _open(path, header.decode_errors, header.encoding) as handle:
+        reader = _reader(handle, header.delimiter)
         next(reader, None)
         number = FIRST_DATA_ROW - 1
         for row in reader:
@@ -333,9 +447,13 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
 def row_as_contact(header: Header, values: list[str]) -> dict:
     """The eSputnik v1 Contact object a row stands for (what a failed row's report stores)."""
     contact: dict = {}
-    for setter, value in zip(header.setters, values, strict=True):
+    for setter, position in zip(header.setters, header.positions, strict=True):
+        value = values[position]
         if value:
             setter(contact, value)
+    if header.mapped:
+        # The ignored columns too: the failed-rows report gives the row back whole.
+        contact["cells"] = values
     return contact
 
 

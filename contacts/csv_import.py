@@ -31,14 +31,17 @@ from contacts.bulk.upsert import PreparedBatch, contacts_batch_preparing, contac
 from contacts.csv_files import (
     FIRST_DATA_ROW,
     NUL,
+    TAG_MAX,
     UNDECODED,
     CsvFormatError,
     Header,
     csv_inspect,
     csv_rows,
     row_as_contact,
+    tags_split,
     upload_path,
 )
+from contacts.csv_mapping import mapping_targets
 from contacts.custom_fields import custom_field_columns, custom_fields_load
 from contacts.errors import ContactError
 from contacts.fetch import FetchError, redact_url
@@ -54,13 +57,36 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 10000
 
 
+def _plan(header: Header) -> tuple[FlatPlan, int | None, str]:
+    """The parsing plan of a file's rows (positions in the file's columns, so ignored columns
+    cost nothing per row), and where its tags are and how they are separated."""
+    kept = [(t, p) for t, p in zip(header.targets, header.positions, strict=True) if t[0] != "tags"]
+    tags = [(t, p) for t, p in zip(header.targets, header.positions, strict=True) if t[0] == "tags"]
+    plan = flat_plan([target for target, _ in kept])
+    at = [position for _, position in kept]
+    plan = FlatPlan(
+        tuple((at[i], column, limit) for i, column, limit in plan.strings),
+        tuple((at[i], column, normalise) for i, column, normalise in plan.channels),
+        tuple((at[i], field_id) for i, field_id in plan.fields),
+    )
+    if not tags:
+        return plan, None, ","
+    (_kind, separator), position = tags[0]
+    return plan, position, separator if isinstance(separator, str) else ","
+
+
 class _Chunk(Sequence):
     """A chunk's rows as eSputnik v1 Contact objects, built only for the rows that are read: most
     rows are parsed straight from their values (flat_contact_parse)."""
 
-    def __init__(self, header: Header, plan: FlatPlan, rows: list[list[str]]):
+    def __init__(
+        self,
+        header: Header,
+        plan: tuple[FlatPlan, int | None, str],
+        rows: list[list[str]],
+    ):
         self.header = header
-        self.plan = plan
+        self.plan, self.tags_at, self.tag_separator = plan
         self.rows = rows
 
     def __len__(self) -> int:
@@ -70,7 +96,15 @@ class _Chunk(Sequence):
         return row_as_contact(self.header, self.rows[position])
 
     def parse(self, position: int, custom_fields: dict) -> dict | None:
-        return flat_contact_parse(self.plan, self.rows[position], custom_fields)
+        values = self.rows[position]
+        data = flat_contact_parse(self.plan, values, custom_fields)
+        if data is not None and self.tags_at is not None and values[self.tags_at]:
+            tags = tags_split(values[self.tags_at], self.tag_separator)
+            if any(len(tag) > TAG_MAX for tag in tags):
+                return None  # contact_parse words it
+            if tags:
+                data["tags"] = tags
+        return data
 
 
 class _ContactIds:
@@ -187,7 +221,7 @@ class _Reader:
         self, path: Path, header: Header, options: dict, job: ImportJob
     ) -> Generator[None, None, None]:
         custom_fields = custom_fields_load()
-        plan = flat_plan(header.targets)
+        plan = _plan(header)
         ready: PreparedBatch | _Malformed
         for item in _chunks(path, header):
             if isinstance(item, _Malformed):
@@ -275,14 +309,24 @@ def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
     Raises CsvFormatError, before storing anything, if the file cannot be imported at all.
     """
     custom_fields = custom_field_columns()
-    header, total = csv_inspect(path, custom_fields)
+    payload = job.payload
+    mapping = payload.get("mapping")
+    header, total = csv_inspect(
+        path,
+        custom_fields,
+        mapping=None
+        if mapping is None
+        else mapping_targets(mapping, custom_fields, payload.get("tagSeparator") or ","),
+        encoding=payload.get("encoding") or "utf-8-sig",
+        delimiter=payload.get("delimiter") or ",",
+    )
     # The header is kept so the failed-rows report can use the file's own columns.
     job.payload = {**job.payload, "columns": header.names}
     ImportJob.objects.filter(pk=job.pk).update(
         total=total, description=f"Importing {total} row(s).", payload=job.payload
     )
     options = dict(job.payload.get("options") or {})
-    width = len(header.targets)
+    width = header.width
     ids = _ContactIds()
     statistics = _Statistics(job)
     created = 0
@@ -304,6 +348,7 @@ def csv_import_file(*, job: ImportJob, path: Path) -> ImportJob:
                         meanwhile=reader.work,
                         # csv_import_run's final status update waits for the flush of them all.
                         wait_for_flush=False,
+                        add_tags=True,
                     )
                 )
                 created, created_before = statistics.check(), created

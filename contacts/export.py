@@ -1,6 +1,7 @@
 """CSV export of contacts, in the import's own format so an export re-imports unchanged.
 
-Columns: the eSputnik v1 API's standard columns, then one `GROUP_KEY.KEY` column per custom field.
+Columns: the eSputnik v1 API's standard columns, `Tags` (joined by ", "), then one
+`GROUP_KEY.KEY` column per custom field.
 Rows are read in keyset pages by id and written as they are read, so a million contacts
 stream in constant memory without a long-lived server-side cursor.
 """
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from contacts.csv_files import FORMULA_PREFIXES, STANDARD_HEADERS
+from contacts.csv_files import FORMULA_PREFIXES, STANDARD_HEADERS, TAGS_HEADER
 from contacts.custom_fields import custom_field_columns
 from contacts.filters.compiler import segment_contacts
 from contacts.models import Contact, Segment
@@ -56,21 +57,24 @@ def contacts_for_export(segment: Segment | None = None) -> QuerySet[Contact]:
 def export_rows(queryset: QuerySet[Contact]) -> Iterator[list[str]]:
     fields = custom_field_columns()
     field_keys = [str(f.id) for f in fields]
-    yield STANDARD_HEADERS + [f"{f.group_key}.{f.key}" for f in fields]
+    yield [*STANDARD_HEADERS, TAGS_HEADER] + [f"{f.group_key}.{f.key}" for f in fields]
     last_id = 0
     while True:
         page = list(
             queryset.filter(pk__gt=last_id)
             .order_by("pk")
-            .values_list("pk", *_STANDARD, "fields")[:EXPORT_PAGE]
+            .values_list("pk", *_STANDARD, "tags", "fields")[:EXPORT_PAGE]
         )
         if not page:
             return
         for row in page:
-            values = row[1:-1]
+            values = row[1:-2]
+            tags = ", ".join(row[-2] or [])
             custom = row[-1] or {}
-            yield [cell_neutralise(v) for v in values] + [
-                cell_neutralise(custom.get(key)) for key in field_keys
+            yield [
+                *(cell_neutralise(v) for v in values),
+                cell_neutralise(tags),
+                *(cell_neutralise(custom.get(key)) for key in field_keys),
             ]
         last_id = page[-1][0]
 

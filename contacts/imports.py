@@ -1,6 +1,7 @@
 """Starting an import session: the API's bulk upsert (POST /v1/contacts) and CSV files (by
-link or browser upload). Each stores its job and enqueues the run once the transaction
-commits; the worker's side is contacts.bulk.jobs and contacts.csv_import."""
+link, or by browser upload, which waits for its columns to be mapped). Each stores its job
+and enqueues the run once the transaction commits; the worker's side is contacts.bulk.jobs
+and contacts.csv_import."""
 
 import json
 from collections.abc import Sequence
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from contacts.csv_files import upload_path
-from contacts.models import ImportFailure, ImportJob, JsonText
+from contacts.models import ImportFailure, ImportJob, ImportStatus, JsonText
 from contacts.tasks import import_file, run_import_job
 from contacts.validation import FieldProblem, contact_shape_errors, errors_reason
 
@@ -96,9 +97,41 @@ def csv_import_start(
 
 @transaction.atomic
 def csv_upload_start(*, uploaded, options: dict, created_by=None) -> ImportJob:
-    """A browser upload: the job and its file are created together; the worker runs it."""
-    job = csv_import_start(options=options, file_name=uploaded.name, created_by=created_by)
+    """A browser upload: the job and its file are created together; nothing runs until the
+    marketer confirms the file's encoding, delimiter and column mapping (csv_upload_confirm)."""
+    job = ImportJob.objects.create(
+        kind="file",
+        payload={"options": options, "fileName": uploaded.name, "awaitingMapping": True},
+        description="Waiting for the columns to be mapped.",
+        created_by=created_by,
+    )
     with open(upload_path(job), "wb") as handle:
         for chunk in uploaded.chunks():
             handle.write(chunk)
     return job
+
+
+def upload_awaits_mapping(job: ImportJob) -> bool:
+    return (
+        job.kind == "file"
+        and job.status == ImportStatus.STARTED
+        and bool(job.payload.get("awaitingMapping"))
+    )
+
+
+@transaction.atomic
+def csv_upload_confirm(
+    *, job: ImportJob, mapping: list[str], encoding: str, delimiter: str, tag_separator: str
+) -> bool:
+    """Store the confirmed reading of an upload and enqueue its import once → whether this
+    call started it (a second confirmation, a double click, finds it started)."""
+    locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if not upload_awaits_mapping(locked):
+        return False
+    payload = {key: value for key, value in locked.payload.items() if key != "awaitingMapping"}
+    payload.update(
+        mapping=mapping, encoding=encoding, delimiter=delimiter, tagSeparator=tag_separator
+    )
+    ImportJob.objects.filter(pk=job.pk).update(payload=payload, description="Waiting for a worker.")
+    transaction.on_commit(lambda: import_file.delay(job.pk))
+    return True

@@ -47,6 +47,11 @@ urlpatterns = [
     path("contacts/import/", imports.import_home, name="import_home"),
     path("contacts/import/<uuid:session_id>/", imports.import_detail, name="import_detail"),
     path(
+        "contacts/import/<uuid:session_id>/columns/",
+        imports.import_mapping,
+        name="import_mapping",
+    ),
+    path(
         "contacts/import/<uuid:session_id>/progress/",
         imports.import_progress,
         name="import_progress",

@@ -199,6 +199,7 @@ def contacts_upsert_batch(
     prepared: PreparedBatch | None = None,
     meanwhile: Meanwhile | None = None,
     wait_for_flush: bool = True,
+    add_tags: bool = False,
 ) -> list[int]:
     """Validate, dedupe, match and write one batch (≤ a few thousand eSputnik v1 Contact objects);
     → the ids of the contacts it created or updated, in row order.
@@ -216,6 +217,8 @@ def contacts_upsert_batch(
     COPY and its UPDATE (see Meanwhile). Without `wait_for_flush` the commit does not wait
     for the WAL to reach the disk: a file import's chunks, whose job only finishes with a
     commit that does wait, and so flushes them all (the WAL is written in order).
+    With `add_tags` a matched contact keeps its tags and gains the row's (a file import's
+    tags column); otherwise the row's tags replace them (the API's).
     """
     if prepared is None:
         prepared = contacts_batch_prepare(
@@ -229,7 +232,9 @@ def contacts_upsert_batch(
     for attempt in range(2):
         try:
             with gc_paused(), transaction.atomic():
-                return _upsert_batch(prepared, job, record_contact_ids, meanwhile, wait_for_flush)
+                return _upsert_batch(
+                    prepared, job, record_contact_ids, meanwhile, wait_for_flush, add_tags
+                )
         except IntegrityError:
             # Another import created a contact with one of these externalCustomerIds after we
             # looked; the batch rolled back whole, and a second pass matches that contact.
@@ -244,6 +249,7 @@ def _upsert_batch(
     record_contact_ids: bool,
     meanwhile: Meanwhile | None,
     wait_for_flush: bool,
+    add_tags: bool = False,
 ) -> list[int]:
     contacts, options, start_index = prepared.contacts, prepared.options, prepared.start_index
     groups, parsed_rows = prepared.groups, prepared.parsed_rows
@@ -345,7 +351,13 @@ def _upsert_batch(
                 row_contact.update(dict.fromkeys(indices, contact_id))
         updated = (
             contacts_update_changed(
-                cursor, update_ids, update_rows, restore=restore, live=live, meanwhile=meanwhile
+                cursor,
+                update_ids,
+                update_rows,
+                restore=restore,
+                live=live,
+                meanwhile=meanwhile,
+                add_tags=add_tags,
             )
             if update_rows
             else set()

@@ -240,11 +240,13 @@ def contacts_update_changed(
     restore: bool,
     live: set[int],
     meanwhile: Meanwhile | None = None,
+    add_tags: bool = False,
 ) -> set[int]:
     """Write each contact's changed columns (a dict per contact; custom values merge into the
     stored ones, None removing one) → the ids matched: written, or `live` (when looked up)
     and already holding those values. A deleted contact is written (and restored) only with
-    `restore`; the caller reports the others.
+    `restore`; the caller reports the others. With `add_tags` a row's tags join the stored
+    ones instead of replacing them.
 
     The UPDATE is also the lock: it re-reads deleted_at on the row it locks, so a contact
     deleted meanwhile is never written without `restore`, with no separate locking read."""
@@ -276,11 +278,12 @@ def contacts_update_changed(
     # searched element by element for every row the planner reads.
     rows = fetch_rows(
         cursor,
-        f"""UPDATE {_TABLE} AS c SET {_UPDATE_SETS}, deleted_at = NULL, updated_at = now()
+        f"""UPDATE {_TABLE} AS c SET {_UPDATE_SETS[add_tags]}, deleted_at = NULL,
+                   updated_at = now()
               FROM {_UPDATE_TABLE} AS v
              WHERE c.id = v.id AND c.id = ANY(%s::bigint[])
                AND (c.deleted_at IS NULL OR %s)
-               AND NOT ({_UNCHANGED})
+               AND NOT ({_UNCHANGED[add_tags]})
             RETURNING c.id""",
         [int_array_literal(ids), restore],
         meanwhile,
@@ -313,9 +316,11 @@ def _columns_mask(columns: tuple[str, ...]) -> int:
     return sum(1 << bit for bit, column in enumerate(WRITABLE_COLUMNS) if column in columns)
 
 
-def _unchanged(bit: int, column: str) -> str:
+def _unchanged(bit: int, column: str, add_tags: bool = False) -> str:
     """SQL: the contact's `column` already holds what row `v` would write there."""
-    if column != "fields":
+    if column == "tags" and add_tags:
+        same = "v.tags <@ c.tags"
+    elif column != "fields":
         same = f"c.{column} IS NOT DISTINCT FROM v.{column}"
     else:
         # Custom values are scalars: containment of the row's values, and none of the keys
@@ -326,7 +331,10 @@ def _unchanged(bit: int, column: str) -> str:
     return f"(v.given & {1 << bit} = 0 OR {same})"
 
 
-def _new_value(column: str) -> str:
+def _new_value(column: str, add_tags: bool = False) -> str:
+    if column == "tags" and add_tags:
+        # The stored tags, then the row's new ones, in the row's order.
+        return "c.tags || ARRAY(SELECT t FROM unnest(v.tags) AS t WHERE NOT t = ANY(c.tags))"
     if column != "fields":
         return f"v.{column}"
     # validation.fields_merge in SQL: the stored object, overwritten key by key, without the
@@ -337,15 +345,23 @@ def _new_value(column: str) -> str:
                 WHERE f.value <> 'null'::jsonb)"""
 
 
-_UPDATE_SETS = ", ".join(
-    f"{column} = CASE WHEN v.given & {1 << bit} <> 0 THEN {_new_value(column)} ELSE c.{column} END"
-    for bit, column in enumerate(WRITABLE_COLUMNS)
-)
+# By add_tags: False replaces a contact's tags, True adds to them.
+_UPDATE_SETS = {
+    add_tags: ", ".join(
+        f"{column} = CASE WHEN v.given & {1 << bit} <> 0 "
+        f"THEN {_new_value(column, add_tags)} ELSE c.{column} END"
+        for bit, column in enumerate(WRITABLE_COLUMNS)
+    )
+    for add_tags in (False, True)
+}
 
 
-_UNCHANGED = " AND ".join(
-    [
-        *(_unchanged(bit, column) for bit, column in enumerate(WRITABLE_COLUMNS)),
-        "c.deleted_at IS NULL",
-    ]
-)
+_UNCHANGED = {
+    add_tags: " AND ".join(
+        [
+            *(_unchanged(bit, column, add_tags) for bit, column in enumerate(WRITABLE_COLUMNS)),
+            "c.deleted_at IS NULL",
+        ]
+    )
+    for add_tags in (False, True)
+}

@@ -500,14 +500,31 @@ def test_marketer_uploads_csv_and_follows_progress_and_failed_rows(
         )
     assert response.status_code == 302
     job = ImportJob.objects.get()
-    assert response["Location"] == f"/contacts/import/{job.session_id}/"
+    assert response["Location"] == f"/contacts/import/{job.session_id}/columns/"
     assert job.created_by == marketer
     assert job.payload["options"]["groupNames"] == ["Newsletter", "VIP"]
+    assert not callbacks, "nothing runs before the columns are mapped"
+    mapping = client.get(response["Location"])
+    assert b'value="email" selected' in mapping.content
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            f"/contacts/import/{job.session_id}/columns/",
+            {
+                "action": "import",
+                "encoding": "utf-8",
+                "delimiter": "comma",
+                "tag_separator": "comma",
+                "column_0": "email",
+                "column_1": "first_name",
+            },
+        )
+    assert response.status_code == 302
+    assert response["Location"] == f"/contacts/import/{job.session_id}/"
     assert len(callbacks) == 1
 
     page = client.get(response["Location"])
     assert b'hx-trigger="every 1s"' in page.content
-    assert b"Waiting for a worker" in page.content
+    assert b'data-testid="import-status">Waiting<' in page.content
 
     csv_import_run(job_id=job.pk)
 
@@ -520,14 +537,14 @@ def test_marketer_uploads_csv_and_follows_progress_and_failed_rows(
     assert b'data-testid="count-created">2<' in partial.content
 
     page = client.get(f"/contacts/import/{job.session_id}/")
-    assert b"is not a valid email address" in page.content
+    assert b"the email address &#x27;=cmd|&#x27; /C calc&#x27;!A0&#x27; has no @" in page.content
 
     report = client.get(f"/contacts/import/{job.session_id}/failed.csv")
     assert report["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode("utf-8-sig"))))
     assert rows[0] == ["row", "reason", "Email", "First name"]
     assert rows[1][0] == "3"
-    assert "is not a valid email address" in rows[1][1]
+    assert rows[1][1] == "the email address '=cmd|' /C calc'!A0' has no @"
     assert rows[1][2:] == ["'=cmd|' /C calc'!A0", "Evil"], "report cells are neutralised too"
 
     listing = client.get("/contacts/import/")

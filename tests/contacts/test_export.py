@@ -64,10 +64,11 @@ def test_export_has_documented_columns_custom_fields_and_neutralised_cells(logge
         town="London",
         external_customer_id="crm-1",
         fields={str(points.id): 12, str(vip.id): True},
+        tags=["vip", "=sum"],
     )
     ContactFactory(first_name="Gone", deleted_at=timezone.now())
     rows = export(logged_in)
-    assert rows[0] == [*STANDARD_HEADERS, "LOYALTY.POINTS", "PERSONAL.VIP"]
+    assert rows[0] == [*STANDARD_HEADERS, "Tags", "LOYALTY.POINTS", "PERSONAL.VIP"]
     assert len(rows) == 2, "deleted contacts are not exported"
     row = dict(zip(rows[0], rows[1], strict=True))
     assert row["First name"] == "'=cmd|' /C calc'!A0"
@@ -76,6 +77,7 @@ def test_export_has_documented_columns_custom_fields_and_neutralised_cells(logge
     assert row["Contact id"] == "crm-1"
     assert row["LOYALTY.POINTS"] == "12"
     assert row["PERSONAL.VIP"] == "true"
+    assert row["Tags"] == "vip, =sum"
 
 
 def test_export_of_one_static_or_dynamic_segment(logged_in):
