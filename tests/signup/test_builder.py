@@ -164,3 +164,23 @@ def test_admin_creates_a_form_through_the_same_rules(client, admin_user, newslet
     assert form.fields[0] == {"key": "email", "label": "", "required": True}
     assert list(form.groups.all()) == [newsletter_segment]
     assert LogEntry.objects.get_for_object(form).exists()
+
+
+def test_deleting_a_form_keeps_the_consent_records(client, marketer, signup, birthday):
+    from marketing.signup.forms import started_token
+    from marketing.signup.models import SignupSubmission
+
+    client.post(
+        "/f/spring/",
+        {
+            "email": "kept@example.com",
+            "first_name": "Kit",
+            "consent": "on",
+            "started": started_token(),
+        },
+    )
+    client.force_login(marketer)
+    client.post(f"/forms/{signup.pk}/delete/")
+    record = SignupSubmission.objects.get()
+    assert record.form is None
+    assert record.consent_text == "I agree to get the spring newsletter."
