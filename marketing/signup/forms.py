@@ -38,7 +38,7 @@ def _field_name(key: str) -> str:
 # --- the builder -----------------------------------------------------------------------------
 
 
-def available_fields() -> list[tuple[str, str]]:
+def available_fields() -> list[tuple[str, Any]]:
     """(key, default label) of every field a form may show: the contact's own, then each
     custom field."""
     return [
@@ -125,7 +125,9 @@ class SignupFormForm(forms.Form):
             {"double_optin": True, "enabled": True, "accent_color": "#1d4ed8", "language": "en"},
         )
         super().__init__(*args, **kwargs)
-        self.fields["groups"].queryset = Segment.objects.filter(kind=SegmentKind.STATIC)
+        groups = self.fields["groups"]
+        assert isinstance(groups, forms.ModelMultipleChoiceField)
+        groups.queryset = Segment.objects.filter(kind=SegmentKind.STATIC)
         shown = (
             {item["key"]: (n, item) for n, item in enumerate(instance.fields)} if instance else {}
         )
@@ -243,7 +245,9 @@ def started_age(token: str) -> float | None:
 
 
 class PublicForm(forms.Form):
-    """Built for one subscription form: its fields in its order, consent, and the traps."""
+    """Built for one subscription form: its fields in its order and consent. The traps are
+    read from the raw data: the honeypot (`website`) and the signed start time (`started`),
+    which the page template writes itself."""
 
     def __init__(self, signup_form: SignupForm, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -277,13 +281,9 @@ class PublicForm(forms.Form):
                 label=signup_form.consent_text,
                 error_messages={"required": _("Tick this box to subscribe.")},
             )
-        self.fields[HONEYPOT] = forms.CharField(required=False, label=_("Leave this field empty"))
-        self.fields[STARTED] = forms.CharField(required=False, widget=forms.HiddenInput)
-        if not self.is_bound:
-            self.initial[STARTED] = started_token()
 
     def visible(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.fields if name not in (HONEYPOT, STARTED)]
+        return [self[name] for name in self.fields]
 
     def is_spam(self) -> bool:
         """A filled honeypot: answered like a success, stored nowhere."""

@@ -54,7 +54,10 @@ class SignupForm(models.Model):
 class SignupSubmission(models.Model):
     """One accepted submission and its consent record: the exact text shown, when, from where."""
 
-    form = models.ForeignKey(SignupForm, on_delete=models.CASCADE, related_name="submissions")
+    # A consent record outlives its form: deleting the form keeps what people agreed to.
+    form = models.ForeignKey(
+        SignupForm, null=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
     contact = models.ForeignKey(
         "contacts.Contact",
         null=True,
@@ -74,7 +77,7 @@ class SignupSubmission(models.Model):
         indexes = [models.Index(fields=["form", "created_at"], name="signup_submission_form_day")]
 
     def __str__(self) -> str:
-        return f"{self.form.key} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.form_id} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class SignupDailyStat(models.Model):

@@ -6,6 +6,7 @@ where the browser would not send Herald's CSRF cookie. The traps (honeypot, mini
 time, per-address rate limit) stand in for it. Each page speaks the form's language, not the
 visitor's browser's."""
 
+import ipaddress
 import json
 from urllib.parse import urlsplit
 
@@ -65,6 +66,17 @@ def _context(form: SignupForm, framed: bool, **extra) -> dict:
     }
 
 
+def _client_ip(request: HttpRequest) -> tuple[str | None, str]:
+    """The visitor's address (None when it is not one) and browser, as the tracking
+    endpoints read them (X-Forwarded-For only when HERALD_TRUST_X_FORWARDED_FOR is on)."""
+    hit = hit_from_request(request)
+    try:
+        address: str | None = str(ipaddress.ip_address(hit.address))
+    except ValueError:
+        address = None
+    return address, hit.user_agent
+
+
 def _done(form: SignupForm, framed: bool) -> HttpResponse:
     if form.redirect_url and not framed:
         return HttpResponseRedirect(form.redirect_url)
@@ -78,8 +90,8 @@ def _form_page(request: HttpRequest, key: str, *, framed: bool) -> HttpResponse:
         status = 200
         too_fast = False
         if request.method == "POST":
-            hit = hit_from_request(request)
-            if not signup_rate_allow(form=form, ip=hit.address):
+            ip, user_agent = _client_ip(request)
+            if not signup_rate_allow(form=form, ip=ip or ""):
                 signup_count(form=form, spam=1)
                 response = render(
                     request, "marketing/signup/limited.html", _context(form, framed), status=429
@@ -102,8 +114,8 @@ def _form_page(request: HttpRequest, key: str, *, framed: bool) -> HttpResponse:
                         form=form,
                         values=public.answers(),
                         consent_text=form.consent_text if form.consent_enabled else "",
-                        ip=hit.address or None,
-                        user_agent=hit.user_agent,
+                        ip=ip,
+                        user_agent=user_agent,
                     )
                 except SubscribeRepeated:
                     # The same answers twice within a minute: the first one counted.

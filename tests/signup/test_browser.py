@@ -207,6 +207,14 @@ def test_embed_script_shows_the_form_on_another_site_sized_to_it(
     assert Contact.objects.filter(email="guest@example.com", confirmed=False).exists()
 
 
+def test_framed_page_is_accessible_and_fits_a_phone(page, signup):
+    open_page(page, "/f/spring/frame/")
+    assert_accessible(page)
+    assert_fits_phone(page, "/f/spring/frame/")
+    open_page(page, "/f/spring/frame/thanks/")
+    assert_accessible(page)
+
+
 def test_hosted_page_speaks_the_forms_language_not_the_browsers(browser, live_server, signup):
     from marketing.signup.services import signup_form_update
 

@@ -135,3 +135,52 @@ def test_delete_removes_the_form_and_its_page(client, marketer, signup):
     client.force_login(marketer)
     assert client.post(f"/forms/{signup.pk}/delete/").status_code == 302
     assert client.get("/f/spring/").status_code == 404
+
+
+def test_admin_creates_a_form_through_the_same_rules(client, admin_user, newsletter_segment):
+    client.force_login(admin_user)
+    assert client.get("/admin/marketing/signupform/add/").status_code == 200
+    data = {
+        "name": "Admin form",
+        "key": "admin-form",
+        "fields": '[{"key": "email"}, {"key": "phone", "required": true}]',
+        "groups": [newsletter_segment.pk],
+        "tags": "admin",
+        "double_optin": "on",
+        "language": "ru",
+        "accent_color": "#000000",
+        "enabled": "on",
+        "redirect_url": "",
+        "consent_text": "",
+        "thank_you_message": "",
+        "button_text": "",
+    }
+    refused = client.post("/admin/marketing/signupform/add/", {**data, "fields": "[]"})
+    assert refused.status_code == 200
+    assert "a form needs the email field" in refused.content.decode()
+    response = client.post("/admin/marketing/signupform/add/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    form = SignupForm.objects.get(key="admin-form")
+    assert form.fields[0] == {"key": "email", "label": "", "required": True}
+    assert list(form.groups.all()) == [newsletter_segment]
+    assert LogEntry.objects.get_for_object(form).exists()
+
+
+def test_deleting_a_form_keeps_the_consent_records(client, marketer, signup, birthday):
+    from marketing.signup.forms import started_token
+    from marketing.signup.models import SignupSubmission
+
+    client.post(
+        "/f/spring/",
+        {
+            "email": "kept@example.com",
+            "first_name": "Kit",
+            "consent": "on",
+            "started": started_token(),
+        },
+    )
+    client.force_login(marketer)
+    client.post(f"/forms/{signup.pk}/delete/")
+    record = SignupSubmission.objects.get()
+    assert record.form is None
+    assert record.consent_text == "I agree to get the spring newsletter."

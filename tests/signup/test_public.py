@@ -184,3 +184,19 @@ def test_double_opt_in_off_confirms_at_once_and_sends_no_email(
         client.post("/f/spring/", answers(birthday))
     assert Contact.objects.get(email="ola@example.com").confirmed
     assert mailoutbox == []
+
+
+def test_the_address_comes_from_the_trusted_proxy_and_a_garbled_one_is_not_stored(
+    client, signup, birthday, settings
+):
+    settings.HERALD_TRUST_X_FORWARDED_FOR = True
+    client.post("/f/spring/", answers(birthday), HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.20")
+    client.post(
+        "/f/spring/",
+        answers(birthday, email="two@example.com"),
+        HTTP_X_FORWARDED_FOR="1.2.3.4, garbage",
+    )
+    assert sorted(SignupSubmission.objects.values_list("ip", flat=True), key=str) == [
+        "198.51.100.20",
+        None,
+    ]
