@@ -28,6 +28,7 @@ from campaigns.forms import (
     error_field,
 )
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
+from campaigns.messages import MessageError, campaign_test_send
 from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.promo.services import promo_codes_report
 from campaigns.send_rules import SendWindow
@@ -324,6 +325,25 @@ def campaign_action(request, pk: int, action: str):
             messages.error(request, campaign.status_reason)
         else:
             messages.success(request, done)
+    return redirect("campaign_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def campaign_test_send_view(request, pk: int):
+    """Send one address the campaign's real message, marked as a test (campaigns.messages
+    campaign_test_send); it goes into the message log."""
+    campaign = get_object_or_404(_campaigns(), pk=pk)
+    try:
+        delivery = campaign_test_send(campaign=campaign, email=request.POST.get("email", ""))
+    except MessageError as exc:
+        messages.error(request, gettext("Test not sent: %(reason)s") % {"reason": exc})
+    else:
+        messages.success(
+            request,
+            gettext("Test message to %(address)s queued; follow it in the message log.")
+            % {"address": delivery.locator},
+        )
     return redirect("campaign_detail", pk=pk)
 
 

@@ -340,12 +340,18 @@ def test_drip_steps_round_trip_through_the_form(client, marketer, spring):
     assert campaign.steps.count() == 1
 
 
-def test_an_unconnected_channel_saves_but_launch_names_it(client, marketer, spring):
+def test_an_unconnected_channel_of_a_campaign_stays_marked_and_launch_names_it(
+    client, marketer, spring
+):
     client.force_login(marketer)
-    form = client.get(reverse("campaign_create")).content.decode()
+    assert "Facebook" not in client.get(reverse("campaign_create")).content.decode()
+    # Saved through the API, where any channel may be named.
+    campaign = create(client, spring)
+    Campaign.objects.filter(pk=campaign.pk).update(channels=["email", "facebook"])
+    form = client.get(reverse("campaign_edit", args=[campaign.pk])).content.decode()
     assert "Facebook (not connected)" in form
-    campaign = create(client, spring, channels=["email", "facebook"])
-    assert campaign.channels == ["email", "facebook"]
+    confirm = client.get(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    assert "channel facebook is not connected" in confirm.content.decode()
     response = client.post(
         reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM, follow=True
     )
