@@ -63,7 +63,7 @@ def campaign_list(request):
     else:
         status = ""
     counts = dict(_campaigns().values_list("status").annotate(n=Count("id")).order_by())
-    filters = [("", "All", sum(counts.values()))] + [
+    filters = [("", _("All"), sum(counts.values()))] + [
         (value, label, counts.get(value, 0)) for value, label in S.choices
     ]
     page = Paginator(campaigns.order_by("-created_at"), PAGE_SIZE).get_page(request.GET.get("page"))
