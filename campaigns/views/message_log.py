@@ -35,11 +35,9 @@ class MessageLogFilterForm(forms.Form):
     channel = forms.ChoiceField(
         choices=[("", _("Any channel")), *ChannelType.choices], required=False, label=_("Channel")
     )
-    request_id = forms.UUIDField(
-        required=False, label=_("Request id"), help_text=_("The requestId the API answered.")
-    )
+    request_id = forms.UUIDField(required=False, label=_("Request id (as the API answered)"))
     locator = forms.CharField(
-        required=False, max_length=254, label=_("Address contains"), help_text=_("Email or phone.")
+        required=False, max_length=254, label=_("Address contains (email or phone)")
     )
     since = forms.DateField(
         required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
