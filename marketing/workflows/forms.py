@@ -25,7 +25,7 @@ WAIT_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
 class WorkflowNewForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False)
+    name = forms.CharField(max_length=200, required=False, label=_("Name"))
     scenario = forms.ChoiceField(
         required=False,
         choices=[("", _("From scratch"))] + [(s.key, s.title) for s in SCENARIOS.values()],
