@@ -5,6 +5,8 @@ the page and the API share their rules and error messages."""
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.abtest import MAX_VARIANTS, letter
 from campaigns.models import ABTest, CampaignResend, WinnerMetric, WinnerSelection
@@ -14,31 +16,31 @@ VARIANT_FIELDS = ("subject", "preheader", "from_name", "template")
 
 
 class ABTestForm(forms.Form):
-    enabled = forms.BooleanField(required=False, label="Test variants of this campaign")
+    enabled = forms.BooleanField(required=False, label=_("Test variants of this campaign"))
     test_percent = forms.IntegerField(
         required=False,
         initial=20,
-        label="Test share (% of the audience)",
+        label=_("Test share (% of the audience)"),
         widget=forms.NumberInput(attrs={"min": 1, "max": 50}),
-        help_text="The variants go to this share; the winner goes to the rest.",
+        help_text=_("The variants go to this share; the winner goes to the rest."),
     )
-    winner_metric = forms.ChoiceField(choices=WinnerMetric.choices, label="Winner by")
+    winner_metric = forms.ChoiceField(choices=WinnerMetric.choices, label=_("Winner by"))
     wait_hours = forms.FloatField(
         required=False,
         initial=4,
-        label="Wait before picking (hours)",
+        label=_("Wait before picking (hours)"),
         widget=forms.NumberInput(attrs={"min": 0, "step": "any"}),
     )
-    winner_selection = forms.ChoiceField(choices=WinnerSelection.choices, label="Winner chosen")
-    resend_enabled = forms.BooleanField(required=False, label="Resend to non-openers")
+    winner_selection = forms.ChoiceField(choices=WinnerSelection.choices, label=_("Winner chosen"))
+    resend_enabled = forms.BooleanField(required=False, label=_("Resend to non-openers"))
     resend_after_hours = forms.FloatField(
         required=False,
         initial=48,
-        label="After (hours)",
+        label=_("After (hours)"),
         widget=forms.NumberInput(attrs={"min": 1, "step": "any"}),
-        help_text="Counted from the end of the first send.",
+        help_text=_("Counted from the end of the first send."),
     )
-    resend_subject = forms.CharField(required=False, max_length=500, label="New subject")
+    resend_subject = forms.CharField(required=False, max_length=500, label=_("New subject"))
 
     def __init__(self, *args: Any, channel: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,19 +50,25 @@ class ABTestForm(forms.Form):
         for position in range(MAX_VARIANTS):
             name = letter(position)
             self.fields[f"v{position}_subject"] = forms.CharField(
-                required=False, max_length=500, label=f"{name}: subject"
+                required=False,
+                max_length=500,
+                label=gettext("%(variant)s: subject") % {"variant": name},
             )
             self.fields[f"v{position}_preheader"] = forms.CharField(
-                required=False, max_length=500, label=f"{name}: preheader"
+                required=False,
+                max_length=500,
+                label=gettext("%(variant)s: preheader") % {"variant": name},
             )
             self.fields[f"v{position}_from_name"] = forms.CharField(
-                required=False, max_length=200, label=f"{name}: sender name"
+                required=False,
+                max_length=200,
+                label=gettext("%(variant)s: sender name") % {"variant": name},
             )
             self.fields[f"v{position}_template"] = forms.ModelChoiceField(
                 queryset=templates,
                 required=False,
-                label=f"{name}: content",
-                empty_label="The campaign's template",
+                label=gettext("%(variant)s: content") % {"variant": name},
+                empty_label=_("The campaign's template"),
             )
 
     def variant_rows(self) -> list[tuple[str, list]]:

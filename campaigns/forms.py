@@ -4,31 +4,38 @@ the API share one set of rules and one set of error messages."""
 
 import json
 import zoneinfo
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.lifecycle import channel_connection
 from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 from campaigns.models import Campaign, CampaignType
 from campaigns.utm import FIELDS as UTM_FIELDS
 from campaigns.utm import utm_json
-from config.core.models import Integration
+from config.core.models import Integration, Organisation
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
 from templates.models import MessageTemplate
 
 
-def channel_choices() -> list[tuple[str, str]]:
-    """Every channel a campaign may name (as in the API), saying which are not connected:
-    such a campaign saves but cannot launch, and the pages say so rather than hide it."""
-
+def channel_choices(keep: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """The channels the organisation has connected (the launch rule's channel_connection, as
+    the platforms API reports them). A channel in `keep` (an edited campaign's own) stays
+    offered, marked, so editing never drops it silently."""
+    keep = set(keep)
     choices = []
     for channel, name in CAMPAIGN_CHANNELS.items():
-        connected, _ = channel_connection(channel)
-        choices.append((channel, name if connected else f"{name} (not connected)"))
+        connected, _how = channel_connection(channel)
+        if connected:
+            choices.append((channel, name))
+        elif channel in keep:
+            choices.append((channel, gettext("%(name)s (not connected)") % {"name": name}))
     return choices
 
 
@@ -62,8 +69,64 @@ def error_field(key: str) -> str | None:
     return None
 
 
-def _time_zones() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+# Offered right after the organisation's own zone, before the long alphabetical list.
+COMMON_ZONES = (
+    "Europe/Kyiv",
+    "Europe/Warsaw",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "Europe/Vilnius",
+    "Europe/Istanbul",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Dubai",
+    "Asia/Tokyo",
+    "UTC",
+)
+# tzdata ships aliases and build artefacts no marketer means: leave them out of the list.
+JUNK_ZONES = {"Factory", "localtime", "posixrules"}
+JUNK_PREFIXES = ("Etc/", "right/", "posix/", "SystemV/")
+
+
+def time_zones(first: str = "") -> list[str]:
+    """Zone names for the picker: `first` (the organisation's), the common ones, then every
+    other real zone alphabetically."""
+    available = zoneinfo.available_timezones()
+    rest = sorted(
+        name
+        for name in available
+        if name not in JUNK_ZONES and not name.startswith(JUNK_PREFIXES) and "/" in name
+    )
+    ordered: list[str] = []
+    for name in [first, *COMMON_ZONES, *rest]:
+        if name and (name in available or name == "UTC") and name not in ordered:
+            ordered.append(name)
+    return ordered
+
+
+class TimeZoneField(forms.CharField):
+    """A searchable zone: a text box with a datalist of zones (campaign_form.html); the
+    server accepts only names zoneinfo knows."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(
+                attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}
+            ),
+        )
+        super().__init__(max_length=64, **kwargs)
+
+    def clean(self, value):
+        value = (super().clean(value) or "").strip()
+        if value not in zoneinfo.available_timezones():
+            raise forms.ValidationError(
+                _("Pick a time zone from the list, e.g. Europe/Kyiv."), code="unknown_zone"
+            )
+        return value
 
 
 class JSONText(forms.CharField):
@@ -83,10 +146,15 @@ class JSONText(forms.CharField):
             parsed = json_text_load(text)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
-                f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                gettext("Not valid JSON (line %(line)s, column %(column)s: %(problem)s).")
+                % {"line": exc.lineno, "column": exc.colno, "problem": exc.msg}
             ) from None
         if not isinstance(parsed, self.kind):
-            raise forms.ValidationError(f"must be a JSON {self.kind.__name__}, e.g. {self.example}")
+            shape = gettext("a JSON list") if self.kind is list else gettext("a JSON object")
+            raise forms.ValidationError(
+                gettext("Must be %(shape)s, e.g. %(example)s")
+                % {"shape": shape, "example": self.example}
+            )
         return parsed
 
     def prepare_value(self, value: Any) -> Any:
@@ -115,8 +183,8 @@ class IntegrationSelect(forms.Select):
 
 class IntegrationChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Integration) -> str:
-        channels = ", ".join(obj.channels) or "no channel"
-        return f"{obj.name} ({channels})" + ("" if obj.enabled else " — disabled")
+        channels = ", ".join(obj.channels) or gettext("no channel")
+        return f"{obj.name} ({channels})" + ("" if obj.enabled else gettext(" — disabled"))
 
 
 def integration_queryset(current_id: int | None = None):
@@ -132,71 +200,102 @@ class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     type = forms.ChoiceField(choices=CampaignType.choices, initial=CampaignType.BLAST)
     channels = forms.MultipleChoiceField(
-        choices=channel_choices, widget=forms.CheckboxSelectMultiple, initial=[ChannelType.EMAIL]
+        choices=channel_choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ChannelType.EMAIL],
+        label=_("Channels"),
     )
     segment = forms.ModelChoiceField(
         queryset=Segment.objects.order_by("name"),
         required=False,
-        empty_label="— inline filter below —",
-        label="Audience (saved segment)",
+        empty_label=_("— inline filter below —"),
+        label=_("Audience (saved segment)"),
     )
     audience_filter = JSONText(
         kind=dict,
         example='{"tags": {"$in": ["vip"]}}',
-        label="…or an inline filter (JSON)",
-        help_text='Mongo-style, e.g. {"tags": {"$in": ["prospect", "vip"]}}; '
-        'the CRM campaigns API\'s {"datatype": "contact", "where": {...}} works too.',
+        label=_("…or an inline filter (JSON)"),
+        help_text=_(
+            'A contact filter in JSON, e.g. {"tags": {"$in": ["prospect", "vip"]}}. '
+            "Filters in the eSputnik-compatible format work too: "
+            '{"datatype": "contact", "where": {"tags": {"$in": ["vip"]}}}.'
+        ),
     )
     template = forms.ModelChoiceField(
-        queryset=MessageTemplate.objects.order_by("name"), required=False, empty_label="—"
+        queryset=MessageTemplate.objects.order_by("name"),
+        required=False,
+        empty_label="—",
+        label=_("Template"),
     )
     integration = IntegrationChoice(
         queryset=Integration.objects.none(),
         widget=IntegrationSelect,
         required=False,
-        empty_label="— each channel's default —",
-        label="Email service",
-        help_text="The integration the campaign goes through; it must connect every channel "
-        "of the campaign.",
+        empty_label=_("— each channel's default —"),
+        label=_("Email service"),
+        help_text=_(
+            "The service the campaign goes through; it must connect every channel of the campaign."
+        ),
     )
     start_at = forms.DateTimeField(
         required=False,
-        label="Start at",
+        label=_("Start at"),
         input_formats=[LOCAL_INPUT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
-        help_text="Wall-clock time in the campaign's time zone. Empty: launch by hand.",
+        help_text=_("Wall-clock time in the campaign's time zone. Empty: launch by hand."),
     )
     end_at = forms.DateTimeField(
         required=False,
-        label="End at",
+        label=_("End at"),
         input_formats=[LOCAL_INPUT, "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
     )
-    timezone = forms.ChoiceField(choices=_time_zones, initial="UTC", label="Time zone")
+    timezone = TimeZoneField(
+        initial="UTC",
+        label=_("Time zone"),
+        help_text=_("Type to search, e.g. Kyiv or New_York."),
+    )
     cron = forms.CharField(
         required=False,
         max_length=100,
-        label="Repeat (cron)",
-        help_text="Recurring campaigns: minute hour day-of-month month day-of-week, "
-        "e.g. 0 9 * * 1 (Mondays at 09:00).",
+        label=_("Repeat (cron)"),
+        help_text=_(
+            "minute hour day-of-month month day-of-week, e.g. 0 9 * * 1 (Mondays at 09:00)."
+        ),
     )
     steps = JSONText(
         kind=list,
         example='[{"templateId": 3, "delay": "P0D"}, {"templateId": 4, "delay": "P2D"}]',
-        label="Drip steps (JSON)",
-        help_text='Drip campaigns: [{"templateId": 3, "delay": "P0D"}, '
-        '{"templateId": 4, "delay": "P2D"}] — each delay counts from the previous step.',
+        label=_("Drip steps (JSON)"),
+        help_text=_(
+            'Drip campaigns: [{"templateId": 3, "delay": "P0D"}, '
+            '{"templateId": 4, "delay": "P2D"}] — template numbers and waits (P2D: two '
+            "days), each wait counted from the previous step."
+        ),
     )
     milestone = JSONText(
         kind=dict,
         example='{"fieldId": 12, "offsetDays": 0, "yearly": true, "sendAt": "09:00"}',
-        label="Milestone (JSON)",
-        help_text='Milestone campaigns: {"fieldId": 12, "offsetDays": 0, "yearly": true, '
-        '"sendAt": "09:00"} — a date custom field, evaluated daily.',
+        label=_("Milestone (JSON)"),
+        help_text=_(
+            'Milestone campaigns: {"fieldId": 12, "offsetDays": 0, "yearly": true, '
+            '"sendAt": "09:00"} — a date custom field (e.g. a birthday), checked daily.'
+        ),
     )
 
-    def __init__(self, *args, integration_id: int | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        integration_id: int | None = None,
+        channels: Iterable[str] = (),
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        self.fields["type"].label = _("Type")
+        self.fields["name"].label = _("Name")
+        keep = [*channels, *(self.initial.get("channels") or ())]
+        self.fields["channels"].choices = channel_choices(keep=keep)
+        self.zone_names = time_zones(Organisation.load().time_zone)
         current = integration_id or self.initial.get("integration")
         field = self.fields["integration"]
         field.queryset = integration_queryset(current)
@@ -205,7 +304,16 @@ class CampaignForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("segment") and data.get("audience_filter"):
-            self.add_error("audience_filter", "choose a segment or an inline filter, not both")
+            self.add_error("audience_filter", _("Choose a segment or an inline filter, not both."))
+        # The repetition belongs to recurring campaigns only: another type's form may still
+        # post the hidden field's old value, which is ignored rather than saved.
+        if data.get("type") == CampaignType.RECURRING:
+            if not (data.get("cron") or "").strip():
+                self.add_error(
+                    "cron", _("A recurring campaign needs a repetition, e.g. 0 9 * * 1.")
+                )
+        else:
+            data["cron"] = ""
         return data
 
     def campaign_body(self) -> dict:
@@ -287,14 +395,14 @@ class CampaignUtmForm(forms.Form):
     """The campaign page's UTM section: automatic tags on the tracked links of its emails.
     Blank values take the defaults (campaigns.utm); the rules are the campaign body's."""
 
-    enabled = forms.BooleanField(required=False, label="Add UTM tags to tracked links")
-    source = forms.CharField(required=False, max_length=200, help_text="Blank: herald")
-    medium = forms.CharField(required=False, max_length=200, help_text="Blank: the channel")
+    enabled = forms.BooleanField(required=False, label=_("Add UTM tags to tracked links"))
+    source = forms.CharField(required=False, max_length=200, help_text=_("Blank: herald"))
+    medium = forms.CharField(required=False, max_length=200, help_text=_("Blank: the channel"))
     campaign = forms.CharField(
-        required=False, max_length=200, help_text="Blank: a slug of the campaign's name"
+        required=False, max_length=200, help_text=_("Blank: a slug of the campaign's name")
     )
     content = forms.CharField(
-        required=False, max_length=200, help_text="Blank: the template's name"
+        required=False, max_length=200, help_text=_("Blank: the template's name")
     )
 
     @classmethod
@@ -311,7 +419,10 @@ class CampaignUtmForm(forms.Form):
 
 
 WEEKDAYS = [
-    (str(n), name) for n, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], 1)
+    (str(n), name)
+    for n, name in enumerate(
+        [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")], 1
+    )
 ]
 # Lifecycle error keys of the send rules → SendRulesForm fields.
 SEND_RULE_FIELDS = {
@@ -332,29 +443,33 @@ class SendRulesForm(forms.Form):
         required=False,
         input_formats=["%H:%M"],
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        label="Send at (each contact's local time)",
-        help_text="Each contact gets it at this time in their own time zone (the "
-        "organisation's when they have none), the next one after the launch. Empty: at once.",
+        label=_("Send at (each contact's local time)"),
+        help_text=_(
+            "Each contact gets it at this time in their own time zone (the "
+            "organisation's when they have none), the next one after the launch. Empty: at once."
+        ),
     )
     window_from = forms.CharField(
         required=False,
         max_length=5,
         widget=forms.TextInput(attrs={"type": "time"}),
-        label="Allowed from",
+        label=_("Allowed from"),
     )
     window_to = forms.CharField(
         required=False,
         max_length=5,
         widget=forms.TextInput(attrs={"type": "time"}),
-        label="until",
-        help_text="Quiet hours: messages due outside this window (recipient's time) wait for "
-        "its next opening. Empty: any time.",
+        label=_("until"),
+        help_text=_(
+            "Quiet hours: messages due outside this window (recipient's time) wait for "
+            "its next opening. Empty: any time."
+        ),
     )
     window_days = forms.MultipleChoiceField(
         choices=WEEKDAYS,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="On (none ticked: every day)",
+        label=_("On (none ticked: every day)"),
     )
 
     def body(self) -> dict[str, Any]:
@@ -389,3 +504,42 @@ class SendRulesForm(forms.Form):
             "window_to": window.get("to", ""),
             "window_days": [] if len(days) == 7 else [str(day) for day in days],
         }
+
+
+class LaunchConfirmForm(forms.Form):
+    """The confirmation a launch or a schedule needs: a `confirm` flag posted by the
+    confirmation page, and above the reach threshold the campaign's name typed again. Checked
+    here, on the server, so no script and no hand-made POST can skip it."""
+
+    confirm = forms.CharField(widget=forms.HiddenInput, required=False)
+    typed_name = forms.CharField(
+        required=False,
+        max_length=200,
+        label=_("Type the campaign's name to confirm"),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, campaign: Campaign, name_required: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.name_required = name_required
+        self.fields["confirm"].initial = "yes"
+        if not name_required:
+            del self.fields["typed_name"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("confirm") != "yes":
+            raise forms.ValidationError(
+                _("Confirm on this page first: nothing was sent."), code="unconfirmed"
+            )
+        if self.name_required and (data.get("typed_name") or "").strip() != self.campaign.name:
+            self.add_error(
+                "typed_name",
+                forms.ValidationError(
+                    _("Type the campaign's name exactly as shown: “%(name)s”."),
+                    code="name_mismatch",
+                    params={"name": self.campaign.name},
+                ),
+            )
+        return data

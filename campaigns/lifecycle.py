@@ -208,6 +208,28 @@ def campaign_launch_refusal(campaign: Campaign) -> LaunchRefused | None:
     return None
 
 
+def launch_summary(campaign: Campaign) -> dict[str, Any]:
+    """What a launch (or scheduled start) of the campaign would do now, for the marketer to
+    confirm: its reach per channel (counted as the run would materialise it, after
+    suppressions and unsubscribes), how each channel sends, and whether the reach is large
+    enough that the campaign's name must be typed to confirm."""
+    reach = pipeline.launch_reach(campaign)
+    total = sum(reach.values())
+    channels = []
+    for channel in campaign.channels:
+        if campaign.integration is not None:
+            how = campaign.integration.name
+        else:
+            how = channel_connection(channel)[1]
+        channels.append({"channel": channel, "reach": reach.get(channel, 0), "how": how})
+    return {
+        "reach": total,
+        "channels": channels,
+        "name_required": total >= settings.HERALD_LAUNCH_CONFIRM_NAME_AT,
+        "refusal": campaign_launch_refusal(campaign),
+    }
+
+
 # --- The status machine --------------------------------------------------------------------
 
 

@@ -28,7 +28,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.delivery import policy
-from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus, SendKind, SendRequest
+from campaigns.models import (
+    Campaign,
+    CampaignType,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    SendKind,
+    SendRequest,
+)
 from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
 from contacts.channels import email_normalise, phone_normalise
@@ -659,7 +667,7 @@ def template_test_send(
     data: dict | None = None,
     contact: Contact | None = None,
 ) -> Delivery:
-    """Send a template's saved draft to one address, subject marked "[Test]". The address does
+    """Send a template's saved draft to one address, marked as a test. The address does
     not become a contact; `contact` and `data` personalise the message as $contact and $data.
     The delivery is in the ledger (kind TEST) like any other message."""
     if template.channel != ChannelType.EMAIL:
@@ -671,7 +679,9 @@ def template_test_send(
         raise AssertionError("a valid address that is None")
     send_request = SendRequest.objects.create(
         kind=SendKind.TEST,
-        subject=f"[Test] {template.subject}",
+        # The engine marks the message as a test ("[Test] " subject, X-Herald-Test header).
+        subject=template.subject,
+        preheader=template.preheader,
         html=template.html,
         text=template.text,
         from_email=template.from_email,
@@ -683,6 +693,72 @@ def template_test_send(
         channel=ChannelType.EMAIL,
         locator=address,
         params=data or {},
+        status=DeliveryStatus.QUEUED,
+    )
+    send_request_enqueue(send_request_id=send_request.pk, deliveries=1)
+    return delivery
+
+
+def _campaign_template(campaign: Campaign) -> MessageTemplate | None:
+    """The template a run of the campaign sends first: a drip's first step's, else its own."""
+    if campaign.type == CampaignType.DRIP:
+        step = campaign.steps.order_by("position").select_related("template").first()
+        return step.template if step is not None else None
+    return campaign.template
+
+
+@transaction.atomic
+def campaign_test_send(*, campaign: Campaign, email: str) -> Delivery:
+    """Send one address the message a run of the campaign would send it, marked as a test.
+
+    The same path as a run's rows: the template's latest published version (the draft, when
+    none is published yet: a launch would publish it), the language version for the address's
+    contact, the campaign's email service and UTM tags, the delivery engine's rendering, CSS
+    inlining, tracking and headers. What differs is documented in campaigns.delivery: the
+    "[Test] " subject, an X-Herald-Test header, sample promo codes, and the delivery being a
+    test send's (outside the campaign's runs, so its opens and clicks are not the campaign's).
+    """
+    if ChannelType.EMAIL not in campaign.channels:
+        raise MessageError([("email", "this campaign sends no email")])
+    template = _campaign_template(campaign)
+    if template is None:
+        raise MessageError([("template", "choose the campaign's template first")])
+    if template.channel != ChannelType.EMAIL:
+        raise MessageError([("template", "only email templates can be test-sent to an address")])
+    address, problem = _normalise(ChannelType.EMAIL, email)
+    if problem:
+        raise MessageError([("email", problem)])
+    if address is None:  # validation gives an address or a problem
+        raise AssertionError("a valid address that is None")
+    version = template.versions.order_by("-number").first()
+    draft: dict[str, str] = {}
+    if version is None:
+        draft = {
+            "subject": template.subject,
+            "preheader": template.preheader,
+            "html": template.html,
+            "text": template.text,
+            "from_email": template.from_email,
+            "from_name": template.from_name,
+        }
+    send_request = SendRequest.objects.create(
+        kind=SendKind.TEST,
+        template_version=version,
+        campaign=campaign,
+        tags=[f"campaign-{campaign.pk}", "test"],
+        **draft,
+    )
+    contact = (
+        Contact.objects.filter(email__iexact=address, deleted_at__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    delivery = Delivery.objects.create(
+        send_request=send_request,
+        contact=contact,
+        channel=ChannelType.EMAIL,
+        locator=address,
+        language_code=contact.language_code if contact is not None else "",
         status=DeliveryStatus.QUEUED,
     )
     send_request_enqueue(send_request_id=send_request.pk, deliveries=1)

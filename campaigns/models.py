@@ -35,6 +35,7 @@ class SendRequest(models.Model):
     )
     # Content given inline (POST /v1/message/email and /sms): Velocity source, like a template.
     subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True)
     html = models.TextField(blank=True)
     text = models.TextField(blank=True)
     from_email = models.CharField(max_length=254, blank=True)
@@ -50,6 +51,11 @@ class SendRequest(models.Model):
     # The integration to send through; none: the channel's default.
     integration = models.ForeignKey(
         "core.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A test send of a campaign: the campaign whose message it previews (its UTM tags and
+    # email service apply, as in a run); null for every other send.
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

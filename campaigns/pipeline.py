@@ -92,28 +92,10 @@ def _published_version(template_id: int) -> TemplateVersion | None:
     return TemplateVersion.objects.filter(template_id=template_id).order_by("-number").first()
 
 
-def _insert(
-    *,
-    run: CampaignRun,
-    channel: str,
-    step: int,
-    version: TemplateVersion | None,
-    audience: tuple[str, tuple],
-    extra_where: str = "",
-    extra_params: tuple = (),
-    next_attempt: str = "NULL",
-    next_params: tuple = (),
-    prefix: str = "",
-    prefix_params: tuple = (),
-    ab_variant: int | None = None,
-    plan_join: str = "",
-    plan_params: tuple = (),
-    order_by: str = "c.id",
-) -> int:
-    """One INSERT … SELECT of the audience into the ledger for one channel and step (and,
-    for an A/B test's share, the variant every row gets). `plan_join` joins what
-    `next_attempt` reads (the recipient's zone, a planned time)."""
-    audience_sql, audience_params = audience
+def _reachable(channel: str) -> tuple[str, str, list[str]]:
+    """(join, locator, where) that keep the contacts a run on `channel` can reach: confirmed,
+    not deleted, with an address on the channel, not suppressed, and for email not on the
+    unsubscribed list. One place, read by the launch and by its preview (launch_reach)."""
     # Suppressed addresses (bounces, complaints, by hand) get nothing on their channel. The
     # channel is one of ChannelType's values, checked here, so it can be a literal.
     if channel not in ChannelType.values:
@@ -138,6 +120,50 @@ def _insert(
             "WHERE lower(u.email) = lower(c.email))"
         )
     where.append(suppression_sql(f"'{channel}'", locator))
+    return join, locator, where
+
+
+def launch_reach(campaign: Campaign) -> dict[str, int]:
+    """How many recipients a launch of the campaign would put in the ledger now, per channel
+    that has a sender: the run's own filters (_reachable) counted instead of inserted. One
+    count per channel, the same plan as the INSERT minus the write."""
+    audience_sql, audience_params = _audience_sql(campaign)
+    reach: dict[str, int] = {}
+    for channel in campaign.channels:
+        if channel not in SENDABLE_CHANNELS:
+            continue
+        join, _, where = _reachable(channel)
+        sql = f"""SELECT count(*) FROM {Contact._meta.db_table} c {join}
+                   WHERE c.id IN ({audience_sql}) AND {" AND ".join(where)}"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, audience_params)
+            reach[channel] = cursor.fetchone()[0]
+    return reach
+
+
+def _insert(
+    *,
+    run: CampaignRun,
+    channel: str,
+    step: int,
+    version: TemplateVersion | None,
+    audience: tuple[str, tuple],
+    extra_where: str = "",
+    extra_params: tuple = (),
+    next_attempt: str = "NULL",
+    next_params: tuple = (),
+    prefix: str = "",
+    prefix_params: tuple = (),
+    ab_variant: int | None = None,
+    plan_join: str = "",
+    plan_params: tuple = (),
+    order_by: str = "c.id",
+) -> int:
+    """One INSERT … SELECT of the audience into the ledger for one channel and step (and,
+    for an A/B test's share, the variant every row gets). `plan_join` joins what
+    `next_attempt` reads (the recipient's zone, a planned time)."""
+    audience_sql, audience_params = audience
+    join, locator, where = _reachable(channel)
     table = Delivery._meta.db_table
     contacts = Contact._meta.db_table
     sql = f"""

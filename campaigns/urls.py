@@ -36,6 +36,11 @@ pages_urlpatterns = [
         promo.campaign_promo_codes_csv,
         name="campaign_promo_codes_csv",
     ),
+    path(
+        "campaigns/<int:pk>/test-send/",
+        campaigns.campaign_test_send_view,
+        name="campaign_test_send",
+    ),
     path("campaigns/<int:pk>/<slug:action>/", campaigns.campaign_action, name="campaign_action"),
     path("promo-codes/", promo.promo_list, name="promo_home"),
     path("promo-codes/<int:pk>/", promo.promo_pool, name="promo_pool"),

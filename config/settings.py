@@ -376,6 +376,8 @@ HERALD_SOFT_BOUNCE_LIMIT = env_int("HERALD_SOFT_BOUNCE_LIMIT", 3)
 HERALD_SOFT_BOUNCE_WINDOW_DAYS = env_int("HERALD_SOFT_BOUNCE_WINDOW_DAYS", 30)
 HERALD_CLAIM_TIMEOUT = env_int("HERALD_CLAIM_TIMEOUT", 600)
 HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
+# Launching or scheduling a campaign to this many recipients or more asks for its name typed.
+HERALD_LAUNCH_CONFIRM_NAME_AT = env_int("HERALD_LAUNCH_CONFIRM_NAME_AT", 1000)
 # An order is credited to the campaign/workflow message its contact last clicked this many
 # days before it (marketing.attribution), unless its UTM data names a campaign.
 HERALD_ATTRIBUTION_WINDOW_DAYS = env_int("HERALD_ATTRIBUTION_WINDOW_DAYS", 7)

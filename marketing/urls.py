@@ -10,6 +10,13 @@ from marketing.views import activity, events_orders, workflows, workspace
 workflow_urlpatterns = [
     path("", workflows.workflow_list, name="automation_home"),
     path("workflows/<int:pk>/", workflows.workflow_detail, name="workflow_detail"),
+    path(
+        "workflows/event-type/",
+        workflows.workflow_event_type_picker,
+        name="workflow_event_type_picker",
+    ),
+    path("workflows/param-row/", workflows.workflow_param_row, name="workflow_param_row"),
+    path("workflows/contact-row/", workflows.workflow_contact_row, name="workflow_contact_row"),
     path("workflows/<int:pk>/settings/", workflows.workflow_settings, name="workflow_settings"),
     path("workflows/<int:pk>/steps/add/", workflows.workflow_step_add, name="workflow_step_add"),
     path(

@@ -13,7 +13,15 @@ from typing import Any
 
 from django.conf import settings
 
-from campaigns.models import ABTest, CampaignResend, CampaignRun, Delivery, RunKind, SendRequest
+from campaigns.models import (
+    ABTest,
+    CampaignResend,
+    CampaignRun,
+    Delivery,
+    RunKind,
+    SendKind,
+    SendRequest,
+)
 from campaigns.utm import UtmTags, campaign_utm
 from config.core.models import Organisation
 from contacts.email_addresses import address_format, domain_ascii
@@ -73,8 +81,12 @@ class SendContent:
     skip_personalisation: bool = False
     tags: list[str] = field(default_factory=list)
     subject: str = ""
+    preheader: str = ""
     html: str = ""
     text: str = ""
+    # A test send (SendKind.TEST): the message is marked as one (campaigns.delivery.email
+    # test_mark) and promo placeholders get sample codes, never a pool's.
+    test: bool = False
     # The integration the scope names: a campaign's "Email service" or a send request's, else
     # the one its template names; None: each channel's default
     # (campaigns.delivery.providers.integration_for).
@@ -89,18 +101,28 @@ class SendContent:
 
     @classmethod
     def of_request(cls, send_request: SendRequest) -> SendContent:
-        return cls(
-            template_version=send_request.template_version,
+        version = send_request.template_version
+        content = cls(
+            template_version=version,
             from_email=send_request.from_email,
             from_name=send_request.from_name,
             skip_personalisation=send_request.skip_personalisation,
             tags=[str(tag) for tag in send_request.tags or []],
             subject=send_request.subject,
+            preheader=send_request.preheader,
             html=send_request.html,
             text=send_request.text,
-            integration_id=send_request.integration_id
-            or template_integration_id(send_request.template_version),
+            test=send_request.kind == SendKind.TEST,
+            integration_id=send_request.integration_id or template_integration_id(version),
         )
+        campaign = send_request.campaign
+        if campaign is not None:
+            # A campaign's test send reads what a run of the campaign reads (of_run).
+            content.integration_id = campaign.integration_id or content.integration_id
+            content.utm = campaign_utm(
+                campaign, template_name=version.template.name if version else ""
+            )
+        return content
 
     @classmethod
     def of_run(cls, run: CampaignRun) -> SendContent:
@@ -165,7 +187,7 @@ def _inline_source(content: SendContent, channel: str) -> Any:
     return SimpleNamespace(
         channel=channel,
         subject=content.subject,
-        preheader="",
+        preheader=content.preheader,
         html=content.html,
         text=content.text,
         sms_text=content.text,

@@ -141,6 +141,11 @@ class HeraldEmail(InternationalEmail):
         return raw
 
 
+# A test send's marks (SendContent.test).
+TEST_SUBJECT_PREFIX = "[Test] "
+TEST_HEADER = "X-Herald-Test"
+
+
 # --- building and sending one message ------------------------------------------------------
 
 
@@ -157,8 +162,14 @@ def email_build(
     html = tracking.prepare_html(rendered.html, delivery, content.utm) if rendered.html else ""
     headers = {"Message-ID": delivery.message_id}
     headers.update(tracking.list_unsubscribe_headers(delivery))
+    subject = rendered.subject
+    if content.test:
+        # The only differences of a test send from the real message (besides its own
+        # Message-ID and tracking tokens): the subject says so, and a header a filter can use.
+        subject = f"{TEST_SUBJECT_PREFIX}{subject}"
+        headers[TEST_HEADER] = "1"
     message = HeraldEmail(
-        subject=rendered.subject,
+        subject=subject,
         body=tracking.prepare_text(rendered.text, delivery),
         from_email=_from_named(from_header, rendered.from_name),
         # The domain in ASCII for every backend (an ESP's API, the outbox) alike.

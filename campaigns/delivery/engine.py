@@ -235,7 +235,7 @@ class RequestScope(Scope):
 
     def load(self) -> bool:
         send_request = (
-            SendRequest.objects.select_related("template_version__template")
+            SendRequest.objects.select_related("template_version__template", "campaign")
             .filter(pk=self.pk)
             .first()
         )
@@ -655,6 +655,13 @@ class _Batch:
             if keys:
                 needs[delivery.pk] = keys
         if not needs:
+            return deliveries
+        if content.test:
+            # A test send shows where the codes go without spending a pool's: a sample code
+            # per pool, marked as one.
+            self.promo_codes = {
+                pk: {key: f"TEST-{key.upper()}" for key in keys} for pk, keys in needs.items()
+            }
             return deliveries
         batch = self.promo.batch(needs)
         self.promo_codes = batch.codes

@@ -5,6 +5,7 @@ campaign body's abTest and resend) and campaigns.abtest."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from campaigns import lifecycle
@@ -63,7 +64,9 @@ def campaign_ab_test(request, pk: int):
             form = ABTestForm(initial=initial, channel=_channel(campaign))
         return _page(request, campaign, form)
     if not editable:
-        messages.error(request, "The A/B test and resend can only change before the launch.")
+        messages.error(
+            request, gettext("The A/B test and resend can only change before the launch.")
+        )
         return redirect("campaign_ab_test", pk=pk)
     form = ABTestForm(request.POST, channel=_channel(campaign))
     if form.is_valid():
@@ -75,7 +78,7 @@ def campaign_ab_test(request, pk: int):
         except HeraldError as exc:
             form.add_error(error_field(exc.field), exc.message or str(exc))
         else:
-            messages.success(request, "A/B test and resend saved.")
+            messages.success(request, gettext("A/B test and resend saved."))
             return redirect("campaign_ab_test", pk=pk)
     return _page(request, campaign, form, status=400)
 
@@ -88,10 +91,12 @@ def campaign_ab_winner(request, pk: int):
     try:
         test = ab_winner_pick(test=test, variant=request.POST.get("variant", ""), user=request.user)
     except HeraldError as exc:
-        messages.error(request, f"Not done: {exc.message or exc}")
+        messages.error(request, gettext("Not done: %(reason)s") % {"reason": exc.message or exc})
     else:
         messages.success(
-            request, f"Variant {request.POST.get('variant', '').upper()} goes to the rest now."
+            request,
+            gettext("Variant %(variant)s goes to the rest now.")
+            % {"variant": request.POST.get("variant", "").upper()},
         )
     back = "campaign_report" if request.POST.get("next") == "report" else "campaign_ab_test"
     return redirect(back, pk=pk)

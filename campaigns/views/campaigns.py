@@ -4,20 +4,31 @@ from campaigns.analytics (rollups, never a ledger scan per view)."""
 
 import json
 import zoneinfo
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import lifecycle
 from campaigns.abtest import ab_results
 from campaigns.analytics import campaign_analytics, run_progress
-from campaigns.forms import CampaignForm, CampaignUtmForm, SendRulesForm, error_field
+from campaigns.forms import (
+    CampaignForm,
+    CampaignUtmForm,
+    LaunchConfirmForm,
+    SendRulesForm,
+    error_field,
+)
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
+from campaigns.messages import MessageError, campaign_test_send
 from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.promo.services import promo_codes_report
 from campaigns.send_rules import SendWindow
@@ -52,7 +63,7 @@ def campaign_list(request):
     else:
         status = ""
     counts = dict(_campaigns().values_list("status").annotate(n=Count("id")).order_by())
-    filters = [("", "All", sum(counts.values()))] + [
+    filters = [("", _("All"), sum(counts.values()))] + [
         (value, label, counts.get(value, 0)) for value, label in S.choices
     ]
     page = Paginator(campaigns.order_by("-created_at"), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -107,7 +118,9 @@ def campaign_create(request):
         except REFUSALS as exc:
             _apply_errors(form, exc, rules)
         else:
-            messages.success(request, f"Campaign “{campaign.name}” saved as a draft.")
+            messages.success(
+                request, gettext("Campaign “%(name)s” saved as a draft.") % {"name": campaign.name}
+            )
             return redirect("campaign_detail", pk=campaign.pk)
     return _form_page(request, form, rules, status=400)
 
@@ -122,7 +135,9 @@ def campaign_edit(request, pk: int):
             SendRulesForm(initial=SendRulesForm.initial_for(campaign)),
             campaign,
         )
-    form = CampaignForm(request.POST, integration_id=campaign.integration_id)
+    form = CampaignForm(
+        request.POST, integration_id=campaign.integration_id, channels=campaign.channels
+    )
     rules = SendRulesForm(request.POST)
     if form.is_valid() and rules.is_valid():
         try:
@@ -132,7 +147,7 @@ def campaign_edit(request, pk: int):
         except REFUSALS as exc:
             _apply_errors(form, exc, rules)
         else:
-            messages.success(request, "Campaign saved.")
+            messages.success(request, gettext("Campaign saved."))
             return redirect("campaign_detail", pk=campaign.pk)
     return _form_page(request, form, rules, campaign, status=400)
 
@@ -155,7 +170,7 @@ def campaign_utm_edit(request, pk: int):
                 name = key.removeprefix("utm.")
                 form.add_error(name if name in form.fields else None, message)
         else:
-            messages.success(request, "UTM tags saved.")
+            messages.success(request, gettext("UTM tags saved."))
             return redirect("campaign_detail", pk=campaign.pk)
     return render(
         request,
@@ -165,7 +180,7 @@ def campaign_utm_edit(request, pk: int):
     )
 
 
-def _buttons(campaign: Campaign) -> list[tuple[str, str, str]]:
+def _buttons(campaign: Campaign) -> list[tuple[str, Any, str]]:
     """(action, label, style) the campaign's status allows, from the lifecycle's own table."""
     allowed = lifecycle.TRANSITIONS[campaign.status]
     buttons = []
@@ -174,17 +189,17 @@ def _buttons(campaign: Campaign) -> list[tuple[str, str, str]]:
         and S.SCHEDULED in allowed
         and (campaign.start_at or campaign.cron)
     ):
-        buttons.append(("schedule", "Schedule", ""))
+        buttons.append(("schedule", _("Schedule"), ""))
     if campaign.status in (S.DRAFT, S.SCHEDULED) and S.RUNNING in allowed:
-        buttons.append(("launch", "Launch now", ""))
+        buttons.append(("launch", _("Launch now"), ""))
     if campaign.status == S.RUNNING:
-        buttons.append(("pause", "Pause", "secondary"))
+        buttons.append(("pause", _("Pause"), "secondary"))
     if campaign.status == S.PAUSED:
-        buttons.append(("resume", "Resume", ""))
+        buttons.append(("resume", _("Resume"), ""))
     if S.CANCELLED in allowed:
-        buttons.append(("cancel", "Cancel", "contrast"))
-    buttons.append(("duplicate", "Duplicate", "outline"))
-    buttons.append(("delete", "Delete", "outline contrast"))
+        buttons.append(("cancel", _("Cancel"), "contrast"))
+    buttons.append(("duplicate", _("Duplicate"), "outline"))
+    buttons.append(("delete", _("Delete"), "outline contrast"))
     return buttons
 
 
@@ -216,6 +231,7 @@ def campaign_detail(request, pk: int):
             "steps": campaign.steps.select_related("template"),
             "launch_problem": _launch_problem(campaign),
             "send_window": SendWindow.of(campaign.send_window),
+            "confirmed": CONFIRMED,
         },
     )
 
@@ -233,45 +249,101 @@ def _launch_problem(campaign: Campaign) -> str:
 
 
 ACTIONS = {
-    "schedule": (lambda c, u: lifecycle.campaign_schedule(campaign=c), "Campaign scheduled."),
+    "schedule": (lambda c, u: lifecycle.campaign_schedule(campaign=c), _("Campaign scheduled.")),
     "launch": (
         lambda c, u: lifecycle.campaign_launch_now(campaign=c, user=u),
-        "Campaign launched.",
+        _("Campaign launched."),
     ),
-    "pause": (lambda c, u: lifecycle.campaign_pause(campaign=c), "Campaign paused."),
-    "resume": (lambda c, u: lifecycle.campaign_resume(campaign=c), "Campaign resumed."),
-    "cancel": (lambda c, u: lifecycle.campaign_cancel(campaign=c), "Campaign cancelled."),
+    "pause": (lambda c, u: lifecycle.campaign_pause(campaign=c), _("Campaign paused.")),
+    "resume": (lambda c, u: lifecycle.campaign_resume(campaign=c), _("Campaign resumed.")),
+    "cancel": (lambda c, u: lifecycle.campaign_cancel(campaign=c), _("Campaign cancelled.")),
 }
 
 
-@require_POST
+# Actions that send to an audience: they ask first (campaign_confirm), showing the reach.
+CONFIRMED = ("launch", "schedule")
+
+
+def _confirm_page(request, campaign: Campaign, action: str, form=None, summary=None, status=200):
+    summary = summary or lifecycle.launch_summary(campaign)
+    if form is None:
+        form = LaunchConfirmForm(campaign=campaign, name_required=summary["name_required"])
+    return render(
+        request,
+        "campaigns/campaign_confirm.html",
+        {
+            "campaign": campaign,
+            "action": action,
+            "summary": summary,
+            "form": form,
+            "threshold": settings.HERALD_LAUNCH_CONFIRM_NAME_AT,
+        },
+        status=status,
+    )
+
+
 @role_required(Role.MARKETER)
 def campaign_action(request, pk: int, action: str):
     campaign = get_object_or_404(_campaigns(), pk=pk)
+    if action in CONFIRMED:
+        if request.method != "POST":
+            return _confirm_page(request, campaign, action)
+        summary = lifecycle.launch_summary(campaign)
+        form = LaunchConfirmForm(
+            request.POST, campaign=campaign, name_required=summary["name_required"]
+        )
+        if not form.is_valid():
+            return _confirm_page(request, campaign, action, form, summary, status=400)
+    elif request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     if action == "duplicate":
         copy = lifecycle.campaign_duplicate(campaign=campaign, user=request.user)
-        messages.success(request, f"Copied as “{copy.name}” (a draft).")
+        messages.success(request, gettext("Copied as “%(name)s” (a draft).") % {"name": copy.name})
         return redirect("campaign_edit", pk=copy.pk)
     if action == "delete":
         lifecycle.campaign_delete(campaign=campaign)
         messages.success(
-            request, f"Campaign “{campaign.name}” deleted; its reports stay reachable from links."
+            request,
+            gettext("Campaign “%(name)s” deleted; its reports stay reachable from links.")
+            % {"name": campaign.name},
         )
         return redirect("campaigns_home")
     if action not in ACTIONS:
-        messages.error(request, f"Unknown action {action!r}.")
+        messages.error(request, gettext("Unknown action %(action)s.") % {"action": action})
         return redirect("campaign_detail", pk=pk)
     service, done = ACTIONS[action]
     try:
         service(campaign, request.user)
     except REFUSALS as exc:
-        messages.error(request, f"Not done: {getattr(exc, 'message', None) or exc}")
+        messages.error(
+            request,
+            gettext("Not done: %(reason)s") % {"reason": getattr(exc, "message", None) or exc},
+        )
     else:
         campaign.refresh_from_db()
         if action == "launch" and campaign.status == S.DRAFT and campaign.status_reason:
             messages.error(request, campaign.status_reason)
         else:
             messages.success(request, done)
+    return redirect("campaign_detail", pk=pk)
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def campaign_test_send_view(request, pk: int):
+    """Send one address the campaign's real message, marked as a test (campaigns.messages
+    campaign_test_send); it goes into the message log."""
+    campaign = get_object_or_404(_campaigns(), pk=pk)
+    try:
+        delivery = campaign_test_send(campaign=campaign, email=request.POST.get("email", ""))
+    except MessageError as exc:
+        messages.error(request, gettext("Test not sent: %(reason)s") % {"reason": exc})
+    else:
+        messages.success(
+            request,
+            gettext("Test message to %(address)s queued; follow it in the message log.")
+            % {"address": delivery.locator},
+        )
     return redirect("campaign_detail", pk=pk)
 
 

@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from campaigns.messages import MessageError, template_test_send
@@ -28,27 +30,27 @@ from templates.views import FIELD_LABELS
 
 class MessageLogFilterForm(forms.Form):
     status = forms.ChoiceField(
-        choices=[("", "Any status"), *DeliveryStatus.choices], required=False
+        choices=[("", _("Any status")), *DeliveryStatus.choices], required=False, label=_("Status")
     )
-    channel = forms.ChoiceField(choices=[("", "Any channel"), *ChannelType.choices], required=False)
-    request_id = forms.UUIDField(
-        required=False, label="Request id", help_text="The requestId the API answered."
+    channel = forms.ChoiceField(
+        choices=[("", _("Any channel")), *ChannelType.choices], required=False, label=_("Channel")
     )
+    request_id = forms.UUIDField(required=False, label=_("Request id (as the API answered)"))
     locator = forms.CharField(
-        required=False, max_length=254, label="Address contains", help_text="Email or phone."
+        required=False, max_length=254, label=_("Address contains (email or phone)")
     )
     since = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
     )
     until = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
     )
 
     def clean(self):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
-            self.add_error("until", "The end date is before the start date.")
+            self.add_error("until", _("The end date is before the start date."))
         return cleaned
 
     def apply(self, queryset):
@@ -129,14 +131,17 @@ def template_test_send_view(request, pk: int):
         )
     except PreviewInputError as exc:
         messages.error(
-            request, f"Test not sent: {FIELD_LABELS.get(exc.field, exc.field)} — {exc.message}"
+            request,
+            gettext("Test not sent: %(field)s — %(problem)s")
+            % {"field": FIELD_LABELS.get(exc.field, exc.field), "problem": exc.message},
         )
     except MessageError as exc:
-        messages.error(request, f"Test not sent: {exc}")
+        messages.error(request, gettext("Test not sent: %(reason)s") % {"reason": exc})
     else:
         log_url = reverse("message_detail", args=[delivery.request_id])
         messages.success(
             request,
-            f"Test message to {delivery.locator} queued; follow it in the message log ({log_url}).",
+            gettext("Test message to %(address)s queued; follow it in the message log (%(url)s).")
+            % {"address": delivery.locator, "url": log_url},
         )
     return redirect("template_edit", pk=template.pk)

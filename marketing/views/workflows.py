@@ -1,21 +1,36 @@
 """Workflow pages: list with statistics, editor, activation, simulator, run history."""
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_POST
 
 from config.core.roles import Role, has_role, role_required
-from marketing.events import event_types_builtin_ensure
-from marketing.models import Order, OrderStatus
+from contacts.filters.builder import Catalog
+from marketing.events import EventTypeError, event_type_create, event_types_builtin_ensure
+from marketing.models import EventType, Order, OrderStatus
 from marketing.workflows import graph as wf_graph
 from marketing.workflows import services
-from marketing.workflows.forms import SimulateForm, StepForm, WorkflowNewForm, WorkflowSettingsForm
+from marketing.workflows.forms import (
+    ParamRow,
+    SimulateForm,
+    StepForm,
+    WorkflowNewForm,
+    WorkflowSettingsForm,
+    param_ops,
+)
 from marketing.workflows.models import Workflow, WorkflowMessage, WorkflowRun, WorkflowRunStatus
 from marketing.workflows.scenarios import SCENARIOS, workflow_create_from_scenario
 from marketing.workflows.simulator import simulate
+
+# A step id (s1, s2, …; the API may name steps too), used as a form prefix.
+STEP_PREFIX = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
 def workflow_stats(workflow_ids: list[int]) -> dict[int, dict]:
@@ -112,10 +127,16 @@ def _editor_context(request, workflow: Workflow, *, settings_form=None, step_for
         if step is not None:
             row["form"] = step_forms.get(step["id"]) or StepForm(step=step, graph=graph)
             row["kind_label"] = wf_graph.STEP_KINDS.get(step["kind"], step["kind"])
+    settings_form = settings_form or WorkflowSettingsForm.for_workflow(workflow)
+    selected = settings_form["event_type"].value()
     return {
         "workflow": workflow,
         "rows": rows,
-        "settings_form": settings_form or WorkflowSettingsForm.for_workflow(workflow),
+        "settings_form": settings_form,
+        "event_types": EventType.objects.order_by("key"),
+        "selected_event_type": int(selected) if str(selected or "").isdigit() else None,
+        "condition_rows": settings_form.condition_rows(),
+        "param_ops": param_ops(),
         "problems": services.workflow_problems(workflow),
         "step_kinds": wf_graph.STEP_KINDS.items(),
         "can_edit": has_role(request.user, Role.MARKETER),
@@ -300,4 +321,83 @@ def workflow_run_detail(request, pk: int):
         request,
         "marketing/workflows/run_detail.html",
         {"run": run, "path": path, "deliveries": deliveries},
+    )
+
+
+# --- Editor pieces for htmx -----------------------------------------------------------------
+
+
+def _picker(request, *, selected: int | None, open_form: bool = False, **extra):
+    return render(
+        request,
+        "marketing/workflows/_event_type_picker.html",
+        {
+            "event_types": EventType.objects.order_by("key"),
+            "selected": selected,
+            "open": open_form,
+            "can_edit": has_role(request.user, Role.MARKETER),
+            **extra,
+        },
+    )
+
+
+def _selected_type(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+@role_required(Role.MARKETER)
+def workflow_event_type_picker(request):
+    """The trigger's event-type picker: GET shows it (with the "new event type" form when
+    asked); POST creates the type through the events service and shows it selected."""
+    if request.method != "POST":
+        return _picker(
+            request,
+            selected=_selected_type(request.GET.get("event_type", "")),
+            open_form=request.GET.get("new") == "1",
+        )
+    key = request.POST.get("new_event_key", "").strip()
+    name = request.POST.get("new_event_name", "").strip()
+    try:
+        created = event_type_create(key=key, name=name)
+    except EventTypeError as exc:
+        return _picker(
+            request,
+            selected=_selected_type(request.POST.get("event_type", "")),
+            open_form=True,
+            key=key,
+            name=name,
+            errors={"key": gettext("Key: %(problem)s") % {"problem": exc.message}},
+        )
+    return _picker(request, selected=created.pk, created=created)
+
+
+@require_GET
+@role_required(Role.MARKETER)
+def workflow_param_row(request):
+    """An empty "event parameter · comparison · value" row for the trigger's conditions."""
+    return render(
+        request,
+        "marketing/workflows/_param_row.html",
+        {"row": ParamRow(), "ops": param_ops()},
+    )
+
+
+@require_GET
+@role_required(Role.MARKETER)
+def workflow_contact_row(request):
+    """A condition step's contact row, re-drawn for the field and operator chosen (the
+    operators and the value's input follow the field, as in the segment builder)."""
+    prefix = request.GET.get("prefix", "")
+    if not STEP_PREFIX.fullmatch(prefix):
+        return HttpResponseBadRequest("bad step")
+    catalog = Catalog()
+    row = catalog.row(
+        request.GET.get(f"{prefix}-cf_field", ""),
+        request.GET.get(f"{prefix}-cf_op", ""),
+        request.GET.get(f"{prefix}-cf_value", ""),
+    )
+    return render(
+        request,
+        "marketing/workflows/_contact_row.html",
+        {"row": row, "catalog": catalog, "prefix": prefix},
     )

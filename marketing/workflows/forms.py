@@ -1,13 +1,18 @@
 """Forms of the workflow pages: new workflow, trigger settings, one step, simulation."""
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.promo.models import PromoPool
 from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
 from config.core.parsers import json_text_load
+from contacts.filters.builder import Catalog, Row, filter_from_rows, rows_from_filter
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
 from marketing.models import EventType
@@ -20,11 +25,11 @@ WAIT_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
 class WorkflowNewForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False)
+    name = forms.CharField(max_length=200, required=False, label=_("Name"))
     scenario = forms.ChoiceField(
         required=False,
-        choices=[("", "From scratch")] + [(s.key, s.title) for s in SCENARIOS.values()],
-        label="Start from",
+        choices=[("", _("From scratch"))] + [(s.key, s.title) for s in SCENARIOS.values()],
+        label=_("Start from"),
     )
 
 
@@ -36,41 +41,54 @@ def _conditions_text(conditions: list[dict]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def param_ops() -> list[tuple[str, Any]]:
+    """The event-parameter comparisons (marketing.workflows.conditions), labelled for people."""
+    return list(wf_graph.PARAM_OPS.items())
+
+
+@dataclass
+class ParamRow:
+    """One "event parameter · comparison · value" row of a trigger's conditions."""
+
+    param: str = ""
+    op: str = "eq"
+    value: str = ""
+    error: str = ""
+
+
 class WorkflowSettingsForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    trigger_kind = forms.ChoiceField(choices=TriggerKind.choices, label="Starts when")
+    name = forms.CharField(max_length=200, label=_("Name"))
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("Description")
+    )
+    trigger_kind = forms.ChoiceField(choices=TriggerKind.choices, label=_("Starts when"))
     event_type = forms.ModelChoiceField(
-        queryset=EventType.objects.all(), required=False, label="Event type"
+        queryset=EventType.objects.all(), required=False, label=_("Event type")
     )
-    trigger_conditions = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "totalCost gte 100"}),
-        label="Only when the event's params match (one per line: param op value)",
-        help_text="Operators: "
-        + ", ".join(f"{op} ({label})" for op, label in wf_graph.PARAM_OPS.items()),
-    )
+    # Posted as rows (cond_param, cond_op, cond_value); the one-line-per-condition text
+    # ("totalCost gte 100") is still read when posted instead.
+    trigger_conditions = forms.CharField(required=False, widget=forms.HiddenInput)
     segment = forms.ModelChoiceField(queryset=Segment.objects.all(), required=False)
     date_field = forms.ModelChoiceField(
         queryset=CustomField.objects.filter(type=CustomFieldType.DATE),
         required=False,
-        label="Date field",
+        label=_("Date field"),
     )
     date_offset_days = forms.IntegerField(
         required=False,
         initial=0,
         min_value=-365,
         max_value=365,
-        label="Days after the date (negative: before)",
+        label=_("Days after the date (negative: before)"),
     )
     date_time = forms.RegexField(
         regex=wf_graph.TIME_RE,
         required=False,
         initial="09:00",
-        label="At (HH:MM, organisation time)",
+        label=_("At (HH:MM, organisation time)"),
     )
-    re_entry = forms.ChoiceField(choices=ReEntry.choices, label="A contact may enter")
-    re_entry_days = forms.IntegerField(min_value=1, max_value=3650, initial=30, label="N days")
+    re_entry = forms.ChoiceField(choices=ReEntry.choices, label=_("A contact may enter"))
+    re_entry_days = forms.IntegerField(min_value=1, max_value=3650, initial=30, label=_("N days"))
 
     @classmethod
     def for_workflow(cls, workflow, data=None):
@@ -82,6 +100,7 @@ class WorkflowSettingsForm(forms.Form):
             "trigger_kind": workflow.trigger_kind,
             "event_type": workflow.event_type_id,
             "trigger_conditions": _conditions_text(workflow.trigger_conditions),
+            "conditions": workflow.trigger_conditions or [],
             "segment": workflow.segment_id,
             "date_field": int(field_id) if field_id.isdigit() else None,
             "date_offset_days": date_trigger.get("offset_days", 0),
@@ -91,7 +110,52 @@ class WorkflowSettingsForm(forms.Form):
         }
         return cls(data, initial=initial)
 
+    ROW_FIELDS = ("cond_param", "cond_op", "cond_value")
+
+    def condition_rows(self) -> list[ParamRow]:
+        """The rows to show: as posted (with their errors) on a bound form, else saved."""
+        if self.is_bound and self.ROW_FIELDS[0] in self.data:
+            return getattr(self, "_rows", None) or self._posted_rows()
+        return [
+            ParamRow(
+                param=str(item.get("param") or ""),
+                op=str(item.get("op") or "eq"),
+                value="" if item.get("value") is None else str(item.get("value")),
+            )
+            for item in self.initial.get("conditions") or []
+        ]
+
+    def _posted_rows(self) -> list[ParamRow]:
+        params, ops, values = (self.data.getlist(name) for name in self.ROW_FIELDS)
+        return [
+            ParamRow(
+                param=param.strip(),
+                op=ops[i] if i < len(ops) else "eq",
+                value=(values[i] if i < len(values) else "").strip(),
+            )
+            for i, param in enumerate(params)
+        ]
+
+    def _clean_rows(self) -> list[dict]:
+        self._rows = [row for row in self._posted_rows() if row.param or row.value]
+        conditions = []
+        for row in self._rows:
+            if not row.param:
+                row.error = gettext("Name the event parameter.")
+            elif row.op not in wf_graph.PARAM_OPS:
+                row.error = gettext("Choose a comparison.")
+            elif row.op != "exists" and not row.value:
+                row.error = gettext("The value is missing.")
+            else:
+                value = None if row.op == "exists" else row.value
+                conditions.append({"param": row.param, "op": row.op, "value": value})
+        if any(row.error for row in self._rows):
+            raise forms.ValidationError(gettext("Check the conditions marked below."))
+        return conditions
+
     def clean_trigger_conditions(self) -> list[dict]:
+        if self.ROW_FIELDS[0] in self.data:
+            return self._clean_rows()
         conditions = []
         for number, line in enumerate(self.cleaned_data["trigger_conditions"].splitlines(), 1):
             if not line.strip():
@@ -146,7 +210,10 @@ def _window_days(window: dict) -> list[str]:
 
 
 WINDOW_DAYS = [
-    (str(n), name) for n, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], 1)
+    (str(n), name)
+    for n, name in enumerate(
+        [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")], 1
+    )
 ]
 
 
@@ -154,63 +221,72 @@ class StepForm(forms.Form):
     """One step of any kind; only the fields of the step's kind are shown and used."""
 
     label = forms.CharField(max_length=100, required=False)
-    next = forms.ChoiceField(required=False, label="Then")
-    yes = forms.ChoiceField(required=False, label="If yes, go to")
-    no = forms.ChoiceField(required=False, label="If no, go to")
+    next = forms.ChoiceField(required=False, label=_("Then"))
+    yes = forms.ChoiceField(required=False, label=_("If yes, go to"))
+    no = forms.ChoiceField(required=False, label=_("If no, go to"))
     # send
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.all(), required=False)
-    channel = forms.ChoiceField(choices=[("email", "Email"), ("sms", "SMS")], required=False)
+    channel = forms.ChoiceField(choices=[("email", _("Email")), ("sms", "SMS")], required=False)
     window_from = forms.RegexField(
-        regex=wf_graph.TIME_RE, required=False, label="Send only from (contact's zone, HH:MM)"
+        regex=wf_graph.TIME_RE, required=False, label=_("Send only from (contact's zone, HH:MM)")
     )
-    window_to = forms.RegexField(regex=wf_graph.TIME_RE, required=False, label="…until (HH:MM)")
+    window_to = forms.RegexField(regex=wf_graph.TIME_RE, required=False, label=_("…until (HH:MM)"))
     window_days = forms.MultipleChoiceField(
         choices=WINDOW_DAYS,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="…on (none ticked: every day)",
+        label=_("…on (none ticked: every day)"),
     )
     # wait
     mode = forms.ChoiceField(
-        choices=[("duration", "For a while"), ("time_of_day", "Until a time of day")],
+        choices=[("duration", _("For a while")), ("time_of_day", _("Until a time of day"))],
         required=False,
     )
     amount = forms.IntegerField(min_value=1, max_value=527040, required=False)
-    unit = forms.ChoiceField(choices=[(u, u) for u in WAIT_UNITS], required=False)
-    time = forms.RegexField(regex=wf_graph.TIME_RE, required=False, label="Time (contact's zone)")
+    unit = forms.ChoiceField(
+        choices=[("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))],
+        required=False,
+    )
+    time = forms.RegexField(
+        regex=wf_graph.TIME_RE, required=False, label=_("Time (contact's zone)")
+    )
     # condition
     check_type = forms.ChoiceField(
-        choices=wf_graph.CHECK_TYPES.items(), required=False, label="Check"
+        choices=wf_graph.CHECK_TYPES.items(), required=False, label=_("Check")
     )
     filter = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"tags": "vip"}'}),
-        label="Contact filter (segment filter language, JSON)",
+        label=_("Contact filter (segment filter language, JSON)"),
     )
-    param = forms.CharField(max_length=100, required=False, label="Event parameter")
-    op = forms.ChoiceField(choices=wf_graph.PARAM_OPS.items(), required=False, label="Comparison")
+    param = forms.CharField(max_length=100, required=False, label=_("Event parameter"))
+    op = forms.ChoiceField(
+        choices=wf_graph.PARAM_OPS.items(), required=False, label=_("Comparison")
+    )
     value = forms.CharField(max_length=500, required=False)
     event = forms.ChoiceField(
-        choices=[("opened", "opened"), ("clicked", "clicked")], required=False, label="Was"
+        choices=[("opened", _("opened")), ("clicked", _("clicked"))], required=False, label=_("Was")
     )
-    message_step = forms.ChoiceField(required=False, label="Message of step")
+    message_step = forms.ChoiceField(required=False, label=_("Message of step"))
     # segments, fields, webhooks
     segment = forms.ModelChoiceField(
         queryset=Segment.objects.filter(kind=SegmentKind.STATIC), required=False
     )
-    field = forms.ChoiceField(required=False, label="Contact field")
+    field = forms.ChoiceField(required=False, label=_("Contact field"))
     url = forms.URLField(
-        max_length=2000, required=False, assume_scheme="https", label="Webhook URL"
+        max_length=2000, required=False, assume_scheme="https", label=_("Webhook URL")
     )
     pool = forms.ModelChoiceField(
-        queryset=PromoPool.objects.all(), required=False, label="Promo code pool"
+        queryset=PromoPool.objects.all(), required=False, label=_("Promo code pool")
     )
 
     def __init__(self, *args, step: dict, graph: dict, **kwargs):
         self.step = step
+        self._catalog: Catalog | None = None
+        self._rows: list[Row] | None = None
         initial = self._initial(step)
         super().__init__(*args, initial=initial, prefix=step["id"], **kwargs)
-        targets = [("", "— end of the workflow —")] + [
+        targets = [("", gettext("— end of the workflow —"))] + [
             (
                 other["id"],
                 f"{other['id']}: {other.get('label') or wf_graph.STEP_KINDS[other['kind']]}",
@@ -220,8 +296,8 @@ class StepForm(forms.Form):
         ]
         for name in ("next", "yes", "no"):
             self.fields[name].choices = targets
-        self.fields["message_step"].choices = [("", "any message of this run")] + [
-            (other["id"], f"{other['id']}: {other.get('label') or 'Send'}")
+        self.fields["message_step"].choices = [("", gettext("any message of this run"))] + [
+            (other["id"], f"{other['id']}: {other.get('label') or gettext('Send')}")
             for other in graph.get("steps", [])
             if other["kind"] == "send"
         ]
@@ -294,14 +370,72 @@ class StepForm(forms.Form):
         """The bound fields of this step's kind, in reading order (where it goes last)."""
         return [self[name] for name in self.visible]
 
+    # The contact check as segment-builder rows (contacts.filters.builder): field, operator,
+    # value lists and "all"/"any", posted with the step's prefix. A saved filter the rows
+    # cannot express stays a JSON text box.
+    ROW_FIELDS = ("cf_field", "cf_op", "cf_value")
+
+    def rows_posted(self) -> bool:
+        return self.is_bound and self.add_prefix("cf_field") in self.data
+
+    def contact_rows(self) -> tuple[str, list[Row]] | None:
+        """(combinator, rows) of the contact check to show, or None for the JSON box."""
+        if self.step["kind"] != "condition":
+            return None
+        catalog = self.catalog
+        if self.rows_posted():
+            if self._rows is None:
+                self._rows = self._posted_contact_rows()
+            return self.data.get(self.add_prefix("cf_join")) or "and", self._rows
+        if self.is_bound:
+            return None  # the JSON box was posted: show it again, with its error
+        check = self.step.get("check") or {}
+        parsed = rows_from_filter(catalog, check.get("filter") or {})
+        if parsed is None:
+            return None
+        combinator, rows = parsed
+        return combinator, rows or [catalog.row()]
+
+    def _posted_contact_rows(self) -> list[Row]:
+        fields, ops, values = (self.data.getlist(self.add_prefix(name)) for name in self.ROW_FIELDS)
+        return [
+            self.catalog.row(
+                key, ops[i] if i < len(ops) else "", values[i] if i < len(values) else ""
+            )
+            for i, key in enumerate(fields)
+            if key
+        ]
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog()
+        return self._catalog
+
+    def _filter_from_rows(self) -> dict:
+        self._rows = self._posted_contact_rows()
+        combinator = self.data.get(self.add_prefix("cf_join")) or "and"
+        value, _skipped = filter_from_rows(self._rows, combinator, strict=True)
+        if any(row.error for row in self._rows):
+            raise forms.ValidationError(gettext("Check the conditions marked below."))
+        try:
+            validate_filter(value)
+        except FilterError as exc:
+            raise forms.ValidationError(f"{exc.path}: {exc.message}") from None
+        return value
+
     def clean_filter(self):
+        if self.step["kind"] == "condition" and self.rows_posted():
+            if self.data.get(self.add_prefix("check_type")) == "contact":
+                return self._filter_from_rows()
+            return {}
         text = self.cleaned_data["filter"].strip() or "{}"
         try:
             value = json_text_load(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
         if not isinstance(value, dict):
-            raise forms.ValidationError("The filter must be a JSON object.")
+            raise forms.ValidationError(gettext("The filter must be a JSON object."))
         if (
             self.step["kind"] == "condition"
             and self.data.get(self.add_prefix("check_type")) == "contact"
@@ -376,19 +510,19 @@ class StepForm(forms.Form):
 
 
 class SimulateForm(forms.Form):
-    contact = forms.IntegerField(min_value=1, label="Test contact id")
+    contact = forms.IntegerField(min_value=1, label=_("Test contact id"))
     params = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"orderId": "A-17"}'}),
-        label="Sample event params (JSON)",
+        label=_("Sample event params (JSON)"),
     )
-    opened = forms.BooleanField(required=False, label="Assume its messages were opened")
-    clicked = forms.BooleanField(required=False, label="Assume its messages were clicked")
+    opened = forms.BooleanField(required=False, label=_("Assume its messages were opened"))
+    clicked = forms.BooleanField(required=False, label=_("Assume its messages were clicked"))
 
     def clean_contact(self):
         contact = Contact.objects.alive().filter(pk=self.cleaned_data["contact"]).first()
         if contact is None:
-            raise forms.ValidationError("No contact with this id.")
+            raise forms.ValidationError(gettext("No contact with this id."))
         return contact
 
     def clean_params(self):
@@ -398,5 +532,5 @@ class SimulateForm(forms.Form):
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
         if not isinstance(value, dict):
-            raise forms.ValidationError("The params must be a JSON object.")
+            raise forms.ValidationError(gettext("The params must be a JSON object."))
         return value

@@ -20,35 +20,37 @@ import copy
 import re
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
 
 STEP_KINDS = {
-    "send": "Send a message",
-    "wait": "Wait",
-    "condition": "Condition",
-    "segment_add": "Add to a static segment",
-    "segment_remove": "Remove from a static segment",
-    "update_field": "Update a contact field",
-    "webhook": "Call a webhook",
-    "promo_issue": "Issue a promo code",
-    "exit": "Exit",
+    "send": _("Send a message"),
+    "wait": _("Wait"),
+    "condition": _("Condition"),
+    "segment_add": _("Add to a static segment"),
+    "segment_remove": _("Remove from a static segment"),
+    "update_field": _("Update a contact field"),
+    "webhook": _("Call a webhook"),
+    "promo_issue": _("Issue a promo code"),
+    "exit": _("Exit"),
 }
 CHECK_TYPES = {
-    "contact": "Contact fields match a filter",
-    "param": "An event parameter",
-    "message": "A previous message of this run was opened/clicked",
+    "contact": _("Contact fields match a filter"),
+    "param": _("An event parameter"),
+    "message": _("A previous message of this run was opened/clicked"),
 }
 PARAM_OPS = {
-    "eq": "equals",
-    "ne": "does not equal",
-    "contains": "contains",
-    "gt": "is greater than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-    "exists": "is present",
-    "in": "is one of (comma-separated)",
+    "eq": _("equals"),
+    "ne": _("does not equal"),
+    "contains": _("contains"),
+    "gt": _("is greater than"),
+    "gte": _("is at least"),
+    "lt": _("is less than"),
+    "lte": _("is at most"),
+    "exists": _("is present"),
+    "in": _("is one of (comma-separated)"),
 }
 # Contact columns an update step may set (eSputnik v1 contact keys), besides custom fields.
 UPDATABLE_FIELDS = {

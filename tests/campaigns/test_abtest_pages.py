@@ -118,8 +118,8 @@ def test_marketer_sets_up_a_test_launches_and_picks_the_winner_from_the_report(p
     expect(page.get_by_text("A/B test and resend saved.")).to_be_visible()
 
     open_page(page, f"/campaigns/{campaign.pk}/")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_test_id("action-launch").click()
+    page.get_by_test_id("confirm-launch").click()
     expect(page.get_by_test_id("campaign-status")).to_have_text("Running")
     test = ABTest.objects.get(campaign=campaign)
     run_id = test.run_id

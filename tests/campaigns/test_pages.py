@@ -14,6 +14,9 @@ from tests.campaigns.test_analytics import add_event, make_delivery
 
 pytestmark = pytest.mark.django_db
 
+# What the launch confirmation page posts (below the typed-name threshold).
+CONFIRM = {"confirm": "yes"}
+
 
 @pytest.fixture
 def spring(db):
@@ -75,7 +78,7 @@ def test_viewer_reads_but_cannot_write(client, viewer, marketer, spring):
     assert client.get(reverse("campaign_report", args=[campaign.pk])).status_code == 200
     assert client.get(reverse("campaign_create")).status_code == 403
     assert client.get(reverse("campaign_edit", args=[campaign.pk])).status_code == 403
-    launch = client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    launch = client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     assert launch.status_code == 403
     assert Campaign.objects.get().status == "draft"
 
@@ -94,7 +97,7 @@ def test_list_filters_by_status(client, marketer, spring):
     client.force_login(marketer)
     create(client, spring, name="Draft one")
     launched = create(client, spring, name="Sent one")
-    client.post(reverse("campaign_action", args=[launched.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[launched.pk, "launch"]), CONFIRM)
     client.get("/campaigns/")  # shows (and so clears) the flash messages naming both
     running = client.get("/campaigns/?status=running").content.decode()
     assert "Sent one" in running and "Draft one" not in running
@@ -134,7 +137,7 @@ def test_create_with_an_inline_filter(client, marketer, spring):
         ({"name": ""}, "This field is required"),
         ({"cron": "61 9 * * 1", "type": "recurring"}, "invalid cron"),
         ({"start_at": "2001-01-01T09:00"}, "is in the past"),
-        ({"audience_filter": "{not json", "segment": ""}, "not valid JSON"),
+        ({"audience_filter": "{not json", "segment": ""}, "Not valid JSON"),
         ({"audience_filter": '{"nosuchfield": 1}', "segment": ""}, "nosuchfield"),
         ({"channels": ["sms"]}, "is a email template"),
         ({"type": "drip"}, "drip campaign needs"),
@@ -169,7 +172,7 @@ def test_edit_prefills_and_saves_through_the_lifecycle(client, marketer, spring)
 def test_editing_a_running_campaign_is_refused_with_a_message(client, marketer, spring):
     client.force_login(marketer)
     campaign = create(client, spring)
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     response = client.post(
         reverse("campaign_edit", args=[campaign.pk]), form_data(spring, name="Changed")
     )
@@ -187,7 +190,7 @@ def test_launch_pause_resume_cancel_buttons_drive_the_lifecycle(client, marketer
     detail = reverse("campaign_detail", args=[campaign.pk])
     assert 'data-testid="action-launch"' in client.get(detail).content.decode()
 
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     campaign.refresh_from_db()
     assert campaign.status == "running"
     run = CampaignRun.objects.get(campaign=campaign)
@@ -215,7 +218,9 @@ def test_an_illegal_button_press_shows_the_lifecycle_refusal(client, marketer, s
 def test_schedule_button_without_a_future_start_explains(client, marketer, spring):
     client.force_login(marketer)
     campaign = create(client, spring, cron="")
-    response = client.post(reverse("campaign_action", args=[campaign.pk, "schedule"]), follow=True)
+    response = client.post(
+        reverse("campaign_action", args=[campaign.pk, "schedule"]), CONFIRM, follow=True
+    )
     assert "future schedule.startAt" in response.content.decode()
 
 
@@ -258,7 +263,7 @@ def test_recurrence_helper_says_the_next_runs_in_plain_words(client, viewer):
 def test_progress_partial_reads_the_rollup(client, marketer, spring):
     client.force_login(marketer)
     campaign = create(client, spring)
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     run = CampaignRun.objects.get()
     first = Delivery.objects.filter(run=run).order_by("pk").first()
     Delivery.objects.filter(pk=first.pk).update(status="sent", sent_at=run.started_at)
@@ -277,7 +282,7 @@ def test_progress_partial_reads_the_rollup(client, marketer, spring):
 def test_report_shows_totals_chart_data_and_links(client, viewer, marketer, spring):
     client.force_login(marketer)
     campaign = create(client, spring)
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     run = CampaignRun.objects.get()
     clicked = make_delivery(run, 99, status="clicked", sent_at=run.started_at, click_count=1)
     add_event(clicked, "clicked", run.started_at, url="https://shop.example/spring")
@@ -303,7 +308,7 @@ def test_dashboard_has_campaign_tiles(client, marketer, spring):
     empty = client.get("/").content.decode()
     assert 'data-testid="campaign-tiles"' in empty and "No campaign is sending." in empty
     campaign = create(client, spring)
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     run = CampaignRun.objects.get()
     Delivery.objects.filter(run=run).update(status="sent", sent_at=run.started_at)
     Delivery.objects.filter(run=run, pk=Delivery.objects.filter(run=run).first().pk).update(
@@ -335,13 +340,21 @@ def test_drip_steps_round_trip_through_the_form(client, marketer, spring):
     assert campaign.steps.count() == 1
 
 
-def test_an_unconnected_channel_saves_but_launch_names_it(client, marketer, spring):
+def test_an_unconnected_channel_of_a_campaign_stays_marked_and_launch_names_it(
+    client, marketer, spring
+):
     client.force_login(marketer)
-    form = client.get(reverse("campaign_create")).content.decode()
+    assert "Facebook" not in client.get(reverse("campaign_create")).content.decode()
+    # Saved through the API, where any channel may be named.
+    campaign = create(client, spring)
+    Campaign.objects.filter(pk=campaign.pk).update(channels=["email", "facebook"])
+    form = client.get(reverse("campaign_edit", args=[campaign.pk])).content.decode()
     assert "Facebook (not connected)" in form
-    campaign = create(client, spring, channels=["email", "facebook"])
-    assert campaign.channels == ["email", "facebook"]
-    response = client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), follow=True)
+    confirm = client.get(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    assert "channel facebook is not connected" in confirm.content.decode()
+    response = client.post(
+        reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM, follow=True
+    )
     assert "channel facebook is not connected" in response.content.decode()
     assert Campaign.objects.get().status == "draft"
 
@@ -349,7 +362,7 @@ def test_an_unconnected_channel_saves_but_launch_names_it(client, marketer, spri
 def test_report_links_only_web_addresses(client, viewer, marketer, spring):
     client.force_login(marketer)
     campaign = create(client, spring)
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     run = CampaignRun.objects.get()
     clicked = make_delivery(run, 99, status="clicked", sent_at=run.started_at, click_count=2)
     add_event(clicked, "clicked", run.started_at, url="javascript:alert(1)")
@@ -363,7 +376,7 @@ def test_report_links_only_web_addresses(client, viewer, marketer, spring):
 def test_delete_is_soft_hides_the_campaign_and_keeps_its_report(client, marketer, spring):
     client.force_login(marketer)
     campaign = create(client, spring)
-    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]))
+    client.post(reverse("campaign_action", args=[campaign.pk, "launch"]), CONFIRM)
     response = client.post(reverse("campaign_action", args=[campaign.pk, "delete"]))
     assert response["Location"] == reverse("campaigns_home")
     campaign.refresh_from_db()

@@ -59,7 +59,8 @@ def test_form_shows_live_reach_and_next_runs(page, marketer):
     page.get_by_test_id("new-campaign").click()
     page.get_by_label("Audience (saved segment)").select_option(str(segment.pk))
     expect(page.get_by_test_id("reach")).to_have_text("3")
-    page.locator("#id_timezone").select_option("Europe/Berlin")
+    page.locator("#id_type").select_option("recurring")
+    page.locator("#id_timezone").fill("Europe/Berlin")
     page.get_by_label("Repeat (cron)").fill("0 9 * * 1")
     expect(page.get_by_test_id("recurrence-description")).to_contain_text(
         "At 09:00 AM, only on Monday"
@@ -85,6 +86,8 @@ def test_marketer_creates_launches_and_watches_a_campaign(page, marketer):
     expect(page.get_by_test_id("campaign-status")).to_have_text("Draft")
 
     page.get_by_test_id("action-launch").click()
+    expect(page.get_by_test_id("confirm-heading")).to_have_text("Send to 3 contacts now?")
+    page.get_by_test_id("confirm-launch").click()
     expect(page.get_by_test_id("campaign-status")).to_have_text("Running")
     expect(page.get_by_test_id("progress")).to_contain_text("of 3 recipients")
     expect(page.get_by_test_id("action-pause")).to_be_visible()

@@ -35,3 +35,15 @@
   service.addEventListener("change", fit);
   fit();
 })();
+
+// The repetition (cron) belongs to recurring campaigns: shown only while the type says so.
+// The server ignores it for other types, so a hidden value can do no harm.
+(function () {
+  "use strict";
+  var type = document.getElementById("id_type");
+  var box = document.getElementById("cron-box");
+  if (!type || !box) { return; }
+  function sync() { box.hidden = type.value !== "recurring"; }
+  type.addEventListener("change", sync);
+  sync();
+})();
