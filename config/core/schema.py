@@ -17,6 +17,8 @@ range names nothing and answers 404.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
 
 from config.core.api_params import ID_SCHEMA
 
@@ -63,6 +65,16 @@ RIGHT_MISSING = {
     "required": ["detail"],
     "additionalProperties": {},
 }
+
+# The views' own error answers (404, 409 and the like) name this component; document_errors
+# replaces its schema with ERROR, so every JSON error of the API has the one shape.
+ERROR_SERIALIZER = inline_serializer("Error", {"detail": serializers.CharField(required=False)})
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error answer particular to an operation, in the API's one error shape."""
+    return OpenApiResponse(ERROR_SERIALIZER, description=description)
+
 
 STANDARD = {
     "400": ("Invalid request", "ValidationErrors"),
