@@ -2,10 +2,9 @@
 Herald's own endpoints for connected providers (the Telegram subscribe link)."""
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 from campaigns.delivery.providers import ProviderError
 from config.core.errors import ConflictError, FieldError, HeraldError
 from config.core.models import APIKey, Integration, Organisation, Scope
+from config.core.schema import error_response
 from contacts.models import Contact
 from integrations.providers.telegram import TelegramProvider, telegram_subscribe_link
 
@@ -46,10 +46,20 @@ class AccountInfoView(APIView):
     required_scope = Scope.ACCOUNT
 
     @extend_schema(
+        summary="Get account info",
+        description="Integrators call it to check an API key (the eSputnik document's first step).",
         responses=inline_serializer(
             "AccountInfo",
             {"userEmail": UserEmailField(), "organisationName": serializers.CharField()},
-        )
+        ),
+        examples=[
+            OpenApiExample(
+                "Account info",
+                summary="Whose key it is",
+                response_only=True,
+                value={"userEmail": "owner@shop.example.com", "organisationName": "Shop"},
+            )
+        ],
     )
     def get(self, request):
         user = request.user if request.user.is_authenticated else None
@@ -93,10 +103,9 @@ class TelegramSubscribeLinkView(APIView):
                     "integrationId": serializers.IntegerField(),
                 },
             ),
-            409: OpenApiResponse(
-                OpenApiTypes.OBJECT,
-                description="The bot's username is unknown (never connected) and the Bot API "
-                "cannot tell it now; the body says why.",
+            409: error_response(
+                "The bot's username is unknown (never connected) and the Bot API cannot tell "
+                "it now; the body says why."
             ),
         },
     )

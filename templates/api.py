@@ -206,7 +206,12 @@ class TemplateViewSet(viewsets.ModelViewSet):
         # A template whose versions were sent: TemplateInUseError, a 409 with its message.
         template_delete(template=instance)
 
-    @extend_schema(request=None, responses={201: TemplateVersionSerializer})
+    @extend_schema(
+        summary="Publish the template as a new version",
+        description="Takes no body: the template's current content becomes its next version.",
+        request=None,
+        responses={201: TemplateVersionSerializer},
+    )
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
         template = self.get_object()

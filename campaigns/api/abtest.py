@@ -2,7 +2,7 @@
 variant's figures and the confidence of its difference, and the marketer's pick of the
 winner. Thin: campaigns.abtest reads and writes."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from campaigns import abtest
 from campaigns.models import ABTest, WinnerMetric, WinnerSelection
 from config.core.models import Scope
+from config.core.schema import error_response
 
 
 class ABVariantResultSerializer(serializers.Serializer):
@@ -92,9 +93,8 @@ class ABTestWinnerView(APIView):
         request=WinnerPickSerializer,
         responses={
             200: ABTestResultSerializer,
-            409: OpenApiResponse(
-                description="The test has not started, another variant already won, or the "
-                "run has ended."
+            409: error_response(
+                "The test has not started, another variant already won, or the run has ended."
             ),
         },
     )

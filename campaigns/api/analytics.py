@@ -10,8 +10,7 @@ from typing import Any
 
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -19,11 +18,13 @@ from rest_framework.views import APIView
 
 from campaigns.abtest import ab_results
 from campaigns.analytics import (
+    METRICS,
     aggregated_metrics,
     campaign_analytics,
     dashboard_metrics,
     day_bounds,
 )
+from campaigns.api import examples
 from campaigns.api.abtest import ABTestResultSerializer
 from campaigns.models import ABTest, Campaign
 from config.core.api_auth import HasAPIRight
@@ -43,20 +44,146 @@ AGGREGATED_REQUEST = inline_serializer(
         ),
     },
 )
-METRICS_RESPONSE = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="sends, deliveries, opens, uniqueOpens, clicks, uniqueClicks, replies, bounces, "
-    "complaints, unsubscribes, failures, skipped, conversions, revenue, openRate, clickRate "
-    "(opens and clicks are people's); machineOpens, machineClicks (mail privacy proxies and "
-    "link scanners, counted apart); `channels` has the same per channel. One campaign's "
-    "analytics also list its runs (`kind` send, or resend to non-openers with its "
-    "`parentRunId`) and its `abTest` (as GET /api/herald/campaigns/{id}/ab-test, or null).",
-)
 
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def _metric_fields() -> dict:
+    """The numbers every analytics answer carries: totals, per channel and per campaign."""
+    fields: dict = {
+        _camel(name): serializers.IntegerField() for name in METRICS if name != "revenue"
+    }
+    fields["revenue"] = serializers.FloatField()
+    fields["openRate"] = serializers.FloatField(
+        allow_null=True, help_text="Unique opens over messages that reached someone."
+    )
+    fields["clickRate"] = serializers.FloatField(allow_null=True)
+    fields["pending"] = serializers.IntegerField(help_text="Recipients not sent yet.")
+    return fields
+
+
+METRICS_HELP = (
+    "opens and clicks are people's; machineOpens and machineClicks (mail privacy proxies and "
+    "link scanners) are counted apart."
+)
+METRIC_SET = inline_serializer("Metrics", _metric_fields(), help_text=METRICS_HELP)
+
+
+def _per_channel():
+    return serializers.DictField(
+        child=METRIC_SET.__class__(), help_text="The same numbers per channel (email, sms, …)."
+    )
+
+
+TIMELINE = inline_serializer(
+    "MetricsHour",
+    {
+        "hour": serializers.DateTimeField(),
+        "opens": serializers.IntegerField(),
+        "clicks": serializers.IntegerField(),
+    },
+)
+CAMPAIGN_ANALYTICS = inline_serializer(
+    "CampaignAnalytics",
+    {
+        "campaignId": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "status": serializers.CharField(),
+        "deleted": serializers.BooleanField(),
+        **_metric_fields(),
+        "channels": _per_channel(),
+        "runs": inline_serializer(
+            "CampaignRunAnalytics",
+            {
+                "id": serializers.IntegerField(),
+                "number": serializers.IntegerField(),
+                "kind": serializers.CharField(help_text="send, or resend to non-openers."),
+                "parentRunId": serializers.IntegerField(allow_null=True),
+                "status": serializers.CharField(),
+                "reach": serializers.IntegerField(allow_null=True),
+                "startedAt": serializers.DateTimeField(allow_null=True),
+                "finishedAt": serializers.DateTimeField(allow_null=True),
+                **_metric_fields(),
+                "channels": _per_channel(),
+            },
+            many=True,
+        ),
+        "timeline": TIMELINE.__class__(many=True),
+        "links": inline_serializer(
+            "LinkClicks",
+            {
+                "url": serializers.CharField(),
+                "clicks": serializers.IntegerField(),
+                "uniqueClicks": serializers.IntegerField(),
+            },
+            many=True,
+        ),
+        "refreshedAt": serializers.DateTimeField(allow_null=True),
+        "abTest": ABTestResultSerializer(
+            allow_null=True, help_text="As GET /api/herald/campaigns/{id}/ab-test, or null."
+        ),
+    },
+)
+AGGREGATED_RESPONSE = inline_serializer(
+    "AggregatedMetrics",
+    {
+        "campaignIds": serializers.ListField(
+            child=serializers.IntegerField(), help_text="The ids found."
+        ),
+        "unknownCampaignIds": serializers.ListField(
+            child=serializers.JSONField(), help_text="Ids as sent that name no campaign."
+        ),
+        "range": inline_serializer(
+            "AggregatedRange",
+            {
+                "start": serializers.DateField(),
+                "end": serializers.DateField(),
+                "timezone": serializers.CharField(),
+                "basis": serializers.CharField(),
+            },
+        ),
+        "runs": serializers.IntegerField(),
+        **_metric_fields(),
+        "channels": _per_channel(),
+        "campaigns": inline_serializer(
+            "CampaignMetrics",
+            {"campaignId": serializers.IntegerField(), **_metric_fields()},
+            many=True,
+        ),
+        "timeline": TIMELINE.__class__(many=True),
+    },
+)
+DASHBOARD = inline_serializer(
+    "Dashboard",
+    {
+        "days": serializers.IntegerField(),
+        "range": inline_serializer(
+            "DashboardRange",
+            {"start": serializers.DateTimeField(), "end": serializers.DateTimeField()},
+        ),
+        "runs": serializers.IntegerField(),
+        **_metric_fields(),
+        "channels": _per_channel(),
+        "runningCampaigns": serializers.IntegerField(),
+        "scheduledCampaigns": serializers.IntegerField(),
+        "running": inline_serializer(
+            "RunningCampaign",
+            {
+                "campaignId": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "runId": serializers.IntegerField(),
+                "runStatus": serializers.CharField(),
+                "total": serializers.IntegerField(allow_null=True),
+                "done": serializers.IntegerField(),
+                "percent": serializers.IntegerField(),
+            },
+            many=True,
+        ),
+    },
+)
 
 
 def _metrics(metrics: dict) -> dict:
@@ -107,7 +234,11 @@ class ReadThroughPost(HasAPIRight):
 class CampaignAnalyticsView(APIView):
     required_scope = Scope.MANAGE
 
-    @extend_schema(responses={200: METRICS_RESPONSE}, summary="Analytics of one campaign")
+    @extend_schema(
+        summary="Analytics of one campaign",
+        responses={200: CAMPAIGN_ANALYTICS},
+        examples=[examples.ANALYTICS],
+    )
     def get(self, request, campaign_id: str):
         campaign = Campaign.objects.filter(pk=int(campaign_id)).first()
         if campaign is None:
@@ -208,7 +339,8 @@ class AggregatedMetricsView(APIView):
 
     @extend_schema(
         request=AGGREGATED_REQUEST,
-        responses={200: METRICS_RESPONSE},
+        responses={200: AGGREGATED_RESPONSE},
+        examples=[examples.AGGREGATED_REQUEST, examples.AGGREGATED_ANSWER],
         summary="Roll up campaigns over a date range (runs started in the range)",
     )
     def post(self, request):
@@ -266,7 +398,10 @@ class DashboardView(APIView):
     required_scope = Scope.MANAGE
 
     @extend_schema(
-        parameters=[DAYS.openapi()], responses={200: METRICS_RESPONSE}, summary="Last-30-days tiles"
+        summary="Last-30-days tiles",
+        parameters=[DAYS.openapi()],
+        responses={200: DASHBOARD},
+        examples=[examples.DASHBOARD],
     )
     def get(self, request):
         (days,) = read_all(request.query_params, DAYS)

@@ -10,10 +10,8 @@ import zoneinfo
 
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
@@ -24,10 +22,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import lifecycle
+from campaigns.api import examples
 from campaigns.craft import campaign_craft_json
 from campaigns.lifecycle_input import (
     CAMPAIGN_CHANNELS,
     SOCIAL_PLATFORMS,
+    STATUS_ON_WRITE,
     TYPE_ALIASES,
     cron_describe,
     cron_next,
@@ -45,6 +45,7 @@ from campaigns.utm import utm_json
 from config.core.api_params import POSITION_MAX, IntParam, read_all
 from config.core.models import Heartbeat
 from config.core.parsers import request_body
+from config.core.schema import error_response
 
 LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
 OFFSET = IntParam("offset", 0, 0, POSITION_MAX, "How many campaigns to skip.")
@@ -201,10 +202,95 @@ CAMPAIGN = inline_serializer(
     },
 )
 CAMPAIGNS = CAMPAIGN.__class__(many=True)
-CONFLICT = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="The campaign's status forbids the change (`status`, `wanted`, `allowed`), or "
-    "a launch was refused (`field`, `channel`).",
+# The body of a create or an update: every key optional on update (only the keys sent change;
+# null clears a nullable one). The read-only keys of CAMPAIGN are ignored when sent back.
+
+
+def _as_input(name: str, **kwargs):
+    """CAMPAIGN's nested shape `name` as an optional, nullable key of a body."""
+    shape = CAMPAIGN.fields[name]
+    many = isinstance(shape, serializers.ListSerializer)
+    if many:
+        shape = shape.child
+    return shape.__class__(
+        many=many, required=False, allow_null=True, help_text=CAMPAIGN.fields[name].help_text
+    )
+
+
+CAMPAIGN_REQUEST = inline_serializer(
+    "CampaignInput",
+    {
+        "name": serializers.CharField(max_length=200, help_text="Required when creating."),
+        "type": serializers.ChoiceField(
+            choices=[*CampaignType.values, *TYPE_ALIASES],
+            required=False,
+            help_text="See GET campaign-types; multi-channel is a blast. Default blast.",
+        ),
+        "channels": serializers.ListField(
+            child=serializers.ChoiceField(choices=list(CAMPAIGN_CHANNELS)),
+            help_text="Required when creating. See GET platforms; an unconnected channel "
+            "saves but cannot launch.",
+        ),
+        "audienceId": serializers.IntegerField(
+            allow_null=True, help_text="A saved segment's id (or give `audience`)."
+        ),
+        "audience": inline_serializer(
+            "CampaignAudience",
+            {
+                "type": serializers.ChoiceField(choices=["dynamic"], required=False),
+                "filter": serializers.JSONField(
+                    help_text='A dynamic segment filter, e.g. {"tags": {"$in": ["vip"]}}.'
+                ),
+            },
+            allow_null=True,
+            help_text="An inline audience; its reach is computed at launch.",
+        ),
+        "templateId": serializers.IntegerField(allow_null=True),
+        "integrationId": serializers.IntegerField(allow_null=True),
+        "schedule": inline_serializer(
+            "CampaignScheduleInput",
+            {
+                "startAt": serializers.DateTimeField(
+                    required=False, allow_null=True, help_text="ISO 8601; in the future."
+                ),
+                "endAt": serializers.DateTimeField(required=False, allow_null=True),
+                "timezone": serializers.CharField(
+                    required=False, help_text="IANA, e.g. America/New_York."
+                ),
+            },
+            allow_null=True,
+        ),
+        "recurring": inline_serializer(
+            "CampaignRecurringInput",
+            {"cron": serializers.CharField(help_text='e.g. "0 9 * * 1" (Mondays 09:00).')},
+            allow_null=True,
+        ),
+        "utm": _as_input("utm"),
+        "status": serializers.ChoiceField(
+            choices=sorted(STATUS_ON_WRITE),
+            help_text="running without a schedule launches now; scheduled needs schedule.startAt.",
+        ),
+        "steps": _as_input("steps"),
+        "milestone": inline_serializer(
+            "CampaignMilestone",
+            {
+                "fieldId": serializers.IntegerField(help_text="A date custom field."),
+                "offsetDays": serializers.IntegerField(required=False),
+                "yearly": serializers.BooleanField(required=False),
+                "sendAt": serializers.CharField(required=False, help_text="HH:MM"),
+            },
+            allow_null=True,
+            help_text="Milestone campaigns only.",
+        ),
+        **{name: _as_input(name) for name in ("abTest", "resend", "sendTime", "sendWindow")},
+    },
+)
+# Nothing is required of an update; create's required keys are in their descriptions.
+for _field in CAMPAIGN_REQUEST.fields.values():
+    _field.required = False
+CONFLICT = error_response(
+    "The campaign's status forbids the change (`status`, `wanted`, `allowed`), or a launch "
+    "was refused (`field`, `channel`)."
 )
 PLATFORMS = inline_serializer(
     "Platform",
@@ -235,6 +321,31 @@ SOCIAL_PROFILES = inline_serializer(
         "name": serializers.CharField(),
     },
     many=True,
+)
+HEALTH = inline_serializer(
+    "CampaignsHealth",
+    {
+        "status": serializers.ChoiceField(
+            choices=["ok", "degraded"], help_text="degraded: no worker heartbeat lately."
+        ),
+        "scheduler": inline_serializer(
+            "SchedulerHeartbeat",
+            {
+                "heartbeatAt": serializers.DateTimeField(allow_null=True),
+                "alive": serializers.BooleanField(),
+                "staleAfterSeconds": serializers.IntegerField(),
+            },
+        ),
+        "queueDepth": serializers.IntegerField(help_text="Messages queued to send."),
+        "campaigns": inline_serializer(
+            "CampaignsByStatus",
+            {"scheduled": serializers.IntegerField(), "running": serializers.IntegerField()},
+        ),
+        "lastSendAt": serializers.DictField(
+            child=serializers.DateTimeField(allow_null=True),
+            help_text="The last send per channel, among the recent ones.",
+        ),
+    },
 )
 
 
@@ -358,6 +469,7 @@ class CampaignsView(APIView):
             OFFSET.openapi(),
         ],
         responses={200: CAMPAIGNS},
+        examples=[examples.CAMPAIGN_LIST],
     )
     def get(self, request):
         campaigns = Campaign.objects.filter(deleted_at__isnull=True)
@@ -377,8 +489,15 @@ class CampaignsView(APIView):
 
     @extend_schema(
         summary="Create a campaign; status running without a schedule launches now",
-        request=OpenApiTypes.OBJECT,
+        request=CAMPAIGN_REQUEST,
         responses={201: CAMPAIGN, 409: CONFLICT},
+        examples=[
+            examples.CAMPAIGN_BODY,
+            examples.CAMPAIGN_INLINE_AUDIENCE,
+            examples.CAMPAIGN_RECURRING,
+            examples.CAMPAIGN_LAUNCH_NOW,
+            examples.CAMPAIGN_ANSWER,
+        ],
     )
     def post(self, request):
         campaign = lifecycle.campaign_create(
@@ -392,14 +511,16 @@ class CampaignView(APIView):
     @extend_schema(
         summary="One campaign (a deleted one answers with state: deleted)",
         responses={200: CAMPAIGN},
+        examples=[examples.CAMPAIGN_ANSWER],
     )
     def get(self, request, campaign_id):
         return Response(campaign_json(_campaign_or_404(campaign_id, deleted_ok=True)))
 
     @extend_schema(
         summary="Update the fields the body carries",
-        request=OpenApiTypes.OBJECT,
+        request=CAMPAIGN_REQUEST,
         responses={200: CAMPAIGN, 409: CONFLICT},
+        examples=[examples.AUDIENCE_UPDATE, examples.CAMPAIGN_ANSWER],
     )
     def put(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
@@ -415,6 +536,7 @@ class CampaignView(APIView):
     @extend_schema(
         summary="Soft delete: history stays, the schedule is cancelled",
         responses={200: CAMPAIGN},
+        examples=[examples.CAMPAIGN_DELETED],
     )
     def delete(self, request, campaign_id):
         campaign = lifecycle.campaign_delete(campaign=_campaign_or_404(campaign_id))
@@ -426,7 +548,18 @@ class CampaignActionView(APIView):
 
     action = ""
 
-    @extend_schema(request=None, responses={200: CAMPAIGN, 201: CAMPAIGN, 409: CONFLICT})
+    @extend_schema(
+        description=(
+            "schedule: start at schedule.startAt (or on the cron); launch: resolve the audience "
+            "and send now; pause and resume a running campaign; cancel: send nothing more (the "
+            "history stays); duplicate: a new draft with the same settings (201). Takes no "
+            "body: the path names the campaign and the action. 409 when its status forbids "
+            "the move."
+        ),
+        request=None,
+        responses={200: CAMPAIGN, 201: CAMPAIGN, 409: CONFLICT},
+        examples=[examples.CAMPAIGN_ANSWER],
+    )
     def post(self, request, campaign_id):
         campaign = _campaign_or_404(campaign_id)
         if self.action == "schedule":
@@ -471,6 +604,7 @@ class PlatformsView(APIView):
             )
         ],
         responses={200: PLATFORMS},
+        examples=[examples.PLATFORMS],
     )
     def get(self, request):
         answer = platforms()
@@ -480,7 +614,11 @@ class PlatformsView(APIView):
 
 
 class CampaignTypesView(APIView):
-    @extend_schema(summary="Supported campaign types", responses={200: CAMPAIGN_TYPES})
+    @extend_schema(
+        summary="Supported campaign types",
+        responses={200: CAMPAIGN_TYPES},
+        examples=[examples.CAMPAIGN_TYPES],
+    )
     def get(self, request):
         aliases: dict[str, list[str]] = {}
         for alias, kind in TYPE_ALIASES.items():
@@ -502,6 +640,7 @@ class SocialProfilesView(APIView):
     @extend_schema(
         summary="Connected social accounts (Herald connects none yet)",
         responses={200: SOCIAL_PROFILES},
+        examples=[examples.SOCIAL_PROFILES],
     )
     def get(self, request, platform=None):
         if platform is not None and platform.lower() not in SOCIAL_PLATFORMS:
@@ -516,6 +655,7 @@ class SocialProfilesListView(SocialProfilesView):
         summary="Connected social accounts of every platform (Herald connects none yet)",
         operation_id="crm_social_profiles_list",
         responses={200: SOCIAL_PROFILES},
+        examples=[examples.SOCIAL_PROFILES],
     )
     def get(self, request, platform=None):
         return super().get(request, platform)
@@ -524,7 +664,8 @@ class SocialProfilesListView(SocialProfilesView):
 class HealthView(APIView):
     @extend_schema(
         summary="Scheduler heartbeat, queue depth and last send per channel",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: HEALTH},
+        examples=[examples.HEALTH],
     )
     def get(self, request):
         heartbeat = Heartbeat.objects.filter(name="worker").first()

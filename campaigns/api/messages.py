@@ -8,10 +8,8 @@ while the others are queued.
 from email.utils import parseaddr
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
@@ -19,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.api import examples
 from campaigns.messages import (
     RECIPIENTS_MAX,
     STATUS_IDS_MAX,
@@ -31,6 +30,7 @@ from campaigns.messages import (
 )
 from config.core.models import APIKey, Scope
 from config.core.parsers import request_body
+from config.core.schema import error_response
 from contacts.channels import email_normalise
 from contacts.validation import FALSE_WORDS, TRUE_WORDS, errors_body
 from templates.errors import HtmlSanitizeError, TemplateSyntaxError
@@ -258,6 +258,7 @@ class SmartSendView(APIView):
         ),
         request=SMARTSEND_REQUEST,
         responses=SEND_RESPONSE,
+        examples=[examples.SMARTSEND, examples.SEND_ANSWER],
     )
     def post(self, request, **kwargs):
         body = request_body(request, lists=LIST_FIELDS)
@@ -306,6 +307,7 @@ class EmailView(APIView):
         ),
         request=EMAIL_REQUEST,
         responses=SEND_RESPONSE,
+        examples=[examples.EMAIL, examples.SEND_ANSWER],
     )
     def post(self, request):
         body = request_body(request, lists=LIST_FIELDS)
@@ -370,10 +372,8 @@ class SMSView(APIView):
             "naming the reason. A group's suppressed numbers are left out of `count`."
         ),
         request=SMS_REQUEST,
-        responses={
-            200: SMS_RESPONSE,
-            404: OpenApiResponse(OpenApiTypes.OBJECT, description="No group with that groupId."),
-        },
+        responses={200: SMS_RESPONSE, 404: error_response("No group with that groupId.")},
+        examples=[examples.SMS, examples.SMS_ANSWER],
     )
     def post(self, request):
         body = request_body(request, lists=LIST_FIELDS)
@@ -429,6 +429,7 @@ class StatusView(APIView):
             )
         ],
         responses=STATUS_RESPONSE,
+        examples=[examples.STATUS_ANSWER],
     )
     def get(self, request):
         ids = [

@@ -1,7 +1,7 @@
 """Herald's own API for the organisation's frequency caps, under /api/herald/settings/:
 GET lists them, PUT replaces them (a channel left out has no cap)."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from campaigns.send_rules import caps_clean, frequency_caps, frequency_caps_replace
 from config.core.models import Scope
 from config.core.parsers import request_body
+from config.core.schema import error_response
 from contacts.models import ChannelType
 
 
@@ -40,7 +41,7 @@ class FrequencyCapsView(APIView):
         request=FrequencyCapSerializer(many=True),
         responses={
             200: FrequencyCapSerializer(many=True),
-            400: OpenApiResponse(description="`field` names the entry and key, e.g. 0.limit."),
+            400: error_response("`field` names the entry and key, e.g. 0.limit."),
         },
     )
     def put(self, request):

@@ -17,8 +17,20 @@ range names nothing and answers 404.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import serializers
 
 from config.core.api_params import ID_SCHEMA
+
+
+class APIDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI at /api/docs/, from Herald's own page: its language set, Swagger UI's
+    colours made readable and its markup repaired for assistive technology (static
+    herald/api-docs.css and api-docs.js). Its start-up code is a script file (?script): the
+    Content-Security-Policy forbids inline script."""
+
+    template_name = "api/swagger_ui.html"
 
 
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -63,6 +75,16 @@ RIGHT_MISSING = {
     "required": ["detail"],
     "additionalProperties": {},
 }
+
+# The views' own error answers (404, 409 and the like) name this component; document_errors
+# replaces its schema with ERROR, so every JSON error of the API has the one shape.
+ERROR_SERIALIZER = inline_serializer("Error", {"detail": serializers.CharField(required=False)})
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error answer particular to an operation, in the API's one error shape."""
+    return OpenApiResponse(ERROR_SERIALIZER, description=description)
+
 
 STANDARD = {
     "400": ("Invalid request", "ValidationErrors"),

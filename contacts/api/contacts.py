@@ -10,7 +10,6 @@ from django.utils.http import parse_header_parameters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
@@ -28,6 +27,8 @@ from config.core.parsers import (
     text_storable,
     text_suspect,
 )
+from config.core.schema import error_response
+from contacts.api import examples
 from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT, CONTACT_ID, CONTACT_LIST, CONTACT_REQUEST, ERASE
 from contacts.bulk.gc import gc_paused
@@ -52,10 +53,9 @@ from contacts.validation import (
 
 BULK_MAX = 3000
 
-CONFLICT = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="The contact conflicts with another, or the subscribe "
-    "repeats one made within the last minute; the body names the field.",
+CONFLICT = error_response(
+    "The contact conflicts with another, or the subscribe repeats one made within the last "
+    "minute; the body names the field."
 )
 FAILED_CONTACT = inline_serializer(
     "FailedContact",
@@ -172,10 +172,13 @@ class SubscribeView(APIView):
     required_scope = Scope.CONTACTS_ADD_UPDATE
 
     @extend_schema(
+        summary="Subscribe contact",
         request=inline_serializer(
             "SubscribeRequest",
             {
-                "contact": serializers.JSONField(help_text="A Contact object."),
+                "contact": CONTACT_REQUEST.__class__(
+                    help_text="The contact: an email or sms channel is required."
+                ),
                 "groups": serializers.ListField(child=serializers.CharField(), required=False),
                 "subscriptions": serializers.ListField(
                     child=serializers.JSONField(), required=False
@@ -184,6 +187,7 @@ class SubscribeView(APIView):
             },
         ),
         responses={200: CONTACT_ID, 409: CONFLICT},
+        examples=[examples.SUBSCRIBE, examples.CONTACT_ID],
     )
     def post(self, request):
         body = request_body(request)
@@ -219,6 +223,7 @@ class ContactsView(APIView):
         summary="Search contacts",
         parameters=SEARCH_PARAMETERS,
         responses={200: CONTACT_LIST},
+        examples=[examples.CONTACTS],
     )
     def get(self, request):
         params = request.query_params
@@ -257,7 +262,7 @@ class ContactsView(APIView):
             "ContactsBulkRequest",
             {
                 "contacts": serializers.ListField(
-                    child=serializers.JSONField(help_text="A Contact object."),
+                    child=CONTACT_REQUEST.__class__(),
                     min_length=1,
                     max_length=BULK_MAX,
                 ),
@@ -278,6 +283,7 @@ class ContactsView(APIView):
             },
         ),
         responses={200: BULK_RESPONSE},
+        examples=[examples.BULK, examples.BULK_FIELDS, examples.BULK_ACCEPTED],
     )
     def post(self, request):
         # Decoding the body and storing up to 3000 contacts: see gc_paused.
@@ -318,8 +324,10 @@ class ImportStatusView(APIView):
     required_scope = Scope.CONTACTS_ADD_UPDATE
 
     @extend_schema(
+        summary="Import status",
         parameters=[OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         responses={200: IMPORT_STATUS},
+        examples=[examples.IMPORT_STATUS],
     )
     def get(self, request, session_id: str):
         try:
@@ -355,6 +363,7 @@ class ContactView(APIView):
         summary="Add or update one contact",
         request=CONTACT_REQUEST,
         responses={200: CONTACT_ID, 409: CONFLICT},
+        examples=[examples.ADD_CONTACT, examples.CONTACT_ID],
     )
     def post(self, request):
         contact, _created = contact_create_or_update(
@@ -370,8 +379,9 @@ class ContactView(APIView):
         ],
         responses={
             200: CONTACT_ID,
-            404: OpenApiResponse(OpenApiTypes.OBJECT, description="No such contact."),
+            404: error_response("No such contact."),
         },
+        examples=[examples.CONTACT_ID],
     )
     def delete(self, request):
         external_id = request.query_params.get("externalCustomerId", "").strip()
@@ -394,7 +404,7 @@ class ContactDetailView(APIView):
         "DELETE": Scope.CONTACTS,
     }
 
-    @extend_schema(responses={200: CONTACT})
+    @extend_schema(summary="One contact", responses={200: CONTACT}, examples=[examples.CONTACT])
     def get(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         return Response(contact_to_api(contact))
@@ -403,13 +413,20 @@ class ContactDetailView(APIView):
         summary="Update a contact (never creates one)",
         request=CONTACT_REQUEST,
         responses={200: CONTACT, 409: CONFLICT},
+        examples=[examples.UPDATE_CONTACT, examples.CONTACT],
     )
     def put(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         contact = contact_update(contact=contact, data=_contact_body(request))
         return Response(contact_to_api(contact))
 
-    @extend_schema(operation_id="v1_contact_delete_by_id", parameters=[ERASE], responses=CONTACT_ID)
+    @extend_schema(
+        summary="Delete a contact",
+        operation_id="v1_contact_delete_by_id",
+        parameters=[ERASE],
+        responses={200: CONTACT_ID},
+        examples=[examples.CONTACT_ID],
+    )
     def delete(self, request, contact_id: int):
         contact = _contact_or_404(contact_id)
         contact_delete(contact=contact, erase=_flag(request, "erase"))

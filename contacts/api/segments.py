@@ -2,13 +2,7 @@
 unsubscribed list. Thin: request shapes are read here, rules live in contacts.segments."""
 
 from django.db.models import Prefetch
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -16,6 +10,8 @@ from rest_framework.views import APIView
 
 from config.core.errors import ConflictError
 from config.core.models import Scope
+from config.core.schema import error_response
+from contacts.api import examples
 from contacts.api.paging import PAGING_PARAMETERS, position_paging
 from contacts.api.schemas import CONTACT_LIST
 from contacts.custom_fields import custom_fields_load
@@ -36,10 +32,94 @@ MEMBERSHIP_REQUEST = inline_serializer(
         "externalCustomerIds": serializers.ListField(child=serializers.CharField(), required=False),
     },
 )
-EMAILS_RESPONSE = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description="add: {added, alreadyUnsubscribed, failed}; delete: {removed, notListed, "
-    "failed}; failed items are {index, email, reason}",
+FAILED_EMAIL = inline_serializer(
+    "FailedEmail",
+    {
+        "index": serializers.IntegerField(help_text="Position in `emails`."),
+        "email": serializers.JSONField(help_text="The value as sent."),
+        "reason": serializers.CharField(),
+    },
+)
+UNSUBSCRIBED_ADDED = inline_serializer(
+    "UnsubscribedAddResponse",
+    {
+        "added": serializers.IntegerField(),
+        "alreadyUnsubscribed": serializers.IntegerField(),
+        "failed": FAILED_EMAIL.__class__(many=True, help_text="Addresses that are not valid."),
+    },
+)
+UNSUBSCRIBED_REMOVED = inline_serializer(
+    "UnsubscribedDeleteResponse",
+    {
+        "removed": serializers.IntegerField(),
+        "notListed": serializers.IntegerField(),
+        "failed": FAILED_EMAIL.__class__(many=True, help_text="Addresses that are not valid."),
+    },
+)
+NOT_FOUND_KEYS = serializers.ListField(
+    child=serializers.JSONField(),
+    help_text="The contactIds or externalCustomerIds that name no contact.",
+)
+ATTACHED = inline_serializer(
+    "GroupAttachResponse",
+    {
+        "attached": serializers.IntegerField(),
+        "alreadyMembers": serializers.IntegerField(),
+        "notFound": NOT_FOUND_KEYS,
+    },
+)
+DETACHED = inline_serializer(
+    "GroupDetachResponse",
+    {"detached": serializers.IntegerField(), "notFound": NOT_FOUND_KEYS},
+)
+# The catalog's flags are the strings "true" and "false", as in the eSputnik v1 API.
+FLAG_TEXT = serializers.CharField(help_text='"true" or "false"')
+ADDRESS_BOOK = inline_serializer(
+    "AddressBookResponse",
+    {
+        "addressBook": inline_serializer(
+            "AddressBook",
+            {
+                "addressBookId": serializers.CharField(),
+                "name": serializers.CharField(),
+                "fieldGroups": inline_serializer(
+                    "AddressBookFieldGroup",
+                    {
+                        "name": serializers.CharField(),
+                        "fields": inline_serializer(
+                            "AddressBookField",
+                            {
+                                "id": serializers.CharField(),
+                                "name": serializers.CharField(),
+                                "description": inline_serializer(
+                                    "AddressBookFieldDescription",
+                                    {
+                                        "type": serializers.CharField(
+                                            help_text="text, number, date, boolean, combobox…"
+                                        ),
+                                        "required": FLAG_TEXT,
+                                        "readonly": FLAG_TEXT,
+                                        "allowedValues": inline_serializer(
+                                            "AddressBookAllowedValues",
+                                            {
+                                                "possibleValues": serializers.ListField(
+                                                    child=serializers.CharField()
+                                                )
+                                            },
+                                            required=False,
+                                            help_text="Choice fields only.",
+                                        ),
+                                    },
+                                ),
+                            },
+                            many=True,
+                        ),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    },
 )
 EMAILS_REQUEST = inline_serializer(
     "UnsubscribedEmailsRequest", {"emails": serializers.ListField(child=serializers.EmailField())}
@@ -49,10 +129,9 @@ EMAILS_REQUEST = inline_serializer(
 class StaleFilter(ConflictError):
     """A stored dynamic filter that no longer compiles (e.g. a choice value was removed)."""
 
-    RESPONSE = OpenApiResponse(
-        OpenApiTypes.OBJECT,
-        description="The segment's stored filter no longer applies (a custom field or a choice "
-        "it names was removed); the body names the filter's field.",
+    RESPONSE = error_response(
+        "The segment's stored filter no longer applies (a custom field or a choice it names "
+        "was removed); the body names the filter's field."
     )
 
     def __init__(self, segment: Segment, exc: FilterError):
@@ -101,6 +180,8 @@ class GroupsView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
+        summary="Search groups (segments)",
+        examples=[examples.GROUPS],
         parameters=[*PAGING_PARAMETERS, OpenApiParameter("name", str)],
         responses=inline_serializer(
             "Group",
@@ -133,8 +214,10 @@ class GroupContactsView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
+        summary="Contacts of a group",
         parameters=PAGING_PARAMETERS,
         responses={200: CONTACT_LIST, 409: StaleFilter.RESPONSE},
+        examples=[examples.CONTACTS],
     )
     def get(self, request, group_id):
         segment = _group_or_404(group_id)
@@ -156,14 +239,6 @@ class _MembershipView(APIView):
     required_scope = Scope.CONTACTS
     membership_service = None
 
-    @extend_schema(
-        request=MEMBERSHIP_REQUEST,
-        responses=OpenApiResponse(
-            OpenApiTypes.OBJECT,
-            description="attach: {attached, alreadyMembers, notFound}; "
-            "detach: {detached, notFound}",
-        ),
-    )
     def post(self, request, group_id):
         segment = _group_or_404(group_id)
         data = request.data if request.data else {}
@@ -180,11 +255,29 @@ class GroupAttachView(_MembershipView):
 
     membership_service = staticmethod(segment_attach)
 
+    @extend_schema(
+        summary="Attach contacts to a static segment",
+        request=MEMBERSHIP_REQUEST,
+        responses=ATTACHED,
+        examples=[examples.ATTACH, examples.ATTACH_EXTERNAL, examples.ATTACHED],
+    )
+    def post(self, request, group_id):
+        return super().post(request, group_id)
+
 
 class GroupDetachView(_MembershipView):
     """POST /v1/group/{id}/contacts/detach: remove contacts; with no ids, empty the group."""
 
     membership_service = staticmethod(segment_detach)
+
+    @extend_schema(
+        summary="Detach contacts from a static segment (no ids: empty it)",
+        request=MEMBERSHIP_REQUEST,
+        responses=DETACHED,
+        examples=[examples.DETACH, examples.DETACHED],
+    )
+    def post(self, request, group_id):
+        return super().post(request, group_id)
 
 
 def _field_json(field: CustomField) -> dict:
@@ -209,10 +302,9 @@ class AddressBooksView(APIView):
     required_scope = Scope.CONTACTS
 
     @extend_schema(
-        responses=OpenApiResponse(
-            OpenApiTypes.OBJECT,
-            description="{addressBook: {addressBookId, name, fieldGroups: [{name, fields}]}}",
-        )
+        summary="Custom field catalog (Get catalog list)",
+        responses=ADDRESS_BOOK,
+        examples=[examples.CATALOG],
     )
     def get(self, request):
         groups: dict[str, list] = {}
@@ -257,7 +349,12 @@ class _UnsubscribedView(APIView):
 class UnsubscribedAddView(_UnsubscribedView):
     """POST /v1/emails/unsubscribed/add: no bulk email reaches these addresses any more."""
 
-    @extend_schema(request=EMAILS_REQUEST, responses=EMAILS_RESPONSE)
+    @extend_schema(
+        summary="Add emails to unsubscribed list",
+        request=EMAILS_REQUEST,
+        responses=UNSUBSCRIBED_ADDED,
+        examples=[examples.UNSUBSCRIBE_ADD, examples.UNSUBSCRIBE_ADDED],
+    )
     def post(self, request):
         result = unsubscribed_add(emails=self._emails(request))
         return self._answer(result)
@@ -266,7 +363,12 @@ class UnsubscribedAddView(_UnsubscribedView):
 class UnsubscribedDeleteView(_UnsubscribedView):
     """POST /v1/emails/unsubscribed/delete: take addresses off the unsubscribed list."""
 
-    @extend_schema(request=EMAILS_REQUEST, responses=EMAILS_RESPONSE)
+    @extend_schema(
+        summary="Remove emails from unsubscribed list",
+        request=EMAILS_REQUEST,
+        responses=UNSUBSCRIBED_REMOVED,
+        examples=[examples.UNSUBSCRIBE_DELETE, examples.UNSUBSCRIBE_DELETED],
+    )
     def post(self, request):
         result = unsubscribed_remove(emails=self._emails(request))
         return self._answer(result)

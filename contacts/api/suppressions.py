@@ -171,7 +171,7 @@ class SuppressionLiftView(APIView):
     @extend_schema(
         summary="Lift a suppression",
         description="Messages may reach the address again. 404 for an unknown id; lifting "
-        "twice changes nothing (`lifted` false).",
+        "twice changes nothing (`lifted` false). Takes no body.",
         request=None,
         responses={
             200: inline_serializer(

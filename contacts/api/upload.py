@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from config.core.models import Scope
 from config.core.parsers import request_body
+from contacts.api import examples
 from contacts.fetch import address_refusal, private_urls_allowed
 from contacts.imports import csv_import_start
 from contacts.models import ImportJob
@@ -86,6 +87,7 @@ class ContactsUploadView(APIView):
         ),
         request=UPLOAD_REQUEST,
         responses=UPLOAD_RESPONSE,
+        examples=[examples.UPLOAD, examples.UPLOAD_ACCEPTED],
     )
     def post(self, request):
         # Form-encoded clients repeat a key for a list (groupNames=a&groupNames=b).

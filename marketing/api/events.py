@@ -10,9 +10,8 @@ is what templates read as `$data`.
 import functools
 
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,8 +19,11 @@ from rest_framework.views import APIView
 from config.core.api_auth import APIKeyAuthentication
 from config.core.models import Scope
 from config.core.parsers import json_body_load, json_text_load
+from marketing.api import examples
 from marketing.events import (
     BODY_MAX_BYTES,
+    EVENT_TYPE_KEY_MAX,
+    EVENT_TYPE_KEY_RE,
     KEY_VALUE_MAX,
     contact_lookup_for,
     event_ingest,
@@ -29,6 +31,76 @@ from marketing.events import (
 )
 
 PARAM_NAME_MAX = 200
+
+EVENT_DESCRIPTION = (
+    "Generate event. `eventTypeKey` (1-100 characters: letters, digits, `- _ . :`; a new type "
+    "is created on first use), `keyValue` (1-300 characters; a contact id, email or phone "
+    "links the event to that contact, as do params contactId, externalCustomerId, email, "
+    "phone), `params` ({name, value} pairs: templates read them as `$data`). At most 20 kB. "
+    "Answers `{id}` once stored; workflows run in a worker."
+)
+_EVENT_FIELDS = {
+    "eventTypeKey": serializers.RegexField(
+        EVENT_TYPE_KEY_RE.pattern,
+        max_length=EVENT_TYPE_KEY_MAX,
+        help_text="The event type's key; created on first use.",
+    ),
+    "keyValue": serializers.CharField(
+        max_length=KEY_VALUE_MAX, help_text="The event's key: often the contact's email or id."
+    ),
+}
+EVENT_REQUEST = inline_serializer(
+    "EventRequest",
+    {
+        **_EVENT_FIELDS,
+        "params": inline_serializer(
+            "EventParam",
+            {
+                "name": serializers.CharField(max_length=PARAM_NAME_MAX),
+                "value": serializers.CharField(
+                    allow_blank=True,
+                    allow_null=True,
+                    help_text="A string (numbers and true/false are taken as text); send "
+                    "nested JSON as an escaped string, or use /api/v2/event.",
+                ),
+            },
+            many=True,
+            required=False,
+        ),
+    },
+)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "maxLength": PARAM_NAME_MAX},
+                        "value": {"description": "Any JSON value."},
+                    },
+                    "required": ["name"],
+                },
+            },
+            {"type": "object", "additionalProperties": {}, "description": "{name: value}"},
+        ],
+        "description": "[{name, value}] pairs whose values may be nested JSON, or one object "
+        "{name: value}.",
+    }
+)
+class _ParamsV2Field(serializers.JSONField):
+    pass
+
+
+EVENT_V2_REQUEST = inline_serializer(
+    "EventV2Request", {**_EVENT_FIELDS, "params": _ParamsV2Field(required=False)}
+)
+EVENT_RESPONSE = inline_serializer(
+    "EventResponse", {"id": serializers.IntegerField(help_text="The stored event.")}
+)
 
 
 def _error(field: str, problem: str) -> ValidationError:
@@ -94,16 +166,11 @@ class EventView(APIView):
     version = 1
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
-        description=(
-            "Generate event. Body: `eventTypeKey` (1-100 characters: letters, digits, "
-            "`- _ . :`; a new type is created on first use), `keyValue` (1-300 characters; a "
-            "contact id, email or phone links the event to that contact, as do params "
-            "contactId, externalCustomerId, email, phone), `params` (v1: `[{name, value}]` with "
-            "string values; v2: values may be nested JSON, or `params` an object). At most "
-            "20 kB. Answers `{id}` once stored; processing runs in a worker."
-        ),
+        summary="Generate event",
+        request=EVENT_REQUEST,
+        responses={200: EVENT_RESPONSE},
+        examples=[examples.GENERATE_EVENT, examples.EVENT_STORED],
+        description=EVENT_DESCRIPTION,
     )
     def post(self, request):
         body_size_check(request)
@@ -126,6 +193,16 @@ class EventView(APIView):
 
 class EventV2View(EventView):
     version = 2
+
+    @extend_schema(
+        summary="Generate event (params with nested JSON)",
+        request=EVENT_V2_REQUEST,
+        responses={200: EVENT_RESPONSE},
+        examples=[examples.GENERATE_EVENT, examples.GENERATE_EVENT_V2, examples.EVENT_STORED],
+        description=EVENT_DESCRIPTION,
+    )
+    def post(self, request):
+        return super().post(request)
 
 
 _ALLOW = ", ".join(EventView().allowed_methods)  # the Allow header DRF's answer carries

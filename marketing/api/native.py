@@ -4,8 +4,7 @@ Lists that grow without bound (events, orders) page by cursor (newest first).
 """
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -236,17 +235,76 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
         return order_filters(orders, self.request.query_params)
 
 
+_RFM_GRID_FIELDS = {
+    "rows": inline_serializer(
+        "RFMRow",
+        {
+            "recency": serializers.IntegerField(min_value=1, max_value=5),
+            "cells": inline_serializer(
+                "RFMCell",
+                {
+                    "recency": serializers.IntegerField(min_value=1, max_value=5),
+                    "frequency": serializers.IntegerField(min_value=1, max_value=5),
+                    "contacts": serializers.IntegerField(),
+                    "revenue": serializers.FloatField(),
+                },
+                many=True,
+            ),
+        },
+        many=True,
+        help_text="Recency 5 (recent) down to 1; each row's cells from frequency 1 to 5.",
+    ),
+    "contacts": serializers.IntegerField(help_text="Scored contacts."),
+    "revenue": serializers.FloatField(),
+    "computed_at": serializers.DateTimeField(allow_null=True),
+}
+RFM_GRID = inline_serializer("RFMGrid", _RFM_GRID_FIELDS)
+RFM_RECOMPUTED = inline_serializer(
+    "RFMRecomputed", {"scoredContacts": serializers.IntegerField(), **_RFM_GRID_FIELDS}
+)
+RFM_SEGMENT = inline_serializer(
+    "RFMSegment",
+    {
+        "segmentId": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "filter": serializers.JSONField(help_text="The dynamic segment's filter."),
+    },
+)
+RFM_REQUEST = inline_serializer(
+    "RFMRequest",
+    {
+        "recompute": serializers.BooleanField(
+            required=False, help_text="true: recompute every contact's scores now."
+        ),
+        "segmentName": serializers.CharField(required=False),
+        "cells": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text='Grid cells to save as a dynamic segment, as "recency-frequency" '
+            '("5-4"); [5, 4] and {"recency": 5, "frequency": 4} are accepted too.',
+        ),
+    },
+)
+
+
 class RFMView(APIView):
     """GET: the 5 x 5 recency x frequency grid. POST {"recompute": true}: recompute now;
     POST {"segmentName", "cells": ["5-4", ...]}: save cells as a dynamic segment."""
 
     required_scope = Scope.MANAGE
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(summary="The RFM grid", responses={200: RFM_GRID})
     def get(self, request):
         return Response(rfm.rfm_grid())
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        summary="Recompute the RFM scores, or save grid cells as a segment",
+        request=RFM_REQUEST,
+        responses={
+            200: OpenApiResponse(RFM_RECOMPUTED, description="Recomputed (`recompute`)."),
+            201: OpenApiResponse(RFM_SEGMENT, description="The cells saved as a segment."),
+        },
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         if data.get("recompute") in (True, "true", "1"):

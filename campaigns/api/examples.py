@@ -1,0 +1,397 @@
+"""OpenAPI examples of the CRM campaigns API and the eSputnik v1 message resources.
+
+Request examples are the specification documents' own bodies, named in their wording ("A
+campaign body looks like", "Send prepared message"). Two kinds of change, each said in the
+example's description: the CRM document's campaign names its audience and template by
+made-up string ids, where Herald's ids are numbers; and the eSputnik document's message
+answers show `results` as one object with ids and flags in strings, where Herald always
+answers a list, with numbers and booleans. The other examples show what Herald answers.
+"""
+
+from drf_spectacular.utils import OpenApiExample
+
+REQUEST_ID = "3ff28330-f8ef-4636-92ac-86345c16995e"
+
+CAMPAIGN_BODY = OpenApiExample(
+    "A campaign",
+    summary="A campaign body (the campaigns document)",
+    description="The document's campaign body. Its audienceId and templateId are "
+    '"aud-spring-prospects" and "tpl-spring-launch"; in Herald they are the numeric ids of a '
+    'segment and a template. "multi-channel" is taken as a blast campaign.',
+    request_only=True,
+    value={
+        "name": "Spring 2026 Launch",
+        "type": "multi-channel",
+        "channels": ["email", "facebook", "linkedin"],
+        "audienceId": 12,
+        "templateId": 34,
+        "schedule": {
+            "startAt": "2026-05-01T09:00:00Z",
+            "endAt": "2026-05-15T23:59:59Z",
+            "timezone": "America/New_York",
+        },
+        "status": "draft",
+    },
+)
+CAMPAIGN_INLINE_AUDIENCE = OpenApiExample(
+    "Inline audience",
+    summary="Audience targeting: an inline filter (the campaigns document)",
+    description="The document's inline audience, in a whole campaign; its reach is "
+    "computed at launch.",
+    request_only=True,
+    value={
+        "name": "Prospects and VIPs",
+        "channels": ["email"],
+        "templateId": 34,
+        "audience": {
+            "type": "dynamic",
+            "filter": {"datatype": "contact", "where": {"tags": {"$in": ["prospect", "vip"]}}},
+        },
+    },
+)
+CAMPAIGN_RECURRING = OpenApiExample(
+    "Recurring",
+    summary="Repeat every Monday at 09:00 (the campaigns document's cron)",
+    request_only=True,
+    value={
+        "name": "Weekly digest",
+        "channels": ["email"],
+        "audienceId": 12,
+        "templateId": 34,
+        "recurring": {"cron": "0 9 * * 1"},
+        "status": "scheduled",
+    },
+)
+CAMPAIGN_LAUNCH_NOW = OpenApiExample(
+    "Launch immediately",
+    summary="Launch immediately: no schedule, status running (the campaigns document)",
+    request_only=True,
+    value={
+        "name": "Flash sale",
+        "channels": ["email"],
+        "audienceId": 12,
+        "templateId": 34,
+        "status": "running",
+    },
+)
+AUDIENCE_UPDATE = OpenApiExample(
+    "Audience targeting",
+    summary="Switch to an inline audience (the campaigns document's filter)",
+    request_only=True,
+    value={
+        "audience": {
+            "type": "dynamic",
+            "filter": {"datatype": "contact", "where": {"tags": {"$in": ["prospect", "vip"]}}},
+        }
+    },
+)
+
+CAMPAIGN_VALUE = {
+    "id": 56,
+    "name": "Spring 2026 Launch",
+    "type": "blast",
+    "channels": ["email", "facebook", "linkedin"],
+    "audienceId": 12,
+    "audience": None,
+    "templateId": 34,
+    "integrationId": None,
+    "schedule": {
+        "startAt": "2026-05-01T09:00:00Z",
+        "endAt": "2026-05-15T23:59:59Z",
+        "timezone": "America/New_York",
+    },
+    "recurring": None,
+    "utm": {
+        "enabled": True,
+        "source": "",
+        "medium": "",
+        "campaign": "",
+        "content": "",
+    },
+    "status": "draft",
+    "statusReason": "",
+    "state": "draft",
+    "nextRuns": [],
+    "reach": None,
+    "createdAt": "2026-04-20T08:15:00Z",
+    "updatedAt": "2026-04-20T08:15:00Z",
+    "deletedAt": None,
+    "abTest": None,
+    "resend": None,
+    "sendTime": None,
+    "sendWindow": None,
+}
+CAMPAIGN_ANSWER = OpenApiExample(
+    "Campaign", summary="The campaign", response_only=True, value=CAMPAIGN_VALUE
+)
+# A list answer's example is one item: the schema generator shows it inside the list.
+CAMPAIGN_LIST = OpenApiExample(
+    "Campaigns", summary="Campaigns, newest first", response_only=True, value=CAMPAIGN_VALUE
+)
+CAMPAIGN_DELETED = OpenApiExample(
+    "Deleted",
+    summary="Soft deleted: state deleted, history kept",
+    response_only=True,
+    value={
+        **CAMPAIGN_VALUE,
+        "status": "cancelled",
+        "state": "deleted",
+        "deletedAt": "2026-04-21T10:00:00Z",
+    },
+)
+
+PLATFORMS = OpenApiExample(
+    "Platforms",
+    summary="Channels and whether they are connected",
+    response_only=True,
+    value={
+        "id": "email",
+        "name": "Email",
+        "connected": True,
+        "detail": "SMTP relay (smtp.example.com)",
+        "social": False,
+    },
+)
+CAMPAIGN_TYPES = OpenApiExample(
+    "Campaign types",
+    summary="One of them: the one-shot blast",
+    response_only=True,
+    value={
+        "id": "blast",
+        "name": "Blast",
+        "description": "Sends once to the whole audience, now or at schedule.startAt.",
+        "aliases": ["multi-channel", "multichannel"],
+    },
+)
+SOCIAL_PROFILES = OpenApiExample(
+    "Social profile",
+    summary="A connected account's shape (Herald connects none yet: the list is empty)",
+    response_only=True,
+    value={"id": "1789", "platform": "facebook", "name": "Shop Example"},
+)
+
+
+def _metrics(sends: int, opens: int, clicks: int, revenue: float) -> dict:
+    return {
+        "recipients": sends,
+        "sends": sends,
+        "deliveries": sends - 12,
+        "opens": opens + 40,
+        "uniqueOpens": opens,
+        "clicks": clicks + 9,
+        "uniqueClicks": clicks,
+        "machineOpens": 35,
+        "machineClicks": 4,
+        "replies": 0,
+        "bounces": 12,
+        "complaints": 1,
+        "unsubscribes": 3,
+        "failures": 0,
+        "skipped": 2,
+        "conversions": 18,
+        "revenue": revenue,
+        "openRate": round(opens / (sends - 12), 4),
+        "clickRate": round(clicks / (sends - 12), 4),
+        "pending": 0,
+    }
+
+
+EMAIL_METRICS = _metrics(1200, 540, 130, 2450.5)
+HOUR = {"hour": "2026-05-01T09:00:00-04:00", "opens": 310, "clicks": 72}
+ANALYTICS = OpenApiExample(
+    "Campaign analytics",
+    summary="Sends, opens, clicks, bounces, conversions, revenue; per channel and per run",
+    response_only=True,
+    value={
+        "campaignId": 56,
+        "name": "Spring 2026 Launch",
+        "status": "completed",
+        "deleted": False,
+        **EMAIL_METRICS,
+        "channels": {"email": EMAIL_METRICS},
+        "runs": [
+            {
+                "id": 91,
+                "number": 1,
+                "kind": "send",
+                "parentRunId": None,
+                "status": "completed",
+                "reach": 1202,
+                "startedAt": "2026-05-01T13:00:00+00:00",
+                "finishedAt": "2026-05-01T13:04:10+00:00",
+                **EMAIL_METRICS,
+                "channels": {"email": EMAIL_METRICS},
+            }
+        ],
+        "timeline": [HOUR],
+        "links": [{"url": "https://shop.example.com/spring", "clicks": 120, "uniqueClicks": 101}],
+        "refreshedAt": "2026-05-02T00:00:05+00:00",
+        "abTest": None,
+    },
+)
+AGGREGATED_REQUEST = OpenApiExample(
+    "Aggregated metrics",
+    summary="Three campaigns over April (the campaigns document)",
+    description="The document's example: its ids are made up, so Herald reports them in "
+    "unknownCampaignIds; Herald's campaign ids are numbers (as numbers or digit strings).",
+    request_only=True,
+    value={
+        "campaignIds": ["camp-1", "camp-2", "camp-3"],
+        "range": {"start": "2026-04-01", "end": "2026-04-30"},
+    },
+)
+AGGREGATED_ANSWER = OpenApiExample(
+    "Rolled up",
+    summary="Totals, per channel, per campaign and per hour",
+    response_only=True,
+    value={
+        "campaignIds": [56],
+        "unknownCampaignIds": ["camp-2"],
+        "range": {
+            "start": "2026-04-01",
+            "end": "2026-04-30",
+            "timezone": "America/New_York",
+            "basis": "runs started in the range, both days included",
+        },
+        "runs": 1,
+        **EMAIL_METRICS,
+        "channels": {"email": EMAIL_METRICS},
+        "campaigns": [{"campaignId": 56, **EMAIL_METRICS}],
+        "timeline": [HOUR],
+    },
+)
+DASHBOARD = OpenApiExample(
+    "Last 30 days",
+    summary="The dashboard's last-30-days tiles",
+    response_only=True,
+    value={
+        "days": 30,
+        "range": {"start": "2026-04-02T10:00:00+00:00", "end": "2026-05-02T10:00:00+00:00"},
+        "runs": 4,
+        **EMAIL_METRICS,
+        "channels": {"email": EMAIL_METRICS},
+        "runningCampaigns": 1,
+        "scheduledCampaigns": 2,
+        "running": [
+            {
+                "campaignId": 57,
+                "name": "May newsletter",
+                "runId": 93,
+                "runStatus": "running",
+                "total": 5000,
+                "done": 3100,
+                "percent": 62,
+            }
+        ],
+    },
+)
+HEALTH = OpenApiExample(
+    "Healthy",
+    summary="Scheduler alive, queue and last sends",
+    response_only=True,
+    value={
+        "status": "ok",
+        "scheduler": {
+            "heartbeatAt": "2026-05-02T10:00:00Z",
+            "alive": True,
+            "staleAfterSeconds": 120,
+        },
+        "queueDepth": 1900,
+        "campaigns": {"scheduled": 2, "running": 1},
+        "lastSendAt": {"email": "2026-05-02T09:59:58Z", "sms": None},
+    },
+)
+
+# --- eSputnik v1 messages (seed 004) ----------------------------------------------------------
+
+SMARTSEND = OpenApiExample(
+    "Send prepared message",
+    summary="Send prepared message (the eSputnik document)",
+    description="The document's request body with its placeholders filled in: `locator` is "
+    "the recipient's address and `jsonParam` the data for $data, a JSON object in a string "
+    "(its quotes escaped).",
+    request_only=True,
+    value={
+        "recipients": [
+            {
+                "locator": "test@gmail.com",
+                "jsonParam": '{"discount": "5%", "link": "https://example.site.com/items_for_sale"}',
+            }
+        ]
+    },
+)
+SEND_ANSWER = OpenApiExample(
+    "Scheduled for sending",
+    summary="Each recipient's requestId (the eSputnik document's answer)",
+    description="The document's answer in Herald's shape: `results` is always a list (one "
+    "item per recipient) and the ids are numbers.",
+    response_only=True,
+    value={
+        "id": 1,
+        "results": [
+            {
+                "id": 1024,
+                "locator": "test@gmail.com",
+                "status": "OK",
+                "requestId": REQUEST_ID,
+                "message": None,
+            }
+        ],
+    },
+)
+EMAIL = OpenApiExample(
+    "Send email message",
+    summary="An email with a Velocity placeholder",
+    request_only=True,
+    value={
+        "from": '"Shop" <news@shop.example.com>',
+        "subject": "Your discount",
+        "htmlText": "<p>Hello $!contact.firstName, your discount: $!data.get('discount')</p>",
+        "emails": ["test@gmail.com"],
+        "tags": ["discount"],
+        "externalRequestId": "order-100500",
+    },
+)
+SMS = OpenApiExample(
+    "Send SMS message",
+    summary="An SMS to one number",
+    request_only=True,
+    value={"from": "Shop", "text": "Your order has shipped", "phoneNumbers": ["380942583691"]},
+)
+SMS_ANSWER = OpenApiExample(
+    "Queued",
+    summary="Queued",
+    response_only=True,
+    value={
+        "id": 2,
+        "results": [
+            {
+                "id": 1024,
+                "locator": "380942583691",
+                "status": "OK",
+                "requestId": "9b7c1f2e-5a44-4c1e-8f0d-6f2b9e3a7d10",
+                "message": None,
+            }
+        ],
+        "count": 1,
+    },
+)
+STATUS_ANSWER = OpenApiExample(
+    "Get single message status",
+    summary="Delivered (the eSputnik document's answer)",
+    description="The document's answer in Herald's shape: `results` is always a list, and "
+    "`failed` and `delivered` are booleans.",
+    response_only=True,
+    value={
+        "results": [
+            {
+                "id": 1024,
+                "requestId": REQUEST_ID,
+                "status": "DELIVERED",
+                "failed": False,
+                "delivered": True,
+                "message": None,
+            }
+        ]
+    },
+)
