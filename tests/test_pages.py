@@ -77,6 +77,7 @@ def test_admin_edits_organisation_and_the_change_is_audited(client, admin_user):
             "default_sender_name": "Acme news",
             "default_sender_email": "news@acme.test",
             "time_zone": "Europe/Berlin",
+            "language": "en",
         },
         follow=True,
     )
