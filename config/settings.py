@@ -113,7 +113,7 @@ MIDDLEWARE = [
     "config.core.i18n.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "config.core.middleware.AuditAddressMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

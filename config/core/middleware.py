@@ -7,6 +7,10 @@ a request is a 400 naming the parameter: JSON on the API, plain text on a page. 
 surrogate cannot arrive this way: Django decodes broken UTF-8 to U+FFFD.)
 """
 
+import ipaddress
+
+from auditlog.middleware import AuditlogMiddleware
+from django.conf import settings
 from django.http import HttpResponseBadRequest, JsonResponse
 
 from config.core.parsers import text_problem, text_storable
@@ -33,3 +37,27 @@ def _refusal(request, name: str, problem: str):
     return HttpResponseBadRequest(
         f"The query parameter {name} {problem}.", content_type="text/plain; charset=utf-8"
     )
+
+
+class AuditAddressMiddleware(AuditlogMiddleware):
+    """django-auditlog's middleware, with the address it records read as Herald reads it.
+
+    The stock one stores the first X-Forwarded-For entry, which any client can set: a value
+    that is not an address made every audited write a server error (the column is inet).
+    Here the address is REMOTE_ADDR, or the last X-Forwarded-For entry (the one our own
+    reverse proxy appended) when HERALD_TRUST_X_FORWARDED_FOR is on; anything that is not an
+    IP address is recorded as unknown.
+    """
+
+    @staticmethod
+    def _get_remote_addr(request):
+        if settings.AUDITLOG_DISABLE_REMOTE_ADDR:
+            return None
+        address = request.META.get("REMOTE_ADDR") or ""
+        if settings.HERALD_TRUST_X_FORWARDED_FOR:
+            forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+            address = forwarded or address
+        try:
+            return str(ipaddress.ip_address(address))
+        except ValueError:
+            return None
