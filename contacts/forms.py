@@ -5,11 +5,15 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
 
+from contacts.contact_actions import TAG_MAX, BulkAction
 from contacts.custom_fields import custom_fields_load
 from contacts.filters.compiler import segment_contacts
 from contacts.models import (
     ChannelType,
+    Contact,
     CustomField,
     CustomFieldType,
     Segment,
@@ -62,6 +66,55 @@ class ContactFilterForm(forms.Form):
         if data.get("q"):
             queryset = queryset.filter(search_q(data["q"]))
         return queryset
+
+
+class BulkActionForm(forms.Form):
+    """A bulk action on the contact list: the ticked rows (`ids`), or with scope=all every
+    contact the list's filter (`filter`, its query string) matches."""
+
+    action = forms.ChoiceField(choices=BulkAction.choices, label=_("Action"))
+    tag = forms.CharField(required=False, max_length=TAG_MAX, label=_("Tag"))
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.filter(kind=SegmentKind.STATIC),
+        required=False,
+        empty_label=_("Choose a static segment"),
+        label=_("Static segment"),
+    )
+    ids = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    scope = forms.ChoiceField(
+        choices=[("selected", "selected"), ("all", "all")], required=False, initial="selected"
+    )
+    filter = forms.CharField(required=False, max_length=4000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any id is acceptable: the selection is narrowed to contacts that exist.
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action in (BulkAction.TAG_ADD, BulkAction.TAG_REMOVE) and not data.get("tag"):
+            self.add_error("tag", _("Enter the tag."))
+        if action == BulkAction.SEGMENT_ADD and not data.get("segment"):
+            self.add_error("segment", _("Choose the static segment."))
+        if data.get("scope") != "all" and not data.get("ids"):
+            raise forms.ValidationError(_("Tick the contacts first."))
+        return data
+
+    @property
+    def everyone(self) -> bool:
+        return self.cleaned_data.get("scope") == "all"
+
+    def filter_form(self) -> "ContactFilterForm":
+        return ContactFilterForm(QueryDict(self.cleaned_data.get("filter") or ""))
+
+    def selection(self):
+        """The contacts the action applies to (a queryset)."""
+        if self.everyone:
+            form = self.filter_form()
+            return form.apply(Contact.objects.all()) if form.is_bound else Contact.objects.alive()
+        return Contact.objects.filter(pk__in=self.cleaned_data["ids"])
 
 
 def search_q(text: str) -> Q:
