@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import lifecycle
 from campaigns.abtest import ab_results
-from campaigns.analytics import campaign_analytics, run_progress
+from campaigns.analytics import campaign_analytics, campaign_delivered, run_progress
 from campaigns.forms import CampaignForm, CampaignUtmForm, SendRulesForm, error_field
 from campaigns.lifecycle_input import CampaignInvalid, cron_check, cron_describe, cron_next
 from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
@@ -313,6 +313,7 @@ def campaign_report(request, pk: int):
             "ab": ab_results(test) if test is not None else None,
             "can_write": has_role(request.user, Role.MARKETER) and campaign.deleted_at is None,
             "promo": promo_codes_report(campaign),
+            "delivered": campaign_delivered(campaign),
         },
     )
 

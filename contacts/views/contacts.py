@@ -51,8 +51,7 @@ from contacts.paging import (
 from contacts.suppression import suppressions_for_contact
 from contacts.tasks import contacts_bulk_action
 
-# Detail pages show this many recent events and dynamic segments memberships.
-RECENT_EVENTS = 20
+# The detail page checks this many dynamic segments for membership.
 DYNAMIC_SEGMENTS_CHECKED = 50
 
 
@@ -343,11 +342,6 @@ def contact_detail(request, pk: int):
         for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC)[:DYNAMIC_SEGMENTS_CHECKED]
         if _in_dynamic_segment(segment, contact)
     ]
-    events = list(contact.events.select_related("event_type")[:RECENT_EVENTS])
-    for event in events:
-        # Pairs made here: in a template, `params.items` finds a parameter named "items"
-        # before the dict method.
-        event.param_pairs = list(event.params.items()) if isinstance(event.params, dict) else []
     suppressions = suppressions_for_contact(email=contact.email, phone=contact.phone)
     return render(
         request,
@@ -360,7 +354,6 @@ def contact_detail(request, pk: int):
             "field_values": field_values,
             "static_segments": static_segments,
             "dynamic_segments": dynamic_segments,
-            "events": events,
             "unsubscribed": bool(contact.email)
             and Unsubscribed.objects.filter(email=contact.email).exists(),
             "can_write": has_role(request.user, Role.MARKETER),

@@ -3,12 +3,15 @@ its live reach. Writes go through `contacts.segments`; the filter language is ju
 `contacts.filters.compiler` alone."""
 
 import json
+import re
+import secrets
 
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from config.core.errors import form_error
@@ -354,6 +357,9 @@ def filter_reach_preview(request):
     )
 
 
+ROW_ID = re.compile(r"[a-z0-9]{1,16}")
+
+
 @role_required(Role.VIEWER)
 def filter_row(request):
     """One builder row, for "Add a condition" and when a row's field changes (its operators
@@ -364,11 +370,21 @@ def filter_row(request):
         request.GET.get("field", ""), request.GET.get("op", ""), request.GET.get("value", "")
     )
     if request.GET.get("field") and row.spec.key != request.GET.get("field"):
-        row.error = "unknown field"
+        row.error = gettext("unknown field")
+    # A re-rendered row keeps its id, so focus can return to the control the marketer was on;
+    # a new row gets a fresh one.
+    row_id = request.GET.get("row", "")
+    if not ROW_ID.fullmatch(row_id):
+        row_id = "n" + secrets.token_hex(4)
     response = render(
         request,
         "contacts/_filter_row.html",
-        {"row": row, "catalog": catalog, "segment_id": segment_id if segment_id.isdigit() else ""},
+        {
+            "row": row,
+            "row_id": row_id,
+            "catalog": catalog,
+            "segment_id": segment_id if segment_id.isdigit() else "",
+        },
     )
     # The row's operators changed under the marketer's eyes: recount with the new row.
     response["HX-Trigger-After-Settle"] = "filterChanged"

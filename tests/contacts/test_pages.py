@@ -241,6 +241,9 @@ def test_detail_shows_everything_about_a_contact(as_viewer, loyalty):
     event_emit(type_key="orderPaid", key_value="A-1", params={"total": 5}, contact_id=contact.pk)
 
     page = page_of(as_viewer.get(f"/contacts/{contact.pk}/"))
+    # The latest activity is loaded into the page from the timeline.
+    assert f'hx-get="/contacts/{contact.pk}/activity/?embed=1"' in page
+    page += page_of(as_viewer.get(f"/contacts/{contact.pk}/activity/", {"embed": "1"}))
     for text in [
         "olena@example.com",
         "+380942583691",
@@ -286,7 +289,7 @@ def test_detail_of_a_contact_with_an_order_with_items_and_an_items_parameter(
         contact_id=contact.pk,
     )
 
-    response = as_viewer.get(f"/contacts/{contact.pk}/")
+    response = as_viewer.get(f"/contacts/{contact.pk}/activity/", {"embed": "1"})
 
     assert response.status_code == 200
     page = page_of(response)
