@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from config.core.errors import form_error
@@ -84,7 +84,7 @@ SORTS = {
 }
 DEFAULT_SORT = "-created"
 SORT_LABELS = {
-    "name": gettext_lazy("Name"),
+    "name": pgettext_lazy("person", "Name"),
     "email": gettext_lazy("Email"),
     "phone": gettext_lazy("Phone"),
     "created": gettext_lazy("Created"),
@@ -398,11 +398,14 @@ def _contact_form_page(request, *, contact):
             if contact is None and not created:
                 messages.info(
                     request,
-                    f"A contact with this email, phone or external id existed: {saved} was "
-                    "updated instead of creating a duplicate.",
+                    _(
+                        "A contact with this email, phone or external id existed: %(name)s "
+                        "was updated instead of creating a duplicate."
+                    )
+                    % {"name": saved},
                 )
             else:
-                messages.success(request, f"Contact {saved} saved.")
+                messages.success(request, _("Contact %(name)s saved.") % {"name": saved})
             return redirect(saved.get_absolute_url())
     return render(request, "contacts/contact_form.html", {"form": form, "contact": contact})
 
@@ -436,9 +439,11 @@ def contact_delete(request, pk: int):
     erase = request.POST.get("erase") == "1"
     services.contact_delete(contact=contact, erase=erase)
     if erase:
-        messages.success(request, "Contact deleted and personal data erased.")
+        messages.success(request, _("Contact deleted and personal data erased."))
     else:
-        messages.success(request, f"Contact {contact} deleted. It can be restored.")
+        messages.success(
+            request, _("Contact %(name)s deleted. It can be restored.") % {"name": contact}
+        )
     return redirect(reverse("contact_detail", args=[pk]))
 
 
@@ -447,7 +452,7 @@ def contact_delete(request, pk: int):
 def contact_restore(request, pk: int):
     contact = get_object_or_404(Contact, pk=pk)
     services.contact_restore(contact=contact)
-    messages.success(request, f"Contact {contact} restored.")
+    messages.success(request, _("Contact %(name)s restored.") % {"name": contact})
     return redirect(contact.get_absolute_url())
 
 
@@ -474,7 +479,9 @@ def custom_field_create(request):
         and form.is_valid()
         and _custom_field_call(form, custom_fields.custom_field_create, **form.cleaned_data)
     ):
-        messages.success(request, f"Custom field {form.cleaned_data['name']} created.")
+        messages.success(
+            request, _("Custom field %(name)s created.") % {"name": form.cleaned_data["name"]}
+        )
         return redirect("custom_field_list")
     return render(request, "contacts/custom_field_form.html", {"form": form})
 
@@ -492,7 +499,7 @@ def custom_field_edit(request, pk: int):
             form, custom_fields.custom_field_update, field=field, **form.cleaned_data
         )
     ):
-        messages.success(request, f"Custom field {field.name} saved.")
+        messages.success(request, _("Custom field %(name)s saved.") % {"name": field.name})
         return redirect("custom_field_list")
     return render(request, "contacts/custom_field_form.html", {"form": form, "field": field})
 
@@ -521,9 +528,13 @@ def custom_field_delete(request, pk: int):
     try:
         custom_fields.custom_field_delete(field=field)
     except ContactsRuleError as exc:
-        messages.error(request, f"Custom field {field.name} was not deleted: {exc.message}.")
+        messages.error(
+            request,
+            _("Custom field %(name)s was not deleted: %(problem)s.")
+            % {"name": field.name, "problem": exc.message},
+        )
     else:
-        messages.success(request, f"Custom field {field.name} deleted.")
+        messages.success(request, _("Custom field %(name)s deleted.") % {"name": field.name})
     return redirect("custom_field_list")
 
 
@@ -576,11 +587,16 @@ def unsubscribed_add(request):
     stored = len(lines) - len(result["failed"])
     if stored:
         already = result["alreadyUnsubscribed"]
-        messages.success(
-            request,
-            f"{result['added']} address(es) added to the unsubscribed list"
-            + (f", {already} already on it." if already else "."),
-        )
+        text = ngettext(
+            "%(count)s address added to the unsubscribed list.",
+            "%(count)s addresses added to the unsubscribed list.",
+            result["added"],
+        ) % {"count": result["added"]}
+        if already:
+            text += " " + ngettext(
+                "%(count)s was already on it.", "%(count)s were already on it.", already
+            ) % {"count": already}
+        messages.success(request, text)
     if result["failed"]:
         # Keep only the refused lines in the box, so the marketer fixes them and resubmits.
         failures = [
@@ -602,7 +618,7 @@ def unsubscribed_add(request):
 def unsubscribed_remove(request):
     emails = request.POST.getlist("email")
     if not emails:
-        messages.error(request, "Choose the addresses to remove.")
+        messages.error(request, _("Choose the addresses to remove."))
         return _back(request, "unsubscribed_list")
     try:
         result = unsubscribed.unsubscribed_remove(emails=emails)
@@ -610,6 +626,12 @@ def unsubscribed_remove(request):
         messages.error(request, exc.message)
     else:
         messages.success(
-            request, f"{result['removed']} address(es) removed from the unsubscribed list."
+            request,
+            ngettext(
+                "%(count)s address removed from the unsubscribed list.",
+                "%(count)s addresses removed from the unsubscribed list.",
+                result["removed"],
+            )
+            % {"count": result["removed"]},
         )
     return _back(request, "unsubscribed_list")

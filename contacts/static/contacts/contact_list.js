@@ -20,8 +20,8 @@
     if (all && all.checked) {
       out.textContent = out.getAttribute("data-all-text") || "";
     } else {
-      var template = out.getAttribute("data-count-text") || "%s";
-      out.textContent = ticked ? template.replace("%s", String(ticked)) : "";
+      var template = out.getAttribute("data-count-text") || "{count}";
+      out.textContent = ticked ? template.replace("{count}", String(ticked)) : "";
     }
   }
 
