@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_POST
@@ -343,6 +344,14 @@ def contact_detail(request, pk: int):
         if _in_dynamic_segment(segment, contact)
     ]
     suppressions = suppressions_for_contact(email=contact.email, phone=contact.phone)
+    for suppression in suppressions:
+        # "hard bounce: 550 no such user; SES": the reason, the server's words, the source.
+        why = str(suppression.get_reason_display()).lower()
+        if suppression.detail:
+            why += f": {Truncator(suppression.detail).chars(200)}"
+        if suppression.source:
+            why += f"; {suppression.source}"
+        suppression.why = why
     return render(
         request,
         "contacts/contact_detail.html",
