@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Upper
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
@@ -164,6 +165,7 @@ def contact_list(request):
             "headers": _sort_headers(request, sort),
             "filtered": form.is_bound and any(form.data.get(k) for k in form.fields),
             "filter_query": filters.urlencode(),
+            "list_query": request.GET.urlencode(),
             "base_query": _query_without(request, "page"),
             "size_params": [
                 (key, value)
@@ -187,13 +189,14 @@ def contact_bulk(request):
     every contact a filter matches first shows a page that says how many, and runs when
     that page is submitted (`confirmed=1`)."""
     form = BulkActionForm(request.POST)
-    back = reverse("contacts_home")
+    # Back to the list as it was: its filters, sort, page size and page.
+    list_query = QueryDict(request.POST.get("list_query", "")).urlencode()
+    back = reverse("contacts_home") + (f"?{list_query}" if list_query else "")
     if not form.is_valid():
         problems = [str(error) for errors in form.errors.values() for error in errors]
         messages.error(request, " ".join(problems))
-        return redirect(f"{back}?{form.data.get('filter', '')}")
+        return redirect(back)
     data = form.cleaned_data
-    back = f"{back}?{data['filter']}" if data["filter"] else back
     selection = form.selection()
     count = capped_count(selection.filter(deleted_at__isnull=True), cap=10**9)[0]
     action = data["action"]
@@ -209,6 +212,7 @@ def contact_bulk(request):
                 "question": _bulk_question(action, count, data),
                 "ids": data["ids"],
                 "back": back,
+                "list_query": list_query,
             },
         )
     if form.everyone and count > INLINE_MAX:

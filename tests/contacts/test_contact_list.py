@@ -192,10 +192,16 @@ def test_all_matching_applies_to_the_filter_not_only_the_page(as_marketer):
     )
     assert "Add tag “spring” to 60 contacts?" in page_of(ask)
     done = bulk(
-        as_marketer, action="tag_add", tag="spring", scope="all", filter="q=m", confirmed="1"
+        as_marketer,
+        action="tag_add",
+        tag="spring",
+        scope="all",
+        filter="q=m",
+        list_query="q=m&sort=email&page=2",
+        confirmed="1",
     )
     assert "Tag “spring” added to 60 contacts." in page_of(done)
-    assert done.redirect_chain[-1][0] == "/contacts/?q=m"
+    assert done.redirect_chain[-1][0] == "/contacts/?q=m&sort=email&page=2"
     assert Contact.objects.filter(tags__contains=["spring"]).count() == 60
 
 
