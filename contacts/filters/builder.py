@@ -107,10 +107,10 @@ class FieldSpec:
     key: str
     label: Any  # text, or a lazy translation
     kind: str
-    choices: list[tuple[str, str]] = field(default_factory=list)
+    choices: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
-    def operators(self) -> list[tuple[str, str]]:
+    def operators(self) -> list[tuple[str, Any]]:
         return OPERATORS[self.kind]
 
     def value_widget(self, op: str) -> str:
@@ -141,12 +141,12 @@ class Catalog:
     """The fields a row may name, loaded once per request."""
 
     def __init__(self, *, exclude_segment: int | None = None):
-        yes_no = [("true", _("Yes")), ("false", _("No"))]
+        yes_no: list[tuple[str, Any]] = [("true", _("Yes")), ("false", _("No"))]
         others = Segment.objects.order_by("name")
         if exclude_segment is not None:
             others = others.exclude(pk=exclude_segment)
         segments = [(str(segment.pk), segment.name) for segment in others]
-        standard_choices = {
+        standard_choices: dict[str, list[tuple[str, Any]]] = {
             "flag": yes_no,
             "source": list(ContactSource.choices),
             "channels": list(ChannelType.choices),
@@ -159,7 +159,7 @@ class Catalog:
         self.custom: list[FieldSpec] = []
         for custom in custom_fields_load().values():
             kind = CUSTOM_KINDS.get(custom.type, "text")
-            choices = yes_no if kind == "boolean" else []
+            choices: list[tuple[str, Any]] = yes_no if kind == "boolean" else []
             if kind == "choice":
                 choices = [(value, value) for value in custom.allowed_values]
             spec = FieldSpec(f"fields.{custom.pk}", custom.name, kind, choices)
