@@ -54,6 +54,7 @@ from campaigns.models import (
 )
 from config.core.models import Heartbeat
 from config.core.services import heartbeat_record
+from contacts.models import Contact
 
 # Runs that finished this recently are refreshed on every tick even without new events:
 # the last sends and bounces of a run land in the minutes after its final batch.
@@ -98,6 +99,7 @@ _T_EVENT = DeliveryEvent._meta.db_table
 _T_STATS = RunStats._meta.db_table
 _T_BUCKET = MetricBucket._meta.db_table
 _T_RUN = CampaignRun._meta.db_table
+_T_CONTACT = Contact._meta.db_table
 
 # One row per (run, channel). Statuses never fall back (campaigns.ledger.TRANSITIONS), so the
 # current status plus the timestamps tell the whole story without reading the history:
@@ -458,3 +460,134 @@ def dashboard_metrics(*, days: int = 30) -> dict:
             status=CampaignStatus.SCHEDULED, deleted_at__isnull=True
         ).count(),
     }
+
+
+# --- Delivered, and the people behind the numbers (the campaign report) ---------------------
+
+# Each kind: the condition on a delivery row and the time shown beside the person (the first
+# open or click, the bounce, the unsubscribe).
+PEOPLE_KINDS: dict[str, tuple[str, str]] = {
+    # As the rollup's unique opens and clicks: people's only (a machine's hit counts in
+    # machine_open_count / machine_click_count alone and stamps nothing).
+    "opened": ("(d.opened_at IS NOT NULL OR d.open_count > 0)", "d.opened_at"),
+    "clicked": ("(d.clicked_at IS NOT NULL OR d.click_count > 0)", "d.clicked_at"),
+    "bounced": (
+        "(d.status = 'bounced' OR (d.status = 'complained' AND d.failed_at IS NOT NULL))",
+        "d.failed_at",
+    ),
+    "unsubscribed": (
+        f"""(d.status = 'unsubscribed' OR (d.status = 'complained' AND EXISTS (
+              SELECT 1 FROM {_T_EVENT} e WHERE e.delivery_id = d.id
+                 AND e.status = 'unsubscribed')))""",
+        f"""(SELECT min(e.at) FROM {_T_EVENT} e WHERE e.delivery_id = d.id
+              AND e.status = 'unsubscribed')""",
+    ),
+}
+PEOPLE_PAGE = 50
+# Rows fetched per query while streaming a CSV: bounded memory whatever the audience.
+PEOPLE_EXPORT_BATCH = 2000
+
+
+def campaign_delivered(campaign: Campaign) -> dict:
+    """Delivered per channel and in total, and how each figure was found.
+
+    A channel whose provider reports deliveries counts the ledger's delivered rows
+    (delivered_at, stamped by the provider's report); a channel whose provider reports none
+    (a plain SMTP relay) counts sent and not bounced. Opens are never counted as deliveries
+    here. Reads this campaign's deliveries through the run → delivery index, as
+    campaign_links does."""
+    sql = f"""
+        SELECT d.channel,
+               count(*) FILTER (WHERE d.delivered_at IS NOT NULL AND d.failed_at IS NULL),
+               count(*) FILTER (WHERE d.sent_at IS NOT NULL),
+               count(*) FILTER (WHERE d.status = 'bounced'
+                                  OR (d.status = 'complained' AND d.failed_at IS NOT NULL))
+          FROM {_T_RUN} r JOIN {_T_DELIVERY} d ON d.run_id = r.id
+         WHERE r.campaign_id = %s
+         GROUP BY d.channel
+         ORDER BY d.channel"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.pk])
+        rows = cursor.fetchall()
+    channels = {}
+    for channel, reported, sent, bounced in rows:
+        if reported:
+            channels[channel] = {"delivered": reported, "basis": "reported"}
+        else:
+            channels[channel] = {"delivered": max(sent - bounced, 0), "basis": "sent_not_bounced"}
+    bases = {row["basis"] for row in channels.values()}
+    return {
+        "delivered": sum(row["delivered"] for row in channels.values()),
+        "basis": bases.pop() if len(bases) == 1 else ("mixed" if bases else "reported"),
+        "channels": channels,
+    }
+
+
+def _people_sql(kind: str) -> tuple[str, str]:
+    condition, at = PEOPLE_KINDS[kind]
+    return condition, at
+
+
+def campaign_people(
+    campaign: Campaign, *, kind: str, page: int = 1, size: int = PEOPLE_PAGE
+) -> dict:
+    """One page of the recipients who opened / clicked / bounced / unsubscribed, earliest
+    first, with the count (exact: a campaign's engagement rows, through its runs)."""
+    condition, at = _people_sql(kind)
+    base = f"""
+        FROM {_T_RUN} r JOIN {_T_DELIVERY} d ON d.run_id = r.id
+        LEFT JOIN {_T_CONTACT} c ON c.id = d.contact_id
+       WHERE r.campaign_id = %s AND {condition}"""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) {base}", [campaign.pk])
+        count = cursor.fetchone()[0]
+        last = max(1, -(-count // size))
+        page = min(max(1, page), last)
+        cursor.execute(
+            f"""SELECT d.id, d.contact_id, c.first_name, c.last_name, d.channel, d.locator,
+                       {at} AS at, d.open_count, d.click_count
+                  {base}
+                 ORDER BY at NULLS LAST, d.id
+                 LIMIT %s OFFSET %s""",
+            [campaign.pk, size, (page - 1) * size],
+        )
+        rows = [_person(row) for row in cursor.fetchall()]
+    return {"rows": rows, "count": count, "page": page, "last": last, "size": size}
+
+
+def _person(row) -> dict:
+    delivery_id, contact_id, first, last, channel, locator, at, opens, clicks = row
+    return {
+        "delivery_id": delivery_id,
+        "contact_id": contact_id,
+        "name": f"{first or ''} {last or ''}".strip(),
+        "channel": channel,
+        "address": locator,
+        "at": at,
+        "opens": opens,
+        "clicks": clicks,
+    }
+
+
+def campaign_people_export(campaign: Campaign, *, kind: str) -> Iterable[dict]:
+    """Every such recipient, in delivery order, fetched in bounded batches (keyset on id)."""
+    condition, at = _people_sql(kind)
+    after = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT d.id, d.contact_id, c.first_name, c.last_name, d.channel,
+                           d.locator, {at} AS at, d.open_count, d.click_count
+                      FROM {_T_RUN} r JOIN {_T_DELIVERY} d ON d.run_id = r.id
+                      LEFT JOIN {_T_CONTACT} c ON c.id = d.contact_id
+                     WHERE r.campaign_id = %s AND {condition} AND d.id > %s
+                     ORDER BY d.id
+                     LIMIT %s""",
+                [campaign.pk, after, PEOPLE_EXPORT_BATCH],
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield _person(row)
+        after = rows[-1][0]

@@ -5,7 +5,7 @@ from django.urls import path, re_path
 
 from campaigns import public
 from campaigns.promo import views as promo
-from campaigns.views import abtest, campaigns, message_log
+from campaigns.views import abtest, campaigns, message_log, report
 
 # Tokens are base 36, a dot and base 32 (tracking.token_make); any case is accepted.
 SIGNED = r"(?P<token>[0-9A-Za-z]{1,13}\.[0-9A-Za-z]{1,32})"
@@ -26,6 +26,16 @@ pages_urlpatterns = [
     path("campaigns/<int:pk>/edit/", campaigns.campaign_edit, name="campaign_edit"),
     path("campaigns/<int:pk>/progress/", campaigns.campaign_progress, name="campaign_progress"),
     path("campaigns/<int:pk>/report/", campaigns.campaign_report, name="campaign_report"),
+    path(
+        "campaigns/<int:pk>/report/<slug:kind>/",
+        report.campaign_report_people,
+        name="campaign_report_people",
+    ),
+    path(
+        "campaigns/<int:pk>/report/<slug:kind>.csv",
+        report.campaign_report_people_csv,
+        name="campaign_report_people_csv",
+    ),
     path("campaigns/<int:pk>/utm/", campaigns.campaign_utm_edit, name="campaign_utm"),
     path("campaigns/<int:pk>/ab-test/", abtest.campaign_ab_test, name="campaign_ab_test"),
     path(

@@ -5,11 +5,16 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Upper
 from django.db.models.lookups import GreaterThanOrEqual, LessThan
+from django.http import QueryDict
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from contacts.contact_actions import TAG_MAX, BulkAction
 from contacts.custom_fields import custom_fields_load
 from contacts.filters.compiler import segment_contacts
 from contacts.models import (
     ChannelType,
+    Contact,
     CustomField,
     CustomFieldType,
     Segment,
@@ -18,8 +23,12 @@ from contacts.models import (
     Unsubscribed,
 )
 
-YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
-DELETED_CHOICES = [("", "Active contacts"), ("only", "Deleted only"), ("all", "Active and deleted")]
+YES_NO = [("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
+DELETED_CHOICES = [
+    ("", _("Active contacts")),
+    ("only", _("Deleted only")),
+    ("all", _("Active and deleted")),
+]
 # Paging pastes of addresses or ids into one request; the services cap what they accept.
 MAX_PASTED_LINES = 5000
 
@@ -29,13 +38,13 @@ def lines(text: str) -> list[str]:
 
 
 class ContactFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=254)
+    q = forms.CharField(required=False, label=_("Search"), max_length=254)
     segment = forms.ModelChoiceField(
-        queryset=Segment.objects.all(), required=False, empty_label="All segments"
+        queryset=Segment.objects.all(), required=False, empty_label=_("All segments")
     )
     confirmed = forms.ChoiceField(choices=YES_NO, required=False)
     unsubscribed = forms.ChoiceField(choices=YES_NO, required=False)
-    deleted = forms.ChoiceField(choices=DELETED_CHOICES, required=False, label="Status")
+    deleted = forms.ChoiceField(choices=DELETED_CHOICES, required=False, label=_("Status"))
 
     def apply(self, queryset):
         """Narrow a Contact queryset. Each branch uses a column index where one exists."""
@@ -62,6 +71,55 @@ class ContactFilterForm(forms.Form):
         if data.get("q"):
             queryset = queryset.filter(search_q(data["q"]))
         return queryset
+
+
+class BulkActionForm(forms.Form):
+    """A bulk action on the contact list: the ticked rows (`ids`), or with scope=all every
+    contact the list's filter (`filter`, its query string) matches."""
+
+    action = forms.ChoiceField(choices=BulkAction.choices, label=_("Action"))
+    tag = forms.CharField(required=False, max_length=TAG_MAX, label=_("Tag"))
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.filter(kind=SegmentKind.STATIC),
+        required=False,
+        empty_label=_("Choose a static segment"),
+        label=_("Static segment"),
+    )
+    ids = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    scope = forms.ChoiceField(
+        choices=[("selected", "selected"), ("all", "all")], required=False, initial="selected"
+    )
+    filter = forms.CharField(required=False, max_length=4000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any id is acceptable: the selection is narrowed to contacts that exist.
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action in (BulkAction.TAG_ADD, BulkAction.TAG_REMOVE) and not data.get("tag"):
+            self.add_error("tag", _("Enter the tag."))
+        if action == BulkAction.SEGMENT_ADD and not data.get("segment"):
+            self.add_error("segment", _("Choose the static segment."))
+        if data.get("scope") != "all" and not data.get("ids"):
+            raise forms.ValidationError(_("Tick the contacts first."))
+        return data
+
+    @property
+    def everyone(self) -> bool:
+        return self.cleaned_data.get("scope") == "all"
+
+    def filter_form(self) -> "ContactFilterForm":
+        return ContactFilterForm(QueryDict(self.cleaned_data.get("filter") or ""))
+
+    def selection(self):
+        """The contacts the action applies to (a queryset)."""
+        if self.everyone:
+            form = self.filter_form()
+            return form.apply(Contact.objects.all()) if form.is_bound else Contact.objects.alive()
+        return Contact.objects.filter(pk__in=self.cleaned_data["ids"])
 
 
 def search_q(text: str) -> Q:
@@ -104,31 +162,34 @@ def _last_name_prefix(text: str) -> Q:
 class ContactForm(forms.Form):
     """Standard fields, one input per custom field (named `cf_<id>`) and static segments."""
 
-    email = forms.CharField(required=False, max_length=254, label="Email")
+    email = forms.CharField(required=False, max_length=254, label=_("Email"))
     phone = forms.CharField(
-        required=False, max_length=32, label="Phone", help_text="International, e.g. +380942583691"
+        required=False,
+        max_length=32,
+        label=_("Phone"),
+        help_text=_("International, e.g. +380942583691"),
     )
-    first_name = forms.CharField(required=False, max_length=40, label="First name")
-    last_name = forms.CharField(required=False, max_length=40, label="Last name")
-    region = forms.CharField(required=False, max_length=100)
-    town = forms.CharField(required=False, max_length=100)
-    address = forms.CharField(required=False, max_length=255)
-    postcode = forms.CharField(required=False, max_length=20)
+    first_name = forms.CharField(required=False, max_length=40, label=_("First name"))
+    last_name = forms.CharField(required=False, max_length=40, label=_("Last name"))
+    region = forms.CharField(required=False, max_length=100, label=_("Region"))
+    town = forms.CharField(required=False, max_length=100, label=_("Town"))
+    address = forms.CharField(required=False, max_length=255, label=_("Address"))
+    postcode = forms.CharField(required=False, max_length=20, label=_("Postcode"))
     language_code = forms.CharField(
-        required=False, max_length=10, label="Language", help_text="e.g. en, uk"
+        required=False, max_length=10, label=_("Language"), help_text=_("e.g. en, uk")
     )
     time_zone = forms.CharField(
-        required=False, max_length=64, label="Time zone", help_text="e.g. Europe/Kyiv"
+        required=False, max_length=64, label=_("Time zone"), help_text=_("e.g. Europe/Kyiv")
     )
     external_customer_id = forms.CharField(
-        required=False, max_length=255, label="External customer id"
+        required=False, max_length=255, label=_("External customer id")
     )
-    tags = forms.CharField(required=False, help_text="Comma separated")
+    tags = forms.CharField(required=False, label=_("Tags"), help_text=_("Comma separated"))
     segments = forms.ModelMultipleChoiceField(
         queryset=Segment.objects.filter(kind=SegmentKind.STATIC),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="Static segments",
+        label=_("Static segments"),
     )
 
     STANDARD = [
@@ -272,7 +333,9 @@ def custom_field_input(field: CustomField) -> forms.Field:
     elif field.type == CustomFieldType.DATE:
         result = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
     elif field.type == CustomFieldType.BOOLEAN:
-        result = forms.ChoiceField(choices=[("", "—"), ("true", "Yes"), ("false", "No")], **common)
+        result = forms.ChoiceField(
+            choices=[("", "—"), ("true", _("Yes")), ("false", _("No"))], **common
+        )
     elif field.type == CustomFieldType.CHOICE:
         choices = [("", "—")] + [(value, value) for value in field.allowed_values]
         result = forms.ChoiceField(choices=choices, **common)
@@ -286,7 +349,8 @@ class CustomFieldForm(forms.ModelForm):
     allowed_values = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="For a choice field: one allowed value per line.",
+        label=_("Allowed values"),
+        help_text=_("For a choice field: one allowed value per line."),
     )
 
     class Meta:
@@ -301,6 +365,19 @@ class CustomFieldForm(forms.ModelForm):
             "readonly",
             "allowed_values",
         ]
+        labels = {
+            "name": _("Name"),
+            "key": _("Key"),
+            "group_name": _("Group name"),
+            "group_key": _("Group key"),
+            "type": _("Type"),
+            "required": _("Required"),
+            "readonly": _("Read-only"),
+        }
+        help_texts = {
+            "key": _("The column of a CSV import is GROUP_KEY.KEY, e.g. PERSONAL.LOYALTY."),
+            "group_key": _("The first part of the CSV column, e.g. PERSONAL."),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -313,7 +390,9 @@ class CustomFieldForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if data.get("type") == CustomFieldType.CHOICE and not data.get("allowed_values"):
-            self.add_error("allowed_values", "A choice field needs at least one allowed value.")
+            self.add_error(
+                "allowed_values", gettext("A choice field needs at least one allowed value.")
+            )
         return data
 
 
@@ -321,9 +400,10 @@ class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ["name", "kind", "description"]
+        labels = {"name": _("Name"), "kind": _("Kind"), "description": _("Description")}
         widgets = {"description": forms.Textarea(attrs={"rows": 2}), "kind": forms.RadioSelect}
         help_texts = {
-            "kind": "Static: a list you add contacts to. Dynamic: everyone matching a filter."
+            "kind": _("Static: a list you add contacts to. Dynamic: everyone matching a filter.")
         }
 
 
@@ -331,38 +411,43 @@ class SegmentEditForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ["name", "description"]
+        labels = {"name": _("Name"), "description": _("Description")}
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
 
 class MembersAddForm(forms.Form):
     contacts = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
-        label="Contacts to add",
-        help_text="One email address or contact id per line (or separated by commas).",
+        label=_("Contacts to add"),
+        help_text=_("One email address or contact id per line (or separated by commas)."),
     )
 
     def clean_contacts(self) -> list[str]:
         text = self.cleaned_data["contacts"].replace(",", "\n").replace(";", "\n")
         items = list(dict.fromkeys(lines(text)))
         if len(items) > MAX_PASTED_LINES:
-            raise forms.ValidationError(f"At most {MAX_PASTED_LINES} lines at a time.")
+            raise forms.ValidationError(
+                gettext("At most %(count)s lines at a time.") % {"count": MAX_PASTED_LINES}
+            )
         return items
 
 
 class UnsubscribedAddForm(forms.Form):
     emails = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}),
-        label="Email addresses",
-        help_text="One address per line.",
+        label=_("Email addresses"),
+        help_text=_("One address per line."),
     )
-    reason = forms.CharField(required=False, max_length=200)
+    reason = forms.CharField(required=False, max_length=200, label=_("Reason"))
 
     def clean_emails(self) -> list[str]:
         items = lines(self.cleaned_data["emails"])
         if not items:
-            raise forms.ValidationError("Enter at least one address.")
+            raise forms.ValidationError(gettext("Enter at least one address."))
         if len(items) > MAX_PASTED_LINES:
-            raise forms.ValidationError(f"At most {MAX_PASTED_LINES} lines at a time.")
+            raise forms.ValidationError(
+                gettext("At most %(count)s lines at a time.") % {"count": MAX_PASTED_LINES}
+            )
         return items
 
 
@@ -371,15 +456,20 @@ class SuppressionAddForm(forms.Form):
     (contacts.suppression.suppression_add_manual), whose refusal becomes this form's error."""
 
     channel = forms.ChoiceField(
-        choices=[(ChannelType.EMAIL, "Email"), (ChannelType.SMS, "SMS")],
+        choices=[(ChannelType.EMAIL, _("Email")), (ChannelType.SMS, "SMS")],
+        label=_("Channel"),
         initial=ChannelType.EMAIL,
     )
-    address = forms.CharField(max_length=254, help_text="An email address or an E.164 phone.")
+    address = forms.CharField(
+        max_length=254,
+        label=_("Address"),
+        help_text=_("An email address or an international phone number, e.g. +380942583691."),
+    )
     detail = forms.CharField(
         required=False,
         max_length=1000,
-        label="Why",
-        help_text="Shown beside the address, e.g. “asked by phone to stop”.",
+        label=_("Why"),
+        help_text=_("Shown beside the address, e.g. “asked by phone to stop”."),
     )
 
 
@@ -387,9 +477,12 @@ class SuppressionFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=254)
     channel = forms.ChoiceField(
         required=False,
-        choices=[("", "Any channel"), (ChannelType.EMAIL, "Email"), (ChannelType.SMS, "SMS")],
+        choices=[("", _("Any channel")), (ChannelType.EMAIL, _("Email")), (ChannelType.SMS, "SMS")],
+        label=_("Channel"),
     )
     reason = forms.ChoiceField(
-        required=False, choices=[("", "Any reason"), *SuppressionReason.choices]
+        required=False,
+        choices=[("", _("Any reason")), *SuppressionReason.choices],
+        label=_("Reason"),
     )
-    lifted = forms.BooleanField(required=False, label="Show lifted ones")
+    lifted = forms.BooleanField(required=False, label=_("Show lifted ones"))

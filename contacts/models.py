@@ -9,17 +9,18 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class ChannelType(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    MOBILEPUSH = "mobilepush", "Mobile push"
-    WEBPUSH = "webpush", "Web push"
-    TELEGRAM = "telegram", "Telegram"
-    VIBER = "viber", "Viber"
-    WHATSAPP = "whatsapp", "WhatsApp"
-    APPINBOX = "appinbox", "App inbox"
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    MOBILEPUSH = "mobilepush", _("Mobile push")
+    WEBPUSH = "webpush", _("Web push")
+    TELEGRAM = "telegram", _("Telegram")
+    VIBER = "viber", _("Viber")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    APPINBOX = "appinbox", _("App inbox")
 
 
 # Channels whose address (a chat or user id) is a contact's entry of that type in
@@ -33,12 +34,12 @@ MESSENGER_CHANNELS = frozenset(
 class ContactSource(models.TextChoices):
     """How a contact entered Herald; the eSputnik v1 API's source names."""
 
-    SUBSCRIBE_FORM = "subscribe_form", "Subscribe form"
-    IMPORT = "import", "Contacts import"
-    API = "api", "API"
-    SINGLE_MESSAGE = "single_message", "Single message"
-    ORDERS = "orders", "Orders integration for RFM"
-    MANUAL = "manual", "Manual entry"
+    SUBSCRIBE_FORM = "subscribe_form", _("Subscribe form")
+    IMPORT = "import", _("Contacts import")
+    API = "api", _("API")
+    SINGLE_MESSAGE = "single_message", _("Single message")
+    ORDERS = "orders", _("Orders integration for RFM")
+    MANUAL = "manual", _("Manual entry")
 
 
 class ContactQuerySet(models.QuerySet):
@@ -120,11 +121,11 @@ class Contact(models.Model):
 
 
 class CustomFieldType(models.TextChoices):
-    TEXT = "text", "Text"
-    NUMBER = "number", "Number"
-    DATE = "date", "Date"
-    BOOLEAN = "boolean", "Yes/no"
-    CHOICE = "combobox", "Choice"
+    TEXT = "text", _("Text")
+    NUMBER = "number", _("Number")
+    DATE = "date", _("Date")
+    BOOLEAN = "boolean", _("Yes/no")
+    CHOICE = "combobox", _("Choice")
 
 
 class CustomField(models.Model):
@@ -156,8 +157,8 @@ class CustomField(models.Model):
 
 
 class SegmentKind(models.TextChoices):
-    STATIC = "static", "Static"
-    DYNAMIC = "dynamic", "Dynamic"
+    STATIC = "static", _("Static")
+    DYNAMIC = "dynamic", _("Dynamic")
 
 
 class Segment(models.Model):
@@ -277,10 +278,10 @@ class Unsubscribed(models.Model):
 
 
 class SuppressionReason(models.TextChoices):
-    HARD_BOUNCE = "hard_bounce", "Hard bounce"
-    SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
-    COMPLAINT = "complaint", "Spam complaint"
-    MANUAL = "manual", "Added by hand"
+    HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+    SOFT_BOUNCES = "soft_bounces", _("Repeated soft bounces")
+    COMPLAINT = "complaint", _("Spam complaint")
+    MANUAL = "manual", _("Added by hand")
 
 
 class Suppression(models.Model):

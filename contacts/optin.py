@@ -15,6 +15,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config.core.errors import HeraldError
 from config.core.i18n import organisation_language
@@ -49,11 +50,11 @@ def confirmation_token_read(token: str) -> tuple[int, str]:
         data = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
     except signing.SignatureExpired:
         raise ConfirmationError(
-            "This confirmation link has expired. Subscribe again to get a new one."
+            gettext("This confirmation link has expired. Subscribe again to get a new one.")
         ) from None
     except signing.BadSignature:
         raise ConfirmationError(
-            "This confirmation link is not valid. Check that it was copied completely."
+            gettext("This confirmation link is not valid. Check that it was copied completely.")
         ) from None
     return int(data["c"]), str(data["e"])
 
@@ -109,9 +110,11 @@ def contact_confirm(*, contact_id: int, email: str | None = None) -> Contact:
     """Mark the contact confirmed (idempotent). With `email`, only if it still has that email."""
     contact = Contact.objects.select_for_update().filter(pk=contact_id).first()
     if contact is None or contact.is_deleted:
-        raise ConfirmationError("This subscription no longer exists.")
+        raise ConfirmationError(gettext("This subscription no longer exists."))
     if email is not None and contact.email != email:
-        raise ConfirmationError("This link was sent to an address the subscription no longer uses.")
+        raise ConfirmationError(
+            gettext("This link was sent to an address the subscription no longer uses.")
+        )
     if not contact.confirmed or contact.confirmed_at is None:
         contact.confirmed = True
         contact.confirmed_at = timezone.now()

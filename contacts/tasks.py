@@ -47,3 +47,40 @@ def segment_members_fill(segment_id: int) -> int | None:
 @shared_task(name="contacts.segments_refresh")
 def segments_refresh() -> int:
     return segment_members.segments_refresh()
+
+
+@shared_task(name="contacts.bulk_action")
+def contacts_bulk_action(
+    *,
+    action: str,
+    filter_query: str,
+    tag: str = "",
+    segment_id: int | None = None,
+    reason: str = "",
+    actor_id: int | None = None,
+) -> int:
+    """A contact-list bulk action on everyone a filter matches (too many for the request)."""
+    from contacts.contact_actions import contacts_bulk_apply
+    from contacts.forms import BulkActionForm
+
+    form = BulkActionForm(
+        {
+            "action": action,
+            "scope": "all",
+            "filter": filter_query,
+            "tag": tag,
+            "segment": segment_id,
+        }
+    )
+    if not form.is_valid():  # the segment was deleted or made dynamic since
+        return 0
+    segment = form.cleaned_data["segment"]
+    result = contacts_bulk_apply(
+        selection=form.selection(),
+        action=action,
+        tag=tag,
+        segment=segment,
+        reason=reason,
+        actor_id=actor_id,
+    )
+    return result.changed

@@ -9,6 +9,7 @@ from contacts.views import contacts, imports, segments, suppressions
 urlpatterns = [
     path("contacts/", contacts.contact_list, name="contacts_home"),
     path("contacts/new/", contacts.contact_create, name="contact_create"),
+    path("contacts/bulk/", contacts.contact_bulk, name="contact_bulk"),
     path("contacts/<int:pk>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),

@@ -38,7 +38,7 @@ class APIKeyForm(forms.Form):
 
 
 def channel_label(channel: str) -> str:
-    return dict(ChannelType.choices).get(channel, channel)
+    return str(dict(ChannelType.choices).get(channel, channel))
 
 
 def _setting_field(spec: SettingField, *, stored_secret: bool) -> forms.Field:

@@ -13,10 +13,12 @@ transaction: readers see the previous scores until it commits.
 # The SQL below interpolates only table names from our models; values are parameters.
 # ruff: noqa: S608
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
 
 from config.core.errors import FieldError
 from contacts.filters.compiler import ORDER_OPS, FilterError, list_value
@@ -34,6 +36,45 @@ RFM_FILTER_FIELDS = {
     "rfm.frequency": "frequency",
     "rfm.monetary": "monetary",
 }
+
+
+@dataclass(frozen=True)
+class RFMGroup:
+    """A named region of the recency x frequency grid, with its colours (text on background
+    at a contrast ratio of at least 4.5:1)."""
+
+    key: str
+    label: Any
+    cells: frozenset[tuple[int, int]]
+    background: str
+    text: str = "#1f1f1f"
+
+
+def _cells(recencies: str, frequencies: str) -> frozenset[tuple[int, int]]:
+    return frozenset((int(r), int(f)) for r in recencies for f in frequencies)
+
+
+# The usual 11-group map over recency (R) and frequency (F) scores, best first.
+RFM_GROUPS = (
+    RFMGroup("champions", _("Champions"), _cells("5", "45"), "#b7e4c7"),
+    RFMGroup("loyal", _("Loyal customers"), _cells("34", "45"), "#d8f3dc"),
+    RFMGroup("potential", _("Potential loyalists"), _cells("45", "23"), "#caf0f8"),
+    RFMGroup("new", _("New customers"), _cells("5", "1"), "#e0f2fe"),
+    RFMGroup("promising", _("Promising"), _cells("4", "1"), "#ede9fe"),
+    RFMGroup("attention", _("Need attention"), _cells("3", "3"), "#fef3c7"),
+    RFMGroup("about_to_sleep", _("About to sleep"), _cells("3", "12"), "#fde68a"),
+    RFMGroup("at_risk", _("At risk"), _cells("12", "34"), "#fed7aa"),
+    RFMGroup("cant_lose", _("Can't lose them"), _cells("12", "5"), "#fecaca"),
+    RFMGroup("hibernating", _("Hibernating"), _cells("12", "12") - {(1, 1)}, "#e5e7eb"),
+    RFMGroup("lost", _("Lost"), frozenset({(1, 1)}), "#d1d5db"),
+)
+
+
+def rfm_group_of(recency: int, frequency: int) -> RFMGroup:
+    for group in RFM_GROUPS:
+        if (recency, frequency) in group.cells:
+            return group
+    raise ValueError(f"no RFM group holds R{recency}F{frequency}")
 
 
 class RFMError(FieldError):
@@ -90,23 +131,40 @@ def rfm_grid() -> dict:
         )
         found = {(r, f): (n, revenue, at) for r, f, n, revenue, at in cursor.fetchall()}
     computed = [at for _, _, at in found.values()]
+    total = sum(n for n, _, _ in found.values())
     rows = []
     for recency in reversed(SCORES):
         cells = []
         for frequency in SCORES:
-            contacts_count, revenue, _ = found.get((recency, frequency), (0, 0, None))
+            contacts_count, revenue, _at = found.get((recency, frequency), (0, 0, None))
             cells.append(
                 {
                     "recency": recency,
                     "frequency": frequency,
                     "contacts": contacts_count,
                     "revenue": revenue,
+                    "group": rfm_group_of(recency, frequency),
                 }
             )
         rows.append({"recency": recency, "cells": cells})
+    groups = []
+    for group in RFM_GROUPS:
+        count = sum(found.get(cell, (0, 0, None))[0] for cell in group.cells)
+        groups.append(
+            {
+                "group": group,
+                "contacts": count,
+                "share": round(100 * count / total, 1) if total else 0,
+                "cells": [f"{r}-{f}" for r, f in sorted(group.cells, reverse=True)],
+                "segment": Segment.objects.filter(
+                    name=str(group.label), kind=SegmentKind.DYNAMIC
+                ).first(),
+            }
+        )
     return {
         "rows": rows,
-        "contacts": sum(n for n, _, _ in found.values()),
+        "groups": groups,
+        "contacts": total,
         "revenue": sum((revenue for _, revenue, _ in found.values()), 0),
         "computed_at": max(computed) if computed else None,
     }

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import lifecycle
 from campaigns.abtest import ab_results
-from campaigns.analytics import campaign_analytics, run_progress
+from campaigns.analytics import campaign_analytics, campaign_delivered, run_progress
 from campaigns.forms import (
     CampaignForm,
     CampaignUtmForm,
@@ -385,6 +385,7 @@ def campaign_report(request, pk: int):
             "ab": ab_results(test) if test is not None else None,
             "can_write": has_role(request.user, Role.MARKETER) and campaign.deleted_at is None,
             "promo": promo_codes_report(campaign),
+            "delivered": campaign_delivered(campaign),
         },
     )
 

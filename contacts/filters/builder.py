@@ -7,6 +7,9 @@ logic, several operators on one field) is edited as raw JSON instead.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
 
 from contacts.custom_fields import custom_fields_load
 from contacts.models import ChannelType, ContactSource, CustomFieldType, Segment
@@ -15,41 +18,46 @@ EXISTS, EMPTY = "$exists", "$empty"  # "$empty" is the builder's name for {"$exi
 NO_VALUE_OPS = {EXISTS, EMPTY}
 LIST_OPS = {"$in", "$nin"}
 
-OPERATORS: dict[str, list[tuple[str, str]]] = {
+OPERATORS: dict[str, list[tuple[str, Any]]] = {
     "text": [
-        ("$eq", "is"),
-        ("$ne", "is not"),
-        ("$contains", "contains"),
-        ("$in", "is one of"),
-        ("$nin", "is none of"),
-        (EXISTS, "is set"),
-        (EMPTY, "is empty"),
+        ("$eq", _("is")),
+        ("$ne", _("is not")),
+        ("$contains", _("contains")),
+        ("$in", _("is one of")),
+        ("$nin", _("is none of")),
+        (EXISTS, _("is set")),
+        (EMPTY, _("is empty")),
     ],
     "tags": [
-        ("$contains", "has tag(s)"),
-        ("$in", "has any of"),
-        ("$nin", "has none of"),
-        (EXISTS, "has any tag"),
-        (EMPTY, "has no tags"),
+        ("$contains", _("has tag(s)")),
+        ("$in", _("has any of")),
+        ("$nin", _("has none of")),
+        (EXISTS, _("has any tag")),
+        (EMPTY, _("has no tags")),
     ],
-    "channels": [("$contains", "can be reached by"), ("$ne", "cannot be reached by")],
-    "choice": [("$eq", "is"), ("$ne", "is not"), (EXISTS, "is set"), (EMPTY, "is empty")],
-    "source": [("$eq", "is"), ("$ne", "is not")],
-    "flag": [("$eq", "is")],
-    "boolean": [("$eq", "is"), (EXISTS, "is set"), (EMPTY, "is empty")],
+    "channels": [("$contains", _("can be reached by")), ("$ne", _("cannot be reached by"))],
+    "choice": [
+        ("$eq", _("is")),
+        ("$ne", _("is not")),
+        (EXISTS, _("is set")),
+        (EMPTY, _("is empty")),
+    ],
+    "source": [("$eq", _("is")), ("$ne", _("is not"))],
+    "flag": [("$eq", _("is"))],
+    "boolean": [("$eq", _("is")), (EXISTS, _("is set")), (EMPTY, _("is empty"))],
     "created": [
-        ("$eq", "on"),
-        ("$lt", "before"),
-        ("$gt", "after"),
-        ("$gte", "on or after"),
-        ("$lte", "on or before"),
+        ("$eq", _("on")),
+        ("$lt", _("before")),
+        ("$gt", _("after")),
+        ("$gte", _("on or after")),
+        ("$lte", _("on or before")),
     ],
     "date": [
-        ("$eq", "on"),
-        ("$lt", "before"),
-        ("$gt", "after"),
-        (EXISTS, "is set"),
-        (EMPTY, "is empty"),
+        ("$eq", _("on")),
+        ("$lt", _("before")),
+        ("$gt", _("after")),
+        (EXISTS, _("is set")),
+        (EMPTY, _("is empty")),
     ],
     "number": [
         ("$eq", "="),
@@ -58,31 +66,31 @@ OPERATORS: dict[str, list[tuple[str, str]]] = {
         ("$gte", "≥"),
         ("$lt", "<"),
         ("$lte", "≤"),
-        (EXISTS, "is set"),
-        (EMPTY, "is empty"),
+        (EXISTS, _("is set")),
+        (EMPTY, _("is empty")),
     ],
-    "segment": [("$eq", "is in"), ("$ne", "is not in")],
+    "segment": [("$eq", _("is in")), ("$ne", _("is not in"))],
 }
 
-STANDARD_FIELDS: list[tuple[str, str, str]] = [
-    ("email", "Email", "text"),
-    ("sms", "Phone", "text"),
-    ("firstName", "First name", "text"),
-    ("lastName", "Last name", "text"),
-    ("town", "Town", "text"),
-    ("region", "Region", "text"),
-    ("postcode", "Postcode", "text"),
-    ("address", "Address", "text"),
-    ("languageCode", "Language", "text"),
-    ("timeZone", "Time zone", "text"),
-    ("externalCustomerId", "External customer id", "text"),
-    ("tags", "Tags", "tags"),
-    ("channels", "Channels", "channels"),
-    ("source", "Source", "source"),
-    ("confirmed", "Confirmed", "flag"),
-    ("unsubscribed", "Unsubscribed", "flag"),
-    ("createdAt", "Created", "created"),
-    ("segment", "Segment", "segment"),
+STANDARD_FIELDS: list[tuple[str, Any, str]] = [
+    ("email", _("Email"), "text"),
+    ("sms", _("Phone"), "text"),
+    ("firstName", _("First name"), "text"),
+    ("lastName", _("Last name"), "text"),
+    ("town", _("Town"), "text"),
+    ("region", _("Region"), "text"),
+    ("postcode", _("Postcode"), "text"),
+    ("address", _("Address"), "text"),
+    ("languageCode", _("Language"), "text"),
+    ("timeZone", _("Time zone"), "text"),
+    ("externalCustomerId", _("External customer id"), "text"),
+    ("tags", _("Tags"), "tags"),
+    ("channels", _("Channels"), "channels"),
+    ("source", _("Source"), "source"),
+    ("confirmed", _("Confirmed"), "flag"),
+    ("unsubscribed", _("Unsubscribed"), "flag"),
+    ("createdAt", _("Created"), "created"),
+    ("segment", _("Segment"), "segment"),
 ]
 # Keyed by the stored type (CustomField.type, a plain string equal to its CustomFieldType).
 CUSTOM_KINDS: dict[str, str] = {
@@ -97,12 +105,12 @@ CUSTOM_KINDS: dict[str, str] = {
 @dataclass
 class FieldSpec:
     key: str
-    label: str
+    label: Any  # text, or a lazy translation
     kind: str
-    choices: list[tuple[str, str]] = field(default_factory=list)
+    choices: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
-    def operators(self) -> list[tuple[str, str]]:
+    def operators(self) -> list[tuple[str, Any]]:
         return OPERATORS[self.kind]
 
     def value_widget(self, op: str) -> str:
@@ -133,12 +141,12 @@ class Catalog:
     """The fields a row may name, loaded once per request."""
 
     def __init__(self, *, exclude_segment: int | None = None):
-        yes_no = [("true", "Yes"), ("false", "No")]
+        yes_no: list[tuple[str, Any]] = [("true", _("Yes")), ("false", _("No"))]
         others = Segment.objects.order_by("name")
         if exclude_segment is not None:
             others = others.exclude(pk=exclude_segment)
         segments = [(str(segment.pk), segment.name) for segment in others]
-        standard_choices = {
+        standard_choices: dict[str, list[tuple[str, Any]]] = {
             "flag": yes_no,
             "source": list(ContactSource.choices),
             "channels": list(ChannelType.choices),
@@ -151,7 +159,7 @@ class Catalog:
         self.custom: list[FieldSpec] = []
         for custom in custom_fields_load().values():
             kind = CUSTOM_KINDS.get(custom.type, "text")
-            choices = yes_no if kind == "boolean" else []
+            choices: list[tuple[str, Any]] = yes_no if kind == "boolean" else []
             if kind == "choice":
                 choices = [(value, value) for value in custom.allowed_values]
             spec = FieldSpec(f"fields.{custom.pk}", custom.name, kind, choices)

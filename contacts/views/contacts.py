@@ -7,19 +7,32 @@ Views parse input with forms and call the services in `contacts.services` /
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Upper
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from config.core.errors import form_error
 from config.core.roles import Role, has_role, role_required
-from contacts import custom_fields, services, unsubscribed
+from contacts import contact_actions, custom_fields, services, unsubscribed
 from contacts import segments as segment_services
+from contacts.contact_actions import INLINE_MAX, BulkAction
 from contacts.errors import ContactError, ContactsRuleError
 from contacts.filters.compiler import FilterError, segment_contacts
-from contacts.forms import ContactFilterForm, ContactForm, CustomFieldForm, UnsubscribedAddForm
+from contacts.forms import (
+    BulkActionForm,
+    ContactFilterForm,
+    ContactForm,
+    CustomFieldForm,
+    UnsubscribedAddForm,
+)
 from contacts.models import (
     ChannelType,
     Contact,
@@ -29,11 +42,18 @@ from contacts.models import (
     SegmentKind,
     Unsubscribed,
 )
-from contacts.paging import keyset_page, page_count
+from contacts.paging import (
+    PAGE_SIZES,
+    capped_count,
+    keyset_page,
+    numbered_page,
+    page_count,
+    page_size,
+)
 from contacts.suppression import suppressions_for_contact
+from contacts.tasks import contacts_bulk_action
 
-# Detail pages show this many recent events and dynamic segments memberships.
-RECENT_EVENTS = 20
+# The detail page checks this many dynamic segments for membership.
 DYNAMIC_SEGMENTS_CHECKED = 50
 
 
@@ -54,31 +74,263 @@ def _query_without(request, *names: str) -> str:
     return params.urlencode()
 
 
+# The list's sortable columns: ?sort=<key> ascending, ?sort=-<key> descending. Each leads with
+# an indexed expression (upper(last_name), email, phone, created_at) and ends on the primary
+# key, so pages are stable when values repeat.
+SORTS = {
+    "name": (Upper("last_name"), Upper("first_name")),
+    "email": (F("email"),),
+    "phone": (F("phone"),),
+    "created": (F("created_at"),),
+    "updated": (F("updated_at"),),
+}
+DEFAULT_SORT = "-created"
+SORT_LABELS = {
+    "name": pgettext_lazy("person", "Name"),
+    "email": gettext_lazy("Email"),
+    "phone": gettext_lazy("Phone"),
+    "created": gettext_lazy("Created"),
+    "updated": gettext_lazy("Updated"),
+}
+
+
+def _sort_key(params) -> str:
+    sort = params.get("sort") or DEFAULT_SORT
+    return sort if sort.lstrip("-") in SORTS else DEFAULT_SORT
+
+
+def _sorted(queryset, sort: str):
+    descending = sort.startswith("-")
+    expressions = SORTS[sort.lstrip("-")]
+    order = [e.desc() if descending else e.asc() for e in expressions]
+    order.append(F("pk").desc() if descending else F("pk").asc())
+    return queryset.order_by(*order)
+
+
+def _sort_headers(request, sort: str) -> list[dict]:
+    """Column headers: the link that sorts by each (the current one flips direction)."""
+    headers = []
+    for key, label in SORT_LABELS.items():
+        current = sort.lstrip("-") == key
+        descending = sort.startswith("-")
+        params = request.GET.copy()
+        params.pop("page", None)
+        params["sort"] = ("" if descending else "-") + key if current else key
+        headers.append(
+            {
+                "key": key,
+                "label": label,
+                "url": "?" + params.urlencode(),
+                "aria_sort": ("descending" if descending else "ascending") if current else "",
+            }
+        )
+    return headers
+
+
+def _contact_selection(form: ContactFilterForm, request):
+    try:
+        return form.apply(Contact.objects.all()) if form.is_bound else Contact.objects.alive()
+    except FilterError as exc:
+        messages.error(
+            request,
+            _("The segment's saved filter is broken (%(error)s); fix it first.") % {"error": exc},
+        )
+        return Contact.objects.none()
+
+
+# The list's own parameters, kept apart from its filters.
+LIST_PARAMS = ("sort", "size", "page")
+
+
 @role_required(Role.VIEWER)
 def contact_list(request):
-    form = ContactFilterForm(request.GET or None)
-    try:
-        queryset = form.apply(Contact.objects.all()) if form.is_bound else Contact.objects.alive()
-    except FilterError as exc:
-        messages.error(request, f"The segment's saved filter is broken ({exc}); fix it first.")
-        queryset = Contact.objects.none()
-    page = keyset_page(queryset, request.GET)
-    count, exact = page_count(queryset, page)
+    filters = request.GET.copy()
+    for name in LIST_PARAMS:
+        filters.pop(name, None)
+    form = ContactFilterForm(filters or None)
+    queryset = _contact_selection(form, request)
+    sort = _sort_key(request.GET)
+    size = page_size(request.GET)
+    page = numbered_page(_sorted(queryset, sort), request.GET, size=size)
+    can_write = has_role(request.user, Role.MARKETER)
     return render(
         request,
         "contacts/contact_list.html",
         {
             "form": form,
             "page": page,
-            "count": count,
-            "count_exact": exact,
+            "sort": sort,
+            "size": size,
+            "sizes": PAGE_SIZES,
+            "headers": _sort_headers(request, sort),
             "filtered": form.is_bound and any(form.data.get(k) for k in form.fields),
-            "base_query": _query_without(request, "after", "before"),
+            "filter_query": filters.urlencode(),
+            "list_query": request.GET.urlencode(),
+            "base_query": _query_without(request, "page"),
+            "size_params": [
+                (key, value)
+                for key, values in request.GET.lists()
+                if key not in ("size", "page")
+                for value in values
+            ],
             "any_contacts": page.rows or Contact.objects.exists(),
             "export_segment": form.cleaned_data.get("segment") if form.is_bound else None,
-            "can_write": has_role(request.user, Role.MARKETER),
+            "can_write": can_write,
+            "bulk_form": BulkActionForm() if can_write else None,
+            "bulk_actions": BulkAction.choices,
         },
     )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def contact_bulk(request):
+    """A bulk action from the contact list. Deleting, unsubscribing and anything applied to
+    every contact a filter matches first shows a page that says how many, and runs when
+    that page is submitted (`confirmed=1`)."""
+    form = BulkActionForm(request.POST)
+    # Back to the list as it was: its filters, sort, page size and page.
+    list_query = QueryDict(request.POST.get("list_query", "")).urlencode()
+    back = reverse("contacts_home") + (f"?{list_query}" if list_query else "")
+    if not form.is_valid():
+        problems = [str(error) for errors in form.errors.values() for error in errors]
+        messages.error(request, " ".join(problems))
+        return redirect(back)
+    data = form.cleaned_data
+    selection = form.selection()
+    count = capped_count(selection.filter(deleted_at__isnull=True), cap=10**9)[0]
+    action = data["action"]
+    confirm = action in (BulkAction.DELETE, BulkAction.UNSUBSCRIBE) or form.everyone
+    if confirm and request.POST.get("confirmed") != "1":
+        return render(
+            request,
+            "contacts/contact_bulk_confirm.html",
+            {
+                "form": form,
+                "action": action,
+                "count": count,
+                "question": _bulk_question(action, count, data),
+                "ids": data["ids"],
+                "back": back,
+                "list_query": list_query,
+            },
+        )
+    if form.everyone and count > INLINE_MAX:
+        transaction.on_commit(
+            lambda: contacts_bulk_action.delay(
+                action=action,
+                filter_query=data["filter"],
+                tag=data["tag"],
+                segment_id=data["segment"].pk if data["segment"] else None,
+                reason=_unsubscribe_reason(request),
+                actor_id=request.user.pk,
+            )
+        )
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s contact is being updated in the background; "
+                "refresh the list in a minute.",
+                "%(count)s contacts are being updated in the background; "
+                "refresh the list in a minute.",
+                count,
+            )
+            % {"count": number_format(count, force_grouping=True)},
+        )
+        return redirect(back)
+    try:
+        result = contact_actions.contacts_bulk_apply(
+            selection=selection,
+            action=action,
+            tag=data["tag"],
+            segment=data["segment"],
+            reason=_unsubscribe_reason(request),
+            actor_id=request.user.pk,
+        )
+    except ContactsRuleError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, bulk_report(result))
+    return redirect(back)
+
+
+def _unsubscribe_reason(request) -> str:
+    return f"Unsubscribed from the contact list by {request.user.get_username()}"
+
+
+def _bulk_question(action: str, count: int, data: dict) -> str:
+    values = {
+        "count": number_format(count, force_grouping=True),
+        "tag": data.get("tag") or "",
+        "segment": data["segment"].name if data.get("segment") else "",
+    }
+    questions = {
+        BulkAction.DELETE: ngettext(
+            "Delete %(count)s contact?", "Delete %(count)s contacts?", count
+        ),
+        BulkAction.UNSUBSCRIBE: ngettext(
+            "Unsubscribe %(count)s contact from email?",
+            "Unsubscribe %(count)s contacts from email?",
+            count,
+        ),
+        BulkAction.TAG_ADD: ngettext(
+            "Add tag “%(tag)s” to %(count)s contact?",
+            "Add tag “%(tag)s” to %(count)s contacts?",
+            count,
+        ),
+        BulkAction.TAG_REMOVE: ngettext(
+            "Remove tag “%(tag)s” from %(count)s contact?",
+            "Remove tag “%(tag)s” from %(count)s contacts?",
+            count,
+        ),
+        BulkAction.SEGMENT_ADD: ngettext(
+            "Add %(count)s contact to the segment “%(segment)s”?",
+            "Add %(count)s contacts to the segment “%(segment)s”?",
+            count,
+        ),
+    }
+    return questions[action] % values
+
+
+def bulk_report(result) -> str:
+    """What a bulk action did, for the flash message."""
+    values = {
+        "count": number_format(result.changed, force_grouping=True),
+        "tag": result.tag,
+        "segment": result.segment_name,
+    }
+    n = result.changed
+    if result.action == BulkAction.TAG_ADD:
+        text = ngettext(
+            "Tag “%(tag)s” added to %(count)s contact.",
+            "Tag “%(tag)s” added to %(count)s contacts.",
+            n,
+        )
+    elif result.action == BulkAction.TAG_REMOVE:
+        text = ngettext(
+            "Tag “%(tag)s” removed from %(count)s contact.",
+            "Tag “%(tag)s” removed from %(count)s contacts.",
+            n,
+        )
+    elif result.action == BulkAction.SEGMENT_ADD:
+        text = ngettext(
+            "%(count)s contact added to the segment “%(segment)s”.",
+            "%(count)s contacts added to the segment “%(segment)s”.",
+            n,
+        )
+    elif result.action == BulkAction.UNSUBSCRIBE:
+        text = ngettext(
+            "%(count)s email address added to the unsubscribed list.",
+            "%(count)s email addresses added to the unsubscribed list.",
+            n,
+        )
+    else:
+        text = ngettext(
+            "%(count)s contact deleted. Each can be restored from its page.",
+            "%(count)s contacts deleted. Each can be restored from its page.",
+            n,
+        )
+    return text % values
 
 
 @role_required(Role.VIEWER)
@@ -95,12 +347,15 @@ def contact_detail(request, pk: int):
         for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC)[:DYNAMIC_SEGMENTS_CHECKED]
         if _in_dynamic_segment(segment, contact)
     ]
-    events = list(contact.events.select_related("event_type")[:RECENT_EVENTS])
-    for event in events:
-        # Pairs made here: in a template, `params.items` finds a parameter named "items"
-        # before the dict method.
-        event.param_pairs = list(event.params.items()) if isinstance(event.params, dict) else []
     suppressions = suppressions_for_contact(email=contact.email, phone=contact.phone)
+    for suppression in suppressions:
+        # "hard bounce: 550 no such user; SES": the reason, the server's words, the source.
+        why = str(suppression.get_reason_display()).lower()
+        if suppression.detail:
+            why += f": {Truncator(suppression.detail).chars(200)}"
+        if suppression.source:
+            why += f"; {suppression.source}"
+        suppression.why = why
     return render(
         request,
         "contacts/contact_detail.html",
@@ -112,7 +367,6 @@ def contact_detail(request, pk: int):
             "field_values": field_values,
             "static_segments": static_segments,
             "dynamic_segments": dynamic_segments,
-            "events": events,
             "unsubscribed": bool(contact.email)
             and Unsubscribed.objects.filter(email=contact.email).exists(),
             "can_write": has_role(request.user, Role.MARKETER),
@@ -157,11 +411,14 @@ def _contact_form_page(request, *, contact):
             if contact is None and not created:
                 messages.info(
                     request,
-                    f"A contact with this email, phone or external id existed: {saved} was "
-                    "updated instead of creating a duplicate.",
+                    _(
+                        "A contact with this email, phone or external id existed: %(name)s "
+                        "was updated instead of creating a duplicate."
+                    )
+                    % {"name": saved},
                 )
             else:
-                messages.success(request, f"Contact {saved} saved.")
+                messages.success(request, _("Contact %(name)s saved.") % {"name": saved})
             return redirect(saved.get_absolute_url())
     return render(request, "contacts/contact_form.html", {"form": form, "contact": contact})
 
@@ -195,9 +452,11 @@ def contact_delete(request, pk: int):
     erase = request.POST.get("erase") == "1"
     services.contact_delete(contact=contact, erase=erase)
     if erase:
-        messages.success(request, "Contact deleted and personal data erased.")
+        messages.success(request, _("Contact deleted and personal data erased."))
     else:
-        messages.success(request, f"Contact {contact} deleted. It can be restored.")
+        messages.success(
+            request, _("Contact %(name)s deleted. It can be restored.") % {"name": contact}
+        )
     return redirect(reverse("contact_detail", args=[pk]))
 
 
@@ -206,7 +465,7 @@ def contact_delete(request, pk: int):
 def contact_restore(request, pk: int):
     contact = get_object_or_404(Contact, pk=pk)
     services.contact_restore(contact=contact)
-    messages.success(request, f"Contact {contact} restored.")
+    messages.success(request, _("Contact %(name)s restored.") % {"name": contact})
     return redirect(contact.get_absolute_url())
 
 
@@ -233,7 +492,9 @@ def custom_field_create(request):
         and form.is_valid()
         and _custom_field_call(form, custom_fields.custom_field_create, **form.cleaned_data)
     ):
-        messages.success(request, f"Custom field {form.cleaned_data['name']} created.")
+        messages.success(
+            request, _("Custom field %(name)s created.") % {"name": form.cleaned_data["name"]}
+        )
         return redirect("custom_field_list")
     return render(request, "contacts/custom_field_form.html", {"form": form})
 
@@ -251,7 +512,7 @@ def custom_field_edit(request, pk: int):
             form, custom_fields.custom_field_update, field=field, **form.cleaned_data
         )
     ):
-        messages.success(request, f"Custom field {field.name} saved.")
+        messages.success(request, _("Custom field %(name)s saved.") % {"name": field.name})
         return redirect("custom_field_list")
     return render(request, "contacts/custom_field_form.html", {"form": form, "field": field})
 
@@ -280,9 +541,13 @@ def custom_field_delete(request, pk: int):
     try:
         custom_fields.custom_field_delete(field=field)
     except ContactsRuleError as exc:
-        messages.error(request, f"Custom field {field.name} was not deleted: {exc.message}.")
+        messages.error(
+            request,
+            _("Custom field %(name)s was not deleted: %(problem)s.")
+            % {"name": field.name, "problem": exc.message},
+        )
     else:
-        messages.success(request, f"Custom field {field.name} deleted.")
+        messages.success(request, _("Custom field %(name)s deleted.") % {"name": field.name})
     return redirect("custom_field_list")
 
 
@@ -335,11 +600,16 @@ def unsubscribed_add(request):
     stored = len(lines) - len(result["failed"])
     if stored:
         already = result["alreadyUnsubscribed"]
-        messages.success(
-            request,
-            f"{result['added']} address(es) added to the unsubscribed list"
-            + (f", {already} already on it." if already else "."),
-        )
+        text = ngettext(
+            "%(count)s address added to the unsubscribed list.",
+            "%(count)s addresses added to the unsubscribed list.",
+            result["added"],
+        ) % {"count": result["added"]}
+        if already:
+            text += " " + ngettext(
+                "%(count)s was already on it.", "%(count)s were already on it.", already
+            ) % {"count": already}
+        messages.success(request, text)
     if result["failed"]:
         # Keep only the refused lines in the box, so the marketer fixes them and resubmits.
         failures = [
@@ -361,7 +631,7 @@ def unsubscribed_add(request):
 def unsubscribed_remove(request):
     emails = request.POST.getlist("email")
     if not emails:
-        messages.error(request, "Choose the addresses to remove.")
+        messages.error(request, _("Choose the addresses to remove."))
         return _back(request, "unsubscribed_list")
     try:
         result = unsubscribed.unsubscribed_remove(emails=emails)
@@ -369,6 +639,12 @@ def unsubscribed_remove(request):
         messages.error(request, exc.message)
     else:
         messages.success(
-            request, f"{result['removed']} address(es) removed from the unsubscribed list."
+            request,
+            ngettext(
+                "%(count)s address removed from the unsubscribed list.",
+                "%(count)s addresses removed from the unsubscribed list.",
+                result["removed"],
+            )
+            % {"count": result["removed"]},
         )
     return _back(request, "unsubscribed_list")

@@ -3,12 +3,16 @@ its live reach. Writes go through `contacts.segments`; the filter language is ju
 `contacts.filters.compiler` alone."""
 
 import json
+import re
+import secrets
 
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from config.core.errors import form_error
@@ -52,7 +56,11 @@ def segment_reach_badge(request, pk: int):
     except FilterError as exc:
         # The path quotes keys of a filter someone typed: escaped like any user text.
         return HttpResponse(format_html('<span class="error">filter error at {}</span>', exc.path))
-    return HttpResponse(format_html('<span data-testid="segment-reach">{}</span>', f"{reach:,}"))
+    return HttpResponse(
+        format_html(
+            '<span data-testid="segment-reach">{}</span>', number_format(reach, force_grouping=True)
+        )
+    )
 
 
 @role_required(Role.MARKETER)
@@ -64,7 +72,7 @@ def segment_create(request):
         except ContactsRuleError as exc:
             form_error(form, exc)
         else:
-            messages.success(request, f"Segment {segment.name} created.")
+            messages.success(request, gettext("Segment %(name)s created.") % {"name": segment.name})
             return redirect("segment_detail", pk=segment.pk)
     return render(request, "contacts/segment_form.html", {"form": form})
 
@@ -79,7 +87,7 @@ def segment_edit(request, pk: int):
         except ContactsRuleError as exc:
             form_error(form, exc)
         else:
-            messages.success(request, f"Segment {segment.name} saved.")
+            messages.success(request, gettext("Segment %(name)s saved.") % {"name": segment.name})
             return redirect("segment_detail", pk=segment.pk)
     return render(request, "contacts/segment_form.html", {"form": form, "segment": segment})
 
@@ -91,9 +99,13 @@ def segment_delete(request, pk: int):
     try:
         segment_services.segment_delete(segment=segment)
     except ContactsRuleError as exc:
-        messages.error(request, f"Segment {segment.name} was not deleted: {exc.message}.")
+        messages.error(
+            request,
+            gettext("Segment %(name)s was not deleted: %(problem)s.")
+            % {"name": segment.name, "problem": exc.message},
+        )
         return redirect("segment_detail", pk=pk)
-    messages.success(request, f"Segment {segment.name} deleted.")
+    messages.success(request, gettext("Segment %(name)s deleted.") % {"name": segment.name})
     return redirect("segments_home")
 
 
@@ -143,7 +155,9 @@ def _resolve_members(items: list[str]) -> tuple[list[int], list[dict]]:
             continue
         email, problem = email_normalise(item)
         if problem:
-            problems.append({"item": item, "reason": "neither a contact id nor an email address"})
+            problems.append(
+                {"item": item, "reason": gettext("neither a contact id nor an email address")}
+            )
         else:
             emails[email] = item
     if emails:
@@ -157,7 +171,9 @@ def _resolve_members(items: list[str]) -> tuple[list[int], list[dict]]:
             if email in found:
                 ids.extend(found[email])
             else:
-                problems.append({"item": item, "reason": "no contact has this email address"})
+                problems.append(
+                    {"item": item, "reason": gettext("no contact has this email address")}
+                )
     return list(dict.fromkeys(ids)), problems
 
 
@@ -194,17 +210,25 @@ def members_add(request, pk: int):
             return _static_page(request, segment, form=form, status=400)
         attached, already = result["attached"], result["alreadyMembers"]
         problems += [
-            {"item": str(key), "reason": "no active contact has this id"}
+            {"item": str(key), "reason": gettext("no active contact has this id")}
             for key in result["notFound"]
         ]
     if problems:
         report = {"attached": attached, "already": already, "problems": problems}
         retry = MembersAddForm(initial={"contacts": "\n".join(p["item"] for p in problems)})
         return _static_page(request, segment, form=retry, report=report, status=400)
+    text = ngettext(
+        "%(count)s contact added to %(name)s.",
+        "%(count)s contacts added to %(name)s.",
+        attached,
+    ) % {"count": attached, "name": segment.name}
+    if already:
+        text += " " + ngettext(
+            "%(count)s was already in it.", "%(count)s were already in it.", already
+        ) % {"count": already}
     messages.success(
         request,
-        f"{attached} contact(s) added to {segment.name}"
-        + (f", {already} already in it." if already else "."),
+        text,
     )
     return redirect("segment_detail", pk=pk)
 
@@ -223,9 +247,17 @@ def members_remove(request, pk: int):
             messages.error(request, exc.message)
             return redirect("segment_detail", pk=pk)
     else:
-        messages.error(request, "Choose the contacts to remove.")
+        messages.error(request, gettext("Choose the contacts to remove."))
         return redirect("segment_detail", pk=pk)
-    messages.success(request, f"{result['detached']} contact(s) removed from {segment.name}.")
+    messages.success(
+        request,
+        ngettext(
+            "%(count)s contact removed from %(name)s.",
+            "%(count)s contacts removed from %(name)s.",
+            result["detached"],
+        )
+        % {"count": result["detached"], "name": segment.name},
+    )
     return redirect("segment_detail", pk=pk)
 
 
@@ -260,7 +292,7 @@ class BuiltFilter:
             return built
         built.filter, built.skipped = filter_from_rows(built.rows, built.combinator, strict=strict)
         if strict and any(row.error for row in built.rows):
-            built.error = "Some conditions need a value."
+            built.error = gettext("Some conditions need a value.")
             built.filter = None
         else:
             built.json_text = _pretty(built.filter)
@@ -354,6 +386,9 @@ def filter_reach_preview(request):
     )
 
 
+ROW_ID = re.compile(r"[a-z0-9]{1,16}")
+
+
 @role_required(Role.VIEWER)
 def filter_row(request):
     """One builder row, for "Add a condition" and when a row's field changes (its operators
@@ -364,11 +399,21 @@ def filter_row(request):
         request.GET.get("field", ""), request.GET.get("op", ""), request.GET.get("value", "")
     )
     if request.GET.get("field") and row.spec.key != request.GET.get("field"):
-        row.error = "unknown field"
+        row.error = gettext("unknown field")
+    # A re-rendered row keeps its id, so focus can return to the control the marketer was on;
+    # a new row gets a fresh one.
+    row_id = request.GET.get("row", "")
+    if not ROW_ID.fullmatch(row_id):
+        row_id = "n" + secrets.token_hex(4)
     response = render(
         request,
         "contacts/_filter_row.html",
-        {"row": row, "catalog": catalog, "segment_id": segment_id if segment_id.isdigit() else ""},
+        {
+            "row": row,
+            "row_id": row_id,
+            "catalog": catalog,
+            "segment_id": segment_id if segment_id.isdigit() else "",
+        },
     )
     # The row's operators changed under the marketer's eyes: recount with the new row.
     response["HX-Trigger-After-Settle"] = "filterChanged"
@@ -389,5 +434,5 @@ def segment_filter_save(request, pk: int):
         built.place_error(path, exc.message)
         segment.refresh_from_db()
         return _dynamic_page(request, segment, built=built, status=400)
-    messages.success(request, f"Filter of {segment.name} saved.")
+    messages.success(request, gettext("Filter of %(name)s saved.") % {"name": segment.name})
     return redirect("segment_detail", pk=pk)

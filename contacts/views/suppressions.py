@@ -6,6 +6,7 @@ contacts.suppression.
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from config.core.errors import form_error
@@ -75,9 +76,16 @@ def suppression_add(request):
         return _suppression_page(request, form=form, status=400)
     address = address_normalise(form.cleaned_data["channel"], form.cleaned_data["address"])
     if added:
-        messages.success(request, f"{address} is suppressed: no message will reach it.")
+        messages.success(
+            request,
+            gettext("%(address)s is suppressed: no message will reach it.") % {"address": address},
+        )
     else:
-        messages.info(request, f"{address} was already suppressed; its first reason stays.")
+        messages.info(
+            request,
+            gettext("%(address)s was already suppressed; its first reason stays.")
+            % {"address": address},
+        )
     return _back(request, "suppression_list")
 
 
@@ -87,8 +95,12 @@ def suppression_lift_view(request, pk: int):
     suppression = get_object_or_404(Suppression, pk=pk)
     if suppression_lift(suppression=suppression, user=request.user):
         messages.success(
-            request, f"{suppression.address} is no longer suppressed; messages may reach it again."
+            request,
+            gettext("%(address)s is no longer suppressed; messages may reach it again.")
+            % {"address": suppression.address},
         )
     else:
-        messages.info(request, f"{suppression.address} was already lifted.")
+        messages.info(
+            request, gettext("%(address)s was already lifted.") % {"address": suppression.address}
+        )
     return _back(request, "suppression_list")

@@ -7,16 +7,16 @@ window.addEventListener("DOMContentLoaded", function () {
   var data = JSON.parse(source.textContent);
   var labels = data.labels.map(function (iso) {
     var d = new Date(iso);
-    return d.toLocaleDateString(undefined, {month: "short", day: "numeric"}) + " " +
-      d.toLocaleTimeString(undefined, {hour: "2-digit", minute: "2-digit"});
+    return d.toLocaleDateString(document.documentElement.lang || undefined, {month: "short", day: "numeric"}) + " " +
+      d.toLocaleTimeString(document.documentElement.lang || undefined, {hour: "2-digit", minute: "2-digit"});
   });
   window.heraldTimeline = new Chart(canvas, {
     type: "bar",
     data: {
       labels: labels,
       datasets: [
-        {label: "Opens", data: data.opens, backgroundColor: "#1e88e5"},
-        {label: "Clicks", data: data.clicks, backgroundColor: "#43a047"}
+        {label: canvas.getAttribute("data-opens-label") || "Opens", data: data.opens, backgroundColor: "#1e88e5"},
+        {label: canvas.getAttribute("data-clicks-label") || "Clicks", data: data.clicks, backgroundColor: "#43a047"}
       ]
     },
     options: {
