@@ -92,11 +92,7 @@ def test_contact_list_in_ukrainian(browser, live_server, marketer):
     context = browser.new_context(base_url=live_server.url, locale="uk-UA")
     try:
         ukrainian = context.new_page()
-        open_page(ukrainian, "/login/")
-        ukrainian.locator("input[name=username]").fill(marketer.username)
-        ukrainian.locator("input[name=password]").fill(PASSWORD)
-        ukrainian.locator("form button[type=submit]").click()
-        ukrainian.wait_for_load_state()
+        log_in(ukrainian, marketer.username, PASSWORD)
         open_page(ukrainian, "/contacts/")
         expect(ukrainian.get_by_role("heading", level=1)).to_have_text("Контакти")
         expect(ukrainian.get_by_test_id("contact-count")).to_contain_text("3 контакти")

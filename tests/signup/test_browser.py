@@ -233,10 +233,7 @@ def test_marketer_pages_in_ukrainian(browser, live_server, marketer, signup):
     ContactFactory()
     context, uk = visitor(browser, live_server, locale="uk-UA")
     try:
-        uk.goto("/login/")
-        uk.locator("input[name=username]").fill(marketer.username)
-        uk.locator("input[name=password]").fill(PASSWORD)
-        uk.locator("button[type=submit]").click()
+        log_in(uk, marketer.username, PASSWORD)
         open_page(uk, "/forms/")
         expect(uk.get_by_role("heading", name="Форми підписки", level=1)).to_be_visible()
         open_page(uk, f"/forms/{signup.pk}/stats/")

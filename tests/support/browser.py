@@ -142,11 +142,17 @@ def open_page(page: "Page", path: str) -> None:
 
 
 def log_in(page: "Page", username: str, password: str) -> None:
-    """Log in through the login form and wait until the dashboard has loaded."""
+    """Log in through the login form and wait until the workspace has loaded.
+
+    The form is found by its fields' names, not their labels, so that it works whatever
+    language the browser asks for (a `locale="uk-UA"` context gets the page in Ukrainian).
+    """
     from playwright.sync_api import expect
 
     open_page(page, "/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    form = page.locator("form[action='/login/']")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[data-testid=logout]")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
