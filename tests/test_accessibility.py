@@ -51,6 +51,7 @@ NOT_PAGES = {
     "logout": "POST target",
     # Contacts
     "contact_delete": "POST target",
+    "contact_bulk": "POST target (the list's bulk actions)",
     "contact_restore": "POST target",
     "custom_field_delete": "POST target",
     "unsubscribed_add": "POST target",
@@ -66,6 +67,10 @@ NOT_PAGES = {
     "segment_members_remove": "POST target",
     "import_progress": "htmx fragment",
     "import_failures_csv": "CSV download",
+    "campaign_report_people_csv": "CSV download",
+    "campaign_test_send": "POST target",
+    "signup_delete": "POST target",
+    "signup_embed_js": "the embed script of a subscription form",
     "contacts_export_csv": "CSV download",
     "contact_confirm": "public page of a subscriber (double opt-in link)",
     # Integrations
@@ -108,6 +113,9 @@ NOT_PAGES = {
     "workflow_pause": "POST target",
     "workflow_delete": "POST target",
     "workflow_simulate": "htmx fragment",
+    "workflow_event_type_picker": "htmx fragment (a new event type, in place in the editor)",
+    "workflow_param_row": "htmx fragment (a condition row of the trigger)",
+    "workflow_contact_row": "htmx fragment (a condition row of a contact check)",
     "workflow_settings": "POST target",
     "event_type_edit": "POST target (the event types page edits in place)",
 }
@@ -131,6 +139,8 @@ class Site:
     order: Any
     workflow: Any
     workflow_run: Any
+    signup: Any
+    mapping_job: Any
 
 
 # Page name → the reverse() arguments from the data (no entry: no arguments).
@@ -161,6 +171,15 @@ PAGE_ARGS: dict[str, Callable[[Site], list[Any]]] = {
     "workflow_detail": lambda s: [s.workflow.pk],
     "workflow_runs": lambda s: [s.workflow.pk],
     "workflow_run_detail": lambda s: [s.workflow_run.pk],
+    "campaign_report_people": lambda s: [s.campaign.pk, "clicked"],
+    "import_mapping": lambda s: [s.mapping_job.session_id],
+    "signup_edit": lambda s: [s.signup.pk],
+    "signup_stats": lambda s: [s.signup.pk],
+    # The public pages of a subscription form (what a visitor sees, framed or not).
+    "signup_page": lambda s: [s.signup.key],
+    "signup_thanks": lambda s: [s.signup.key],
+    "signup_frame": lambda s: [s.signup.key],
+    "signup_frame_thanks": lambda s: [s.signup.key],
 }
 # Pages a marketer may not open (the admin's settings).
 ADMIN_ONLY = {
@@ -225,14 +244,18 @@ def build_site() -> Site:
     """Realistic data: the demo shop plus a campaign that has sent (with its report), a
     template with versions and a language, a workflow that ran, an import with failures, an
     order, a promo code pool, an integration; long names where marketers write long names."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     from campaigns.analytics import stats_refresh
     from campaigns.models import Delivery
     from campaigns.promo.services import promo_codes_add, promo_pool_create
+    from contacts.imports import csv_upload_start
     from contacts.models import Contact, CustomField, ImportFailure, ImportJob, Segment
     from integrations.services import integration_save
     from marketing.demo import load_demo
     from marketing.models import Event, EventType, Order
     from marketing.orders import orders_upsert
+    from marketing.signup.services import signup_form_create
     from marketing.workflows.models import WorkflowRun
     from marketing.workflows.triggers import workflows_start_for_event
     from templates.languages import template_language_create
@@ -317,6 +340,29 @@ def build_site() -> Site:
         values={"host": "smtp.demo-shop.example", "port": 587, "security": "starttls"},
     )
 
+    signup = signup_form_create(
+        name="Spring newsletter for gardeners and everyone who grows vegetables at home",
+        key="spring-garden",
+        fields=[
+            {"key": "email", "label": "Your email", "required": True},
+            {"key": "first_name", "label": "First name", "required": True},
+            {"key": "phone", "label": "Phone (for delivery updates)", "required": False},
+        ],
+        consent_enabled=True,
+        consent_text="I agree to get the spring newsletter and can unsubscribe at any time.",
+        tags=["spring", "garden"],
+        thank_you_message="Thank you! Check your inbox to confirm your subscription.",
+    )
+    mapping_job = csv_upload_start(
+        uploaded=SimpleUploadedFile(
+            "spring-fair-visitors.csv",
+            "Email;Ім'я;Телефон;Місто;Interests\n"
+            "olena@example.com;Олена;+380501234567;Київ;garden|seeds\n"
+            "bohdan@example.com;Богдан;+380671112233;Львів;tools\n".encode("cp1251"),
+        ),
+        options={},
+    )
+
     workflow = make_workflow(chain({"kind": "exit", "label": "Say goodbye"}), event_key="signup")
     event_type = EventType.objects.get(key="signup")
     event = Event.objects.create(event_type=event_type, contact=contact, params={"plan": "pro"})
@@ -337,6 +383,8 @@ def build_site() -> Site:
         order=order,
         workflow=workflow,
         workflow_run=WorkflowRun.objects.filter(workflow=workflow).first(),
+        signup=signup,
+        mapping_job=mapping_job,
     )
 
 

@@ -165,7 +165,13 @@ def signup_frame(request: HttpRequest, key: str) -> HttpResponse:
 def _thanks(request: HttpRequest, key: str, *, framed: bool) -> HttpResponse:
     form = _live_form(key)
     with translation.override(form.language):
-        return render(request, "marketing/signup/thanks.html", _context(form, framed))
+        # In a frame the page itself sends the visitor on (signup_frame.js reads it).
+        redirect_after = form.redirect_url if framed else ""
+        return render(
+            request,
+            "marketing/signup/thanks.html",
+            _context(form, framed, redirect_after=redirect_after),
+        )
 
 
 def signup_thanks(request: HttpRequest, key: str) -> HttpResponse:
