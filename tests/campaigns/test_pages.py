@@ -3,6 +3,7 @@ services, lifecycle buttons, live reach and recurrence helpers, progress partial
 the dashboard tiles."""
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -253,7 +254,16 @@ def test_recurrence_helper_says_the_next_runs_in_plain_words(client, viewer):
     url = reverse("campaign_recurrence")
     page = client.get(url, {"cron": "0 9 * * 1", "timezone": "Europe/Berlin"}).content.decode()
     assert "At 09:00 AM, only on Monday" in page
-    assert page.count("Monday") >= 5 and "at 09:00" in page
+    # Each next run carries its weekday, then the date and time in the page's one style.
+    runs = re.findall(r"<li>([^<]*)</li>", page.split('data-testid="recurrence-next"')[1])
+    assert len(runs) >= 5
+    assert all(re.fullmatch(r"Monday, \d{4}-\d{2}-\d{2} 09:00", run) for run in runs), runs
+    ukrainian = client.get(
+        url, {"cron": "0 9 * * 1", "timezone": "Europe/Berlin"}, HTTP_ACCEPT_LANGUAGE="uk"
+    ).content.decode()
+    runs = re.findall(r"<li>([^<]*)</li>", ukrainian.split('data-testid="recurrence-next"')[1])
+    assert len(runs) >= 5
+    assert all(re.fullmatch(r"Понеділок, \d{2}\.\d{2}\.\d{4} 09:00", run) for run in runs), runs
     assert "Not a valid schedule" in client.get(url, {"cron": "0 25 * * *"}).content.decode()
 
 

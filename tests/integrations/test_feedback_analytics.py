@@ -177,9 +177,13 @@ def test_feedback_reaches_run_stats_the_crm_analytics_api_and_the_report_page(
     assert tiles["Opens (unique)"] == "2"
     assert tiles["Clicks (unique)"] == "1"
     row = re.search(r'data-testid="channel-row">(.*?)</tr>', page).group(1)
-    cells = re.findall(r'<td class="num">(\d+)</td>', row)
-    # Recipients, Sent, Delivered, Unique opens, Unique clicks, Bounces, Unsubscribes, Failed
-    assert cells == ["5", "5", "3", "2", "1", "2", "0", "0"]
+    cells = re.findall(r'<td class="num"[^>]*>(\d+)', row)
+    # Recipients, Sent, Delivered, Unique opens, Machine opens, Unique clicks, Bounces,
+    # Unsubscribes, Failed. Delivered is what the provider reported delivered: the two
+    # "delivered" reports and the complaint (it came from the inbox); the opens add nothing.
+    assert cells == ["5", "5", "3", "2", "0", "1", "2", "0", "0"]
+    assert re.search(r'data-testid="total-delivered">3<', page)
+    assert "as reported delivered by the provider" in page
 
 
 def test_a_bounce_alone_brings_an_old_run_back_into_the_incremental_refresh(
