@@ -1,5 +1,5 @@
 """The CRM campaigns API's campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
-`templateId`, `integrationId` (the seed's "Email service"), `schedule`, `recurring`, `status`,
+`templateId`, `integrationId` (the provider contract's "Email service" field), `schedule`, `recurring`, `status`,
 plus Herald's `steps`, `milestone` and `utm`) checked
 and turned into model values. Shared by the API and the marketer pages through the lifecycle
 services, so a rule is written once. Every problem names the body's field."""

@@ -302,7 +302,7 @@ HEALTH = OpenApiExample(
     },
 )
 
-# --- eSputnik v1 messages (seed 004) ----------------------------------------------------------
+# --- eSputnik v1 messages ----------------------------------------------------------
 
 SMARTSEND = OpenApiExample(
     "Send prepared message",
