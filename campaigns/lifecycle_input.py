@@ -1,7 +1,7 @@
 """The CRM campaigns API's campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
-`templateId`, `integrationId` (the provider contract's "Email service" field), `schedule`, `recurring`, `status`,
-plus Herald's `steps`, `milestone` and `utm`) checked
-and turned into model values. Shared by the API and the marketer pages through the lifecycle
+`templateId`, `integrationId` (the provider contract's "Email service" field), `schedule`,
+`recurring`, `status`, plus Herald's `steps`, `milestone` and `utm`) checked and turned into
+model values. Shared by the API and the marketer pages through the lifecycle
 services, so a rule is written once. Every problem names the body's field."""
 
 import datetime as dt
