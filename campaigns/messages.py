@@ -670,13 +670,7 @@ def template_test_send(
     """Send a template's saved draft to one address, marked as a test. The address does
     not become a contact; `contact` and `data` personalise the message as $contact and $data.
     The delivery is in the ledger (kind TEST) like any other message."""
-    if template.channel != ChannelType.EMAIL:
-        raise MessageError([("template", "only email templates can be test-sent to an address")])
-    address, problem = _normalise(ChannelType.EMAIL, email)
-    if problem:
-        raise MessageError([("email", problem)])
-    if address is None:  # validation gives an address or a problem
-        raise AssertionError("a valid address that is None")
+    address = _test_address(template, email)
     send_request = SendRequest.objects.create(
         kind=SendKind.TEST,
         # The engine marks the message as a test ("[Test] " subject, X-Herald-Test header).
@@ -697,6 +691,18 @@ def template_test_send(
     )
     send_request_enqueue(send_request_id=send_request.pk, deliveries=1)
     return delivery
+
+
+def _test_address(template: MessageTemplate, email: str) -> str:
+    """The address a test send of the template goes to, or the MessageError that says why not."""
+    if template.channel != ChannelType.EMAIL:
+        raise MessageError([("template", "only email templates can be test-sent to an address")])
+    address, problem = _normalise(ChannelType.EMAIL, email)
+    if problem:
+        raise MessageError([("email", problem)])
+    if address is None:  # validation gives an address or a problem
+        raise AssertionError("a valid address that is None")
+    return address
 
 
 def _campaign_template(campaign: Campaign) -> MessageTemplate | None:
@@ -723,13 +729,7 @@ def campaign_test_send(*, campaign: Campaign, email: str) -> Delivery:
     template = _campaign_template(campaign)
     if template is None:
         raise MessageError([("template", "choose the campaign's template first")])
-    if template.channel != ChannelType.EMAIL:
-        raise MessageError([("template", "only email templates can be test-sent to an address")])
-    address, problem = _normalise(ChannelType.EMAIL, email)
-    if problem:
-        raise MessageError([("email", problem)])
-    if address is None:  # validation gives an address or a problem
-        raise AssertionError("a valid address that is None")
+    address = _test_address(template, email)
     version = template.versions.order_by("-number").first()
     draft: dict[str, str] = {}
     if version is None:
