@@ -287,6 +287,27 @@ RFM_REQUEST = inline_serializer(
 )
 
 
+def _rfm_grid_json() -> dict:
+    """The grid in the API's declared shape (RFM_GRID): rfm.rfm_grid() also carries, for the
+    RFM page, each cell's RFMGroup and the groups with their segments, which are not JSON."""
+    grid = rfm.rfm_grid()
+    return {
+        "rows": [
+            {
+                "recency": row["recency"],
+                "cells": [
+                    {key: cell[key] for key in ("recency", "frequency", "contacts", "revenue")}
+                    for cell in row["cells"]
+                ],
+            }
+            for row in grid["rows"]
+        ],
+        "contacts": grid["contacts"],
+        "revenue": grid["revenue"],
+        "computed_at": grid["computed_at"],
+    }
+
+
 class RFMView(APIView):
     """GET: the 5 x 5 recency x frequency grid. POST {"recompute": true}: recompute now;
     POST {"segmentName", "cells": ["5-4", ...]}: save cells as a dynamic segment."""
@@ -295,7 +316,7 @@ class RFMView(APIView):
 
     @extend_schema(summary="The RFM grid", responses={200: RFM_GRID})
     def get(self, request):
-        return Response(rfm.rfm_grid())
+        return Response(_rfm_grid_json())
 
     @extend_schema(
         summary="Recompute the RFM scores, or save grid cells as a segment",
@@ -309,7 +330,7 @@ class RFMView(APIView):
         data = request.data if isinstance(request.data, dict) else {}
         if data.get("recompute") in (True, "true", "1"):
             scored = rfm.rfm_recompute()
-            return Response({"scoredContacts": scored, **rfm.rfm_grid()})
+            return Response({"scoredContacts": scored, **_rfm_grid_json()})
         try:
             cells = rfm.cells_parse(data.get("cells"))
             segment = rfm.rfm_segment_create(name=data.get("segmentName"), cells=cells)

@@ -158,6 +158,24 @@ class SignupFormSerializer(serializers.ModelSerializer):
         return f"{settings.HERALD_BASE_URL}{reverse('signup_page', args=[form.key])}"
 
 
+class SignupFormInputSerializer(SignupFormSerializer):
+    """The request body of create and replace, for the schema only: SignupFormSerializer
+    without its read-only fields. The project does not split request and response components
+    (COMPONENT_SPLIT_REQUEST), so the shared component lists id, url, createdAt and updatedAt
+    as required and a request example would not validate against it."""
+
+    url = None  # type: ignore[assignment]
+    createdAt = None  # type: ignore[assignment]
+    updatedAt = None  # type: ignore[assignment]
+
+    class Meta(SignupFormSerializer.Meta):
+        fields = [
+            name
+            for name in SignupFormSerializer.Meta.fields
+            if name not in ("id", "url", "createdAt", "updatedAt")
+        ]
+
+
 class DayStatsSerializer(serializers.Serializer):
     day = serializers.DateField()
     views = serializers.IntegerField()
@@ -198,10 +216,12 @@ def _refused(exc: SignupFormError) -> ValidationError:
     create=extend_schema(
         description="Create a form. A key already used or a form without the email field is a "
         "400 naming the field.",
+        request=SignupFormInputSerializer,
         examples=[OpenApiExample("Newsletter form", value=FORM_EXAMPLE, request_only=True)],
     ),
     update=extend_schema(
         description="Replace a form's settings (every field; omitted ones take their defaults).",
+        request=SignupFormInputSerializer,
         examples=[OpenApiExample("Newsletter form", value=FORM_EXAMPLE, request_only=True)],
     ),
     destroy=extend_schema(description="Delete a form: its page answers 404 from then on."),
