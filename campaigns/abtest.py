@@ -71,7 +71,16 @@ ab_revenue = Signal()
 _T_DELIVERY = Delivery._meta.db_table
 # The rank of a contact in a run's hash order: the sign bit is masked (abs() of the smallest
 # bigint overflows).
-_HASH = "(hashtextextended(%s::text || ':' || a.id::text, 0) & 9223372036854775807)"
+_HASH_OF = "(hashtextextended({key}, 0) & 9223372036854775807)"
+_HASH = _HASH_OF.format(key="%s::text || ':' || a.id::text")
+
+
+def hash_rank(key: str) -> int:
+    """The same hash for one key (a workflow's A/B split ranks one run at a time): stable
+    across processes and releases, unlike Python's own hash()."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + _HASH_OF.format(key="%s"), [key])
+        return int(cursor.fetchone()[0])
 
 
 def letter(position: int) -> str:

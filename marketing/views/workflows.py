@@ -16,6 +16,7 @@ from contacts.filters.builder import Catalog
 from marketing.events import EventTypeError, event_type_create, event_types_builtin_ensure
 from marketing.models import EventType, Order, OrderStatus
 from marketing.workflows import graph as wf_graph
+from marketing.workflows import logic_blocks
 from marketing.workflows import services
 from marketing.workflows.forms import (
     ParamRow,
@@ -122,11 +123,13 @@ def _editor_context(request, workflow: Workflow, *, settings_form=None, step_for
     graph = workflow.draft_graph or wf_graph.empty_graph()
     step_forms = step_forms or {}
     rows = wf_graph.outline(graph)
+    split_figures = logic_blocks.split_figures(workflow_id=workflow.pk, graph=graph)
     for row in rows:
         step = row.get("step")
         if step is not None:
             row["form"] = step_forms.get(step["id"]) or StepForm(step=step, graph=graph)
             row["kind_label"] = wf_graph.STEP_KINDS.get(step["kind"], step["kind"])
+            row["split_figures"] = split_figures.get(step["id"])
     settings_form = settings_form or WorkflowSettingsForm.for_workflow(workflow)
     selected = settings_form["event_type"].value()
     return {
@@ -274,6 +277,7 @@ def workflow_simulate(request, pk: int):
             contact=form.cleaned_data["contact"],
             params=form.cleaned_data["params"],
             engaged=engaged,
+            workflow_id=workflow.pk,
         )
     return render(
         request,

@@ -26,6 +26,7 @@ from contacts.models import Segment
 from contacts.segments import SegmentError, segment_attach, segment_detach
 from contacts.services import ContactError, contact_update
 from marketing.workflows import graph as wf_graph
+from marketing.workflows import logic_blocks
 from marketing.workflows.conditions import contact_matches, param_matches, run_message_engaged
 from marketing.workflows.models import (
     Workflow,
@@ -96,8 +97,20 @@ def wait_until(step: dict, contact, now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(seconds=int(step["seconds"]))
 
 
-def condition_holds(step: dict, *, run: WorkflowRun) -> bool:
+def condition_verdict(step: dict, *, run: WorkflowRun) -> logic_blocks.Verdict:
     check = step.get("check") or {}
+    kind = check.get("type")
+    if kind == "order":
+        return logic_blocks.order_verdict(check, contact_id=run.contact_id, params=run.params or {})
+    if kind == "engagement":
+        return logic_blocks.engagement_verdict(
+            check, contact_id=run.contact_id, run_id=run.pk, now=timezone.now()
+        )
+    holds = _basic_condition_holds(check, run=run)
+    return logic_blocks.Verdict(holds, "")
+
+
+def _basic_condition_holds(check: dict, *, run: WorkflowRun) -> bool:
     kind = check.get("type")
     if kind == "contact":
         return contact_matches(run.contact_id, check.get("filter") or {})
@@ -219,19 +232,44 @@ def _promo_issue(step: dict, run: WorkflowRun) -> Outcome:
     return Outcome(next_step=step.get("next") or "", note=f"promo code {code} of {pool.key}")
 
 
+def _logic_wait(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
+    """Wait until a date (of the contact or the event) or for an allowed sending window."""
+    zone = contact_zone(run.contact)
+    if step["mode"] == "date":
+        plan = logic_blocks.date_wait_plan(
+            step, contact=run.contact, params=run.params or {}, zone=zone, now=now
+        )
+    else:
+        plan = logic_blocks.window_wait_plan(step, zone=zone, now=now)
+    return Outcome(
+        next_step=step.get("next") or "", wake_at=plan.until, note=plan.note, exit=plan.exit
+    )
+
+
 def execute_step(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
     kind = step.get("kind")
     if kind == "send":
         return _send(step, run)
+    if kind == "wait" and step.get("mode") in ("date", "window"):
+        return _logic_wait(step, run, now)
     if kind == "wait":
         until = wait_until(step, run.contact, now)
         return Outcome(
             next_step=step.get("next") or "", wake_at=until, note=f"until {until:%Y-%m-%d %H:%M %Z}"
         )
     if kind == "condition":
-        holds = condition_holds(step, run=run)
+        verdict = condition_verdict(step, run=run)
+        side = "yes" if verdict.holds else "no"
         return Outcome(
-            next_step=step.get("yes" if holds else "no") or "", note="yes" if holds else "no"
+            next_step=step.get(side) or "",
+            note=f"{side}: {verdict.reason}" if verdict.reason else side,
+        )
+    if kind == "split":
+        branch, note = logic_blocks.split_verdict(
+            step, workflow_id=run.workflow_id, run_id=run.pk, contact_id=run.contact_id
+        )
+        return Outcome(
+            next_step=branch.get("next") or "", note=note, extra={"branch": branch["key"]}
         )
     if kind in ("segment_add", "segment_remove"):
         return _segment(step, run)

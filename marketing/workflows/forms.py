@@ -17,6 +17,13 @@ from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
+from marketing.workflows.logic_forms import (
+    CONDITION_FIELDS,
+    SPLIT_FIELDS,
+    WAIT_FIELDS,
+    WAIT_MODES,
+    LogicStepForm,
+)
 from marketing.workflows.models import ReEntry, TriggerKind
 from marketing.workflows.scenarios import SCENARIOS
 from templates.models import MessageTemplate
@@ -217,7 +224,7 @@ WINDOW_DAYS = [
 ]
 
 
-class StepForm(forms.Form):
+class StepForm(LogicStepForm):
     """One step of any kind; only the fields of the step's kind are shown and used."""
 
     label = forms.CharField(max_length=100, required=False)
@@ -238,10 +245,7 @@ class StepForm(forms.Form):
         label=_("…on (none ticked: every day)"),
     )
     # wait
-    mode = forms.ChoiceField(
-        choices=[("duration", _("For a while")), ("time_of_day", _("Until a time of day"))],
-        required=False,
-    )
+    mode = forms.ChoiceField(choices=WAIT_MODES, required=False)
     amount = forms.IntegerField(min_value=1, max_value=527040, required=False)
     unit = forms.ChoiceField(
         choices=[("minutes", _("minutes")), ("hours", _("hours")), ("days", _("days"))],
@@ -302,6 +306,7 @@ class StepForm(forms.Form):
             if other["kind"] == "send"
         ]
         self.fields["field"].choices = _field_choices()
+        self.logic_setup()
         self.visible = self._visible(step)
 
     @staticmethod
@@ -338,14 +343,17 @@ class StepForm(forms.Form):
             "field": step.get("field", "firstName"),
             "url": step.get("url", ""),
             "pool": step.get("pool_id"),
-        } | ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
+        } | (
+            ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
+            | LogicStepForm.logic_initial(step)
+        )
 
     @staticmethod
     def _visible(step: dict) -> list[str]:
         kind = step["kind"]
         fields = {
             "send": ["template", "channel", "window_from", "window_to", "window_days", "next"],
-            "wait": ["mode", "amount", "unit", "time", "next"],
+            "wait": ["mode", "amount", "unit", "time", *WAIT_FIELDS, "next"],
             "condition": [
                 "check_type",
                 "filter",
@@ -354,9 +362,11 @@ class StepForm(forms.Form):
                 "value",
                 "event",
                 "message_step",
+                *CONDITION_FIELDS,
                 "yes",
                 "no",
             ],
+            "split": SPLIT_FIELDS,
             "segment_add": ["segment", "next"],
             "segment_remove": ["segment", "next"],
             "update_field": ["field", "value", "next"],
@@ -449,7 +459,8 @@ class StepForm(forms.Form):
     def clean(self):
         data = super().clean()
         data["window"] = None
-        if self.step["kind"] == "send" and (data.get("window_from") or data.get("window_to")):
+        windowed = self.step["kind"] == "send" or data.get("mode") == "window"
+        if windowed and (data.get("window_from") or data.get("window_to")):
             raw = {"from": data.get("window_from"), "to": data.get("window_to")}
             if data.get("window_days"):
                 raw["days"] = [int(day) for day in data["window_days"]]
@@ -462,13 +473,14 @@ class StepForm(forms.Form):
                 self.add_error(name, exc.message)
             else:
                 data["window"] = window.as_json() if window else None
+        self.logic_clean(data)
         return data
 
     def to_step(self) -> dict:
         data = self.cleaned_data
         step = {"id": self.step["id"], "kind": self.step["kind"], "label": data["label"].strip()}
         kind = step["kind"]
-        if kind not in ("condition", "exit"):
+        if kind not in ("condition", "split", "exit"):
             step["next"] = data["next"]
         if kind == "send":
             step["template_id"] = data["template"].pk if data.get("template") else None
@@ -506,7 +518,7 @@ class StepForm(forms.Form):
             step["url"] = data["url"]
         elif kind == "promo_issue":
             step["pool_id"] = data["pool"].pk if data.get("pool") else None
-        return step
+        return self.logic_step(step)
 
 
 class SimulateForm(forms.Form):

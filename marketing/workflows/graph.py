@@ -12,8 +12,10 @@ A send step may carry an allowed sending window, `"window": {"from": "09:00", "t
 "days": [1, 2, 3, 4, 5]}` (campaigns.send_rules): its message waits for the window's next
 opening in the contact's time zone.
 
-Every step but `condition` and `exit` has one `next` (empty = the run completes there); a
-condition has `yes` and `no`. Edges may point back (a loop) as long as the loop waits.
+Every step but `condition`, `split` and `exit` has one `next` (empty = the run completes
+there); a condition has `yes` and `no`; an A/B split has 2 to 5 `branches`, each with its own
+`next` (marketing.workflows.logic_blocks: those blocks' shapes and rules). Edges may point
+back (a loop) as long as the loop waits.
 """
 
 import copy
@@ -24,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
+from marketing.workflows import logic_blocks
 
 STEP_KINDS = {
     "send": _("Send a message"),
@@ -34,12 +37,15 @@ STEP_KINDS = {
     "update_field": _("Update a contact field"),
     "webhook": _("Call a webhook"),
     "promo_issue": _("Issue a promo code"),
+    "split": _("A/B split"),
     "exit": _("Exit"),
 }
 CHECK_TYPES = {
     "contact": _("Contact fields match a filter"),
     "param": _("An event parameter"),
     "message": _("A previous message of this run was opened/clicked"),
+    "order": _("The run's order or the contact's last order"),
+    "engagement": _("Opens, clicks or messages sent in the last days"),
 }
 PARAM_OPS = {
     "eq": _("equals"),
@@ -89,10 +95,35 @@ def step_name(step: dict) -> str:
     return f"step “{label}” ({step.get('id')})"
 
 
+def branch_edges(step: dict) -> list[tuple[str, str]]:
+    """(branch, target) of each way out of the step: `next`, a condition's yes and no, a
+    split's branch letters; the target may be empty (the run completes there)."""
+    kind = step.get("kind")
+    if kind == "condition":
+        return [("yes", step.get("yes") or ""), ("no", step.get("no") or "")]
+    if kind == "split":
+        return [
+            (str(branch.get("key")), branch.get("next") or "")
+            for branch in step.get("branches") or []
+            if isinstance(branch, dict)
+        ]
+    if kind == "exit":
+        return []
+    return [("next", step.get("next") or "")]
+
+
+def _redirect(step: dict, *, old: str, new: str) -> None:
+    """Point every edge of `step` that goes to `old` at `new`."""
+    for edge in ("next", "yes", "no"):
+        if edge in step and step.get(edge) == old:
+            step[edge] = new
+    for branch in step.get("branches") or []:
+        if isinstance(branch, dict) and branch.get("next") == old:
+            branch["next"] = new
+
+
 def successors(step: dict) -> list[str]:
-    if step.get("kind") == "condition":
-        return [target for target in (step.get("yes"), step.get("no")) if target]
-    return [step["next"]] if step.get("next") else []
+    return [target for _branch, target in branch_edges(step) if target]
 
 
 def _new_id(graph: dict) -> str:
@@ -114,11 +145,12 @@ def default_step(kind: str) -> dict:
         "update_field": {"field": "firstName", "value": ""},
         "webhook": {"url": ""},
         "promo_issue": {"pool_id": None},
+        "split": logic_blocks.default_split(),
         "exit": {},
     }
     step = {"kind": kind, "label": ""}
     step.update(copy.deepcopy(defaults[kind]))
-    if kind not in ("condition", "exit"):
+    if kind not in ("condition", "split", "exit"):
         step["next"] = ""
     return step
 
@@ -145,15 +177,28 @@ def step_insert(
                 raise GraphError("branch", "a step after a condition goes on its yes or no branch")
         elif previous["kind"] == "exit":
             raise GraphError("after", "nothing runs after an exit step")
-        else:
+        elif previous["kind"] != "split":
             branch = "next"
-        following = previous.get(branch) or ""
-        previous[branch] = step["id"]
+        edges = dict(branch_edges(previous))
+        if branch not in edges:
+            letters = ", ".join(edges)
+            raise GraphError(
+                "branch", f"a step after an A/B split goes on one of its branches: {letters}"
+            )
+        following = edges[branch]
+        if previous["kind"] == "split":
+            for item in previous["branches"]:
+                if item.get("key") == branch:
+                    item["next"] = step["id"]
+        else:
+            previous[branch] = step["id"]
     else:
         following = graph.get("start") or ""
         graph["start"] = step["id"]
     if kind == "condition":
         step["yes"] = following
+    elif kind == "split":
+        step["branches"][0]["next"] = following
     elif kind != "exit":
         step["next"] = following
     graph["steps"].append(step)
@@ -171,23 +216,18 @@ def step_replace(graph: dict, *, step: dict) -> dict:
 
 def step_remove(graph: dict, *, step_id: str) -> dict:
     """A copy without the step; edges into it are redirected to where it led (a condition's
-    yes branch, since its no branch has nowhere to go)."""
+    yes branch, a split's first branch with a step, since the others have nowhere to go)."""
     graph = copy.deepcopy(graph)
     steps = steps_by_id(graph)
     removed = steps.get(step_id)
     if removed is None:
         raise GraphError("step", f"no step {step_id!r} in this workflow")
-    if removed["kind"] == "condition":
-        onward = removed.get("yes") or removed.get("no") or ""
-    else:
-        onward = removed.get("next") or ""
+    onward = next(iter(successors(removed)), "")
     if onward == step_id:
         onward = ""
     graph["steps"] = [step for step in graph["steps"] if step["id"] != step_id]
     for step in graph["steps"]:
-        for edge in ("next", "yes", "no"):
-            if step.get(edge) == step_id:
-                step[edge] = onward
+        _redirect(step, old=step_id, new=onward)
     if graph.get("start") == step_id:
         graph["start"] = onward
     return graph
@@ -213,9 +253,8 @@ def outline(graph: dict) -> list[dict]:
             shown.add(step_id)
             rows.append({"step": step, "depth": depth, "branch": branch})
             branch = ""
-            if step["kind"] == "condition":
-                for side in ("yes", "no"):
-                    target = step.get(side) or ""
+            if step["kind"] in ("condition", "split"):
+                for side, target in branch_edges(step):
                     if target:
                         walk(target, depth + 1, side)
                     else:
@@ -252,8 +291,12 @@ def _check_value(step: dict, problems: list[str]) -> None:
         elif step.get("mode") == "time_of_day":
             if not TIME_RE.match(str(step.get("time") or "")):
                 problems.append(f"{name}: the time of day must be HH:MM (24-hour)")
+        elif step.get("mode") in ("date", "window"):
+            problems.extend(f"{name}: {problem}" for problem in logic_blocks.wait_problems(step))
         else:
-            problems.append(f"{name}: wait for a duration or until a time of day")
+            problems.append(
+                f"{name}: wait for a duration, until a time of day, until a date or for a window"
+            )
     elif kind == "condition":
         check = step.get("check") or {}
         kind_of_check = check.get("type")
@@ -265,6 +308,15 @@ def _check_value(step: dict, problems: list[str]) -> None:
         elif kind_of_check == "message":
             if check.get("event") not in ("opened", "clicked"):
                 problems.append(f"{name}: check whether a message was opened or clicked")
+        elif kind_of_check == "order":
+            problems.extend(
+                f"{name}: {problem}"
+                for problem in logic_blocks.order_check_problems(check, PARAM_OPS)
+            )
+        elif kind_of_check == "engagement":
+            problems.extend(
+                f"{name}: {problem}" for problem in logic_blocks.engagement_check_problems(check)
+            )
         elif kind_of_check != "contact":
             problems.append(f"{name}: unknown condition type {kind_of_check!r}")
         for side in ("yes", "no"):
@@ -286,6 +338,8 @@ def _check_value(step: dict, problems: list[str]) -> None:
     elif kind == "promo_issue":
         if not isinstance(step.get("pool_id"), int):
             problems.append(f"{name}: choose the promo code pool")
+    elif kind == "split":
+        problems.extend(f"{name}: {problem}" for problem in logic_blocks.split_problems(step))
     elif kind != "exit":
         problems.append(f"{name}: unknown step kind {kind!r}")
 
@@ -304,8 +358,7 @@ def structure_problems(graph: dict) -> list[str]:
         problems.append("The workflow has no first step.")
     for step in steps:
         _check_value(step, problems)
-        for edge in ("next", "yes", "no"):
-            target = step.get(edge)
+        for _branch, target in branch_edges(step):
             if target and target not in by_id:
                 problems.append(f"{step_name(step)}: goes to step {target!r}, which does not exist")
     problems.extend(_waitless_loops(by_id))
@@ -313,7 +366,8 @@ def structure_problems(graph: dict) -> list[str]:
 
 
 def _waitless_loops(by_id: dict[str, dict]) -> list[str]:
-    """A cycle among steps that are not waits would spin forever in one go."""
+    """A cycle among steps that are not waits would spin forever in one go (a window that
+    is open, or a date that is past, goes on at once: those waits do not count)."""
     color: dict[str, int] = {}
     found: list[str] = []
 
@@ -321,7 +375,7 @@ def _waitless_loops(by_id: dict[str, dict]) -> list[str]:
         color[step_id] = 1
         trail.append(step_id)
         for target in successors(by_id[step_id]):
-            if target not in by_id or by_id[target]["kind"] == "wait":
+            if target not in by_id or logic_blocks.always_waits(by_id[target]):
                 continue
             if color.get(target) == 1:
                 loop = trail[trail.index(target) :]
@@ -333,7 +387,7 @@ def _waitless_loops(by_id: dict[str, dict]) -> list[str]:
         color[step_id] = 2
 
     for step_id, step in by_id.items():
-        if step_id not in color and step["kind"] != "wait":
+        if step_id not in color and not logic_blocks.always_waits(step):
             visit(step_id, [])
     return found
 

@@ -1,8 +1,10 @@
 """Run a test contact through a workflow graph without sending or writing anything.
 
 Sends, segment changes, field updates and webhooks are described, not done; waits are
-skipped and listed; conditions on the contact read the database, conditions on messages
-use the answers the marketer gives ("assume the message was opened").
+skipped and listed; conditions on the contact, its orders and its engagement read the
+database, conditions on this run's messages use the answers the marketer gives ("assume the
+message was opened"). An A/B split by contact shows the contact's own branch; split by run,
+the branch of a run of this contact's hash bucket (a real run's id decides).
 """
 
 from dataclasses import dataclass, field
@@ -11,8 +13,9 @@ from django.utils import timezone
 
 from campaigns.promo.models import PromoPool
 from marketing.workflows import graph as wf_graph
+from marketing.workflows import logic_blocks
 from marketing.workflows.conditions import contact_matches, param_matches
-from marketing.workflows.engine import update_data, wait_until
+from marketing.workflows.engine import contact_zone, update_data, wait_until
 from templates.models import MessageTemplate
 
 MAX_SIMULATED_STEPS = 100
@@ -33,13 +36,22 @@ class Simulation:
     outcome: str = ""
 
 
-def _describe(step: dict, contact, now) -> str:
+def _describe(step: dict, contact, now, params: dict) -> str:
     kind = step.get("kind")
     if kind == "send":
         template = MessageTemplate.objects.filter(pk=step.get("template_id")).first()
         name = f"“{template.name}”" if template else f"template {step.get('template_id')}"
         address = contact.email if step.get("channel") == "email" else contact.phone
         return f"would send {name} by {step.get('channel')} to {address or '(no address!)'}"
+    if kind == "wait" and step.get("mode") in ("date", "window"):
+        zone = contact_zone(contact)
+        if step["mode"] == "date":
+            plan = logic_blocks.date_wait_plan(
+                step, contact=contact, params=params, zone=zone, now=now
+            )
+        else:
+            plan = logic_blocks.window_wait_plan(step, zone=zone, now=now)
+        return f"would wait {plan.note}" + ("" if plan.exit else "; skipped")
     if kind == "wait":
         if step.get("mode") == "time_of_day":
             until = wait_until(step, contact, now)
@@ -76,7 +88,12 @@ def _duration(seconds: int) -> str:
 
 
 def simulate(
-    *, graph: dict, contact, params: dict | None = None, engaged: set[str] | None = None
+    *,
+    graph: dict,
+    contact,
+    params: dict | None = None,
+    engaged: set[str] | None = None,
+    workflow_id: int = 0,
 ) -> Simulation:
     """The path `contact` would take. `engaged` holds "opened"/"clicked" answers for message
     conditions (a click implies an open)."""
@@ -95,11 +112,36 @@ def simulate(
             return result
         kind = step.get("kind")
         label = step.get("label") or wf_graph.STEP_KINDS.get(kind, kind)
-        description = _describe(step, contact, now)
+        description = _describe(step, contact, now, params)
         next_id = step.get("next") or ""
+        if kind == "wait" and step.get("mode") == "date":
+            plan = logic_blocks.date_wait_plan(
+                step, contact=contact, params=params, zone=contact_zone(contact), now=now
+            )
+            if plan.exit:
+                result.path.append(SimulatedStep(step["id"], kind, label, description))
+                result.outcome = "exited"
+                return result
+        if kind == "split":
+            branch, why = logic_blocks.split_verdict(
+                step, workflow_id=workflow_id, run_id=contact.pk, contact_id=contact.pk
+            )
+            description = f"takes {why}"
+            if step.get("by") != "contact":
+                description += "; split by run: a real run's own id decides its branch"
+            next_id = branch.get("next") or ""
         if kind == "condition":
             check = step.get("check") or {}
-            if check.get("type") == "contact":
+            verdict = None
+            if check.get("type") == "order":
+                verdict = logic_blocks.order_verdict(check, contact_id=contact.pk, params=params)
+            elif check.get("type") == "engagement":
+                verdict = logic_blocks.engagement_verdict(
+                    check, contact_id=contact.pk, run_id=None, now=now, assumed=engaged
+                )
+            if verdict is not None:
+                holds = verdict.holds
+            elif check.get("type") == "contact":
                 holds = contact_matches(contact.pk, check.get("filter") or {})
             elif check.get("type") == "param":
                 holds = param_matches(
@@ -112,6 +154,8 @@ def simulate(
                 holds = check.get("event") in engaged
             side = "yes" if holds else "no"
             description = f"condition is {str(holds).lower()}: takes the “{side}” branch"
+            if verdict is not None:
+                description += f" ({verdict.reason})"
             next_id = step.get("yes" if holds else "no") or ""
         result.path.append(SimulatedStep(step["id"], kind, label, description))
         if kind == "wait":
