@@ -16,8 +16,7 @@ from contacts.filters.builder import Catalog
 from marketing.events import EventTypeError, event_type_create, event_types_builtin_ensure
 from marketing.models import EventType, Order, OrderStatus
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import logic_blocks
-from marketing.workflows import services
+from marketing.workflows import logic_blocks, services
 from marketing.workflows.forms import (
     ParamRow,
     SimulateForm,

@@ -297,7 +297,7 @@ def engagement_verdict(
     else:
         deliveries = Delivery.objects.filter(contact_id=contact_id, sent_at__isnull=False)
         if scope == "campaign":
-            deliveries = deliveries.filter(run__campaign_id=check.get("campaign_id"))
+            deliveries = deliveries.filter(run__campaign_id=int(check.get("campaign_id") or 0))
     if event == "clicked":
         hit = deliveries.filter(clicked_at__gte=since).exists()
     else:

@@ -27,6 +27,10 @@ from tests.workflows.test_engine import emit, start, wake
 pytestmark = pytest.mark.django_db
 
 
+# The run's order is of 100 or more.
+BIG_ORDER = {"type": "order", "order": "run", "attr": "total", "op": "gte", "value": "100"}
+
+
 def order_for(contact, *, external="A-1", total="250.00", status=OrderStatus.DELIVERED, items=()):
     order = Order.objects.create(
         external_order_id=external,
@@ -281,11 +285,30 @@ def test_window_wait_holds_the_run_until_the_window_opens_and_goes_on_when_open(
 # --- the A/B split ----------------------------------------------------------------------------
 
 
-def split_graph(percents=(50, 50), by="run") -> dict:
+def split_step(step_id: str, *targets: str, percents=None, by="run", label="") -> dict:
+    """An A/B split with a branch A, B, … to each target, evenly shared unless told."""
+    percents = percents or [100 // len(targets)] * len(targets)
     branches = [
-        {"key": chr(65 + i), "percent": p, "next": f"s{i + 2}"} for i, p in enumerate(percents)
+        {"key": chr(65 + i), "percent": percent, "next": target}
+        for i, (percent, target) in enumerate(zip(percents, targets, strict=True))
     ]
-    steps = [{"id": "s1", "kind": "split", "label": "", "by": by, "branches": branches}]
+    return {"id": step_id, "kind": "split", "label": label, "by": by, "branches": branches}
+
+
+def send_step(step_id: str, template, next_step: str = "") -> dict:
+    return {
+        "id": step_id,
+        "kind": "send",
+        "label": "",
+        "template_id": template.pk,
+        "channel": "email",
+        "next": next_step,
+    }
+
+
+def split_graph(percents=(50, 50), by="run") -> dict:
+    targets = [f"s{i + 2}" for i in range(len(percents))]
+    steps = [split_step("s1", *targets, percents=list(percents), by=by)]
     steps += [
         {
             "id": f"s{i + 2}",
@@ -337,32 +360,9 @@ def test_split_figures_count_runs_and_the_open_and_click_rates_of_each_branch(
     graph = {
         "start": "s1",
         "steps": [
-            {
-                "id": "s1",
-                "kind": "split",
-                "label": "",
-                "by": "run",
-                "branches": [
-                    {"key": "A", "percent": 50, "next": "s2"},
-                    {"key": "B", "percent": 50, "next": "s3"},
-                ],
-            },
-            {
-                "id": "s2",
-                "kind": "send",
-                "label": "",
-                "template_id": welcome.pk,
-                "channel": "email",
-                "next": "",
-            },
-            {
-                "id": "s3",
-                "kind": "send",
-                "label": "",
-                "template_id": follow_up.pk,
-                "channel": "email",
-                "next": "",
-            },
+            split_step("s1", "s2", "s3"),
+            send_step("s2", welcome),
+            send_step("s3", follow_up),
         ],
     }
     workflow = make_workflow(graph, re_entry="every_time")
@@ -511,13 +511,7 @@ def test_simulator_says_which_branch_and_why(ann):
                 "label": "",
                 "yes": "s2",
                 "no": "s3",
-                "check": {
-                    "type": "order",
-                    "order": "run",
-                    "attr": "total",
-                    "op": "gte",
-                    "value": "100",
-                },
+                "check": BIG_ORDER,
             },
             {"id": "s2", "kind": "exit", "label": ""},
             {
@@ -569,6 +563,12 @@ def test_editor_saves_the_split_branches_and_refuses_shares_that_miss_100(client
     assert page.count('data-testid="split-branch"') == 4  # three and an empty one to add
 
 
+def save_step(client, workflow, step_id: str, **fields):
+    """POST the step editor's form of `step_id` with its fields (prefixed as the page does)."""
+    body = {f"{step_id}-{name}": value for name, value in fields.items()}
+    return client.post(reverse("workflow_step_save", args=[workflow.pk, step_id]), body)
+
+
 def test_editor_saves_a_date_wait_and_an_order_condition(client, marketer):
     client.force_login(marketer)
     field = CustomFieldFactory(name="Birthday", type="date")
@@ -579,48 +579,40 @@ def test_editor_saves_a_date_wait_and_an_order_condition(client, marketer):
         ),
         activate=False,
     )
-    response = client.post(
-        reverse("workflow_step_save", args=[workflow.pk, "s1"]),
-        {
-            "s1-mode": "date",
-            "s1-date_source": "field",
-            "s1-date_field": str(field.pk),
-            "s1-offset_days": "-3",
-            "s1-time": "10:30",
-            "s1-yearly": "on",
-            "s1-on_missing": "exit",
-            "s1-amount": "1",
-            "s1-unit": "days",
-            "s1-next": "s2",
-        },
+    date_wait = {"mode": "date", "date_source": "field", "time": "10:30", "next": "s2"}
+    response = save_step(
+        client,
+        workflow,
+        "s1",
+        **date_wait,
+        date_field=str(field.pk),
+        offset_days="-3",
+        yearly="on",
+        on_missing="exit",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    response = client.post(
-        reverse("workflow_step_save", args=[workflow.pk, "s2"]),
-        {
-            "s2-check_type": "order",
-            "s2-order_source": "last",
-            "s2-order_attr": "sku",
-            "s2-op": "eq",
-            "s2-value": " SKU-7 ",
-            "s2-yes": "",
-            "s2-no": "",
-        },
+    response = save_step(
+        client,
+        workflow,
+        "s2",
+        check_type="order",
+        order_source="last",
+        order_attr="sku",
+        op="eq",
+        value=" SKU-7 ",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     steps = wf_graph.steps_by_id(Workflow.objects.get().draft_graph)
-    assert {
-        k: steps["s1"][k]
-        for k in ("mode", "source", "field", "offset_days", "time", "yearly", "on_missing")
-    } == {
-        "mode": "date",
-        "source": "field",
-        "field": str(field.pk),
-        "offset_days": -3,
-        "time": "10:30",
-        "yearly": True,
-        "on_missing": "exit",
-    }
+    wait_keys = ("mode", "source", "field", "offset_days", "time", "yearly", "on_missing")
+    assert [steps["s1"][key] for key in wait_keys] == [
+        "date",
+        "field",
+        str(field.pk),
+        -3,
+        "10:30",
+        True,
+        "exit",
+    ]
     assert steps["s2"]["check"] == {
         "type": "order",
         "order": "last",
@@ -628,17 +620,6 @@ def test_editor_saves_a_date_wait_and_an_order_condition(client, marketer):
         "op": "eq",
         "value": "SKU-7",
     }
-    response = client.post(
-        reverse("workflow_step_save", args=[workflow.pk, "s1"]),
-        {
-            "s1-mode": "date",
-            "s1-date_source": "field",
-            "s1-date_field": "",
-            "s1-time": "10:30",
-            "s1-amount": "1",
-            "s1-unit": "days",
-            "s1-next": "s2",
-        },
-    )
+    response = save_step(client, workflow, "s1", **date_wait, date_field="")
     assert response.status_code == 400
     assert "Choose the date field." in response.content.decode()

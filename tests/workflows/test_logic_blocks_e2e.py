@@ -13,16 +13,17 @@ from marketing.tasks import workflows_tick
 from marketing.workflows.models import WorkflowRun
 from tests.conftest import wait_for
 from tests.contacts.factories import ContactFactory
+from tests.workflows import test_worker_e2e
 from tests.workflows.conftest import make_workflow, published
-from tests.workflows.test_worker_e2e import sink_and_worker  # noqa: F401 (a fixture)
+from tests.workflows.test_logic_blocks import BIG_ORDER, send_step, split_step
 
 pytestmark = pytest.mark.worker
 
+sink_and_worker = test_worker_e2e.sink_and_worker
 
-def test_orders_take_the_order_condition_and_the_ab_split_to_their_branchs_message(
-    api,
-    full_key,
-    sink_and_worker,  # noqa: F811
+
+def test_orders_take_the_order_condition_and_the_ab_split_to_their_branches_message(
+    api, full_key, sink_and_worker
 ):
     sink, worker = sink_and_worker
     subject_a = published("Variant A", "<p>A for $!contact.firstName</p>")
@@ -35,50 +36,14 @@ def test_orders_take_the_order_condition_and_the_ab_split_to_their_branchs_messa
                 "id": "s1",
                 "kind": "condition",
                 "label": "Big order?",
-                "check": {
-                    "type": "order",
-                    "order": "run",
-                    "attr": "total",
-                    "op": "gte",
-                    "value": "100",
-                },
+                "check": BIG_ORDER,
                 "yes": "s2",
                 "no": "s5",
             },
-            {
-                "id": "s2",
-                "kind": "split",
-                "label": "Which letter",
-                "by": "contact",
-                "branches": [
-                    {"key": "A", "percent": 50, "next": "s3"},
-                    {"key": "B", "percent": 50, "next": "s4"},
-                ],
-            },
-            {
-                "id": "s3",
-                "kind": "send",
-                "label": "",
-                "template_id": subject_a.pk,
-                "next": "",
-                "channel": "email",
-            },
-            {
-                "id": "s4",
-                "kind": "send",
-                "label": "",
-                "template_id": subject_b.pk,
-                "next": "",
-                "channel": "email",
-            },
-            {
-                "id": "s5",
-                "kind": "send",
-                "label": "",
-                "template_id": small.pk,
-                "next": "",
-                "channel": "email",
-            },
+            split_step("s2", "s3", "s4", by="contact", label="Which letter"),
+            send_step("s3", subject_a),
+            send_step("s4", subject_b),
+            send_step("s5", small),
         ],
     }
     make_workflow(graph, event_key="orderDELIVERED")
@@ -118,9 +83,7 @@ def test_orders_take_the_order_condition_and_the_ab_split_to_their_branchs_messa
 
 
 def test_a_run_waits_for_the_window_and_the_date_then_sends_to_the_unengaged(
-    api,
-    full_key,
-    sink_and_worker,  # noqa: F811
+    api, full_key, sink_and_worker
 ):
     sink, worker = sink_and_worker
     reminder = published("Reminder", "<p>See you on $!data.get('eventDate')</p>")
@@ -161,14 +124,7 @@ def test_a_run_waits_for_the_window_and_the_date_then_sends_to_the_unengaged(
                 "yes": "s4",
                 "no": "s5",
             },
-            {
-                "id": "s4",
-                "kind": "send",
-                "label": "",
-                "template_id": reminder.pk,
-                "channel": "email",
-                "next": "",
-            },
+            send_step("s4", reminder),
             {"id": "s5", "kind": "exit", "label": "Had mail this week"},
         ],
     }
