@@ -22,6 +22,8 @@ HOUR = 3600
 SUBSCRIBE_EVENT = "subscribeFromApi"
 ABANDONED_CART_EVENT = "orderABANDONED_SHOPPING_CART"
 ORDER_DELIVERED_EVENT = "orderDELIVERED"
+# An event the site sends when a contact books a date (a webinar, an appointment).
+REMINDER_EVENT = "reminderRequested"
 
 
 def _steps(*specs: dict) -> dict:
@@ -175,6 +177,36 @@ def order_feedback() -> dict:
     }
 
 
+def event_reminder() -> dict:
+    return {
+        "description": "Reminds a contact of the date they chose (the event's `eventDate`, "
+        "YYYY-MM-DD): the day before at 10:00 and on the morning itself, in their time zone; "
+        "a sign-up without a date, or for a day already past, leaves at once.",
+        "trigger_kind": TriggerKind.EVENT,
+        "event_key": REMINDER_EVENT,
+        "re_entry": ReEntry.EVERY_TIME,
+        "graph": _steps(
+            _date_wait("The day before, 10:00", offset_days=-1, time="10:00"),
+            _send("Reminder: tomorrow"),
+            _date_wait("On the day, 08:00", offset_days=0, time="08:00"),
+            _send("Reminder: today"),
+        ),
+    }
+
+
+def _date_wait(label: str, *, offset_days: int, time: str) -> dict:
+    return {
+        "kind": "wait",
+        "label": label,
+        "mode": "date",
+        "source": "param",
+        "param": "eventDate",
+        "offset_days": offset_days,
+        "time": time,
+        "on_missing": "exit",
+    }
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
@@ -191,6 +223,7 @@ SCENARIOS = {
         Scenario("abandoned_cart", "Abandoned cart", abandoned_cart),
         Scenario("reactivation", "Re-activation of inactive contacts", reactivation),
         Scenario("order_feedback", "Order feedback request", order_feedback),
+        Scenario("event_reminder", "Reminders at the date the contact chose", event_reminder),
     )
 }
 
