@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Delivery, DeliveryStatus
+from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
 from contacts.models import Contact
 from marketing.models import Order, OrderItem, OrderStatus
 from marketing.tasks import workflows_tick
@@ -181,6 +181,29 @@ def test_engagement_condition_on_this_runs_message(
     run = WorkflowRun.objects.get(pk=run_id)
     assert run.path[-1]["step"] == "s4"
     assert run.path[-2]["note"] == "yes: a message of this run was clicked in the last 3 days"
+
+
+def test_engagement_condition_on_a_campaigns_messages(
+    ann, welcome, django_capture_on_commit_callbacks
+):
+    spring = Campaign.objects.create(name="Spring", channels=["email"])
+    autumn = Campaign.objects.create(name="Autumn", channels=["email"])
+    run = CampaignRun.objects.create(campaign=autumn, number=1)
+    opened = delivered(ann, template_version=welcome.versions.get(), days_ago=1, opened=True)
+    Delivery.objects.filter(pk=opened.pk).update(run=run)
+    check = {"type": "engagement", "event": "opened", "scope": "campaign", "days": 30}
+    make_workflow(branching({**check, "campaign_id": spring.pk}), re_entry="every_time")
+    [run_id] = start(emit(ann), django_capture_on_commit_callbacks)
+    assert taken(run_id) == (
+        "s3",
+        f"no: a message of campaign {spring.pk} was not opened in the last 30 days",
+    )
+    workflow = Workflow.objects.get()
+    workflow.draft_graph["steps"][0]["check"]["campaign_id"] = autumn.pk
+    workflow.save()
+    workflow_activate(workflow=workflow)
+    [run_id] = start(emit(ann), django_capture_on_commit_callbacks)
+    assert taken(run_id)[0] == "s2"
 
 
 # --- waits ------------------------------------------------------------------------------------
@@ -623,3 +646,20 @@ def test_editor_saves_a_date_wait_and_an_order_condition(client, marketer):
     response = save_step(client, workflow, "s1", **date_wait, date_field="")
     assert response.status_code == 400
     assert "Choose the date field." in response.content.decode()
+
+
+def test_simulate_page_shows_the_branch_a_contact_would_take(client, viewer, ann):
+    client.force_login(viewer)
+    workflow = make_workflow(split_graph((50, 50), by="contact"), activate=False)
+    response = client.get(
+        reverse("workflow_simulate", args=[workflow.pk]), {"contact": ann.pk, "params": "{}"}
+    )
+    assert response.status_code == 200
+    step = wf_graph.steps_by_id(workflow.draft_graph)["s1"]
+    branch, why = logic_blocks.split_verdict(
+        step, workflow_id=workflow.pk, run_id=0, contact_id=ann.pk
+    )
+    page = response.content.decode()
+    assert f"takes {why}" in page
+    other = "s3" if branch["next"] == "s2" else "s2"
+    assert f"<strong>{branch['next']} ·" in page and f"<strong>{other} ·" not in page
