@@ -380,7 +380,10 @@ def _waitless_loops(by_id: dict[str, dict]) -> list[str]:
             if color.get(target) == 1:
                 loop = trail[trail.index(target) :]
                 names = ", ".join(step_name(by_id[i]) for i in loop)
-                found.append(f"Loop without a wait: {names} (add a wait step to the loop)")
+                found.append(
+                    f"Loop without a wait: {names} "
+                    "(add a wait for a while or until a time of day to the loop)"
+                )
             elif target not in color:
                 visit(target, trail)
         trail.pop()

@@ -43,7 +43,6 @@ import datetime as dt
 import re
 import zoneinfo
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -252,16 +251,13 @@ def order_verdict(check: dict, *, contact_id: int, params: dict) -> Verdict:
         return Verdict(
             holds, f"{name}: {what} ({shown}) {op} {value if value is not None else ''}".rstrip()
         )
-    actual: Any = {
-        "status": order.status,
-        "total": order.total_cost,
-        "currency": order.currency,
-        "items_count": None,
-    }.get(attr)
+    actual: Any
     if attr == "items_count":
         actual = OrderItem.objects.filter(order=order).count()
-    if isinstance(actual, Decimal):
-        actual = str(actual)
+    elif attr == "total":
+        actual = str(order.total_cost)  # a Decimal compares as a number through its text
+    else:
+        actual = {"status": order.status, "currency": order.currency}.get(attr)
     holds = param_matches({"v": actual}, param="v", op=op, value=value)
     shown_value = "" if op == "exists" else f" {value}"
     return Verdict(holds, f"{name}: {what} {actual} {op}{shown_value}")

@@ -663,3 +663,15 @@ def test_simulate_page_shows_the_branch_a_contact_would_take(client, viewer, ann
     assert f"takes {why}" in page
     other = "s3" if branch["next"] == "s2" else "s2"
     assert f"<strong>{branch['next']} ·" in page and f"<strong>{other} ·" not in page
+
+
+def test_a_loop_whose_only_wait_is_a_window_is_refused_as_it_may_not_wait():
+    always = {"from": "00:00", "to": "23:59", "days": [1, 2, 3, 4, 5, 6, 7]}
+    graph = chain(
+        {"kind": "wait", "mode": "window", "window": always},
+        {"kind": "update_field", "field": "town", "value": "Kyiv", "next": "s1"},
+    )
+    [problem] = wf_graph.structure_problems(graph)
+    assert problem.startswith("Loop without a wait:") and "until a time of day" in problem
+    graph["steps"][0].update(mode="duration", seconds=3600)
+    assert wf_graph.structure_problems(graph) == []
