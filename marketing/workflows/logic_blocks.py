@@ -43,6 +43,7 @@ import datetime as dt
 import re
 import zoneinfo
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import connection
@@ -53,7 +54,7 @@ from campaigns.abtest import MAX_VARIANTS, MIN_VARIANTS, hash_rank, letter
 from campaigns.models import Delivery
 from campaigns.send_rules import SendWindow, window_opening
 from config.core.errors import FieldError
-from marketing.models import Order, OrderItem
+from marketing.models import Order, OrderItem, OrderStatus
 from marketing.workflows.conditions import param_matches
 from marketing.workflows.models import WorkflowMessage, WorkflowRun
 
@@ -113,7 +114,32 @@ def order_check_problems(check: dict, ops: dict) -> list[str]:
         problems.append(f"unknown comparison {check.get('op')!r}")
     elif check.get("op") != "exists" and str(check.get("value") or "").strip() == "":
         problems.append("the value to compare the order with is missing")
+    else:
+        problems.extend(order_value_problems(check))
     return problems
+
+
+# Comparisons that read the value as a number.
+NUMERIC_OPS = ("gt", "gte", "lt", "lte")
+
+
+def order_value_problems(check: dict) -> list[str]:
+    """Values the comparison cannot take: a word where a number goes, an unknown status."""
+    attr, op, value = check.get("attr"), check.get("op"), str(check.get("value") or "").strip()
+    if attr in ("total", "items_count") and op in NUMERIC_OPS:
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            return [f"the {ORDER_ATTRS[attr][0]} is compared with a number, not {value!r}"]
+    if attr == "status" and op in ("eq", "ne", "in"):
+        unknown = [
+            item.strip()
+            for item in (value.split(",") if op == "in" else [value])
+            if item.strip() not in OrderStatus.values
+        ]
+        if unknown:
+            return [f"unknown order status {unknown[0]!r}; one of {', '.join(OrderStatus.values)}"]
+    return []
 
 
 def engagement_check_problems(check: dict) -> list[str]:

@@ -225,12 +225,16 @@ class LogicStepForm(forms.Form):
             and not data.get("campaign")
         ):
             self.add_error("campaign", gettext("Choose the campaign."))
-        if (
-            check_type == "order"
-            and data.get("op") != "exists"
-            and not str(data.get("value") or "").strip()
-        ):
-            self.add_error("value", gettext("The value is missing."))
+        if check_type == "order" and data.get("op") != "exists":
+            check = {
+                "attr": data.get("order_attr"),
+                "op": data.get("op"),
+                "value": data.get("value"),
+            }
+            if not str(data.get("value") or "").strip():
+                self.add_error("value", gettext("The value is missing."))
+            elif problems := logic_blocks.order_value_problems(check):
+                self.add_error("value", problems[0])
 
     def logic_step(self, step: dict) -> dict:
         """The logic block's part of the step (the wait's date or window, the order or

@@ -492,6 +492,19 @@ def test_steps_go_onto_a_splits_branches_and_removing_a_step_reconnects_them():
             "the value to compare the order with",
         ),
         (
+            {"kind": "condition", "check": {**BIG_ORDER, "value": "lots"}, "yes": "", "no": ""},
+            "the total is compared with a number, not 'lots'",
+        ),
+        (
+            {
+                "kind": "condition",
+                "check": {**BIG_ORDER, "attr": "status", "op": "in", "value": "DELIVERED,SENT"},
+                "yes": "",
+                "no": "",
+            },
+            "unknown order status 'SENT'",
+        ),
+        (
             {
                 "kind": "condition",
                 "check": {"type": "engagement", "event": "opened", "scope": "campaign", "days": 30},
@@ -643,6 +656,11 @@ def test_editor_saves_a_date_wait_and_an_order_condition(client, marketer):
         "op": "eq",
         "value": "SKU-7",
     }
+    response = save_step(
+        client, workflow, "s2", check_type="order", order_attr="total", op="gte", value="lots"
+    )
+    assert response.status_code == 400
+    assert "the total is compared with a number, not &#x27;lots&#x27;" in response.content.decode()
     response = save_step(client, workflow, "s1", **date_wait, date_field="")
     assert response.status_code == 400
     assert "Choose the date field." in response.content.decode()
