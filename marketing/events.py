@@ -17,10 +17,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from auditlog.models import LogEntry
 from celery import signature
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +31,15 @@ from config.core.errors import FieldError
 from config.core.queues import lock_claim
 from contacts.models import Contact
 from contacts.validation import email_normalise, phone_normalise
-from marketing.models import Event, EventType
+from marketing.event_params import (
+    DeclarationError,
+    DeclaredParam,
+    EventParamsError,
+    declaration_parse,
+    params_problems,
+)
+from marketing.filters import FieldListError
+from marketing.models import Event, EventType, InvalidEventMode
 from marketing.segment_events import contacts_mark_for_events
 from marketing.workflows.triggers import events_that_start, workflows_start_for_event
 
@@ -135,12 +145,76 @@ def _contact_sql(lookup: ContactLookup) -> tuple[str, list]:
     return f"COALESCE({', '.join(parts)})", params
 
 
-def event_ingest(*, type_key: str, key_value: str, params: dict, lookup: ContactLookup) -> int:
+@dataclass(frozen=True)
+class Declaration:
+    """An event type's declared params as one web process caches them (`_declarations`)."""
+
+    token: str
+    params: list[DeclaredParam]
+    mode: str
+
+    @property
+    def refuses(self) -> bool:
+        return self.mode == InvalidEventMode.REFUSE
+
+
+# Declarations by type key, per process. An entry is trusted only as far as the INSERT
+# confirms it: the statement stores the event only while the type's declaration_token is the
+# cached one, so a declaration changed by another process costs the next event here one
+# reload and a retry, never a check against a stale declaration. Bounded: types are created
+# by senders, and a flood of keys must not grow the process without end.
+DECLARATIONS_CACHED_MAX = 5_000
+_declarations: dict[str, Declaration] = {}
+_declarations_lock = threading.Lock()
+
+
+def _declaration_load(type_key: str) -> Declaration | None:
+    """The type's declaration from the database (cached), or None when no type has the key."""
+    row = (
+        EventType.objects.filter(key=type_key)
+        .values_list("declaration_token", "params_declared", "invalid_mode")
+        .first()
+    )
+    if row is None:
+        return None
+    token, raw, mode = row
+    try:
+        params = declaration_parse(raw)
+    except DeclarationError:  # stored around the service (raw SQL): checked as undeclared
+        logger.warning("event type %r has an unreadable declaration; not checking it", type_key)
+        params = []
+    declaration = Declaration(token=str(token), params=params, mode=mode)
+    with _declarations_lock:
+        if len(_declarations) >= DECLARATIONS_CACHED_MAX:
+            _declarations.clear()
+        _declarations[type_key] = declaration
+    return declaration
+
+
+def declarations_forget() -> None:
+    """Drop this process's cached declarations (tests; a type's save needs no call: its new
+    token makes every process reload it)."""
+    with _declarations_lock:
+        _declarations.clear()
+
+
+def event_ingest(
+    *,
+    type_key: str,
+    key_value: str,
+    params: dict,
+    lookup: ContactLookup,
+    occurred_at: datetime | None = None,
+) -> int:
     """Store one event and have it processed soon (`events_kick`).
 
     One statement and one round trip on the hot path: the type is found by its unique key and
     the contact by indexed subqueries inside the INSERT, which runs in autocommit (no BEGIN,
-    no COMMIT). Only a type's first event takes a second round trip, to create the type.
+    no COMMIT). The params are checked against the type's declared params, cached per process;
+    an event that breaks them raises EventParamsError (the type refuses; the declaration is
+    read again first, as the INSERT's token check never sees a refusal) or is stored with
+    its problems (the type flags). A type's first event in a process takes one more round
+    trip to read its declaration, a type's first event ever one more to create the type.
     """
     contact_sql, contact_params = _contact_sql(lookup)
     # Not waiting for the WAL flush doubles ingest throughput where fsync is slow. The cost:
@@ -152,19 +226,44 @@ def event_ingest(*, type_key: str, key_value: str, params: dict, lookup: Contact
     sql = (
         "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
         f"INSERT INTO {Event._meta.db_table} "
-        "(event_type_id, key_value, params, contact_id, created_at) "
-        f"SELECT t.id, %s, %s::jsonb, {contact_sql}, now() "
-        f"FROM {EventType._meta.db_table} t CROSS JOIN async WHERE t.key = %s RETURNING id"
+        "(event_type_id, key_value, params, contact_id, created_at, occurred_at, problems) "
+        f"SELECT t.id, %s, %s::jsonb, {contact_sql}, now(), "
+        "COALESCE(%s::timestamptz, now()), %s::jsonb "
+        f"FROM {EventType._meta.db_table} t CROSS JOIN async "
+        "WHERE t.key = %s AND t.declaration_token = %s::uuid RETURNING id"
     )
-    values = [key_value, json.dumps(params, ensure_ascii=False), *contact_params, type_key]
-    row = fetchone_prepared(sql, values)
-    if row is None:
-        EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
+    params_json = json.dumps(params, ensure_ascii=False)
+    declaration = _declarations.get(type_key)
+    fresh = False  # read from the database during this call
+    for _attempt in range(4):
+        if declaration is None:
+            declaration, fresh = _declaration_load(type_key), True
+        if declaration is None:
+            EventType.objects.get_or_create(key=type_key, defaults={"name": type_key})
+            declaration = _declaration_load(type_key)
+            if declaration is None:  # renamed or deleted meanwhile: start over
+                continue
+        problems = params_problems(declaration.params, params) if declaration.params else []
+        if problems and declaration.refuses:
+            if not fresh:  # a refusal never reaches the INSERT's check: confirm it first
+                declaration = None
+                continue
+            raise EventParamsError(problems)
+        values = [
+            key_value,
+            params_json,
+            *contact_params,
+            occurred_at,
+            json.dumps(problems) if problems else None,
+            type_key,
+            declaration.token,
+        ]
         row = fetchone_prepared(sql, values)
-        if row is None:  # the type exists now: the INSERT ... SELECT returns its row
-            raise RuntimeError(f"event type {type_key!r} vanished while its event was stored")
-    events_kick()
-    return row[0]
+        if row is not None:
+            events_kick()
+            return row[0]
+        declaration = None  # the declaration changed (or the type went): read it again
+    raise RuntimeError(f"event type {type_key!r} kept changing while its event was stored")
 
 
 # --- Processing: the event row is the queue -------------------------------------------------
@@ -285,13 +384,34 @@ def _workflows_start(event_ids: list[int]) -> set[int]:
     back that event's runs only and the batch goes on.
     """
     failed = set()
-    for event in events_that_start(event_ids):
+    for event in events_that_start(events_may_start(event_ids)):
         try:
             workflows_start_for_event(event=event)
         except Exception:
             logger.exception("could not start the workflows of event %s", event.pk)
             failed.add(event.pk)
     return failed
+
+
+def events_may_start(event_ids: list[int]) -> list[int]:
+    """Those of the events that may start workflows: all but the flagged invalid ones whose
+    type keeps flagged events out of its automations (`flagged_start_workflows` off, the
+    default). Flagged ones are still processed (marked, and their contacts' segments
+    checked); they just start nothing."""
+    held = set(
+        Event.objects.filter(
+            pk__in=event_ids,
+            problems__isnull=False,
+            event_type__flagged_start_workflows=False,
+        ).values_list("pk", flat=True)
+    )
+    return [pk for pk in event_ids if pk not in held] if held else event_ids
+
+
+def event_starts_workflows(event: Event) -> bool:
+    """Whether this event may start workflows (the rule of `events_may_start`, for one event
+    already loaded with its type)."""
+    return event.problems is None or event.event_type.flagged_start_workflows
 
 
 def events_enqueue_unprocessed() -> int:
@@ -306,6 +426,59 @@ def events_enqueue_unprocessed() -> int:
     if ids:
         _enqueue(ids)
     return len(ids)
+
+
+# Ids one bulk delete takes: each is an audit row written in the same transaction.
+EVENTS_DELETE_MAX = 1000
+
+
+@transaction.atomic
+def events_delete(*, event_ids: list[int], actor_id: int | None = None) -> dict[int, bool]:
+    """Delete events by id; {id: whether it was there and is deleted now}. Each deletion is
+    an entry of the audit log (who, when, and what the event was), written in the same
+    transaction. Workflow runs an event started stay, without their event."""
+    if len(event_ids) > EVENTS_DELETE_MAX:
+        raise FieldListError("ids", f"at most {EVENTS_DELETE_MAX} ids per call")
+    events = list(
+        Event.objects.filter(pk__in=event_ids)
+        .select_related("event_type")
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
+    content_type = ContentType.objects.get_for_model(Event)
+    LogEntry.objects.bulk_create(
+        [
+            LogEntry(
+                content_type=content_type,
+                object_pk=str(event.pk),
+                object_id=event.pk,
+                object_repr=str(event)[:AUDIT_REPR_MAX],
+                action=LogEntry.Action.DELETE,
+                changes=_audit_changes(event),
+                actor_id=actor_id,
+            )
+            for event in events
+        ]
+    )
+    found = {event.pk for event in events}
+    Event.objects.filter(pk__in=found).delete()
+    return {pk: pk in found for pk in event_ids}
+
+
+AUDIT_REPR_MAX = 300
+
+
+def _audit_changes(event: Event) -> dict:
+    """What the event was, as django-auditlog records a deleted object: {field: [old, None]}."""
+    was = {
+        "event_type": event.event_type.key,
+        "key_value": event.key_value,
+        "contact": event.contact_id,
+        "params": json.dumps(event.params, ensure_ascii=False, default=str),
+        "occurred_at": event.occurred_at.isoformat(),
+        "created_at": event.created_at.isoformat(),
+    }
+    return {name: [str(value), None] for name, value in was.items() if value not in (None, "")}
 
 
 @transaction.atomic
@@ -366,9 +539,10 @@ def events_search(
     date_from=None,
     date_to=None,
     processed: bool | None = None,
+    invalid: bool | None = None,
 ):
     """Event history: newest first; `event_type` is a key or an id, dates bound created_at
-    as [from, to)."""
+    as [from, to); `invalid` true: only events flagged against their type's declaration."""
     events = Event.objects.select_related("event_type", "contact")
     if event_type not in (None, ""):
         if isinstance(event_type, int) or str(event_type).isdigit():
@@ -385,4 +559,6 @@ def events_search(
         events = events.filter(created_at__lt=date_to)
     if processed is not None:
         events = events.filter(processed_at__isnull=not processed)
+    if invalid is not None:
+        events = events.filter(problems__isnull=not invalid)
     return events.order_by("-created_at", "-id")

@@ -55,6 +55,9 @@ def event_filters(query) -> dict:
     processed = query.get("processed", "")
     if processed not in ("", "true", "false"):
         raise FilterValueError("processed", "expected true or false")
+    invalid = query.get("invalid", "")
+    if invalid not in ("", "true", "false"):
+        raise FilterValueError("invalid", "expected true or false")
     return {
         "event_type": (query.get("type") or "").strip() or None,
         "contact_id": integer(query.get("contact"), "contact"),
@@ -62,4 +65,5 @@ def event_filters(query) -> dict:
         "date_from": instant(query.get("from"), "from"),
         "date_to": instant(query.get("to"), "to", end_of_day=True),
         "processed": None if processed == "" else processed == "true",
+        "invalid": None if invalid == "" else invalid == "true",
     }

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.send_rules import MAX_CAP, MAX_PERIOD_DAYS, Cap
 from config.core.models import Organisation
 from contacts.models import ChannelType
+from marketing.event_params import PARAM_TYPES
+from marketing.models import InvalidEventMode
 
 
 class AuditLogFilterForm(forms.Form):
@@ -101,3 +103,31 @@ class FrequencyCapsForm(forms.Form):
             for channel in ChannelType.values
             if data.get(f"{channel}_limit") is not None
         ]
+
+
+class DeclaredParamForm(forms.Form):
+    """One row of an event type's declared params; a row without a name is left out."""
+
+    name = forms.CharField(label=_("Param name"), max_length=200, required=False)
+    type = forms.ChoiceField(label=_("Type"), choices=[], initial="string")
+    required = forms.BooleanField(label=_("Required"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = list(PARAM_TYPES.items())  # type: ignore[attr-defined]
+
+
+DeclaredParamFormSet = forms.formset_factory(DeclaredParamForm, extra=3, max_num=100)
+
+
+class EventTypeDeclarationForm(forms.Form):
+    invalid_mode = forms.ChoiceField(
+        label=_("An event that breaks the declaration"), widget=forms.RadioSelect, choices=[]
+    )
+    flagged_start_workflows = forms.BooleanField(
+        label=_("Flagged events still start workflows"), required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["invalid_mode"].choices = InvalidEventMode.choices  # type: ignore[attr-defined]

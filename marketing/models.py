@@ -1,19 +1,62 @@
+import uuid
+
+from django.contrib.postgres.functions import RandomUUID
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class InvalidEventMode(models.TextChoices):
+    """What Generate event does with an event that breaks its type's declared params."""
+
+    REFUSE = "refuse", _("Refuse it (HTTP 400, nothing stored)")
+    FLAG = "flag", _("Store it, flagged invalid")
 
 
 class EventType(models.Model):
-    """A kind of event (`eventTypeKey`); created on first use."""
+    """A kind of event (`eventTypeKey`); created on first use.
+
+    A type may declare its params (marketing.event_params): [{"name", "type", "required"}].
+    Undeclared types take any params.
+    """
 
     key = models.CharField(max_length=100, unique=True)
     name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    params_declared = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], models.JSONField())
+    )
+    invalid_mode = models.CharField(
+        max_length=10,
+        choices=InvalidEventMode.choices,
+        default=InvalidEventMode.REFUSE,
+        db_default=InvalidEventMode.REFUSE,
+    )
+    # Flagged events are stored for the record but start no workflow (an automation fed
+    # with a broken event sends a broken message), unless the type says otherwise.
+    flagged_start_workflows = models.BooleanField(default=False, db_default=False)
+    # A new value on every save: each web process caches declarations by key and stores an
+    # event only while the type's token is the one it checked against (marketing.events).
+    declaration_token = models.UUIDField(default=uuid.uuid4, db_default=RandomUUID())
 
     class Meta:
         ordering = ["key"]
 
     def __str__(self) -> str:
         return self.name or self.key
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"params_declared", "invalid_mode"} & set(update_fields):
+            self.declaration_token = uuid.uuid4()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "declaration_token"}
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("event_type_detail", args=[self.pk])
 
 
 class Event(models.Model):
@@ -26,7 +69,13 @@ class Event(models.Model):
         "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When it happened: the sender's `occurredAt` for a past event, else its arrival.
+    # Analytics count by it; created_at stays the arrival time.
+    occurred_at = models.DateTimeField(default=timezone.now, db_default=Now())
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The ways the event broke its type's declared params, when the type flags rather than
+    # refuses ([{"param", "problem"}]); null when it met them (or none were declared).
+    problems = models.JSONField(null=True, blank=True)
     # Events Herald derives from something else (an engagement event from the delivery
     # ledger, marketing.engagement): what they were derived from, so each is stored once.
     source_key = models.CharField(max_length=100, blank=True, default="", db_default="")
@@ -46,6 +95,15 @@ class Event(models.Model):
             models.Index(fields=["event_type", "-created_at"], name="event_type_recent"),
             # Event history is searched by keyValue (an order id, an email) more than browsed.
             models.Index(fields=["key_value"], name="event_key_value"),
+            # Event analytics: per type and day by occurrence, unique contacts per type, over
+            # a date range; contact last so both counts are index-only scans.
+            models.Index(fields=["occurred_at", "event_type", "contact"], name="event_occurred"),
+            # The history's "flagged invalid" filter reads only the few flagged rows.
+            models.Index(
+                fields=["-created_at"],
+                name="event_flagged",
+                condition=models.Q(problems__isnull=False),
+            ),
             # The sweep that re-enqueues unprocessed events reads only this small part.
             models.Index(
                 fields=["created_at"],
@@ -56,6 +114,9 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type.key} {self.key_value}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("event_detail", args=[self.pk])
 
 
 class OrderStatus(models.TextChoices):

@@ -21,7 +21,8 @@ def events_drain() -> int:
 @shared_task(name="marketing.process_events", acks_late=True)
 def process_events(event_ids: list[int]) -> int:
     """Process the given events; the beat sweep sends those the drains missed."""
-    triggers.workflows_start_for_events(event_ids=event_ids)  # idempotent: one run per event
+    # Idempotent: one run per event. Flagged invalid events start none (events_may_start).
+    triggers.workflows_start_for_events(event_ids=events.events_may_start(event_ids))
     return events.events_mark_processed(event_ids=event_ids)
 
 

@@ -43,11 +43,23 @@ urlpatterns = [
     path("settings/audit-log/", workspace.audit_log, name="audit_log"),
     path("settings/frequency-caps/", workspace.frequency_caps, name="frequency_caps"),
     path("automation/events/", events_orders.event_history, name="event_history"),
+    path(
+        "automation/events/analytics/",
+        events_orders.event_analytics_page,
+        name="event_analytics",
+    ),
+    path("automation/events/<int:pk>/", events_orders.event_detail, name="event_detail"),
+    path("automation/events/<int:pk>/delete/", events_orders.event_delete, name="event_delete"),
     path("automation/event-types/", events_orders.event_types, name="event_types"),
     path(
         "automation/event-types/<int:pk>/",
         events_orders.event_type_edit,
         name="event_type_edit",
+    ),
+    path(
+        "automation/event-types/<int:pk>/declaration/",
+        events_orders.event_type_detail,
+        name="event_type_detail",
     ),
     path(
         "contacts/<int:pk>/activity/",

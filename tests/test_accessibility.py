@@ -118,6 +118,7 @@ NOT_PAGES = {
     "workflow_contact_row": "htmx fragment (a condition row of a contact check)",
     "workflow_settings": "POST target",
     "event_type_edit": "POST target (the event types page edits in place)",
+    "event_delete": "POST target (the event page's delete button)",
 }
 
 
@@ -168,6 +169,8 @@ PAGE_ARGS: dict[str, Callable[[Site], list[Any]]] = {
     "promo_pool": lambda s: [s.pool.pk],
     "contact_activity": lambda s: [s.contact.pk],
     "order_detail": lambda s: [s.order.pk],
+    "event_detail": lambda s: [s.event_type.events.order_by("pk").first().pk],
+    "event_type_detail": lambda s: [s.event_type.pk],
     "workflow_detail": lambda s: [s.workflow.pk],
     "workflow_runs": lambda s: [s.workflow.pk],
     "workflow_run_detail": lambda s: [s.workflow_run.pk],

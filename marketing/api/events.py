@@ -4,12 +4,17 @@ marketing.events.
 v1 `params` is a list of `{"name", "value"}` whose values are strings (nested JSON travels as
 an escaped string); v2 also takes nested JSON values, and `params` may be a plain object.
 Params are stored as one object `{name: value}` (a repeated name keeps its last value): that
-is what templates read as `$data`.
+is what templates read as `$data`. An event type that declares its params checks them
+(marketing.event_params): a refusing type answers 400 naming each param, a flagging one
+stores the event marked invalid. `occurredAt` (ISO 8601) dates a past event; without it the
+event occurred when it arrived.
 """
 
+import datetime as dt
 import functools
 
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
@@ -17,9 +22,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.core.api_auth import APIKeyAuthentication
+from config.core.errors import HeraldError
 from config.core.models import Scope
 from config.core.parsers import json_body_load, json_text_load
 from marketing.api import examples
+from marketing.event_params import occurred_at_parse
 from marketing.events import (
     BODY_MAX_BYTES,
     EVENT_TYPE_KEY_MAX,
@@ -31,13 +38,19 @@ from marketing.events import (
 )
 
 PARAM_NAME_MAX = 200
+# How far ahead of the server's clock an `occurredAt` may be: senders' clocks drift.
+OCCURRED_AT_SKEW = dt.timedelta(minutes=5)
 
 EVENT_DESCRIPTION = (
     "Generate event. `eventTypeKey` (1-100 characters: letters, digits, `- _ . :`; a new type "
     "is created on first use), `keyValue` (1-300 characters; a contact id, email or phone "
     "links the event to that contact, as do params contactId, externalCustomerId, email, "
-    "phone), `params` ({name, value} pairs: templates read them as `$data`). At most 20 kB. "
-    "Answers `{id}` once stored; workflows run in a worker."
+    "phone), `params` ({name, value} pairs: templates read them as `$data`), `occurredAt` "
+    "(optional, ISO 8601: when a past event happened; at most 5 minutes ahead of the server's "
+    "clock; without an offset, UTC). At most 20 kB. An event type that declares its params "
+    'refuses an event that breaks them with 400 `{"params.<name>": [problem]}` (or stores '
+    "it flagged invalid, as the type says). Answers `{id}` once stored; workflows run in a "
+    "worker."
 )
 _EVENT_FIELDS = {
     "eventTypeKey": serializers.RegexField(
@@ -47,6 +60,11 @@ _EVENT_FIELDS = {
     ),
     "keyValue": serializers.CharField(
         max_length=KEY_VALUE_MAX, help_text="The event's key: often the contact's email or id."
+    ),
+    "occurredAt": serializers.DateTimeField(
+        required=False,
+        help_text="When the event happened (ISO 8601), for events sent after the fact; "
+        "default: its arrival.",
     ),
 }
 EVENT_REQUEST = inline_serializer(
@@ -224,7 +242,7 @@ def body_size_check(request) -> None:
 
 def event_store(data, *, version: int) -> int:
     """Check a parsed Generate event body and store the event; return its id. Raises
-    ValidationError naming the field."""
+    ValidationError (or a HeraldError: occurredAt, declared params) naming the field."""
     if hasattr(data, "dict"):  # form-encoded
         data = data.dict()
     if not isinstance(data, dict):
@@ -241,12 +259,16 @@ def event_store(data, *, version: int) -> int:
     if len(key_value) > KEY_VALUE_MAX:
         raise _error("keyValue", f"at most {KEY_VALUE_MAX} characters (got {len(key_value)})")
     params = params_parse(data.get("params"), version=version)
+    occurred_at = occurred_at_parse(
+        data.get("occurredAt"), now=timezone.now(), skew=OCCURRED_AT_SKEW
+    )
     key_value = key_value.strip()
     return event_ingest(
         type_key=type_key,
         key_value=key_value,
         params=params,
         lookup=contact_lookup_for(key_value=key_value, params=params),
+        occurred_at=occurred_at,
     )
 
 
@@ -288,7 +310,7 @@ def _fast_post(request, version: int) -> HttpResponse | None:
     request.user = identity[0]  # as DRF's Request does
     try:
         event_id = event_store(data, version=version)
-    except ValidationError:
+    except (ValidationError, HeraldError):  # the DRF view answers it (the API's error handler)
         return None
     response = HttpResponse(f'{{"id":{event_id}}}', content_type="application/json")
     response["Allow"] = _ALLOW

@@ -1,5 +1,6 @@
-"""Marketer pages for event history and types, orders and the RFM grid. Thin: reads through
-marketing.events / marketing.rfm, writes through their services."""
+"""Marketer pages for event history, an event, event types and their declared params, event
+analytics, orders and the RFM grid. Thin: reads through marketing.events /
+marketing.event_analytics / marketing.rfm, writes through their services."""
 
 import json
 
@@ -15,8 +16,18 @@ from config.core.roles import Role, has_role, role_required
 from contacts.errors import ContactsRuleError
 from contacts.paging import keyset_page, page_count
 from marketing import rfm
-from marketing.events import EventTypeError, event_type_create, event_type_update, events_search
+from marketing.event_analytics import analytics_json, analytics_query, event_analytics
+from marketing.event_params import DeclarationError, event_type_declare
+from marketing.events import (
+    EventTypeError,
+    event_starts_workflows,
+    event_type_create,
+    event_type_update,
+    events_delete,
+    events_search,
+)
 from marketing.filters import FilterValueError, event_filters, instant
+from marketing.forms import DeclaredParamFormSet, EventTypeDeclarationForm
 from marketing.models import Event, EventType, Order, OrderStatus
 
 
@@ -99,6 +110,124 @@ def event_type_edit(request, pk: int):
             _("Not saved: %(field)s: %(problem)s") % {"field": exc.field, "problem": exc.message},
         )
     return redirect("event_types")
+
+
+@role_required(Role.VIEWER)
+def event_detail(request, pk: int):
+    event = get_object_or_404(Event.objects.select_related("event_type", "contact"), pk=pk)
+    return render(
+        request,
+        "marketing/events_detail.html",
+        {
+            "event": event,
+            "params_json": json.dumps(event.params, indent=2, ensure_ascii=False),
+            "starts_workflows": event_starts_workflows(event),
+            "can_write": has_role(request.user, Role.MARKETER),
+        },
+    )
+
+
+@require_POST
+@role_required(Role.MARKETER)
+def event_delete(request, pk: int):
+    event = get_object_or_404(Event.objects.select_related("event_type"), pk=pk)
+    events_delete(event_ids=[event.pk], actor_id=request.user.pk)
+    messages.success(
+        request,
+        _("Event %(type)s %(key)s deleted.")
+        % {"type": event.event_type.key, "key": event.key_value},
+    )
+    return redirect("event_history")
+
+
+def _declaration_row_field(field: str) -> tuple[int, str] | None:
+    """("params[2].name") -> (2, "name"): the formset row and field a DeclarationError names."""
+    head, _dot, name = field.partition("].")
+    index = head.removeprefix("params[")
+    return (int(index), name) if index.isdigit() and name else None
+
+
+@role_required(Role.VIEWER)
+def event_type_detail(request, pk: int):
+    event_type = get_object_or_404(EventType, pk=pk)
+    can_write = has_role(request.user, Role.MARKETER)
+    if request.method == "POST" and can_write:
+        formset = DeclaredParamFormSet(request.POST, prefix="params")
+        form = EventTypeDeclarationForm(request.POST)
+        if formset.is_valid() and form.is_valid():
+            # Rows without a name are the blank ones; their positions map errors back.
+            rows = [
+                (index, row)
+                for index, row in enumerate(formset.cleaned_data)
+                if row.get("name", "").strip()
+            ]
+            try:
+                event_type_declare(
+                    event_type=event_type,
+                    params=[row for _index, row in rows],
+                    invalid_mode=form.cleaned_data["invalid_mode"],
+                    flagged_start_workflows=form.cleaned_data["flagged_start_workflows"],
+                )
+            except DeclarationError as exc:
+                where = _declaration_row_field(exc.field)
+                if where is not None and where[0] < len(rows):
+                    formset.forms[rows[where[0]][0]].add_error(where[1], exc.message)
+                else:
+                    form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    _("Declared params of %(key)s saved.") % {"key": event_type.key},
+                )
+                return redirect("event_type_detail", pk=event_type.pk)
+    else:
+        formset = DeclaredParamFormSet(initial=event_type.params_declared, prefix="params")
+        form = EventTypeDeclarationForm(
+            initial={
+                "invalid_mode": event_type.invalid_mode,
+                "flagged_start_workflows": event_type.flagged_start_workflows,
+            }
+        )
+    return render(
+        request,
+        "marketing/events_type_detail.html",
+        {
+            "event_type": event_type,
+            "formset": formset,
+            "form": form,
+            "can_write": can_write,
+            "flagged_count": Event.objects.filter(
+                event_type=event_type, problems__isnull=False
+            ).count(),
+        },
+    )
+
+
+@role_required(Role.VIEWER)
+def event_analytics_page(request):
+    error = None
+    try:
+        query = analytics_query(request.GET)
+        figures = event_analytics(**query)
+    except FilterValueError as exc:
+        error = f"{exc.field}: {exc.message}"
+        figures = event_analytics()
+    data = analytics_json(figures)
+    chart = {
+        "labels": data["days"],
+        "series": [{"label": item["key"], "data": item["perDay"]} for item in data["types"][:8]],
+    }
+    return render(
+        request,
+        "marketing/events_analytics.html",
+        {
+            "figures": figures,
+            "chart": chart,
+            "types": EventType.objects.order_by("key"),
+            "query": request.GET,
+            "filter_error": error,
+        },
+    )
 
 
 def _orders_filtered(request) -> tuple:

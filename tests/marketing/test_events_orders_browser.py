@@ -68,3 +68,48 @@ def test_orders_and_events_speak_ukrainian(browser, live_server, admin_user, act
         expect(uk_page.get_by_role("heading", name="Журнал змін")).to_be_visible()
     finally:
         context.close()
+
+
+def test_marketer_declares_params_sees_a_flagged_event_and_deletes_it(page, marketer):
+    from auditlog.models import LogEntry
+
+    from marketing.api.events import event_store
+    from marketing.models import Event, EventType
+
+    event_type = EventType.objects.create(key="purchase")
+    log_in(page, marketer.username, PASSWORD)
+    open_page(page, f"/automation/event-types/{event_type.pk}/declaration/")
+    page.get_by_label("Name of param 1").fill("amount")
+    page.get_by_label("Type of param 1").select_option("number")
+    page.get_by_role("checkbox", name="Required").first.check()
+    page.get_by_label("Store it, flagged invalid").check()
+    page.get_by_role("button", name="Save declaration").click()
+    expect(page.get_by_text("Declared params of purchase saved.")).to_be_visible()
+    assert_accessible(page, "event type declaration")
+
+    # The next event breaks it: stored, flagged, shown with its problem.
+    event_id = event_store(
+        {"eventTypeKey": "purchase", "keyValue": "a@example.com", "params": []}, version=1
+    )
+    open_page(page, "/automation/events/?invalid=true")
+    page.get_by_test_id("event-link").click()
+    expect(page.get_by_test_id("event-problem")).to_contain_text("amount: required")
+    assert_accessible(page, "flagged event")
+    assert_fits_phone(page, f"/automation/events/{event_id}/")
+
+    asked = []
+
+    def accept(dialog):
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.get_by_test_id("event-delete").click()
+    expect(page.get_by_role("heading", name="Event history", level=1)).to_be_visible()
+    assert asked and "audit log" in asked[0]
+    assert not Event.objects.filter(pk=event_id).exists()
+    assert LogEntry.objects.filter(object_id=event_id, action=LogEntry.Action.DELETE).exists()
+
+    open_page(page, "/automation/events/analytics/")
+    expect(page.get_by_role("heading", name="Event analytics", level=1)).to_be_visible()
+    assert_accessible(page, "event analytics")
