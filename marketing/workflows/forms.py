@@ -17,6 +17,7 @@ from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
+from marketing.workflows import send_blocks
 from marketing.workflows.models import ReEntry, TriggerKind
 from marketing.workflows.scenarios import SCENARIOS
 from templates.models import MessageTemplate
@@ -226,7 +227,8 @@ class StepForm(forms.Form):
     no = forms.ChoiceField(required=False, label=_("If no, go to"))
     # send
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.all(), required=False)
-    channel = forms.ChoiceField(choices=[("email", _("Email")), ("sms", "SMS")], required=False)
+    # Choices: the channels the organisation can send on (send_blocks.channel_choices).
+    channel = forms.ChoiceField(required=False)
     window_from = forms.RegexField(
         regex=wf_graph.TIME_RE, required=False, label=_("Send only from (contact's zone, HH:MM)")
     )
@@ -302,6 +304,9 @@ class StepForm(forms.Form):
             if other["kind"] == "send"
         ]
         self.fields["field"].choices = _field_choices()
+        if step["kind"] in send_blocks.SEND_KINDS:
+            self.fields["channel"].choices = send_blocks.channel_choices(step.get("channel", ""))
+            self.fields.update(send_blocks.form_fields(step))
         self.visible = self._visible(step)
 
     @staticmethod
@@ -313,32 +318,36 @@ class StepForm(forms.Form):
             for u in ("days", "hours", "minutes")
             if seconds % WAIT_UNITS[u] == 0 or u == "minutes"
         )
-        return {
-            "label": step.get("label", ""),
-            "next": step.get("next", ""),
-            "yes": step.get("yes", ""),
-            "no": step.get("no", ""),
-            "template": step.get("template_id"),
-            "channel": step.get("channel", "email"),
-            "window_from": (step.get("window") or {}).get("from", ""),
-            "window_to": (step.get("window") or {}).get("to", ""),
-            "window_days": _window_days(step.get("window") or {}),
-            "mode": step.get("mode", "duration"),
-            "amount": max(1, seconds // WAIT_UNITS[unit]),
-            "unit": unit,
-            "time": step.get("time", "09:00"),
-            "check_type": check.get("type", "contact"),
-            "filter": json.dumps(check.get("filter") or {}, ensure_ascii=False),
-            "param": check.get("param", ""),
-            "op": check.get("op", "eq"),
-            "value": check.get("value", ""),
-            "event": check.get("event", "opened"),
-            "message_step": check.get("step", ""),
-            "segment": step.get("segment_id"),
-            "field": step.get("field", "firstName"),
-            "url": step.get("url", ""),
-            "pool": step.get("pool_id"),
-        } | ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
+        return (
+            {
+                "label": step.get("label", ""),
+                "next": step.get("next", ""),
+                "yes": step.get("yes", ""),
+                "no": step.get("no", ""),
+                "template": step.get("template_id"),
+                "channel": step.get("channel", "email"),
+                "window_from": (step.get("window") or {}).get("from", ""),
+                "window_to": (step.get("window") or {}).get("to", ""),
+                "window_days": _window_days(step.get("window") or {}),
+                "mode": step.get("mode", "duration"),
+                "amount": max(1, seconds // WAIT_UNITS[unit]),
+                "unit": unit,
+                "time": step.get("time", "09:00"),
+                "check_type": check.get("type", "contact"),
+                "filter": json.dumps(check.get("filter") or {}, ensure_ascii=False),
+                "param": check.get("param", ""),
+                "op": check.get("op", "eq"),
+                "value": check.get("value", ""),
+                "event": check.get("event", "opened"),
+                "message_step": check.get("step", ""),
+                "segment": step.get("segment_id"),
+                "field": step.get("field", "firstName"),
+                "url": step.get("url", ""),
+                "pool": step.get("pool_id"),
+            }
+            | ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
+            | (send_blocks.form_initial(step) if step.get("kind") in send_blocks.SEND_KINDS else {})
+        )
 
     @staticmethod
     def _visible(step: dict) -> list[str]:
@@ -363,6 +372,7 @@ class StepForm(forms.Form):
             "webhook": ["url", "next"],
             "promo_issue": ["pool", "next"],
             "exit": [],
+            **send_blocks.FORM_VISIBLE,
         }[kind]
         return ["label", *fields]
 
@@ -449,7 +459,9 @@ class StepForm(forms.Form):
     def clean(self):
         data = super().clean()
         data["window"] = None
-        if self.step["kind"] == "send" and (data.get("window_from") or data.get("window_to")):
+        if self.step["kind"] in ("send", "send_one_of") and (
+            data.get("window_from") or data.get("window_to")
+        ):
             raw = {"from": data.get("window_from"), "to": data.get("window_to")}
             if data.get("window_days"):
                 raw["days"] = [int(day) for day in data["window_days"]]
@@ -474,6 +486,10 @@ class StepForm(forms.Form):
             step["template_id"] = data["template"].pk if data.get("template") else None
             step["channel"] = data["channel"] or "email"
             if data.get("window"):
+                step["window"] = data["window"]
+        elif kind in send_blocks.FORM_VISIBLE:
+            step.update(send_blocks.form_to_step(kind, data))
+            if data.get("window") and kind == "send_one_of":
                 step["window"] = data["window"]
         elif kind == "wait":
             step["mode"] = data["mode"] or "duration"
