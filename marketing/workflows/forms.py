@@ -227,7 +227,7 @@ class StepForm(forms.Form):
     no = forms.ChoiceField(required=False, label=_("If no, go to"))
     # send
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.all(), required=False)
-    # Choices: the channels the organisation can send on (send_blocks.channel_choices).
+    # Message steps replace it with the channels the organisation can send on (send_blocks).
     channel = forms.ChoiceField(required=False)
     window_from = forms.RegexField(
         regex=wf_graph.TIME_RE, required=False, label=_("Send only from (contact's zone, HH:MM)")
@@ -305,7 +305,6 @@ class StepForm(forms.Form):
         ]
         self.fields["field"].choices = _field_choices()
         if step["kind"] in send_blocks.SEND_KINDS:
-            self.fields["channel"].choices = send_blocks.channel_choices(step.get("channel", ""))
             self.fields.update(send_blocks.form_fields(step))
         self.visible = self._visible(step)
 

@@ -606,7 +606,9 @@ def form_fields(step: dict) -> dict[str, forms.Field]:
         str(option.get("channel") or "") for option in step.get("options") or []
     ]
     channels = channel_choices(*named)
-    fields: dict[str, forms.Field] = {}
+    fields: dict[str, forms.Field] = {
+        "channel": forms.ChoiceField(choices=channels, required=False, label=_("Channel"))
+    }
     for n in range(1, MAX_OPTIONS + 1):
         fields[f"option{n}_channel"] = forms.ChoiceField(
             choices=[("", _("— not used —")), *channels],

@@ -389,3 +389,35 @@ def test_the_editor_saves_a_group_step(client, marketer, welcome):
     assert step["addresses"] == ["boss@shop.example", "sales@shop.example"]
     assert step["segment_id"] is None and step["template_id"] == welcome.pk
     workflow_activate(workflow=workflow)
+
+
+def test_run_history_and_admin_show_the_channel_used_and_the_channels_passed_over(
+    client, viewer, admin_user, mail_to_sink, django_capture_on_commit_callbacks
+):
+    email = published("By mail")
+    sms = published("By SMS", "Hi", channel="sms")
+    contact = ContactFactory(email="hist@example.com", phone="")
+    make_workflow(
+        chain(
+            {
+                "kind": "send_one_of",
+                "options": [
+                    {"channel": "sms", "template_id": sms.pk},
+                    {"channel": "email", "template_id": email.pk},
+                ],
+            }
+        )
+    )
+    start(emit(contact, params={"coupon": "X1"}), django_capture_on_commit_callbacks)
+    run = WorkflowRun.objects.get()
+
+    client.force_login(viewer)
+    page = client.get(reverse("workflow_run_detail", args=[run.pk])).content.decode()
+    assert "sent by email: email to hist@example.com queued" in page
+    assert "sms skipped: the contact has no SMS address" in page
+
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/marketing/workflowrun/{run.pk}/change/").content.decode()
+    assert "X1" in page  # the names the message got ($event)
