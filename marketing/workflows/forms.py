@@ -301,7 +301,7 @@ class StepForm(forms.Form):
         self.fields["message_step"].choices = [("", gettext("any message of this run"))] + [
             (other["id"], f"{other['id']}: {other.get('label') or gettext('Send')}")
             for other in graph.get("steps", [])
-            if other["kind"] == "send"
+            if other["kind"] in ("send", "send_one_of")
         ]
         self.fields["field"].choices = _field_choices()
         if step["kind"] in send_blocks.SEND_KINDS:

@@ -627,10 +627,6 @@ def form_fields(step: dict) -> dict[str, forms.Field]:
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "manager@shop.example"}),
         label=_("…or to these addresses (one a line)"),
-        help_text=_(
-            "In the message, $contact is the recipient; $workflowContact, $event and "
-            "$order are the contact, event and order the workflow runs for."
-        ),
     )
     return fields
 

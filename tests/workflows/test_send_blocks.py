@@ -4,6 +4,7 @@ and the editor."""
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery
@@ -11,6 +12,7 @@ from contacts.models import ChannelType, Segment, SegmentKind, SegmentMembership
 from contacts.suppression import suppression_add_manual
 from marketing.models import Event
 from marketing.orders import orders_upsert
+from marketing.tasks import workflows_tick
 from marketing.workflows import send_blocks
 from marketing.workflows.models import Workflow, WorkflowRun, WorkflowSend
 from marketing.workflows.services import WorkflowError, workflow_activate
@@ -20,7 +22,7 @@ from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory
 from tests.marketing.test_api_orders import DOCUMENTED_ORDER
 from tests.workflows.conftest import chain, make_workflow, published
-from tests.workflows.test_engine import emit, start
+from tests.workflows.test_engine import emit, start, wake
 
 pytestmark = pytest.mark.django_db
 
@@ -421,3 +423,28 @@ def test_run_history_and_admin_show_the_channel_used_and_the_channels_passed_ove
     client.force_login(admin_user)
     page = client.get(f"/admin/marketing/workflowrun/{run.pk}/change/").content.decode()
     assert "X1" in page  # the names the message got ($event)
+
+
+def test_a_message_condition_sees_the_message_a_one_of_many_step_sent(
+    ann, welcome, django_capture_on_commit_callbacks
+):
+    make_workflow(
+        chain(
+            {"kind": "send_one_of", "options": [{"channel": "email", "template_id": welcome.pk}]},
+            {"kind": "wait", "mode": "duration", "seconds": 3600},
+            {
+                "kind": "condition",
+                "check": {"type": "message", "event": "opened", "step": "s1"},
+                "yes": "s4",
+                "no": "s5",
+            },
+            {"kind": "exit", "label": "Engaged"},
+            {"kind": "exit", "label": "Not engaged"},
+        )
+    )
+    [run_id] = start(emit(ann), django_capture_on_commit_callbacks)
+    Delivery.objects.update(status="opened", opened_at=timezone.now())
+    wake(WorkflowRun.objects.get(pk=run_id))
+    with django_capture_on_commit_callbacks(execute=False):
+        workflows_tick()
+    assert WorkflowRun.objects.get(pk=run_id).path[-1]["step"] == "s4"
