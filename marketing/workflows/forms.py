@@ -306,6 +306,7 @@ class StepForm(forms.Form):
         self.fields["field"].choices = _field_choices()
         if step["kind"] in send_blocks.SEND_KINDS:
             self.fields.update(send_blocks.form_fields(step))
+            self.initial.update(send_blocks.form_initial(step))
         self.visible = self._visible(step)
 
     @staticmethod
@@ -317,36 +318,32 @@ class StepForm(forms.Form):
             for u in ("days", "hours", "minutes")
             if seconds % WAIT_UNITS[u] == 0 or u == "minutes"
         )
-        return (
-            {
-                "label": step.get("label", ""),
-                "next": step.get("next", ""),
-                "yes": step.get("yes", ""),
-                "no": step.get("no", ""),
-                "template": step.get("template_id"),
-                "channel": step.get("channel", "email"),
-                "window_from": (step.get("window") or {}).get("from", ""),
-                "window_to": (step.get("window") or {}).get("to", ""),
-                "window_days": _window_days(step.get("window") or {}),
-                "mode": step.get("mode", "duration"),
-                "amount": max(1, seconds // WAIT_UNITS[unit]),
-                "unit": unit,
-                "time": step.get("time", "09:00"),
-                "check_type": check.get("type", "contact"),
-                "filter": json.dumps(check.get("filter") or {}, ensure_ascii=False),
-                "param": check.get("param", ""),
-                "op": check.get("op", "eq"),
-                "value": check.get("value", ""),
-                "event": check.get("event", "opened"),
-                "message_step": check.get("step", ""),
-                "segment": step.get("segment_id"),
-                "field": step.get("field", "firstName"),
-                "url": step.get("url", ""),
-                "pool": step.get("pool_id"),
-            }
-            | ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
-            | (send_blocks.form_initial(step) if step.get("kind") in send_blocks.SEND_KINDS else {})
-        )
+        return {
+            "label": step.get("label", ""),
+            "next": step.get("next", ""),
+            "yes": step.get("yes", ""),
+            "no": step.get("no", ""),
+            "template": step.get("template_id"),
+            "channel": step.get("channel", "email"),
+            "window_from": (step.get("window") or {}).get("from", ""),
+            "window_to": (step.get("window") or {}).get("to", ""),
+            "window_days": _window_days(step.get("window") or {}),
+            "mode": step.get("mode", "duration"),
+            "amount": max(1, seconds // WAIT_UNITS[unit]),
+            "unit": unit,
+            "time": step.get("time", "09:00"),
+            "check_type": check.get("type", "contact"),
+            "filter": json.dumps(check.get("filter") or {}, ensure_ascii=False),
+            "param": check.get("param", ""),
+            "op": check.get("op", "eq"),
+            "value": check.get("value", ""),
+            "event": check.get("event", "opened"),
+            "message_step": check.get("step", ""),
+            "segment": step.get("segment_id"),
+            "field": step.get("field", "firstName"),
+            "url": step.get("url", ""),
+            "pool": step.get("pool_id"),
+        } | ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
 
     @staticmethod
     def _visible(step: dict) -> list[str]:
