@@ -37,6 +37,7 @@ from campaigns.models import (
     SendKind,
     SendRequest,
 )
+from campaigns.pipeline import audience_reachable
 from config.core.errors import HeraldError
 from config.core.parsers import json_text_load
 from contacts.channels import email_normalise, phone_normalise
@@ -539,11 +540,30 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         "status": ("%s", [DeliveryStatus.QUEUED]),
         "created_at": ("now()", []),
     }
+    columns, values, params = _delivery_columns(given)
+    table = Delivery._meta.db_table
+    not_suppressed = suppression_sql("%s", "m.phone")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM ({members_sql}) m WHERE {not_suppressed}",
+            [*params, *members_params, str(ChannelType.SMS)],
+        )
+        count = cursor.rowcount
+    if count:
+        send_request_enqueue(send_request_id=send_request.pk, deliveries=count)
+    return count
+
+
+def _delivery_columns(
+    given: dict[str, tuple[str, list[Any]]],
+) -> tuple[list[str], list[str], list[Any]]:
+    """(columns, SQL expressions, parameters) of a Delivery INSERT ... SELECT: the `given`
+    expressions, and every other column its model default, so columns added to Delivery
+    later need no change in the statements that use this."""
     columns: list[str] = []
     values: list[str] = []
     params: list[Any] = []
-    # Every other column gets its model default, so columns added to Delivery later need
-    # no change here.
     for model_field in Delivery._meta.concrete_fields:
         if model_field.primary_key:
             continue
@@ -557,18 +577,53 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         columns.append(column)
         values.append(expression)
         params += args
+    return columns, values, params
+
+
+@transaction.atomic
+def segment_message_start(
+    *,
+    template_id: int,
+    segment: Segment,
+    params: dict | None = None,
+    kind: str = SendKind.WORKFLOW,
+) -> tuple[SendRequest, int]:
+    """The latest published version of message `template_id` to every contact of the
+    segment that a campaign on its channel would reach (confirmed, with an address on the
+    channel, not suppressed, for email not unsubscribed: campaigns.pipeline), each with
+    `params` as $data and its own language. One INSERT ... SELECT: a segment may hold
+    millions, none of them passes through Python. Returns the request and how many rows
+    were queued."""
+    _template, version = _latest_version(template_id)
+    channel = version.channel
+    send_request = SendRequest.objects.create(kind=kind, template_version=version)
+    members_sql, members_params = segment_contacts(segment).values("id").query.sql_with_params()
+    join, locator, where = audience_reachable(channel)
+    columns, values, insert_params = _delivery_columns(
+        {
+            "request_id": ("gen_random_uuid()", []),
+            "send_request_id": ("%s", [send_request.pk]),
+            "contact_id": ("c.id", []),
+            "channel": ("%s", [channel]),
+            "locator": (locator, []),
+            "params": ("%s::jsonb", [json.dumps(params or {}, default=str)]),
+            "language_code": ("c.language_code", []),
+            "status": ("%s", [DeliveryStatus.QUEUED]),
+            "created_at": ("now()", []),
+        }
+    )
     table = Delivery._meta.db_table
-    not_suppressed = suppression_sql("%s", "m.phone")
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"SELECT {', '.join(values)} FROM ({members_sql}) m WHERE {not_suppressed}",
-            [*params, *members_params, str(ChannelType.SMS)],
+            f"SELECT {', '.join(values)} FROM {Contact._meta.db_table} c {join} "
+            f"WHERE c.id IN ({members_sql}) AND {' AND '.join(where)}",
+            [*insert_params, *members_params],
         )
         count = cursor.rowcount
     if count:
         send_request_enqueue(send_request_id=send_request.pk, deliveries=count)
-    return count
+    return send_request, count
 
 
 # --- status --------------------------------------------------------------------------------

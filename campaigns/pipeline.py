@@ -92,7 +92,7 @@ def _published_version(template_id: int) -> TemplateVersion | None:
     return TemplateVersion.objects.filter(template_id=template_id).order_by("-number").first()
 
 
-def _reachable(channel: str) -> tuple[str, str, list[str]]:
+def audience_reachable(channel: str) -> tuple[str, str, list[str]]:
     """(join, locator, where) that keep the contacts a run on `channel` can reach: confirmed,
     not deleted, with an address on the channel, not suppressed, and for email not on the
     unsubscribed list. One place, read by the launch and by its preview (launch_reach)."""
@@ -125,14 +125,14 @@ def _reachable(channel: str) -> tuple[str, str, list[str]]:
 
 def launch_reach(campaign: Campaign) -> dict[str, int]:
     """How many recipients a launch of the campaign would put in the ledger now, per channel
-    that has a sender: the run's own filters (_reachable) counted instead of inserted. One
+    that has a sender: the run's own filters (audience_reachable) counted instead of inserted. One
     count per channel, the same plan as the INSERT minus the write."""
     audience_sql, audience_params = _audience_sql(campaign)
     reach: dict[str, int] = {}
     for channel in campaign.channels:
         if channel not in SENDABLE_CHANNELS:
             continue
-        join, _, where = _reachable(channel)
+        join, _, where = audience_reachable(channel)
         sql = f"""SELECT count(*) FROM {Contact._meta.db_table} c {join}
                    WHERE c.id IN ({audience_sql}) AND {" AND ".join(where)}"""
         with connection.cursor() as cursor:
@@ -163,7 +163,7 @@ def _insert(
     for an A/B test's share, the variant every row gets). `plan_join` joins what
     `next_attempt` reads (the recipient's zone, a planned time)."""
     audience_sql, audience_params = audience
-    join, locator, where = _reachable(channel)
+    join, locator, where = audience_reachable(channel)
     table = Delivery._meta.db_table
     contacts = Contact._meta.db_table
     sql = f"""

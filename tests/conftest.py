@@ -7,7 +7,11 @@ import pytest
 # work beside it without this (the tests are single-threaded, so it is safe).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+from config.core.models import Integration
+from config.core.secrets import secrets_seal
+from contacts.models import ChannelType
 from tests.factories import UserFactory
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.worker import CeleryWorker
 
 
@@ -74,3 +78,17 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
             return result
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def telegram_bot(db):
+    """A fake Telegram Bot API connected as the organisation's Telegram integration."""
+    with FakeTelegram() as fake:
+        Integration.objects.create(
+            kind="telegram",
+            name="Shop bot",
+            channels=[ChannelType.TELEGRAM],
+            settings={"api_url": fake.url},
+            secrets_sealed=secrets_seal({"bot_token": fake.token}),
+        )
+        yield fake

@@ -5,7 +5,7 @@ inline content (POST /v1/message/email and /sms, template test sends).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from types import SimpleNamespace
@@ -30,6 +30,24 @@ from templates.models import TemplateVersion
 from templates.services import RenderedMessage, contact_context, template_render
 
 SMS_SENDER_MAX = 11  # alphanumeric sender ids are at most 11 characters
+
+# Producers above this layer that give every message of a send request further top-level
+# template names (a workflow step's `$order` and `$event`), asked once per sending task:
+# send request → {name: value}, {} when the request is not theirs.
+RequestNames = Callable[[SendRequest], Mapping[str, Any]]
+_REQUEST_NAMES: list[RequestNames] = []
+
+
+def request_names_register(provider: RequestNames) -> None:
+    if provider not in _REQUEST_NAMES:
+        _REQUEST_NAMES.append(provider)
+
+
+def request_names(send_request: SendRequest) -> dict[str, Any]:
+    names: dict[str, Any] = {}
+    for provider in _REQUEST_NAMES:
+        names.update(provider(send_request))
+    return names
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,9 @@ class SendContent:
     # run_overrides. `overrides_run` is set while an A/B winner is still to come.
     overrides: dict[int | None, ContentOverride] = field(default_factory=dict)
     overrides_run: int | None = None
+    # Further top-level template names of every message (request_names); `extra` of a row
+    # (`$promo`) wins over them.
+    names: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of_request(cls, send_request: SendRequest) -> SendContent:
@@ -114,6 +135,7 @@ class SendContent:
             text=send_request.text,
             test=send_request.kind == SendKind.TEST,
             integration_id=send_request.integration_id or template_integration_id(version),
+            names=request_names(send_request),
         )
         campaign = send_request.campaign
         if campaign is not None:
@@ -207,6 +229,8 @@ def delivery_render(
     contact = (
         contact_context(delivery.contact, custom_fields=custom_fields) if delivery.contact else {}
     )
+    if content.names:
+        extra = {**content.names, **(extra or {})}
     version = delivery.template_version or content.template_version
     if version is not None:
         override = _override(content, delivery)

@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from marketing.workflows.models import Workflow, WorkflowMessage, WorkflowRun, WorkflowVersion
+from marketing.workflows.models import (
+    Workflow,
+    WorkflowMessage,
+    WorkflowRun,
+    WorkflowSend,
+    WorkflowVersion,
+)
 
 
 class WorkflowVersionInline(admin.TabularInline):
@@ -38,10 +44,23 @@ class WorkflowMessageInline(admin.TabularInline):
     readonly_fields = ["step_id", "delivery", "created_at"]
 
 
+class WorkflowSendInline(admin.TabularInline):
+    """The run's message steps: channel chosen, send request, the names its messages got."""
+
+    model = WorkflowSend
+    extra = 0
+    fields = ["step_id", "visit", "channel", "send_request", "names", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # written by the engine only
+
+
 @admin.register(WorkflowRun)
 class WorkflowRunAdmin(admin.ModelAdmin):
     list_display = ["workflow", "contact", "status", "current_step", "wake_at", "started_at"]
     list_filter = ["status", "workflow"]
     raw_id_fields = ["workflow", "version", "contact", "event"]
     readonly_fields = ["path", "error", "attempts", "claimed_at", "finished_at"]
-    inlines = [WorkflowMessageInline]
+    inlines = [WorkflowMessageInline, WorkflowSendInline]

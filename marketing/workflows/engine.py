@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.messages import MessageError, smartsend_start
-from campaigns.models import Delivery, SendKind
 from campaigns.promo.assign import pool_exhausted_reason
 from campaigns.promo.models import PromoPool
 from campaigns.promo.services import promo_code_issue
@@ -26,11 +24,10 @@ from contacts.models import Segment
 from contacts.segments import SegmentError, segment_attach, segment_detach
 from contacts.services import ContactError, contact_update
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import logic_blocks
+from marketing.workflows import logic_blocks, send_blocks
 from marketing.workflows.conditions import contact_matches, param_matches, run_message_engaged
 from marketing.workflows.models import (
     Workflow,
-    WorkflowMessage,
     WorkflowRun,
     WorkflowRunStatus,
     WorkflowStatus,
@@ -129,33 +126,13 @@ def _basic_condition_holds(check: dict, *, run: WorkflowRun) -> bool:
 
 
 def _send(step: dict, run: WorkflowRun) -> Outcome:
-    """Queue the message through the single-message service (one ledger row, sent by its
-    task after commit), with the event params as $data."""
+    """A message step (marketing.workflows.send_blocks): its messages are queued in the
+    delivery ledger with the run's move, and sent by their task after commit."""
     try:
-        _request, results = smartsend_start(
-            template_id=step["template_id"],
-            recipients=[{"contactId": run.contact_id, "jsonParam": run.params or {}}],
-            email=step.get("channel", "email") == "email",
-            kind=SendKind.WORKFLOW,
-            send_window=step.get("window") or None,
-        )
-    except MessageError as exc:
-        raise StepError(str(exc), permanent=True) from None
-    result = results[0]
-    if not result.ok and result.request_id is None:
-        raise StepError(result.message, permanent=True)
-    if result.request_id is None:  # smartsend_start gives every accepted recipient one
-        raise AssertionError("an accepted recipient without a request id")
-    delivery = Delivery.objects.get(request_id=result.request_id)
-    WorkflowMessage.objects.create(run=run, step_id=step["id"], delivery=delivery)
-    if not result.ok:
-        # A refused recipient with a ledger row: its address is suppressed (a bounce, a
-        # complaint). The message is recorded as skipped and the journey goes on, as it would
-        # for a message that bounced.
-        note = f"{delivery.channel} to {result.locator} not sent: {result.message}"
-    else:
-        note = f"{delivery.channel} to {result.locator} queued (request {result.request_id})"
-    return Outcome(next_step=step.get("next") or "", note=note, extra={"delivery": delivery.pk})
+        sent = send_blocks.step_send(step, run)
+    except send_blocks.SendStepError as exc:
+        raise StepError(str(exc), permanent=exc.permanent) from None
+    return Outcome(next_step=sent.next_step, note=sent.note, extra=sent.extra)
 
 
 def _segment(step: dict, run: WorkflowRun) -> Outcome:
@@ -248,7 +225,7 @@ def _logic_wait(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
 
 def execute_step(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
     kind = step.get("kind")
-    if kind == "send":
+    if kind in send_blocks.SEND_KINDS:
         return _send(step, run)
     if kind == "wait" and step.get("mode") in ("date", "window"):
         return _logic_wait(step, run, now)

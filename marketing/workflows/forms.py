@@ -17,6 +17,7 @@ from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
 from marketing.models import EventType
 from marketing.workflows import graph as wf_graph
+from marketing.workflows import send_blocks
 from marketing.workflows.logic_forms import (
     CONDITION_FIELDS,
     SPLIT_FIELDS,
@@ -233,7 +234,8 @@ class StepForm(LogicStepForm):
     no = forms.ChoiceField(required=False, label=_("If no, go to"))
     # send
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.all(), required=False)
-    channel = forms.ChoiceField(choices=[("email", _("Email")), ("sms", "SMS")], required=False)
+    # Message steps replace it with the channels the organisation can send on (send_blocks).
+    channel = forms.ChoiceField(required=False)
     window_from = forms.RegexField(
         regex=wf_graph.TIME_RE, required=False, label=_("Send only from (contact's zone, HH:MM)")
     )
@@ -303,10 +305,13 @@ class StepForm(LogicStepForm):
         self.fields["message_step"].choices = [("", gettext("any message of this run"))] + [
             (other["id"], f"{other['id']}: {other.get('label') or gettext('Send')}")
             for other in graph.get("steps", [])
-            if other["kind"] == "send"
+            if other["kind"] in ("send", "send_one_of")
         ]
         self.fields["field"].choices = _field_choices()
         self.logic_setup()
+        if step["kind"] in send_blocks.SEND_KINDS:
+            self.fields.update(send_blocks.form_fields(step))
+            self.initial.update(send_blocks.form_initial(step))
         self.visible = self._visible(step)
 
     @staticmethod
@@ -373,6 +378,7 @@ class StepForm(LogicStepForm):
             "webhook": ["url", "next"],
             "promo_issue": ["pool", "next"],
             "exit": [],
+            **send_blocks.FORM_VISIBLE,
         }[kind]
         return ["label", *fields]
 
@@ -459,7 +465,7 @@ class StepForm(LogicStepForm):
     def clean(self):
         data = super().clean()
         data["window"] = None
-        windowed = self.step["kind"] == "send" or data.get("mode") == "window"
+        windowed = self.step["kind"] in ("send", "send_one_of") or data.get("mode") == "window"
         if windowed and (data.get("window_from") or data.get("window_to")):
             raw = {"from": data.get("window_from"), "to": data.get("window_to")}
             if data.get("window_days"):
@@ -486,6 +492,10 @@ class StepForm(LogicStepForm):
             step["template_id"] = data["template"].pk if data.get("template") else None
             step["channel"] = data["channel"] or "email"
             if data.get("window"):
+                step["window"] = data["window"]
+        elif kind in send_blocks.FORM_VISIBLE:
+            step.update(send_blocks.form_to_step(kind, data))
+            if data.get("window") and kind == "send_one_of":
                 step["window"] = data["window"]
         elif kind == "wait":
             step["mode"] = data["mode"] or "duration"

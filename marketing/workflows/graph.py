@@ -24,12 +24,13 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
-from marketing.workflows import logic_blocks
+from marketing.workflows import logic_blocks, send_blocks
 
 STEP_KINDS = {
     "send": _("Send a message"),
+    "send_one_of": _("Send on the first channel that reaches the contact"),
+    "send_group": _("Send a message to a group"),
     "wait": _("Wait"),
     "condition": _("Condition"),
     "segment_add": _("Add to a static segment"),
@@ -147,6 +148,7 @@ def default_step(kind: str) -> dict:
         "promo_issue": {"pool_id": None},
         "split": logic_blocks.default_split(),
         "exit": {},
+        **send_blocks.DEFAULTS,
     }
     step = {"kind": kind, "label": ""}
     step.update(copy.deepcopy(defaults[kind]))
@@ -273,16 +275,8 @@ def outline(graph: dict) -> list[dict]:
 def _check_value(step: dict, problems: list[str]) -> None:
     name = step_name(step)
     kind = step.get("kind")
-    if kind == "send":
-        if not isinstance(step.get("template_id"), int):
-            problems.append(f"{name}: choose the message template to send")
-        if step.get("channel") not in ("email", "sms"):
-            problems.append(f"{name}: the channel must be email or sms")
-        if step.get("window"):
-            try:
-                SendWindow.clean(step["window"], field="window")
-            except FieldError as exc:
-                problems.append(f"{name}: sending {exc.field}: {exc.message}")
+    if kind in send_blocks.SEND_KINDS:
+        problems.extend(send_blocks.value_problems(step, name))
     elif kind == "wait":
         if step.get("mode") == "duration":
             seconds = step.get("seconds")

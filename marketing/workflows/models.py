@@ -13,6 +13,7 @@ __all__ = [
     "WorkflowRun",
     "WorkflowRunStatus",
     "WorkflowSegmentMember",
+    "WorkflowSend",
     "WorkflowStatus",
     "WorkflowVersion",
 ]
@@ -212,3 +213,36 @@ class WorkflowSegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow_id}/{self.contact_id}"
+
+
+class WorkflowSend(models.Model):
+    """One visit of a run to a message step ("Messages" and "Message to a group" blocks):
+    the channel it chose, the send request it queued (none when no channel could reach the
+    contact) and the further template names its messages get (`$order`, `$event`,
+    `$workflowContact`), taken once when the step ran (marketing.workflows.send_blocks)."""
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="sends")
+    step_id = models.CharField(max_length=40)
+    # How many times the run had passed this step before (a loop through a wait comes back).
+    visit = models.PositiveIntegerField(default=0)
+    channel = models.CharField(max_length=20, blank=True)
+    send_request = models.ForeignKey(
+        "campaigns.SendRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="workflow_sends",
+    )
+    names = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # A retried step finds its send instead of queueing the messages twice.
+            models.UniqueConstraint(
+                fields=["run", "step_id", "visit"], name="wfsend_run_step_visit"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} step {self.step_id} #{self.visit}"

@@ -10,6 +10,7 @@ from config.core.errors import ConflictError, HeraldError
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
 from marketing.workflows import graph as wf_graph
+from marketing.workflows import send_blocks
 from marketing.workflows.models import (
     ReEntry,
     TriggerKind,
@@ -186,7 +187,8 @@ def workflow_problems(workflow: Workflow) -> list[str]:
     step (or the trigger) at fault."""
     problems = _trigger_problems(workflow)
     structure = wf_graph.structure_problems(workflow.draft_graph)
-    return problems + structure + _reference_problems(workflow.draft_graph)
+    sends = send_blocks.reference_problems(workflow.draft_graph, wf_graph.step_name)
+    return problems + structure + _reference_problems(workflow.draft_graph) + sends
 
 
 def _set_status(workflow: Workflow, status: str) -> None:

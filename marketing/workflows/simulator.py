@@ -13,10 +13,9 @@ from django.utils import timezone
 
 from campaigns.promo.models import PromoPool
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import logic_blocks
+from marketing.workflows import logic_blocks, send_blocks
 from marketing.workflows.conditions import contact_matches, param_matches
 from marketing.workflows.engine import contact_zone, update_data, wait_until
-from templates.models import MessageTemplate
 
 MAX_SIMULATED_STEPS = 100
 
@@ -38,11 +37,8 @@ class Simulation:
 
 def _describe(step: dict, contact, now, params: dict) -> str:
     kind = step.get("kind")
-    if kind == "send":
-        template = MessageTemplate.objects.filter(pk=step.get("template_id")).first()
-        name = f"“{template.name}”" if template else f"template {step.get('template_id')}"
-        address = contact.email if step.get("channel") == "email" else contact.phone
-        return f"would send {name} by {step.get('channel')} to {address or '(no address!)'}"
+    if kind in send_blocks.SEND_KINDS:
+        return send_blocks.describe(step, contact)
     if kind == "wait" and step.get("mode") in ("date", "window"):
         zone = contact_zone(contact)
         if step["mode"] == "date":

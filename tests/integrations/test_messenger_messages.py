@@ -7,13 +7,10 @@ import pytest
 
 from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery
-from config.core.models import Integration
-from config.core.secrets import secrets_seal
 from contacts.models import ChannelType, Contact, Suppression
 from marketing.workflows.models import WorkflowRun
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory
-from tests.support.fake_telegram import FakeTelegram
 from tests.support.smtp import SMTPSink, use_sink
 from tests.workflows.conftest import chain, make_workflow
 from tests.workflows.test_engine import emit, start
@@ -22,16 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def bot():
-    with FakeTelegram() as fake:
-        Integration.objects.create(
-            kind="telegram",
-            name="Shop bot",
-            channels=[ChannelType.TELEGRAM],
-            settings={"api_url": fake.url},
-            secrets_sealed=secrets_seal({"bot_token": fake.token}),
-        )
-        yield fake
+def bot(telegram_bot):
+    return telegram_bot
 
 
 @pytest.fixture
