@@ -118,13 +118,13 @@ WITH hits AS (
      WHERE key IN (SELECT type_key FROM first_hits)
 )
 INSERT INTO {Event._meta.db_table}
-       (event_type_id, key_value, params, contact_id, created_at, source_key)
+       (event_type_id, key_value, params, contact_id, created_at, occurred_at, source_key)
 SELECT t.id, left(h.locator, 300),
        jsonb_strip_nulls(jsonb_build_object(
            'campaignId', h.campaign_id, 'runId', h.run_id, 'deliveryId', h.delivery_id,
            'requestId', h.request_id::text, 'messageId', nullif(h.message_id, ''),
            'channel', h.channel, 'url', CASE WHEN h.status = 'clicked' THEN h.url END)),
-       h.contact_id, h.at, h.source_key
+       h.contact_id, h.at, h.at, h.source_key
   FROM first_hits h JOIN all_types t ON t.key = h.type_key
  ORDER BY h.at, h.id
 ON CONFLICT (source_key) WHERE source_key <> '' DO NOTHING

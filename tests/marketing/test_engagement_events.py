@@ -99,6 +99,8 @@ def test_delivery_open_and_click_become_events_with_campaign_message_and_link():
         ("linkClicked", {**common, "url": "https://shop.example/sale"}),
     ]
     assert set(Event.objects.values_list("key_value", flat=True)) == {"ann@example.com"}
+    # They occurred when the ledger saw them, which analytics count by.
+    assert all(event.occurred_at == event.created_at for event in Event.objects.all())
 
 
 @pytest.mark.django_db
