@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.send_rules import SendWindow
 from config.core.errors import FieldError
+from marketing.workflows import contact_blocks
 
 STEP_KINDS = {
     "send": _("Send a message"),
@@ -34,6 +35,7 @@ STEP_KINDS = {
     "update_field": _("Update a contact field"),
     "webhook": _("Call a webhook"),
     "promo_issue": _("Issue a promo code"),
+    "contact": _("Create or update the contact"),
     "exit": _("Exit"),
 }
 CHECK_TYPES = {
@@ -114,6 +116,14 @@ def default_step(kind: str) -> dict:
         "update_field": {"field": "firstName", "value": ""},
         "webhook": {"url": ""},
         "promo_issue": {"pool_id": None},
+        "contact": {
+            "create": True,
+            "key_as": "auto",
+            "fields": [],
+            "tags_add": [],
+            "tags_remove": [],
+            "segment_ids": [],
+        },
         "exit": {},
     }
     step = {"kind": kind, "label": ""}
@@ -286,6 +296,8 @@ def _check_value(step: dict, problems: list[str]) -> None:
     elif kind == "promo_issue":
         if not isinstance(step.get("pool_id"), int):
             problems.append(f"{name}: choose the promo code pool")
+    elif kind == "contact":
+        problems.extend(contact_blocks.step_problems(step, name))
     elif kind != "exit":
         problems.append(f"{name}: unknown step kind {kind!r}")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from campaigns.promo.models import PromoPool
+from marketing.workflows import contact_blocks
 from marketing.workflows import graph as wf_graph
 from marketing.workflows.conditions import contact_matches, param_matches
 from marketing.workflows.engine import update_data, wait_until
@@ -33,8 +34,10 @@ class Simulation:
     outcome: str = ""
 
 
-def _describe(step: dict, contact, now) -> str:
+def _describe(step: dict, contact, now, params: dict) -> str:
     kind = step.get("kind")
+    if kind == "contact":
+        return contact_blocks.contact_step_describe(step, params)
     if kind == "send":
         template = MessageTemplate.objects.filter(pk=step.get("template_id")).first()
         name = f"“{template.name}”" if template else f"template {step.get('template_id')}"
@@ -95,7 +98,7 @@ def simulate(
             return result
         kind = step.get("kind")
         label = step.get("label") or wf_graph.STEP_KINDS.get(kind, kind)
-        description = _describe(step, contact, now)
+        description = _describe(step, contact, now, params)
         next_id = step.get("next") or ""
         if kind == "condition":
             check = step.get("check") or {}
