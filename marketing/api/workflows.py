@@ -2,18 +2,14 @@
 /api/herald/workflows/{id}/start) and the contact's signed button link (GET
 /api/herald/workflows/{id}/button-link?contactId=)."""
 
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.core.models import Scope
+from config.core.schema import error_response
 from contacts.models import Contact
 from contacts.validation import email_normalise
 from marketing.workflows.buttons import button_url
@@ -62,9 +58,9 @@ class WorkflowStartView(APIView):
         request=START_REQUEST,
         responses={
             200: START_RESPONSE,
-            400: OpenApiResponse(description="A field is wrong; `field` names it."),
-            404: OpenApiResponse(description="No such workflow or contact."),
-            409: OpenApiResponse(description="Not active, or not started by a button."),
+            400: error_response("A field is wrong; `field` names it."),
+            404: error_response("No such workflow or contact."),
+            409: error_response("Not active, or not started by a button or an API call."),
         },
     )
     def post(self, request, pk: int):

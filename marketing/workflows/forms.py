@@ -57,6 +57,10 @@ class ParamRow:
     error: str = ""
 
 
+def _time_of_day(label) -> forms.RegexField:
+    return forms.RegexField(regex=wf_graph.TIME_RE, required=False, initial="09:00", label=label)
+
+
 WEEKDAY_CHOICES = [
     (n, name)
     for n, name in enumerate(
@@ -110,23 +114,13 @@ class WorkflowSettingsForm(forms.Form):
         max_value=365,
         label=_("Days after the date (negative: before)"),
     )
-    date_time = forms.RegexField(
-        regex=wf_graph.TIME_RE,
-        required=False,
-        initial="09:00",
-        label=_("At (HH:MM, organisation time)"),
-    )
+    date_time = _time_of_day(_("At (HH:MM, organisation time)"))
     schedule_every = forms.ChoiceField(
         choices=[("day", _("Every day")), ("week", _("Every week"))],
         required=False,
         label=_("Schedule"),
     )
-    schedule_time = forms.RegexField(
-        regex=wf_graph.TIME_RE,
-        required=False,
-        initial="09:00",
-        label=_("Schedule at (HH:MM, organisation time)"),
-    )
+    schedule_time = _time_of_day(_("Schedule at (HH:MM, organisation time)"))
     schedule_weekday = forms.TypedChoiceField(
         choices=WEEKDAY_CHOICES, coerce=int, required=False, label=_("On (weekly schedule)")
     )
@@ -367,7 +361,7 @@ class StepForm(forms.Form):
     contact_fields = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "firstName = {name}\ntown = Kyiv"}),
-        label=_("Fields, one per line: field = {event parameter} or field = value"),
+        label=_("Fields, one per line: field = {parameter} (an event parameter) or field = value"),
     )
     tags_add = forms.CharField(
         max_length=2000, required=False, label=_("Add tags (comma-separated)")

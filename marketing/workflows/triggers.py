@@ -383,12 +383,7 @@ def date_workflows_fire(*, now: dt.datetime | None = None) -> int:
         if (local.hour, local.minute) < (hour, minute):
             continue
         with transaction.atomic():
-            claimed = (
-                Workflow.objects.filter(pk=workflow.pk)
-                .exclude(date_fired_on__gte=local.date())
-                .update(date_fired_on=local.date())
-            )
-            if claimed:
+            if _fired_today(workflow, local.date()):
                 started += date_workflow_fire(workflow=workflow, today=local.date())
     return started
 
@@ -415,6 +410,24 @@ def schedule_due(schedule: dict, local: dt.datetime) -> bool:
     return schedule.get("every") == "day"
 
 
+def _segment_workflows(kind: str):
+    return Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE,
+        trigger_kind=kind,
+        current_version__isnull=False,
+        segment__isnull=False,
+    ).select_related("current_version", "segment")
+
+
+def _fired_today(workflow: Workflow, day: dt.date) -> bool:
+    """Claim the day's occurrence: the conditional UPDATE lets one of several ticks win."""
+    return bool(
+        Workflow.objects.filter(pk=workflow.pk)
+        .exclude(date_fired_on__gte=day)
+        .update(date_fired_on=day)
+    )
+
+
 def schedule_workflows_fire(*, now: dt.datetime | None = None) -> int:
     """Start a run for every member of each scheduled workflow's segment, once per occurrence
     (day, or weekday), at its time in the organisation's zone: one INSERT ... SELECT each.
@@ -422,20 +435,11 @@ def schedule_workflows_fire(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     local = now.astimezone(_organisation_zone())
     started = 0
-    for workflow in Workflow.objects.filter(
-        status=WorkflowStatus.ACTIVE,
-        trigger_kind=TriggerKind.SCHEDULE,
-        current_version__isnull=False,
-        segment__isnull=False,
-    ).select_related("current_version", "segment"):
+    for workflow in _segment_workflows(TriggerKind.SCHEDULE):
         if not schedule_due(workflow.schedule or {}, local):
             continue
         with transaction.atomic():
-            claimed = (
-                Workflow.objects.filter(pk=workflow.pk)
-                .exclude(date_fired_on__gte=local.date())
-                .update(date_fired_on=local.date())
-            )
+            claimed = _fired_today(workflow, local.date())
             if claimed and workflow.segment is not None:
                 members_sql, members_params = _segment_sql(workflow.segment)
                 started += len(
@@ -455,12 +459,7 @@ def import_workflows_check(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     until = now - IMPORT_SETTLE
     started = 0
-    for workflow in Workflow.objects.filter(
-        status=WorkflowStatus.ACTIVE,
-        trigger_kind=TriggerKind.IMPORT,
-        current_version__isnull=False,
-        segment__isnull=False,
-    ).select_related("current_version", "segment"):
+    for workflow in _segment_workflows(TriggerKind.IMPORT):
         segment = workflow.segment
         if segment is None:
             continue
