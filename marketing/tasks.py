@@ -8,7 +8,7 @@ them; the beat sweep sends those the drains missed to `process_events`. Workflow
 from celery import shared_task
 
 from marketing import engagement, events, rfm
-from marketing.workflows import engine, triggers
+from marketing.workflows import engine, stops, triggers
 
 
 @shared_task(name="marketing.events_drain", acks_late=True)
@@ -45,10 +45,14 @@ def rfm_recompute() -> int:
 
 @shared_task(name="marketing.workflows_tick")
 def workflows_tick() -> int:
-    """Beat, every 15 s: fire segment and date triggers, then wake the runs that are due.
-    A full batch re-enqueues the tick so a backlog is drained by every free worker."""
+    """Beat, every 15 s: fire segment, date, group-schedule and import triggers, stop the
+    due runs whose stop conditions hold, then wake the runs that are due. A full batch
+    re-enqueues the tick so a backlog is drained by every free worker."""
     triggers.segment_workflows_check()
     triggers.date_workflows_fire()
+    triggers.schedule_workflows_fire()
+    triggers.import_workflows_check()
+    stops.runs_stop_due()
     woken = engine.runs_wake_due(limit=engine.WAKE_BATCH)
     if woken >= engine.WAKE_BATCH:
         workflows_tick.delay()

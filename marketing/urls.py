@@ -4,7 +4,7 @@ and types (under /automation/), orders and the RFM grid, and the workflows (unde
 
 from django.urls import include, path
 
-from marketing.views import activity, events_orders, workflows, workspace
+from marketing.views import activity, events_orders, workflow_button, workflows, workspace
 
 # Mounted at /automation/; /automation/events/ and /automation/event-types/ are event pages.
 workflow_urlpatterns = [
@@ -72,4 +72,6 @@ urlpatterns = [
     path("orders/rfm/segment/", events_orders.rfm_segment, name="rfm_segment"),
     path("orders/<int:pk>/", events_orders.order_detail, name="order_detail"),
     path("automation/", include(workflow_urlpatterns)),
+    # A workflow's public button link (no login; signed per contact).
+    path("w/<str:key>/", workflow_button.workflow_button, name="workflow_button"),
 ]

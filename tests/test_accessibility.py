@@ -117,6 +117,8 @@ NOT_PAGES = {
     "workflow_param_row": "htmx fragment (a condition row of the trigger)",
     "workflow_contact_row": "htmx fragment (a condition row of a contact check)",
     "workflow_settings": "POST target",
+    "workflow_button": "public page of a contact's signed link, checked in "
+    "tests/workflows/test_browser_start_stop.py",
     "event_type_edit": "POST target (the event types page edits in place)",
     "event_delete": "POST target (the event page's delete button)",
 }

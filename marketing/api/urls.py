@@ -12,6 +12,7 @@ from marketing.api.activity import ContactActivityView
 from marketing.api.events import EventV2View, EventView
 from marketing.api.native import EventTypeViewSet, EventViewSet, OrderViewSet, RFMView
 from marketing.api.orders import OrdersView
+from marketing.api.workflows import WorkflowButtonLinkView, WorkflowStartView
 from marketing.signup.api import SignupFormViewSet
 
 # The eSputnik v1 API, under /api/v1/.
@@ -37,6 +38,12 @@ native_urlpatterns: list = [
         r"contacts/(?P<contact_id>[0-9]+)/activity",
         ContactActivityView.as_view(),
         "contact-activity",
+    ),
+    api_path(r"workflows/(?P<pk>[0-9]+)/start", WorkflowStartView.as_view(), "workflow-start"),
+    api_path(
+        r"workflows/(?P<pk>[0-9]+)/button-link",
+        WorkflowButtonLinkView.as_view(),
+        "workflow-button-link",
     ),
     *_router.urls,
 ]

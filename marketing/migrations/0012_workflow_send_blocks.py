@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0013_test_send_preheader_campaign'),
-        ('marketing', '0010_event_declarations'),
+        ('marketing', '0011_workflow_start_stop'),
     ]
 
     operations = [

@@ -2,6 +2,7 @@
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -15,8 +16,8 @@ from config.core.roles import Role, has_role, role_required
 from contacts.filters.builder import Catalog
 from marketing.events import EventTypeError, event_type_create, event_types_builtin_ensure
 from marketing.models import EventType, Order, OrderStatus
+from marketing.workflows import contact_blocks, logic_blocks, services
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import logic_blocks, services
 from marketing.workflows.forms import (
     ParamRow,
     SimulateForm,
@@ -141,6 +142,8 @@ def _editor_context(request, workflow: Workflow, *, settings_form=None, step_for
         "param_ops": param_ops(),
         "problems": services.workflow_problems(workflow),
         "step_kinds": wf_graph.STEP_KINDS.items(),
+        "step_groups": contact_blocks.step_groups(),
+        "base_url": settings.HERALD_BASE_URL.rstrip("/"),
         "can_edit": has_role(request.user, Role.MARKETER),
         "stats": workflow_stats([workflow.pk])[workflow.pk],
         "draft_differs": workflow.current_version is not None

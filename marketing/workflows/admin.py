@@ -24,7 +24,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ["status", "trigger_kind"]
     search_fields = ["name"]
     raw_id_fields = ["event_type", "segment", "current_version", "created_by"]
-    readonly_fields = ["webhook_secret", "segment_checked_at", "date_fired_on"]
+    readonly_fields = ["webhook_secret", "button_key", "segment_checked_at", "date_fired_on"]
     inlines = [WorkflowVersionInline]
 
 
@@ -59,8 +59,16 @@ class WorkflowSendInline(admin.TabularInline):
 
 @admin.register(WorkflowRun)
 class WorkflowRunAdmin(admin.ModelAdmin):
-    list_display = ["workflow", "contact", "status", "current_step", "wake_at", "started_at"]
+    list_display = [
+        "workflow",
+        "contact",
+        "status",
+        "current_step",
+        "exit_reason",
+        "wake_at",
+        "started_at",
+    ]
     list_filter = ["status", "workflow"]
     raw_id_fields = ["workflow", "version", "contact", "event"]
-    readonly_fields = ["path", "error", "attempts", "claimed_at", "finished_at"]
+    readonly_fields = ["path", "error", "exit_reason", "attempts", "claimed_at", "finished_at"]
     inlines = [WorkflowMessageInline, WorkflowSendInline]

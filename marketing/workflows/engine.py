@@ -23,8 +23,8 @@ from config.core.queues import CLOCK, lease_claim, lease_expired
 from contacts.models import Segment
 from contacts.segments import SegmentError, segment_attach, segment_detach
 from contacts.services import ContactError, contact_update
+from marketing.workflows import contact_blocks, logic_blocks, send_blocks
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import logic_blocks, send_blocks
 from marketing.workflows.conditions import contact_matches, param_matches, run_message_engaged
 from marketing.workflows.models import (
     Workflow,
@@ -256,6 +256,8 @@ def execute_step(step: dict, run: WorkflowRun, now: dt.datetime) -> Outcome:
         return _webhook(step, run)
     if kind == "promo_issue":
         return _promo_issue(step, run)
+    if kind == "contact":
+        return contact_blocks.contact_step_run(step, run)
     if kind == "exit":
         return Outcome(exit=True, note="exit step")
     raise StepError(f"unknown step kind {kind!r}", permanent=True)

@@ -16,8 +16,8 @@ from contacts.filters.builder import Catalog, Row, filter_from_rows, rows_from_f
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import Contact, CustomField, CustomFieldType, Segment, SegmentKind
 from marketing.models import EventType
+from marketing.workflows import contact_blocks, send_blocks
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import send_blocks
 from marketing.workflows.logic_forms import (
     CONDITION_FIELDS,
     SPLIT_FIELDS,
@@ -64,6 +64,38 @@ class ParamRow:
     error: str = ""
 
 
+def _time_of_day(label) -> forms.RegexField:
+    return forms.RegexField(regex=wf_graph.TIME_RE, required=False, initial="09:00", label=label)
+
+
+WEEKDAY_CHOICES = [
+    (n, name)
+    for n, name in enumerate(
+        [
+            _("Monday"),
+            _("Tuesday"),
+            _("Wednesday"),
+            _("Thursday"),
+            _("Friday"),
+            _("Saturday"),
+            _("Sunday"),
+        ],
+        1,
+    )
+]
+
+
+def stop_initial(conditions: list[dict]) -> dict:
+    """The settings form's stop fields for saved stop conditions (workflows.stops)."""
+    return {
+        "stop_events": [c["event_type_id"] for c in conditions if c.get("type") == "event"],
+        "stop_segment": next(
+            (c["segment_id"] for c in conditions if c.get("type") == "segment_leave"), None
+        ),
+        "stop_unsubscribed": any(c.get("type") == "unsubscribed" for c in conditions),
+    }
+
+
 class WorkflowSettingsForm(forms.Form):
     name = forms.CharField(max_length=200, label=_("Name"))
     description = forms.CharField(
@@ -89,14 +121,31 @@ class WorkflowSettingsForm(forms.Form):
         max_value=365,
         label=_("Days after the date (negative: before)"),
     )
-    date_time = forms.RegexField(
-        regex=wf_graph.TIME_RE,
+    date_time = _time_of_day(_("At (HH:MM, organisation time)"))
+    schedule_every = forms.ChoiceField(
+        choices=[("day", _("Every day")), ("week", _("Every week"))],
         required=False,
-        initial="09:00",
-        label=_("At (HH:MM, organisation time)"),
+        label=_("Schedule"),
+    )
+    schedule_time = _time_of_day(_("Schedule at (HH:MM, organisation time)"))
+    schedule_weekday = forms.TypedChoiceField(
+        choices=WEEKDAY_CHOICES, coerce=int, required=False, label=_("On (weekly schedule)")
     )
     re_entry = forms.ChoiceField(choices=ReEntry.choices, label=_("A contact may enter"))
     re_entry_days = forms.IntegerField(min_value=1, max_value=3650, initial=30, label=_("N days"))
+    stop_events = forms.ModelMultipleChoiceField(
+        queryset=EventType.objects.order_by("key"),
+        required=False,
+        label=_("Stop a run when its contact produces one of these events"),
+    )
+    stop_segment = forms.ModelChoiceField(
+        queryset=Segment.objects.all(),
+        required=False,
+        label=_("Stop a run when its contact is no longer in this segment"),
+    )
+    stop_unsubscribed = forms.BooleanField(
+        required=False, label=_("Stop a run when its contact unsubscribes")
+    )
 
     @classmethod
     def for_workflow(cls, workflow, data=None):
@@ -115,6 +164,10 @@ class WorkflowSettingsForm(forms.Form):
             "date_time": date_trigger.get("time", "09:00"),
             "re_entry": workflow.re_entry,
             "re_entry_days": workflow.re_entry_days,
+            "schedule_every": (workflow.schedule or {}).get("every", "day"),
+            "schedule_time": (workflow.schedule or {}).get("time", "09:00"),
+            "schedule_weekday": (workflow.schedule or {}).get("weekday", 1),
+            **stop_initial(workflow.stop_conditions or []),
         }
         return cls(data, initial=initial)
 
@@ -190,7 +243,25 @@ class WorkflowSettingsForm(forms.Form):
                 "offset_days": data.get("date_offset_days") or 0,
                 "time": data.get("date_time") or "09:00",
             }
+        schedule = {}
+        if data["trigger_kind"] == TriggerKind.SCHEDULE:
+            schedule = {
+                "every": data.get("schedule_every") or "day",
+                "time": data.get("schedule_time") or "09:00",
+            }
+            if schedule["every"] == "week":
+                schedule["weekday"] = data.get("schedule_weekday") or 1
+        stop_conditions: list[dict] = [
+            {"type": "event", "event_type_id": event_type.pk}
+            for event_type in data.get("stop_events") or []
+        ]
+        if data.get("stop_segment"):
+            stop_conditions.append({"type": "segment_leave", "segment_id": data["stop_segment"].pk})
+        if data.get("stop_unsubscribed"):
+            stop_conditions.append({"type": "unsubscribed"})
         return {
+            "schedule": schedule,
+            "stop_conditions": stop_conditions,
             "name": data["name"],
             "description": data["description"],
             "trigger_kind": data["trigger_kind"],
@@ -285,6 +356,29 @@ class StepForm(LogicStepForm):
     pool = forms.ModelChoiceField(
         queryset=PromoPool.objects.all(), required=False, label=_("Promo code pool")
     )
+    # contact block (marketing.workflows.contact_blocks)
+    create = forms.BooleanField(
+        required=False, label=_("Create the contact when the event's keyValue matches none")
+    )
+    key_as = forms.ChoiceField(
+        choices=contact_blocks.KEY_KINDS.items(), required=False, label=_("Read keyValue as")
+    )
+    contact_fields = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "firstName = {name}\ntown = Kyiv"}),
+        label=_("Fields, one per line: field = {parameter} (an event parameter) or field = value"),
+    )
+    tags_add = forms.CharField(
+        max_length=2000, required=False, label=_("Add tags (comma-separated)")
+    )
+    tags_remove = forms.CharField(
+        max_length=2000, required=False, label=_("Remove tags (comma-separated)")
+    )
+    segments = forms.ModelMultipleChoiceField(
+        queryset=Segment.objects.filter(kind=SegmentKind.STATIC),
+        required=False,
+        label=_("Add to static segments"),
+    )
 
     def __init__(self, *args, step: dict, graph: dict, **kwargs):
         self.step = step
@@ -348,6 +442,12 @@ class StepForm(LogicStepForm):
             "field": step.get("field", "firstName"),
             "url": step.get("url", ""),
             "pool": step.get("pool_id"),
+            "create": bool(step.get("create")),
+            "key_as": step.get("key_as", "auto"),
+            "contact_fields": _contact_fields_text(step.get("fields") or []),
+            "tags_add": ", ".join(step.get("tags_add") or []),
+            "tags_remove": ", ".join(step.get("tags_remove") or []),
+            "segments": step.get("segment_ids") or [],
         } | (
             ({"value": step.get("value", "")} if step.get("kind") == "update_field" else {})
             | LogicStepForm.logic_initial(step)
@@ -377,6 +477,15 @@ class StepForm(LogicStepForm):
             "update_field": ["field", "value", "next"],
             "webhook": ["url", "next"],
             "promo_issue": ["pool", "next"],
+            "contact": [
+                "create",
+                "key_as",
+                "contact_fields",
+                "tags_add",
+                "tags_remove",
+                "segments",
+                "next",
+            ],
             "exit": [],
             **send_blocks.FORM_VISIBLE,
         }[kind]
@@ -528,7 +637,61 @@ class StepForm(LogicStepForm):
             step["url"] = data["url"]
         elif kind == "promo_issue":
             step["pool_id"] = data["pool"].pk if data.get("pool") else None
+        elif kind == "contact":
+            step.update(
+                create=bool(data.get("create")),
+                key_as=data.get("key_as") or "auto",
+                fields=data.get("contact_fields") or [],
+                tags_add=_tags(data.get("tags_add") or ""),
+                tags_remove=_tags(data.get("tags_remove") or ""),
+                segment_ids=[segment.pk for segment in data.get("segments") or []],
+            )
         return self.logic_step(step)
+
+    def clean_contact_fields(self) -> list[dict]:
+        """`field = {param}` (an event parameter) or `field = value` lines, as field rows."""
+        rows = []
+        allowed = contact_blocks.mappable_fields()
+        for number, line in enumerate(self.cleaned_data["contact_fields"].splitlines(), 1):
+            if not line.strip():
+                continue
+            field, equals, value = (part.strip() for part in line.partition("="))
+            if not equals or not field:
+                raise forms.ValidationError(
+                    gettext("Line %(n)s: write “field = {parameter}” or “field = value”.")
+                    % {"n": number}
+                )
+            if field not in allowed and not wf_graph.CUSTOM_FIELD_RE.match(field):
+                raise forms.ValidationError(
+                    gettext("Line %(n)s: %(field)s is not a contact field.")
+                    % {"n": number, "field": field}
+                )
+            if value.startswith("{") and value.endswith("}") and len(value) > 2:
+                rows.append({"field": field, "param": value[1:-1].strip()})
+            else:
+                rows.append({"field": field, "value": value})
+        if len(rows) > contact_blocks.MAX_FIELD_ROWS:
+            raise forms.ValidationError(
+                gettext("At most %(n)s fields.") % {"n": contact_blocks.MAX_FIELD_ROWS}
+            )
+        return rows
+
+
+def _tags(text: str) -> list[str]:
+    tags: list[str] = []
+    for tag in (part.strip() for part in text.split(",")):
+        if tag and tag not in tags:
+            tags.append(tag[: contact_blocks.TAG_MAX])
+    return tags[: contact_blocks.MAX_TAGS]
+
+
+def _contact_fields_text(rows: list[dict]) -> str:
+    return "\n".join(
+        f"{row.get('field')} = {{{row['param']}}}"
+        if row.get("param")
+        else f"{row.get('field')} = {row.get('value', '')}"
+        for row in rows
+    )
 
 
 class SimulateForm(forms.Form):

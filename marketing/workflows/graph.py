@@ -25,7 +25,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from config.core.errors import FieldError
-from marketing.workflows import logic_blocks, send_blocks
+from marketing.workflows import contact_blocks, logic_blocks, send_blocks
 
 STEP_KINDS = {
     "send": _("Send a message"),
@@ -39,6 +39,7 @@ STEP_KINDS = {
     "webhook": _("Call a webhook"),
     "promo_issue": _("Issue a promo code"),
     "split": _("A/B split"),
+    "contact": _("Create or update the contact"),
     "exit": _("Exit"),
 }
 CHECK_TYPES = {
@@ -147,6 +148,14 @@ def default_step(kind: str) -> dict:
         "webhook": {"url": ""},
         "promo_issue": {"pool_id": None},
         "split": logic_blocks.default_split(),
+        "contact": {
+            "create": True,
+            "key_as": "auto",
+            "fields": [],
+            "tags_add": [],
+            "tags_remove": [],
+            "segment_ids": [],
+        },
         "exit": {},
         **send_blocks.DEFAULTS,
     }
@@ -334,6 +343,8 @@ def _check_value(step: dict, problems: list[str]) -> None:
             problems.append(f"{name}: choose the promo code pool")
     elif kind == "split":
         problems.extend(f"{name}: {problem}" for problem in logic_blocks.split_problems(step))
+    elif kind == "contact":
+        problems.extend(contact_blocks.step_problems(step, name))
     elif kind != "exit":
         problems.append(f"{name}: unknown step kind {kind!r}")
 

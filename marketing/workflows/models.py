@@ -30,6 +30,9 @@ class TriggerKind(models.TextChoices):
     SEGMENT_ENTER = "segment_enter", "A contact enters a segment"
     SEGMENT_LEAVE = "segment_leave", "A contact leaves a segment"
     DATE = "date", "A date in a contact field (yearly)"
+    IMPORT = "import", "Contacts are imported into a segment"
+    SCHEDULE = "schedule", "On a schedule, for everyone in a segment"
+    BUTTON = "button", "A button in a message or an API call"
 
 
 class ReEntry(models.TextChoices):
@@ -78,9 +81,18 @@ class Workflow(models.Model):
     scenario = models.CharField(max_length=50, blank=True, help_text="Ready-made scenario used.")
     # Webhook steps sign their body with this (HMAC-SHA256) so the receiver can trust it.
     webhook_secret = models.CharField(max_length=64, blank=True)
-    # Segment triggers compare the segment with a snapshot; date triggers fire once a day.
+    # Segment triggers compare the segment with a snapshot; import triggers read the imports
+    # finished since this time; date and schedule triggers fire once a day (occurrence).
     segment_checked_at = models.DateTimeField(null=True, blank=True)
     date_fired_on = models.DateField(null=True, blank=True)
+    # Group schedule: {"every": "day" | "week", "time": "09:00", "weekday": 1} (ISO weekday,
+    # organisation time zone); one run per member of `segment` per occurrence.
+    schedule = models.JSONField(default=dict, blank=True)
+    # The workflow's own public link, /w/<button_key>/?c=<signed contact token>.
+    button_key = models.CharField(max_length=32, blank=True, db_index=True)
+    # When a run leaves early: [{"type": "event", "event_type_id": 5},
+    # {"type": "segment_leave", "segment_id": 3}, {"type": "unsubscribed"}]; any one stops it.
+    stop_conditions = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -146,6 +158,9 @@ class WorkflowRun(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Why an exited run stopped early (a stop condition). A database default: runs are
+    # inserted set-based (triggers.runs_insert) without naming it.
+    exit_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -4,13 +4,14 @@ import secrets
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.promo.models import PromoPool
 from config.core.errors import ConflictError, HeraldError
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import CustomField, CustomFieldType, Segment, SegmentKind
+from marketing.workflows import contact_blocks, send_blocks
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import send_blocks
 from marketing.workflows.models import (
     ReEntry,
     TriggerKind,
@@ -18,6 +19,7 @@ from marketing.workflows.models import (
     WorkflowStatus,
     WorkflowVersion,
 )
+from marketing.workflows.stops import stop_problems
 from marketing.workflows.triggers import segment_snapshot_reset
 from templates.models import MessageTemplate
 
@@ -49,6 +51,7 @@ def workflow_create(
         name=name.strip() or "Untitled workflow",
         draft_graph=graph or wf_graph.empty_graph(),
         webhook_secret=secrets.token_hex(32),
+        button_key=secrets.token_urlsafe(12),
         created_by=created_by,
         **settings,
     )
@@ -69,8 +72,11 @@ def workflow_update_settings(
     date_trigger: dict | None = None,
     re_entry: str = ReEntry.ONCE,
     re_entry_days: int = 30,
+    schedule: dict | None = None,
+    stop_conditions: list | None = None,
 ) -> Workflow:
-    """Name, trigger and re-entry policy. Applies to runs started from now on."""
+    """Name, trigger, stop conditions and re-entry policy. Applies to runs started from now
+    on; stop conditions also to the runs in progress."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
     segment_changed = workflow.segment_id != getattr(segment, "pk", None) or (
         workflow.trigger_kind != trigger_kind
@@ -84,10 +90,23 @@ def workflow_update_settings(
     workflow.date_trigger = date_trigger or {}
     workflow.re_entry = re_entry
     workflow.re_entry_days = re_entry_days
+    workflow.schedule = schedule or {}
+    workflow.stop_conditions = stop_conditions or []
+    if trigger_kind == TriggerKind.BUTTON and not workflow.button_key:
+        workflow.button_key = secrets.token_urlsafe(12)
     workflow.save()
     if segment_changed and workflow.status == WorkflowStatus.ACTIVE:
-        segment_snapshot_reset(workflow=workflow)
+        _trigger_reset(workflow)
     return workflow
+
+
+def _trigger_reset(workflow: Workflow) -> None:
+    """What a (newly) active trigger starts from: the segment as it is now, the imports
+    finishing from now on."""
+    if workflow.trigger_kind in (TriggerKind.SEGMENT_ENTER, TriggerKind.SEGMENT_LEAVE):
+        segment_snapshot_reset(workflow=workflow)
+    elif workflow.trigger_kind == TriggerKind.IMPORT:
+        Workflow.objects.filter(pk=workflow.pk).update(segment_checked_at=timezone.now())
 
 
 def _save_graph(workflow: Workflow, graph: dict) -> Workflow:
@@ -159,6 +178,8 @@ def _reference_problems(graph: dict) -> list[str]:
         elif kind == "promo_issue" and isinstance(step.get("pool_id"), int):
             if not PromoPool.objects.filter(pk=step["pool_id"]).exists():
                 problems.append(f"{name}: promo pool {step['pool_id']} no longer exists")
+        elif kind == "contact":
+            problems.extend(contact_blocks.reference_problems(step, name))
         elif kind == "update_field":
             match = wf_graph.CUSTOM_FIELD_RE.match(step.get("field") or "")
             if match and not CustomField.objects.filter(pk=int(match.group(1))).exists():
@@ -172,6 +193,14 @@ def _trigger_problems(workflow: Workflow) -> list[str]:
         return ["Trigger: choose the event type that starts this workflow."]
     if kind in (TriggerKind.SEGMENT_ENTER, TriggerKind.SEGMENT_LEAVE) and not workflow.segment_id:
         return ["Trigger: choose the segment to watch."]
+    if kind in (TriggerKind.IMPORT, TriggerKind.SCHEDULE):
+        segment = workflow.segment if workflow.segment_id else None
+        if segment is None:
+            return ["Trigger: choose the segment whose contacts start this workflow."]
+        if kind == TriggerKind.IMPORT and segment.kind != SegmentKind.STATIC:
+            return ["Trigger: imports add contacts to static segments; choose a static one."]
+        if kind == TriggerKind.SCHEDULE:
+            return _schedule_problems(workflow.schedule or {})
     if kind == TriggerKind.DATE:
         field_id = str((workflow.date_trigger or {}).get("field") or "")
         field = CustomField.objects.filter(pk=int(field_id)).first() if field_id.isdigit() else None
@@ -182,10 +211,20 @@ def _trigger_problems(workflow: Workflow) -> list[str]:
     return []
 
 
+def _schedule_problems(schedule: dict) -> list[str]:
+    if schedule.get("every") not in ("day", "week"):
+        return ["Trigger: the schedule runs every day or every week."]
+    if not wf_graph.TIME_RE.match(str(schedule.get("time") or "")):
+        return ["Trigger: the schedule's time of day must be HH:MM (24-hour)."]
+    if schedule["every"] == "week" and schedule.get("weekday") not in range(1, 8):
+        return ["Trigger: choose the schedule's day of the week."]
+    return []
+
+
 def workflow_problems(workflow: Workflow) -> list[str]:
     """Everything that stops this workflow's draft from being activated, each naming the
-    step (or the trigger) at fault."""
-    problems = _trigger_problems(workflow)
+    step (or the trigger, or the stop condition) at fault."""
+    problems = _trigger_problems(workflow) + stop_problems(workflow)
     structure = wf_graph.structure_problems(workflow.draft_graph)
     sends = send_blocks.reference_problems(workflow.draft_graph, wf_graph.step_name)
     return problems + structure + _reference_problems(workflow.draft_graph) + sends
@@ -218,11 +257,8 @@ def workflow_activate(*, workflow: Workflow) -> Workflow:
         )
     workflow.current_version = latest
     workflow.save()
-    if not was_active and workflow.trigger_kind in (
-        TriggerKind.SEGMENT_ENTER,
-        TriggerKind.SEGMENT_LEAVE,
-    ):
-        segment_snapshot_reset(workflow=workflow)
+    if not was_active:
+        _trigger_reset(workflow)
     return workflow
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from campaigns.promo.models import PromoPool
+from marketing.workflows import contact_blocks, logic_blocks, send_blocks
 from marketing.workflows import graph as wf_graph
-from marketing.workflows import logic_blocks, send_blocks
 from marketing.workflows.conditions import contact_matches, param_matches
 from marketing.workflows.engine import contact_zone, update_data, wait_until
 
@@ -48,6 +48,8 @@ def _describe(step: dict, contact, now, params: dict) -> str:
         else:
             plan = logic_blocks.window_wait_plan(step, zone=zone, now=now)
         return f"would wait {plan.note}" + ("" if plan.exit else "; skipped")
+    if kind == "contact":
+        return contact_blocks.contact_step_describe(step, params)
     if kind == "wait":
         if step.get("mode") == "time_of_day":
             until = wait_until(step, contact, now)

@@ -18,13 +18,18 @@ import zoneinfo
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from config.core.errors import FieldError
 from config.core.models import Organisation
 from contacts.filters.compiler import segment_contacts
-from contacts.models import Contact, Segment, SegmentKind
+from contacts.models import Contact, ImportJob, ImportStatus, Segment, SegmentKind
 from contacts.segment_members import ENTERED_EVENT, LEFT_EVENT
+from contacts.segments import groups_static_ids
 from marketing.models import Event, EventType
+from marketing.workflows import contact_blocks
+from marketing.workflows import graph as wf_graph
 from marketing.workflows.conditions import params_match_all
 from marketing.workflows.engine import runs_advance
 from marketing.workflows.graph import params_as_dict
@@ -37,6 +42,7 @@ from marketing.workflows.models import (
     WorkflowSegmentMember,
     WorkflowStatus,
 )
+from marketing.workflows.stops import runs_stop_for_event, stopping_event_types
 
 # How often a segment-triggered workflow compares its segment with its snapshot: each
 # check reads the whole segment, so it is not done on every tick.
@@ -115,13 +121,15 @@ def _contact_lock(workflow_id: int, contact_id: int) -> None:
 
 @transaction.atomic
 def workflows_start_for_event(*, event) -> list[int]:
-    """Start every active workflow triggered by this event's type (whose param conditions
-    hold) for the event's contact, and advance the new runs once this commits. Idempotent:
+    """Stop the runs this event ends (stop conditions), then start every active workflow
+    triggered by this event's type (whose param conditions hold) for the event's contact, and
+    advance the new runs once this commits. An event whose keyValue matches no contact starts
+    the workflows that begin with a contact block that creates it (contact_blocks). Idempotent:
     an event starts a workflow at most once (unique key), so a retried task is harmless."""
 
-    if event.contact_id is None:
-        return []
     params = params_as_dict(event.params)
+    if event.contact_id is not None:
+        runs_stop_for_event(event=event, params=params)
     workflows = Workflow.objects.filter(
         status=WorkflowStatus.ACTIVE,
         trigger_kind=TriggerKind.EVENT,
@@ -147,6 +155,18 @@ def workflows_start_for_event(*, event) -> list[int]:
             workflow.trigger_conditions, params
         ):
             continue
+        if event.contact_id is None:
+            graph = workflow.current_version.graph if workflow.current_version else {}
+            if not contact_blocks.creates_contact(graph):
+                continue
+            first = wf_graph.steps_by_id(graph)[graph["start"]]
+            contact_id = contact_blocks.contact_for_key(
+                key_value=event.key_value, key_as=first.get("key_as") or "auto"
+            )
+            if contact_id is None:
+                continue
+            Event.objects.filter(pk=event.pk).update(contact_id=contact_id)
+            event.contact_id = contact_id
         _contact_lock(workflow.pk, event.contact_id)
         started += runs_insert(
             workflow=workflow,
@@ -199,19 +219,39 @@ def events_that_start(event_ids: list[int]):
             status=WorkflowStatus.ACTIVE, trigger_kind=kind, segment__kind=SegmentKind.DYNAMIC
         ).exists()
     ]
+    stopping_types, stopping_keys = stopping_event_types()
+    segment_keys += stopping_keys
     if segment_keys:
         workflow_types |= set(
             EventType.objects.filter(key__in=segment_keys).values_list("pk", flat=True)
         )
+    workflow_types |= stopping_types
     if not workflow_types:
         return Event.objects.none()
+    # Events of no contact matter only to workflows that create their contact.
+    creating = _creating_event_types()
     return (
-        Event.objects.filter(
-            pk__in=event_ids, event_type_id__in=workflow_types, contact__isnull=False
-        )
+        Event.objects.filter(pk__in=event_ids, event_type_id__in=workflow_types)
+        .filter(Q(contact__isnull=False) | Q(event_type_id__in=creating))
         .select_related("event_type")
-        .order_by("contact_id", "pk")
+        .order_by(F("contact_id").asc(nulls_last=True), "pk")
     )
+
+
+def _creating_event_types() -> set[int]:
+    """The event types of active workflows that begin with a contact block creating it."""
+    return {
+        workflow.event_type_id
+        for workflow in Workflow.objects.filter(
+            status=WorkflowStatus.ACTIVE,
+            trigger_kind=TriggerKind.EVENT,
+            current_version__isnull=False,
+            event_type__isnull=False,
+        ).select_related("current_version")
+        if workflow.event_type_id is not None
+        and workflow.current_version is not None
+        and contact_blocks.creates_contact(workflow.current_version.graph)
+    }
 
 
 def _segment_sql(segment: Segment) -> tuple[str, tuple[Any, ...]]:
@@ -343,11 +383,175 @@ def date_workflows_fire(*, now: dt.datetime | None = None) -> int:
         if (local.hour, local.minute) < (hour, minute):
             continue
         with transaction.atomic():
-            claimed = (
-                Workflow.objects.filter(pk=workflow.pk)
-                .exclude(date_fired_on__gte=local.date())
-                .update(date_fired_on=local.date())
-            )
-            if claimed:
+            if _fired_today(workflow, local.date()):
                 started += date_workflow_fire(workflow=workflow, today=local.date())
     return started
+
+
+# --- Group schedules, imports, buttons and API calls ----------------------------------------
+
+WEEKDAYS = range(1, 8)
+# An import's finish is committed a moment after its finished_at is taken (the API's bulk
+# session commits its contacts with it): imports are read this long after they finish, so a
+# check never passes over one that is still committing.
+IMPORT_SETTLE = dt.timedelta(seconds=30)
+
+
+def schedule_due(schedule: dict, local: dt.datetime) -> bool:
+    """Whether a group schedule's occurrence of `local`'s day has come."""
+    try:
+        hour, minute = (int(part) for part in str(schedule.get("time") or "").split(":"))
+    except ValueError:
+        return False
+    if (local.hour, local.minute) < (hour, minute):
+        return False
+    if schedule.get("every") == "week":
+        return local.isoweekday() == schedule.get("weekday")
+    return schedule.get("every") == "day"
+
+
+def _segment_workflows(kind: str):
+    return Workflow.objects.filter(
+        status=WorkflowStatus.ACTIVE,
+        trigger_kind=kind,
+        current_version__isnull=False,
+        segment__isnull=False,
+    ).select_related("current_version", "segment")
+
+
+def _fired_today(workflow: Workflow, day: dt.date) -> bool:
+    """Claim the day's occurrence: the conditional UPDATE lets one of several ticks win."""
+    return bool(
+        Workflow.objects.filter(pk=workflow.pk)
+        .exclude(date_fired_on__gte=day)
+        .update(date_fired_on=day)
+    )
+
+
+def schedule_workflows_fire(*, now: dt.datetime | None = None) -> int:
+    """Start a run for every member of each scheduled workflow's segment, once per occurrence
+    (day, or weekday), at its time in the organisation's zone: one INSERT ... SELECT each.
+    The conditional UPDATE on date_fired_on lets only one of several ticks fire it."""
+    now = now or timezone.now()
+    local = now.astimezone(_organisation_zone())
+    started = 0
+    for workflow in _segment_workflows(TriggerKind.SCHEDULE):
+        if not schedule_due(workflow.schedule or {}, local):
+            continue
+        with transaction.atomic():
+            claimed = _fired_today(workflow, local.date())
+            if claimed and workflow.segment is not None:
+                members_sql, members_params = _segment_sql(workflow.segment)
+                started += len(
+                    runs_insert(
+                        workflow=workflow,
+                        contacts_sql=members_sql,
+                        contacts_params=list(members_params),
+                    )
+                )
+    return started
+
+
+def import_workflows_check(*, now: dt.datetime | None = None) -> int:
+    """Start "after an import into this segment" workflows for the contacts of the imports
+    (CSV files and API sessions) that finished since the last check and added contacts to
+    the segment: the imported contacts still in it, one INSERT ... SELECT per import."""
+    now = now or timezone.now()
+    until = now - IMPORT_SETTLE
+    started = 0
+    for workflow in _segment_workflows(TriggerKind.IMPORT):
+        segment = workflow.segment
+        if segment is None:
+            continue
+        with transaction.atomic():
+            # Under the workflow's row lock, so two ticks never read one import twice.
+            locked = (
+                Workflow.objects.select_for_update(skip_locked=True)
+                .filter(pk=workflow.pk)
+                .values_list("pk", "segment_checked_at")
+                .first()
+            )
+            if locked is None:
+                continue
+            jobs = ImportJob.objects.filter(status=ImportStatus.FINISHED, finished_at__lte=until)
+            if locked[1] is not None:  # else never checked: activation sets it
+                jobs = jobs.filter(finished_at__gt=locked[1])
+            jobs = jobs.only("pk", "payload", "contact_ids").order_by("finished_at")
+            for job in jobs.iterator():
+                names = ((job.payload or {}).get("options") or {}).get("groupNames") or []
+                if segment.pk not in groups_static_ids(names=names, create=False):
+                    continue
+                members_sql, members_params = _segment_sql(segment)
+                started += len(
+                    runs_insert(
+                        workflow=workflow,
+                        contacts_sql=f"SELECT m.id FROM ({members_sql}) m "
+                        "WHERE m.id = ANY(%s::bigint[])",
+                        contacts_params=[*members_params, list(job.contact_ids)],
+                    )
+                )
+            Workflow.objects.filter(pk=workflow.pk).update(segment_checked_at=until)
+    return started
+
+
+class StartError(FieldError):
+    """A start by API call or button is refused (400 naming the field, 404, 409)."""
+
+    def __init__(self, field: str, message: str, *, status: int = 400):
+        super().__init__(field, message)
+        self.status = status
+
+
+@transaction.atomic
+def workflow_start_for_contact(
+    *,
+    workflow: Workflow,
+    contact_id: int | None = None,
+    email: str = "",
+    external_id: str = "",
+    params: dict | None = None,
+) -> tuple[int, list[int]]:
+    """Start a "button" workflow for one contact (the API call, the button's link): by id,
+    email or external id; a workflow that begins with a contact block that creates contacts
+    creates one for an email or external id it does not know. Returns (contact id, new run
+    ids; none when the re-entry policy keeps the contact out). The run advances on commit."""
+    if workflow.trigger_kind != TriggerKind.BUTTON:
+        raise StartError(
+            "workflow", "this workflow is not started by a button or an API call", status=409
+        )
+    if workflow.status != WorkflowStatus.ACTIVE or workflow.current_version is None:
+        raise StartError("workflow", "this workflow is not active", status=409)
+    alive = Contact.objects.alive()
+    if contact_id is not None:
+        found = alive.filter(pk=contact_id).values_list("pk", flat=True).first()
+        field = "contactId"
+    elif email:
+        found = alive.filter(email=email).order_by("pk").values_list("pk", flat=True).first()
+        field = "email"
+    elif external_id:
+        found = alive.filter(external_customer_id=external_id).values_list("pk", flat=True).first()
+        field = "externalCustomerId"
+    else:
+        raise StartError("contactId", "name the contact: contactId, email or externalCustomerId")
+    if (
+        found is None
+        and contact_id is None
+        and contact_blocks.creates_contact(workflow.current_version.graph)
+    ):
+        found = contact_blocks.contact_for_key(
+            key_value=email or external_id, key_as="email" if email else "externalId"
+        )
+    if found is None:
+        raise StartError(field, "no such contact", status=404)
+    _contact_lock(workflow.pk, found)
+    table = Contact._meta.db_table
+    started = runs_insert(
+        workflow=workflow,
+        contacts_sql=f"SELECT id FROM {table} WHERE id = %s AND deleted_at IS NULL",
+        contacts_params=[found],
+        params=params or {},
+        claimed=True,
+    )
+    if started:
+        transaction.on_commit(lambda: runs_advance(run_ids=started))
+    return found, started
