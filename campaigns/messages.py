@@ -89,13 +89,17 @@ class RecipientResult:
     message: str = ""
 
     def as_api(self) -> dict[str, Any]:
-        return {
-            "id": self.contact_id,
+        """The eSputnik v1 API's result item: ids as strings, as its answers write them;
+        `message` only when there is something to say (an ERROR's reason)."""
+        item: dict[str, Any] = {
+            "id": str(self.contact_id) if self.contact_id is not None else None,
             "locator": self.locator,
             "status": "OK" if self.ok else "ERROR",
             "requestId": str(self.request_id) if self.request_id else None,
-            "message": self.message or None,
         }
+        if self.message:
+            item["message"] = self.message
+        return item
 
 
 @dataclass
