@@ -399,6 +399,26 @@ SMS_GROUP_ANSWER = OpenApiExample(
     response_only=True,
     value={"id": "3", "results": [], "count": 1250},
 )
+VIBER = OpenApiExample(
+    "Send Viber message",
+    summary="A Viber message to one contact's number",
+    request_only=True,
+    value={"from": "Shop", "text": "Your order has shipped", "phoneNumbers": ["380942583691"]},
+)
+VIBER_ANSWER = OpenApiExample(
+    "Queued for Viber",
+    summary="One number: results is the object",
+    response_only=True,
+    value={
+        "id": "4",
+        "results": {
+            "id": "1024",
+            "locator": "380942583691",
+            "status": "OK",
+            "requestId": "5d0c8a4e-2b1f-4f7a-9c3e-1a2b3c4d5e6f",
+        },
+    },
+)
 STATUS_ANSWER = OpenApiExample(
     "Get single message status",
     summary="One requestId: results is the object (the eSputnik document's answer)",

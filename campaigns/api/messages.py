@@ -27,11 +27,11 @@ from campaigns.messages import (
     RECIPIENTS_MAX,
     STATUS_IDS_MAX,
     MessageError,
-    MessageNotFound,
     email_send_start,
     message_statuses,
     smartsend_start,
     sms_send_start,
+    viber_send_start,
 )
 from config.core.models import APIKey, Scope
 from config.core.parsers import request_body
@@ -48,6 +48,9 @@ LIST_FIELDS = ("emails", "phoneNumbers", "tags")
 FROM_NAME_MAX = 200
 SMS_SENDER_MAX = 20
 SMS_TEXT_MAX = 2000
+# Viber cuts a sender name at 28 characters and refuses texts over 7000.
+VIBER_SENDER_MAX = 28
+VIBER_TEXT_MAX = 7000
 EXTERNAL_ID_MAX = 255
 
 
@@ -183,6 +186,25 @@ SMS_REQUEST = inline_serializer(
         "tags": serializers.ListField(child=serializers.CharField(), required=False),
     },
 )
+VIBER_REQUEST = inline_serializer(
+    "ViberMessageRequest",
+    {
+        "from": serializers.CharField(
+            required=False,
+            help_text=f"The sender name shown above the message (at most {VIBER_SENDER_MAX} "
+            "characters); the Viber integration's when absent.",
+        ),
+        "text": serializers.CharField(help_text="A Velocity template ($contact)."),
+        "phoneNumbers": serializers.ListField(
+            child=serializers.CharField(),
+            max_length=1000,
+            help_text="Contacts' phone numbers; each reaches the Viber user of the contact "
+            "with that number.",
+        ),
+        "tags": serializers.ListField(child=serializers.CharField(), required=False),
+        "externalRequestId": serializers.CharField(required=False),
+    },
+)
 SMS_RESPONSE = inline_serializer(
     "SMSMessageResponse",
     {
@@ -262,9 +284,7 @@ def _key(request) -> APIKey | None:
 
 
 def _domain_error(exc: MessageError) -> Response:
-    return Response(
-        errors_body(exc.errors), status=404 if isinstance(exc, MessageNotFound) else 400
-    )
+    return Response(errors_body(exc.errors), status=exc.status)
 
 
 def one_or_many(items: list[dict[str, Any]], *, several: bool) -> dict[str, Any] | list:
@@ -477,6 +497,54 @@ class SMSView(APIView):
         response = _answer(send_request, results, several=group_id is not None or len(numbers) > 1)
         response.data["count"] = count
         return response
+
+
+class ViberView(APIView):
+    """POST /v1/message/viber: one text to up to 1000 `phoneNumbers`, each reaching the Viber
+    user of the contact with that number, through the integration connecting Viber."""
+
+    required_scope = Scope.MESSAGES
+
+    @extend_schema(
+        summary="Send a Viber message",
+        description=(
+            "Viber addresses a user, not a phone number: each number reaches the Viber user "
+            "of the oldest contact with that number who subscribed to the bot (its `viber` "
+            "channel). A number without one is an ERROR saying so, the others are queued; no "
+            "contact is created. Without an enabled integration connecting Viber the request "
+            "is refused with 409 naming `channel`. Status: GET /v1/message/status."
+        ),
+        request=VIBER_REQUEST,
+        responses={
+            200: SEND_RESPONSE,
+            409: error_response("No enabled integration connects Viber (`channel`)."),
+        },
+        examples=[examples.VIBER, examples.VIBER_ANSWER, examples.SEND_ANSWER_SEVERAL],
+    )
+    def post(self, request):
+        body = request_body(request, lists=LIST_FIELDS)
+        errors = _Errors()
+        sender = _string(body, "from", VIBER_SENDER_MAX, errors)
+        text = _string(body, "text", VIBER_TEXT_MAX, errors, required=True)
+        numbers = _addresses(body, "phoneNumbers", errors)
+        tags = _tags(body, errors)
+        external_id = _string(body, "externalRequestId", EXTERNAL_ID_MAX, errors)
+        if text and "text" not in errors:
+            _template_source(text, "text", errors)
+        if errors:
+            return Response(errors, status=400)
+        try:
+            send_request, results = viber_send_start(
+                sender=sender,
+                text=text,
+                phone_numbers=numbers,
+                tags=tags,
+                external_request_id=external_id,
+                api_key=_key(request),
+            )
+        except MessageError as exc:
+            return _domain_error(exc)
+        return _answer(send_request, results, several=len(numbers) > 1)
 
 
 class StatusView(APIView):
