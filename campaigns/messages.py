@@ -346,7 +346,7 @@ def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]
                 (
                     "id",
                     f"message {template_id} is a {version.get_channel_display()} message; "
-                    "single messages are sent by email, SMS or Telegram",
+                    "single messages are sent by email, SMS, Telegram or Viber",
                 )
             ]
         )
