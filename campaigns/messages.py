@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.delivery import policy
+from campaigns.delivery.providers import channel_integrations
 from campaigns.models import (
     Campaign,
     CampaignType,
@@ -78,6 +79,12 @@ class MessageNotFound(MessageError):
     status = 404
 
 
+class ChannelNotConnected(MessageError):
+    """No enabled integration connects the channel the request sends on (HTTP 409)."""
+
+    status = 409
+
+
 @dataclass
 class RecipientResult:
     """One recipient's answer: OK with the requestId to ask the status with, or ERROR with
@@ -90,13 +97,17 @@ class RecipientResult:
     message: str = ""
 
     def as_api(self) -> dict[str, Any]:
-        return {
-            "id": self.contact_id,
+        """The eSputnik v1 API's result item: ids as strings, as its answers write them;
+        `message` only when there is something to say (an ERROR's reason)."""
+        item: dict[str, Any] = {
+            "id": str(self.contact_id) if self.contact_id is not None else None,
             "locator": self.locator,
             "status": "OK" if self.ok else "ERROR",
             "requestId": str(self.request_id) if self.request_id else None,
-            "message": self.message or None,
         }
+        if self.message:
+            item["message"] = self.message
+        return item
 
 
 @dataclass
@@ -336,7 +347,7 @@ def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]
                 (
                     "id",
                     f"message {template_id} is a {version.get_channel_display()} message; "
-                    "single messages are sent by email, SMS or Telegram",
+                    "single messages are sent by email, SMS, Telegram or Viber",
                 )
             ]
         )
@@ -523,6 +534,75 @@ def sms_send_start(
     if segment is not None:
         queued += _queue_segment_sms(send_request, segment)
     return send_request, results, queued
+
+
+def _viber_users(phones: list[str]) -> dict[str, tuple[int, str]]:
+    """(contact id, Viber user id) for each phone: the oldest live contact with that phone
+    holding a Viber channel, in one query; phones no such contact has are left out."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return {}
+    table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT DISTINCT ON (c.phone) c.phone, c.id, e->>'value'
+                  FROM {table} c CROSS JOIN LATERAL jsonb_array_elements(c.extra_channels) e
+                 WHERE c.deleted_at IS NULL AND c.phone = ANY(%s)
+                   AND e->>'type' = %s AND coalesce(e->>'value', '') <> ''
+                 ORDER BY c.phone, c.id""",
+            [wanted, str(ChannelType.VIBER)],
+        )
+        return {phone: (contact_id, user) for phone, contact_id, user in cursor.fetchall()}
+
+
+@transaction.atomic
+def viber_send_start(
+    *,
+    sender: str,
+    text: str,
+    phone_numbers: list[Any],
+    tags: list[str],
+    external_request_id: str = "",
+    api_key: Any = None,
+) -> tuple[SendRequest, list[RecipientResult]]:
+    """POST /v1/message/viber: one text to the Viber users of the contacts with these phone
+    numbers, through the integration connecting Viber. A number whose contacts have no Viber
+    channel (nobody subscribed to the bot with it) fails alone; no contact is created, since
+    a Viber user id cannot be made up from a phone number. Raises ChannelNotConnected when
+    no enabled integration connects Viber."""
+    if not channel_integrations(ChannelType.VIBER):
+        raise ChannelNotConnected(
+            [
+                (
+                    "channel",
+                    "viber is not connected: no enabled integration connects Viber "
+                    "(connect a Viber bot on the Integrations page)",
+                )
+            ]
+        )
+    send_request = SendRequest.objects.create(
+        # An inline text message, as an SMS is; each delivery's channel says Viber.
+        kind=SendKind.SMS,
+        text=text,
+        from_name=sender,
+        tags=tags,
+        external_request_id=external_request_id,
+        api_key=api_key,
+    )
+    results, planned_phones = _plan_addresses(ChannelType.SMS, phone_numbers)
+    users = _viber_users([plan.address for plan in planned_phones])
+    planned: list[_Planned] = []
+    for plan in planned_phones:
+        found = users.get(plan.address)
+        if found is None:
+            plan.result.ok, plan.result.request_id = False, None
+            plan.result.message = "no contact with this phone number has a Viber channel"
+            continue
+        plan.result.contact_id, plan.address = found
+        plan.contact_id = found[0]
+        planned.append(plan)
+    _queue(send_request, ChannelType.VIBER, planned)
+    return send_request, results
 
 
 def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from contacts.csv_files import upload_path
+from contacts.custom_fields import custom_fields_load
 from contacts.models import ImportFailure, ImportJob, ImportStatus, JsonText
 from contacts.tasks import import_file, run_import_job
 from contacts.validation import FieldProblem, contact_shape_errors, errors_reason
@@ -34,11 +35,14 @@ def import_job_start(
     in the report). Each fails alone; the body text then cannot be stored as it is."""
     unstorable = unstorable or {}
     failures: list[tuple[int, str, object]] = []
+    custom_fields = custom_fields_load()
     for index, raw in enumerate(contacts):
-        errors = contact_shape_errors(raw)
         if index in unstorable:
+            # Only the unstorable text is named: other checks would quote it in the reason.
             error, raw = unstorable[index]
-            errors = [*errors, error]
+            errors = [error]
+        else:
+            errors = contact_shape_errors(raw, custom_fields)
         if errors:
             failures.append((index, errors_reason(errors), raw))
     if unstorable:

@@ -480,19 +480,20 @@ def contact_to_api(contact: Contact, *, groups: list[str] | None = None) -> dict
     }
 
 
-def contact_shape_errors(raw) -> list[FieldProblem]:
-    """Cheap structural checks a bulk request answers at once; full checks run in the job."""
+def contact_shape_errors(
+    raw, custom_fields: dict[int, CustomField] | None = None
+) -> list[FieldProblem]:
+    """The checks a bulk request answers at once, each row alone: its shape, its channels
+    (an email or phone the import could not store: the same checks and words as
+    contact_parse's) and, given the catalogue, its custom field ids and values. What needs
+    the stored contacts (dedupe, conflicts, a new contact's required fields) runs in the
+    job and is reported by the import status."""
     if not isinstance(raw, dict):
         return [("", "must be a JSON object")]
     errors: list[FieldProblem] = []
     channels = raw.get("channels")
     if channels is not None:
-        if not isinstance(channels, list):
-            errors.append(("channels", "must be a list of {type, value} objects"))
-        else:
-            for position, channel in enumerate(channels):
-                if not isinstance(channel, dict) or not isinstance(channel.get("type"), str):
-                    errors.append((f"channels[{position}]", "must be an object {type, value}"))
+        _parse_channels(channels, {}, errors)
     for key in ("firstName", "lastName"):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
@@ -507,6 +508,9 @@ def contact_shape_errors(raw) -> list[FieldProblem]:
         value = raw.get(key)
         if value is not None and not isinstance(value, kind):
             errors.append((key, f"must be {label}"))
+    fields = raw.get("fields")
+    if custom_fields is not None and isinstance(fields, list) and fields:
+        _parse_fields(fields, custom_fields, {}, errors)
     return errors
 
 

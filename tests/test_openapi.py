@@ -244,3 +244,87 @@ def test_every_error_answer_has_one_of_the_shared_error_shapes(schema):
                     other.append(f"{method.upper()} {path} {status}")
 
     assert other == []
+
+
+# --- paging: one convention per API family -------------------------------------------------
+
+# Herald's own lists that are whole collections, answered in full: each is bounded by what it
+# lists (a catalogue a marketer keeps, a template's languages), so a page would only add a
+# round trip.
+HERALD_WHOLE_LISTS = {
+    "/api/herald/custom-fields/": "the custom field catalogue",
+    "/api/herald/event-types/": "the event type catalogue",
+    "/api/herald/promo-pools/": "the promo code pools",
+    "/api/herald/segments/": "the segments",
+    "/api/herald/settings/frequency-caps/": "one cap per channel",
+    "/api/herald/templates/": "the templates",
+    "/api/herald/templates/{id}/languages/": "one entry per language",
+    "/api/herald/templates/{id}/versions/": "the published versions of one template",
+    "/api/herald/campaigns/{campaign_id}/promo-codes/": "the codes one campaign handed out",
+    "/api/herald/promo-pools/{id}/codes/": "the codes of one pool",
+}
+# Herald's lists paged by a position in time whose total would cost a count of a union of
+# tables per page (the timeline) or of an append-only log (a segment's entries and leaves):
+# they say `next` only.
+HERALD_NEXT_ONLY = {
+    "/api/herald/contacts/{contact_id}/activity/": "a timeline merged from many tables",
+    "/api/herald/segments/{id}/changes/": "a log read since a moment; its totals are "
+    "`entered` and `left`",
+}
+# The CRM campaigns API's discovery lists are small catalogues; its campaigns page by
+# `limit` and `offset`.
+CRM_WHOLE_LISTS = {
+    "/api/crm/marketing/campaign-types/",
+    "/api/crm/marketing/platforms/",
+    "/api/crm/marketing/social-profiles/",
+    "/api/crm/marketing/social-profiles/{platform}/",
+}
+
+
+def _list_operations(schema: dict):
+    """GET operations answering a list: a bare array, or a page object holding one."""
+    for method, path, operation in _operations(schema):
+        if method != "get":
+            continue
+        content = operation["responses"].get("200", {}).get("content", {})
+        body = _resolve(schema, content.get("application/json", {}).get("schema", {}))
+        properties = body.get("properties", {})
+        # A page holds its rows in `results`, or in another list beside `next` (the timeline's
+        # `items`, a segment's `changes`); an order's `items` alone are its lines.
+        pages = [
+            prop for name, prop in properties.items() if name == "results" or "next" in properties
+        ]
+        listed = body.get("type") == "array" or any(
+            _resolve(schema, prop).get("type") == "array" for prop in pages
+        )
+        if listed:
+            query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            yield path, operation, body, query
+
+
+def test_every_list_endpoint_declares_its_familys_paging(schema):
+    wrong = []
+    seen = set()
+    for path, operation, body, query in _list_operations(schema):
+        seen.add(path)
+        if path.startswith("/api/v1/"):
+            headers = operation["responses"]["200"].get("headers", {})
+            if path == "/api/v1/message/status/":
+                continue  # the statuses of the requestIds asked for, not a list to page
+            if not {"startindex", "maxrows"} <= query or "TotalCount" not in headers:
+                wrong.append(f"{path}: startindex, maxrows and the TotalCount header")
+        elif path.startswith("/api/herald/"):
+            if path in HERALD_WHOLE_LISTS:
+                continue
+            said = set(body.get("properties", {}))
+            wants = {"next"} if path in HERALD_NEXT_ONLY else {"next", "total"}
+            if "limit" not in query or not wants <= said:
+                wrong.append(f"{path}: limit in, {sorted(wants)} out (has {sorted(said)})")
+        elif path.startswith("/api/crm/marketing/"):
+            if path not in CRM_WHOLE_LISTS and not {"limit", "offset"} <= query:
+                wrong.append(f"{path}: limit and offset")
+        else:
+            wrong.append(f"{path}: in no API family")
+    assert wrong == []
+    # The exceptions name lists that exist, so none outlives its endpoint.
+    assert set(HERALD_WHOLE_LISTS) | set(HERALD_NEXT_ONLY) | CRM_WHOLE_LISTS <= seen

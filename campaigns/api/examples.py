@@ -322,20 +322,40 @@ SMARTSEND = OpenApiExample(
 )
 SEND_ANSWER = OpenApiExample(
     "Scheduled for sending",
-    summary="Each recipient's requestId (the eSputnik document's answer)",
-    description="The document's answer in Herald's shape: `results` is always a list (one "
-    "item per recipient) and the ids are numbers.",
+    summary="One recipient: results is the object (the eSputnik document's answer)",
+    description="The document's answer, verbatim: ids are strings.",
     response_only=True,
     value={
-        "id": 1,
+        "id": "0",
+        "results": {
+            "id": "0",
+            "locator": "test@gmail.com",
+            "status": "OK",
+            "requestId": REQUEST_ID,
+        },
+    },
+)
+SEND_ANSWER_SEVERAL = OpenApiExample(
+    "Scheduled for sending, several recipients",
+    summary="Several recipients: results is a list, in the order given",
+    description="A refused recipient is an ERROR with a `message`; the others are queued.",
+    response_only=True,
+    value={
+        "id": "7",
         "results": [
             {
-                "id": 1024,
+                "id": "1024",
                 "locator": "test@gmail.com",
                 "status": "OK",
                 "requestId": REQUEST_ID,
-                "message": None,
-            }
+            },
+            {
+                "id": None,
+                "locator": "not-an-address",
+                "status": "ERROR",
+                "requestId": None,
+                "message": "The email address is not valid. It must have exactly one @-sign.",
+            },
         ],
     },
 )
@@ -360,38 +380,81 @@ SMS = OpenApiExample(
 )
 SMS_ANSWER = OpenApiExample(
     "Queued",
-    summary="Queued",
+    summary="One number: results is the object",
     response_only=True,
     value={
-        "id": 2,
-        "results": [
-            {
-                "id": 1024,
-                "locator": "380942583691",
-                "status": "OK",
-                "requestId": "9b7c1f2e-5a44-4c1e-8f0d-6f2b9e3a7d10",
-                "message": None,
-            }
-        ],
+        "id": "2",
+        "results": {
+            "id": "1024",
+            "locator": "380942583691",
+            "status": "OK",
+            "requestId": "9b7c1f2e-5a44-4c1e-8f0d-6f2b9e3a7d10",
+        },
         "count": 1,
+    },
+)
+SMS_GROUP_ANSWER = OpenApiExample(
+    "Queued to a group",
+    summary="A group (or several numbers): results is a list of the numbers given",
+    response_only=True,
+    value={"id": "3", "results": [], "count": 1250},
+)
+VIBER = OpenApiExample(
+    "Send Viber message",
+    summary="A Viber message to one contact's number",
+    request_only=True,
+    value={"from": "Shop", "text": "Your order has shipped", "phoneNumbers": ["380942583691"]},
+)
+VIBER_ANSWER = OpenApiExample(
+    "Queued for Viber",
+    summary="One number: results is the object",
+    response_only=True,
+    value={
+        "id": "4",
+        "results": {
+            "id": "1024",
+            "locator": "380942583691",
+            "status": "OK",
+            "requestId": "5d0c8a4e-2b1f-4f7a-9c3e-1a2b3c4d5e6f",
+        },
     },
 )
 STATUS_ANSWER = OpenApiExample(
     "Get single message status",
-    summary="Delivered (the eSputnik document's answer)",
-    description="The document's answer in Herald's shape: `results` is always a list, and "
-    "`failed` and `delivered` are booleans.",
+    summary="One requestId: results is the object (the eSputnik document's answer)",
+    description="The document's answer, verbatim: `failed` and `delivered` are the strings "
+    '"true" and "false".',
+    response_only=True,
+    value={
+        "results": {
+            "status": "DELIVERED",
+            "requestId": REQUEST_ID,
+            "failed": "false",
+            "delivered": "true",
+        }
+    },
+)
+STATUS_ANSWER_SEVERAL = OpenApiExample(
+    "Get single message status, several ids",
+    summary="Several requestIds: results is a list, in the order asked",
     response_only=True,
     value={
         "results": [
             {
-                "id": 1024,
+                "id": "1024",
                 "requestId": REQUEST_ID,
                 "status": "DELIVERED",
-                "failed": False,
-                "delivered": True,
-                "message": None,
-            }
+                "failed": "false",
+                "delivered": "true",
+            },
+            {
+                "id": "1025",
+                "requestId": "9b7c1f2e-5a44-4c1e-8f0d-6f2b9e3a7d10",
+                "status": "BOUNCED",
+                "failed": "true",
+                "delivered": "false",
+                "message": "550 5.1.1 no such user",
+            },
         ]
     },
 )

@@ -3,6 +3,10 @@
 Answers are immediate; sending is asynchronous. Every accepted recipient gets a `requestId`
 for GET /v1/message/status; a refused recipient gets status ERROR and a `message` saying why,
 while the others are queued.
+
+Answers take the eSputnik document's shapes: ids are strings, the status flags the strings
+"true" and "false", and `results` is the object itself when the request names one recipient
+(or one requestId), a list in the order given when it names several.
 """
 
 from email.utils import parseaddr
@@ -11,6 +15,7 @@ from typing import Any
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import serializers
@@ -22,11 +27,11 @@ from campaigns.messages import (
     RECIPIENTS_MAX,
     STATUS_IDS_MAX,
     MessageError,
-    MessageNotFound,
     email_send_start,
     message_statuses,
     smartsend_start,
     sms_send_start,
+    viber_send_start,
 )
 from config.core.models import APIKey, Scope
 from config.core.parsers import request_body
@@ -43,33 +48,94 @@ LIST_FIELDS = ("emails", "phoneNumbers", "tags")
 FROM_NAME_MAX = 200
 SMS_SENDER_MAX = 20
 SMS_TEXT_MAX = 2000
+# Viber cuts a sender name at 28 characters and refuses texts over 7000.
+VIBER_SENDER_MAX = 28
+VIBER_TEXT_MAX = 7000
 EXTERNAL_ID_MAX = 255
 
 
-RESULT = inline_serializer(
-    "MessageResult",
-    {
-        "id": serializers.IntegerField(
-            allow_null=True, help_text="The contact the message goes to."
-        ),
-        "locator": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["OK", "ERROR"]),
-        "requestId": serializers.UUIDField(
-            allow_null=True,
-            help_text="Ask GET /v1/message/status with it. An ERROR has one when the message "
-            "was recorded but not sent (a suppressed address: status SKIPPED).",
-        ),
-        "message": serializers.CharField(
-            allow_null=True,
-            help_text='Why ERROR, e.g. "suppressed: hard bounce — 550 no such user '
-            '(SendGrid, 2026-12-01)".',
-        ),
+BOOLEAN_TEXT = {"type": "string", "enum": ["true", "false"]}
+RESULT_ITEM = {
+    "type": "object",
+    "properties": {
+        "id": {
+            "type": "string",
+            "nullable": True,
+            "description": "The contact the message goes to (null: a messenger chat no contact "
+            "holds).",
+        },
+        "locator": {"type": "string"},
+        "status": {"type": "string", "enum": ["OK", "ERROR"]},
+        "requestId": {
+            "type": "string",
+            "format": "uuid",
+            "nullable": True,
+            "description": "Ask GET /v1/message/status with it. An ERROR has one when the "
+            "message was recorded but not sent (a suppressed address: status SKIPPED).",
+        },
+        "message": {
+            "type": "string",
+            "description": 'Only on an ERROR: why, e.g. "suppressed: hard bounce — 550 no such '
+            'user (SendGrid, 2026-12-01)".',
+        },
     },
-    many=True,
-)
+    "required": ["id", "locator", "status", "requestId"],
+}
+STATUS_ITEM = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "The contact (absent when there is none)."},
+        "requestId": {"type": "string"},
+        "status": {
+            "type": "string",
+            "description": "QUEUED, SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, "
+            "UNSUBSCRIBED, FAILED, SKIPPED, or NOT_FOUND for an unknown requestId.",
+        },
+        "failed": {
+            **BOOLEAN_TEXT,
+            "description": '"true" when failed, bounced (as the provider reported), or skipped '
+            "(a suppressed address); a complaint about a bounced message too.",
+        },
+        "delivered": {
+            **BOOLEAN_TEXT,
+            "description": '"true" when the message reached the recipient: the provider '
+            "reported delivery, or it was opened, clicked, complained about or unsubscribed "
+            "from.",
+        },
+        "message": {
+            "type": "string",
+            "description": "Only when there is a reason: why it failed (the bounce, the "
+            "suppression), or that the requestId is unknown.",
+        },
+    },
+    "required": ["requestId", "status", "failed", "delivered"],
+}
+
+
+def _one_or_many(item: dict, what: str) -> dict:
+    return {
+        "oneOf": [item, {"type": "array", "items": item}],
+        "description": f"An object when the request names one {what}, as the eSputnik "
+        f"document shows; a list, in the order asked, when it names several (or a group).",
+    }
+
+
+@extend_schema_field(_one_or_many(RESULT_ITEM, "recipient"))
+class SendResultsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(_one_or_many(STATUS_ITEM, "requestId"))
+class StatusResultsField(serializers.JSONField):
+    pass
+
+
 SEND_RESPONSE = inline_serializer(
     "MessageSendResponse",
-    {"id": serializers.IntegerField(help_text="The send request."), "results": RESULT},
+    {
+        "id": serializers.CharField(help_text="The send request (a string, as in the document)."),
+        "results": SendResultsField(),
+    },
 )
 SMARTSEND_REQUEST = inline_serializer(
     "SmartSendRequest",
@@ -120,43 +186,34 @@ SMS_REQUEST = inline_serializer(
         "tags": serializers.ListField(child=serializers.CharField(), required=False),
     },
 )
+VIBER_REQUEST = inline_serializer(
+    "ViberMessageRequest",
+    {
+        "from": serializers.CharField(
+            required=False,
+            help_text=f"The sender name shown above the message (at most {VIBER_SENDER_MAX} "
+            "characters); the Viber integration's when absent.",
+        ),
+        "text": serializers.CharField(help_text="A Velocity template ($contact)."),
+        "phoneNumbers": serializers.ListField(
+            child=serializers.CharField(),
+            max_length=1000,
+            help_text="Contacts' phone numbers; each reaches the Viber user of the contact "
+            "with that number.",
+        ),
+        "tags": serializers.ListField(child=serializers.CharField(), required=False),
+        "externalRequestId": serializers.CharField(required=False),
+    },
+)
 SMS_RESPONSE = inline_serializer(
     "SMSMessageResponse",
     {
-        "id": serializers.IntegerField(),
-        "results": RESULT,
+        "id": serializers.CharField(),
+        "results": SendResultsField(),
         "count": serializers.IntegerField(help_text="Messages queued in all."),
     },
 )
-STATUS_RESPONSE = inline_serializer(
-    "MessageStatusResponse",
-    {
-        "results": inline_serializer(
-            "MessageStatus",
-            {
-                "id": serializers.IntegerField(allow_null=True, help_text="The contact."),
-                "requestId": serializers.CharField(),
-                "status": serializers.CharField(
-                    help_text="QUEUED, SENT, DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, "
-                    "UNSUBSCRIBED, FAILED, SKIPPED, or NOT_FOUND for an unknown requestId."
-                ),
-                "failed": serializers.BooleanField(
-                    help_text="Failed, bounced (as the provider reported), or skipped (a "
-                    "suppressed address); a complaint about a bounced message too."
-                ),
-                "delivered": serializers.BooleanField(
-                    help_text="The message reached the recipient: the provider reported "
-                    "delivery, or it was opened, clicked, complained about or unsubscribed "
-                    "from."
-                ),
-                "message": serializers.CharField(
-                    allow_null=True, help_text="Why it failed (the bounce, the suppression)."
-                ),
-            },
-            many=True,
-        )
-    },
-)
+STATUS_RESPONSE = inline_serializer("MessageStatusResponse", {"results": StatusResultsField()})
 
 
 class _Errors(dict):
@@ -227,13 +284,38 @@ def _key(request) -> APIKey | None:
 
 
 def _domain_error(exc: MessageError) -> Response:
+    return Response(errors_body(exc.errors), status=exc.status)
+
+
+def one_or_many(items: list[dict[str, Any]], *, several: bool) -> dict[str, Any] | list:
+    """`results` as the eSputnik document writes it: the object itself for a request naming
+    one recipient (or requestId), the list when it names several."""
+    return items if several or len(items) != 1 else items[0]
+
+
+def _answer(send_request, results, *, several: bool) -> Response:
     return Response(
-        errors_body(exc.errors), status=404 if isinstance(exc, MessageNotFound) else 400
+        {
+            "id": str(send_request.pk),
+            "results": one_or_many([r.as_api() for r in results], several=several),
+        }
     )
 
 
-def _answer(send_request, results) -> Response:
-    return Response({"id": send_request.pk, "results": [r.as_api() for r in results]})
+def _status_item(status: dict[str, Any]) -> dict[str, Any]:
+    """A ledger status in the document's shape: flags as the strings "true" and "false"."""
+    item: dict[str, Any] = {}
+    if status["id"] is not None:
+        item["id"] = str(status["id"])
+    item.update(
+        requestId=status["requestId"],
+        status=status["status"],
+        failed="true" if status["failed"] else "false",
+        delivered="true" if status["delivered"] else "false",
+    )
+    if status["message"]:
+        item["message"] = status["message"]
+    return item
 
 
 class SmartSendView(APIView):
@@ -258,7 +340,7 @@ class SmartSendView(APIView):
         ),
         request=SMARTSEND_REQUEST,
         responses=SEND_RESPONSE,
-        examples=[examples.SMARTSEND, examples.SEND_ANSWER],
+        examples=[examples.SMARTSEND, examples.SEND_ANSWER, examples.SEND_ANSWER_SEVERAL],
     )
     def post(self, request, **kwargs):
         body = request_body(request, lists=LIST_FIELDS)
@@ -288,7 +370,7 @@ class SmartSendView(APIView):
             )
         except MessageError as exc:
             return _domain_error(exc)
-        return _answer(send_request, results)
+        return _answer(send_request, results, several=len(recipients) > 1)
 
 
 class EmailView(APIView):
@@ -307,7 +389,7 @@ class EmailView(APIView):
         ),
         request=EMAIL_REQUEST,
         responses=SEND_RESPONSE,
-        examples=[examples.EMAIL, examples.SEND_ANSWER],
+        examples=[examples.EMAIL, examples.SEND_ANSWER, examples.SEND_ANSWER_SEVERAL],
     )
     def post(self, request):
         body = request_body(request, lists=LIST_FIELDS)
@@ -355,7 +437,7 @@ class EmailView(APIView):
             skip_personalisation=skip,
             api_key=_key(request),
         )
-        return _answer(send_request, results)
+        return _answer(send_request, results, several=len(emails) > 1)
 
 
 class SMSView(APIView):
@@ -373,7 +455,7 @@ class SMSView(APIView):
         ),
         request=SMS_REQUEST,
         responses={200: SMS_RESPONSE, 404: error_response("No group with that groupId.")},
-        examples=[examples.SMS, examples.SMS_ANSWER],
+        examples=[examples.SMS, examples.SMS_ANSWER, examples.SMS_GROUP_ANSWER],
     )
     def post(self, request):
         body = request_body(request, lists=LIST_FIELDS)
@@ -411,9 +493,58 @@ class SMSView(APIView):
             )
         except MessageError as exc:
             return _domain_error(exc)
-        response = _answer(send_request, results)
+        # A group names many recipients: always the list, of the phoneNumbers given.
+        response = _answer(send_request, results, several=group_id is not None or len(numbers) > 1)
         response.data["count"] = count
         return response
+
+
+class ViberView(APIView):
+    """POST /v1/message/viber: one text to up to 1000 `phoneNumbers`, each reaching the Viber
+    user of the contact with that number, through the integration connecting Viber."""
+
+    required_scope = Scope.MESSAGES
+
+    @extend_schema(
+        summary="Send a Viber message",
+        description=(
+            "Viber addresses a user, not a phone number: each number reaches the Viber user "
+            "of the oldest contact with that number who subscribed to the bot (its `viber` "
+            "channel). A number without one is an ERROR saying so, the others are queued; no "
+            "contact is created. Without an enabled integration connecting Viber the request "
+            "is refused with 409 naming `channel`. Status: GET /v1/message/status."
+        ),
+        request=VIBER_REQUEST,
+        responses={
+            200: SEND_RESPONSE,
+            409: error_response("No enabled integration connects Viber (`channel`)."),
+        },
+        examples=[examples.VIBER, examples.VIBER_ANSWER, examples.SEND_ANSWER_SEVERAL],
+    )
+    def post(self, request):
+        body = request_body(request, lists=LIST_FIELDS)
+        errors = _Errors()
+        sender = _string(body, "from", VIBER_SENDER_MAX, errors)
+        text = _string(body, "text", VIBER_TEXT_MAX, errors, required=True)
+        numbers = _addresses(body, "phoneNumbers", errors)
+        tags = _tags(body, errors)
+        external_id = _string(body, "externalRequestId", EXTERNAL_ID_MAX, errors)
+        if text and "text" not in errors:
+            _template_source(text, "text", errors)
+        if errors:
+            return Response(errors, status=400)
+        try:
+            send_request, results = viber_send_start(
+                sender=sender,
+                text=text,
+                phone_numbers=numbers,
+                tags=tags,
+                external_request_id=external_id,
+                api_key=_key(request),
+            )
+        except MessageError as exc:
+            return _domain_error(exc)
+        return _answer(send_request, results, several=len(numbers) > 1)
 
 
 class StatusView(APIView):
@@ -429,7 +560,7 @@ class StatusView(APIView):
             )
         ],
         responses=STATUS_RESPONSE,
-        examples=[examples.STATUS_ANSWER],
+        examples=[examples.STATUS_ANSWER, examples.STATUS_ANSWER_SEVERAL],
     )
     def get(self, request):
         ids = [
@@ -445,4 +576,5 @@ class StatusView(APIView):
             return Response(
                 {"ids": [f"at most {STATUS_IDS_MAX} per call (got {len(ids)})"]}, status=400
             )
-        return Response({"results": message_statuses(request_ids=ids)})
+        statuses = [_status_item(status) for status in message_statuses(request_ids=ids)]
+        return Response({"results": one_or_many(statuses, several=len(ids) > 1)})

@@ -20,7 +20,7 @@ from campaigns.api.campaigns import (
     SocialProfilesListView,
     SocialProfilesView,
 )
-from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView
+from campaigns.api.messages import EmailView, SmartSendView, SMSView, StatusView, ViberView
 from campaigns.api.send_rules import FrequencyCapsView
 from campaigns.promo.api import CampaignPromoCodesView, PromoPoolViewSet
 from config.core.routes import api_path
@@ -65,6 +65,7 @@ v1_urlpatterns: list = [
     api_path(r"message/(?P<id>[0-9]+)/smartsend", SmartSendView.as_view(), "smartsend"),
     api_path("message/email", EmailView.as_view(), "message-email"),
     api_path("message/sms", SMSView.as_view(), "message-sms"),
+    api_path("message/viber", ViberView.as_view(), "message-viber"),
     api_path("message/status", StatusView.as_view(), "message-status"),
 ]
 

@@ -258,6 +258,17 @@ class ContactsView(APIView):
 
     @extend_schema(
         summary="Add or update 1-3000 contacts (asynchronous)",
+        description=(
+            "Answers at once. `failedContacts` lists every row refused synchronously, each "
+            "alone, with its `index` in `contacts`, the `reason` (the field and the problem) "
+            "and the `contact` as sent: a row that is not an object, a malformed field, a "
+            "name over 40 characters, an email or phone the import cannot store, an unknown "
+            "custom field id or a value of the wrong type. The other rows are imported "
+            "asynchronously; rows refused there (a contact without a channel, a bad time "
+            "zone, a match deleted without restoreDeleted, a new contact missing a required "
+            "field, …) appear, with the synchronous ones, in the `failedContacts` of "
+            "GET /v1/importstatus/{asyncSessionId}."
+        ),
         request=inline_serializer(
             "ContactsBulkRequest",
             {
@@ -325,6 +336,10 @@ class ImportStatusView(APIView):
 
     @extend_schema(
         summary="Import status",
+        description=(
+            "`failedContacts`: every refused row of the session, the ones the bulk request "
+            "answered at once and the ones the import refused, in the same shape."
+        ),
         parameters=[OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         responses={200: IMPORT_STATUS},
         examples=[examples.IMPORT_STATUS],

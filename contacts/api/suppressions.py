@@ -70,6 +70,7 @@ LIST_RESPONSE = inline_serializer(
         "next": serializers.IntegerField(
             allow_null=True, help_text="Pass as `after` for the next page; null on the last."
         ),
+        "total": serializers.IntegerField(help_text="How many rows match in all (every page)."),
     },
 )
 ADD_RESPONSE = inline_serializer(
@@ -124,6 +125,7 @@ class SuppressionsView(APIView):
         rows = suppressions_search(
             address=address, channel=channel, reason=reason, lifted=lifted in ("true", "1")
         )
+        total = rows.count()
         if after:
             rows = rows.filter(pk__lt=after)
         page = list(rows.order_by("-pk")[: limit + 1])
@@ -133,6 +135,7 @@ class SuppressionsView(APIView):
             {
                 "results": SuppressionSerializer(page, many=True).data,
                 "next": page[-1].pk if more else None,
+                "total": total,
             }
         )
 

@@ -158,16 +158,18 @@ class BotAPI:
 # --- contacts' telegram chats --------------------------------------------------------------
 
 
-def telegram_chats_forget(*, chat_ids: list[str], contact_ids: list[int] | None = None) -> int:
-    """Remove these telegram chats from the contacts holding them (only from `contact_ids`
-    when given: the recipients a send just learned about); return the contacts changed.
-    Without contact ids it reads every contact's channels: webhooks only, one chat at a time.
-    """
+def messenger_chats_forget(
+    *, channel: str, chat_ids: list[str], contact_ids: list[int] | None = None
+) -> int:
+    """Remove these chats of a messenger channel (telegram, viber) from the contacts holding
+    them (only from `contact_ids` when given: the recipients a send just learned about);
+    return the contacts changed. Without contact ids it reads every contact's channels:
+    webhooks only, one chat at a time."""
     if not chat_ids:
         return 0
     # Containment (@>) finds the holders: the one test a GIN index on extra_channels serves.
-    entries = [json.dumps([{"type": TELEGRAM, "value": chat}]) for chat in chat_ids]
-    params: list[Any] = [chat_ids, entries]
+    entries = [json.dumps([{"type": channel, "value": chat}]) for chat in chat_ids]
+    params: list[Any] = [channel, chat_ids, entries]
     where = "extra_channels @> ANY(%s::jsonb[])"
     if contact_ids is not None:
         where += " AND id = ANY(%s)"
@@ -178,7 +180,7 @@ def telegram_chats_forget(*, chat_ids: list[str], contact_ids: list[int] | None 
                    SET extra_channels = COALESCE(
                          (SELECT jsonb_agg(x.e ORDER BY x.n)
                             FROM jsonb_array_elements(extra_channels) WITH ORDINALITY x(e, n)
-                           WHERE NOT (x.e->>'type' = '{TELEGRAM}' AND x.e->>'value' = ANY(%s))),
+                           WHERE NOT (x.e->>'type' = %s AND x.e->>'value' = ANY(%s))),
                          '[]'::jsonb),
                        updated_at = now()
                  WHERE {where}""",
@@ -187,19 +189,44 @@ def telegram_chats_forget(*, chat_ids: list[str], contact_ids: list[int] | None 
         return cursor.rowcount
 
 
+def messenger_recipients_gone(*, channel: str, gone: dict[str, int | None]) -> None:
+    """After a send: the chats that refused the bot for good ({chat: its delivery's contact})
+    leave their contacts, so the next campaign does not try them again."""
+    if not gone:
+        return
+    contact_ids = [pk for pk in gone.values() if pk is not None]
+    changed = messenger_chats_forget(
+        channel=channel,
+        chat_ids=list(gone),
+        # Rows without a contact (a chat messaged by id) would be missed by the contact ids.
+        contact_ids=contact_ids if len(contact_ids) == len(gone) else None,
+    )
+    logger.info("%s: %s chats refused the bot; %s contacts left", channel, len(gone), changed)
+
+
+def telegram_chats_forget(*, chat_ids: list[str], contact_ids: list[int] | None = None) -> int:
+    """Remove these telegram chats from the contacts holding them (messenger_chats_forget)."""
+    return messenger_chats_forget(channel=TELEGRAM, chat_ids=chat_ids, contact_ids=contact_ids)
+
+
 @transaction.atomic
-def telegram_chat_subscribe(*, contact: Contact, chat_id: str) -> None:
-    """Make `chat_id` the contact's telegram channel: it replaces the contact's older chat
-    and leaves any other contact that held it."""
-    telegram_chats_forget(chat_ids=[chat_id])
+def messenger_chat_subscribe(*, channel: str, contact: Contact, chat_id: str) -> None:
+    """Make `chat_id` the contact's chat on a messenger channel: it replaces the contact's
+    older chat there and leaves any other contact that held it."""
+    messenger_chats_forget(channel=channel, chat_ids=[chat_id])
     contact.refresh_from_db(fields=["extra_channels"])
     kept = [
         entry
         for entry in contact.extra_channels or []
-        if not (isinstance(entry, dict) and entry.get("type") == TELEGRAM)
+        if not (isinstance(entry, dict) and entry.get("type") == channel)
     ]
-    contact.extra_channels = [*kept, {"type": TELEGRAM, "value": chat_id}]
+    contact.extra_channels = [*kept, {"type": channel, "value": chat_id}]
     contact.save(update_fields=["extra_channels", "updated_at"])
+
+
+def telegram_chat_subscribe(*, contact: Contact, chat_id: str) -> None:
+    """Make `chat_id` the contact's telegram channel (messenger_chat_subscribe)."""
+    messenger_chat_subscribe(channel=TELEGRAM, contact=contact, chat_id=chat_id)
 
 
 # --- subscribe links -----------------------------------------------------------------------
@@ -240,6 +267,14 @@ def subscribe_payload_check(integration: Integration, payload: str) -> int | Non
         if constant_time_compare(match.group(2), _signature(integration.pk, contact_id, secret)):
             return contact_id
     return None
+
+
+def subscribe_payload_contact(integration: Integration, payload: str) -> Contact | None:
+    """The live contact a subscribe payload names, or None (garbled, forged, gone)."""
+    contact_id = subscribe_payload_check(integration, payload)
+    if contact_id is None:
+        return None
+    return Contact.objects.alive().filter(pk=contact_id).first()
 
 
 def telegram_subscribe_link(integration: Integration, contact: Contact) -> str:
@@ -295,14 +330,7 @@ class TelegramSender(Sender):
                 continue
             message_id = sent.get("message_id", "") if isinstance(sent, dict) else ""
             outcomes[delivery.pk] = accepted(f"{delivery.locator}:{message_id}")
-        if gone:
-            contact_ids = [pk for pk in gone.values() if pk is not None]
-            changed = telegram_chats_forget(
-                chat_ids=list(gone),
-                # Rows without a contact (none today) would be missed by the contact ids.
-                contact_ids=contact_ids if len(contact_ids) == len(gone) else None,
-            )
-            logger.info("telegram: %s chats refused the bot; %s contacts left", len(gone), changed)
+        messenger_recipients_gone(channel=TELEGRAM, gone=gone)
         return outcomes
 
 
@@ -503,10 +531,7 @@ class TelegramProvider(Provider):
     def _start(self, chat_id: str, payload: str, chat: Any) -> WebhookResponse:
         if not payload:
             return _answer(chat, START_HINT_TEXT)
-        contact_id = subscribe_payload_check(self.integration, payload)
-        contact = None
-        if contact_id is not None:
-            contact = Contact.objects.alive().filter(pk=contact_id).first()
+        contact = subscribe_payload_contact(self.integration, payload)
         if contact is None:
             return _answer(chat, INVALID_LINK_TEXT)
         telegram_chat_subscribe(contact=contact, chat_id=chat_id)

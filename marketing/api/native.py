@@ -53,6 +53,25 @@ class NewestFirst(CursorPagination):
         (size,) = read_all(request.query_params, LIMIT)
         return size
 
+    # Herald's own lists say how many rows match in all (`total`) beside the `next` page.
+    def paginate_queryset(self, queryset, request, view=None):
+        self.total = queryset.count()
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["total"] = self.total
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        paged = super().get_paginated_response_schema(schema)
+        paged["properties"]["total"] = {
+            "type": "integer",
+            "description": "How many rows match in all (every page).",
+        }
+        paged.setdefault("required", []).append("total")
+        return paged
+
     def decode_cursor(self, request):
         problem = {self.cursor_query_param: ["is not a cursor of this list; start without it"]}
         try:

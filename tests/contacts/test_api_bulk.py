@@ -106,6 +106,43 @@ def test_documented_example_without_custom_field_12345_reports_the_row(api, full
 
 
 @pytest.mark.django_db
+def test_rows_refused_at_once_are_in_the_reply_with_the_row_and_the_reason(api, full_key):
+    number = CustomFieldFactory(type="number")
+    body = {
+        "contacts": [
+            DOCUMENTED_BULK["contacts"][0],  # custom field 12345 does not exist
+            {"channels": [email("fine@example.com")], "fields": [{"id": number.pk, "value": "x"}]},
+            {"channels": [email("a@@example.com")]},
+            {"channels": [{"type": "sms", "value": "+1"}]},
+            {"channels": [email("ok@example.com")], "fields": [{"id": number.pk, "value": 7}]},
+        ]
+    }
+
+    response = api.post("/api/v1/contacts", key=full_key, body=body)
+
+    assert response.status_code == 200, response.content
+    reply = response.json()
+    assert set(reply) == {"asyncSessionId", "failedContacts", "errorMessage"}
+    assert reply["errorMessage"] is None
+    failed = {row["index"]: row for row in reply["failedContacts"]}
+    assert set(failed) == {0, 1, 2, 3}
+    assert failed[0] == {
+        "index": 0,
+        "reason": "fields[0].id: no custom field with id 12345",
+        "contact": DOCUMENTED_BULK["contacts"][0],
+    }
+    assert failed[1]["reason"].startswith("fields[0].value:")
+    assert failed[2]["reason"].startswith("channels[0].value:") and "email" in failed[2]["reason"]
+    assert failed[3]["reason"].startswith("channels[0].value:") and "phone" in failed[3]["reason"]
+    assert failed[3]["contact"] == body["contacts"][3]
+    # The import reports them again, with what it refuses itself, and stores the good row.
+    import_job_run(job_id=ImportJob.objects.get().pk)
+    status = api.get(f"/api/v1/importstatus/{reply['asyncSessionId']}/", key=full_key).json()
+    assert status["failedContacts"] == reply["failedContacts"]
+    assert list(Contact.objects.values_list("email", flat=True)) == ["ok@example.com"]
+
+
+@pytest.mark.django_db
 def test_more_than_3000_or_no_contacts_is_400(api, full_key):
     many = {"contacts": [{"channels": [email(f"p{i}@example.com")]} for i in range(3001)]}
 
@@ -154,7 +191,9 @@ def test_bad_rows_among_good_ones_are_reported_and_good_ones_stored(api, full_ke
     import_job_run(job_id=ImportJob.objects.get().pk)
     status = api.get(f"/api/v1/importstatus/{response.json()['asyncSessionId']}", key=full_key)
 
-    assert immediate == {1, 3}
+    # The shape, names, emails and phones are refused at once; what needs the stored contacts
+    # and the rest of the rules (a contact without a channel, a time zone) in the import.
+    assert immediate == {1, 2, 3, 4}
     failed = {row["index"]: row["reason"] for row in status.json()["failedContacts"]}
     assert set(failed) == {1, 2, 3, 4, 5, 6}
     assert "channels[0].value" in failed[2]

@@ -13,6 +13,7 @@ from contacts.models import SegmentMembership, Suppression, Unsubscribed
 from contacts.suppression import suppression_lift
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory, SegmentFactory
+from tests.support.api import results_list
 from tests.support.smtp import SMTPSink, use_sink
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def statuses(api, key, *request_ids):
     ids = ",".join(request_ids)
     response = api.get(f"/api/v1/message/status?ids={ids}", key=key)
     assert response.status_code == 200, response.content
-    return response.json()["results"]
+    return results_list(response.json()["results"])
 
 
 # --- suppressed recipients ------------------------------------------------------------------
@@ -74,12 +75,12 @@ def test_smartsend_to_a_suppressed_address_is_skipped_with_the_reason_and_others
 ):
     suppress("gone@example.com")
     answer = smartsend(api, full_key, receipt, "Gone@Example.com", "here@example.com")
-    gone, here = answer["results"]
+    gone, here = results_list(answer["results"])
     assert gone["status"] == "ERROR"
     assert gone["message"].startswith("suppressed: hard bounce — 550 5.1.1 user unknown")
     assert "SendGrid" in gone["message"]
     assert gone["requestId"] and gone["id"]
-    assert here["status"] == "OK" and here["message"] is None
+    assert here["status"] == "OK" and "message" not in here
 
     skipped = Delivery.objects.get(request_id=gone["requestId"])
     assert skipped.status == "skipped"
@@ -94,11 +95,11 @@ def test_smartsend_to_a_suppressed_address_is_skipped_with_the_reason_and_others
         "id": gone["id"],
         "requestId": gone["requestId"],
         "status": "SKIPPED",
-        "failed": True,
-        "delivered": False,
+        "failed": "true",
+        "delivered": "false",
         "message": gone["message"],
     }
-    assert here_status["status"] == "SENT" and here_status["failed"] is False
+    assert here_status["status"] == "SENT" and here_status["failed"] == "false"
 
 
 def test_a_lifted_suppression_and_the_unsubscribed_list_do_not_stop_a_single_message(
@@ -107,7 +108,7 @@ def test_a_lifted_suppression_and_the_unsubscribed_list_do_not_stop_a_single_mes
     suppression_lift(suppression=suppress("back@example.com"))
     Unsubscribed.objects.create(email="nobulk@example.com")
     answer = smartsend(api, full_key, receipt, "back@example.com", "nobulk@example.com")
-    assert [r["status"] for r in answer["results"]] == ["OK", "OK"]
+    assert [r["status"] for r in results_list(answer["results"])] == ["OK", "OK"]
     send_request_process(send_request_id=answer["id"])
     assert sorted(m["To"] for m in sink.messages) == ["back@example.com", "nobulk@example.com"]
 
@@ -116,7 +117,7 @@ def test_an_address_suppressed_on_sms_only_still_gets_email(api, full_key, recei
     ContactFactory(email="both@example.com", phone="+4915112345678")
     suppress("+4915112345678", channel="sms", reason="manual", detail="asked to stop texts")
     answer = smartsend(api, full_key, receipt, "both@example.com")
-    assert answer["results"][0]["status"] == "OK"
+    assert results_list(answer["results"])[0]["status"] == "OK"
 
 
 def test_email_api_skips_a_complained_address(api, full_key, sink):
@@ -132,7 +133,7 @@ def test_email_api_skips_a_complained_address(api, full_key, sink):
         },
     )
     assert response.status_code == 200, response.content
-    angry, calm = response.json()["results"]
+    angry, calm = results_list(response.json()["results"])
     assert angry["status"] == "ERROR"
     assert angry["message"].startswith("suppressed: spam complaint — abuse report")
     assert calm["status"] == "OK"
@@ -151,8 +152,10 @@ def test_sms_api_skips_a_suppressed_number_and_leaves_it_out_of_a_group(api, ful
         body={"text": "Sale!", "phoneNumbers": ["+4915111111111", "+4915133333333"]},
     )
     body = response.json()
-    assert [r["status"] for r in body["results"]] == ["ERROR", "OK"]
-    assert body["results"][0]["message"].startswith("suppressed: hard bounce — unreachable")
+    assert [r["status"] for r in results_list(body["results"])] == ["ERROR", "OK"]
+    assert results_list(body["results"])[0]["message"].startswith(
+        "suppressed: hard bounce — unreachable"
+    )
     assert body["count"] == 1
 
     grouped = api.post(
@@ -187,7 +190,7 @@ def test_message_status_follows_delivery_bounce_and_complaint_reports(api, full_
         api, full_key, receipt, "ok@example.com", "dead@example.com", "spam@example.com"
     )
     send_request_process(send_request_id=answer["id"])
-    ok, dead, spam = (r["requestId"] for r in answer["results"])
+    ok, dead, spam = (r["requestId"] for r in results_list(answer["results"]))
     assert [s["status"] for s in statuses(api, full_key, ok, dead, spam)] == ["SENT"] * 3
 
     feedback(ok, "delivered", "e1")
@@ -196,17 +199,17 @@ def test_message_status_follows_delivery_bounce_and_complaint_reports(api, full_
     feedback(spam, "complained", "e4")
 
     ok_s, dead_s, spam_s = statuses(api, full_key, ok, dead, spam)
-    assert (ok_s["status"], ok_s["delivered"], ok_s["failed"]) == ("DELIVERED", True, False)
-    assert (dead_s["status"], dead_s["delivered"], dead_s["failed"]) == ("BOUNCED", False, True)
+    assert (ok_s["status"], ok_s["delivered"], ok_s["failed"]) == ("DELIVERED", "true", "false")
+    assert (dead_s["status"], dead_s["delivered"], dead_s["failed"]) == ("BOUNCED", "false", "true")
     assert "550 5.1.1 mailbox does not exist" in dead_s["message"]
     assert (spam_s["status"], spam_s["delivered"], spam_s["failed"]) == (
         "COMPLAINED",
-        True,
-        False,
+        "true",
+        "false",
     )
 
     # The bounce suppressed the address: the next message to it is not sent.
-    again = smartsend(api, full_key, receipt, "dead@example.com")["results"][0]
+    again = results_list(smartsend(api, full_key, receipt, "dead@example.com")["results"])[0]
     assert again["status"] == "ERROR"
     assert again["message"].startswith("suppressed: hard bounce — 550 5.1.1 mailbox")
     assert "Echo ESP" in again["message"]
@@ -215,14 +218,14 @@ def test_message_status_follows_delivery_bounce_and_complaint_reports(api, full_
 def test_a_complaint_about_a_bounced_message_stays_a_failure(api, full_key, receipt, sink):
     answer = smartsend(api, full_key, receipt, "odd@example.com")
     send_request_process(send_request_id=answer["id"])
-    request_id = answer["results"][0]["requestId"]
+    request_id = results_list(answer["results"])[0]["requestId"]
     feedback(request_id, "bounced", "b1")
     feedback(request_id, "complained", "c1")
     [status] = statuses(api, full_key, request_id)
     assert (status["status"], status["delivered"], status["failed"]) == (
         "COMPLAINED",
-        False,
-        True,
+        "false",
+        "true",
     )
 
 
@@ -231,7 +234,7 @@ def test_an_opened_message_counts_as_delivered_without_a_delivery_report(
 ):
     answer = smartsend(api, full_key, receipt, "reader@example.com")
     send_request_process(send_request_id=answer["id"])
-    request_id = answer["results"][0]["requestId"]
+    request_id = results_list(answer["results"])[0]["requestId"]
     feedback(request_id, "opened", "o1")
     [status] = statuses(api, full_key, request_id)
-    assert (status["status"], status["delivered"], status["failed"]) == ("OPENED", True, False)
+    assert (status["status"], status["delivered"], status["failed"]) == ("OPENED", "true", "false")

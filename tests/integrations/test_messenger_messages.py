@@ -11,6 +11,7 @@ from contacts.models import ChannelType, Contact, Suppression
 from marketing.workflows.models import WorkflowRun
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory
+from tests.support.api import results_list
 from tests.support.smtp import SMTPSink, use_sink
 from tests.workflows.conftest import chain, make_workflow
 from tests.workflows.test_engine import emit, start
@@ -56,7 +57,7 @@ def test_smartsend_on_telegram_reaches_chats_by_locator_and_by_contact(api, full
         },
     )
     assert response.status_code == 200, response.content
-    results = response.json()["results"]
+    results = results_list(response.json()["results"])
     assert [r["status"] for r in results] == ["OK", "OK", "ERROR", "ERROR"]
     assert "chat id" in results[2]["message"]
     assert results[3]["message"] == f"contact {bob.pk} has no telegram chat"

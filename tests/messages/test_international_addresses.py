@@ -13,6 +13,7 @@ from contacts.email_addresses import SMTPUTF8_REFUSED, address_header, needs_smt
 from contacts.optin import confirmation_send
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory
+from tests.support.api import results_list
 from tests.support.smtp import SMTPSink, use_sink
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,9 @@ def send(api, key, template, *addresses):
         key=key,
         body={"recipients": [{"locator": a, "jsonParam": '{"orderId": "9"}'} for a in addresses]},
     ).json()
-    deliveries = [Delivery.objects.get(request_id=r["requestId"]) for r in answer["results"]]
+    deliveries = [
+        Delivery.objects.get(request_id=r["requestId"]) for r in results_list(answer["results"])
+    ]
     send_request_process(send_request_id=answer["id"])
     for delivery in deliveries:
         delivery.refresh_from_db()

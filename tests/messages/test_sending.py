@@ -14,6 +14,7 @@ from campaigns.delivery import email, engine, policy
 from campaigns.delivery.engine import send_request_process
 from campaigns.ledger import InvalidTransition, delivery_transition
 from campaigns.models import Delivery, DeliveryEvent
+from tests.support.api import results_list
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def send(api, key, template, *addresses):
         body={"recipients": [{"locator": a, "jsonParam": '{"orderId": "9"}'} for a in addresses]},
     ).json()
     return answer["id"], [
-        Delivery.objects.get(request_id=r["requestId"]) for r in answer["results"]
+        Delivery.objects.get(request_id=r["requestId"]) for r in results_list(answer["results"])
     ]
 
 

@@ -10,6 +10,7 @@ from campaigns.models import Delivery, DeliveryEvent, SendRequest
 from contacts.models import Contact, ContactSource, Unsubscribed
 from templates.services import template_create, template_publish
 from tests.contacts.factories import ContactFactory
+from tests.support.api import results_list
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,10 @@ def test_documented_example_body_is_queued_and_answered_with_request_ids(
     assert response.status_code == 200, response.content
     answer = response.json()
     send_request = SendRequest.objects.get(pk=answer["id"])
-    [result] = answer["results"]
+    # The document's answer: one recipient, so `results` is the object itself, ids strings.
+    assert answer["id"] == str(send_request.pk)
+    result = answer["results"]
+    assert set(result) == {"id", "locator", "status", "requestId"}
     assert result["status"] == "OK"
     assert result["locator"] == "test@gmail.com"
     delivery = Delivery.objects.get(request_id=result["requestId"])
@@ -39,7 +43,7 @@ def test_documented_example_body_is_queued_and_answered_with_request_ids(
     assert delivery.status == "queued"
     assert delivery.params == {"orderId": "A-17", "items": []}
     assert delivery.template_version == email_template.published
-    assert result["id"] == delivery.contact_id
+    assert result["id"] == str(delivery.contact_id)
 
 
 def test_every_recipient_gets_one_personalised_email_with_a_stable_message_id(
@@ -62,7 +66,7 @@ def test_every_recipient_gets_one_personalised_email_with_a_stable_message_id(
         ]
     }
     answer = smartsend(api, full_key, email_template, body).json()
-    assert [r["status"] for r in answer["results"]] == ["OK", "OK"]
+    assert [r["status"] for r in results_list(answer["results"])] == ["OK", "OK"]
 
     assert send_request_process(send_request_id=answer["id"]) is None
     by_recipient = {m["To"]: m for m in mail_to_sink.messages}
@@ -80,7 +84,7 @@ def test_every_recipient_gets_one_personalised_email_with_a_stable_message_id(
     assert "Tea x 2" in text
     assert "order B-2" in by_recipient["bob@example.com"].get_body(("html",)).get_content()
 
-    delivery = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    delivery = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert delivery.contact == ann
     assert ann_mail["Message-ID"] == delivery.message_id
     assert delivery.message_id.endswith("@shop.example>")
@@ -88,16 +92,15 @@ def test_every_recipient_gets_one_personalised_email_with_a_stable_message_id(
     assert delivery.attempts == 1
     assert list(delivery.events.values_list("status", flat=True)) == ["sent"]
 
-    ids = ",".join(r["requestId"] for r in answer["results"])
+    ids = ",".join(r["requestId"] for r in results_list(answer["results"]))
     status = api.get(f"/api/v1/message/status?ids={ids}", key=full_key).json()
-    assert [item["status"] for item in status["results"]] == ["SENT", "SENT"]
-    assert status["results"][0] == {
-        "id": ann.pk,
-        "requestId": answer["results"][0]["requestId"],
+    assert [item["status"] for item in results_list(status["results"])] == ["SENT", "SENT"]
+    assert results_list(status["results"])[0] == {
+        "id": str(ann.pk),
+        "requestId": results_list(answer["results"])[0]["requestId"],
         "status": "SENT",
-        "failed": False,
-        "delivered": False,
-        "message": None,
+        "failed": "false",
+        "delivered": "false",
     }
 
 
@@ -128,7 +131,7 @@ def test_unknown_recipient_becomes_a_contact_with_only_that_channel(api, full_ke
     answer = smartsend(
         api, full_key, email_template, {"recipients": [{"locator": "NEW@example.com"}]}
     ).json()
-    contact = Contact.objects.get(pk=answer["results"][0]["id"])
+    contact = Contact.objects.get(pk=results_list(answer["results"])[0]["id"])
     assert contact.email == "new@example.com"
     assert contact.phone == "" and contact.first_name == ""
     assert contact.source == ContactSource.SINGLE_MESSAGE
@@ -136,7 +139,7 @@ def test_unknown_recipient_becomes_a_contact_with_only_that_channel(api, full_ke
     again = smartsend(
         api, full_key, email_template, {"recipients": [{"locator": "new@example.com"}]}
     ).json()
-    assert again["results"][0]["id"] == contact.pk
+    assert results_list(again["results"])[0]["id"] == str(contact.pk)
     assert Contact.objects.filter(email="new@example.com").count() == 1
 
 
@@ -153,7 +156,7 @@ def test_one_bad_recipient_fails_alone_with_the_reason(api, full_key, email_temp
     }
     response = smartsend(api, full_key, email_template, body)
     assert response.status_code == 200
-    results = response.json()["results"]
+    results = results_list(response.json()["results"])
     assert [r["status"] for r in results] == ["OK", "ERROR", "ERROR", "ERROR", "ERROR", "ERROR"]
     assert "jsonParam is not valid JSON" in results[1]["message"]
     assert results[1]["requestId"] is None
@@ -175,10 +178,10 @@ def test_contact_id_without_locator_uses_the_contacts_address_and_data(
         email_template,
         {"recipients": [{"contactId": contact.pk}, {"contactId": str(nomail.pk)}]},
     ).json()
-    assert answer["results"][0]["status"] == "OK"
-    assert answer["results"][0]["locator"] == "zoe@example.com"
-    assert answer["results"][1]["status"] == "ERROR"
-    assert "has no email" in answer["results"][1]["message"]
+    assert results_list(answer["results"])[0]["status"] == "OK"
+    assert results_list(answer["results"])[0]["locator"] == "zoe@example.com"
+    assert results_list(answer["results"])[1]["status"] == "ERROR"
+    assert "has no email" in results_list(answer["results"])[1]["message"]
     send_request_process(send_request_id=answer["id"])
     [mail] = mail_to_sink.messages
     assert "Hello Zoe" in mail.get_body(("html",)).get_content()
@@ -237,13 +240,13 @@ def test_the_latest_published_version_is_sent_not_the_draft(api, full_key, email
     answer = smartsend(
         api, full_key, email_template, {"recipients": [{"locator": "a@example.com"}]}, "/"
     ).json()
-    delivery = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    delivery = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert delivery.template_version.subject.startswith("Order")
     template_publish(template=email_template)
     answer = smartsend(
         api, full_key, email_template, {"recipients": [{"locator": "a@example.com"}]}
     ).json()
-    delivery = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    delivery = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert delivery.template_version.subject == "Changed draft"
 
 
@@ -267,15 +270,15 @@ def test_a_rendering_error_fails_only_that_recipient(api, full_key, mail_to_sink
     ).json()
     send_request_process(send_request_id=answer["id"])
     assert [m["To"] for m in mail_to_sink.messages] == ["small@example.com"]
-    huge = Delivery.objects.get(request_id=answer["results"][1]["requestId"])
+    huge = Delivery.objects.get(request_id=results_list(answer["results"])[1]["requestId"])
     assert huge.status == "failed"
     assert huge.error.startswith("rendering failed")
     event = DeliveryEvent.objects.get(delivery=huge)
     assert event.status == "failed" and "rendering failed" in event.detail
     status = api.get(f"/api/v1/message/status?ids={huge.request_id}", key=full_key).json()[
         "results"
-    ][0]
-    assert status["status"] == "FAILED" and status["failed"] is True
+    ]
+    assert status["status"] == "FAILED" and status["failed"] == "true"
     assert status["message"].startswith("rendering failed")
 
 
@@ -303,15 +306,15 @@ def test_sms_template_sends_sms_to_phone_locators(api, full_key, sms_template, s
             ]
         },
     ).json()
-    assert [r["status"] for r in answer["results"]] == ["OK", "ERROR"]
-    assert "not a valid phone number" in answer["results"][1]["message"]
+    assert [r["status"] for r in results_list(answer["results"])] == ["OK", "ERROR"]
+    assert "not a valid phone number" in results_list(answer["results"])[1]["message"]
     send_request_process(send_request_id=answer["id"])
     [line] = (tmp_path / "outbox" / "sms.jsonl").read_text().splitlines()
     sms = json.loads(line)
     assert sms["to"] == "+380942583691"
     assert sms["text"] == "Your code is 7310"
     assert sms["from"] == "Shop"
-    delivery = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    delivery = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert delivery.status == "sent" and delivery.provider == "outbox"
     assert delivery.provider_message_id == sms["id"]
 
@@ -325,16 +328,16 @@ def test_status_takes_comma_separated_or_repeated_ids_and_reports_unknown_ones(
         email_template,
         {"recipients": [{"locator": "a@example.com"}, {"locator": "b@example.com"}]},
     ).json()
-    first, second = (r["requestId"] for r in answer["results"])
+    first, second = (r["requestId"] for r in results_list(answer["results"]))
     unknown = "3ff28330-f8ef-4636-92ac-86345c16995e"
     response = api.get(
         f"/api/v1/message/status/?ids={first},{unknown}&ids={second}&ids=nonsense", key=full_key
     )
     assert response.status_code == 200
-    items = response.json()["results"]
+    items = results_list(response.json()["results"])
     assert [i["requestId"] for i in items] == [first, unknown, second, "nonsense"]
     assert [i["status"] for i in items] == ["QUEUED", "NOT_FOUND", "QUEUED", "NOT_FOUND"]
-    assert items[1]["failed"] is False and items[1]["delivered"] is False
+    assert items[1]["failed"] == "false" and items[1]["delivered"] == "false"
 
     assert api.get("/api/v1/message/status", key=full_key).status_code == 400
     many = ",".join(str(n) for n in range(1001))
@@ -369,12 +372,14 @@ def test_from_name_of_the_request_overrides_the_templates(
 
 
 def test_bad_language_code_fails_that_recipient(api, full_key, email_template):
-    results = smartsend(
-        api,
-        full_key,
-        email_template,
-        {"recipients": [{"locator": "a@example.com", "languageCode": "x" * 11}]},
-    ).json()["results"]
+    results = results_list(
+        smartsend(
+            api,
+            full_key,
+            email_template,
+            {"recipients": [{"locator": "a@example.com", "languageCode": "x" * 11}]},
+        ).json()["results"]
+    )
     assert results[0]["status"] == "ERROR" and "languageCode" in results[0]["message"]
 
 

@@ -9,6 +9,7 @@ import pytest
 from campaigns.delivery.engine import send_request_process
 from campaigns.models import Delivery
 from campaigns.sms import HTTPGateway, OutboxGateway, SMSError, sms_gateway
+from tests.support.api import results_list
 
 
 class Gateway:
@@ -104,7 +105,7 @@ def test_sms_api_through_the_http_gateway_records_outcomes(api, full_key, gatewa
     body = {"from": "Shop", "text": "Code 1234", "phoneNumbers": ["380942583691"]}
     answer = api.post("/api/v1/message/sms", key=full_key, body=body).json()
     assert send_request_process(send_request_id=answer["id"]) is None
-    delivery = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    delivery = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert delivery.status == "sent"
     assert delivery.provider == "http" and delivery.provider_message_id == "gw-1"
     assert gateway.requests[0]["json"] == {
@@ -118,12 +119,12 @@ def test_sms_api_through_the_http_gateway_records_outcomes(api, full_key, gatewa
     gateway.body = {"error": "number blocked"}
     answer = api.post("/api/v1/message/sms", key=full_key, body=body).json()
     send_request_process(send_request_id=answer["id"])
-    refused = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    refused = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert refused.status == "failed" and "number blocked" in refused.error
 
     gateway.status = 503
     answer = api.post("/api/v1/message/sms", key=full_key, body=body).json()
     assert send_request_process(send_request_id=answer["id"]) > 0
-    later = Delivery.objects.get(request_id=answer["results"][0]["requestId"])
+    later = Delivery.objects.get(request_id=results_list(answer["results"])[0]["requestId"])
     assert later.status == "queued" and later.next_attempt_at is not None
     assert "503" in later.error

@@ -33,3 +33,9 @@ class APIClient:
 
     def delete(self, path, **kw):
         return self.call("DELETE", path, **kw)
+
+
+def results_list(results) -> list:
+    """The eSputnik v1 message answers' `results` as a list: the API writes the object itself
+    when a request names one recipient (or requestId), a list when it names several."""
+    return results if isinstance(results, list) else [results]
