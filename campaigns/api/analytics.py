@@ -30,7 +30,7 @@ from campaigns.api.campaigns import campaign_or_404
 from campaigns.models import ABTest, Campaign
 from config.core.api_auth import HasAPIRight
 from config.core.api_params import IntParam, read_all
-from config.core.external_keys import ids_or_keys, numeric_id
+from config.core.external_keys import IdOrKeyField, ids_or_keys, numeric_id
 from config.core.models import APIKey, Organisation, Scope
 from config.core.roles import Role, has_role
 
@@ -41,7 +41,7 @@ AGGREGATED_REQUEST = inline_serializer(
     "AggregatedMetricsRequest",
     {
         "campaignIds": serializers.ListField(
-            child=serializers.CharField(),
+            child=IdOrKeyField(),
             help_text="Numeric ids or external keys (camp-1); a key that names no campaign is "
             "a 400, a number that names none is listed in unknownCampaignIds.",
         ),

@@ -45,7 +45,7 @@ from campaigns.purge import campaign_purge
 from campaigns.scheduling import campaign_cron
 from campaigns.utm import utm_json
 from config.core.api_params import POSITION_MAX, IntParam, read_all
-from config.core.external_keys import by_id_or_key
+from config.core.external_keys import IdOrKeyField, by_id_or_key
 from config.core.models import Heartbeat
 from config.core.parsers import request_body
 from config.core.schema import error_response
@@ -250,8 +250,7 @@ CAMPAIGN_REQUEST = inline_serializer(
             help_text="Required when creating. See GET platforms; an unconnected channel "
             "saves but cannot launch.",
         ),
-        "audienceId": serializers.CharField(
-            allow_null=True,
+        "audienceId": IdOrKeyField(
             help_text="A saved segment's numeric id or external key, e.g. aud-spring-prospects "
             "(or give `audience`).",
         ),
@@ -266,8 +265,7 @@ CAMPAIGN_REQUEST = inline_serializer(
             allow_null=True,
             help_text="An inline audience; its reach is computed at launch.",
         ),
-        "templateId": serializers.CharField(
-            allow_null=True,
+        "templateId": IdOrKeyField(
             help_text="A template's numeric id or external key, e.g. tpl-spring-launch.",
         ),
         "integrationId": serializers.IntegerField(allow_null=True),

@@ -223,6 +223,7 @@ ANALYTICS = OpenApiExample(
     response_only=True,
     value={
         "campaignId": 56,
+        "externalId": "camp-1",
         "name": "Spring 2026 Launch",
         "status": "completed",
         "deleted": False,

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.functional import lazy
 from django.utils.translation import gettext, gettext_lazy
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.core.errors import FieldError
@@ -118,6 +119,19 @@ def external_key_api_field(note: str) -> serializers.CharField:
         validators=[],
         help_text=f"{KEY_HELP} {note}",
     )
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": ID_MAX},
+            {"type": "string", "pattern": f"^({PATH_ID})$", "maxLength": KEY_MAX},
+        ],
+        "nullable": True,
+    }
+)
+class IdOrKeyField(serializers.JSONField):
+    """In a documented body: Herald's numeric id or the object's external key."""
 
 
 def numeric_id(value: Any) -> int | None:
