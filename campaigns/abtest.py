@@ -37,7 +37,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from campaigns import pipeline
-from campaigns.lifecycle_input import CampaignInvalid
+from campaigns.lifecycle_input import CampaignInvalid, template_resolve
 from campaigns.models import (
     ABTest,
     ABVariant,
@@ -51,7 +51,7 @@ from campaigns.models import (
     WinnerSelection,
 )
 from config.core.errors import ConflictError
-from templates.models import MessageTemplate, TemplateVersion
+from templates.models import TemplateVersion
 from templates.services import TemplateValidationError, template_publish
 
 MIN_VARIANTS = 2
@@ -135,17 +135,7 @@ def ab_test_clean(value: Any, *, channel: str | None) -> dict | None:
             )
         template = None
         if item.get("templateId") not in (None, ""):
-            template_id = item["templateId"]
-            if isinstance(template_id, bool) or not (
-                isinstance(template_id, int)
-                or (isinstance(template_id, str) and template_id.strip().isdigit())
-            ):
-                raise CampaignInvalid({f"{prefix}.templateId": "must be a numeric id"})
-            template = MessageTemplate.objects.filter(pk=int(template_id)).first()
-            if template is None:
-                raise CampaignInvalid(
-                    {f"{prefix}.templateId": f"no template with id {template_id}"}
-                )
+            template = template_resolve(item["templateId"], f"{prefix}.templateId")
             if channel is not None and template.channel != channel:
                 raise CampaignInvalid(
                     {

@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from campaigns import abtest, lifecycle
+from campaigns.lifecycle_input import RESERVED_KEYS
 from campaigns.models import (
     ABTest,
     ABVariant,
@@ -21,9 +22,11 @@ from campaigns.models import (
     SendRequest,
 )
 from campaigns.promo.services import promo_pool_create, promo_pool_delete, promo_pool_update
+from campaigns.purge import PurgeRefused, campaign_purge
 from campaigns.utm import FIELDS as UTM_FIELDS
 from campaigns.utm import UtmInvalid, utm_value_check
 from config.core.errors import HeraldError
+from config.core.external_keys import external_key_problem
 
 
 class CampaignStepInline(admin.TabularInline):
@@ -38,7 +41,7 @@ def _act(modeladmin, request, queryset, service, verb: str) -> None:
         try:
             service(campaign=campaign)
             done += 1
-        except (lifecycle.IllegalTransition, lifecycle.LaunchRefused) as exc:
+        except (lifecycle.IllegalTransition, lifecycle.LaunchRefused, PurgeRefused) as exc:
             modeladmin.message_user(request, f"{campaign}: {exc}", messages.WARNING)
     if done:
         modeladmin.message_user(request, f"{verb} {done} campaign(s).", messages.SUCCESS)
@@ -59,16 +62,25 @@ def cancel(modeladmin, request, queryset):
     _act(modeladmin, request, queryset, lifecycle.campaign_cancel, "Cancelled")
 
 
+@admin.action(description="Purge selected deleted campaigns for good (runs and ledger rows too)")
+def purge_for_good(modeladmin, request, queryset):
+    _act(modeladmin, request, queryset, campaign_purge, "Purged")
+
+
 class CampaignAdminForm(forms.ModelForm):
-    """UTM values follow the campaign body's rule (campaigns.utm)."""
+    """UTM values follow the campaign body's rule (campaigns.utm); the external key the
+    body's too (a format, uniqueness, and no API path word)."""
 
     class Meta:
         model = Campaign
         # The admin adds its other fields (ModelAdmin.get_form).
-        fields = ("utm_enabled", *UTM_FIELDS.values())
+        fields = ("external_key", "utm_enabled", *UTM_FIELDS.values())
 
     def clean(self):
         cleaned = super().clean()
+        key_value = cleaned.get("external_key")
+        if key_value and key_value.lower() in RESERVED_KEYS:
+            self.add_error("external_key", external_key_problem(key_value, reserved=RESERVED_KEYS))
         for key, field in UTM_FIELDS.items():
             try:
                 cleaned[field] = utm_value_check(cleaned.get(field), f"utm.{key}")
@@ -80,9 +92,18 @@ class CampaignAdminForm(forms.ModelForm):
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignAdminForm
-    list_display = ["name", "type", "status", "start_at", "end_at", "created_at", "deleted_at"]
+    list_display = [
+        "name",
+        "external_key",
+        "type",
+        "status",
+        "start_at",
+        "end_at",
+        "created_at",
+        "deleted_at",
+    ]
     list_filter = ["status", "type"]
-    search_fields = ["name"]
+    search_fields = ["name", "=external_key"]
     raw_id_fields = ["segment", "template", "created_by"]
     readonly_fields = [
         "status",
@@ -93,7 +114,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "deleted_at",
     ]
     inlines = [CampaignStepInline]
-    actions = [pause, resume, cancel]
+    actions = [pause, resume, cancel, purge_for_good]
 
 
 class RunStatsInline(admin.TabularInline):

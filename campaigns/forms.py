@@ -18,6 +18,7 @@ from campaigns.lifecycle_input import CAMPAIGN_CHANNELS
 from campaigns.models import Campaign, CampaignType
 from campaigns.utm import FIELDS as UTM_FIELDS
 from campaigns.utm import utm_json
+from config.core.external_keys import external_key_form_field
 from config.core.models import Integration, Organisation
 from config.core.parsers import json_text_load
 from contacts.models import ChannelType, Segment
@@ -44,6 +45,7 @@ LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 # Lifecycle error keys (CRM campaigns API body paths) → form fields; longest prefix wins.
 ERROR_FIELDS = {
     "name": "name",
+    "externalId": "external_key",
     "type": "type",
     "channels": "channels",
     "audienceId": "segment",
@@ -198,6 +200,8 @@ def integration_queryset(current_id: int | None = None):
 
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
+    # Checked by the lifecycle (format, uniqueness), as for the API's externalId.
+    external_key = external_key_form_field("camp-1")
     type = forms.ChoiceField(choices=CampaignType.choices, initial=CampaignType.BLAST)
     channels = forms.MultipleChoiceField(
         choices=channel_choices,
@@ -321,6 +325,7 @@ class CampaignForm(forms.Form):
         data = self.cleaned_data
         body: dict[str, Any] = {
             "name": data["name"],
+            "externalId": data.get("external_key") or None,
             "type": data["type"],
             "channels": list(data["channels"]),
             "templateId": data["template"].pk if data.get("template") else None,
@@ -353,6 +358,7 @@ class CampaignForm(forms.Form):
         ]
         return {
             "name": campaign.name,
+            "external_key": campaign.external_key or "",
             "type": campaign.type,
             "channels": campaign.channels,
             "segment": campaign.segment_id,

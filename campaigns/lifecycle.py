@@ -26,16 +26,17 @@ from typing import Any
 
 from auditlog.registry import auditlog
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from campaigns import abtest, pipeline, resend, scheduling
 from campaigns.craft import campaign_craft_apply, campaign_craft_copy
 from campaigns.delivery import policy
-from campaigns.delivery.providers import channel_integrations
+from campaigns.delivery.providers import channel_integrations, social_accounts
 from campaigns.delivery.signals import run_drained, run_failing
 from campaigns.lifecycle_input import (
+    SOCIAL_PLATFORMS,
     CampaignInvalid,
     campaign_input_clean,
 )
@@ -155,6 +156,13 @@ def channel_connection(channel: str) -> tuple[bool, str]:
     yielding the HTTP gateway when HERALD_SMS_URL is set, else the file outbox, which counts
     as connected just as email's file backend does in development."""
     integrations = channel_integrations(channel)
+    if integrations and channel in SOCIAL_PLATFORMS:
+        # A post goes from an account: the platform is connected once one is listed.
+        names = ", ".join(integration.name for integration in integrations)
+        accounts = social_accounts(channel)
+        if not accounts:
+            return (False, f"{names} lists no {channel} account")
+        return (True, f"through {names} ({len(accounts)} account(s))")
     if integrations:
         return (True, "through " + ", ".join(integration.name for integration in integrations))
     if channel == ChannelType.EMAIL:
@@ -305,6 +313,7 @@ def deliveries_skip(*, run_ids: list[int], reason: str) -> int:
 
 def _current_values(campaign: Campaign) -> dict:
     return {
+        "pk": campaign.pk,
         "name": campaign.name,
         "type": campaign.type,
         "channels": campaign.channels,
@@ -361,6 +370,18 @@ def _apply_status(locked: Campaign, status: str | None, user: Any) -> None:
         locked.save(update_fields=["status_reason", "updated_at"])
 
 
+def _save_keyed(campaign: Campaign) -> None:
+    """Save; the external key's uniqueness is checked with the input, and a request that
+    took the same key in the meantime is refused the same way."""
+    try:
+        with transaction.atomic():
+            campaign.save()
+    except IntegrityError:
+        raise CampaignInvalid(
+            {"externalId": f"another campaign has the external key {campaign.external_key!r}"}
+        ) from None
+
+
 @transaction.atomic
 def campaign_create(*, data: dict, user: Any = None) -> Campaign:
     """Create from a CRM campaigns API body. Raises CampaignInvalid (400), IllegalTransition /
@@ -368,9 +389,10 @@ def campaign_create(*, data: dict, user: Any = None) -> Campaign:
     an unconnected channel, which leaves the campaign saved in draft with the reason (the CRM
     campaigns API: "will save and stay in draft")."""
     cleaned = campaign_input_clean(data)
-    campaign = Campaign.objects.create(
+    campaign = Campaign(
         created_by=user if getattr(user, "is_authenticated", False) else None, **cleaned.values
     )
+    _save_keyed(campaign)
     if cleaned.steps is not None:
         _steps_replace(campaign, cleaned.steps)
     campaign_craft_apply(campaign=campaign, data=data, editable=True)
@@ -399,7 +421,7 @@ def campaign_update(*, campaign: Campaign, data: dict, user: Any = None) -> Camp
     for name in changed:
         setattr(locked, name, cleaned.values[name])
     if changed:
-        locked.save()
+        _save_keyed(locked)
     if steps is not None and steps_changed:
         _steps_replace(locked, steps)
     campaign_craft_apply(campaign=locked, data=data, editable=locked.status in EDITABLE)

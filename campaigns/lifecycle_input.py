@@ -1,8 +1,12 @@
-"""The CRM campaigns API's campaign body (`name`, `type`, `channels`, `audienceId` | `audience`,
-`templateId`, `integrationId` (the provider contract's "Email service" field), `schedule`,
-`recurring`, `status`, plus Herald's `steps`, `milestone` and `utm`) checked and turned into
-model values. Shared by the API and the marketer pages through the lifecycle
-services, so a rule is written once. Every problem names the body's field."""
+"""The CRM campaigns API's campaign body (`name`, `externalId`, `type`, `channels`,
+`audienceId` | `audience`, `templateId`, `integrationId` (the provider contract's "Email
+service" field), `schedule`, `recurring`, `status`, plus Herald's `steps`, `milestone` and
+`utm`) checked and turned into model values. Shared by the API and the marketer pages
+through the lifecycle services, so a rule is written once. Every problem names the body's field.
+
+`audienceId`, `templateId` and a drip step's `templateId` take Herald's numeric id or the
+object's external key (`"aud-spring-prospects"`, config.core.external_keys); `externalId` is
+the campaign's own key."""
 
 import datetime as dt
 import re
@@ -16,19 +20,21 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
-from campaigns.models import CampaignType
+from campaigns.models import Campaign, CampaignType
 from campaigns.send_rules import SendWindow, local_time_clean
 from campaigns.utm import UtmInvalid, utm_input_clean
 from config.core.errors import FieldError, HeraldError
+from config.core.external_keys import by_id_or_key, external_key_clean
 from config.core.models import Integration, Organisation
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
 from templates.models import MessageTemplate
 
-# Social platforms the CRM campaigns API names as campaign channels. Herald has no social
-# integration yet: a campaign may list them (its documentation: "the campaign saves but cannot
-# be launched on that channel"), launch refuses them by name, and social-profiles answers an
-# empty list.
+# Social platforms the CRM campaigns API names as campaign channels. One is connected when an
+# enabled integration whose kind publishes to it (campaigns.delivery.providers.social_accounts)
+# lists an account there; until then a campaign may list it (its documentation: "the campaign
+# saves but cannot be launched on that channel"), launch refuses it by name, and
+# social-profiles answers an empty list.
 SOCIAL_PLATFORMS = {
     "facebook": "Facebook",
     "instagram": "Instagram",
@@ -44,6 +50,8 @@ TYPE_ALIASES = {"multi-channel": CampaignType.BLAST, "multichannel": CampaignTyp
 STATUS_ON_WRITE = {"draft", "scheduled", "running", "paused", "cancelled"}
 MAX_STEPS = 50
 SEND_AT_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+# Path words under campaigns/ that a campaign's key would shadow.
+RESERVED_KEYS = ("aggregated-metrics",)
 
 
 class CampaignInvalid(HeraldError):
@@ -174,11 +182,32 @@ def _channels(value: Any) -> list[str]:
     return channels
 
 
-def _template(value: Any, name: str) -> MessageTemplate:
-    template = MessageTemplate.objects.filter(pk=_id(value, name)).first()
+def _id_or_key(value: Any, name: str) -> Any:
+    """A reference in a body: a numeric id (number or digits) or an external key (string)."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise CampaignInvalid({name: f"must be a numeric id or an external key, not {value!r}"})
+    return value
+
+
+def template_resolve(value: Any, name: str) -> MessageTemplate:
+    """The template a body field names by numeric id or external key; else a 400 naming it."""
+    template = by_id_or_key(MessageTemplate.objects.all(), _id_or_key(value, name))
     if template is None:
-        raise CampaignInvalid({name: f"no template with id {value!r}"})
+        raise CampaignInvalid({name: f"no template with id or external key {value!r}"})
     return template
+
+
+def _external_key(value: Any, current_pk: int | None) -> str | None:
+    try:
+        key = external_key_clean(value, field="externalId", reserved=RESERVED_KEYS)
+    except FieldError as exc:
+        raise CampaignInvalid({exc.field: exc.message}) from None
+    taken = Campaign.objects.filter(external_key=key)
+    if current_pk is not None:
+        taken = taken.exclude(pk=current_pk)
+    if key is not None and taken.exists():
+        raise CampaignInvalid({"externalId": f"another campaign has the external key {key!r}"})
+    return key
 
 
 def _template_fits(template: MessageTemplate, channels: list[str], name: str) -> None:
@@ -247,7 +276,7 @@ def _steps(value: Any, channels: list[str]) -> list[dict]:
         prefix = f"steps.{position}"
         if not isinstance(step, dict):
             raise CampaignInvalid({prefix: 'must be {"templateId": ..., "delay": "P1D"}'})
-        template = _template(step.get("templateId"), f"{prefix}.templateId")
+        template = template_resolve(step.get("templateId"), f"{prefix}.templateId")
         _template_fits(template, channels, f"{prefix}.templateId")
         raw = step.get("delay", "PT0S")
         delay = parse_duration(raw) if isinstance(raw, str) else None
@@ -322,6 +351,16 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
             raise CampaignInvalid({"name": "at most 200 characters"})
         values["name"] = name.strip()
 
+    # A client moving from a system with string ids may create with its own `id`
+    # ("camp-1"): taken as the key when no externalId is given. A numeric `id` (one sent
+    # back from a GET) is read-only and ignored, as every answer-only key is.
+    given_id = data.get("id")
+    keyed_by_id = isinstance(given_id, str) and not given_id.strip().isdigit()
+    if creating and "externalId" not in data and keyed_by_id:
+        data = {**data, "externalId": given_id}
+    if "externalId" in data:
+        values["external_key"] = _external_key(data["externalId"], current.get("pk"))
+
     if "type" in data or creating:
         raw_type = data.get("type", CampaignType.BLAST)
         kind = TYPE_ALIASES.get(raw_type, raw_type) if isinstance(raw_type, str) else None
@@ -343,10 +382,12 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
     if "audienceId" in data and data["audienceId"] not in (None, ""):
         if data.get("audience"):
             raise CampaignInvalid({"audienceId": "give audienceId or audience, not both"})
-        segment_id = _id(data["audienceId"], "audienceId")
-        segment = Segment.objects.filter(pk=segment_id).first()
+        reference = _id_or_key(data["audienceId"], "audienceId")
+        segment = by_id_or_key(Segment.objects.all(), reference)
         if segment is None:
-            raise CampaignInvalid({"audienceId": f"no audience (segment) with id {segment_id}"})
+            raise CampaignInvalid(
+                {"audienceId": f"no audience (segment) with id or external key {reference!r}"}
+            )
         values.update(segment=segment, audience_filter=None)
     elif data.get("audience") is not None:
         values.update(segment=None, audience_filter=_audience(data["audience"]))
@@ -357,7 +398,7 @@ def campaign_input_clean(data: Any, *, current: dict | None = None) -> CampaignI
         if data["templateId"] in (None, ""):
             values["template"] = None
         else:
-            values["template"] = _template(data["templateId"], "templateId")
+            values["template"] = template_resolve(data["templateId"], "templateId")
     template = values.get("template", current.get("template"))
     if template is not None and ("templateId" in data or "channels" in data):
         _template_fits(template, channels, "templateId")

@@ -40,6 +40,7 @@ from campaigns.models import (
 )
 from campaigns.pipeline import audience_reachable
 from config.core.errors import HeraldError
+from config.core.external_keys import by_id_or_key
 from config.core.parsers import json_text_load
 from contacts.channels import email_normalise, phone_normalise
 from contacts.filters.compiler import segment_contacts
@@ -332,10 +333,11 @@ def _contact_id(raw: Any) -> tuple[int | None, str | None]:
     return (value, None) if value > 0 else (None, "contactId must be a contact id")
 
 
-def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]:
-    template = MessageTemplate.objects.filter(pk=template_id).first()
+def _latest_version(template_id: int | str) -> tuple[MessageTemplate, TemplateVersion]:
+    """The message (template) a numeric id or its external key names, at its latest version."""
+    template = by_id_or_key(MessageTemplate.objects.all(), template_id)
     if template is None:
-        raise MessageNotFound([("id", f"no message with id {template_id}")])
+        raise MessageNotFound([("id", f"no message with id or external key {template_id}")])
     version = template.versions.order_by("-number").first()
     if version is None:
         raise MessageError(
@@ -357,7 +359,7 @@ def _latest_version(template_id: int) -> tuple[MessageTemplate, TemplateVersion]
 @transaction.atomic
 def smartsend_start(
     *,
-    template_id: int,
+    template_id: int | str,
     recipients: list[dict],
     email: bool | None = None,
     from_name: str = "",

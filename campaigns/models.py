@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from config.core.external_keys import external_key_field
 from contacts.models import ChannelType
 
 
@@ -293,6 +294,8 @@ class Campaign(models.Model):
     (schedule, cron, drip steps, milestone). Status changes only through the lifecycle service."""
 
     name = models.CharField(max_length=200)
+    # The integrator's own id (the CRM campaigns API's "camp-1"), accepted wherever the id is.
+    external_key = external_key_field()
     type = models.CharField(max_length=15, choices=CampaignType.choices, default=CampaignType.BLAST)
     channels = ArrayField(models.CharField(max_length=20), default=list)
     segment = models.ForeignKey(

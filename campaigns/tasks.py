@@ -8,7 +8,7 @@ sending tasks by name (campaigns.pipeline.RUN_SEND_TASK, campaigns.messages.SEND
 
 from celery import shared_task
 
-from campaigns import abtest, lifecycle, messages, pipeline, resend
+from campaigns import abtest, lifecycle, messages, pipeline, purge, resend
 from campaigns.analytics import stats_refresh, stats_refreshed
 from campaigns.delivery import engine
 
@@ -91,6 +91,16 @@ def launch_scheduled(campaign_id: int) -> int | None:
 def launch_recurring_tick(campaign_id: int) -> int | None:
     run = lifecycle.campaign_tick(campaign_id=campaign_id)
     return run.pk if run else None
+
+
+@shared_task(name="campaigns.purge_deleted")
+def purge_deleted_task() -> int:
+    """Daily: deleted campaigns past the retention age, a bounded number per task; the rest
+    in a fresh task."""
+    results, left = purge.campaigns_purge(limit=purge.CAMPAIGNS_PER_TASK)
+    if left:
+        purge_deleted_task.delay()
+    return len(results)
 
 
 @shared_task(name="campaigns.end_due")

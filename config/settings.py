@@ -378,6 +378,9 @@ HERALD_CLAIM_TIMEOUT = env_int("HERALD_CLAIM_TIMEOUT", 600)
 HERALD_RETRY_BASE = env_int("HERALD_RETRY_BASE", 30)
 # Launching or scheduling a campaign to this many recipients or more asks for its name typed.
 HERALD_LAUNCH_CONFIRM_NAME_AT = env_int("HERALD_LAUNCH_CONFIRM_NAME_AT", 1000)
+# Soft-deleted campaigns are purged for good (runs and ledger rows too) this many days after
+# their deletion, by the daily purge job (campaigns.purge).
+HERALD_CAMPAIGN_PURGE_AFTER_DAYS = env_int("HERALD_CAMPAIGN_PURGE_AFTER_DAYS", 30)
 # An order is credited to the campaign/workflow message its contact last clicked this many
 # days before it (marketing.attribution), unless its UTM data names a campaign.
 HERALD_ATTRIBUTION_WINDOW_DAYS = env_int("HERALD_ATTRIBUTION_WINDOW_DAYS", 7)
@@ -411,6 +414,12 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-send-windows-wake": {"task": "campaigns.send_windows_wake", "schedule": 60.0},
     # Campaign report numbers lag the ledger by at most this much (campaigns.analytics).
     "campaigns-stats-refresh": {"task": "campaigns.stats_refresh", "schedule": 30.0},
+    # Deleted campaigns past HERALD_CAMPAIGN_PURGE_AFTER_DAYS are removed for good
+    # (campaigns.purge).
+    "campaigns-purge-deleted": {
+        "task": "campaigns.purge_deleted",
+        "schedule": crontab(hour=4, minute=30),
+    },
     # Figures of campaigns handed to a service that takes whole campaigns
     # (campaigns.delivery.handover), for runs still sending or recently finished.
     "integrations-campaign-stats-sync": {

@@ -62,6 +62,7 @@ FORM_FIELD_NAMES = {
     "groupName": "group_name",
     "groupKey": "group_key",
     "allowedValues": "allowed_values",
+    "externalKey": "external_key",
 }
 
 
@@ -251,7 +252,7 @@ CUSTOM_FIELD_FIELDS = [
     "readonly",
     "allowed_values",
 ]
-SEGMENT_FIELDS = ["name", "kind", "description", "filter"]
+SEGMENT_FIELDS = ["name", "kind", "description", "filter", "external_key"]
 
 
 class CustomFieldAdminForm(forms.ModelForm):
@@ -407,9 +408,9 @@ class SegmentAdminForm(forms.ModelForm):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentAdminForm
-    list_display = ["id", "name", "kind", "updated_at", "page_link"]
+    list_display = ["id", "name", "external_key", "kind", "updated_at", "page_link"]
     list_filter = ["kind"]
-    search_fields = ["name", "description", "=id"]
+    search_fields = ["name", "description", "=id", "=external_key"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [MembershipInline]
     actions = ["delete_through_service"]

@@ -9,6 +9,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.core.external_keys import FORM_LABEL, form_help
 from contacts.contact_actions import TAG_MAX, BulkAction
 from contacts.custom_fields import custom_fields_load
 from contacts.filters.compiler import segment_contacts
@@ -396,23 +397,38 @@ class CustomFieldForm(forms.ModelForm):
         return data
 
 
+EXTERNAL_KEY_LABEL = FORM_LABEL
+EXTERNAL_KEY_HELP = form_help("aud-spring-prospects")
+
+
 class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
-        fields = ["name", "kind", "description"]
-        labels = {"name": _("Name"), "kind": _("Kind"), "description": _("Description")}
+        fields = ["name", "kind", "description", "external_key"]
+        labels = {
+            "name": _("Name"),
+            "kind": _("Kind"),
+            "description": _("Description"),
+            "external_key": EXTERNAL_KEY_LABEL,
+        }
         widgets = {"description": forms.Textarea(attrs={"rows": 2}), "kind": forms.RadioSelect}
         help_texts = {
-            "kind": _("Static: a list you add contacts to. Dynamic: everyone matching a filter.")
+            "kind": _("Static: a list you add contacts to. Dynamic: everyone matching a filter."),
+            "external_key": EXTERNAL_KEY_HELP,
         }
 
 
 class SegmentEditForm(forms.ModelForm):
     class Meta:
         model = Segment
-        fields = ["name", "description"]
-        labels = {"name": _("Name"), "description": _("Description")}
+        fields = ["name", "description", "external_key"]
+        labels = {
+            "name": _("Name"),
+            "description": _("Description"),
+            "external_key": EXTERNAL_KEY_LABEL,
+        }
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {"external_key": EXTERNAL_KEY_HELP}
 
 
 class MembersAddForm(forms.Form):

@@ -11,6 +11,8 @@ from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from config.core.external_keys import external_key_field
+
 
 class ChannelType(models.TextChoices):
     EMAIL = "email", _("Email")
@@ -170,6 +172,8 @@ class Segment(models.Model):
     # contacts.filters.compiler.
     filter = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
+    # The integrator's own id (the CRM campaigns API's audienceId "aud-spring-prospects").
+    external_key = external_key_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # When a dynamic segment's stored members (DynamicMember) were filled in full for its

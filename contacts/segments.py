@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from config.core.errors import FieldError
+from config.core.external_keys import external_key_clean
 from contacts.errors import DynamicGroupError, SegmentError
 from contacts.filters.compiler import FilterError, segment_filter_check, validate_filter
 from contacts.filters.references import filter_segment_ids
@@ -59,6 +61,23 @@ def _name_taken(segment: Segment) -> SegmentError:
     return SegmentError("name", f"a segment named '{segment.name}' already exists")
 
 
+def _key_taken(segment: Segment) -> SegmentError:
+    return SegmentError(
+        "externalKey", f"another segment has the external key '{segment.external_key}'"
+    )
+
+
+# An update's external_key when the caller did not give one (None clears it).
+KEEP: Any = object()
+
+
+def _clean_key(value: Any) -> str | None:
+    try:
+        return external_key_clean(value, field="externalKey")
+    except FieldError as exc:
+        raise SegmentError(exc.field, exc.message) from None
+
+
 def segment_prepare(
     *,
     segment: Segment | None = None,
@@ -66,6 +85,7 @@ def segment_prepare(
     kind: str | None = None,
     filter: dict | None = None,
     description: str | None = None,
+    external_key: Any = KEEP,
 ) -> Segment:
     """The segment as these values would save it, checked against every rule; writes nothing.
 
@@ -93,8 +113,17 @@ def segment_prepare(
         else:
             segment.filter = _check_filter(new_kind, segment.filter if filter is None else filter)
         segment.kind = new_kind
+    if external_key is not KEEP:
+        segment.external_key = _clean_key(external_key)
     if Segment.objects.filter(name=segment.name).exclude(pk=segment.pk).exists():
         raise _name_taken(segment)
+    if (
+        segment.external_key is not None
+        and Segment.objects.filter(external_key=segment.external_key)
+        .exclude(pk=segment.pk)
+        .exists()
+    ):
+        raise _key_taken(segment)
     try:
         # Through other segments, the filter may reach this one again (a cycle).
         segment_filter_check(segment)
@@ -108,7 +137,10 @@ def _save(segment: Segment) -> None:
         with transaction.atomic():
             segment.save()
     except IntegrityError:
-        # Another request took the name after segment_prepare looked.
+        # Another request took the name (or the key) after segment_prepare looked.
+        others = Segment.objects.exclude(pk=segment.pk)
+        if segment.external_key and others.filter(external_key=segment.external_key).exists():
+            raise _key_taken(segment) from None
         raise _name_taken(segment) from None
 
 
@@ -119,8 +151,11 @@ def segment_create(
     kind: str = SegmentKind.STATIC,
     filter: dict | None = None,
     description: str = "",
+    external_key: str | None = None,
 ) -> Segment:
-    segment = segment_prepare(name=name, kind=kind, filter=filter, description=description)
+    segment = segment_prepare(
+        name=name, kind=kind, filter=filter, description=description, external_key=external_key
+    )
     _save(segment)
     if segment.kind == SegmentKind.DYNAMIC:
         segment_members_reset(segment=segment)
@@ -135,11 +170,17 @@ def segment_update(
     kind: str | None = None,
     filter: dict | None = None,
     description: str | None = None,
+    external_key: Any = KEEP,
 ) -> Segment:
     was_static = segment.kind == SegmentKind.STATIC
     before = (segment.kind, segment.filter)
     segment = segment_prepare(
-        segment=segment, name=name, kind=kind, filter=filter, description=description
+        segment=segment,
+        name=name,
+        kind=kind,
+        filter=filter,
+        description=description,
+        external_key=external_key,
     )
     if was_static and segment.kind == SegmentKind.DYNAMIC:
         # Members of a list mean nothing once a filter decides who is in.

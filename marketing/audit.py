@@ -122,6 +122,18 @@ def audit_line(entry: LogEntry) -> AuditLine:
     if entry.action == LogEntry.Action.CREATE:
         return AuditLine(entry, subject, gettext("created"))
     if entry.action == LogEntry.Action.DELETE:
+        purged = (entry.additional_data or {}).get("purged")
+        if isinstance(purged, dict):  # the campaign purge job (campaigns.purge)
+            return AuditLine(
+                entry,
+                subject,
+                gettext("purged for good"),
+                [
+                    gettext("Runs removed: %(count)s") % {"count": purged.get("runs", 0)},
+                    gettext("Deliveries removed: %(count)s")
+                    % {"count": purged.get("deliveries", 0)},
+                ],
+            )
         return AuditLine(entry, subject, gettext("deleted"))
     if entry.action == LogEntry.Action.ACCESS:
         return AuditLine(entry, subject, gettext("viewed"))

@@ -37,6 +37,7 @@ EDITABLE_FIELDS = (
     "sms_text",
     "provider",
     "external_id",
+    "external_key",
 )
 
 
@@ -52,6 +53,8 @@ class MessageTemplateForm(forms.ModelForm):
         cleaned = super().clean()
         trial = MessageTemplate(**{field: cleaned.get(field) or "" for field in EDITABLE_FIELDS})
         trial.text_generated = self.instance.text_generated if self.instance.pk else False
+        trial.pk = self.instance.pk  # its own external key is not taken by another
+        trial.external_key = cleaned.get("external_key") or None
         try:
             template_prepare(trial, text_given=bool(cleaned.get("text")))
         except TemplateValidationError as exc:
@@ -130,7 +133,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     form = MessageTemplateForm
     list_display = ("name", "channel", "subject", "editor", "version", "updated_at")
     list_filter = ("channel", "editor")
-    search_fields = ("name", "subject", "external_id")
+    search_fields = ("name", "subject", "external_id", "=external_key")
     # A block design is changed in the block editor (its save compiles the MJML).
     readonly_fields = ("version", "text_generated", "editor", "created_at", "updated_at")
     inlines = [TemplateLanguageInline, TemplateVersionInline]
@@ -167,6 +170,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         values = {field: form.cleaned_data.get(field) or "" for field in EDITABLE_FIELDS}
         values["external_id"] = values["external_id"] or None
+        values["external_key"] = values["external_key"] or None
         if change:
             saved = template_update(template=MessageTemplate.objects.get(pk=obj.pk), **values)
         else:

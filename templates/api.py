@@ -10,9 +10,10 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from config.core.external_keys import PATH_ID, by_id_or_key, external_key_api_field
 from config.core.models import Scope
 from contacts.models import ChannelType, Contact
 from templates.errors import TemplateError, TemplateValidationError
@@ -34,6 +35,7 @@ API_NAMES = {
     "from_email": "fromEmail",
     "sms_text": "smsText",
     "external_id": "externalId",
+    "external_key": "externalKey",
 }
 
 
@@ -61,6 +63,10 @@ class TemplateSerializer(serializers.ModelSerializer):
     externalId = serializers.CharField(
         source="external_id", required=False, allow_blank=True, allow_null=True, max_length=255
     )
+    externalKey = external_key_api_field(
+        "Not externalId, which is a provider's id of its copy; the CRM campaigns API's "
+        "templateId takes this key."
+    )
     version = serializers.IntegerField(read_only=True)
     editor = serializers.CharField(
         read_only=True,
@@ -86,6 +92,7 @@ class TemplateSerializer(serializers.ModelSerializer):
             "smsText",
             "provider",
             "externalId",
+            "externalKey",
             "version",
             "editor",
             "createdAt",
@@ -179,8 +186,19 @@ class TemplateViewSet(viewsets.ModelViewSet):
     required_scope = Scope.MANAGE
     filterset_class = TemplateFilterSet
 
+    # A template is named by its numeric id or its external key (tpl-spring-launch).
+    lookup_value_regex = PATH_ID
+
     def get_queryset(self):
         return MessageTemplate.objects.order_by("-updated_at", "-pk")
+
+    def get_object(self):
+        reference = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        template = by_id_or_key(self.get_queryset(), reference)
+        if template is None:
+            raise NotFound(f"No template with id or external key {reference}.")
+        self.check_object_permissions(self.request, template)
+        return template
 
     def perform_create(self, serializer):
         try:
@@ -188,8 +206,8 @@ class TemplateViewSet(viewsets.ModelViewSet):
         except TemplateValidationError as exc:
             raise _api_error(exc) from None
         except IntegrityError:
-            # Only one unique constraint: (provider, external_id), lost to a concurrent write
-            # or to an existing template.
+            # (provider, external_id) taken by an existing template, or a concurrent write
+            # took one of the unique values the service checked.
             raise _duplicate_external_id() from None
 
     def perform_update(self, serializer):
@@ -265,5 +283,10 @@ class TemplateViewSet(viewsets.ModelViewSet):
 
 def _duplicate_external_id() -> ValidationError:
     return ValidationError(
-        {"externalId": ["A template of this provider already has this external id."]}
+        {
+            "externalId": [
+                "A template of this provider already has this external id (or another "
+                "template took this externalKey at the same moment)."
+            ]
+        }
     )

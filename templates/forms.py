@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.core.external_keys import external_key_form_field
 from contacts.models import ChannelType
 from templates.errors import TemplateFieldError
 
@@ -85,16 +86,23 @@ class TemplateForm(forms.Form):
     html = _html_field()
     text = _text_field()
     sms_text = _sms_text_field(_("The message of every channel other than email."))
+    # Checked by the service (format, uniqueness), as for the API.
+    external_key = external_key_form_field("tpl-spring-launch")
 
     @classmethod
     def for_template(cls, template, data=None) -> "TemplateForm":
         initial = {field: getattr(template, field) for field in CONTENT_FIELDS}
+        initial["external_key"] = template.external_key or ""
         if template.text_generated:
             initial["text"] = ""  # derived: it follows the HTML until someone writes one
         return cls(data, initial=initial)
 
-    def service_values(self) -> dict[str, str]:
-        return {field: self.cleaned_data.get(field) or "" for field in CONTENT_FIELDS}
+    def service_values(self) -> dict[str, str | None]:
+        values: dict[str, str | None] = {
+            field: self.cleaned_data.get(field) or "" for field in CONTENT_FIELDS
+        }
+        values["external_key"] = self.cleaned_data.get("external_key") or None
+        return values
 
     def add_service_errors(self, errors: list[TemplateFieldError]) -> None:
         for error in errors:

@@ -4,6 +4,7 @@ from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
 
+from config.core.external_keys import external_key_field
 from contacts.models import ChannelType
 
 
@@ -36,6 +37,9 @@ class MessageTemplate(models.Model):
         max_length=50, blank=True, help_text="Provider holding the external copy."
     )
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # The integrator's own id (the CRM campaigns API's templateId "tpl-spring-launch"); not
+    # the provider's id above, which names the service's copy.
+    external_key = external_key_field()
     # The integration holding the external copy (imported from it, or published to it).
     integration = models.ForeignKey(
         "core.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -15,6 +15,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from config.core.errors import FieldError
+from config.core.external_keys import external_key_clean
 from contacts.models import ChannelType, Contact, CustomField
 from templates.engine import CompiledTemplate, TemplateContext, compile_template
 from templates.errors import (
@@ -100,6 +102,7 @@ def template_prepare(template: MessageTemplate, *, text_given: bool) -> None:
         except (HtmlSanitizeError, TemplateSyntaxError) as exc:
             # The cleaned HTML is compiled again and can be over the engine's limits.
             errors.append(TemplateFieldError("html", exc.message, exc.line, exc.column))
+    _external_key_check(template, errors)
     if errors:
         raise TemplateValidationError(errors)
     if not text_given and (template.text_generated or not template.text):
@@ -110,6 +113,22 @@ def template_prepare(template: MessageTemplate, *, text_given: bool) -> None:
         template.text_generated = bool(template.text)
     elif text_given:
         template.text_generated = False
+
+
+def _external_key_check(template: MessageTemplate, errors: list[TemplateFieldError]) -> None:
+    """The integrator's key (config.core.external_keys): well formed and unused."""
+    try:
+        template.external_key = external_key_clean(template.external_key, field="external_key")
+    except FieldError as exc:
+        errors.append(TemplateFieldError("external_key", exc.message))
+        return
+    others = MessageTemplate.objects.filter(external_key=template.external_key)
+    if template.external_key is not None and others.exclude(pk=template.pk).exists():
+        errors.append(
+            TemplateFieldError(
+                "external_key", f"Another template has the external key '{template.external_key}'."
+            )
+        )
 
 
 @transaction.atomic
@@ -126,8 +145,10 @@ def template_create(
     sms_text: str = "",
     provider: str = "",
     external_id: str | None = None,
+    external_key: str | None = None,
 ) -> MessageTemplate:
     template = MessageTemplate(
+        external_key=external_key,
         name=name,
         channel=channel,
         subject=subject,
@@ -160,6 +181,7 @@ def template_update(
     sms_text: str = _UNSET,
     provider: str = _UNSET,
     external_id: str | None = _UNSET,
+    external_key: str | None = _UNSET,
 ) -> MessageTemplate:
     """Change the draft; published versions stay as they were. Arguments left out keep
     their value. An empty `text` goes back to being derived from the HTML."""
@@ -177,6 +199,7 @@ def template_update(
             "sms_text": sms_text,
             "provider": provider,
             "external_id": external_id,
+            "external_key": external_key,
         }.items()
         if value is not _UNSET
     }

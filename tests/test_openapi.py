@@ -25,6 +25,7 @@ BODYLESS = {
     ("post", "/api/crm/marketing/campaigns/{campaign_id}/duplicate/"),
     ("post", "/api/crm/marketing/campaigns/{campaign_id}/launch/"),
     ("post", "/api/crm/marketing/campaigns/{campaign_id}/pause/"),
+    ("post", "/api/crm/marketing/campaigns/{campaign_id}/purge/"),
     ("post", "/api/crm/marketing/campaigns/{campaign_id}/resume/"),
     ("post", "/api/crm/marketing/campaigns/{campaign_id}/schedule/"),
     ("post", "/api/herald/suppressions/{suppression_id}/lift/"),

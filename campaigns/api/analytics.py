@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,9 +26,11 @@ from campaigns.analytics import (
 )
 from campaigns.api import examples
 from campaigns.api.abtest import ABTestResultSerializer
+from campaigns.api.campaigns import campaign_or_404
 from campaigns.models import ABTest, Campaign
 from config.core.api_auth import HasAPIRight
-from config.core.api_params import ID_MAX, IntParam, read_all
+from config.core.api_params import IntParam, read_all
+from config.core.external_keys import IdOrKeyField, ids_or_keys, numeric_id
 from config.core.models import APIKey, Organisation, Scope
 from config.core.roles import Role, has_role
 
@@ -38,7 +40,11 @@ DAYS = IntParam("days", 30, 1, 366, "How many days back the tiles cover.")
 AGGREGATED_REQUEST = inline_serializer(
     "AggregatedMetricsRequest",
     {
-        "campaignIds": serializers.ListField(child=serializers.CharField()),
+        "campaignIds": serializers.ListField(
+            child=IdOrKeyField(),
+            help_text="Numeric ids or external keys (camp-1); a key that names no campaign is "
+            "a 400, a number that names none is listed in unknownCampaignIds.",
+        ),
         "range": inline_serializer(
             "DateRange", {"start": serializers.DateField(), "end": serializers.DateField()}
         ),
@@ -90,6 +96,7 @@ CAMPAIGN_ANALYTICS = inline_serializer(
     "CampaignAnalytics",
     {
         "campaignId": serializers.IntegerField(),
+        "externalId": serializers.CharField(allow_null=True),
         "name": serializers.CharField(),
         "status": serializers.CharField(),
         "deleted": serializers.BooleanField(),
@@ -240,12 +247,11 @@ class CampaignAnalyticsView(APIView):
         examples=[examples.ANALYTICS],
     )
     def get(self, request, campaign_id: str):
-        campaign = Campaign.objects.filter(pk=int(campaign_id)).first()
-        if campaign is None:
-            raise NotFound(f"No campaign with id {campaign_id}.")
+        campaign = campaign_or_404(campaign_id, deleted_ok=True)
         data = campaign_analytics(campaign)
         body = {
             "campaignId": campaign.pk,
+            "externalId": campaign.external_key,
             "name": campaign.name,
             "status": campaign.status,
             "deleted": campaign.deleted_at is not None,
@@ -293,8 +299,9 @@ def _parse_day(value: Any, field: str, errors: dict) -> date | None:
 
 
 def _parse_ids(raw: Any, errors: dict) -> tuple[list[int], list]:
-    """Campaign ids as integers (JSON numbers or numeric strings); other strings are ids this
-    server cannot have, reported back as unknown rather than refused."""
+    """Campaign ids (JSON numbers or numeric strings) and external keys ("camp-1") as numeric
+    ids. A number that names no campaign is reported back as unknown (a dashboard may
+    remember a campaign purged since); a key that names none is a 400 naming its position."""
     if raw is None:
         errors["campaignIds"] = ["required: a list of campaign ids"]
         return [], []
@@ -307,20 +314,22 @@ def _parse_ids(raw: Any, errors: dict) -> tuple[list[int], list]:
     if len(raw) > MAX_CAMPAIGN_IDS:
         errors["campaignIds"] = [f"at most {MAX_CAMPAIGN_IDS} ids per call, got {len(raw)}"]
         return [], []
-    ids: list[int] = []
-    unknown: list = []
     for index, value in enumerate(raw):
         if isinstance(value, bool) or not isinstance(value, int | str):
             errors[f"campaignIds[{index}]"] = ["must be a campaign id (number or string)"]
-        elif isinstance(value, int):
-            if not 1 <= value <= ID_MAX:
-                unknown.append(value)
-            else:
-                ids.append(value)
-        elif value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 18:
-            ids.append(int(value.strip()))
-        else:
+    if errors:
+        return [], []
+    resolved = ids_or_keys(Campaign.objects.all(), raw)
+    ids: list[int] = []
+    unknown: list = []
+    for index, value in enumerate(raw):
+        number = numeric_id(value)
+        if value in resolved:
+            ids.append(resolved[value])
+        elif number is not None:
             unknown.append(value)
+        else:
+            errors[f"campaignIds[{index}]"] = [f"no campaign with id or external key {value!r}"]
     return ids, unknown
 
 

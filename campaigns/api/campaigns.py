@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from campaigns import lifecycle
 from campaigns.api import examples
 from campaigns.craft import campaign_craft_json
+from campaigns.delivery.providers import social_accounts
 from campaigns.lifecycle_input import (
     CAMPAIGN_CHANNELS,
     SOCIAL_PLATFORMS,
@@ -40,9 +41,11 @@ from campaigns.models import (
     Delivery,
     DeliveryStatus,
 )
+from campaigns.purge import campaign_purge
 from campaigns.scheduling import campaign_cron
 from campaigns.utm import utm_json
 from config.core.api_params import POSITION_MAX, IntParam, read_all
+from config.core.external_keys import IdOrKeyField, by_id_or_key
 from config.core.models import Heartbeat
 from config.core.parsers import request_body
 from config.core.schema import error_response
@@ -77,14 +80,23 @@ CAMPAIGN = inline_serializer(
     "Campaign",
     {
         "id": serializers.IntegerField(),
+        "externalId": serializers.CharField(
+            allow_null=True, help_text="The campaign's external key (e.g. camp-1), or null."
+        ),
         "name": serializers.CharField(),
         "type": serializers.ChoiceField(choices=CampaignType.values),
         "channels": serializers.ListField(child=serializers.CharField()),
         "audienceId": serializers.IntegerField(allow_null=True),
+        "audienceExternalId": serializers.CharField(
+            allow_null=True, help_text="The segment's external key, when it has one."
+        ),
         "audience": serializers.JSONField(
             allow_null=True, help_text='An inline audience: {"type": "dynamic", "filter": …}.'
         ),
         "templateId": serializers.IntegerField(allow_null=True),
+        "templateExternalId": serializers.CharField(
+            allow_null=True, help_text="The template's external key, when it has one."
+        ),
         "integrationId": serializers.IntegerField(
             allow_null=True,
             help_text='The integration ("Email service") the campaign goes through; it must '
@@ -221,6 +233,13 @@ CAMPAIGN_REQUEST = inline_serializer(
     "CampaignInput",
     {
         "name": serializers.CharField(max_length=200, help_text="Required when creating."),
+        "externalId": serializers.CharField(
+            allow_null=True,
+            max_length=100,
+            help_text="Your own id for the campaign (e.g. camp-1): letters, digits, - _ and ., "
+            "not only digits; unique. Every path and body that takes a campaign id takes it "
+            "too. On create, a string `id` is taken as this key when externalId is absent.",
+        ),
         "type": serializers.ChoiceField(
             choices=[*CampaignType.values, *TYPE_ALIASES],
             required=False,
@@ -231,8 +250,9 @@ CAMPAIGN_REQUEST = inline_serializer(
             help_text="Required when creating. See GET platforms; an unconnected channel "
             "saves but cannot launch.",
         ),
-        "audienceId": serializers.IntegerField(
-            allow_null=True, help_text="A saved segment's id (or give `audience`)."
+        "audienceId": IdOrKeyField(
+            help_text="A saved segment's numeric id or external key, e.g. aud-spring-prospects "
+            "(or give `audience`).",
         ),
         "audience": inline_serializer(
             "CampaignAudience",
@@ -245,7 +265,9 @@ CAMPAIGN_REQUEST = inline_serializer(
             allow_null=True,
             help_text="An inline audience; its reach is computed at launch.",
         ),
-        "templateId": serializers.IntegerField(allow_null=True),
+        "templateId": IdOrKeyField(
+            help_text="A template's numeric id or external key, e.g. tpl-spring-launch.",
+        ),
         "integrationId": serializers.IntegerField(allow_null=True),
         "schedule": inline_serializer(
             "CampaignScheduleInput",
@@ -291,6 +313,21 @@ for _field in CAMPAIGN_REQUEST.fields.values():
 CONFLICT = error_response(
     "The campaign's status forbids the change (`status`, `wanted`, `allowed`), or a launch "
     "was refused (`field`, `channel`)."
+)
+PURGED = inline_serializer(
+    "CampaignPurged",
+    {
+        "campaignId": serializers.IntegerField(),
+        "externalId": serializers.CharField(allow_null=True),
+        "name": serializers.CharField(),
+        "deletedAt": serializers.DateTimeField(),
+        "runs": serializers.IntegerField(help_text="Runs removed."),
+        "deliveries": serializers.IntegerField(help_text="Ledger rows removed."),
+        "dryRun": serializers.BooleanField(help_text="true: counted only, nothing removed."),
+    },
+)
+PURGE_CONFLICT = error_response(
+    "The campaign is not deleted (`field`: campaign, `status`): only deleted campaigns are purged."
 )
 PLATFORMS = inline_serializer(
     "Platform",
@@ -390,16 +427,19 @@ def campaign_json(campaign: Campaign) -> dict:
         reach = latest
     body = {
         "id": campaign.pk,
+        "externalId": campaign.external_key,
         "name": campaign.name,
         "type": campaign.type,
         "channels": list(campaign.channels),
         "audienceId": campaign.segment_id,
+        "audienceExternalId": campaign.segment.external_key if campaign.segment else None,
         "audience": (
             {"type": "dynamic", "filter": campaign.audience_filter}
             if campaign.audience_filter is not None
             else None
         ),
         "templateId": campaign.template_id,
+        "templateExternalId": campaign.template.external_key if campaign.template else None,
         "integrationId": campaign.integration_id,
         "schedule": {
             "startAt": _iso(campaign.start_at),
@@ -451,10 +491,11 @@ def _duration(value: dt.timedelta) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else ("" if days else "T0S"))
 
 
-def _campaign_or_404(campaign_id, *, deleted_ok: bool = False) -> Campaign:
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
+def campaign_or_404(campaign_id: str, *, deleted_ok: bool = False) -> Campaign:
+    """The campaign a path names by its numeric id or its external key (camp-1)."""
+    campaign = by_id_or_key(Campaign.objects.all(), campaign_id)
     if campaign is None or (campaign.deleted_at is not None and not deleted_ok):
-        raise NotFound(f"No campaign with id {campaign_id}.")
+        raise NotFound(f"No campaign with id or external key {campaign_id}.")
     return campaign
 
 
@@ -482,9 +523,9 @@ class CampaignsView(APIView):
         limit, offset = read_all(request.query_params, LIMIT, OFFSET)
         latest = CampaignRun.objects.filter(campaign=OuterRef("pk")).order_by("-number")
         campaigns = campaigns.annotate(latest_reach=Subquery(latest.values("reach")[:1]))
-        page = campaigns.select_related("ab_test", "resend").prefetch_related(
-            "steps", "ab_test__variants"
-        )[offset : offset + limit]
+        page = campaigns.select_related(
+            "ab_test", "resend", "segment", "template"
+        ).prefetch_related("steps", "ab_test__variants")[offset : offset + limit]
         return Response([campaign_json(campaign) for campaign in page])
 
     @extend_schema(
@@ -514,7 +555,7 @@ class CampaignView(APIView):
         examples=[examples.CAMPAIGN_ANSWER],
     )
     def get(self, request, campaign_id):
-        return Response(campaign_json(_campaign_or_404(campaign_id, deleted_ok=True)))
+        return Response(campaign_json(campaign_or_404(campaign_id, deleted_ok=True)))
 
     @extend_schema(
         summary="Update the fields the body carries",
@@ -523,7 +564,7 @@ class CampaignView(APIView):
         examples=[examples.AUDIENCE_UPDATE, examples.CAMPAIGN_ANSWER],
     )
     def put(self, request, campaign_id):
-        campaign = _campaign_or_404(campaign_id)
+        campaign = campaign_or_404(campaign_id)
         campaign = lifecycle.campaign_update(
             campaign=campaign,
             data=request_body(request, comma_lists=("channels",), object_only=False),
@@ -535,12 +576,47 @@ class CampaignView(APIView):
 
     @extend_schema(
         summary="Soft delete: history stays, the schedule is cancelled",
-        responses={200: CAMPAIGN},
+        description="With purge=true: remove an already deleted campaign for good, as "
+        "POST campaigns/:id/purge does (409 when it is not deleted).",
+        parameters=[
+            OpenApiParameter(
+                "purge", str, description="true, 1 or yes: purge a deleted campaign for good."
+            )
+        ],
+        responses={200: CAMPAIGN, 409: PURGE_CONFLICT},
         examples=[examples.CAMPAIGN_DELETED],
     )
     def delete(self, request, campaign_id):
-        campaign = lifecycle.campaign_delete(campaign=_campaign_or_404(campaign_id))
+        if _flag(request.query_params.get("purge")):
+            return _purge(request, campaign_id)
+        campaign = lifecycle.campaign_delete(campaign=campaign_or_404(campaign_id))
         return Response(campaign_json(campaign))
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def _purge(request, campaign_id: str) -> Response:
+    campaign = campaign_or_404(campaign_id, deleted_ok=True)
+    result = campaign_purge(campaign=campaign, dry_run=_flag(request.query_params.get("dryRun")))
+    return Response(result.as_json())
+
+
+class CampaignPurgeView(APIView):
+    @extend_schema(
+        summary="Purge a deleted campaign for good (its runs and ledger rows too)",
+        description="The org-level purge job for one campaign, at once whatever its age "
+        "(the daily job takes those deleted more than HERALD_CAMPAIGN_PURGE_AFTER_DAYS ago). "
+        "dryRun=true counts what would go. A campaign that is not deleted is a 409; delete "
+        "it first. Takes no body.",
+        parameters=[OpenApiParameter("dryRun", str, description="true: count, remove nothing.")],
+        request=None,
+        responses={200: PURGED, 409: PURGE_CONFLICT},
+        examples=[examples.PURGED],
+    )
+    def post(self, request, campaign_id):
+        return _purge(request, campaign_id)
 
 
 class CampaignActionView(APIView):
@@ -561,7 +637,7 @@ class CampaignActionView(APIView):
         examples=[examples.CAMPAIGN_ANSWER],
     )
     def post(self, request, campaign_id):
-        campaign = _campaign_or_404(campaign_id)
+        campaign = campaign_or_404(campaign_id)
         if self.action == "schedule":
             lifecycle.campaign_schedule(campaign=campaign)
         elif self.action == "launch":
@@ -638,7 +714,9 @@ class CampaignTypesView(APIView):
 
 class SocialProfilesView(APIView):
     @extend_schema(
-        summary="Connected social accounts (Herald connects none yet)",
+        summary="Connected social accounts of a platform",
+        description="The accounts the enabled integrations connecting the platform list "
+        "(e.g. a social publishing webhook); empty until one is connected.",
         responses={200: SOCIAL_PROFILES},
         examples=[examples.SOCIAL_PROFILES],
     )
@@ -647,12 +725,13 @@ class SocialProfilesView(APIView):
             raise NotFound(
                 f"Unknown social platform {platform!r}; known: {', '.join(SOCIAL_PLATFORMS)}."
             )
-        return Response([])
+        accounts = social_accounts(platform.lower() if platform else None)
+        return Response([{"id": a.id, "platform": a.platform, "name": a.name} for a in accounts])
 
 
 class SocialProfilesListView(SocialProfilesView):
     @extend_schema(
-        summary="Connected social accounts of every platform (Herald connects none yet)",
+        summary="Connected social accounts of every platform",
         operation_id="crm_social_profiles_list",
         responses={200: SOCIAL_PROFILES},
         examples=[examples.SOCIAL_PROFILES],

@@ -2,8 +2,9 @@
 
 Request examples are the specification documents' own bodies, named in their wording ("A
 campaign body looks like", "Send prepared message"). Two kinds of change, each said in the
-example's description: the CRM document's campaign names its audience and template by
-made-up string ids, where Herald's ids are numbers; and the eSputnik document's message
+example's description: the CRM document's string ids (audienceId "aud-spring-prospects",
+campaign "camp-1") are external keys in Herald, which every id field also takes as numbers;
+and the eSputnik document's message
 answers show `results` as one object with ids and flags in strings, where Herald always
 answers a list, with numbers and booleans. The other examples show what Herald answers.
 """
@@ -15,16 +16,17 @@ REQUEST_ID = "3ff28330-f8ef-4636-92ac-86345c16995e"
 CAMPAIGN_BODY = OpenApiExample(
     "A campaign",
     summary="A campaign body (the campaigns document)",
-    description="The document's campaign body. Its audienceId and templateId are "
-    '"aud-spring-prospects" and "tpl-spring-launch"; in Herald they are the numeric ids of a '
-    'segment and a template. "multi-channel" is taken as a blast campaign.',
+    description="The document's campaign body, verbatim: its audienceId and templateId are "
+    "the external keys of a segment and a template (their numeric ids work as well). "
+    '"multi-channel" is taken as a blast campaign. Add "externalId": "camp-1" to name the '
+    "campaign by your own id in later calls.",
     request_only=True,
     value={
         "name": "Spring 2026 Launch",
         "type": "multi-channel",
         "channels": ["email", "facebook", "linkedin"],
-        "audienceId": 12,
-        "templateId": 34,
+        "audienceId": "aud-spring-prospects",
+        "templateId": "tpl-spring-launch",
         "schedule": {
             "startAt": "2026-05-01T09:00:00Z",
             "endAt": "2026-05-15T23:59:59Z",
@@ -88,12 +90,15 @@ AUDIENCE_UPDATE = OpenApiExample(
 
 CAMPAIGN_VALUE = {
     "id": 56,
+    "externalId": "camp-1",
     "name": "Spring 2026 Launch",
     "type": "blast",
     "channels": ["email", "facebook", "linkedin"],
     "audienceId": 12,
+    "audienceExternalId": "aud-spring-prospects",
     "audience": None,
     "templateId": 34,
+    "templateExternalId": "tpl-spring-launch",
     "integrationId": None,
     "schedule": {
         "startAt": "2026-05-01T09:00:00Z",
@@ -140,6 +145,20 @@ CAMPAIGN_DELETED = OpenApiExample(
     },
 )
 
+PURGED = OpenApiExample(
+    "Purged",
+    summary="A deleted campaign removed for good",
+    response_only=True,
+    value={
+        "campaignId": 56,
+        "externalId": "camp-1",
+        "name": "Spring 2026 Launch",
+        "deletedAt": "2026-04-21T10:00:00+00:00",
+        "runs": 1,
+        "deliveries": 1843,
+        "dryRun": False,
+    },
+)
 PLATFORMS = OpenApiExample(
     "Platforms",
     summary="Channels and whether they are connected",
@@ -165,7 +184,7 @@ CAMPAIGN_TYPES = OpenApiExample(
 )
 SOCIAL_PROFILES = OpenApiExample(
     "Social profile",
-    summary="A connected account's shape (Herald connects none yet: the list is empty)",
+    summary="An account a connected integration lists (empty until one is connected)",
     response_only=True,
     value={"id": "1789", "platform": "facebook", "name": "Shop Example"},
 )
@@ -204,6 +223,7 @@ ANALYTICS = OpenApiExample(
     response_only=True,
     value={
         "campaignId": 56,
+        "externalId": "camp-1",
         "name": "Spring 2026 Launch",
         "status": "completed",
         "deleted": False,
@@ -232,8 +252,9 @@ ANALYTICS = OpenApiExample(
 AGGREGATED_REQUEST = OpenApiExample(
     "Aggregated metrics",
     summary="Three campaigns over April (the campaigns document)",
-    description="The document's example: its ids are made up, so Herald reports them in "
-    "unknownCampaignIds; Herald's campaign ids are numbers (as numbers or digit strings).",
+    description="The document's example: campaign external keys (numeric ids, as numbers or "
+    "digit strings, work too). A key that names no campaign is a 400 naming its position; "
+    "a number that names none is listed in unknownCampaignIds.",
     request_only=True,
     value={
         "campaignIds": ["camp-1", "camp-2", "camp-3"],
@@ -246,7 +267,7 @@ AGGREGATED_ANSWER = OpenApiExample(
     response_only=True,
     value={
         "campaignIds": [56],
-        "unknownCampaignIds": ["camp-2"],
+        "unknownCampaignIds": [987],
         "range": {
             "start": "2026-04-01",
             "end": "2026-04-30",

@@ -361,7 +361,7 @@ class SmartSendView(APIView):
             return Response(errors, status=400)
         try:
             send_request, results = smartsend_start(
-                template_id=int(kwargs["id"]),
+                template_id=kwargs["id"],
                 recipients=recipients,
                 email=email,
                 from_name=from_name,

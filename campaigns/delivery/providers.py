@@ -201,6 +201,16 @@ class MessengerBot:
     link: str = ""
 
 
+@dataclass(frozen=True)
+class SocialAccount:
+    """A social account a connected provider publishes to (the CRM campaigns API's
+    social-profiles: "which account a post is published from")."""
+
+    id: str
+    name: str
+    platform: str
+
+
 @dataclass
 class WebhookCall:
     """An HTTP request to an integration's webhook, as stored (integrations.WebhookRequest):
@@ -338,6 +348,12 @@ class Provider:
     def messenger_bots(self) -> list[MessengerBot]:
         raise NotSupported("messenger bots")
 
+    # Social publishing ------------------------------------------------------------------
+
+    def social_accounts(self, platform: str) -> list[SocialAccount]:
+        """The accounts on `platform` (one of the row's channels) posts may go from."""
+        raise NotSupported("social accounts")
+
 
 _PROVIDERS: dict[str, type[Provider]] = {}
 
@@ -380,6 +396,25 @@ def integration_for(channel: str, integration_id: int | None = None) -> Integrat
         if named is not None:
             return named
     return enabled.order_by("-is_default", "pk").first()
+
+
+def social_accounts(platform: str | None = None) -> list[SocialAccount]:
+    """The accounts of every enabled integration connecting `platform` (every social
+    platform its channels hold, when None), defaults first; kinds that list no accounts
+    contribute none."""
+    rows = Integration.objects.filter(enabled=True).order_by("-is_default", "pk")
+    if platform is not None:
+        rows = rows.filter(channels__contains=[platform])
+    accounts: list[SocialAccount] = []
+    for integration in rows:
+        provider = _PROVIDERS.get(integration.kind)
+        if provider is None or provider.social_accounts is Provider.social_accounts:
+            continue
+        instance = provider(integration)
+        for channel in integration.channels:
+            if channel in provider.channels and (platform is None or channel == platform):
+                accounts.extend(instance.social_accounts(channel))
+    return accounts
 
 
 def channel_integrations(channel: str) -> list[Integration]:

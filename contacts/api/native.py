@@ -8,9 +8,10 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from config.core.external_keys import PATH_ID, by_id_or_key, external_key_api_field
 from config.core.models import Scope
 from contacts.api.segments import StaleFilter
 from contacts.custom_fields import custom_field_create, custom_field_delete, custom_field_update
@@ -86,13 +87,23 @@ class CustomFieldViewSet(_ServiceViewSet):
 
 class SegmentSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=SegmentKind.choices, required=False)
+    externalKey = external_key_api_field("The CRM campaigns API's audienceId takes it.")
     filter = serializers.JSONField(required=False)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
     class Meta:
         model = Segment
-        fields = ["id", "name", "kind", "filter", "description", "createdAt", "updatedAt"]
+        fields = [
+            "id",
+            "externalKey",
+            "name",
+            "kind",
+            "filter",
+            "description",
+            "createdAt",
+            "updatedAt",
+        ]
         validators: list = []
         extra_kwargs = {"name": {"validators": []}, "description": {"required": False}}
 
@@ -147,9 +158,18 @@ class SegmentViewSet(_ServiceViewSet):
     update_service = staticmethod(segment_update)
     delete_service = staticmethod(segment_delete)
     instance_kwarg = "segment"
+    # A segment is named by its numeric id or its external key (aud-spring-prospects).
+    lookup_value_regex = PATH_ID
 
     def get_queryset(self):
         return Segment.objects.all()
+
+    def get_object(self):
+        segment = by_id_or_key(self.get_queryset(), self.kwargs[self.lookup_field])
+        if segment is None:
+            raise NotFound(f"No segment with id or external key {self.kwargs[self.lookup_field]}.")
+        self.check_object_permissions(self.request, segment)
+        return segment
 
     @extend_schema(request=ReachRequestSerializer, responses=REACH_RESPONSE)
     @action(detail=False, methods=["post"], url_path="reach")

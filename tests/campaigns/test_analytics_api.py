@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.analytics import stats_refresh
-from campaigns.models import CampaignRun, RunStatus
+from campaigns.models import Campaign, CampaignRun, RunStatus
 from tests.campaigns.test_analytics import add_event, make_campaign, make_delivery, make_run
 
 pytestmark = pytest.mark.django_db
@@ -79,18 +79,17 @@ def test_campaign_analytics_with_trailing_slash_and_unknown_id(api, full_key, ap
     assert "987654" in missing.json()["detail"]
 
 
-def test_aggregated_metrics_accepts_the_documented_body_and_reports_unknown_ids(
+def test_aggregated_metrics_with_keys_that_name_no_campaign_is_400_naming_each(
     api, full_key, april
 ):
     response = api.post(
         f"{BASE}/campaigns/aggregated-metrics", key=full_key, body=DOCUMENTED_METRICS
     )
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["unknownCampaignIds"] == ["camp-1", "camp-2", "camp-3"]
-    assert body["campaignIds"] == []
-    assert body["sends"] == 0
-    assert body["range"]["start"] == "2026-04-01"
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        f"campaignIds[{index}]": [f"no campaign with id or external key 'camp-{index + 1}'"]
+        for index in range(3)
+    }
 
 
 def test_aggregated_metrics_counts_runs_started_in_the_range(api, full_key, april):
@@ -195,6 +194,10 @@ def test_dashboard_tiles_cover_the_last_30_days(api, full_key, april):
 
 
 def test_rights_limited_key_is_403_and_viewer_may_read(api, limited_key, viewer, client, april):
+    # The documented ids are the campaigns' external keys.
+    Campaign.objects.filter(pk=april["campaign"].pk).update(external_key="camp-1")
+    Campaign.objects.filter(pk=april["other"].pk).update(external_key="camp-2")
+    make_campaign("Third", external_key="camp-3")
     path = f"{BASE}/campaigns/{april['campaign'].pk}/analytics"
     assert api.get(path, key=limited_key).status_code == 403
     assert (

@@ -58,11 +58,15 @@ def body(spring, **overrides) -> dict:
 # --- The documented example ------------------------------------------------------------------
 
 
-def test_documented_body_verbatim_is_400_naming_audience_id_its_string_id(api, full_key):
+def test_documented_body_verbatim_without_that_audience_key_is_400_naming_audience_id(
+    api, full_key
+):
     response = api.post(CAMPAIGNS, key=full_key, body=DOCUMENTED_CAMPAIGN)
 
     assert response.status_code == 400
-    assert response.json() == {"audienceId": ["must be a numeric id, not 'aud-spring-prospects'"]}
+    assert response.json() == {
+        "audienceId": ["no audience (segment) with id or external key 'aud-spring-prospects'"]
+    }
 
 
 def test_documented_body_with_a_real_audience_is_400_naming_template_id(api, full_key, spring):
@@ -73,7 +77,9 @@ def test_documented_body_with_a_real_audience_is_400_naming_template_id(api, ful
     )
 
     assert response.status_code == 400
-    assert response.json() == {"templateId": ["must be a numeric id, not 'tpl-spring-launch'"]}
+    assert response.json() == {
+        "templateId": ["no template with id or external key 'tpl-spring-launch'"]
+    }
 
 
 def test_documented_body_with_real_ids_is_400_because_its_start_is_in_the_past(
@@ -261,8 +267,8 @@ def test_recurring_cron_answers_the_next_three_runs_in_words(api, full_key, spri
         ({"type": "carrier-pigeon"}, "type", "unknown type"),
         ({"channels": ["email", "fax"]}, "channels.1", "unknown channel 'fax'"),
         ({"channels": []}, "channels", "non-empty"),
-        ({"audienceId": 999999}, "audienceId", "no audience (segment) with id 999999"),
-        ({"templateId": 999999}, "templateId", "no template with id 999999"),
+        ({"audienceId": 999999}, "audienceId", "no audience (segment) with id or external key"),
+        ({"templateId": 999999}, "templateId", "no template with id or external key 999999"),
         ({"name": "  "}, "name", "required"),
         ({"status": "completed"}, "status", "must be one of"),
     ],

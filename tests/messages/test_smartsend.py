@@ -220,7 +220,7 @@ def test_unknown_message_is_404_json(api, full_key):
         body={"recipients": [{"locator": "a@b.example"}]},
     )
     assert response.status_code == 404
-    assert "no message with id 424242" in response.json()["id"][0]
+    assert "no message with id or external key 424242" in response.json()["id"][0]
 
 
 def test_message_never_published_is_400(api, full_key):
