@@ -77,7 +77,7 @@ def test_smartsend_takes_the_templates_key(api, full_key):
 
     sent = api.post("/api/v1/message/tpl-welcome/smartsend", key=full_key, body=body)
     assert sent.status_code == 200, sent.content
-    assert sent.json()["results"][0]["status"] == "OK"
+    assert sent.json()["results"]["status"] == "OK"  # one recipient: one result object
 
     missing = api.post("/api/v1/message/tpl-nope/smartsend", key=full_key, body=body)
     assert missing.status_code == 404
