@@ -8,7 +8,10 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from tests.factories import UserFactory
+from tests.support import flush
 from tests.support.worker import CeleryWorker
+
+flush.install()
 
 
 @pytest.fixture
