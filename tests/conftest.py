@@ -2,6 +2,7 @@ import os
 import time
 
 import pytest
+from django.conf import settings
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to
 # work beside it without this (the tests are single-threaded, so it is safe).
@@ -11,8 +12,16 @@ from config.core.models import Integration
 from config.core.secrets import secrets_seal
 from contacts.models import ChannelType
 from tests.factories import UserFactory
+from tests.support import flush
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.worker import CeleryWorker
+
+flush.install()
+
+# Django's recommendation for tests: a password hasher that costs nothing. The default one
+# (PBKDF2, a million rounds) spent about a second of CPU per user created and per log-in on
+# a busy two-core machine; no test is about the hash itself.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
