@@ -53,6 +53,10 @@ _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 PURPOSE_OPEN = "open"
 PURPOSE_CLICK = "click"
 PURPOSE_UNSUBSCRIBE = "unsubscribe"
+# A workflow bound to a button (marketing.workflows.buttons): `%WORKFLOW_URL:<button key>%`
+# in a message becomes the recipient's own signed link that starts that workflow for them.
+PURPOSE_WORKFLOW_BUTTON = "workflow-button"
+_WORKFLOW_PLACEHOLDER = re.compile(r"%(?:25)?WORKFLOW_URL:([A-Za-z0-9_-]{1,64})%(?:25)?")
 PURPOSE_TRAP = "trap"
 
 # Statuses from which an engagement moves the delivery forward (never backwards).
@@ -135,6 +139,26 @@ def _quoted(url: str) -> str:
 
 def unsubscribe_url(delivery_id: int) -> str:
     return f"{_base_url()}/u/{token_make(purpose=PURPOSE_UNSUBSCRIBE, delivery_id=delivery_id)}"
+
+
+def workflow_button_url(*, button_key: str, contact_id: int) -> str:
+    """The signed link that starts the workflow with this button key for this contact."""
+    token = token_make(purpose=PURPOSE_WORKFLOW_BUTTON, delivery_id=contact_id, extra=button_key)
+    return f"{_base_url()}/w/{button_key}/?c={token}"
+
+
+def _workflow_links(content: str, delivery: Delivery, *, escape: bool) -> str:
+    """`%WORKFLOW_URL:<key>%` placeholders as the recipient's workflow button links; left as
+    they are in a message to an address that is no contact (nobody to start it for)."""
+    if "WORKFLOW_URL:" not in content or delivery.contact_id is None:
+        return content
+    contact_id = delivery.contact_id
+
+    def link(match: re.Match) -> str:
+        url = workflow_button_url(button_key=match.group(1), contact_id=contact_id)
+        return html_lib.escape(url, quote=True) if escape else url
+
+    return _WORKFLOW_PLACEHOLDER.sub(link, content)
 
 
 def _mailto_domain() -> str:
@@ -278,6 +302,8 @@ def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> s
       mailto:, tel:, #anchors, relative links and the unsubscribe link are left alone;
     - with `utm` (the campaign's UTM tags, campaigns.utm), the URL a tracked link redirects
       to carries the utm_* parameters it did not already have;
+    - ``%WORKFLOW_URL:<button key>%`` becomes the recipient's link that starts the workflow
+      bound to that button (then tracked as any link);
     - the placeholder ``%UNSUBSCRIBE_URL%`` (anywhere: in an href or in the text) becomes this
       recipient's unsubscribe page URL; a template author puts it where the link should be,
       e.g. ``<a href="%UNSUBSCRIBE_URL%">Unsubscribe</a>``;
@@ -295,6 +321,7 @@ def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> s
         if placeholder in html:
             has_unsubscribe = True
             html = html.replace(placeholder, escaped_unsubscribe)
+    html = _workflow_links(html, delivery, escape=True)
     html = _rewrite_links(html, delivery_id, utm)
     fragment = ""
     if not has_unsubscribe:
@@ -307,14 +334,16 @@ def prepare_html(html: str, delivery: Delivery, utm: UtmTags | None = None) -> s
 
 def prepare_text(text: str, delivery: Delivery) -> str:
     """The plain-text part as sent: ``%UNSUBSCRIBE_URL%`` becomes the recipient's unsubscribe
-    URL; without one, an "Unsubscribe: <url>" line is added at the end. Links in plain text
-    are not rewritten (a reader copies them; a long redirect would only get in the way)."""
+    URL and ``%WORKFLOW_URL:<button key>%`` their workflow button link; without an unsubscribe
+    link, an "Unsubscribe: <url>" line is added at the end. Links in plain text are not
+    rewritten (a reader copies them; a long redirect would only get in the way)."""
     unsubscribe = unsubscribe_url(_saved_id(delivery))
     has_unsubscribe = unsubscribe in text
     for placeholder in _PLACEHOLDERS:
         if placeholder in text:
             has_unsubscribe = True
             text = text.replace(placeholder, unsubscribe)
+    text = _workflow_links(text, delivery, escape=False)
     if has_unsubscribe:
         return text
     return f"{text.rstrip()}\n\n--\nUnsubscribe: {unsubscribe}\n"

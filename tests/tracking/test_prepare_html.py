@@ -8,8 +8,10 @@ import pytest
 from django.test import Client
 
 from campaigns import tracking
-from contacts.models import Unsubscribed
+from contacts.models import Contact, Unsubscribed
+from marketing.workflows.models import WorkflowRun
 from tests.tracking.conftest import BASE, local
+from tests.workflows.conftest import chain, make_workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +211,28 @@ def test_an_unsaved_delivery_is_refused_rather_than_given_broken_links():
 
     with pytest.raises(ValueError, match="saved delivery"):
         tracking.prepare_html("<p>x</p>", Delivery(locator="ann@example.com", channel="email"))
+
+
+def test_a_workflow_button_placeholder_becomes_the_recipients_link_that_starts_it(
+    client, make_delivery, django_capture_on_commit_callbacks
+):
+    workflow = make_workflow(chain({"kind": "exit"}), trigger_kind="button")
+    ann = Contact.objects.create(email="ann@example.com")
+    key = workflow.button_key
+    source = f'<html><body><a href="%WORKFLOW_URL:{key}%">Join</a></body></html>'
+
+    prepared = tracking.prepare_html(source, make_delivery(contact=ann))
+    text = tracking.prepare_text(f"Join: %WORKFLOW_URL:{key}%", make_delivery(contact=ann))
+
+    [click] = [link for link in hrefs(prepared) if "/t/c/" in link]
+    target = client.get(local(click))["Location"]  # tracked like any link, then the button
+    assert target.startswith(f"{BASE}/w/{key}/?c=") and f"Join: {target}" in text
+    assert client.get(local(target)).status_code == 200  # asks first: scanners only GET
+    assert not WorkflowRun.objects.exists()
+    token = target.split("?c=", 1)[1]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/w/{key}/", {"c": token}).status_code == 200
+    assert WorkflowRun.objects.get().contact == ann
+    # An address that is no contact has nobody to start the workflow for: left as written.
+    bare = tracking.prepare_text(f"%WORKFLOW_URL:{key}%", make_delivery())
+    assert f"%WORKFLOW_URL:{key}%" in bare
