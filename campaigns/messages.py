@@ -583,8 +583,8 @@ def viber_send_start(
             ]
         )
     send_request = SendRequest.objects.create(
-        # An inline text message, as an SMS is; each delivery's channel says Viber.
-        kind=SendKind.SMS,
+        # An inline text message, as an SMS is, on the Viber channel.
+        kind=SendKind.VIBER,
         text=text,
         from_name=sender,
         tags=tags,

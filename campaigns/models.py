@@ -17,6 +17,7 @@ class SendKind(models.TextChoices):
     SMARTSEND = "smartsend", "Prepared message"
     EMAIL = "email", "Email"
     SMS = "sms", "SMS"
+    VIBER = "viber", "Viber"
     TEST = "test", "Test send"
     # A workflow's send step: marketing, so it counts towards frequency caps and keeps the
     # step's sending window (the other kinds are transactional).

@@ -133,6 +133,7 @@ def test_a_viber_message_reaches_the_users_of_the_numbers_through_the_ledger(
     assert Contact.objects.count() == contacts_before
     delivery = Delivery.objects.get(request_id=ok["requestId"])
     assert (delivery.channel, delivery.locator, delivery.status) == ("viber", "vb-ann==", "queued")
+    assert delivery.send_request.get_kind_display() == "Viber"  # the message log's "Sent as"
 
     send_request_process(send_request_id=int(answer["id"]))
 
