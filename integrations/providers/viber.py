@@ -19,10 +19,13 @@ contacts' Viber ids current.
   and retried; account-level refusals (bad token, blocked or suspended account) fail the rest
   of the batch with Viber's words rather than repeating the refusal per row.
 - Leaving: an `unsubscribed` callback removes the Viber id from its contact.
+- Delivery reports: `delivered`, `seen` (read: the ledger's opened) and `failed` (with Viber's
+  `desc`) move the message found by its `message_token` (the delivery's provider id) through
+  the ledger, each report once.
 
 Webhook callbacks are signed: X-Viber-Content-Signature is the hex HMAC-SHA256 of the body
-with the auth token; anything else is refused with 401 and changes nothing. Callbacks other
-than the ones above (delivered, seen, message, …) are answered 200 and change nothing.
+with the auth token; anything else is refused with 401 and changes nothing. Other callbacks
+(message, …) are answered 200 and change nothing.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
 from campaigns.delivery.content import SendContent
-from campaigns.delivery.feedback import WebhookResult
+from campaigns.delivery.feedback import UpdateDeliveryStatus, WebhookResult
 from campaigns.delivery.providers import (
+    DeliveryStatus,
     MessengerBot,
     Provider,
     ProviderError,
@@ -70,7 +75,42 @@ SENDER_NAME_MAX = 28
 TIMEOUT = 10.0
 # The callbacks set_webhook asks for (subscribed, unsubscribed and conversation_started are
 # always sent).
-EVENT_TYPES = ["delivered", "failed", "subscribed", "unsubscribed", "conversation_started"]
+EVENT_TYPES = [
+    "delivered",
+    "seen",
+    "failed",
+    "subscribed",
+    "unsubscribed",
+    "conversation_started",
+]
+# Delivery report callbacks and the ledger status each means.
+REPORTS = {
+    "delivered": DeliveryStatus.DELIVERED,
+    "seen": DeliveryStatus.OPENED,
+    "failed": DeliveryStatus.FAILED,
+}
+
+
+def _report(callback: dict[str, Any], status: DeliveryStatus) -> list[UpdateDeliveryStatus]:
+    """A delivery report as a ledger action; none without the message's token."""
+    token = callback.get("message_token")
+    if not isinstance(token, int | str) or isinstance(token, bool) or not str(token).strip():
+        return []
+    timestamp = callback.get("timestamp")
+    at = None
+    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
+        at = datetime.fromtimestamp(timestamp / 1000, tz=UTC)
+    return [
+        UpdateDeliveryStatus(
+            status=status,
+            message_id=str(token),
+            # Viber repeats a callback it got no 200 for: one report per message and event.
+            event_id=f"viber:{token}:{callback['event']}",
+            detail=str(callback.get("desc") or "")[:500],
+            at=at,
+        )
+    ]
+
 
 # Viber's status codes (the `status` of every answer), as its REST API documents them.
 OK = 0
@@ -295,6 +335,8 @@ class ViberProvider(Provider):
         if not isinstance(callback, dict) or not isinstance(callback.get("event"), str):
             raise WebhookMalformed("the callback has no event")
         event = callback["event"]
+        if event in REPORTS:
+            return WebhookResult(actions=_report(callback, REPORTS[event]))
         if event == "unsubscribed" and callback.get("user_id"):
             messenger_chats_forget(channel=VIBER, chat_ids=[str(callback["user_id"])])
         elif event in ("conversation_started", "subscribed"):

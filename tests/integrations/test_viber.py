@@ -319,3 +319,42 @@ def test_a_viber_channel_written_through_the_contacts_api_is_messaged(
     ).json()
     send_request_process(send_request_id=int(answer["id"]))
     assert viber.sent("vb-olena==") == ["Hi Olena"]
+
+
+def test_delivery_reports_move_the_message_through_the_ledger_once(
+    api, client, full_key, viber, integration
+):
+    on_viber("vb-ann==", phone="+380501110041")
+    on_viber("vb-bob==", phone="+380501110042")
+    answer = api.post(
+        VIBER_API,
+        key=full_key,
+        body={"text": "Your parcel", "phoneNumbers": ["+380501110041", "+380501110042"]},
+    ).json()
+    send_request_process(send_request_id=int(answer["id"]))
+    ann, bob = (Delivery.objects.get(locator=user) for user in ("vb-ann==", "vb-bob=="))
+    assert ann.status == bob.status == DeliveryStatus.SENT
+
+    def report(event: str, delivery: Delivery, **extra) -> None:
+        body = {
+            "event": event,
+            "timestamp": 1765100000000,
+            "message_token": int(delivery.provider_message_id),
+            "user_id": delivery.locator,
+            **extra,
+        }
+        assert callback(client, integration, body).status_code == 200
+
+    report("delivered", ann)
+    report("delivered", ann)  # Viber repeats a callback: applied once
+    ann.refresh_from_db()
+    assert ann.status == DeliveryStatus.DELIVERED
+    report("seen", ann)
+    ann.refresh_from_db()
+    assert ann.status == DeliveryStatus.OPENED
+    report("failed", bob, desc="receiver is not subscribed")
+    bob.refresh_from_db()
+    assert bob.status == DeliveryStatus.FAILED
+    status = api.get(f"/api/v1/message/status?ids={bob.request_id}", key=full_key).json()
+    assert status["results"]["failed"] == "true"
+    assert "receiver is not subscribed" in status["results"]["message"]
