@@ -2,6 +2,7 @@
 never a server error; and the OpenAPI schema states the same bounds."""
 
 import base64
+import re
 
 import pytest
 
@@ -165,14 +166,23 @@ def test_schema_states_the_paging_and_id_bounds(client):
     for path, name in (
         ("/api/v1/contact/{contact_id}/", "contact_id"),
         ("/api/v1/group/{group_id}/contacts/", "group_id"),
-        ("/api/crm/marketing/campaigns/{campaign_id}/", "campaign_id"),
-        ("/api/herald/segments/{id}/", "id"),
     ):
         assert parameter(path, "get", name) == {
             "type": "integer",
             "minimum": 1,
             "maximum": BIGINT_MAX,
         }
+    # Campaigns and segments are named by their id or their external key (`camp-1`).
+    for path, name in (
+        ("/api/crm/marketing/campaigns/{campaign_id}/", "campaign_id"),
+        ("/api/herald/segments/{id}/", "id"),
+    ):
+        id_schema = parameter(path, "get", name)
+        assert id_schema["type"] == "string"
+        assert re.fullmatch(id_schema["pattern"], "42")
+        assert re.fullmatch(id_schema["pattern"], "camp-1")
+        assert not re.fullmatch(id_schema["pattern"], "-x")
+        assert not re.fullmatch(id_schema["pattern"], "a" * 101)
 
 
 def test_too_many_form_fields_is_a_json_400(api, full_key):
