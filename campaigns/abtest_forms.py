@@ -20,6 +20,7 @@ class ABTestForm(forms.Form):
     test_percent = forms.IntegerField(
         required=False,
         initial=20,
+        # xgettext:no-python-format
         label=_("Test share (% of the audience)"),
         widget=forms.NumberInput(attrs={"min": 1, "max": 50}),
         help_text=_("The variants go to this share; the winner goes to the rest."),
