@@ -40,7 +40,7 @@ from typing import Any
 from django.conf import settings
 
 from campaigns.delivery.content import SendContent
-from campaigns.delivery.feedback import UpdateDeliveryStatus, WebhookResult
+from campaigns.delivery.feedback import Action, UpdateDeliveryStatus, WebhookResult
 from campaigns.delivery.providers import (
     DeliveryStatus,
     MessengerBot,
@@ -91,7 +91,7 @@ REPORTS = {
 }
 
 
-def _report(callback: dict[str, Any], status: DeliveryStatus) -> list[UpdateDeliveryStatus]:
+def _report(callback: dict[str, Any], status: DeliveryStatus) -> list[Action]:
     """A delivery report as a ledger action; none without the message's token."""
     token = callback.get("message_token")
     if not isinstance(token, int | str) or isinstance(token, bool) or not str(token).strip():
