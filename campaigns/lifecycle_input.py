@@ -24,7 +24,7 @@ from campaigns.models import Campaign, CampaignType
 from campaigns.send_rules import SendWindow, local_time_clean
 from campaigns.utm import UtmInvalid, utm_input_clean
 from config.core.errors import FieldError, HeraldError
-from config.core.external_keys import by_id_or_key, external_key_clean
+from config.core.external_keys import by_id_or_key, external_key_clean, external_key_taken
 from config.core.models import Integration, Organisation
 from contacts.filters.compiler import FilterError, validate_filter
 from contacts.models import ChannelType, CustomField, CustomFieldType, Segment
@@ -202,10 +202,7 @@ def _external_key(value: Any, current_pk: int | None) -> str | None:
         key = external_key_clean(value, field="externalId", reserved=RESERVED_KEYS)
     except FieldError as exc:
         raise CampaignInvalid({exc.field: exc.message}) from None
-    taken = Campaign.objects.filter(external_key=key)
-    if current_pk is not None:
-        taken = taken.exclude(pk=current_pk)
-    if key is not None and taken.exists():
+    if external_key_taken(Campaign, key, pk=current_pk):
         raise CampaignInvalid({"externalId": f"another campaign has the external key {key!r}"})
     return key
 

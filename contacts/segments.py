@@ -14,7 +14,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from config.core.errors import FieldError
-from config.core.external_keys import external_key_clean
+from config.core.external_keys import external_key_clean, external_key_taken
 from contacts.errors import DynamicGroupError, SegmentError
 from contacts.filters.compiler import FilterError, segment_filter_check, validate_filter
 from contacts.filters.references import filter_segment_ids
@@ -117,12 +117,7 @@ def segment_prepare(
         segment.external_key = _clean_key(external_key)
     if Segment.objects.filter(name=segment.name).exclude(pk=segment.pk).exists():
         raise _name_taken(segment)
-    if (
-        segment.external_key is not None
-        and Segment.objects.filter(external_key=segment.external_key)
-        .exclude(pk=segment.pk)
-        .exists()
-    ):
+    if external_key_taken(Segment, segment.external_key, pk=segment.pk):
         raise _key_taken(segment)
     try:
         # Through other segments, the filter may reach this one again (a cycle).
@@ -138,8 +133,7 @@ def _save(segment: Segment) -> None:
             segment.save()
     except IntegrityError:
         # Another request took the name (or the key) after segment_prepare looked.
-        others = Segment.objects.exclude(pk=segment.pk)
-        if segment.external_key and others.filter(external_key=segment.external_key).exists():
+        if external_key_taken(Segment, segment.external_key, pk=segment.pk):
             raise _key_taken(segment) from None
         raise _name_taken(segment) from None
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from config.core.errors import FieldError
-from config.core.external_keys import external_key_clean
+from config.core.external_keys import external_key_clean, external_key_taken
 from contacts.models import ChannelType, Contact, CustomField
 from templates.engine import CompiledTemplate, TemplateContext, compile_template
 from templates.errors import (
@@ -122,8 +122,7 @@ def _external_key_check(template: MessageTemplate, errors: list[TemplateFieldErr
     except FieldError as exc:
         errors.append(TemplateFieldError("external_key", exc.message))
         return
-    others = MessageTemplate.objects.filter(external_key=template.external_key)
-    if template.external_key is not None and others.exclude(pk=template.pk).exists():
+    if external_key_taken(MessageTemplate, template.external_key, pk=template.pk):
         errors.append(
             TemplateFieldError(
                 "external_key", f"Another template has the external key '{template.external_key}'."

@@ -146,6 +146,13 @@ def numeric_id(value: Any) -> int | None:
     return None
 
 
+def external_key_taken(model: type[models.Model], key: str | None, *, pk: int | None) -> bool:
+    """Whether another object of `model` (not the one with `pk`) has this external key."""
+    if key is None:
+        return False
+    return model._default_manager.filter(external_key=key).exclude(pk=pk).exists()
+
+
 def by_id_or_key(queryset: models.QuerySet[M], value: Any) -> M | None:
     """The object whose numeric id or external key `value` is; None when none is (or when
     `value` is neither form)."""
