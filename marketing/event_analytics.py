@@ -41,10 +41,18 @@ class EventAnalytics:
     top_values: list[tuple[str, int]] = field(default_factory=list)
 
 
+EARLIEST = dt.date(1970, 1, 1)  # no event occurred earlier (occurredAt is refused before 1970)
+LATEST = dt.date(9998, 12, 31)
+
+
 def analytics_range(date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.date, dt.date]:
     """The days to count (both inclusive): by default the last DEFAULT_DAYS up to today."""
     today = timezone.localdate()
     date_to = date_to or today
+    # The day after `to` and the default start are computed: both must stay in the calendar.
+    for name, day in (("from", date_from), ("to", date_to)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise FilterValueError(name, f"must be between {EARLIEST} and {LATEST}")
     date_from = date_from or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
     if date_from > date_to:
         raise FilterValueError("from", "must not be after to")

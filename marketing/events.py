@@ -112,7 +112,7 @@ def contact_lookup_for(*, key_value: str, params: dict) -> ContactLookup:
         for value in by_column.get(column, []):
             lookup.add(column, _normalised(column, value, email_normalise, phone_normalise))
     key = key_value.strip()
-    if key.isdigit() and len(key) <= 18:
+    if key.isascii() and key.isdigit() and len(key) <= 18:
         lookup.add("id", int(key))
     if "@" in key:
         lookup.add("email", email_normalise(key)[0])
@@ -124,7 +124,7 @@ def contact_lookup_for(*, key_value: str, params: dict) -> ContactLookup:
 
 def _normalised(column: str, value: str, email_normalise, phone_normalise):
     if column == "id":
-        return int(value) if value.isdigit() and len(value) <= 18 else None
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
     if column == "email":
         return email_normalise(value)[0]
     if column == "phone":

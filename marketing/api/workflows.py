@@ -111,7 +111,7 @@ class WorkflowButtonLinkView(APIView):
     def get(self, request, pk: int):
         workflow = _workflow(pk)
         raw = request.query_params.get("contactId", "")
-        if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
             raise StartError("contactId", "a positive integer (the contact's id)")
         contact_id = int(raw)
         if not Contact.objects.alive().filter(pk=contact_id).exists():

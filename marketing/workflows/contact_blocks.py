@@ -186,7 +186,8 @@ def contact_step_describe(step: dict, params: dict) -> str:
 def step_problems(step: dict, name: str) -> list[str]:
     """What a contact block misses, each naming the block and the setting."""
     problems = []
-    if step.get("key_as", "auto") not in KEY_KINDS:
+    key_as = step.get("key_as", "auto")
+    if not isinstance(key_as, str) or key_as not in KEY_KINDS:
         problems.append(f"{name}: keyValue must be read as one of {', '.join(KEY_KINDS)}")
     rows = step.get("fields") or []
     if not isinstance(rows, list) or len(rows) > MAX_FIELD_ROWS:
@@ -217,8 +218,10 @@ def step_problems(step: dict, name: str) -> list[str]:
 
 def reference_problems(step: dict, name: str) -> list[str]:
     """Segments and custom fields the block names that are gone or unfit (database reads)."""
-    problems = []
-    ids = [i for i in step.get("segment_ids") or [] if isinstance(i, int)]
+    problems: list[str] = []
+    # A graph edited as JSON (admin) may hold anything: step_problems names what is malformed.
+    listed = step.get("segment_ids")
+    ids = [i for i in listed if isinstance(i, int)] if isinstance(listed, list) else []
     segments = {s.pk: s for s in Segment.objects.filter(pk__in=ids)}
     for segment_id in ids:
         segment = segments.get(segment_id)
@@ -226,8 +229,11 @@ def reference_problems(step: dict, name: str) -> list[str]:
             problems.append(f"{name}: segment {segment_id} no longer exists")
         elif segment.kind != SegmentKind.STATIC:
             problems.append(f"{name}: segment “{segment.name}” is dynamic; choose a static one")
-    for row in step.get("fields") or []:
-        match = wf_graph.CUSTOM_FIELD_RE.match(str((row or {}).get("field") or ""))
+    rows = step.get("fields")
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        match = wf_graph.CUSTOM_FIELD_RE.match(str(row.get("field") or ""))
         if match and not CustomField.objects.filter(pk=int(match.group(1))).exists():
             problems.append(f"{name}: custom field {match.group(1)} no longer exists")
     return problems

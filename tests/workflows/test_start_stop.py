@@ -193,6 +193,18 @@ def test_structure_problems_name_the_block_and_the_setting():
     assert any("choose what to write" in p for p in empty)
 
 
+def test_a_contact_block_of_malformed_json_is_named_not_a_server_error():
+    """A graph edited as JSON (admin) may hold any value where the editor writes lists."""
+    step = contact_block(create=False, key_as=["email"], segment_ids=7, fields=["firstName"])
+    workflow = make_workflow(chain(step), activate=False)
+
+    problems = workflow_problems(workflow)
+
+    assert any("keyValue must be read as" in p for p in problems)
+    assert any("segment_ids must be a list" in p for p in problems)
+    assert any("field row 1: None is not a contact field" in p for p in problems)
+
+
 def test_activation_names_a_segment_of_the_block_that_is_dynamic():
     dynamic = SegmentFactory(name="Dyn", kind=SegmentKind.DYNAMIC, filter={"tags": "x"})
     workflow = make_workflow(chain(contact_block(segment_ids=[dynamic.pk])), activate=False)
@@ -415,6 +427,8 @@ def test_the_button_link_api_signs_a_contact_link(api, full_key, ann, button_wor
     assert response.status_code == 200
     assert response.json()["url"] == button_url(workflow=button_workflow, contact_id=ann.pk)
     assert api.get(f"{path}?contactId=abc", key=full_key).json()["field"] == "contactId"
+    # A digit Python reads as one but int() does not (superscript two): 400, not 500.
+    assert api.get(f"{path}?contactId=%C2%B2", key=full_key).json()["field"] == "contactId"
     assert api.get(f"{path}?contactId=999999", key=full_key).status_code == 404
 
 
