@@ -56,6 +56,7 @@ from campaigns.send_rules import SendWindow, window_opening
 from config.core.errors import FieldError
 from marketing.models import Order, OrderItem, OrderStatus
 from marketing.workflows.conditions import param_matches
+from marketing.workflows.message_names import run_order
 from marketing.workflows.models import WorkflowMessage, WorkflowRun
 
 TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -236,25 +237,13 @@ def always_waits(step: dict) -> bool:
 # --- conditions -----------------------------------------------------------------------------
 
 
-def _run_order(params: dict) -> Order | None:
-    order_id = params.get("orderId")
-    if isinstance(order_id, int) or (isinstance(order_id, str) and order_id.isdigit()):
-        order = Order.objects.filter(pk=int(order_id)).first()
-        if order is not None:
-            return order
-    external = params.get("externalOrderId")
-    if external:
-        return Order.objects.filter(external_order_id=str(external)).first()
-    return None
-
-
 def _last_order(contact_id: int) -> Order | None:
     return Order.objects.filter(contact_id=contact_id).order_by("-date", "-id").first()
 
 
 def order_verdict(check: dict, *, contact_id: int, params: dict) -> Verdict:
     source = check.get("order") or "run"
-    order = _run_order(params) if source == "run" else _last_order(contact_id)
+    order = run_order(params) if source == "run" else _last_order(contact_id)
     if order is None:
         return Verdict(False, f"no {ORDER_SOURCES.get(source, source).removeprefix('the ')}")
     attr = check.get("attr") or "status"

@@ -69,7 +69,9 @@ def run_order(params: dict) -> Order | None:
     items, in two queries."""
     orders = Order.objects.prefetch_related("items")
     order_id = params.get("orderId")
-    if isinstance(order_id, int) or (isinstance(order_id, str) and order_id.isdigit()):
+    if isinstance(order_id, int) or (
+        isinstance(order_id, str) and order_id.isascii() and order_id.isdigit()
+    ):
         order = orders.filter(pk=int(order_id)).first()
         if order is not None:
             return order
