@@ -397,7 +397,6 @@ class CustomFieldForm(forms.ModelForm):
         return data
 
 
-EXTERNAL_KEY_LABEL = FORM_LABEL
 EXTERNAL_KEY_HELP = form_help("aud-spring-prospects")
 
 
@@ -409,7 +408,7 @@ class SegmentForm(forms.ModelForm):
             "name": _("Name"),
             "kind": _("Kind"),
             "description": _("Description"),
-            "external_key": EXTERNAL_KEY_LABEL,
+            "external_key": FORM_LABEL,
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 2}), "kind": forms.RadioSelect}
         help_texts = {
@@ -425,7 +424,7 @@ class SegmentEditForm(forms.ModelForm):
         labels = {
             "name": _("Name"),
             "description": _("Description"),
-            "external_key": EXTERNAL_KEY_LABEL,
+            "external_key": FORM_LABEL,
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         help_texts = {"external_key": EXTERNAL_KEY_HELP}

@@ -101,12 +101,6 @@ class OrdersNewestFirst(NewestFirst):
     ordering = ("-date", "-id")
 
 
-class DeclaredParamSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    type = serializers.ChoiceField(choices=list(PARAM_TYPES), default="string")
-    required = serializers.BooleanField(default=False)
-
-
 class EventTypeSerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     key = serializers.CharField(max_length=200)

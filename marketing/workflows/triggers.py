@@ -390,7 +390,6 @@ def date_workflows_fire(*, now: dt.datetime | None = None) -> int:
 
 # --- Group schedules, imports, buttons and API calls ----------------------------------------
 
-WEEKDAYS = range(1, 8)
 # An import's finish is committed a moment after its finished_at is taken (the API's bulk
 # session commits its contacts with it): imports are read this long after they finish, so a
 # check never passes over one that is still committing.
