@@ -167,5 +167,8 @@ def campaigns_purge(
     chosen = due if limit is None else due[:limit]
     results = []
     for campaign in Campaign.objects.filter(pk__in=chosen).order_by("deleted_at", "pk"):
-        results.append(campaign_purge(campaign=campaign, dry_run=dry_run))
+        try:
+            results.append(campaign_purge(campaign=campaign, dry_run=dry_run))
+        except PurgeRefused:
+            continue  # restored since it was found due: it stays, the others go on
     return results, len(due) - len(chosen)

@@ -177,6 +177,26 @@ def test_an_interrupted_purge_is_finished_by_the_next(three, monkeypatch):
 
 
 @pytest.mark.django_db
+def test_a_campaign_restored_after_it_was_found_due_is_kept_and_the_others_go(three, monkeypatch):
+    restored = three["old"]
+    found_due = purge.campaigns_purge_due
+
+    def due_then_restored(**kwargs):
+        ids = found_due(**kwargs)
+        Campaign.objects.filter(pk=restored.pk).update(deleted_at=None)
+        return ids
+
+    monkeypatch.setattr(purge, "campaigns_purge_due", due_then_restored)
+    other = ledger_campaign("Also old", deleted_days_ago=40, key="camp-also-old")
+
+    results, left = purge.campaigns_purge()
+
+    assert ([r.campaign_id for r in results], left) == ([other.pk], 0)
+    assert counts(restored) == (1, 7, 7)
+    assert not Campaign.objects.filter(pk=other.pk).exists()
+
+
+@pytest.mark.django_db
 def test_api_purges_a_deleted_campaign_by_key_and_refuses_a_live_one(api, full_key, three):
     refused = api.post(f"{CAMPAIGNS}/camp-live/purge", key=full_key)
     assert refused.status_code == 409
