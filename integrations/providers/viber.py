@@ -230,9 +230,11 @@ class ViberSender(Sender):
                 answer = self.api.call("send_message", params)
             except ViberAPIError as exc:
                 reason = str(exc)
-                if exc.throttled or exc.code in ACCOUNT_REFUSALS:
-                    # The same answer awaits the rest: throttled rows wait for a retry,
-                    # an account refusal fails them with Viber's words.
+                unreachable = exc.code == 0 and not exc.permanent
+                if exc.throttled or unreachable or exc.code in ACCOUNT_REFUSALS:
+                    # The same answer awaits the rest: throttled rows and rows Viber could
+                    # not be reached for wait for a retry (not a timeout each), an account
+                    # refusal fails them with Viber's words.
                     for rest in batch[position:]:
                         outcomes[rest.delivery.pk] = (
                             transient(reason, throttled=exc.throttled)

@@ -261,6 +261,12 @@ def test_a_suspended_account_fails_the_batch_with_one_call_and_throttling_is_ret
     down = provider_of(integration).sender(SendContent(), [])
     (outcome,) = down.send([Message(rows[0], RenderedMessage("", "", "hello"))]).values()
     assert outcome.status == "transient" and "unreachable" in outcome.detail
+    # Viber down: the batch waits for a retry after one call, not one timeout per row.
+    viber.unavailable = True
+    calls = len(viber.calls)
+    outcomes = sender.send([Message(row, RenderedMessage("", "", "hello")) for row in rows])
+    assert Counter(o.status for o in outcomes.values()) == {"transient": 3}
+    assert len(viber.calls) == calls + 1
 
 
 # --- the webhook ---------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class FakeViber:
     unknown: set[str] = field(default_factory=set)
     throttle: dict[str, int] = field(default_factory=dict)
     suspended: bool = False
+    # Every call answered 503 without a JSON body (Viber down).
+    unavailable: bool = False
     calls: list[tuple[str, Any, dict[str, str]]] = field(default_factory=list)
     accepted: list[tuple[str, str]] = field(default_factory=list)
 
@@ -51,6 +53,11 @@ class FakeViber:
                     body = None
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 fake.calls.append((method, body, headers))
+                if fake.unavailable:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 answer = fake.answer(method, body, headers.get("x-viber-auth-token", ""))
                 data = json.dumps(answer).encode()
                 self.send_response(200)
