@@ -137,7 +137,9 @@ def _editor_context(request, workflow: Workflow, *, settings_form=None, step_for
         "rows": rows,
         "settings_form": settings_form,
         "event_types": EventType.objects.order_by("key"),
-        "selected_event_type": int(selected) if str(selected or "").isdigit() else None,
+        "selected_event_type": int(selected)
+        if str(selected or "").isascii() and str(selected or "").isdigit()
+        else None,
         "condition_rows": settings_form.condition_rows(),
         "param_ops": param_ops(),
         "problems": services.workflow_problems(workflow),
