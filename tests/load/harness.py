@@ -106,6 +106,10 @@ class Stack:
     smtp: object
     base_url: str
 
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rpartition(":")[2])
+
     def processes(self) -> dict[int, str]:
         named = {pid: "gunicorn worker" for pid in children(self.web_master)}
         named[self.worker_main] = "celery worker"

@@ -33,12 +33,12 @@ def test_mixed_load_has_no_errors_does_all_the_work_and_does_not_grow():
     with harness.herald_running(database_url=worker.test_database_url()) as stack:
         targets = harness.targets_prepare(stack)
         warm_up = harness.load_run(
-            stack_port(stack), targets, seconds=WARM_UP_SECONDS, users=USERS, tag="warm"
+            stack.port, targets, seconds=WARM_UP_SECONDS, users=USERS, tag="warm"
         )
         processes = stack.processes()
         start = stack.memory()
         result = harness.load_run(
-            stack_port(stack), targets, seconds=load_seconds(), users=USERS, tag="load"
+            stack.port, targets, seconds=load_seconds(), users=USERS, tag="load"
         )
         end = stack.memory()
         done = warm_up.done
@@ -56,7 +56,3 @@ def test_mixed_load_has_no_errors_does_all_the_work_and_does_not_grow():
         assert stack.processes() == processes
         growth = harness.memory_growth_kb(start, end)
         assert max(growth.values()) <= MEMORY_GROWTH_MAX_KB, harness.memory_report(start, end)
-
-
-def stack_port(stack: harness.Stack) -> int:
-    return int(stack.base_url.rpartition(":")[2])
