@@ -42,6 +42,7 @@ from campaigns.pipeline import audience_reachable
 from config.core.errors import HeraldError
 from config.core.external_keys import by_id_or_key
 from config.core.parsers import json_text_load
+from contacts.address_locks import contact_addresses_lock
 from contacts.channels import email_normalise, phone_normalise
 from contacts.filters.compiler import segment_contacts
 from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, ContactSource, Segment
@@ -185,13 +186,10 @@ def contacts_for_addresses(*, channel: str, addresses: Iterable[str]) -> dict[st
         found = dict(cursor.fetchall())
         missing = [address for address in wanted if address not in found]
         if missing:
-            # The same per-address transaction locks contacts.services takes before creating
-            # a contact, in the same (sorted) order: a concurrent subscribe or message of a
-            # new address waits for this one and then finds its contact instead of a twin.
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(a, 0)) FROM unnest(%s::text[]) a",
-                [missing],
-            )
+            # The address locks every contact creator takes: a concurrent subscribe or
+            # message of a new address waits for this one and then finds its contact instead
+            # of a twin.
+            contact_addresses_lock(cursor, missing)
             cursor.execute(lookup, [missing])
             found.update(cursor.fetchall())
     missing = [address for address in wanted if address not in found]

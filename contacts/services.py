@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.core.events import event_emit
+from contacts.address_locks import contact_addresses_lock
 from contacts.custom_fields import custom_fields_load
 from contacts.errors import ContactConflict, ContactError, SubscribeRepeated
 from contacts.models import Contact, ContactSource, SegmentMembership, SubscribeRequest
@@ -63,12 +64,10 @@ def _check_external_id(contact: Contact) -> None:
 
 def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None:
     """The oldest live contact with this email, else with this phone."""
-    # Email is not unique (dedupeOn=externalCustomerId may keep two contacts with one), so
-    # two concurrent subscribes of a new address would both create; these transaction
-    # locks, taken in a fixed order, make the second wait and then find the first's contact.
+    # Email is not unique, so two concurrent subscribes of a new address would both create;
+    # the address locks make the second wait and then find the first's contact.
     with connection.cursor() as cursor:
-        for channel in sorted(v for v in (email, phone) if v):
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [channel])
+        contact_addresses_lock(cursor, (email or "", phone or ""))
     for column, value in (("email", email), ("phone", phone)):
         if value:
             found = (

@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from config.core.db import fetchall_bound
+from contacts.address_locks import contact_addresses_lock
 from contacts.channels import email_normalise, phone_normalise
 from contacts.models import Contact, ContactSource
 from marketing.attribution import orders_attribute
@@ -458,15 +459,11 @@ def _event(order_id: int, p: ParsedOrder, before: str | None) -> dict:
 
 
 def _lock_channels(values: list[str]) -> None:
-    # The same transaction locks contacts.services takes before creating a contact from an
-    # email or phone, so a subscribe and an order for one new address make one contact.
+    # The address locks every contact creator takes, so a subscribe and an order for one new
+    # address make one contact.
     if values:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(v, 0)) "
-                "FROM unnest(%s::text[]) AS v ORDER BY v",
-                [sorted(set(values))],
-            )
+            contact_addresses_lock(cursor, values)
 
 
 def _first_ids(column: str, values: set[str]) -> dict[str, int]:

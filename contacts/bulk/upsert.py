@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 
 from config.core.events import events_emit_many
+from contacts.address_locks import contact_addresses_lock
 from contacts.bulk.copy import int_array_literal
 from contacts.bulk.gc import gc_paused
 from contacts.bulk.pipeline import Meanwhile
@@ -279,6 +280,12 @@ def _upsert_batch(
     with connection.cursor() as cursor:
         if not wait_for_flush:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # Before looking: an import, an add or an order creating one of these addresses
+        # meanwhile is waited for and then found, never doubled by a twin created here.
+        contact_addresses_lock(
+            cursor,
+            (row.get(column) for row in parsed_rows.values() for column in ("email", "phone")),
+        )
         found, live = existing_find(cursor, prepared.lookups, field_key, meanwhile)
 
         by_contact: dict[int, list[int]] = {}
