@@ -46,6 +46,8 @@ WORKER_CONCURRENCY = 2
 
 CAMPAIGN_RECIPIENTS = 20
 BULK_ROWS = 25
+# New addresses that single adds and bulk imports of every user send at once.
+SHARED_EMAILS = 3
 LOAD_DOMAIN = "load.example"
 EVENT_TYPES = ("load.viewed", "load.cart")
 CLIENT_TIMEOUT = 30
@@ -381,8 +383,14 @@ class _User:
             headers = {**api, "Authorization": t.events_auth}
             return "POST", f"/api/v{version}/event", json.dumps(body).encode(), headers, stored
         if kind == "contact add":
-            # Every third add is an email added before by this user: an update by email.
-            email = f"add-{self.tag}-{self.number}-{n - n % 3}@{LOAD_DOMAIN}"
+            # Of three adds, one is new, one an email this user added before (an update by
+            # email) and one an address every user and the bulk imports also send (two
+            # clients upserting one new address at once must still make one contact).
+            email = (
+                f"add-{self.tag}-{self.number}-{n}@{LOAD_DOMAIN}",
+                f"add-{self.tag}-{self.number}-{n - 1}@{LOAD_DOMAIN}",
+                _shared_email(self.tag, n),
+            )[n % 3]
             body = {"channels": [{"type": "email", "value": email}], "firstName": "Added"}
 
             def added(data: bytes) -> None:
@@ -401,16 +409,14 @@ class _User:
             path = f"/api/v1/contact/{contact_id}"
             return "PUT", path, json.dumps(body).encode(), headers, updated
         if kind == "contacts bulk":
-            # Half the rows are new, half are earlier readers: creates and updates.
+            # About half the rows are new, a few are the addresses every client sends, the
+            # rest earlier readers, in an order of their own: creates and updates.
+            emails = [f"bulk-{name}-{i}@{LOAD_DOMAIN}" for i in range(BULK_ROWS // 2 - 3)]
+            emails += [_shared_email(self.tag, n + i) for i in range(3)]
+            emails += t.emails[person:] + t.emails[:person]
             rows = [
-                {
-                    "channels": [{"type": "email", "value": f"bulk-{name}-{i}@{LOAD_DOMAIN}"}],
-                    "firstName": "Bulk",
-                }
-                for i in range(BULK_ROWS - BULK_ROWS // 2)
-            ] + [
-                {"channels": [{"type": "email", "value": email}], "firstName": "Reader"}
-                for email in t.emails[: BULK_ROWS // 2]
+                {"channels": [{"type": "email", "value": email}], "firstName": "Bulk"}
+                for email in emails[:BULK_ROWS]
             ]
             body = {"contacts": rows, "dedupeOn": "email", "groupNames": ["Load imports"]}
 
@@ -465,6 +471,12 @@ class _User:
                 )
         if self.conn is not None:
             self.conn.close()
+
+
+def _shared_email(tag: str, n: int) -> str:
+    """One of a few new addresses that every user sends during the same half second."""
+    slot = int(time.time() * 2)
+    return f"shared-{tag}-{slot}-{n % SHARED_EMAILS}@{LOAD_DOMAIN}"
 
 
 def load_run(port: int, targets: Targets, *, seconds: float, users: int, tag: str) -> LoadResult:
@@ -537,6 +549,8 @@ def work_check(done: Done, targets: Targets, *, timeout: float = 120) -> list[st
 
 
 def _work_missing(done: Done, targets: Targets) -> list[str]:
+    from django.db.models import Count
+
     from campaigns.models import DeliveryEvent
     from contacts.models import Contact, ImportJob
     from marketing.models import Event
@@ -556,7 +570,17 @@ def _work_missing(done: Done, targets: Targets) -> list[str]:
             f"bulk imports: {len(done.import_sessions)} accepted, {finished} finished without "
             f"failures, {rows} of {done.bulk_rows} rows created or updated"
         )
-    added = Contact.objects.filter(email__in=done.added_emails).count()
+    twice = (
+        Contact.objects.alive()
+        .filter(email__endswith=f"@{LOAD_DOMAIN}")
+        .values("email")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    if twice:
+        problems.append(f"{twice} addresses belong to more than one contact")
+    added = Contact.objects.filter(email__in=done.added_emails).values("email").distinct().count()
     if added != len(done.added_emails):
         problems.append(f"contact add: {len(done.added_emails)} acknowledged, {added} stored")
     updated = Contact.objects.filter(
