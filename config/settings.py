@@ -364,7 +364,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 14 * 60)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, ticking only in the beat holding a PostgreSQL advisory lock:
+# a second beat waits and takes over when the first dies (config.core.beat).
+CELERY_BEAT_SCHEDULER = "config.core.beat:LeaderScheduler"
 # Tests point their worker at a queue of their own so a running dev instance cannot steal tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("HERALD_QUEUE", "celery")
 _xdist_worker = env_str("PYTEST_XDIST_WORKER")
