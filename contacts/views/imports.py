@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.core.db_router import replica_reading
 from config.core.roles import Role, role_required
 from contacts import export
 from contacts.bulk.jobs import import_job_fail
@@ -427,6 +428,7 @@ def import_failures_csv(request, session_id):
 
 
 @role_required(Role.MARKETER)
+@replica_reading
 def contacts_export_csv(request):
     segment = None
     segment_id = request.GET.get("segment")
