@@ -5,6 +5,7 @@ broker. Each has its own working directory, VAR dir (HERALD_VAR_DIR) and host na
 makes its task fail.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -99,10 +100,8 @@ class WorkerMachine:
         """SIGKILL the machine's worker and its pool at once, as a lost machine would."""
         main = psutil.Process(self.process.pid)
         for process in [*main.children(recursive=True), main]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait()
 
     def __exit__(self, *exc) -> None:

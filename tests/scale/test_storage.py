@@ -84,7 +84,7 @@ def test_old_uploads_are_forgotten_and_editor_images_kept(db):
 
 def test_the_storage_backend_is_chosen_by_setting():
     script = (
-        "from django.core.files.storage import default_storage as s; "
+        "from django.core.files.storage import storages; s = storages['default']; "
         "print(type(s).__name__, s.location)"
     )
     env = {
@@ -131,11 +131,11 @@ def test_a_browser_upload_is_imported_by_a_worker_on_another_machine_and_exporte
         )
         assert response.status_code == 302
         job = wait_for(
-            lambda: ImportJob.objects.exclude(
-                status__in=[ImportStatus.STARTED, ImportStatus.IMPORTING]
-            )
-            .filter(pk=job.pk)
-            .first(),
+            lambda: (
+                ImportJob.objects.exclude(status__in=[ImportStatus.STARTED, ImportStatus.IMPORTING])
+                .filter(pk=job.pk)
+                .first()
+            ),
             timeout=90,
         )
         assert job.status == ImportStatus.FINISHED, (job.description, machine.output()[-3000:])
