@@ -5,6 +5,7 @@ CELERY_BROKER_URL it uses kombu's filesystem transport under var/broker; without
 mail is written to var/outbox. Production sets all three (see README).
 """
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -175,6 +176,20 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Behind a transaction-pooling PgBouncer older than 1.21, set DB_PREPARED_STATEMENTS=0.
 if env_bool("DB_PREPARED_STATEMENTS", default=True):
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+# A read replica for reports and exports (config.core.db_router): only the reads that ask for
+# it go there; writes and every other read stay on the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    if not DATABASE_REPLICA_URL.startswith(("postgres://", "postgresql://")):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a PostgreSQL URL.")
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)
+    )
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    # Tests read the primary's test database through this alias.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.core.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -230,12 +245,24 @@ STATICFILES_DIRS = [
     # The icons of GrapesJS's panels (it would fetch them from a CDN otherwise).
     ("vendor/font-awesome", NODE_MODULES / "font-awesome"),
 ]
-# Uploaded files (the block editor's images) through Django's default storage; Herald serves
-# them itself (templates.design_views.editor_image), so no web server needs to know MEDIA_URL.
+# Uploaded files (the block editor's images, CSV imports) through Django's default storage;
+# Herald serves them itself (templates.design_views.editor_image), so no web server needs to
+# know MEDIA_URL. The default keeps them in PostgreSQL (config.core.storage), which every web
+# and worker machine reaches; HERALD_STORAGE_BACKEND names another storage class (e.g.
+# storages.backends.s3.S3Storage) and HERALD_STORAGE_OPTIONS its options as a JSON object.
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
+HERALD_STORAGE_BACKEND = env_str("HERALD_STORAGE_BACKEND", "config.core.storage.DatabaseStorage")
+try:
+    HERALD_STORAGE_OPTIONS = json.loads(env_str("HERALD_STORAGE_OPTIONS", "") or "{}")
+except ValueError as _error:
+    raise ImproperlyConfigured(f"HERALD_STORAGE_OPTIONS is not JSON: {_error}.") from None
+if not isinstance(HERALD_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("HERALD_STORAGE_OPTIONS must be a JSON object.")
+# Uploaded CSV files not imported after this many days are removed (config.core.storage).
+HERALD_STORED_FILES_DAYS = env_int("HERALD_STORED_FILES_DAYS", 7)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": HERALD_STORAGE_BACKEND, "OPTIONS": HERALD_STORAGE_OPTIONS},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG or not env_bool("HERALD_COLLECTSTATIC", default=False)
@@ -351,7 +378,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 14 * 60)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, ticking only in the beat holding a PostgreSQL advisory lock:
+# a second beat waits and takes over when the first dies (config.core.beat).
+CELERY_BEAT_SCHEDULER = "config.core.beat:LeaderScheduler"
 # Tests point their worker at a queue of their own so a running dev instance cannot steal tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("HERALD_QUEUE", "celery")
 _xdist_worker = env_str("PYTEST_XDIST_WORKER")
@@ -464,6 +493,9 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-webhooks-drain": {"task": "integrations.webhooks_drain", "schedule": 60.0},
     # Webhook nonces are kept a little longer than the 5-minute replay window, then forgotten
     # (integrations.webhook_auth).
+    # Uploaded CSV files left behind (an upload never mapped) are removed after
+    # HERALD_STORED_FILES_DAYS (config.core.storage).
+    "core-stored-files-forget": {"task": "core.stored_files_forget", "schedule": 3600.0},
     "integrations-webhook-nonces-forget": {
         "task": "integrations.webhook_nonces_forget",
         "schedule": 600.0,

@@ -114,21 +114,25 @@ class Preview:
     problem: str = ""  # why the file cannot be read so (shown instead of a mapping)
 
 
-def _sample(path: Path) -> bytes:
-    with open(path, "rb") as handle:
+def _sample(source: Path | bytes) -> bytes:
+    """The first bytes of a file, given its path or already read (a stored upload)."""
+    if isinstance(source, bytes):
+        return source[:SAMPLE_BYTES]
+    with open(source, "rb") as handle:
         return handle.read(SAMPLE_BYTES)
 
 
-def csv_detect(path: Path) -> tuple[str, str]:
-    """(encoding, delimiter) of the file at `path`."""
-    sample = _sample(path)
+def csv_detect(source: Path | bytes) -> tuple[str, str]:
+    """(encoding, delimiter) of the file at `source` (or of its first bytes)."""
+    sample = _sample(source)
     encoding = encoding_detect(sample)
     return encoding, delimiter_detect(_decoded(sample, encoding), len(sample) < SAMPLE_BYTES)
 
 
-def csv_preview(path: Path, encoding: str, delimiter: str) -> Preview:
-    """The header and first rows of the file as `encoding` and `delimiter` read them."""
-    sample = _sample(path)
+def csv_preview(source: Path | bytes, encoding: str, delimiter: str) -> Preview:
+    """The header and first rows of the file (or of its first bytes) as `encoding` and
+    `delimiter` read them."""
+    sample = _sample(source)
     preview = Preview(encoding, delimiter, [], [])
     try:
         text = _decoded(sample, encoding)

@@ -35,11 +35,17 @@ import _csv
 import codecs
 import csv
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from config.core.errors import HeraldError
 from contacts.custom_fields import custom_field_columns
@@ -457,12 +463,56 @@ def row_as_contact(header: Header, values: list[str]) -> dict:
     return contact
 
 
-def _uploads_dir() -> Path:
-    folder = Path(settings.VAR_DIR) / "uploads"
+def upload_name(job: ImportJob) -> str:
+    """The name of a job's uploaded file in the default storage (config.core.storage), which
+    the web process that received it and the worker that imports it both reach."""
+    return f"imports/{job.session_id}.csv"
+
+
+def upload_save(job: ImportJob, content: File | bytes) -> None:
+    """Store a job's file, chunk by chunk (an upload's temporary file is never read whole)."""
+    if isinstance(content, bytes):
+        content = ContentFile(content)
+    default_storage.delete(upload_name(job))
+    default_storage.save(upload_name(job), content)
+
+
+def upload_exists(job: ImportJob) -> bool:
+    return default_storage.exists(upload_name(job))
+
+
+def upload_delete(job: ImportJob) -> None:
+    default_storage.delete(upload_name(job))
+
+
+def upload_sample(job: ImportJob, size: int) -> bytes | None:
+    """The first `size` bytes of a job's file (what the mapping screen reads), None if it is
+    missing."""
+    try:
+        with default_storage.open(upload_name(job), "rb") as handle:
+            return handle.read(size)
+    except FileNotFoundError:
+        return None
+
+
+def work_dir() -> Path:
+    """This process's own scratch folder: local copies of files it is reading. Nothing in
+    it is ever read by another process (they may be on another machine)."""
+    folder = Path(settings.VAR_DIR) / "work"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def upload_path(job: ImportJob) -> Path:
-    """Where a job's file lives while it is imported (uploaded or downloaded)."""
-    return _uploads_dir() / f"{job.session_id}.csv"
+@contextmanager
+def upload_local(job: ImportJob) -> Iterator[Path | None]:
+    """A local copy of a job's stored file for the readers, which pass over it more than once
+    (csv_inspect, csv_rows); None if it is missing. The copy is removed afterwards."""
+    try:
+        source = default_storage.open(upload_name(job), "rb")
+    except FileNotFoundError:
+        yield None
+        return
+    with source, tempfile.NamedTemporaryFile(dir=work_dir(), suffix=".csv") as copy:
+        shutil.copyfileobj(source, copy, READ_BYTES)
+        copy.flush()
+        yield Path(copy.name)

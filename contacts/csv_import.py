@@ -13,9 +13,11 @@ while PostgreSQL writes the current one.
 # ruff: noqa: S608
 
 import logging
+import tempfile
 from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +41,9 @@ from contacts.csv_files import (
     csv_rows,
     row_as_contact,
     tags_split,
-    upload_path,
+    upload_delete,
+    upload_local,
+    work_dir,
 )
 from contacts.csv_mapping import mapping_targets
 from contacts.custom_fields import custom_field_columns, custom_fields_load
@@ -374,25 +378,12 @@ def csv_import_run(*, job_id: int) -> None:
         logger.info("import job %s already claimed or gone", job_id)
         return
     job = ImportJob.objects.get(pk=job_id)
-    path = upload_path(job)
     try:
-        if job.source_url:
-            ImportJob.objects.filter(pk=job_id).update(
-                description=f"Downloading {redact_url(job.source_url)}."
-            )
-            partial = path.with_suffix(".part")
-            try:
-                with open(partial, "wb") as handle:
-                    fetch.fetch_to_file(job.source_url, handle, max_bytes=fetch.MAX_DOWNLOAD_BYTES)
-                partial.replace(path)
-            finally:
-                partial.unlink(missing_ok=True)
-                # The file's password is needed once; the job row outlives it by years.
-                ImportJob.objects.filter(pk=job_id).update(source_url=redact_url(job.source_url))
-        if not path.exists():
-            import_job_fail(job_id=job_id, description="The uploaded file is missing.")
-            return
-        job = csv_import_file(job=job, path=path)
+        with _job_file(job) as path:
+            if path is None:
+                import_job_fail(job_id=job_id, description="The uploaded file is missing.")
+                return
+            job = csv_import_file(job=job, path=path)
     except (FetchError, CsvFormatError, ContactError) as exc:
         import_job_fail(job_id=job_id, description=str(exc))
         return
@@ -403,12 +394,34 @@ def csv_import_run(*, job_id: int) -> None:
         )
         raise
     finally:
-        path.unlink(missing_ok=True)
+        upload_delete(job)
     ImportJob.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
         status=ImportStatus.FINISHED,
         finished_at=timezone.now(),
         description=_summary(job),
     )
+
+
+@contextmanager
+def _job_file(job: ImportJob) -> Iterator[Path | None]:
+    """A local file of the job's CSV, removed afterwards: downloaded from its link straight
+    into this process's scratch folder, or copied from the storage the browser upload went
+    to (another machine's web process stored it); None if the upload is missing."""
+    if not job.source_url:
+        with upload_local(job) as path:
+            yield path
+        return
+    ImportJob.objects.filter(pk=job.pk).update(
+        description=f"Downloading {redact_url(job.source_url)}."
+    )
+    try:
+        with tempfile.NamedTemporaryFile(dir=work_dir(), suffix=".csv") as download:
+            fetch.fetch_to_file(job.source_url, download, max_bytes=fetch.MAX_DOWNLOAD_BYTES)
+            download.flush()
+            yield Path(download.name)
+    finally:
+        # The file's password is needed once; the job row outlives it by years.
+        ImportJob.objects.filter(pk=job.pk).update(source_url=redact_url(job.source_url))
 
 
 def _summary(job: ImportJob) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from contacts.csv_files import upload_path
+from contacts.csv_files import upload_save
 from contacts.custom_fields import custom_fields_load
 from contacts.models import ImportFailure, ImportJob, ImportStatus, JsonText
 from contacts.tasks import import_file, run_import_job
@@ -86,7 +86,7 @@ def csv_import_start(
     """Create a file import job and enqueue it once the transaction commits.
 
     `options` are already validated (validation.import_options_parse). For a browser upload
-    the caller writes the file to `upload_path(job)` inside the same transaction.
+    the caller stores the file (csv_files.upload_save) inside the same transaction.
     """
     job = ImportJob.objects.create(
         kind="file",
@@ -109,9 +109,7 @@ def csv_upload_start(*, uploaded, options: dict, created_by=None) -> ImportJob:
         description="Waiting for the columns to be mapped.",
         created_by=created_by,
     )
-    with open(upload_path(job), "wb") as handle:
-        for chunk in uploaded.chunks():
-            handle.write(chunk)
+    upload_save(job, uploaded)
     return job
 
 

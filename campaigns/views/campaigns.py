@@ -32,6 +32,7 @@ from campaigns.messages import MessageError, campaign_test_send
 from campaigns.models import ABTest, Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.promo.services import promo_codes_report
 from campaigns.send_rules import SendWindow
+from config.core.db_router import replica_reading
 from config.core.models import Organisation
 from config.core.parsers import json_text_load
 from config.core.roles import Role, has_role, role_required
@@ -366,6 +367,7 @@ def campaign_progress(request, pk: int):
 
 
 @role_required(Role.VIEWER)
+@replica_reading
 def campaign_report(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
     data = campaign_analytics(campaign)

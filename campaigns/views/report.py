@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.analytics import PEOPLE_KINDS, campaign_people, campaign_people_export
 from campaigns.models import Campaign
+from config.core.db_router import replica_reading
 from config.core.roles import Role, role_required
 from contacts.export import cell_neutralise
 
@@ -29,6 +30,7 @@ def _kind(kind: str) -> str:
 
 
 @role_required(Role.VIEWER)
+@replica_reading
 def campaign_report_people(request, pk: int, kind: str):
     campaign = get_object_or_404(Campaign, pk=pk)
     kind = _kind(kind)
@@ -77,6 +79,7 @@ def _csv_lines(campaign: Campaign, kind: str):
 
 
 @role_required(Role.VIEWER)
+@replica_reading
 def campaign_report_people_csv(request, pk: int, kind: str):
     campaign = get_object_or_404(Campaign, pk=pk)
     kind = _kind(kind)

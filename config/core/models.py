@@ -213,3 +213,34 @@ class Integration(models.Model):
 
 
 auditlog.register(Integration, exclude_fields=["secrets_sealed", "updated_at"])
+
+
+class StoredFile(models.Model):
+    """A file kept by config.core.storage.DatabaseStorage: uploads and editor images live in
+    PostgreSQL, which every web and worker machine already reaches, so no process reads a
+    file another one wrote to its own disk. The bytes are in StoredFileChunk rows."""
+
+    name = models.CharField(max_length=255, unique=True)
+    size = models.BigIntegerField(default=0, help_text="Bytes.")
+    chunk_size = models.PositiveIntegerField(help_text="Bytes per chunk (the last may be shorter).")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoredFileChunk(models.Model):
+    """One piece of a stored file: reading and writing hold a chunk in memory, never the
+    whole file."""
+
+    file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file", "number"], name="stored_file_chunk_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_id}#{self.number}"

@@ -1,6 +1,8 @@
 from celery import shared_task
 from celery.signals import beat_init, worker_ready
+from django.conf import settings
 
+from config.core import storage
 from config.core.services import heartbeat_record
 
 
@@ -20,3 +22,8 @@ def _worker_ready(**kwargs) -> None:
 @beat_init.connect
 def _beat_started(**kwargs) -> None:
     heartbeat_record(name="beat")
+
+
+@shared_task(name="core.stored_files_forget")
+def stored_files_forget() -> None:
+    storage.stored_files_forget(days=settings.HERALD_STORED_FILES_DAYS)

@@ -12,11 +12,19 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.core.db_router import replica_reading
 from config.core.roles import Role, role_required
 from contacts import export
 from contacts.bulk.jobs import import_job_fail
-from contacts.csv_dialect import DELIMITERS, ENCODINGS, Preview, csv_detect, csv_preview
-from contacts.csv_files import TAG_SEPARATORS, failure_cells, upload_path
+from contacts.csv_dialect import (
+    DELIMITERS,
+    ENCODINGS,
+    SAMPLE_BYTES,
+    Preview,
+    csv_detect,
+    csv_preview,
+)
+from contacts.csv_files import TAG_SEPARATORS, failure_cells, upload_sample
 from contacts.csv_mapping import (
     FIELD_PREFIX,
     IGNORE,
@@ -256,15 +264,16 @@ def import_mapping(request, session_id):
     job = get_object_or_404(ImportJob, session_id=session_id)
     if not upload_awaits_mapping(job):
         return redirect("import_detail", session_id=job.session_id)
-    path = upload_path(job)
-    if not path.exists():
+    # The mapping screen reads the file's first bytes only, from the storage the upload went to.
+    sample = upload_sample(job, SAMPLE_BYTES)
+    if sample is None:
         import_job_fail(job_id=job.pk, description="The uploaded file is missing.")
         return redirect("import_detail", session_id=job.session_id)
     custom_fields = custom_field_columns()
     data = request.POST if request.method == "POST" else None
     action = (data or {}).get("action", "import")
     if data is None:
-        encoding, delimiter = csv_detect(path)
+        encoding, delimiter = csv_detect(sample)
     else:
         encoding = _choice(data.get("encoding"), ENCODINGS, "utf-8")
         delimiter = _choice(
@@ -272,7 +281,7 @@ def import_mapping(request, session_id):
             DELIMITERS,
             ",",
         )
-    preview = csv_preview(path, encoding, delimiter)
+    preview = csv_preview(sample, encoding, delimiter)
     tag_separator = _choice((data or {}).get("tag_separator"), TAG_SEPARATORS, "comma")
     problems: list[str] = []
     form: MappingForm | None = None
@@ -419,6 +428,7 @@ def import_failures_csv(request, session_id):
 
 
 @role_required(Role.MARKETER)
+@replica_reading
 def contacts_export_csv(request):
     segment = None
     segment_id = request.GET.get("segment")

@@ -95,7 +95,9 @@ def write_csv(path: Path, rows: int, *, changed: bool = False) -> int:
 
 
 def herald_pass(path: Path, *, mapped: bool = False) -> tuple[float, object]:
-    from contacts.csv_files import upload_path
+    from django.core.files import File
+
+    from contacts.csv_files import upload_save
     from contacts.csv_import import csv_import_run
     from contacts.csv_mapping import mapping_guess
     from contacts.custom_fields import custom_field_columns
@@ -113,7 +115,8 @@ def herald_pass(path: Path, *, mapped: bool = False) -> tuple[float, object]:
             "tagSeparator": ",",
         }
         ImportJob.objects.filter(pk=job.pk).update(payload=job.payload)
-    shutil.copyfile(path, upload_path(job))  # what the upload or the download leaves behind
+    with path.open("rb") as handle:
+        upload_save(job, File(handle))  # what the upload leaves behind
     began = time.perf_counter()
     csv_import_run(job_id=job.pk)
     seconds = time.perf_counter() - began

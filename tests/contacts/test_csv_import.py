@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts import csv_import
-from contacts.csv_files import upload_path
+from contacts.csv_files import upload_exists, upload_save, work_dir
 from contacts.csv_import import CHUNK_ROWS, csv_import_run
 from contacts.custom_fields import custom_fields_load
 from contacts.imports import csv_import_start
@@ -33,7 +33,7 @@ def run_import(text: str | bytes, *, options: dict | None = None) -> ImportJob:
     """Store the file as an upload would and run the worker's service in-process."""
     job = csv_import_start(options=options or {"dedupeOn": "email"}, file_name="t.csv")
     data = text.encode() if isinstance(text, str) else text
-    upload_path(job).write_bytes(data)
+    upload_save(job, data)
     csv_import_run(job_id=job.pk)
     job.refresh_from_db()
     return job
@@ -63,7 +63,7 @@ def test_documented_columns_create_contacts(db):
     assert contact.external_customer_id == "crm-1"
     assert contact.confirmed
     assert job.contact_ids == [contact.pk]
-    assert not upload_path(job).exists(), "the file is removed after the import"
+    assert not upload_exists(job), "the file is removed after the import"
 
 
 def test_bom_and_header_case_are_accepted(db):
@@ -434,7 +434,7 @@ def test_oversize_download_fails_the_job(db, settings, server, monkeypatch):
     assert job.status == ImportStatus.ERROR
     assert "larger than" in job.description
     assert not Contact.objects.exists()
-    assert not list(upload_path(job).parent.iterdir()), "no partial download is left behind"
+    assert not list(work_dir().iterdir()), "no partial download is left behind"
 
 
 @pytest.fixture

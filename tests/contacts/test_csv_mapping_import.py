@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from contacts.csv_dialect import csv_detect, csv_preview, delimiter_detect, encoding_detect
-from contacts.csv_files import tags_split, upload_path
+from contacts.csv_files import tags_split, upload_save
 from contacts.csv_import import csv_import_run
 from contacts.csv_mapping import column_guess, mapping_guess, mapping_problems
 from contacts.import_reasons import reason_for_people
@@ -493,7 +493,7 @@ def test_the_fixed_columns_of_a_link_import_take_a_tags_column(db):
 
     ContactFactory(email="a@example.com", tags=["old"])
     job = csv_import_start(options={"dedupeOn": "email"}, file_name="t.csv")
-    upload_path(job).write_bytes(b'Email,Tags\na@example.com,"vip, old"\nb@example.com,new\n')
+    upload_save(job, b'Email,Tags\na@example.com,"vip, old"\nb@example.com,new\n')
     csv_import_run(job_id=job.pk)
     job.refresh_from_db()
     assert (job.status, job.created_count, job.updated_count) == (ImportStatus.FINISHED, 1, 1)
@@ -507,7 +507,7 @@ def test_a_second_import_of_the_same_tags_changes_nothing(db):
     contact = ContactFactory(email="a@example.com", tags=["vip", "b2b"])
     stamp = contact.updated_at
     job = csv_import_start(options={"dedupeOn": "email"}, file_name="t.csv")
-    upload_path(job).write_bytes(b"Email,Tags\na@example.com,b2b\n")
+    upload_save(job, b"Email,Tags\na@example.com,b2b\n")
     csv_import_run(job_id=job.pk)
     contact.refresh_from_db()
     assert (contact.tags, contact.updated_at) == (["vip", "b2b"], stamp)

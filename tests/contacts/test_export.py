@@ -6,7 +6,7 @@ import io
 import pytest
 from django.utils import timezone
 
-from contacts.csv_files import STANDARD_HEADERS, upload_path
+from contacts.csv_files import STANDARD_HEADERS, upload_save
 from contacts.csv_import import csv_import_run
 from contacts.export import EXPORT_PAGE, cell_neutralise
 from contacts.imports import csv_import_start
@@ -146,7 +146,7 @@ def test_an_export_imports_back_unchanged(logged_in, settings, tmp_path):
     Contact.objects.all().delete()
 
     job = csv_import_start(options={"dedupeOn": "email"}, file_name="export.csv")
-    upload_path(job).write_bytes(content)
+    upload_save(job, content)
     csv_import_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.FINISHED, job.description
