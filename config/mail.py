@@ -11,12 +11,20 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 
+def _redacted(url: str) -> str:
+    """`url` without its password: the error that shows it ends up in logs and consoles."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
 def email_settings_from_url(url: str) -> dict[str, object]:
     parts = urlsplit(url)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     if parts.scheme in ("smtp", "smtps"):
         if not parts.hostname:
-            raise ImproperlyConfigured(f"EMAIL_URL {url!r} has no host.")
+            raise ImproperlyConfigured(f"EMAIL_URL {_redacted(url)!r} has no host.")
         implicit_tls = parts.scheme == "smtps"
         return {
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -11,6 +11,7 @@ through. Redirects are followed by hand and each hop is checked the same way.
 import base64
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -84,6 +85,48 @@ def address_refusal(address: IPAddress, extra_forbidden: Iterable[IPNetwork] = (
             return f"{address} is in the non-public range {network}"
     if not address.is_global:
         return f"{address} is not a public address"
+    return None
+
+
+# What inet_aton (and so getaddrinfo) reads as an IPv4 address without asking DNS: one to four
+# decimal, octal (leading 0) or hex (0x) parts, as in 2130706433, 0177.0.0.1 and 0x7f.1.
+_LEGACY_IPV4 = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """`host` as the address a resolver reads in it, in any spelling (IPv6, dotted IPv4 and
+    its legacy decimal, octal and hex forms), or None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+def host_refusal(host: str, port: int) -> str | None:
+    """Why a fetch from `host` would be refused, for the edge that takes the URL (an API field)
+    to answer with a 4xx at once instead of a failed job later. A name is resolved here as
+    well; one that does not resolve now is left to the fetch, which resolves and checks it
+    again (the answer may change between the two, so that check is the one that guards)."""
+    if private_urls_allowed():
+        return None
+    address = literal_address(host)
+    if address is not None:
+        return address_refusal(address)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    for *_, sockaddr in infos:
+        if isinstance(sockaddr[0], str):
+            reason = address_refusal(ipaddress.ip_address(sockaddr[0].split("%", 1)[0]))
+            if reason:
+                return f"{host} ({reason})"
     return None
 
 

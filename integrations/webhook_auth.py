@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -18,6 +19,20 @@ from config.core.models import Integration
 from integrations.models import WebhookNonce
 
 REPLAY_WINDOW = timedelta(minutes=5)
+# Headers that carry a credential itself (basic auth, a bearer token, a shared secret, a
+# cookie), as opposed to a signature derived from one: a stored request keeps them masked, so
+# neither the database nor its backups hold a service's password. Signatures stay, so a
+# replay checks them again.
+_CREDENTIAL_HEADER = re.compile(r"authorization|cookie|secret|token|key|password")
+CREDENTIAL_MASK = "[masked]"
+
+
+def headers_storable(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` as a stored request keeps them: each credential header masked."""
+    return {
+        name: CREDENTIAL_MASK if _CREDENTIAL_HEADER.search(name) else value
+        for name, value in headers.items()
+    }
 
 
 def secret_equal(given: str | bytes, expected: str | bytes) -> bool:

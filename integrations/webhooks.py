@@ -75,6 +75,7 @@ from config.core.db import fetchone_prepared
 from config.core.models import Integration
 from config.core.queues import lock_claim
 from integrations.models import WebhookOutcome, WebhookRequest
+from integrations.webhook_auth import headers_storable
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ KICK_INTERVAL = 0.25
 # and lose the hand-over (writing and reading its actions, the drain's latency): measured
 # with batches of 1000, its events were applied ~35% later (tests/benchmarks/bench_webhooks).
 APPLY_AT_ONCE_ACTIONS = 100
+# Outcomes only a request that passed its provider's authentication reaches.
+AUTHENTICATED_OUTCOMES = {WebhookOutcome.QUEUED, WebhookOutcome.APPLIED, WebhookOutcome.FAILED}
 # The drain task (integrations.tasks, which imports this module), by name.
 DRAIN_TASK = "integrations.webhooks_drain"
 
@@ -142,8 +145,14 @@ def webhook_process(stored: WebhookRequest, *, defer: bool = True) -> HttpRespon
     call = webhook_call(stored)
     call.extra["replay"] = stored.replays > 0
     provider = provider_of(integration)
+    # A replay of a request authenticated when it came (parsed since: queued, applied or
+    # failed) is not authenticated again: its credentials were never stored
+    # (webhook_auth.headers_storable). Any other is checked again, and without them stays
+    # refused.
+    authenticated_before = call.extra["replay"] and stored.outcome in AUTHENTICATED_OUTCOMES
     try:
-        provider.webhook_authenticate(call)
+        if not authenticated_before:
+            provider.webhook_authenticate(call)
     except WebhookRefused as exc:
         answer = _finish(stored, WebhookOutcome.REFUSED, 401, str(exc), {"detail": str(exc)})
         # A challenge the service waits for before it sends credentials (WWW-Authenticate).
@@ -265,11 +274,12 @@ def _store_sql() -> str:
 def _request_store(key: str, request: HttpRequest, body: bytes) -> WebhookRequest | None:
     """Store the request for the enabled integration whose webhook key is `key` (None: there
     is none) in one statement; the stored row comes back with its integration loaded."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
     stored = WebhookRequest(
         method=request.method or "",
         path=request.path[:500],
         query={name: request.GET.getlist(name) for name in request.GET},
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers=headers_storable(headers),
         body=body,
         remote_addr=(request.META.get("REMOTE_ADDR") or "")[:64],
     )
@@ -287,6 +297,8 @@ def _request_store(key: str, request: HttpRequest, body: bytes) -> WebhookReques
         for field, value in zip(fields, row[1:], strict=True)
     ]
     stored.pk = row[0]
+    # The live request is authenticated with what it carried; only the row is masked.
+    stored.headers = headers
     stored.integration = Integration.from_db(
         DEFAULT_DB_ALIAS, [field.attname for field in fields], loaded
     )

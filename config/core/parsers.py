@@ -15,6 +15,7 @@ import re
 from collections.abc import Collection, Iterable
 from itertools import accumulate
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from django.http import QueryDict
 from rest_framework import parsers
@@ -23,6 +24,7 @@ from rest_framework.exceptions import ParseError, ValidationError
 NUL = "\x00"
 NUL_PROBLEM = "must not contain the NUL character (\\u0000)"
 SURROGATE_PROBLEM = "must not contain a lone UTF-16 surrogate (\\ud800 to \\udfff)"
+INVALID_UTF8_PROBLEM = "is not valid UTF-8 text"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Real request bodies nest a handful of levels (params, channels, items); this leaves room.
@@ -199,9 +201,27 @@ def _fields_refuse(fields, file_names=()) -> None:
             raise ValidationError({text_storable(key): [problem]})
 
 
+def form_utf8_refuse(raw: bytes) -> None:
+    """Refuse a form body whose bytes, raw or percent-escaped, are not UTF-8: Django decodes
+    them with U+FFFD in place of each bad byte, which would store a name other than the one
+    sent without a word. The 400 names the first field holding such bytes."""
+    for pair in raw.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        for part in (key, value):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                name = unquote_to_bytes(key.replace(b"+", b" ")).decode("utf-8", "replace")
+                raise ValidationError({name or "body": [INVALID_UTF8_PROBLEM]}) from None
+
+
 class FormParser(parsers.FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        raw = stream.read() if stream is not None else b""
+        encoding = (parser_context or {}).get("encoding", "utf-8")
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            form_utf8_refuse(raw)
+        data = super().parse(io.BytesIO(raw), media_type, parser_context)
         _fields_refuse(data)
         return data
 

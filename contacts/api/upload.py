@@ -4,7 +4,6 @@ Answers at once with the import session; a worker downloads and imports the file
 status is read at GET /v1/importstatus/{sessionId}.
 """
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -16,7 +15,7 @@ from rest_framework.views import APIView
 from config.core.models import Scope
 from config.core.parsers import request_body
 from contacts.api import examples
-from contacts.fetch import address_refusal, private_urls_allowed
+from contacts.fetch import host_refusal
 from contacts.imports import csv_import_start
 from contacts.models import ImportJob
 from contacts.segments import groups_static_check
@@ -53,21 +52,17 @@ def link_problem(link) -> str | None:
         return f"must be at most {LINK_MAX} characters"
     try:
         parts = urlsplit(link)
-        parts.port  # noqa: B018 (raises ValueError on a bad port)
+        port = parts.port  # raises ValueError on a bad port
     except ValueError:
         return "is not a valid URL"
-    if parts.scheme.lower() not in ("http", "https"):
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
         return "must be an http or https URL"
     if not parts.hostname:
         return "must name a host"
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return None  # a name: the worker resolves and checks every address it gets
-    if not private_urls_allowed():
-        reason = address_refusal(address)
-        if reason:
-            return f"points to {reason}; Herald only fetches files from public addresses"
+    reason = host_refusal(parts.hostname, port or (443 if scheme == "https" else 80))
+    if reason:
+        return f"points to {reason}; Herald only fetches files from public addresses"
     return None
 
 

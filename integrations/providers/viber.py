@@ -59,7 +59,7 @@ from integrations.providers.telegram import (
     messenger_recipients_gone,
     subscribe_payload_contact,
 )
-from integrations.webhook_auth import hmac_hex, secret_equal
+from integrations.webhook_auth import hmac_hex, secret_equal, timestamp_check
 from integrations.webhooks import WebhookMalformed
 
 logger = logging.getLogger(__name__)
@@ -328,6 +328,17 @@ class ViberProvider(Provider):
         expected = hmac_hex(token, call.body) if token else ""
         if not secret_equal(call.header(SIGNATURE_HEADER).lower(), expected):
             raise WebhookRefused(f"wrong or missing {SIGNATURE_HEADER}")
+        # The signature covers the body only, so a captured callback stays valid for ever; its
+        # own timestamp (milliseconds) bounds a replay (a stale "subscribed" would link the chat
+        # again) to the replay window. Viber repeats a callback with the same body, so no nonce:
+        # a repeat inside the window is applied once by the ledger.
+        try:
+            stamp = call.json().get("timestamp")
+        except (ValueError, AttributeError):
+            stamp = None
+        if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+            raise WebhookRefused("the callback has no timestamp")
+        timestamp_check(stamp / 1000, call)
 
     def webhook_parse(self, call: WebhookCall) -> WebhookResult:
         try:
