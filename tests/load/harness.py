@@ -34,7 +34,9 @@ import threading
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tests.benchmarks.support import LOOPBACK, Gunicorn
@@ -149,12 +151,20 @@ def herald_running(*, database_url: str, settings_module: str = "config.settings
             "LOG_LEVEL": "WARNING",
         }
         web.environ.update({"EMAIL_URL": sink.url, "HERALD_BASE_URL": base_url})
-        with (
-            CeleryWorker(concurrency=WORKER_CONCURRENCY, env=env) as worker,
-            CeleryBeat(env=env),
-            web,
-        ):
+        worker = CeleryWorker(concurrency=WORKER_CONCURRENCY, env=env)
+        services = [worker, CeleryBeat(env=env), web]
+        # Started and stopped side by side: each waits seconds for its process to be ready
+        # (or gone), which on a busy machine adds up.
+        with contextlib.ExitStack() as running:
+            running.callback(_together, [partial(s.__exit__, None, None, None) for s in services])
+            _together([s.__enter__ for s in services])
             yield Stack(web.process.pid, worker.process.pid, sink, base_url)
+
+
+def _together(calls: list[Callable]) -> None:
+    with ThreadPoolExecutor(len(calls)) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
 
 
 # --- What the load works on ----------------------------------------------------------------
@@ -600,6 +610,22 @@ def _work_missing(done: Done, targets: Targets) -> list[str]:
 
 
 # --- Figures -------------------------------------------------------------------------------
+
+
+class Phases:
+    """Wall time of each phase of a run, to see where a run's time goes."""
+
+    def __init__(self) -> None:
+        self.laps: list[tuple[str, float]] = []
+        self.last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        return "phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.laps)
 
 
 def stats_line(label: str, stats: KindStats, seconds: float) -> str:
