@@ -9,7 +9,8 @@ load hits are the ones in real messages.
 The load is a closed loop of user threads, each with one keep-alive connection (as an
 integration's HTTP client or a browser keeps one), going round a fixed mix of request kinds:
 Generate event (the eSputnik v1 API and v2 with nested params, both served by the event
-API's fast path), contact upserts (add, update by id, bulk add/update of 25), tracking hits
+API's fast path), contact upserts (add, update by id, bulk add/update of 25; some new
+addresses sent by every user and import in the same half second), tracking hits
 (open pixel, click redirect) and a logged-in marketer's pages (dashboard, contacts list,
 campaign report). Threads and http.client rather than locust: the client's work per request
 is tiny next to Herald's, it needs no gevent monkey-patching inside a process that also runs
@@ -18,7 +19,8 @@ Django, and it adds no dependency.
 Figures per kind and in total: requests, req/s, p50/p99 latency, errors and 5xx, and the RSS
 of every gunicorn worker and Celery process (read from /proc) after a warm-up and at the
 end. `work_check` then waits until the work the answers promised is done (events processed,
-imports finished, contacts stored, hits in the ledger) and says what is missing.
+imports finished, contacts stored and none twice, hits in the ledger) and says what is
+missing.
 
 Run: `pytest -m load tests/load` (HERALD_LOAD_SECONDS=180 for the full run);
 `python -m tests.benchmarks load` adds the no-op endpoint's throughput under the same load.
