@@ -26,8 +26,8 @@ _LOCK_SQL = """
 """
 
 
-def contact_addresses_lock(cursor, addresses: Iterable[str]) -> None:
-    """Lock `addresses` (emails, phones) until the transaction ends."""
+def contact_addresses_lock(cursor, addresses: Iterable[str | None]) -> None:
+    """Lock `addresses` (emails, phones; empty ones are skipped) until the transaction ends."""
     wanted = sorted({address for address in addresses if address})
     if wanted:
         cursor.execute(_LOCK_SQL, [ADDRESS_LOCK_SPACE, ADDRESS_LOCK_BUCKETS - 1, wanted])

@@ -67,7 +67,7 @@ def _find_by_channels(*, email: str | None, phone: str | None) -> Contact | None
     # Email is not unique, so two concurrent subscribes of a new address would both create;
     # the address locks make the second wait and then find the first's contact.
     with connection.cursor() as cursor:
-        contact_addresses_lock(cursor, (email or "", phone or ""))
+        contact_addresses_lock(cursor, (email, phone))
     for column, value in (("email", email), ("phone", phone)):
         if value:
             found = (

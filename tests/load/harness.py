@@ -9,7 +9,8 @@ load hits are the ones in real messages.
 The load is a closed loop of user threads, each with one keep-alive connection (as an
 integration's HTTP client or a browser keeps one), going round a fixed mix of request kinds:
 Generate event (the eSputnik v1 API and v2 with nested params, both served by the event
-API's fast path), contact upserts (add, update by id, bulk add/update of 25), tracking hits
+API's fast path), contact upserts (add, update by id, bulk add/update of 25; some new
+addresses sent by every user and import in the same half second), tracking hits
 (open pixel, click redirect) and a logged-in marketer's pages (dashboard, contacts list,
 campaign report). Threads and http.client rather than locust: the client's work per request
 is tiny next to Herald's, it needs no gevent monkey-patching inside a process that also runs
@@ -18,7 +19,8 @@ Django, and it adds no dependency.
 Figures per kind and in total: requests, req/s, p50/p99 latency, errors and 5xx, and the RSS
 of every gunicorn worker and Celery process (read from /proc) after a warm-up and at the
 end. `work_check` then waits until the work the answers promised is done (events processed,
-imports finished, contacts stored, hits in the ledger) and says what is missing.
+imports finished, contacts stored and none twice, hits in the ledger) and says what is
+missing.
 
 Run: `pytest -m load tests/load` (HERALD_LOAD_SECONDS=180 for the full run);
 `python -m tests.benchmarks load` adds the no-op endpoint's throughput under the same load.
@@ -34,7 +36,9 @@ import threading
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tests.benchmarks.support import LOOPBACK, Gunicorn
@@ -149,12 +153,20 @@ def herald_running(*, database_url: str, settings_module: str = "config.settings
             "LOG_LEVEL": "WARNING",
         }
         web.environ.update({"EMAIL_URL": sink.url, "HERALD_BASE_URL": base_url})
-        with (
-            CeleryWorker(concurrency=WORKER_CONCURRENCY, env=env) as worker,
-            CeleryBeat(env=env),
-            web,
-        ):
+        worker = CeleryWorker(concurrency=WORKER_CONCURRENCY, env=env)
+        services = [worker, CeleryBeat(env=env), web]
+        # Started and stopped side by side: each waits seconds for its process to be ready
+        # (or gone), which on a busy machine adds up.
+        with contextlib.ExitStack() as running:
+            running.callback(_together, [partial(s.__exit__, None, None, None) for s in services])
+            _together([s.__enter__ for s in services])
             yield Stack(web.process.pid, worker.process.pid, sink, base_url)
+
+
+def _together(calls: list[Callable]) -> None:
+    with ThreadPoolExecutor(len(calls)) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
 
 
 # --- What the load works on ----------------------------------------------------------------
@@ -600,6 +612,22 @@ def _work_missing(done: Done, targets: Targets) -> list[str]:
 
 
 # --- Figures -------------------------------------------------------------------------------
+
+
+class Phases:
+    """Wall time of each phase of a run, to see where a run's time goes."""
+
+    def __init__(self) -> None:
+        self.laps: list[tuple[str, float]] = []
+        self.last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        return "phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.laps)
 
 
 def stats_line(label: str, stats: KindStats, seconds: float) -> str:
