@@ -79,6 +79,8 @@ def quiet_sink():
 @pytest.fixture
 def amqp():
     url = rabbitmq_url()
+    if url is None:
+        pytest.skip("no RabbitMQ on 127.0.0.1:5672 (or set HERALD_TEST_AMQP_URL)")
     queue = f"herald-scale-{uuid.uuid4().hex[:8]}"
     yield url, queue
     queue_delete(url, queue)
