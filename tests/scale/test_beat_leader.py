@@ -67,15 +67,3 @@ def test_two_beats_send_a_one_second_entry_once_a_second_and_the_survivor_takes_
         wait_for(lambda: LEADING in follower.output(), timeout=20)
         sent, elapsed = sends_over(every_second, 6)
         assert elapsed - 2.5 <= sent <= elapsed + 1.5, f"{sent} sends in {elapsed:.1f}s"
-
-
-def test_a_beat_closing_its_scheduler_hands_the_lead_over_at_once(every_second):
-    """A beat stopped by SIGTERM releases the lock with its session: the other leads."""
-    with CeleryBeat() as first:
-        wait_for(lambda: LEADING in first.output(), timeout=30)
-        with CeleryBeat() as second:
-            time.sleep(2)
-            assert LEADING not in second.output(), "the lock is held: the second one waits"
-            first.process.terminate()
-            first.process.wait(timeout=20)
-            wait_for(lambda: LEADING in second.output(), timeout=20)

@@ -113,3 +113,19 @@ def test_database_replica_url_adds_the_replica_alias_and_refuses_other_databases
     )
     assert refused.returncode != 0
     assert "DATABASE_REPLICA_URL must be a PostgreSQL URL" in refused.stderr
+
+
+def test_the_campaign_report_page_reads_the_replica(replica, client):
+    from tests.campaigns.test_pipeline import make_campaign
+
+    campaign = make_campaign(name="Replica sale")
+    client.force_login(UserFactory(role="viewer"))
+    with (
+        CaptureQueriesContext(connections[REPLICA]) as on_replica,
+        CaptureQueriesContext(connections["default"]) as on_primary,
+    ):
+        response = client.get(f"/campaigns/{campaign.pk}/report/")
+    assert response.status_code == 200 and "Replica sale" in response.content.decode()
+    assert any('FROM "campaigns_campaign"' in sql for sql in statements(on_replica))
+    assert not any('FROM "campaigns_campaign"' in sql for sql in statements(on_primary))
+    assert not any(sql.lstrip().upper().startswith(WRITES) for sql in statements(on_replica))

@@ -146,3 +146,17 @@ def test_a_browser_upload_is_imported_by_a_worker_on_another_machine_and_exporte
     exported = b"".join(client.get("/contacts/export.csv").streaming_content).decode()
     assert exported.count("@example.com") == 300
     assert not (tmp_path / "web" / "uploads").exists(), "nothing went to the web's disk"
+
+
+def test_the_hourly_beat_task_forgets_uploads_older_than_the_setting(db, settings):
+    from config.core.tasks import stored_files_forget as task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["core-stored-files-forget"]
+    assert entry["task"] == task.name
+    name = default_storage.save("imports/left.csv", ContentFile(b"a"))
+    settings.HERALD_STORED_FILES_DAYS = 1
+    task()
+    assert default_storage.exists(name)
+    StoredFile.objects.filter(name=name).update(created_at=timezone.now() - dt.timedelta(days=2))
+    task()
+    assert not default_storage.exists(name)

@@ -117,6 +117,51 @@ def accepts_connections(host: str, port: int) -> bool:
     return True
 
 
+def process_commands(python: str, bind: str, web_workers: int) -> dict[str, list[str]]:
+    """The web, worker and beat commands: the Procfile and the systemd units in deploy/ run
+    the same ones (tests/scale/test_deploy.py compares them)."""
+    return {
+        "web": [
+            python,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            bind,
+            "--workers",
+            str(web_workers),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+        ],
+        "beat": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(settings.VAR_DIR / "celerybeat-schedule"),
+        ],
+    }
+
+
 class Command(BaseCommand):
     help = "Migrate, load demo data, and run web, Celery worker and celery beat until Ctrl-C."
 
@@ -146,47 +191,7 @@ class Command(BaseCommand):
         env, links = child_environment(os.environ, bind)
         env["DATABASE_URL"] = database_url()
         env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
-        python = sys.executable
-        commands = {
-            "web": [
-                python,
-                "-m",
-                "gunicorn",
-                "config.wsgi",
-                "--bind",
-                bind,
-                "--workers",
-                str(web_workers),
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-            ],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-            ],
-            "beat": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(settings.VAR_DIR / "celerybeat-schedule"),
-            ],
-        }
+        commands = process_commands(sys.executable, bind, web_workers)
         stopping = False
 
         def stop(signum, frame):
