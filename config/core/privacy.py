@@ -48,6 +48,11 @@ def address_digest(address: str) -> str:
     return "sha256:" + hashlib.sha256(address.strip().lower().encode()).hexdigest()
 
 
+def address_digest_sql(address_sql: str) -> str:
+    """address_digest in SQL, for set-based send paths (`address_sql` is an expression)."""
+    return f"'sha256:' || encode(sha256(convert_to(lower(btrim({address_sql})), 'UTF8')), 'hex')"
+
+
 @dataclass(frozen=True)
 class Person:
     """Whom an erasure is about: the contact and the values that identify it elsewhere."""
