@@ -14,6 +14,7 @@ from contacts.models import ChannelType, ImportFailure, ImportJob, Suppression, 
 from contacts.services import contact_delete
 from contacts.suppression import suppression_add_manual, suppressions_active
 from contacts.unsubscribed import unsubscribed_add
+from marketing.audit import audit_line
 from marketing.models import Event, EventType
 from tests.campaigns.test_pipeline import make_template
 from tests.contacts.factories import ContactFactory
@@ -121,6 +122,9 @@ def test_the_erase_is_in_the_audit_log_and_the_old_values_are_not():
     entries = LogEntry.objects.get_for_object(contact).order_by("pk")
     last = entries.last()
     assert last.action == LogEntry.Action.DELETE and "erased" in last.additional_data
+    line = audit_line(last)
+    assert line.summary == "deleted, personal data erased everywhere"
+    assert "contacts_contact" not in " ".join(line.changes)  # tables the erasers changed
     for entry in entries:
         text = f"{entry.changes} {entry.object_repr} {entry.changes_text}"
         assert EMAIL not in text and "Ines" not in text and "Lviv" not in text
