@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from campaigns.models import Delivery, DeliveryEvent, SendRequest
+from django.db.models import Q
+
+from campaigns.ledger import delivery_transition
+from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus, SendRequest
 from campaigns.promo.models import PromoCode
 from config.core.privacy import REDACTED, Person, privacy_register, run_update
 
+ERASED_ERROR = "contact erased"
 # Deliveries read per round trip while the export streams them: each row comes with its
 # status history, a few rows more.
 EXPORT_CHUNK = 500
@@ -33,7 +37,16 @@ def campaigns_erase(person: Person) -> Mapping[str, int]:
     # single message to an address no contact carries). Index scans on contact and locator.
     mine = f"SELECT id FROM {deliveries} WHERE contact_id = %s OR locator = ANY(%s)"
     mine_params = [person.contact_id, person.keys()]
+    # Messages not sent yet will not be: a sender must never meet a row without an address.
+    queued = Delivery.objects.filter(
+        Q(contact_id=person.contact_id) | Q(locator__in=person.keys()),
+        status=DeliveryStatus.QUEUED,
+    ).values_list("pk", flat=True)
+    skipped = delivery_transition(
+        status=DeliveryStatus.SKIPPED, delivery_ids=list(queued), error=ERASED_ERROR
+    )
     return {
+        "campaigns_delivery (skipped)": len(skipped),
         "campaigns_deliveryevent": run_update(
             f"""UPDATE {DeliveryEvent._meta.db_table}
                    SET detail = regexp_replace(detail, %s, %s, 'gi'),

@@ -84,6 +84,15 @@ def test_deliveries_stay_counted_without_address_params_or_mentions():
     assert delivery.events.get().url == f"https://shop.example/?e={REDACTED}"
 
 
+def test_messages_not_sent_yet_are_skipped_not_sent_to_nobody():
+    contact = ContactFactory(email=EMAIL)
+    queued = Delivery.objects.create(contact=contact, channel="email", locator=EMAIL)
+    erase(contact)
+
+    queued.refresh_from_db()
+    assert (queued.status, queued.error, queued.locator) == ("skipped", "contact erased", "")
+
+
 def test_other_people_in_the_same_import_keep_their_data():
     job = ImportJob.objects.create(
         payload={
