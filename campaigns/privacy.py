@@ -1,7 +1,8 @@
 """What the delivery engine keeps of a person: erased and exported (config.core.privacy).
 
-The ledger keeps one row per message: its address (locator) and per-recipient data (params)
-go, its status, times and counters stay, so a campaign's figures do not change when one of
+The ledger keeps one row per message: its address (locator), per-recipient data (params) and
+the address inside a provider's message id (Telegram's is "<chat id>:<message id>") go; its
+status, times and counters stay, so a campaign's figures do not change when one of
 its recipients is erased. The status history and the send requests of those rows lose the
 mentions of the person (a bounce's words, a clicked link carrying the address, an inline
 message naming them). Promo codes stay assigned: a code carries nothing of the person, and
@@ -69,9 +70,10 @@ def campaigns_erase(person: Person) -> Mapping[str, int]:
         "campaigns_delivery": run_update(
             f"""UPDATE {deliveries}
                    SET locator = '', params = '{{}}'::jsonb,
-                       error = regexp_replace(error, %s, %s, 'gi')
+                       error = regexp_replace(error, %s, %s, 'gi'),
+                       provider_message_id = regexp_replace(provider_message_id, %s, %s, 'gi')
                  WHERE id IN ({mine})""",
-            [pattern, REDACTED, *mine_params],
+            [pattern, REDACTED, pattern, REDACTED, *mine_params],
         ),
     }
 

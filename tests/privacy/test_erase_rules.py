@@ -18,6 +18,7 @@ from marketing.audit import audit_line
 from marketing.models import Event, EventType
 from tests.campaigns.test_pipeline import make_template
 from tests.contacts.factories import ContactFactory
+from tests.privacy.support import database_hits
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +171,20 @@ def test_the_redact_function_keeps_the_json_shape(db):
             "list": [REDACTED, True, None],
             REDACTED: 1,
         }
+
+
+def test_the_search_finds_a_copy_in_a_table_no_eraser_knows():
+    """A table added later that copies the address is reported by the whole-schema search
+    of test_erase_everywhere, whatever its column types."""
+    phone = "+380991112233"
+    # Created inside the test's transaction: it goes with the rollback.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE privacy_probe (note text, payload jsonb, blob bytea)")
+        cursor.execute(
+            "INSERT INTO privacy_probe VALUES ('', %s::jsonb, %s)",
+            [json.dumps({"to": EMAIL.upper()}), f"phone={phone}".encode()],
+        )
+    assert database_hits([EMAIL, phone, "Vortigern-Nobody"]) == {
+        "privacy_probe.payload": {EMAIL},
+        "privacy_probe.blob": {phone},
+    }
