@@ -108,7 +108,7 @@ def _deliveries(contact_id: int) -> Iterator[dict]:
         .order_by("pk")
     )
     for delivery in rows.iterator(chunk_size=EXPORT_CHUNK):
-        run = delivery.run
+        run, request = delivery.run, delivery.send_request
         yield {
             "requestId": str(delivery.request_id),
             "channel": delivery.channel,
@@ -117,9 +117,7 @@ def _deliveries(contact_id: int) -> Iterator[dict]:
                 {"id": run.campaign_id, "name": run.campaign.name} if run is not None else None
             ),
             "sendRequest": (
-                {"id": delivery.send_request_id, "kind": delivery.send_request.kind}
-                if delivery.send_request_id
-                else None
+                {"id": request.pk, "kind": request.kind} if request is not None else None
             ),
             "params": delivery.params,
             "status": delivery.status,

@@ -241,7 +241,8 @@ def _array_pieces(rows: Iterator, encoder: DjangoJSONEncoder) -> Iterator[str]:
 
 def contacts_export(contact_id: int) -> Mapping[str, object]:
     contact = Contact.objects.get(pk=contact_id)
-    field_names = dict(CustomField.objects.values_list("id", "name"))
+    # Contact.fields is keyed by the custom field's id as text.
+    field_names = {str(pk): name for pk, name in CustomField.objects.values_list("id", "name")}
     emails = [contact.email] if contact.email else []
     addresses = [a for a in (contact.email, contact.phone) if a]
     addresses += [address_digest(a) for a in addresses]
@@ -268,7 +269,7 @@ def contacts_export(contact_id: int) -> Mapping[str, object]:
         },
         "channels": _channels(contact),
         "fields": [
-            {"id": _int(key) or key, "name": field_names.get(_int(key)), "value": value}
+            {"id": key, "name": field_names.get(key), "value": value}
             for key, value in sorted((contact.fields or {}).items())
         ],
         "tags": list(contact.tags or []),
@@ -284,10 +285,6 @@ def contacts_export(contact_id: int) -> Mapping[str, object]:
         ),
         "importFailures": _import_failures(contact),
     }
-
-
-def _int(key: str) -> int | None:
-    return int(key) if key.isdigit() else None
 
 
 def _channels(contact: Contact) -> list[dict]:
