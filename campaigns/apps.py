@@ -9,7 +9,13 @@ class CampaignsConfig(AppConfig):
         # registry is ready. Importing it registers the tasks that producers enqueue by name
         # (so they also run in eager mode) and, through campaigns.lifecycle, connects the
         # lifecycle's receivers of the delivery engine's run signals in every process.
-        from campaigns import tasks  # noqa: F401
+        # The ledger's part of a privacy erasure and of the per-person export.
+        from campaigns import (
+            privacy,
+            tasks,  # noqa: F401
+        )
 
         # Registers `$promo` (promo code pools) with the templates' publish checks.
         from campaigns.promo import assign  # noqa: F401
+
+        privacy.register()

@@ -43,6 +43,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.send_rules import SendWindow, local_time_join, zone_join
+from config.core.privacy import address_digest_sql
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
 from contacts.models import MESSENGER_CHANNELS, ChannelType, Contact, Unsubscribed
@@ -114,10 +115,11 @@ def audience_reachable(channel: str) -> tuple[str, str, list[str]]:
         locator = "c." + ("email" if channel == ChannelType.EMAIL else "phone")
         where = [f"{locator} <> ''", "c.deleted_at IS NULL", "c.confirmed"]
     if channel == ChannelType.EMAIL:
-        # The unsubscribed list is per address and stops bulk email only.
+        # The unsubscribed list is per address and stops bulk email only; an erased
+        # person's address is on it as its digest (contacts.privacy).
         where.append(
             f"NOT EXISTS (SELECT 1 FROM {Unsubscribed._meta.db_table} u "
-            "WHERE lower(u.email) = lower(c.email))"
+            f"WHERE lower(u.email) IN (lower(c.email), {address_digest_sql('c.email')}))"
         )
     where.append(suppression_sql(f"'{channel}'", locator))
     return join, locator, where

@@ -20,6 +20,7 @@ from contacts.address_locks import contact_addresses_lock
 from contacts.custom_fields import custom_fields_load
 from contacts.errors import ContactConflict, ContactError, SubscribeRepeated
 from contacts.models import Contact, ContactSource, SegmentMembership, SubscribeRequest
+from contacts.privacy import contact_erase_everywhere, person_of
 from contacts.segment_members import contacts_mark_changed
 from contacts.segments import groups_static_ids, memberships_add
 from contacts.tasks import send_confirmation
@@ -217,10 +218,12 @@ _CLEARABLE_CHANNELS = frozenset({"email", "phone"})
 
 @transaction.atomic
 def contact_delete(*, contact: Contact, erase: bool) -> Contact:
-    """Soft delete (restorable); erase=True also wipes personal data and group memberships."""
+    """Soft delete (restorable); erase=True also wipes personal data and group memberships,
+    here and wherever another table copied them (contacts.privacy), in this transaction."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.deleted_at is None:
         contact.deleted_at = timezone.now()
+    person = person_of(contact) if erase else None
     if erase:
         for column, blank in PERSONAL_DATA_BLANKS.items():
             setattr(contact, column, blank.copy() if isinstance(blank, (list, dict)) else blank)
@@ -228,6 +231,8 @@ def contact_delete(*, contact: Contact, erase: bool) -> Contact:
     contact.save()
     # A deleted contact leaves its dynamic segments (with a segmentLeft event each).
     contacts_mark_changed(contact_ids=[contact.pk])
+    if person is not None:
+        contact_erase_everywhere(contact=contact, person=person)
     return contact
 
 

@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.core.privacy import address_digest, address_digest_sql
 from contacts.channels import email_normalise, phone_normalise
 from contacts.errors import ContactsRuleError
 from contacts.models import ChannelType, Suppression, SuppressionReason
@@ -129,8 +130,13 @@ def suppressions_active(channel: str, addresses: Iterable[str]) -> dict[str, Sup
     keys = [suppression_key(channel, address) for address in addresses]
     if not keys:
         return {}
-    rows = Suppression.objects.filter(channel=channel, address__in=keys, lifted_at__isnull=True)
-    return {row.address: row for row in rows}
+    # An erased person's suppression is kept under the digest of the address
+    # (contacts.privacy): it still blocks the address.
+    stored = {key: key for key in keys} | {address_digest(key): key for key in keys}
+    rows = Suppression.objects.filter(
+        channel=channel, address__in=list(stored), lifted_at__isnull=True
+    )
+    return {stored[row.address]: row for row in rows}
 
 
 def suppression_explain(suppression: Suppression) -> str:
@@ -186,5 +192,6 @@ def suppression_sql(channel_sql: str, address_sql: str) -> str:
     table = Suppression._meta.db_table
     return (
         f"NOT EXISTS (SELECT 1 FROM {table} s WHERE s.channel = {channel_sql} "
-        f"AND s.address = lower({address_sql}) AND s.lifted_at IS NULL)"
+        f"AND s.address IN (lower({address_sql}), {address_digest_sql(address_sql)}) "
+        "AND s.lifted_at IS NULL)"
     )

@@ -14,6 +14,7 @@ urlpatterns = [
     path("contacts/<int:pk>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("contacts/<int:pk>/restore/", contacts.contact_restore, name="contact_restore"),
+    path("contacts/<int:pk>/export/", contacts.contact_export, name="contact_export"),
     path("contacts/fields/", contacts.custom_field_list, name="custom_field_list"),
     path("contacts/fields/new/", contacts.custom_field_create, name="custom_field_create"),
     path("contacts/fields/<int:pk>/edit/", contacts.custom_field_edit, name="custom_field_edit"),

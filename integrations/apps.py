@@ -15,3 +15,8 @@ class IntegrationsConfig(AppConfig):
         # so a new provider module needs no line anywhere else.
         for module in pkgutil.iter_modules(providers.__path__):
             importlib.import_module(f"{providers.__name__}.{module.name}")
+
+        # Provider webhooks' part of a privacy erasure.
+        from integrations import privacy
+
+        privacy.register()

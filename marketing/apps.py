@@ -13,6 +13,7 @@ class MarketingConfig(AppConfig):
         from contacts.filters.compiler import filter_field_register
         from marketing import (
             attribution,
+            privacy,
             rfm,
             segment_events,
             services,
@@ -22,6 +23,7 @@ class MarketingConfig(AppConfig):
         # Lower apps emit events and filter on RFM scores through these doors (they cannot
         # import this app, which stands above them).
         event_store_install(emit=services.event_emit, emit_many=services.events_emit_many)
+        privacy.register()
         for name, column in rfm.RFM_FILTER_FIELDS.items():
             filter_field_register(name, rfm.rfm_filter(column))
         for name, predicate in segment_events.SEGMENT_FILTER_FIELDS.items():

@@ -122,6 +122,17 @@ def audit_line(entry: LogEntry) -> AuditLine:
     if entry.action == LogEntry.Action.CREATE:
         return AuditLine(entry, subject, gettext("created"))
     if entry.action == LogEntry.Action.DELETE:
+        erased = (entry.additional_data or {}).get("erased")
+        if isinstance(erased, dict):  # a privacy erasure (contacts.privacy)
+            return AuditLine(
+                entry,
+                subject,
+                gettext("deleted, personal data erased everywhere"),
+                [
+                    gettext("%(table)s: %(count)s rows") % {"table": table, "count": count}
+                    for table, count in sorted(erased.items())
+                ],
+            )
         purged = (entry.additional_data or {}).get("purged")
         if isinstance(purged, dict):  # the campaign purge job (campaigns.purge)
             return AuditLine(
@@ -136,6 +147,8 @@ def audit_line(entry: LogEntry) -> AuditLine:
             )
         return AuditLine(entry, subject, gettext("deleted"))
     if entry.action == LogEntry.Action.ACCESS:
+        if (entry.additional_data or {}).get("export"):  # the per-person export
+            return AuditLine(entry, subject, gettext("personal data exported"))
         return AuditLine(entry, subject, gettext("viewed"))
     changes = []
     for name, values in _display_changes(entry).items():

@@ -53,6 +53,7 @@ NOT_PAGES = {
     "contact_delete": "POST target",
     "contact_bulk": "POST target (the list's bulk actions)",
     "contact_restore": "POST target",
+    "contact_export": "JSON download (the per-person export)",
     "custom_field_delete": "POST target",
     "unsubscribed_add": "POST target",
     "unsubscribed_remove": "POST target",

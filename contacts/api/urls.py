@@ -2,7 +2,7 @@
 (under /api/v1/: subscribe, bulk upsert, CSV upload, import status, one contact, search,
 groups, the custom field catalog, the unsubscribed list), and `herald_urlpatterns`, Herald's
 own resources (under /api/herald/: custom fields, segments with a `reach` action, the
-suppression list).
+suppression list, one contact's export).
 
 The README describes them ("The eSputnik v1 API", "Herald's own API, keys and limits")."""
 
@@ -17,6 +17,7 @@ from contacts.api.contacts import (
     SubscribeView,
 )
 from contacts.api.native import CustomFieldViewSet, SegmentViewSet
+from contacts.api.privacy import ContactExportView
 from contacts.api.segments import (
     AddressBooksView,
     GroupAttachView,
@@ -62,6 +63,11 @@ router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("segments", SegmentViewSet, basename="segment")
 
 herald_urlpatterns: list = [
+    api_path(
+        r"contacts/(?P<contact_id>[0-9]{1,20})/export",
+        ContactExportView.as_view(),
+        "contact-export",
+    ),
     api_path("suppressions", SuppressionsView.as_view(), "suppressions"),
     api_path(
         r"suppressions/(?P<suppression_id>[0-9]{1,20})/lift",

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Upper
-from django.http import QueryDict
+from django.http import QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
@@ -50,6 +50,7 @@ from contacts.paging import (
     page_count,
     page_size,
 )
+from contacts.privacy import contact_export_filename, contact_export_stream
 from contacts.suppression import suppressions_for_contact
 from contacts.tasks import contacts_bulk_action
 
@@ -458,6 +459,18 @@ def contact_delete(request, pk: int):
             request, _("Contact %(name)s deleted. It can be restored.") % {"name": contact}
         )
     return redirect(reverse("contact_detail", args=[pk]))
+
+
+@role_required(Role.MARKETER)
+def contact_export(request, pk: int):
+    """Everything Herald holds about the contact, as a JSON download (a privacy request);
+    the same document as GET /api/herald/contacts/{id}/export."""
+    contact = get_object_or_404(Contact, pk=pk)
+    response = StreamingHttpResponse(
+        contact_export_stream(contact=contact), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{contact_export_filename(contact)}"'
+    return response
 
 
 @require_POST
