@@ -277,7 +277,11 @@ class TemplateViewSet(viewsets.ModelViewSet):
                 extra=extensions_sample(shown),
             )
         except TemplateError as exc:
-            raise ValidationError({"data": [str(exc)]}) from None
+            # Answered on "data" (what a preview request sends), saying which part of the
+            # template stopped (its budget, say) when known.
+            field = getattr(exc, "field", None)
+            where = f"{API_NAMES.get(field, field)}: " if field else ""
+            raise ValidationError({"data": [f"{where}{exc}"]}) from None
         return Response({"subject": rendered.subject, "html": rendered.html, "text": rendered.text})
 
 

@@ -26,7 +26,10 @@ class TemplateSyntaxError(TemplateError):
 
 
 class TemplateRenderError(TemplateError):
-    """A template failed while rendering (limits exceeded, bad data shape)."""
+    """A template failed while rendering (limits exceeded, bad data shape); `field` names
+    the part (subject, html, ...) that failed, once known."""
+
+    field: str | None = None
 
 
 class HtmlSanitizeError(HeraldError):

@@ -23,6 +23,7 @@ from templates.errors import (
     HtmlSanitizeError,
     TemplateFieldError,
     TemplateInUseError,
+    TemplateRenderError,
     TemplateSyntaxError,
     TemplateValidationError,
 )
@@ -372,7 +373,13 @@ def template_render(
 
     def render(field: str, *, escape_html: bool = False) -> str:
         text = getattr(source, field)
-        return compiled(text).render_context(context, escape_html=escape_html) if text else ""
+        if not text:
+            return ""
+        try:
+            return compiled(text).render_context(context, escape_html=escape_html)
+        except TemplateRenderError as exc:
+            exc.field = field
+            raise
 
     if source.channel != ChannelType.EMAIL:
         return RenderedMessage(subject="", html="", text=render("sms_text"))

@@ -192,7 +192,8 @@ def template_preview_pane(request):
             if error.field != "name"
         ]
     except TemplateError as exc:
-        context["errors"] = [(FIELD_LABELS["data"], str(exc))]
+        field = getattr(exc, "field", None) or "data"
+        context["errors"] = [(FIELD_LABELS.get(field, FIELD_LABELS["data"]), str(exc))]
     context["channel"] = content["channel"] or "email"
     return render(request, "templates/_preview.html", context)
 

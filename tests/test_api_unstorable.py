@@ -94,17 +94,18 @@ def test_a_valid_surrogate_pair_is_an_ordinary_character(api, full_key):
     assert Contact.objects.get().first_name == "Olena \U0001f600"
 
 
-def test_form_body_with_a_lone_surrogate_escape_is_not_an_error_of_ours(api, full_key):
-    """A form body cannot carry a lone surrogate (percent-decoding of broken UTF-8 gives
-    U+FFFD): the event is stored, with that character."""
+def test_form_body_with_a_lone_surrogate_escape_is_400_naming_the_field(api, full_key):
+    """A lone surrogate percent-encoded in a form body is broken UTF-8: refused naming the
+    field (config.core.parsers.form_utf8_refuse), not stored with U+FFFD in its place."""
     response = api.client.post(
         "/api/v1/event",
         "eventTypeKey=t&keyValue=a%ED%A0%80b",
         content_type="application/x-www-form-urlencoded",
         headers={"Authorization": api.basic(full_key.secret)},
     )
-    assert response.status_code == 200, response.content
-    assert "\ud800" not in Event.objects.get().key_value
+    assert response.status_code == 400, response.content
+    assert response.json() == {"keyValue": ["is not valid UTF-8 text"]}
+    assert not Event.objects.exists()
 
 
 def test_bulk_import_fails_the_unstorable_rows_alone(api, full_key):

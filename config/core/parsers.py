@@ -205,6 +205,12 @@ def form_utf8_refuse(raw: bytes) -> None:
     """Refuse a form body whose bytes, raw or percent-escaped, are not UTF-8: Django decodes
     them with U+FFFD in place of each bad byte, which would store a name other than the one
     sent without a word. The 400 names the first field holding such bytes."""
+    try:
+        # The common case at C speed: a bad sequence cut by "&" or "=" stays bad here too.
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+        return
+    except UnicodeDecodeError:
+        pass
     for pair in raw.split(b"&"):
         key, _, value = pair.partition(b"=")
         for part in (key, value):

@@ -463,6 +463,10 @@ class _Renderer:
             return repr(value)
         if depth > MAX_DATA_DEPTH:
             raise TemplateRenderError("value is nested too deeply to print")
+        # Each item printed costs a step: a list (a range of a hundred million, say) longer
+        # than the steps left is refused before a second is spent finding that out.
+        if len(value) > MAX_STEPS - self.steps:
+            self.step(len(value))
         parts: list[str] = []
         size = 2
         if isinstance(value, dict):
