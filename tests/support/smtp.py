@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
 
-
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]*>)", re.IGNORECASE | re.MULTILINE)
 
 
