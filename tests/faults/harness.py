@@ -138,7 +138,7 @@ def publishing_to(url: str) -> Iterator[None]:
 
     previous = os.environ.get(WRITE_URL)
     os.environ[WRITE_URL] = url
-    app.close()
+    _pools_drop(app)
     try:
         yield
     finally:
@@ -146,7 +146,18 @@ def publishing_to(url: str) -> Iterator[None]:
             os.environ.pop(WRITE_URL, None)
         else:
             os.environ[WRITE_URL] = previous
-        app.close()
+        _pools_drop(app)
+
+
+def _pools_drop(app) -> None:
+    """Forget the app's broker connections and producers, as Celery does after a fork:
+    the next publish connects to the broker URL of the moment."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 WRITE_URL = "CELERY_BROKER_WRITE_URL"
