@@ -11,7 +11,7 @@ finished (tests/faults/harness.py):
 - PostgreSQL refusing the workers' connections for 10 s (a TCP proxy cuts and refuses them);
 - the SMTP server answering 421 to every MAIL FROM for 5 s.
 
-The normal suite runs 2 kill runs and one of each other fault, to NORMAL_RECIPIENTS (2000)
+The normal suite runs 2 kill runs and one of each other fault, to NORMAL_RECIPIENTS (1000)
 recipients each. The full run, 10 kill runs and 20,000 recipients per run:
 
     HERALD_FAULT_RUNS=10 HERALD_FAULT_RECIPIENTS=20000 pytest -m faults -n 0 tests/faults

@@ -37,13 +37,13 @@ from tests.support.worker import CeleryWorker
 
 # Recipients per run: the normal suite's bounded size unless HERALD_FAULT_RECIPIENTS says
 # otherwise (the full run: 20000).
-NORMAL_RECIPIENTS = 2000
+NORMAL_RECIPIENTS = 1000
 # Worker pool processes: each may have up to RECORD_EVERY messages sent but not yet
 # recorded when a fault hits, which bounds the copies a fault may cause.
 CONCURRENCY = 2
 # The claim lease the workers and the recovery loop agree on: far above the time a batch
 # takes on a busy two-core machine, short enough that a dead worker's claims come back soon.
-CLAIM_LEASE = timedelta(seconds=20)
+CLAIM_LEASE = timedelta(seconds=15)
 # The recovery loop (beat's campaigns.runs_recover, on a faster clock) runs this often and
 # restarts senders of a run idle for STALL.
 RECOVERY_EVERY = 2.0
@@ -251,20 +251,21 @@ class Figures:
     duplicates: int
     bound: int
     seconds: float
-    fault_at: float
-    sent_at_fault: int
+    moments: list[tuple[float, int]]
 
     def __str__(self) -> str:
+        moments = ", ".join(f"{at:.1f}s after {sent} sent" for at, sent in self.moments)
         return (
             f"{self.fault}: {self.recipients} recipients, {self.received} messages received, "
             f"{self.duplicates} duplicates (bound {self.bound}), {self.seconds:.1f}s; "
-            f"fault at {self.fault_at:.1f}s after {self.sent_at_fault} sent"
+            f"faults at {moments}"
         )
 
 
 class FaultRun:
     """One campaign to `recipients` fresh contacts, sent by real workers on `broker` into a
-    fresh sink. `database_url` points the workers elsewhere (a proxy) than the test database."""
+    fresh sink. `database_url` points the workers elsewhere (a proxy) than the test database;
+    `lease` is the claim lease of its workers and recovery loop."""
 
     def __init__(
         self,
@@ -273,16 +274,18 @@ class FaultRun:
         recipients: int,
         broker: PrivateRedis,
         database_url: str | None = None,
+        lease: timedelta = CLAIM_LEASE,
     ) -> None:
         self.fault = fault
+        self.lease = lease
         self.recipients = recipients
         self.broker = broker
         self.database_url = database_url
         self.sink = SMTPSink()
         self.workers: list[CeleryWorker] = []
-        self.faults = 0
-        self.started = self.fault_at = 0.0
-        self.sent_at_fault = 0
+        # (seconds after the launch, messages received) at each fault.
+        self.moments: list[tuple[float, int]] = []
+        self.started = 0.0
         self.next_recovery = 0.0
         self.run: CampaignRun | None = None
         self.emails: list[str] = []
@@ -304,7 +307,7 @@ class FaultRun:
             "EMAIL_URL": self.sink.url,
             "CELERY_BROKER_URL": self.broker.url,
             "HERALD_RETRY_BASE": "1",
-            "HERALD_CLAIM_TIMEOUT": str(int(CLAIM_LEASE.total_seconds())),
+            "HERALD_CLAIM_TIMEOUT": str(int(self.lease.total_seconds())),
         }
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
@@ -348,7 +351,7 @@ class FaultRun:
         """Beat's recovery task, run here on a faster clock. A broker that is down refuses the
         senders it would start; beat would fail the same way and try again next time."""
         try:
-            pipeline.runs_recover(older_than=CLAIM_LEASE, stall=STALL)
+            pipeline.runs_recover(older_than=self.lease, stall=STALL)
         except Exception as exc:  # kombu's errors differ by transport
             print(f"  recovery could not enqueue: {type(exc).__name__}: {exc}")
 
@@ -365,19 +368,21 @@ class FaultRun:
                 self.recover()
             time.sleep(0.2)
 
-    def at_random_moment(self, rng: random.Random, fault: Callable[[], None]) -> None:
-        """Wait until a random share (5 to 80 %) of the audience has been received, then
-        inject `fault`."""
-        threshold = int(self.recipients * rng.uniform(0.05, 0.8))
-        self.wait(
-            lambda: self.sent() >= threshold or self.completed(),
-            timeout=MIN_TIMEOUT + self.recipients * SECONDS_PER_RECIPIENT,
-            what=f"{threshold} messages received",
-        )
-        self.sent_at_fault = self.sent()
-        self.fault_at = time.monotonic() - self.started
-        self.faults += 1
-        fault()
+    def at_random_moments(
+        self, rng: random.Random, fault: Callable[[], None], *, count: int = 1
+    ) -> None:
+        """Inject `fault` `count` times, each once a random share (0 to 80 %: right after the
+        launch, with the senders still queued, up to late in the run) of the audience has
+        been received."""
+        for share in sorted(rng.uniform(0.0, 0.8) for _ in range(count)):
+            threshold = int(self.recipients * share)
+            self.wait(
+                lambda threshold=threshold: self.sent() >= threshold or self.completed(),
+                timeout=MIN_TIMEOUT + self.recipients * SECONDS_PER_RECIPIENT,
+                what=f"{threshold} messages received",
+            )
+            self.moments.append((time.monotonic() - self.started, self.sent()))
+            fault()
 
     def finish(self) -> None:
         self.wait(
@@ -409,7 +414,7 @@ class FaultRun:
         copies: dict[str, list[str]] = defaultdict(list)
         for recipient, message_id in self.sink.message_ids():
             copies[recipient].append(message_id)
-        bound = self.faults * CONCURRENCY * pipeline.RECORD_EVERY
+        bound = len(self.moments) * CONCURRENCY * pipeline.RECORD_EVERY
         duplicates = sum(len(ids) - 1 for ids in copies.values())
         figures = Figures(
             self.fault,
@@ -418,8 +423,7 @@ class FaultRun:
             duplicates,
             bound,
             seconds,
-            self.fault_at,
-            self.sent_at_fault,
+            self.moments,
         )
         print(figures)
 
