@@ -12,6 +12,8 @@ Why it is safe to crash anywhere:
   still-queued rows; once their lease expires they are claimed again (send requests) or
   released by the recovery task (campaign runs), and the rows it had handed to a provider
   but not yet recorded (at most RECORD_EVERY per sender) go out again.
+- A sender whose outcome write meets a lost database connection waits for the database and
+  writes again, until half the lease (`_Batch.record`): a short outage sends nothing twice.
 - Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits).
 
 Every chunk waits for its provider's rate, one budget shared by all workers and adapted to

@@ -37,7 +37,7 @@ from tests.support.worker import CeleryWorker
 
 # Recipients per run: the normal suite's bounded size unless HERALD_FAULT_RECIPIENTS says
 # otherwise (the full run: 20000).
-NORMAL_RECIPIENTS = 1000
+NORMAL_RECIPIENTS = 500
 # Worker pool processes: each may have up to RECORD_EVERY messages sent but not yet
 # recorded when a fault hits, which bounds the copies a fault may cause.
 CONCURRENCY = 2
