@@ -48,8 +48,9 @@ CLAIM_LEASE = timedelta(seconds=15)
 # restarts senders of a run idle for STALL.
 RECOVERY_EVERY = 2.0
 STALL = timedelta(seconds=5)
-# How long a run may take after its fault, per recipient and in all.
-SECONDS_PER_RECIPIENT = 0.02
+# How long a run may take, per recipient and at least. Generous: after a 421 the provider's
+# rate is cut and grows back over minutes (campaigns.delivery.rate), ~5 messages/s at first.
+SECONDS_PER_RECIPIENT = 0.05
 MIN_TIMEOUT = 120.0
 
 
