@@ -12,6 +12,8 @@ Why it is safe to crash anywhere:
   still-queued rows; once their lease expires they are claimed again (send requests) or
   released by the recovery task (campaign runs), and the rows it had handed to a provider
   but not yet recorded (at most RECORD_EVERY per sender) go out again.
+- A sender whose outcome write meets a lost database connection waits for the database and
+  writes again, until half the lease (`_Batch.record`): a short outage sends nothing twice.
 - Claims and outcomes commit without waiting for the disk (ledger.unflushed_commits).
 
 Every chunk waits for its provider's rate, one budget shared by all workers and adapted to
@@ -28,7 +30,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -98,6 +100,8 @@ SEND_FIELDS = (
     *(f"contact__{name}" for name in CONTACT_CONTEXT_FIELDS),
 )
 NO_SENDER = "this channel has no sender in Herald yet"
+# Seconds between attempts to write a sent chunk's outcomes while the database is unreachable.
+RECORD_RETRY_EVERY = 1.0
 
 
 # --- the claim and the record --------------------------------------------------------------
@@ -158,6 +162,16 @@ def outcomes_record(
     deliveries_record(provider=provider, outcomes=rows)
     stats["record"] += 1
     return failed, retried
+
+
+def unrecorded(outcomes: dict[int, Outcome]) -> dict[int, Outcome]:
+    """The outcomes whose rows are still claimed and queued: not written yet."""
+    held = set(
+        Delivery.objects.filter(
+            pk__in=list(outcomes), status=DeliveryStatus.QUEUED, claimed_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    return {pk: outcome for pk, outcome in outcomes.items() if pk in held}
 
 
 def deliveries_release(delivery_ids: list[int]) -> None:
@@ -609,9 +623,45 @@ class _Batch:
                         throttled=any(outcome.throttled for outcome in outcomes.values()),
                     )
                 provider = sender.name
-            failed, retried = outcomes_record(outcomes, rows, provider)
+            failed, retried = self.record(outcomes, rows, provider)
             failures += failed + retried
         return failures
+
+    def record(
+        self, outcomes: dict[int, Outcome], rows: list[Delivery], provider: str
+    ) -> tuple[int, int]:
+        """Record a chunk's outcomes, waiting out a database that cannot be reached (a
+        restart, a failover) until the batch's deadline. Its messages are already with the
+        provider: giving up here would send them again once the claim expires, and leave the
+        rest of the batch claimed until then. Until the deadline the claim is still this
+        worker's, so nobody else has sent them meanwhile."""
+
+        def write() -> tuple[int, int]:
+            return outcomes_record(outcomes, rows, provider)
+
+        def write_unwritten() -> tuple[int, int]:
+            # A write whose commit went through but whose answer was lost released its rows,
+            # and a retried row may be another sender's by now: only rows still claimed.
+            return outcomes_record(unrecorded(outcomes), rows, provider)
+
+        while True:
+            try:
+                return write()
+            except (OperationalError, InterfaceError):
+                if not self.database_wait():
+                    raise
+                logger.warning("database unreachable; recording %d outcomes again", len(outcomes))
+            write = write_unwritten
+
+    def database_wait(self) -> bool:
+        """After a lost database connection: wait a moment for it and say whether to try
+        again (not when the batch's deadline is near, nor inside a transaction)."""
+        late = time.monotonic() + RECORD_RETRY_EVERY >= self.pace_deadline
+        if late or connection.in_atomic_block:
+            return False
+        connection.close()
+        time.sleep(RECORD_RETRY_EVERY)
+        return True
 
     def unsuppressed(self, deliveries: list[Delivery]) -> list[Delivery]:
         """The batch without the rows whose address was suppressed after they were queued

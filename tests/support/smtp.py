@@ -11,15 +11,23 @@ addresses with an error code, to test transient (4xx) and permanent (5xx) refusa
 server announces PIPELINING, as Postfix and the large providers do, unless `pipelining` is
 False. `smtputf8` makes it announce SMTPUTF8 (RFC 6531); each Received keeps the MAIL
 FROM parameters.
+
+`outage` makes it answer every MAIL FROM with one reply (a 421, say) for a while, as a relay
+that is restarting or throttling everyone does; `message_ids` reads (recipient, Message-ID)
+of everything received without parsing whole messages (fast enough for tens of thousands).
 """
 
 import email
 import email.policy
+import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]*>)", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -45,7 +53,7 @@ class _Handler:
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        answer = self.sink.answer("MAIL", address)
+        answer = self.sink.outage_answer() or self.sink.answer("MAIL", address)
         if answer:
             return answer
         envelope.mail_from = address
@@ -82,6 +90,9 @@ class SMTPSink:
         self.replies: dict[tuple[str, str], dict] = {}
         self.pipelining = pipelining
         self.lock = threading.Lock()
+        # (reply, time.monotonic() it ends) while an outage lasts; how many MAILs it refused.
+        self.outage_until: tuple[str, float] | None = None
+        self.outage_refused = 0
         with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -104,6 +115,34 @@ class SMTPSink:
         if reply["once"]:
             del self.replies[(at, address.lower())]
         return reply["answer"]
+
+    def outage(self, answer: str, seconds: float) -> None:
+        """Answer every MAIL FROM with `answer` (e.g. "421 4.3.2 Service not available") for
+        the next `seconds`, then accept mail again."""
+        self.outage_until = (answer, time.monotonic() + seconds)
+
+    def outage_answer(self) -> str | None:
+        if self.outage_until is None:
+            return None
+        answer, until = self.outage_until
+        if time.monotonic() >= until:
+            self.outage_until = None
+            return None
+        self.outage_refused += 1
+        return answer
+
+    def message_ids(self) -> list[tuple[str, str]]:
+        """(recipient, Message-ID) of each message received, in arrival order; a message to
+        several recipients counts once for each."""
+        with self.lock:
+            received = list(self.received)
+        pairs = []
+        for item in received:
+            headers = item.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+            found = _MESSAGE_ID.search(headers)
+            message_id = found.group(1).decode(errors="replace") if found else ""
+            pairs.extend((rcpt.lower(), message_id) for rcpt in item.rcpt_tos)
+        return pairs
 
     @property
     def url(self) -> str:
