@@ -13,3 +13,6 @@ class CampaignsConfig(AppConfig):
 
         # Registers `$promo` (promo code pools) with the templates' publish checks.
         from campaigns.promo import assign  # noqa: F401
+        from campaigns.retention import ledger_partitions_register
+
+        ledger_partitions_register()

@@ -160,12 +160,14 @@ class Order(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     # Revenue attribution (marketing.attribution): the message the contact last clicked within
     # HERALD_ATTRIBUTION_WINDOW_DAYS before the order, or the campaign named in its UTM data.
+    # No database foreign key to the partitioned ledger; retention clears it.
     attributed_delivery = models.ForeignKey(
         "campaigns.Delivery",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="attributed_orders",
+        db_constraint=False,
     )
     attributed_campaign = models.ForeignKey(
         "campaigns.Campaign",
