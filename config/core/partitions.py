@@ -239,6 +239,10 @@ def partitions_expired(spec: Partitioned, *, today: date | None = None) -> list[
 
 def partition_drop(spec: Partitioned, month: date) -> None:
     """Drop the month of the table and of its companions (each one that has it)."""
+    with connection.cursor() as cursor:
+        # Django's foreign keys are checked at commit; rows of the month written in this
+        # transaction would otherwise hold their checks and PostgreSQL refuse the drop.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     for table in (spec.table, *spec.companions):
         name = partition_name(table, month)
         if not _exists(name):
