@@ -478,6 +478,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=20),
         "args": ["campaigns_delivery"],
     },
+    "marketing-events-retention": {
+        "task": "core.retention_apply",
+        "schedule": crontab(hour=2, minute=35),
+        "args": ["marketing_event"],
+    },
+    "integrations-webhook-requests-retention": {
+        "task": "core.retention_apply",
+        "schedule": crontab(hour=2, minute=50),
+        "args": ["integrations_webhookrequest"],
+    },
     # Webhook nonces are kept a little longer than the 5-minute replay window, then forgotten
     # (integrations.webhook_auth).
     "integrations-webhook-nonces-forget": {

@@ -15,3 +15,7 @@ class IntegrationsConfig(AppConfig):
         # so a new provider module needs no line anywhere else.
         for module in pkgutil.iter_modules(providers.__path__):
             importlib.import_module(f"{providers.__name__}.{module.name}")
+        # Stored webhook requests are partitioned by month (config.core.partitions).
+        from integrations.retention import webhook_partitions_register
+
+        webhook_partitions_register()

@@ -35,3 +35,4 @@ class MarketingConfig(AppConfig):
         partition_dropping.connect(
             retention.ledger_links_clear, dispatch_uid="marketing-ledger-links-clear"
         )
+        retention.event_partitions_register()

@@ -181,10 +181,11 @@ def partition_create(spec: Partitioned, month: date) -> bool:
             f"WITH moved AS (DELETE FROM {default} WHERE {in_range} RETURNING *) "
             f"INSERT INTO {name} SELECT * FROM moved"
         )
+        moved = cursor.rowcount
         cursor.execute(
             f"ALTER TABLE {spec.table} ATTACH PARTITION {name} FOR VALUES FROM ({start}) TO ({end})"
         )
-        logger.warning("moved %s rows of %s out of %s", cursor.rowcount, name, default)
+        logger.warning("moved %s rows of %s out of %s", moved, name, default)
     return True
 
 
@@ -302,6 +303,9 @@ def table_partition(
     old = f"{table}_unpartitioned"
     fill = dict(fill or {})
     with schema_editor.connection.cursor() as cursor:
+        # Deferred foreign key checks of rows written earlier in this transaction would
+        # otherwise make PostgreSQL refuse to drop the old table.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(
             "SELECT conrelid::regclass::text FROM pg_constraint "
             "WHERE confrelid = to_regclass(%s) AND contype = 'f' AND conrelid <> confrelid",
