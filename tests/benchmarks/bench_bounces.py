@@ -30,10 +30,11 @@ DATABASE_NAME = "herald_bench_bounces"
 GENERATE_SQL = """
 INSERT INTO campaigns_delivery (
     request_id, step, channel, locator, params, language_code, message_id, provider,
-    provider_message_id, status, error, attempts, created_at, sent_at, open_count, click_count)
+    provider_message_id, status, error, attempts, created_at, sent_at, open_count, click_count,
+    period)
 SELECT r.id, 0, 'email', 'person' || i || '@example.com', '{}'::jsonb, '',
        '<' || replace(r.id::text, '-', '') || '@herald.example>', 'smtp', '', 'sent', '', 1,
-       now(), now(), 0, 0
+       now(), now(), 0, 0, date_trunc('month', now() AT TIME ZONE 'UTC')::date
   FROM generate_series(1, %(count)s) AS i, CAST(md5('bench-bounce-' || i) AS uuid) AS r(id)
 """
 
