@@ -102,7 +102,9 @@ def _populate(count: int) -> list[tuple[str, str]]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE campaigns_delivery, contacts_suppression CASCADE")
+        cursor.execute(
+            "TRUNCATE campaigns_delivery, campaigns_deliveryevent, contacts_suppression CASCADE"
+        )
         cursor.execute(GENERATE_SQL, {"count": count})
         cursor.execute("VACUUM ANALYZE campaigns_delivery")
         cursor.execute("SELECT request_id, locator FROM campaigns_delivery ORDER BY id")

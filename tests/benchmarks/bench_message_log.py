@@ -55,7 +55,7 @@ def _populate(count: int) -> None:
         print(f"reusing {count} deliveries already in {DATABASE_NAME}", flush=True)
         return
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE campaigns_delivery CASCADE")
+        cursor.execute("TRUNCATE campaigns_delivery, campaigns_deliveryevent CASCADE")
     began = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(GENERATE_SQL, {"count": count})
