@@ -161,6 +161,10 @@ def partition_create(spec: Partitioned, month: date) -> bool:
     start, end = _bound(spec, month), _bound(spec, month_add(month, 1))
     default = default_partition_name(spec.table)
     with transaction.atomic(), connection.cursor() as cursor:
+        # The daily task and a migrate may create the same month at once: one at a time.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"partition:{name}"])
+        if _exists(name):
+            return False
         in_range = f"{spec.key} >= {start} AND {spec.key} < {end}"
         stray = False
         if _exists(default):
