@@ -147,7 +147,7 @@ _PER_DAY_SQL = (
 
 def _counts(start: dt.datetime, end: dt.datetime, zone: str) -> tuple[list, list]:
     """(type, total, unique contacts) and (type, day, events) over [start, end)."""
-    params = {"start": start, "end": end, "zone": zone}
+    params: dict[str, dt.datetime | str] = {"start": start, "end": end, "zone": zone}
     with connection.cursor() as cursor:
         cursor.execute(_TOTALS_SQL, params)
         totals = cursor.fetchall()
