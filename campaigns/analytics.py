@@ -49,6 +49,7 @@ from campaigns.models import (
     Delivery,
     DeliveryEvent,
     MetricBucket,
+    RunLinkClicks,
     RunStats,
     RunStatus,
 )
@@ -99,6 +100,7 @@ _T_EVENT = DeliveryEvent._meta.db_table
 _T_STATS = RunStats._meta.db_table
 _T_BUCKET = MetricBucket._meta.db_table
 _T_RUN = CampaignRun._meta.db_table
+_T_LINKS = RunLinkClicks._meta.db_table
 _T_CONTACT = Contact._meta.db_table
 
 # One row per (run, channel). Statuses never fall back (campaigns.ledger.TRANSITIONS), so the
@@ -110,7 +112,7 @@ _ROLLUP_SQL = f"""
 INSERT INTO {_T_STATS} AS s (
     run_id, channel, recipients, sends, deliveries, opens, unique_opens, clicks,
     unique_clicks, machine_opens, machine_clicks, replies, bounces, complaints, unsubscribes,
-    failures, skipped, conversions, revenue, updated_at
+    failures, skipped, reported_deliveries, conversions, revenue, updated_at
 )
 SELECT d.run_id, d.channel,
        count(*),
@@ -136,6 +138,7 @@ SELECT d.run_id, d.channel,
            ELSE false END),
        count(*) FILTER (WHERE d.status = 'failed'),
        count(*) FILTER (WHERE d.status = 'skipped'),
+       count(*) FILTER (WHERE d.delivered_at IS NOT NULL AND d.failed_at IS NULL),
        0, 0, now()
   FROM {_T_DELIVERY} d
  WHERE d.run_id = ANY(%s)
@@ -155,6 +158,7 @@ ON CONFLICT (run_id, channel) DO UPDATE SET
     unsubscribes = EXCLUDED.unsubscribes,
     failures = EXCLUDED.failures,
     skipped = EXCLUDED.skipped,
+    reported_deliveries = EXCLUDED.reported_deliveries,
     updated_at = EXCLUDED.updated_at
 """
 
@@ -310,21 +314,32 @@ def _timeline(buckets) -> list[dict]:
 def campaign_links(campaign: Campaign, *, limit: int = LINKS_LIMIT) -> list[dict]:
     """Clicks per URL for one campaign, most clicked first.
 
-    This reads the ledger (there is no per-link rollup): the click events of this campaign's
-    runs only, found through the run → delivery → event indexes.
+    Live runs are read from the ledger: the click events of this campaign's runs only, found
+    through the run → delivery → event indexes. Runs whose ledger month retention dropped
+    have their per-link rollup (RunLinkClicks) instead; a delivery belongs to one run, so
+    unique clicks add up across runs.
     """
     sql = f"""
-        SELECT e.url, count(*) AS clicks, count(DISTINCT e.delivery_id) AS unique_clicks
-          FROM {_T_RUN} r
-          JOIN {_T_DELIVERY} d ON d.run_id = r.id
-          JOIN {_T_EVENT} e ON e.delivery_id = d.id
-         WHERE r.campaign_id = %s AND e.status = 'clicked' AND e.url <> '' AND NOT e.machine
-         GROUP BY e.url
-         ORDER BY clicks DESC, e.url
+        SELECT url, sum(clicks)::bigint AS clicks, sum(unique_clicks)::bigint AS unique_clicks
+          FROM (
+            SELECT e.url, count(*) AS clicks, count(DISTINCT e.delivery_id) AS unique_clicks
+              FROM {_T_RUN} r
+              JOIN {_T_DELIVERY} d ON d.run_id = r.id
+              JOIN {_T_EVENT} e ON e.delivery_id = d.id
+             WHERE r.campaign_id = %s AND e.status = 'clicked' AND e.url <> ''
+               AND NOT e.machine
+             GROUP BY e.url
+            UNION ALL
+            SELECT k.url, k.clicks, k.unique_clicks
+              FROM {_T_RUN} r JOIN {_T_LINKS} k ON k.run_id = r.id
+             WHERE r.campaign_id = %s AND r.ledger_dropped_at IS NOT NULL
+          ) links
+         GROUP BY url
+         ORDER BY clicks DESC, url
          LIMIT %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign.pk, limit])
+        cursor.execute(sql, [campaign.pk, campaign.pk, limit])
         return [
             {"url": url, "clicks": clicks, "unique_clicks": unique}
             for url, clicks, unique in cursor.fetchall()
@@ -495,19 +510,30 @@ def campaign_delivered(campaign: Campaign) -> dict:
     (delivered_at, stamped by the provider's report); a channel whose provider reports none
     (a plain SMTP relay) counts sent and not bounced. Opens are never counted as deliveries
     here. Reads this campaign's deliveries through the run → delivery index, as
-    campaign_links does."""
+    campaign_links does; runs whose ledger month retention dropped count from their
+    rollup (the same three figures)."""
     sql = f"""
-        SELECT d.channel,
-               count(*) FILTER (WHERE d.delivered_at IS NOT NULL AND d.failed_at IS NULL),
-               count(*) FILTER (WHERE d.sent_at IS NOT NULL),
-               count(*) FILTER (WHERE d.status = 'bounced'
-                                  OR (d.status = 'complained' AND d.failed_at IS NOT NULL))
-          FROM {_T_RUN} r JOIN {_T_DELIVERY} d ON d.run_id = r.id
-         WHERE r.campaign_id = %s
-         GROUP BY d.channel
-         ORDER BY d.channel"""
+        SELECT channel, sum(reported)::bigint, sum(sent)::bigint, sum(bounced)::bigint
+          FROM (
+            SELECT d.channel,
+                   count(*) FILTER (WHERE d.delivered_at IS NOT NULL AND d.failed_at IS NULL)
+                       AS reported,
+                   count(*) FILTER (WHERE d.sent_at IS NOT NULL) AS sent,
+                   count(*) FILTER (WHERE d.status = 'bounced'
+                                      OR (d.status = 'complained' AND d.failed_at IS NOT NULL))
+                       AS bounced
+              FROM {_T_RUN} r JOIN {_T_DELIVERY} d ON d.run_id = r.id
+             WHERE r.campaign_id = %s
+             GROUP BY d.channel
+            UNION ALL
+            SELECT s.channel, s.reported_deliveries, s.sends, s.bounces
+              FROM {_T_RUN} r JOIN {_T_STATS} s ON s.run_id = r.id
+             WHERE r.campaign_id = %s AND r.ledger_dropped_at IS NOT NULL
+          ) figures
+         GROUP BY channel
+         ORDER BY channel"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign.pk])
+        cursor.execute(sql, [campaign.pk, campaign.pk])
         rows = cursor.fetchall()
     channels = {}
     for channel, reported, sent, bounced in rows:

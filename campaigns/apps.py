@@ -18,4 +18,8 @@ class CampaignsConfig(AppConfig):
         # Registers `$promo` (promo code pools) with the templates' publish checks.
         from campaigns.promo import assign  # noqa: F401
 
+        # The ledger and its history are partitioned by month (config.core.partitions).
+        from campaigns.retention import ledger_partitions_register
+
         privacy.register()
+        ledger_partitions_register()

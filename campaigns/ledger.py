@@ -137,10 +137,10 @@ def delivery_transition(
         WITH moved AS (
             UPDATE {table} d SET {", ".join(sets)}
              WHERE d.id = ANY(%s) AND d.status = ANY(%s)
-            RETURNING d.id
+            RETURNING d.id, d.period
         )
-        INSERT INTO {events} (delivery_id, status, at, detail, url)
-        SELECT id, %s, now(), %s, %s FROM moved
+        INSERT INTO {events} (delivery_id, status, at, detail, url, period)
+        SELECT id, %s, now(), %s, %s, period FROM moved
         RETURNING delivery_id
     """
     params += [ids, _sources(status), status, history[:10_000], url[:2000]]
@@ -202,14 +202,14 @@ def deliveries_record(
                AND ((v.status = %s AND d.status = ANY(%s))
                  OR (v.status = %s AND d.status = ANY(%s))
                  OR (v.status = %s AND d.status = %s))
-            RETURNING d.id, v.status, v.reason, d.attempts
+            RETURNING d.id, v.status, v.reason, d.attempts, d.period
         )
-        INSERT INTO {events} (delivery_id, status, at, detail, url)
+        INSERT INTO {events} (delivery_id, status, at, detail, url, period)
         SELECT id, status, now(),
                CASE status WHEN %s THEN %s
                            WHEN %s THEN left('attempt ' || attempts || ' failed: ' || reason, 10000)
                            ELSE left(reason, 10000) END,
-               ''
+               '', period
           FROM moved
     """
     params: list[list[Any] | str] = [
@@ -255,10 +255,10 @@ def run_deliveries_sent(*, run_id: int, channel: str, provider: str, detail: str
                              WHERE run_id = %s AND channel = %s AND status = %s
                              ORDER BY id LIMIT %s)
                AND d.status = %s
-            RETURNING d.id
+            RETURNING d.id, d.period
         )
-        INSERT INTO {events} (delivery_id, status, at, detail, url)
-        SELECT id, %s, now(), %s, '' FROM moved
+        INSERT INTO {events} (delivery_id, status, at, detail, url, period)
+        SELECT id, %s, now(), %s, '', period FROM moved
     """
     total = 0
     while True:
@@ -388,15 +388,17 @@ def deliveries_feedback(rows: Sequence[tuple[int, str, str, str, str]]) -> list[
                 SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
                            AS v(id, event_id, detail, url)
             ), ok AS (
-                SELECT v.* FROM v JOIN {table} d ON d.id = v.id
+                SELECT v.*, d.period FROM v JOIN {table} d ON d.id = v.id
                  WHERE {allowed}
                  FOR UPDATE OF d
             ), ins AS (
-                INSERT INTO {events} (delivery_id, status, at, detail, url, provider_event_id)
+                INSERT INTO {events}
+                       (delivery_id, status, at, detail, url, provider_event_id, period)
                 SELECT DISTINCT ON (id, event_id) id, %s, now(), left(detail, 10000),
-                       left(url, 2000), left(event_id, 255)
+                       left(url, 2000), left(event_id, 255), period
                   FROM ok
-                ON CONFLICT (delivery_id, provider_event_id) WHERE provider_event_id <> ''
+                ON CONFLICT (delivery_id, provider_event_id, period)
+                   WHERE provider_event_id <> ''
                 DO NOTHING
                 RETURNING delivery_id, detail
             ), i AS (

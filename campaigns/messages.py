@@ -42,6 +42,7 @@ from campaigns.pipeline import audience_reachable
 from config.core.errors import HeraldError
 from config.core.external_keys import by_id_or_key
 from config.core.parsers import json_text_load
+from config.core.partitions import period_of
 from contacts.address_locks import contact_addresses_lock
 from contacts.channels import email_normalise, phone_normalise
 from contacts.filters.compiler import segment_contacts
@@ -619,6 +620,7 @@ def _queue_segment_sms(send_request: SendRequest, segment: Segment) -> int:
         "locator": ("m.phone", []),
         "status": ("%s", [DeliveryStatus.QUEUED]),
         "created_at": ("now()", []),
+        "period": ("%s", [period_of(send_request.created_at)]),
     }
     columns, values, params = _delivery_columns(given)
     table = Delivery._meta.db_table
@@ -690,6 +692,7 @@ def segment_message_start(
             "language_code": ("c.language_code", []),
             "status": ("%s", [DeliveryStatus.QUEUED]),
             "created_at": ("now()", []),
+            "period": ("%s", [period_of(send_request.created_at)]),
         }
     )
     table = Delivery._meta.db_table

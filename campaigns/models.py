@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from config.core.external_keys import external_key_field
+from config.core.partitions import period_of
 from contacts.models import ChannelType
 
 
@@ -82,11 +83,32 @@ class DeliveryStatus(models.TextChoices):
 FINAL_FAILURES = (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.BOUNCED)
 
 
+class LedgerPeriodField(models.DateField):
+    """The month partition of a ledger row (config.core.partitions): when left empty, the
+    row's own `ledger_period()` fills it as it is saved, bulk inserts included."""
+
+    def pre_save(self, model_instance, add):
+        value = getattr(model_instance, self.attname)
+        if value is None:
+            value = model_instance.ledger_period()
+            setattr(model_instance, self.attname, value)
+        return value
+
+
 class Delivery(models.Model):
     """One message to one recipient on one channel. `request_id` is what the API hands out;
-    `message_id` is the stable RFC 5322 Message-ID, the same on every retry."""
+    `message_id` is the stable RFC 5322 Message-ID, the same on every retry.
 
-    request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    The table is partitioned by month on `period` (config.core.partitions), a function of
+    what the row belongs to, never of when it was written: the month its run started, or
+    its send request was made. A retry or a second launch of the same run therefore always
+    lands in the same partition, and the unique key (run, contact, channel, step, period)
+    is exactly as strong as (run, contact, channel, step); a run's rows, and their history,
+    are dropped together."""
+
+    # Unique with `period` (the partition key must be in every unique key); a version 4
+    # UUID is unique on its own, and lookups by it use this index.
+    request_id = models.UUIDField(default=uuid.uuid4, editable=False)
     # No index of their own: the partial indexes below (send_request) and the run's unique
     # constraint and status index (run) lead with them.
     send_request = models.ForeignKey(
@@ -156,16 +178,21 @@ class Delivery(models.Model):
     ab_variant = models.PositiveSmallIntegerField(null=True, blank=True)
     machine_open_count = models.PositiveIntegerField(default=0, db_default=0)
     machine_click_count = models.PositiveIntegerField(default=0, db_default=0)
+    period = LedgerPeriodField(blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
             # The idempotency key of campaign sending: a recipient is materialised once per run,
-            # channel and step, however often launch or a retry runs.
+            # channel and step, however often launch or a retry runs. `period` is the run's
+            # month, the same for every row of the run, so it narrows nothing.
             models.UniqueConstraint(
-                fields=["run", "contact", "channel", "step"],
+                fields=["run", "contact", "channel", "step", "period"],
                 condition=Q(run__isnull=False),
                 name="delivery_run_contact_channel_step_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["request_id", "period"], name="delivery_request_id_unique"
             ),
         ]
         # A sender writes every claimed row twice (claim, outcome), each time a new row
@@ -223,11 +250,24 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.channel} to {self.locator} ({self.status})"
 
+    def ledger_period(self):
+        """The partition this row belongs in: its run's month, else its send request's."""
+        if self.run_id is not None:
+            run = self.run
+            return period_of(run.started_at)
+        if self.send_request_id is not None:
+            return period_of(self.send_request.created_at)
+        return period_of(None)
+
 
 class DeliveryEvent(models.Model):
     """Status history of a delivery: every transition, open and click, with when and details."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    # No database foreign key: PostgreSQL would want the delivery's partition key in it.
+    # Django still deletes the history with its delivery; retention drops both together.
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
     status = models.CharField(max_length=15, choices=DeliveryStatus.choices)
     at = models.DateTimeField(auto_now_add=True)
     detail = models.TextField(blank=True)
@@ -237,12 +277,15 @@ class DeliveryEvent(models.Model):
     provider_event_id = models.CharField(max_length=255, blank=True, db_default="")
     # An open or click made by a machine (campaigns.engagement); `detail` names the rule.
     machine = models.BooleanField(default=False, db_default=False)
+    # The delivery's `period`: the history is partitioned with its delivery, so the
+    # provider event dedupe below (which must include it) is as strong as before.
+    period = LedgerPeriodField(blank=True, editable=False)
 
     class Meta:
         ordering = ["at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["delivery", "provider_event_id"],
+                fields=["delivery", "provider_event_id", "period"],
                 condition=~Q(provider_event_id=""),
                 name="delivery_event_provider_event_unique",
             ),
@@ -257,6 +300,10 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def ledger_period(self):
+        """Its delivery's partition."""
+        return self.delivery.period or self.delivery.ledger_period()
 
 
 # --- Campaigns (the CRM campaigns API) ------------------------------------------------------------
@@ -435,6 +482,9 @@ class CampaignRun(models.Model):
     external_status = models.CharField(max_length=30, blank=True)
     external_stats = models.JSONField(default=dict, blank=True)
     external_stats_at = models.DateTimeField(null=True, blank=True)
+    # When retention dropped the month of the ledger this run's rows were in
+    # (campaigns.retention): from then on its figures are the rollups alone, frozen.
+    ledger_dropped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -478,6 +528,9 @@ class RunStats(models.Model):
     unsubscribes = models.PositiveIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    # Deliveries the provider reported (delivered_at, no failure): the "delivered" figure of
+    # the report (campaigns.analytics.campaign_delivered) once the run's ledger is dropped.
+    reported_deliveries = models.PositiveIntegerField(default=0, db_default=0)
     conversions = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -506,6 +559,25 @@ class MetricBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} {self.channel} {self.hour:%Y-%m-%d %H}:00"
+
+
+class RunLinkClicks(models.Model):
+    """Human clicks per link of one run, written when retention drops the run's ledger month
+    (campaigns.retention): the report's per-link table reads them beside the live ledger."""
+
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="link_clicks")
+    url = models.URLField(max_length=2000)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "run link clicks"
+        constraints = [
+            models.UniqueConstraint(fields=["run", "url"], name="run_link_clicks_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.url}"
 
 
 class ProviderRate(models.Model):

@@ -43,6 +43,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.send_rules import SendWindow, local_time_join, zone_join
+from config.core.partitions import period_of
 from config.core.privacy import address_digest_sql
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
@@ -173,11 +174,11 @@ def _insert(
         INSERT INTO {table} (
             request_id, run_id, step, contact_id, channel, locator, template_version_id,
             params, language_code, message_id, provider, provider_message_id, status, error,
-            attempts, next_attempt_at, created_at, open_count, click_count, ab_variant
+            attempts, next_attempt_at, created_at, open_count, click_count, ab_variant, period
         )
         SELECT r.uuid, %s, %s, r.id, %s, r.locator, %s, '{{}}'::jsonb, r.language_code,
                '<' || replace(r.uuid::text, '-', '') || '@' || %s || '>', '', '', 'queued', '',
-               0, r.next_attempt_at, now(), 0, 0, %s::smallint
+               0, r.next_attempt_at, now(), 0, 0, %s::smallint, %s::date
           FROM (
             SELECT gen_random_uuid() AS uuid, c.id, {locator} AS locator, c.language_code,
                    ({next_attempt})::timestamptz AS next_attempt_at
@@ -185,7 +186,8 @@ def _insert(
              WHERE c.id IN ({audience_sql}) AND {" AND ".join(where)} {extra_where}
              ORDER BY {order_by}
           ) r
-        ON CONFLICT (run_id, contact_id, channel, step) WHERE run_id IS NOT NULL DO NOTHING
+        ON CONFLICT (run_id, contact_id, channel, step, period) WHERE run_id IS NOT NULL
+        DO NOTHING
     """
     params: list[Any] = [
         *prefix_params,
@@ -195,6 +197,9 @@ def _insert(
         version.pk if version else None,
         _message_id_domain(version),
         ab_variant,
+        # The run's month: every insert for this run, retries and later steps included,
+        # lands in the same partition and meets the same unique key.
+        period_of(run.started_at),
         *next_params,
         *plan_params,
         *audience_params,

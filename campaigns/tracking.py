@@ -373,10 +373,10 @@ def _engagement_record(
                SET {counter} = d.{counter} + 1, {stamp_sets},
                    status = CASE WHEN d.status = ANY(%s) THEN %s ELSE d.status END
              WHERE d.id = %s
-            RETURNING d.id
+            RETURNING d.id, d.period
         )
-        INSERT INTO {events} (delivery_id, status, at, detail, url)
-        SELECT id, %s, now(), '', %s FROM hit
+        INSERT INTO {events} (delivery_id, status, at, detail, url, period)
+        SELECT id, %s, now(), '', %s, period FROM hit
         RETURNING delivery_id
     """
     with connection.cursor() as cursor:
@@ -391,10 +391,11 @@ def _machine_record(*, delivery_id: int, counter: str, status: str, url: str, ru
     events = DeliveryEvent._meta.db_table
     sql = f"""
         WITH hit AS (
-            UPDATE {table} d SET {counter} = d.{counter} + 1 WHERE d.id = %s RETURNING d.id
+            UPDATE {table} d SET {counter} = d.{counter} + 1 WHERE d.id = %s
+            RETURNING d.id, d.period
         )
-        INSERT INTO {events} (delivery_id, status, at, detail, url, machine)
-        SELECT id, %s, now(), %s, %s, true FROM hit
+        INSERT INTO {events} (delivery_id, status, at, detail, url, machine, period)
+        SELECT id, %s, now(), %s, %s, true, period FROM hit
         RETURNING delivery_id
     """
     detail = engagement.machine_detail(rule)

@@ -427,6 +427,11 @@ HERALD_ENGAGEMENT_DELIVERED_EVENTS = env_bool("HERALD_ENGAGEMENT_DELIVERED_EVENT
 HERALD_SIGNUP_RATE_LIMIT = env_int("HERALD_SIGNUP_RATE_LIMIT", 10)
 HERALD_SIGNUP_RATE_WINDOW_SECONDS = env_int("HERALD_SIGNUP_RATE_WINDOW_SECONDS", 600)
 HERALD_SIGNUP_MIN_SECONDS = env_int("HERALD_SIGNUP_MIN_SECONDS", 2)
+# Retention of the tables that grow with time, in days (config.core.partitions): whole months
+# older than this are summarised into the reports' rollups, then dropped. 0 keeps forever.
+HERALD_RETENTION_DELIVERIES_DAYS = env_int("HERALD_RETENTION_DELIVERIES_DAYS", 730)
+HERALD_RETENTION_EVENTS_DAYS = env_int("HERALD_RETENTION_EVENTS_DAYS", 730)
+HERALD_RETENTION_WEBHOOK_REQUESTS_DAYS = env_int("HERALD_RETENTION_WEBHOOK_REQUESTS_DAYS", 90)
 # Beat entries every deployment needs; django-celery-beat copies them into its tables.
 CELERY_BEAT_SCHEDULE = {
     "herald-heartbeat": {"task": "core.heartbeat", "schedule": 30.0},
@@ -491,6 +496,27 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook requests whose drain was never kicked (broker down when they came) are applied
     # by this one (integrations.webhooks).
     "integrations-webhooks-drain": {"task": "integrations.webhooks_drain", "schedule": 60.0},
+    # Month partitions: the coming months created daily; each table's months past its
+    # HERALD_RETENTION_*_DAYS rolled up and dropped nightly (config.core.partitions).
+    "core-partitions-ensure": {
+        "task": "core.partitions_ensure",
+        "schedule": crontab(hour=2, minute=5),
+    },
+    "campaigns-ledger-retention": {
+        "task": "core.retention_apply",
+        "schedule": crontab(hour=2, minute=20),
+        "args": ["campaigns_delivery"],
+    },
+    "marketing-events-retention": {
+        "task": "core.retention_apply",
+        "schedule": crontab(hour=2, minute=35),
+        "args": ["marketing_event"],
+    },
+    "integrations-webhook-requests-retention": {
+        "task": "core.retention_apply",
+        "schedule": crontab(hour=2, minute=50),
+        "args": ["integrations_webhookrequest"],
+    },
     # Webhook nonces are kept a little longer than the 5-minute replay window, then forgotten
     # (integrations.webhook_auth).
     # Uploaded CSV files left behind (an upload never mapped) are removed after

@@ -20,3 +20,8 @@ class IntegrationsConfig(AppConfig):
         from integrations import privacy
 
         privacy.register()
+
+        # Stored webhook requests are partitioned by month (config.core.partitions).
+        from integrations.retention import webhook_partitions_register
+
+        webhook_partitions_register()

@@ -14,7 +14,10 @@ class WebhookOutcome(models.TextChoices):
 
 class WebhookRequest(models.Model):
     """One HTTP request to an integration's webhook, stored raw before anything parses it, so
-    that a parser bug loses nothing: the request can be replayed from admin once fixed."""
+    that a parser bug loses nothing: the request can be replayed from admin once fixed.
+
+    Partitioned by month on `received_at` (config.core.partitions), kept
+    HERALD_RETENTION_WEBHOOK_REQUESTS_DAYS."""
 
     integration = models.ForeignKey(
         "core.Integration",

@@ -10,10 +10,12 @@ class MarketingConfig(AppConfig):
         from campaigns.abtest import ab_revenue
         from campaigns.analytics import stats_refreshed
         from config.core.events import event_store_install
+        from config.core.partitions import partition_dropping
         from contacts.filters.compiler import filter_field_register
         from marketing import (
             attribution,
             privacy,
+            retention,
             rfm,
             segment_events,
             services,
@@ -32,3 +34,7 @@ class MarketingConfig(AppConfig):
             attribution.conversions_on_stats_refresh, dispatch_uid="marketing-conversions"
         )
         ab_revenue.connect(attribution.ab_variant_revenue, dispatch_uid="marketing-ab-revenue")
+        partition_dropping.connect(
+            retention.ledger_links_clear, dispatch_uid="marketing-ledger-links-clear"
+        )
+        retention.event_partitions_register()

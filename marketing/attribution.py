@@ -154,6 +154,10 @@ UPDATE {_T_STATS} AS s
   LEFT JOIN totals t ON t.run_id = s2.run_id AND t.channel = s2.channel
  WHERE s.id = s2.id
    AND (%(all)s OR s2.run_id = ANY(%(runs)s::bigint[]))
+   -- A run whose ledger month retention dropped keeps the figures of its last rollup
+   -- (campaigns.retention): its attributed deliveries are gone, not its conversions.
+   AND NOT EXISTS (SELECT 1 FROM {_T_RUN} fr
+                    WHERE fr.id = s2.run_id AND fr.ledger_dropped_at IS NOT NULL)
    AND (s.conversions, s.revenue) IS DISTINCT FROM (coalesce(t.n, 0), coalesce(t.revenue, 0))
 """
 

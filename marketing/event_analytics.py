@@ -3,18 +3,26 @@ values of one param, over a range of days, counted by when the events occurred.
 
 Each figure is one grouped query over the range (`event_occurred` index: occurred_at, type,
 contact, so the counts read the index alone); days are the workspace's time zone's.
+
+Months of events that retention dropped (marketing.retention) are in EventRollup, counted
+per type, hour and contact: totals, days and unique contacts add them to the events still
+stored (an event is in one or the other, never both). The top values of a param read the
+stored events only: the rollup keeps no params.
 """
+
+# Table names below come from the models; every value goes through parameters.
+# ruff: noqa: S608
 
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from marketing.filters import FilterValueError
-from marketing.models import Event, EventType
+from marketing.models import Event, EventRollup, EventType
 
 DEFAULT_DAYS = 30
 # A year of days is 366 points per type on the chart; wider ranges are a report, not a page.
@@ -79,26 +87,19 @@ def event_analytics(
     index = {day: n for n, day in enumerate(days)}
 
     figures: dict[int, TypeFigures] = {}
-    totals = events.values("event_type_id").annotate(
-        total=Count("id"), contacts=Count("contact_id", distinct=True)
-    )
-    types = EventType.objects.in_bulk([row["event_type_id"] for row in totals])
-    for row in totals:
-        figures[row["event_type_id"]] = TypeFigures(
-            event_type=types[row["event_type_id"]],
-            total=row["total"],
-            unique_contacts=row["contacts"],
+    totals, per_day = _counts(start, end, timezone.get_current_timezone_name())
+    types = EventType.objects.in_bulk([type_id for type_id, _total, _contacts in totals])
+    for type_id, total, contacts in totals:
+        figures[type_id] = TypeFigures(
+            event_type=types[type_id],
+            total=total,
+            unique_contacts=contacts,
             per_day=[0] * len(days),
         )
-    per_day = (
-        events.annotate(day=TruncDay("occurred_at", tzinfo=zone))
-        .values("event_type_id", "day")
-        .annotate(n=Count("id"))
-    )
-    for count in per_day:
-        position = index.get(timezone.localtime(count["day"], zone).date())
-        if position is not None and count["event_type_id"] in figures:
-            figures[count["event_type_id"]].per_day[position] = count["n"]
+    for type_id, day, n in per_day:
+        position = index.get(day)
+        if position is not None and type_id in figures:
+            figures[type_id].per_day[position] = n
 
     top_values: list[tuple[str, int]] = []
     if top_type is not None and top_param:
@@ -119,6 +120,40 @@ def event_analytics(
         top_param=top_param,
         top_values=top_values,
     )
+
+
+# The stored events of the range and the rolled-up counts of the dropped months, as one set
+# of (type, contact, time, events) rows.
+_RANGE_SQL = f"""
+WITH e AS (
+    SELECT event_type_id, contact_id, occurred_at AS at, 1 AS n
+      FROM {Event._meta.db_table}
+     WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
+    UNION ALL
+    SELECT event_type_id, contact_id, hour, events
+      FROM {EventRollup._meta.db_table}
+     WHERE hour >= %(start)s AND hour < %(end)s
+)
+"""
+_TOTALS_SQL = (
+    _RANGE_SQL
+    + "SELECT event_type_id, sum(n)::bigint, count(DISTINCT contact_id) FROM e GROUP BY 1"
+)
+_PER_DAY_SQL = (
+    _RANGE_SQL
+    + "SELECT event_type_id, (at AT TIME ZONE %(zone)s)::date, sum(n)::bigint FROM e GROUP BY 1, 2"
+)
+
+
+def _counts(start: dt.datetime, end: dt.datetime, zone: str) -> tuple[list, list]:
+    """(type, total, unique contacts) and (type, day, events) over [start, end)."""
+    params: dict[str, dt.datetime | str] = {"start": start, "end": end, "zone": zone}
+    with connection.cursor() as cursor:
+        cursor.execute(_TOTALS_SQL, params)
+        totals = cursor.fetchall()
+        cursor.execute(_PER_DAY_SQL, params)
+        per_day = cursor.fetchall()
+    return totals, per_day
 
 
 def analytics_json(figures: EventAnalytics) -> dict:

@@ -60,7 +60,10 @@ class EventType(models.Model):
 
 
 class Event(models.Model):
-    """One occurrence: Generate event, or emitted by Herald (subscribe, new contacts, orders)."""
+    """One occurrence: Generate event, or emitted by Herald (subscribe, new contacts, orders).
+
+    The table is partitioned by month on `created_at` (config.core.partitions; retention in
+    marketing.retention): its primary key in the database is (id, created_at)."""
 
     event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="events")
     key_value = models.CharField(max_length=300, blank=True)
@@ -77,18 +80,13 @@ class Event(models.Model):
     # refuses ([{"param", "problem"}]); null when it met them (or none were declared).
     problems = models.JSONField(null=True, blank=True)
     # Events Herald derives from something else (an engagement event from the delivery
-    # ledger, marketing.engagement): what they were derived from, so each is stored once.
+    # ledger, marketing.engagement): what they were derived from. Stored once through
+    # EventSourceKey: a unique key here would have to include the partition key, and two
+    # runs of the engagement emit may stamp the same source with different times.
     source_key = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["source_key"],
-                condition=~models.Q(source_key=""),
-                name="event_source_key_unique",
-            ),
-        ]
         indexes = [
             # A contact's activity timeline pages through its events by time.
             models.Index(fields=["contact", "-created_at"], name="event_contact_recent"),
@@ -117,6 +115,44 @@ class Event(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("event_detail", args=[self.pk])
+
+
+class EventSourceKey(models.Model):
+    """The source keys of derived events already stored (marketing.engagement): inserting
+    the key first, ON CONFLICT DO NOTHING, is what makes each derived event once. Keys older
+    than the events retention are forgotten with their events (marketing.retention)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class EventRollup(models.Model):
+    """Events of a type per hour (UTC) and contact, for months of events that retention
+    dropped (marketing.retention): event analytics adds them to the events still stored,
+    so totals, days and unique contacts stay exact. Hours rather than days: days are the
+    workspace's time zone's, which may change; hours convert to any whole-hour zone."""
+
+    event_type = models.ForeignKey(EventType, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    # The contact's id as it was (no foreign key: a contact deleted later keeps its count).
+    contact_id = models.BigIntegerField(null=True, blank=True)
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_type", "hour", "contact_id"],
+                name="event_rollup_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["hour", "event_type"], name="event_rollup_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type_id} {self.hour:%Y-%m-%d %H}:00 {self.events}"
 
 
 class OrderStatus(models.TextChoices):
@@ -160,12 +196,14 @@ class Order(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     # Revenue attribution (marketing.attribution): the message the contact last clicked within
     # HERALD_ATTRIBUTION_WINDOW_DAYS before the order, or the campaign named in its UTM data.
+    # No database foreign key to the partitioned ledger; retention clears it.
     attributed_delivery = models.ForeignKey(
         "campaigns.Delivery",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="attributed_orders",
+        db_constraint=False,
     )
     attributed_campaign = models.ForeignKey(
         "campaigns.Campaign",

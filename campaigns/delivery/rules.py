@@ -70,11 +70,12 @@ def deliveries_defer(*, window: SendWindow, delivery_ids: list[int]) -> set[int]
                    attempts = GREATEST(d.attempts - 1, 0)
               FROM r
              WHERE d.id = r.id AND r.opens > {CLOCK}
-            RETURNING d.id, r.opens
+            RETURNING d.id, r.opens, d.period
         )
-        INSERT INTO {events} (delivery_id, status, at, detail, url, provider_event_id)
+        INSERT INTO {events} (delivery_id, status, at, detail, url, provider_event_id, period)
         SELECT id, 'queued', now(),
-               %s || to_char(opens AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', '', ''
+               %s || to_char(opens AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', '', '',
+               period
           FROM moved
         RETURNING delivery_id
     """

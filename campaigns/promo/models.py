@@ -49,6 +49,8 @@ class PromoCode(models.Model):
         on_delete=models.SET_NULL,
         related_name="promo_codes",
         db_index=False,
+        # No database foreign key to the partitioned ledger; retention clears it.
+        db_constraint=False,
     )
     contact = models.ForeignKey(
         "contacts.Contact",

@@ -15,9 +15,13 @@ class CoreConfig(AppConfig):
         from config.core import roles, schema  # noqa: F401
         from config.core.api_keys import api_key_forget
         from config.core.models import APIKey
+        from config.core.partitions import partitions_ensure_all
 
         # Runs after every migrate, so groups pick up permissions of models added later.
         post_migrate.connect(roles.sync_role_groups, dispatch_uid="herald-sync-role-groups")
+        # And the month partitions of the tables the apps registered (config.core.partitions),
+        # so a fresh database can take rows at once.
+        post_migrate.connect(partitions_ensure_all, dispatch_uid="herald-partitions-ensure")
 
         def forget_key(sender, instance, **kwargs) -> None:
             api_key_forget(key_hash=instance.key_hash)

@@ -3,6 +3,7 @@ from celery.signals import beat_init, worker_ready
 from django.conf import settings
 
 from config.core import storage
+from config.core.partitions import partitioned, partitions_ensure_all, retention_apply
 from config.core.services import heartbeat_record
 
 
@@ -27,3 +28,18 @@ def _beat_started(**kwargs) -> None:
 @shared_task(name="core.stored_files_forget")
 def stored_files_forget() -> None:
     storage.stored_files_forget(days=settings.HERALD_STORED_FILES_DAYS)
+
+
+# Month partitions of the tables that grow with time (config.core.partitions): the coming
+# months are created ahead, every day, so no insert ever waits for (or misses) one.
+@shared_task(name="core.partitions_ensure", ignore_result=True)
+def partitions_ensure() -> list[str]:
+    return partitions_ensure_all()
+
+
+# One beat entry per table. Idempotent (a month already dropped is not found again) and one
+# transaction per month, so a redelivered or interrupted run is harmless.
+@shared_task(name="core.retention_apply", acks_late=True, ignore_result=True)
+def retention_apply_task(table: str) -> dict:
+    result = retention_apply(partitioned(table))
+    return {"dropped": result.dropped, "kept": result.kept}

@@ -144,8 +144,14 @@ class WorkflowRun(models.Model):
     contact = models.ForeignKey(
         "contacts.Contact", on_delete=models.CASCADE, related_name="workflow_runs"
     )
+    # No database foreign key to the partitioned events; retention clears it (SET_NULL).
     event = models.ForeignKey(
-        "marketing.Event", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "marketing.Event",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     # The triggering event's params: $data in the run's messages and condition input.
     params = models.JSONField(default=dict, blank=True)
@@ -200,8 +206,13 @@ class WorkflowMessage(models.Model):
 
     run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="messages")
     step_id = models.CharField(max_length=40)
+    # No database foreign key to the partitioned ledger (it would need the partition key);
+    # Django cascades, and retention deletes these with the month they point into.
     delivery = models.ForeignKey(
-        "campaigns.Delivery", on_delete=models.CASCADE, related_name="workflow_messages"
+        "campaigns.Delivery",
+        on_delete=models.CASCADE,
+        related_name="workflow_messages",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -30,10 +30,11 @@ DATABASE_NAME = "herald_bench_bounces"
 GENERATE_SQL = """
 INSERT INTO campaigns_delivery (
     request_id, step, channel, locator, params, language_code, message_id, provider,
-    provider_message_id, status, error, attempts, created_at, sent_at, open_count, click_count)
+    provider_message_id, status, error, attempts, created_at, sent_at, open_count, click_count,
+    period)
 SELECT r.id, 0, 'email', 'person' || i || '@example.com', '{}'::jsonb, '',
        '<' || replace(r.id::text, '-', '') || '@herald.example>', 'smtp', '', 'sent', '', 1,
-       now(), now(), 0, 0
+       now(), now(), 0, 0, date_trunc('month', now() AT TIME ZONE 'UTC')::date
   FROM generate_series(1, %(count)s) AS i, CAST(md5('bench-bounce-' || i) AS uuid) AS r(id)
 """
 
@@ -101,7 +102,9 @@ def _populate(count: int) -> list[tuple[str, str]]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE campaigns_delivery, contacts_suppression CASCADE")
+        cursor.execute(
+            "TRUNCATE campaigns_delivery, campaigns_deliveryevent, contacts_suppression CASCADE"
+        )
         cursor.execute(GENERATE_SQL, {"count": count})
         cursor.execute("VACUUM ANALYZE campaigns_delivery")
         cursor.execute("SELECT request_id, locator FROM campaigns_delivery ORDER BY id")

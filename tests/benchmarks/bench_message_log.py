@@ -21,7 +21,7 @@ DATABASE_NAME = "herald_bench_log"
 GENERATE_SQL = """
 INSERT INTO campaigns_delivery (
     request_id, step, channel, locator, params, language_code, message_id, provider,
-    provider_message_id, status, error, attempts, created_at, open_count, click_count)
+    provider_message_id, status, error, attempts, created_at, open_count, click_count, period)
 SELECT gen_random_uuid(), 0,
        CASE WHEN mod(i, 5) = 0 THEN 'sms' ELSE 'email' END,
        CASE WHEN mod(i, 5) = 0 THEN '+1415' || lpad(i::text, 7, '0')
@@ -30,7 +30,8 @@ SELECT gen_random_uuid(), 0,
        CASE WHEN mod(i, 100) = 7 THEN 'failed' WHEN mod(i, 20) IN (1, 2) THEN 'sent'
             WHEN mod(i, 25) = 3 THEN 'opened' ELSE 'delivered' END,
        CASE WHEN mod(i, 100) = 7 THEN '550 mailbox unavailable' ELSE '' END,
-       1, now() - (%(count)s - i) * interval '1 second', 0, 0
+       1, now() - (%(count)s - i) * interval '1 second', 0, 0,
+       date_trunc('month', (now() - (%(count)s - i) * interval '1 second') AT TIME ZONE 'UTC')::date
   FROM generate_series(1, %(count)s) AS i
 """
 
@@ -54,7 +55,7 @@ def _populate(count: int) -> None:
         print(f"reusing {count} deliveries already in {DATABASE_NAME}", flush=True)
         return
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE campaigns_delivery CASCADE")
+        cursor.execute("TRUNCATE campaigns_delivery, campaigns_deliveryevent CASCADE")
     began = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(GENERATE_SQL, {"count": count})

@@ -75,7 +75,7 @@ def _empty_ledger() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE campaigns_delivery CASCADE")
+        cursor.execute("TRUNCATE campaigns_delivery, campaigns_deliveryevent CASCADE")
         cursor.execute("VACUUM ANALYZE campaigns_delivery")
 
 

@@ -26,8 +26,11 @@ KEPT_TABLES = frozenset(
     {"django_content_type", "auth_permission", "auth_group", "auth_group_permissions"}
 )
 # The receivers whose work the kept tables already hold (django.contrib.contenttypes,
-# django.contrib.auth, config.core.roles).
-KNOWN_RECEIVERS = frozenset({"create_contenttypes", "create_permissions", "sync_role_groups"})
+# django.contrib.auth, config.core.roles), or that a DELETE leaves in place (the month
+# partitions of config.core.partitions: rows go, partitions stay).
+KNOWN_RECEIVERS = frozenset(
+    {"create_contenttypes", "create_permissions", "sync_role_groups", "partitions_ensure_all"}
+)
 
 _truncate = DatabaseOperations.sql_flush
 _emit_post_migrate = flush_command.emit_post_migrate_signal
