@@ -224,7 +224,8 @@ def _api_key(contact: object) -> tuple[str, str] | None:
 
 
 # Open: the file import's property test still finds rows that dedupeOn=email_or_sms imports
-# differently depending on where a chunk ends (see the xfail test at the end); not strict until that is fixed.
+# differently depending on where a chunk ends (see the xfail test at the end); not strict
+# until that is fixed.
 OPEN_FINDING = pytest.mark.xfail(
     strict=False, reason="open: dedupeOn=email_or_sms differs across a file's chunks"
 )
