@@ -47,6 +47,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from config.core.csv_safe import QUOTE, cell_restored
 from config.core.errors import HeraldError
 from contacts.custom_fields import custom_field_columns
 from contacts.models import CustomField, ImportJob
@@ -55,11 +56,6 @@ FIRST_DATA_ROW = 2  # the header is row 1
 
 
 CSV_FIELD_LIMIT = 1024 * 1024  # one cell; the csv module's default of 128 kB is too tight
-
-
-# Spreadsheets run a cell starting with these as a formula; exports prefix such cells with '
-# (export.py) and imports take that quote off again, so an export re-imports unchanged.
-FORMULA_PREFIXES = frozenset("=+-@\t\r")
 
 
 # PostgreSQL cannot store it in text: a row carrying it is reported, like a malformed one.
@@ -424,8 +420,8 @@ def csv_inspect(
 def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None, list[str]]]:
     """Second pass: (row number, the row's values or None if it is malformed, its cells).
 
-    Values are the cells stripped, with the export's formula-neutralising quote taken off;
-    an empty value is an empty cell."""
+    Values are the cells stripped, with the quote an export puts before a formula-like cell
+    taken off (config.core.csv_safe's rule); an empty value is an empty cell."""
     width = header.width
     damaged = header.decode_errors != "strict"
     with _open(path, header.decode_errors, header.encoding) as handle:
@@ -440,11 +436,8 @@ def csv_rows(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None
             if len(row) != width or NUL in joined or (damaged and UNDECODED.search(joined)):
                 yield number, None, row
                 continue
-            if "'" in joined:
-                values = [
-                    value[1:] if value[:1] == "'" and value[1:2] in FORMULA_PREFIXES else value
-                    for value in map(str.strip, row)
-                ]
+            if QUOTE in joined:
+                values = [cell_restored(value) for value in map(str.strip, row)]
             else:
                 values = list(map(str.strip, row))
             yield number, values, row

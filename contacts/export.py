@@ -6,12 +6,12 @@ Rows are read in keyset pages by id and written as they are read, so a million c
 stream in constant memory without a long-lived server-side cursor.
 """
 
-import csv
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from contacts.csv_files import FORMULA_PREFIXES, STANDARD_HEADERS, TAGS_HEADER
+from config.core.csv_safe import csv_lines
+from contacts.csv_files import STANDARD_HEADERS, TAGS_HEADER
 from contacts.custom_fields import custom_field_columns
 from contacts.filters.compiler import segment_contacts
 from contacts.models import Contact, Segment
@@ -31,21 +31,6 @@ _STANDARD = (
     "time_zone",
     "external_customer_id",
 )
-
-
-def cell_neutralise(value) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula (CSV injection)."""
-    if value is None:
-        return ""
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    if text and text[0] in FORMULA_PREFIXES:
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
 
 
 def contacts_for_export(segment: Segment | None = None) -> QuerySet[Contact]:
@@ -71,17 +56,11 @@ def export_rows(queryset: QuerySet[Contact]) -> Iterator[list[str]]:
             values = row[1:-2]
             tags = ", ".join(row[-2] or [])
             custom = row[-1] or {}
-            yield [
-                *(cell_neutralise(v) for v in values),
-                cell_neutralise(tags),
-                *(cell_neutralise(custom.get(key)) for key in field_keys),
-            ]
+            yield [*values, tags, *(custom.get(key) for key in field_keys)]
         last_id = page[-1][0]
 
 
 def export_csv_lines(queryset: QuerySet[Contact]) -> Iterator[str]:
-    """CSV text, one row at a time, with a BOM so Excel reads the file as UTF-8."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff"
-    for row in export_rows(queryset):
-        yield writer.writerow(row)
+    """CSV text, one row at a time, every cell made inert (config.core.csv_safe, whose rule the
+    importer undoes so the file imports back unchanged)."""
+    return csv_lines(export_rows(queryset))

@@ -2,11 +2,9 @@
 new pool), a pool's page (upload, generate, its codes), and a campaign's codes as CSV.
 Thin: every write is a campaigns.promo.services call."""
 
-import csv
-
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -21,6 +19,7 @@ from campaigns.promo.services import (
     promo_pool_delete,
     promo_pools_counted,
 )
+from config.core.csv_safe import csv_lines
 from config.core.errors import HeraldError, form_error
 from config.core.roles import Role, has_role, role_required
 
@@ -140,19 +139,22 @@ def promo_pool_delete_view(request, pk: int):
 def campaign_promo_codes_csv(request, pk: int):
     """code, pool, contact id, email, sent at: every code the campaign's messages carried."""
     campaign = get_object_or_404(Campaign, pk=pk)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        csv_lines(_promo_code_rows(campaign)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-codes.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["code", "pool", "contact_id", "email", "sent_at"])
+    return response
+
+
+def _promo_code_rows(campaign: Campaign):
+    """Uploaded codes are the marketer's text: csv_lines makes a formula-like one inert."""
+    yield ["code", "pool", "contact_id", "email", "sent_at"]
     for code in promo_codes_of_campaign(campaign).iterator(chunk_size=2000):
         sent_at = code.delivery.sent_at if code.delivery else None
-        writer.writerow(
-            [
-                code.code,
-                code.pool.key,
-                code.contact_id or "",
-                code.delivery.locator if code.delivery else "",
-                sent_at.isoformat() if sent_at else "",
-            ]
-        )
-    return response
+        yield [
+            code.code,
+            code.pool.key,
+            code.contact_id or "",
+            code.delivery.locator if code.delivery else "",
+            sent_at.isoformat() if sent_at else "",
+        ]

@@ -1,17 +1,15 @@
 """The campaign report's lists of people: who opened, clicked, bounced or unsubscribed, page
 by page on the report and as a streamed CSV (campaigns.analytics reads them)."""
 
-import csv
-
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.analytics import PEOPLE_KINDS, campaign_people, campaign_people_export
 from campaigns.models import Campaign
+from config.core.csv_safe import csv_lines
 from config.core.db_router import replica_reading
 from config.core.roles import Role, role_required
-from contacts.export import cell_neutralise
 
 PEOPLE_TITLES = {
     "opened": _("Who opened"),
@@ -55,27 +53,18 @@ def campaign_report_people(request, pk: int, kind: str):
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(campaign: Campaign, kind: str):
-    writer = csv.writer(_Echo())
-    yield "\ufeff"  # Excel reads the file as UTF-8
-    yield writer.writerow(CSV_HEADER)
+def _csv_rows(campaign: Campaign, kind: str):
+    yield CSV_HEADER
     for person in campaign_people_export(campaign, kind=kind):
-        yield writer.writerow(
-            [
-                cell_neutralise(person["contact_id"]),
-                cell_neutralise(person["name"]),
-                cell_neutralise(person["channel"]),
-                cell_neutralise(person["address"]),
-                cell_neutralise(person["at"].isoformat() if person["at"] else ""),
-                cell_neutralise(person["opens"]),
-                cell_neutralise(person["clicks"]),
-            ]
-        )
+        yield [
+            person["contact_id"],
+            person["name"],
+            person["channel"],
+            person["address"],
+            person["at"].isoformat() if person["at"] else "",
+            person["opens"],
+            person["clicks"],
+        ]
 
 
 @role_required(Role.VIEWER)
@@ -83,6 +72,6 @@ def _csv_lines(campaign: Campaign, kind: str):
 def campaign_report_people_csv(request, pk: int, kind: str):
     campaign = get_object_or_404(Campaign, pk=pk)
     kind = _kind(kind)
-    response = StreamingHttpResponse(_csv_lines(campaign, kind), content_type="text/csv")
+    response = StreamingHttpResponse(csv_lines(_csv_rows(campaign, kind)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-{kind}.csv"'
     return response

@@ -82,6 +82,29 @@ def _merge(parts: list[dict]) -> dict:
     return merged
 
 
+def _phone_rows_joined(new_keyed: list[tuple[tuple, list[int]]], parsed_rows: dict) -> list:
+    """dedupeOn=email_or_sms: the new contacts' row groups, where a group matched by phone
+    (its rows have no email) joins the first new group matched by email whose rows carry that
+    phone. Stored, that contact is what the phone rows match (the oldest with the phone), so
+    the batch makes one contact of them, as importing the same rows again would."""
+    groups = [list(indices) for _, indices in new_keyed]  # copies: a retry reuses the batch
+    # phone → position of the first email group whose rows carry that one phone (with two,
+    # the stored contact keeps the last, and the phone rows would not match it)
+    owner: dict[str, int] = {}
+    for position, (key, indices) in enumerate(new_keyed):
+        if key[0] == "email":
+            phones = {parsed_rows[index].get("phone") for index in indices} - {None, ""}
+            if len(phones) == 1:
+                owner.setdefault(phones.pop(), position)
+    joined = set()
+    for position, (key, indices) in enumerate(new_keyed):
+        if key[0] == "phone" and key[1] in owner:
+            groups[owner[key[1]]].extend(indices)
+            joined.add(position)
+    # Rows merge in row order, as they would one after another.
+    return [sorted(group) for position, group in enumerate(groups) if position not in joined]
+
+
 def _update_columns(contact_fields: list[str] | None) -> set[str]:
     if contact_fields is None:
         return set(WRITABLE_COLUMNS)
@@ -289,7 +312,7 @@ def _upsert_batch(
         found, live = existing_find(cursor, prepared.lookups, field_key, meanwhile)
 
         by_contact: dict[int, list[int]] = {}
-        new_groups: list[list[int]] = []
+        new_keyed: list[tuple[tuple, list[int]]] = []
         for key, indices in groups.items():
             contact_id = found.get(key)
             if contact_id is None and dedupe_on == "email_or_sms" and key[0] == "email":
@@ -298,10 +321,14 @@ def _upsert_batch(
                     (found[("phone", p)] for p in phones if ("phone", p) in found), None
                 )
             if contact_id is None:
-                new_groups.append(indices)
+                new_keyed.append((key, indices))
             else:
                 # Two keys may reach one contact; its rows merge so one UPDATE row carries them.
                 by_contact.setdefault(contact_id, []).extend(indices)
+        if dedupe_on == "email_or_sms":
+            new_groups = _phone_rows_joined(new_keyed, parsed_rows)
+        else:
+            new_groups = [indices for _, indices in new_keyed]
 
         update_ids: list[int] = []
         update_rows: list[dict] = []

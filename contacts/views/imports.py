@@ -1,7 +1,6 @@
 """Marketer pages for CSV import (upload, column mapping, live progress, failed-rows report)
 and CSV export."""
 
-import csv
 import json
 
 from django import forms
@@ -12,6 +11,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.core.csv_safe import csv_lines
 from config.core.db_router import replica_reading
 from config.core.roles import Role, role_required
 from contacts import export
@@ -401,15 +401,10 @@ def import_failures_csv(request, session_id):
     the marketer can fix them and upload the file again as it is (the mapping screen ignores
     `row` and `reason`). Reasons are worded for people, in the page's language."""
     job = get_object_or_404(ImportJob, session_id=session_id)
-    writer = csv.writer(export._Echo())
     columns = job.payload.get("columns") if job.kind == "file" else None
 
-    def lines():
-        yield "\ufeff"
-        if columns:
-            yield writer.writerow(["row", "reason", *columns])
-        else:
-            yield writer.writerow(["index", "reason", "data"])
+    def rows():
+        yield ["row", "reason", *columns] if columns else ["index", "reason", "data"]
         for failure in job.failures.order_by("index").iterator(chunk_size=2000):
             cells = failure_cells(failure.data, columns) if columns else None
             if cells is None:
@@ -417,12 +412,9 @@ def import_failures_csv(request, session_id):
                 if isinstance(data, dict) and "cells" in data:
                     data = {k: v for k, v in data.items() if k != "cells"}
                 cells = [json.dumps(data, ensure_ascii=False)]
-            reason = reason_for_people(failure.reason, failure.data)
-            yield writer.writerow(
-                [failure.index, *(export.cell_neutralise(c) for c in [reason, *cells])]
-            )
+            yield [failure.index, reason_for_people(failure.reason, failure.data), *cells]
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.session_id}-failed.csv"'
     return response
 

@@ -196,7 +196,7 @@ def test_report_api_and_csv_list_the_codes_a_campaign_sent(sink, api, full_key, 
     report = client.get(f"/campaigns/{run.campaign_id}/report/").content.decode()
     assert 'data-testid="promo-count">4<' in report
     export = client.get(f"/campaigns/{run.campaign_id}/promo-codes.csv")
-    lines = export.content.decode().splitlines()
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
     assert lines[0] == "code,pool,contact_id,email,sent_at"
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(shown.values())
     missing = api.get("/api/herald/campaigns/999999/promo-codes", key=full_key)
