@@ -82,6 +82,32 @@ def _merge(parts: list[dict]) -> dict:
     return merged
 
 
+def _email_rows_matched_by_phone(
+    groups: dict, parsed_rows: dict, found: dict, dedupe_on: str
+) -> dict[tuple, int]:
+    """dedupeOn=email_or_sms: the email groups no contact has the email of, matched by phone
+    instead → the contact each updates.
+
+    Only a contact without an email (found under "bare_phone") takes an email this way, and
+    only the first such group in row order takes it: a contact with another email is another
+    person, so a second email with the same phone makes its own contact, as the same rows do
+    when they are new in one batch. The rule then gives the same contacts wherever a file's
+    chunks end: once the first row has given that contact its email, a later chunk's row with
+    another email no longer finds it. The group's first row decides, as it would alone."""
+    if dedupe_on != "email_or_sms":
+        return {}
+    matched: dict[tuple, int] = {}
+    taken: set[int] = set()
+    for key, indices in groups.items():
+        if key[0] != "email" or key in found:
+            continue
+        contact_id = found.get(("bare_phone", parsed_rows[indices[0]].get("phone")))
+        if contact_id is not None and contact_id not in taken:
+            taken.add(contact_id)
+            matched[key] = contact_id
+    return matched
+
+
 def _phone_rows_joined(new_keyed: list[tuple[tuple, list[int]]], parsed_rows: dict) -> list:
     """dedupeOn=email_or_sms: the new contacts' row groups, where a group matched by phone
     (its rows have no email) joins the first new group matched by email whose rows carry that
@@ -313,13 +339,9 @@ def _upsert_batch(
 
         by_contact: dict[int, list[int]] = {}
         new_keyed: list[tuple[tuple, list[int]]] = []
+        by_phone = _email_rows_matched_by_phone(groups, parsed_rows, found, dedupe_on)
         for key, indices in groups.items():
-            contact_id = found.get(key)
-            if contact_id is None and dedupe_on == "email_or_sms" and key[0] == "email":
-                phones = [parsed_rows[i].get("phone") for i in indices]
-                contact_id = next(
-                    (found[("phone", p)] for p in phones if ("phone", p) in found), None
-                )
+            contact_id = found.get(key) or by_phone.get(key)
             if contact_id is None:
                 new_keyed.append((key, indices))
             else:

@@ -34,9 +34,11 @@ def _lookup(
     array: str,
     params_before: list | None = None,
     meanwhile: Meanwhile | None = None,
+    where: str = "",
 ) -> list[tuple]:
     """(value, id of the contact to update, whether it is live) for the values in `array`
-    (a literal, see lookup_arrays): live before deleted, then oldest.
+    (a literal, see lookup_arrays), among contacts meeting `where` (more SQL conditions):
+    live before deleted, then oldest.
 
     An indexed column is probed value by value (a lateral subquery per value, LIMIT 1):
     given `column = ANY(array)` of a chunk's ten thousand values, the planner reads every
@@ -58,7 +60,7 @@ def _lookup(
         cursor,
         f"""SELECT k, m.id, m.live FROM unnest(%s::{array_type}[]) AS k,
                 LATERAL (SELECT id, deleted_at IS NULL AS live FROM {_TABLE}
-                          WHERE {column_sql} = k
+                          WHERE {column_sql} = k{where}
                           ORDER BY deleted_at IS NOT NULL, id LIMIT 1) AS m""",
         [array],
         meanwhile,
@@ -70,9 +72,10 @@ def lookup_arrays(groups: dict, parsed_rows: dict, dedupe_on: str) -> dict[str, 
     lookup takes."""
     wanted = {key for key in groups if key[0] != "row"}
     if dedupe_on == "email_or_sms":
-        # A row matched by email falls back to its phone when no contact has that email.
+        # A row matched by email falls back to its phone when no contact has that email,
+        # and then only to a contact without an email (see _email_rows_matched_by_phone).
         wanted |= {
-            ("phone", parsed_rows[ix[0]]["phone"])
+            ("bare_phone", parsed_rows[ix[0]]["phone"])
             for key, ix in groups.items()
             if key[0] == "email" and parsed_rows[ix[0]].get("phone")
         }
@@ -88,10 +91,14 @@ def lookup_arrays(groups: dict, parsed_rows: dict, dedupe_on: str) -> dict[str, 
     }
 
 
+# Conditions a kind's lookup adds: a phone whose contact has no email yet.
+_LOOKUP_WHERE = {"bare_phone": " AND email = ''"}
+
 _LOOKUP_COLUMNS = {
     "ext": "external_customer_id",
     "email": "email",
     "phone": "phone",
+    "bare_phone": "phone",
     "id": "id",
     # No index serves ->> on one key; a seq scan per batch is the price of fieldId.
     "field": "fields->>%s",
@@ -108,7 +115,7 @@ def existing_find(
     for kind, array in arrays.items():
         before = [field_key] if kind == "field" else None
         for value, contact_id, is_live in _lookup(
-            cursor, _LOOKUP_COLUMNS[kind], array, before, meanwhile
+            cursor, _LOOKUP_COLUMNS[kind], array, before, meanwhile, _LOOKUP_WHERE.get(kind, "")
         ):
             found[(kind, value)] = contact_id
             if is_live:

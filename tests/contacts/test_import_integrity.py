@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from contacts.bulk.jobs import import_job_run
 from contacts.channels import email_normalise, phone_normalise
+from contacts.csv_files import upload_save
 from contacts.csv_import import csv_import_run
+from contacts.imports import csv_import_start
 from contacts.models import (
     Contact,
     CustomField,
@@ -223,14 +225,6 @@ def _api_key(contact: object) -> tuple[str, str] | None:
     return row_key(email if isinstance(email, str) else "", phone if isinstance(phone, str) else "")
 
 
-# Open: the file import's property test still finds rows that dedupeOn=email_or_sms imports
-# differently depending on where a chunk ends (see the xfail test at the end); not strict
-# until that is fixed.
-OPEN_FINDING = pytest.mark.xfail(
-    strict=False, reason="open: dedupeOn=email_or_sms differs across a file's chunks"
-)
-
-
 def test_every_bulk_row_is_stored_or_reported_and_a_second_run_changes_nothing(
     api, full_key, fields
 ):
@@ -355,7 +349,6 @@ def upload_and_import(client, content: bytes, encoding: str, delimiter: str, fie
     return job
 
 
-@OPEN_FINDING
 def test_every_csv_row_is_stored_or_reported_and_a_second_run_changes_nothing(
     client, marketer, fields, settings, tmp_path
 ):
@@ -429,22 +422,69 @@ def test_a_phone_only_row_joins_the_new_contact_of_an_email_row_with_that_phone(
     assert contacts_dump() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a blank line closes the file import's chunk, and dedupeOn=email_or_sms "
-    "matches a row's phone against earlier chunks but not against its own chunk",
-)
+def _file_run(rows: list[str]) -> ImportJob:
+    """Import the lines under an Email,Sms,First name header as the worker does."""
+    job = csv_import_start(options={"dedupeOn": "email_or_sms"}, file_name="t.csv")
+    upload_save(job, ("Email,Sms,First name\n" + "\n".join(rows) + "\n").encode())
+    csv_import_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _stored() -> list[tuple]:
+    return sorted(Contact.objects.alive().values_list("email", "phone", "first_name"))
+
+
 def test_a_blank_line_between_rows_does_not_change_what_they_import(settings, tmp_path):
     """Two rows with different emails and one phone make two contacts when they are in one
-    chunk; with a blank line between them the second row updates the first's contact (by
-    phone) and its email is replaced, the first row counted stored yet gone."""
-    from contacts.csv_files import upload_path
-    from contacts.imports import csv_import_start
-
+    chunk. A blank line closes the chunk, and the second row used to find the first's new
+    contact by phone and replace its email: the first row counted stored, yet gone."""
     settings.VAR_DIR = tmp_path
-    rows = "ann@example.com,+14155552671\n\nbob@example.org,+14155552671\n"
-    job = csv_import_start(options={"dedupeOn": "email_or_sms"}, file_name="t.csv")
-    upload_path(job).write_text("Email,Sms\n" + rows)
-    csv_import_run(job_id=job.pk)
-    emails = set(Contact.objects.values_list("email", flat=True))
-    assert emails == {"ann@example.com", "bob@example.org"}
+    job = _file_run(["ann@example.com,+14155552671,Ann", "", "bob@example.org,+14155552671,Bob"])
+    assert (job.created_count, job.failed_count, job.processed) == (2, 0, 2)
+    assert _stored() == [
+        ("ann@example.com", "+14155552671", "Ann"),
+        ("bob@example.org", "+14155552671", "Bob"),
+    ]
+
+
+# Rows sharing phones, with and without emails: every way of matching by phone under
+# dedupeOn=email_or_sms, so any chunk boundary falls between two rows that meet.
+SHARED_PHONE_ROWS = [
+    ",+14155552671,Phone first",
+    "ann@example.com,+14155552671,Ann",
+    "bob@example.org,+14155552671,Bob",
+    ",+14155552671,Phone after",
+    "cy@example.net,+447911123456,Cy",
+    ",+447911123456,Cy by phone",
+    "ANN@example.com,,Ann again",
+    "d@x.io,+380942583691,D",
+    "e@x.io,+380942583691,E",
+]
+
+
+@pytest.mark.parametrize("existing_phone_only", [False, True])
+def test_where_a_files_chunks_end_does_not_change_what_it_imports(
+    settings, tmp_path, monkeypatch, existing_phone_only
+):
+    """Every chunk size, so a chunk ends between each pair of neighbouring rows (rows N and
+    N+1 of a split), stores the same contacts as the whole file in one chunk; also when a
+    contact with one of the phones and no email is there before."""
+    settings.VAR_DIR = tmp_path
+    outcomes = {}
+    for chunk_rows in range(1, len(SHARED_PHONE_ROWS) + 1):
+        monkeypatch.setattr("contacts.csv_import.CHUNK_ROWS", chunk_rows)
+
+        def check(chunk_rows=chunk_rows):
+            if existing_phone_only:
+                Contact.objects.create(phone="+380942583691", first_name="Known")
+            job = _file_run(SHARED_PHONE_ROWS)
+            assert job.failed_count == 0, list(job.failures.values_list("index", "reason"))
+            assert job.processed == len(SHARED_PHONE_ROWS)
+            outcomes[chunk_rows] = _stored()
+
+        in_savepoint(check)
+    whole = outcomes[len(SHARED_PHONE_ROWS)]
+    assert {size: stored for size, stored in outcomes.items() if stored != whole} == {}
+    emails = {email for email, _, _ in whole}
+    assert emails >= {"ann@example.com", "bob@example.org", "d@x.io", "e@x.io"}
