@@ -8,8 +8,10 @@ import. Rows mix valid and invalid values: bad emails and phones, duplicates, wr
 unknown custom fields, empty rows, quotes, delimiters and newlines in cells, very long values,
 NUL, BOM characters, odd encodings and delimiters.
 
-A few dozen derandomised examples run in the normal suite; HERALD_HYPOTHESIS_EXAMPLES=500
-runs more (and HERALD_HYPOTHESIS_RANDOM=1 draws new ones each run).
+Twenty derandomised examples of each run in the normal suite, a few seconds per test (they
+took minutes only while one failed: Hypothesis then shrinks the failing input, an import per
+try); HERALD_HYPOTHESIS_EXAMPLES=500 runs more (and HERALD_HYPOTHESIS_RANDOM=1 draws new ones
+each run).
 """
 
 import csv
@@ -43,7 +45,7 @@ from tests.contacts.factories import CustomFieldFactory
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("HERALD_HYPOTHESIS_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("HERALD_HYPOTHESIS_EXAMPLES", "20"))
 HYPOTHESIS = settings(
     max_examples=EXAMPLES,
     derandomize=not os.environ.get("HERALD_HYPOTHESIS_RANDOM"),
@@ -488,3 +490,30 @@ def test_where_a_files_chunks_end_does_not_change_what_it_imports(
     assert {size: stored for size, stored in outcomes.items() if stored != whole} == {}
     emails = {email for email, _, _ in whole}
     assert emails >= {"ann@example.com", "bob@example.org", "d@x.io", "e@x.io"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a phone-only row between two rows of one email with different phones gets a "
+    "contact of its own, which a second import no longer finds",
+)
+def test_a_phone_only_row_matches_the_same_contact_when_imported_again(api, full_key):
+    """Found by the bulk property test at 100 random examples. Ann's rows carry two phones and
+    the stored contact keeps the last, which a phone-only row between them also has. In one
+    request the phone-only row gets a contact of its own (one at a time it would: no contact
+    has that phone yet); imported again it matches Ann's, the older with that phone, and
+    writes its values there. A rule that keeps both a file's chunk boundaries and a second
+    import from changing the outcome is still to be chosen."""
+    rows = [
+        {"channels": [{"type": "email", "value": "ann@example.com"}, _sms("+380942583691")]},
+        {"channels": [_sms("+447911123456")], "firstName": "Phone"},
+        {"channels": [{"type": "email", "value": "ann@example.com"}, _sms("+447911123456")]},
+    ]
+    _bulk_run(api, full_key, rows)
+    before = contacts_dump()
+    _bulk_run(api, full_key, rows)
+    assert contacts_dump() == before
+
+
+def _sms(value: str) -> dict:
+    return {"type": "sms", "value": value}
