@@ -373,8 +373,8 @@ def run_reach_refresh(*, run: CampaignRun, inserted: int, step: int = 0) -> int:
         # Reach counts contacts, not messages: one contact on two channels is one.
         cursor.execute(
             f"SELECT count(DISTINCT contact_id) FROM {Delivery._meta.db_table} "
-            "WHERE run_id = %s AND step = %s",
-            [run.pk, step],
+            "WHERE run_id = %s AND step = %s AND period = %s",
+            [run.pk, step, period_of(run.started_at)],
         )
         reach = cursor.fetchone()[0]
     CampaignRun.objects.filter(pk=run.pk).update(reach=reach)
