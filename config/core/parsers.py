@@ -239,6 +239,14 @@ class MultiPartParser(parsers.MultiPartParser):
         return parsed
 
 
+def request_body_refuse_malformed(request) -> None:
+    """Parse the body of a write whose view takes none (lift, publish, launch, purge…): DRF
+    parses only when a view reads `request.data`, so a body that is not JSON, nests too deep
+    or is not UTF-8 would be ignored and the action done anyway; this refuses it (400) first.
+    An empty body parses to nothing and passes."""
+    request.data  # noqa: B018 -- read for its parsing, which raises ParseError/ValidationError
+
+
 def request_body(
     request,
     *,
