@@ -181,3 +181,46 @@ def test_an_action_that_takes_no_body_refuses_a_malformed_one_and_does_not_act(
         headers={"Authorization": api.basic(full_key.secret)},
     )
     assert response.status_code == 201, response.content
+
+
+def multipart(parts: list[tuple[bytes, bytes]], file_part: bytes = b"") -> bytes:
+    """A multipart/form-data body with boundary XB: (name, value) fields, then, if given, a
+    file part of raw bytes (an upload's content need not be text)."""
+    body = b"".join(
+        b'--XB\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name, value)
+        for name, value in parts
+    )
+    if file_part:
+        body += (
+            b'--XB\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n%s\r\n" % file_part
+        )
+    return body + b"--XB--\r\n"
+
+
+@pytest.mark.django_db
+def test_a_multipart_field_with_bytes_that_are_not_utf8_is_400_naming_it_and_stores_nothing(
+    api, full_key
+):
+    for parts, field in [
+        ([(b"name", b"caf\xe9"), (b"groupName", b"Personal")], "name"),
+        ([(b"name", b"Caf\xc3\xa9"), (b"groupName", b"\xff\xfe")], "groupName"),
+    ]:
+        response = api.client.post(
+            "/api/herald/custom-fields",
+            data=multipart(parts, file_part=b"\xff\x00 binary is fine in a file"),
+            content_type="multipart/form-data; boundary=XB",
+            headers={"Authorization": api.basic(full_key.secret)},
+        )
+        assert response.status_code == 400, response.content
+        assert response.json() == {field: ["is not valid UTF-8 text"]}
+    assert row_counts()["contacts.CustomField"] == 0
+
+    response = api.client.post(
+        "/api/herald/custom-fields",
+        data=multipart([(b"name", b"Caf\xc3\xa9"), (b"key", b"cafe")]),
+        content_type="multipart/form-data; boundary=XB",
+        headers={"Authorization": api.basic(full_key.secret)},
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "Café"
