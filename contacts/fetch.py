@@ -130,6 +130,22 @@ def host_refusal(host: str, port: int) -> str | None:
     return None
 
 
+def url_refusal(url: str) -> str | None:
+    """Why Herald must not call `url`, or None: not http(s), no host, a bad port, or a host
+    host_refusal refuses (an inside address in any spelling; lifted by the same setting).
+    For URLs an admin or marketer configures, checked when saved and at each redirect."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// or https:// URL"
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return f"{url!r} has an invalid port"
+    reason = host_refusal(parts.hostname, port)
+    return f"{url!r} is not a public internet address: {reason}" if reason else None
+
+
 def resolve_checked(
     host: str, port: int, *, allow_private: bool, extra_forbidden: Iterable[IPNetwork] = ()
 ) -> list[str]:

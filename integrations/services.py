@@ -39,6 +39,7 @@ from config.core.errors import FieldError, HeraldError
 from config.core.models import Integration
 from config.core.parsers import text_problem
 from config.core.secrets import ENV_PREFIX, secrets_seal, secrets_stored
+from contacts.fetch import url_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def setting_clean(spec: SettingField, value: Any) -> Any:
             URLValidator(schemes=["http", "https"])(value)
         except ValidationError:
             raise FieldError(name, f"must be an http(s) URL, not {value!r}") from None
+        if reason := url_refusal(value):
+            raise FieldError(name, f"must point outside Herald's network: {reason}")
     elif kind == "email":
         try:
             EmailValidator()(value)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from config.core.external_keys import PATH_ID, by_id_or_key, external_key_api_field
 from config.core.models import Scope
+from config.core.parsers import request_body_refuse_malformed
 from contacts.models import ChannelType, Contact
 from templates.errors import TemplateError, TemplateValidationError
 from templates.extensions import extensions_check, extensions_sample
@@ -232,6 +233,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
+        request_body_refuse_malformed(request)
         template = self.get_object()
         try:
             version = template_publish(template=template, user=request.user)

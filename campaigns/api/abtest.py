@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from campaigns import abtest
 from campaigns.models import ABTest, WinnerMetric, WinnerSelection
 from config.core.models import Scope
+from config.core.parsers import request_body_refuse_malformed
 from config.core.schema import error_response
 
 
@@ -99,6 +100,7 @@ class ABTestWinnerView(APIView):
         },
     )
     def post(self, request, campaign_id: str):
+        request_body_refuse_malformed(request)
         test = _test_or_404(campaign_id)
         pick = WinnerPickSerializer(data=request.data)
         if not pick.is_valid():

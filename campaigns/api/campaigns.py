@@ -47,7 +47,7 @@ from campaigns.utm import utm_json
 from config.core.api_params import POSITION_MAX, IntParam, read_all
 from config.core.external_keys import IdOrKeyField, by_id_or_key
 from config.core.models import Heartbeat
-from config.core.parsers import request_body
+from config.core.parsers import request_body, request_body_refuse_malformed
 from config.core.schema import error_response
 
 LIMIT = IntParam("limit", 100, 1, 1000, "Campaigns to return, newest first.")
@@ -616,6 +616,7 @@ class CampaignPurgeView(APIView):
         examples=[examples.PURGED],
     )
     def post(self, request, campaign_id):
+        request_body_refuse_malformed(request)
         return _purge(request, campaign_id)
 
 
@@ -637,6 +638,7 @@ class CampaignActionView(APIView):
         examples=[examples.CAMPAIGN_ANSWER],
     )
     def post(self, request, campaign_id):
+        request_body_refuse_malformed(request)
         campaign = campaign_or_404(campaign_id)
         if self.action == "schedule":
             lifecycle.campaign_schedule(campaign=campaign)

@@ -12,12 +12,24 @@ is refused as well, before anything walks it.
 import io
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Collection, Iterable
 from itertools import accumulate
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from django.conf import settings
 from django.http import QueryDict
+from django.http.multipartparser import (
+    FIELD,
+    ChunkIter,
+    LazyStream,
+    MultiPartParserError,
+    exhaust,
+)
+from django.http.multipartparser import Parser as DjangoMultipartReader
+from django.utils.http import parse_header_parameters
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -26,6 +38,7 @@ NUL_PROBLEM = "must not contain the NUL character (\\u0000)"
 SURROGATE_PROBLEM = "must not contain a lone UTF-16 surrogate (\\ud800 to \\udfff)"
 INVALID_UTF8_PROBLEM = "is not valid UTF-8 text"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+MULTIPART_CHUNK = 64 * 1024
 
 # Real request bodies nest a handful of levels (params, channels, items); this leaves room.
 MAX_JSON_DEPTH = 100
@@ -232,11 +245,56 @@ class FormParser(parsers.FormParser):
         return data
 
 
+def multipart_utf8_refuse(body, boundary: bytes) -> None:
+    """Refuse a multipart body a field of which (its value, not an uploaded file's content)
+    is not UTF-8: Django decodes it with U+FFFD in place of each bad byte, as it does a form
+    body. Walks the parts with Django's own multipart reader, so they split as it splits
+    them. A part whose headers are not UTF-8 is dropped by Django's reader, so never stored."""
+    parts = DjangoMultipartReader(LazyStream(ChunkIter(body, MULTIPART_CHUNK)), boundary)
+    for item_type, headers, part in parts:
+        if item_type != FIELD:
+            exhaust(part)
+            continue
+        value = part.read()
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            name = headers.get("content-disposition", ("", {}))[1].get("name", b"")
+            shown = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+            raise ValidationError({shown or "body": [INVALID_UTF8_PROBLEM]}) from None
+
+
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", "utf-8")
+        boundary = parse_header_parameters(media_type or "")[1].get("boundary", "")
+        utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        if stream is None or not boundary or not utf8:
+            return self._parse_checked(stream, media_type, parser_context)
+        # Read twice (checked, then parsed): kept in memory up to the body limit, on disk
+        # past it (a large upload). Django's parser has read all of it when it returns.
+        with tempfile.SpooledTemporaryFile(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) as body:
+            shutil.copyfileobj(stream, body)
+            body.seek(0)
+            try:
+                multipart_utf8_refuse(body, boundary.encode("ascii", "replace"))
+            except MultiPartParserError as exc:
+                raise ParseError(f"Multipart form parse error - {exc}") from exc
+            body.seek(0)
+            return self._parse_checked(body, media_type, parser_context)
+
+    def _parse_checked(self, stream, media_type, parser_context):
         parsed = super().parse(stream, media_type, parser_context)
         _fields_refuse(parsed.data, parsed.files)
         return parsed
+
+
+def request_body_refuse_malformed(request) -> None:
+    """Parse the body of a write whose view takes none (lift, publish, launch, purge…): DRF
+    parses only when a view reads `request.data`, so a body that is not JSON, nests too deep
+    or is not UTF-8 would be ignored and the action done anyway; this refuses it (400) first.
+    An empty body parses to nothing and passes."""
+    request.data  # noqa: B018 -- read for its parsing, which raises ParseError/ValidationError
 
 
 def request_body(

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from config.core.api_params import ID_MAX, IntParam, read_all
 from config.core.models import Scope
+from config.core.parsers import request_body_refuse_malformed
 from contacts.models import ChannelType, Suppression, SuppressionReason
 from contacts.suppression import (
     DETAIL_MAX,
@@ -184,6 +185,7 @@ class SuppressionLiftView(APIView):
         },
     )
     def post(self, request, suppression_id: str):
+        request_body_refuse_malformed(request)
         pk = int(suppression_id)
         suppression = Suppression.objects.filter(pk=pk).first() if 0 < pk <= ID_MAX else None
         if suppression is None:

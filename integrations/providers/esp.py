@@ -52,6 +52,7 @@ from campaigns.delivery.providers import (
 )
 from contacts.models import ChannelType
 from integrations.providers.esp_webhooks import esp_webhook_authenticate, esp_webhook_parse
+from integrations.providers.outbound import provider_urlopen
 
 if TYPE_CHECKING:
     from django.core.mail.backends.base import BaseEmailBackend
@@ -185,7 +186,7 @@ def service_get(url: str, headers: dict[str, str], *, service: str) -> Any:
         url, headers={"Accept": "application/json", "User-Agent": "Herald", **headers}
     )
     try:
-        with urllib.request.urlopen(request, timeout=CONNECTION_TEST_TIMEOUT) as response:  # noqa: S310
+        with provider_urlopen(request, timeout=CONNECTION_TEST_TIMEOUT) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         detail = service_error_text(exc.read()) or str(exc.reason)

@@ -32,7 +32,6 @@ import binascii
 import hashlib
 import json
 import re
-import urllib.request
 from collections.abc import Iterable
 from functools import cache
 from io import BytesIO
@@ -57,6 +56,7 @@ from campaigns.delivery.providers import (
     WebhookCall,
     WebhookRefused,
 )
+from integrations.providers.outbound import provider_urlopen
 from integrations.webhook_auth import (
     basic_auth_check,
     hmac_b64,
@@ -300,7 +300,7 @@ def sns_subscription_confirm(provider: Provider, url: str) -> None:
     if not (official or (endpoint and url.startswith(endpoint.rstrip("/") + "/"))):
         raise _malformed("amazon_ses", "the SubscribeURL is not an Amazon SNS address")
     try:
-        with urllib.request.urlopen(url, timeout=SNS_CONFIRM_TIMEOUT) as answer:  # noqa: S310
+        with provider_urlopen(url, timeout=SNS_CONFIRM_TIMEOUT) as answer:
             answer.read()
     except OSError as exc:
         # Not confirmed: a 500 makes SNS send the confirmation again; the request is kept.

@@ -63,6 +63,7 @@ from config.core.models import Integration, Organisation
 from config.core.secrets import secrets_seal, secrets_stored
 from contacts.models import ChannelType, Contact, CustomField
 from integrations.models import WebhookNonce
+from integrations.providers.outbound import provider_urlopen
 from integrations.webhook_auth import secret_equal
 from integrations.webhooks import WebhookMalformed
 
@@ -126,7 +127,7 @@ class BotAPI:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with provider_urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
                 status = response.status
         except urllib.error.HTTPError as exc:

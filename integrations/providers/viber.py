@@ -53,6 +53,7 @@ from campaigns.delivery.providers import (
 )
 from campaigns.delivery.senders import Message, Outcome, Sender, accepted, permanent, transient
 from contacts.models import ChannelType, CustomField
+from integrations.providers.outbound import provider_urlopen
 from integrations.providers.telegram import (
     messenger_chat_subscribe,
     messenger_chats_forget,
@@ -168,7 +169,7 @@ class ViberAPI:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with provider_urlopen(request, timeout=self.timeout) as response:
                 raw, status = response.read(), response.status
         except urllib.error.HTTPError as exc:
             raw, status = exc.read(), exc.code

@@ -27,6 +27,7 @@ from marketing.workflows.logic_forms import (
 )
 from marketing.workflows.models import ReEntry, TriggerKind
 from marketing.workflows.scenarios import SCENARIOS
+from marketing.workflows.webhook import webhook_url_refusal
 from templates.models import MessageTemplate
 
 WAIT_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
@@ -588,6 +589,10 @@ class StepForm(LogicStepForm):
                 self.add_error(name, exc.message)
             else:
                 data["window"] = window.as_json() if window else None
+        if self.step["kind"] == "webhook" and data.get("url"):
+            refusal = webhook_url_refusal(data["url"])
+            if refusal:
+                self.add_error("url", gettext("Not allowed: %(reason)s.") % {"reason": refusal})
         self.logic_clean(data)
         return data
 

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.core.errors import FieldError
 from marketing.workflows import contact_blocks, logic_blocks, send_blocks
+from marketing.workflows.webhook import webhook_url_refusal
 
 STEP_KINDS = {
     "send": _("Send a message"),
@@ -335,9 +336,9 @@ def _check_value(step: dict, problems: list[str]) -> None:
         if field not in UPDATABLE_FIELDS and not CUSTOM_FIELD_RE.match(field):
             problems.append(f"{name}: {field!r} is not a contact field a workflow can update")
     elif kind == "webhook":
-        url = str(step.get("url") or "")
-        if not re.match(r"^https?://[^\s/]+", url):
-            problems.append(f"{name}: the webhook URL must start with http:// or https://")
+        refusal = webhook_url_refusal(str(step.get("url") or ""))
+        if refusal:
+            problems.append(f"{name}: {refusal}")
     elif kind == "promo_issue":
         if not isinstance(step.get("pool_id"), int):
             problems.append(f"{name}: choose the promo code pool")

@@ -15,6 +15,7 @@ from contacts.fetch import (
     FetchError,
     _PinnedHTTPConnection,
     _PinnedHTTPSConnection,
+    host_refusal,
     private_urls_allowed,
     resolve_checked,
 )
@@ -33,6 +34,26 @@ class WebhookError(HeraldError):
     def __init__(self, message: str, *, permanent: bool):
         super().__init__(message)
         self.permanent = permanent
+
+
+def webhook_url_refusal(url: str) -> str | None:
+    """Why a webhook step may not call `url`, or None: asked where the URL is typed and when
+    the workflow is activated, so a marketer learns it then rather than from a failed run.
+    Not http(s), no host, a bad port, or an inside address in any spelling (the rules of
+    contacts.fetch.host_refusal, lifted by the same setting). webhook_post checks again at
+    each call: a name's DNS answer may change after the check."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return "the webhook URL must start with http:// or https://"
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return "the webhook URL has an invalid port"
+    reason = host_refusal(parts.hostname, port)
+    if reason:
+        return f"the webhook URL must be a public internet address: {reason}"
+    return None
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

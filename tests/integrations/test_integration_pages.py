@@ -160,7 +160,9 @@ class PagesTestProvider(Provider):
 
 
 @pytest.fixture
-def account_api():
+def account_api(settings):
+    # It listens on 127.0.0.1: provider URLs there are saved only with the allow setting.
+    settings.HERALD_IMPORT_ALLOW_PRIVATE_URLS = True
     with AccountAPI() as api:
         yield api
 
@@ -395,7 +397,8 @@ def test_connection_test_with_a_wrong_key_shows_the_providers_error(
     assert "key-revoked" not in page
 
 
-def test_connection_test_of_an_unreachable_service_says_so_without_the_secret(admin_user):
+def test_connection_test_of_an_unreachable_service_says_so_without_the_secret(admin_user, settings):
+    settings.HERALD_IMPORT_ALLOW_PRIVATE_URLS = True  # a local URL, as account_api's
     # A port nothing listens on: bind one, close it, use it.
     with AccountAPI() as api:
         url = api.url
