@@ -66,6 +66,7 @@ from campaigns.delivery.providers import (
     CampaignStats,
     CampaignStatus,
     DeliveryStatus,
+    NotSupported,
     ProviderError,
     WebhookCall,
     WebhookRefused,
@@ -161,6 +162,11 @@ def webhook_process(stored: WebhookRequest, *, defer: bool = True) -> HttpRespon
         return answer
     try:
         result = provider.webhook_parse(call)
+    except NotSupported as exc:
+        # An integration whose provider takes no webhooks (SMTP, say) still has a webhook
+        # URL: nothing listens there, which is the caller's mistake, not Herald's.
+        message = f"the integration {integration.name} takes no webhooks"
+        return _finish(stored, WebhookOutcome.FAILED, 404, str(exc), {"detail": message})
     except WebhookMalformed as exc:
         response = exc.response or WebhookResponse(
             status=400,

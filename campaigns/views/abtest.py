@@ -4,6 +4,7 @@ the winner, and the marketer's pick). Thin: writes go through campaigns.lifecycl
 campaign body's abTest and resend) and campaigns.abtest."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
@@ -63,6 +64,8 @@ def campaign_ab_test(request, pk: int):
             )
             form = ABTestForm(initial=initial, channel=_channel(campaign))
         return _page(request, campaign, form)
+    if not has_role(request.user, Role.MARKETER):
+        raise PermissionDenied(gettext("Changing the A/B test needs the marketer role."))
     if not editable:
         messages.error(
             request, gettext("The A/B test and resend can only change before the launch.")

@@ -5,6 +5,7 @@ marketing.event_analytics / marketing.rfm, writes through their services."""
 import json
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -70,7 +71,7 @@ def event_history(request):
 def event_types(request):
     if request.method == "POST":
         if not has_role(request.user, Role.MARKETER):
-            return redirect("event_types")
+            raise PermissionDenied(_("Creating event types needs the marketer role."))
         try:
             created = event_type_create(
                 key=request.POST.get("key", "").strip(), name=request.POST.get("name", "")
@@ -151,7 +152,9 @@ def _declaration_row_field(field: str) -> tuple[int, str] | None:
 def event_type_detail(request, pk: int):
     event_type = get_object_or_404(EventType, pk=pk)
     can_write = has_role(request.user, Role.MARKETER)
-    if request.method == "POST" and can_write:
+    if request.method == "POST" and not can_write:
+        raise PermissionDenied(_("Declaring parameters needs the marketer role."))
+    if request.method == "POST":
         formset = DeclaredParamFormSet(request.POST, prefix="params")
         form = EventTypeDeclarationForm(request.POST)
         if formset.is_valid() and form.is_valid():

@@ -78,6 +78,18 @@ def test_page_shows_bad_input_on_its_field_and_saves_nothing(
 
 
 @pytest.mark.django_db
+def test_viewer_cannot_change_the_ab_test_settings(client, viewer):
+    campaign = make_campaign(status="draft")
+    client.force_login(viewer)
+
+    response = client.post(
+        f"/campaigns/{campaign.pk}/ab-test/", {"variant_subject": ["A", "B"], "test_percent": 50}
+    )
+
+    assert response.status_code == 403
+    assert not ABTest.objects.filter(campaign=campaign).exists()
+
+
 def test_viewer_reads_results_but_cannot_pick(client, viewer):
     vip(20)
     campaign = make_campaign(status="draft")

@@ -172,6 +172,24 @@ class TestSegments:
         assert response.status_code == 400
         assert "Derived" in response.json()["segment"][0]
 
+    def test_delete_of_a_segment_a_campaign_sends_to_is_refused_naming_the_campaign(
+        self, api, full_key, client, marketer
+    ):
+        """A campaign protects its segment; deleting it was a 500 on the API and the page."""
+        from campaigns.models import Campaign
+
+        segment = SegmentFactory()
+        Campaign.objects.create(name="Spring sale", channels=["email"], segment=segment)
+
+        response = api.delete(f"/api/herald/segments/{segment.pk}/", key=full_key)
+        client.force_login(marketer)
+        page = client.post(f"/segments/{segment.pk}/delete/", follow=True)
+
+        assert response.status_code == 400
+        assert response.json()["segment"] == ["still in use by campaign Spring sale"]
+        assert "still in use by campaign Spring sale" in page.content.decode()
+        assert Segment.objects.filter(pk=segment.pk).exists()
+
     def test_delete(self, api, full_key):
         segment = SegmentFactory()
         segment.contacts.add(ContactFactory())

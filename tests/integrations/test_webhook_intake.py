@@ -85,6 +85,17 @@ def test_an_unknown_key_is_404_and_a_disabled_integration_403_and_neither_is_sto
     assert not WebhookRequest.objects.exists()
 
 
+def test_a_webhook_to_an_integration_whose_provider_takes_none_is_404_not_a_server_error(client):
+    smtp = Integration.objects.create(kind="smtp", name="Office mail", channels=["email"])
+
+    response = post(client, smtp.webhook_key, [])
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == "the integration Office mail takes no webhooks"
+    stored = WebhookRequest.objects.get()
+    assert (stored.outcome, stored.response_status) == ("failed", 404)
+
+
 def test_a_body_over_the_limit_is_413_naming_the_field_and_is_not_stored(
     client, integration, monkeypatch
 ):

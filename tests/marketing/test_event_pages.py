@@ -140,7 +140,8 @@ def test_viewer_sees_the_declaration_but_cannot_change_it(as_viewer):  # noqa: F
     )
     page = f"/automation/event-types/{event_type.pk}/declaration/"
     assert 'value="sku"' in text(as_viewer.get(page))
-    as_viewer.post(page, _declaration_post())
+    refused = as_viewer.post(page, _declaration_post())
+    assert refused.status_code == 403
     event_type.refresh_from_db()
     assert event_type.params_declared == [{"name": "sku", "type": "string", "required": True}]
 

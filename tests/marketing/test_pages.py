@@ -77,6 +77,12 @@ def test_viewer_cannot_edit_event_types(as_viewer):
     assert EventType.objects.get(pk=event_type.pk).key == "k"
 
 
+def test_viewer_cannot_create_event_types(as_viewer):
+    response = as_viewer.post("/automation/event-types/", {"key": "signup", "name": "Signup"})
+    assert response.status_code == 403
+    assert not EventType.objects.filter(key="signup").exists()
+
+
 def test_orders_list_filters_and_detail_shows_items_and_json(as_viewer):
     orders_upsert(orders=[DOCUMENTED_ORDER, order(externalOrderId="2", status="DELIVERED")])
     page = text(as_viewer.get("/orders/"))
