@@ -151,10 +151,14 @@ def publishing_to(url: str) -> Iterator[None]:
 
 
 def _pools_drop(app) -> None:
-    """Forget the app's broker connections and producers, as Celery does after a fork:
-    the next publish connects to the broker URL of the moment."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    """Forget the app's broker connections and producers, as Celery does after a fork: the
+    next publish connects to the broker URL of the moment. kombu keeps the pools in global
+    groups keyed by connection (Celery's app.pool is one of them), so those are emptied too:
+    a pool closed but left there fails every later publish of this process ("Acquire on
+    closed pool"), the next tests' included."""
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
