@@ -46,8 +46,12 @@ class WorkerMachine:
         self.process: subprocess.Popen | None = None
 
     def environment(self) -> dict[str, str]:
+        # Another machine is no test process: under pytest-xdist the settings would add the
+        # process's suffix to HERALD_QUEUE, and the launch and the workers' own follow-up
+        # tasks would go to a queue no machine consumes.
+        inherited = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
         return {
-            **os.environ,
+            **inherited,
             # The project is importable, but nothing is read relative to the checkout.
             "PYTHONPATH": str(settings.BASE_DIR),
             "DJANGO_SETTINGS_MODULE": "config.settings",
