@@ -236,7 +236,7 @@ def deliveries_record(
                '', period
           FROM moved
     """
-    params: list[list[Any] | str] = [
+    params: list[Any] = [
         ids,
         statuses,
         reasons,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from django.db import connection
 from django.db.models import F
@@ -416,7 +417,9 @@ def _job_file(job: ImportJob) -> Iterator[Path | None]:
     )
     try:
         with tempfile.NamedTemporaryFile(dir=work_dir(), suffix=".csv") as download:
-            fetch.fetch_to_file(job.source_url, download, max_bytes=fetch.MAX_DOWNLOAD_BYTES)
+            fetch.fetch_to_file(
+                job.source_url, cast(BinaryIO, download), max_bytes=fetch.MAX_DOWNLOAD_BYTES
+            )
             download.flush()
             yield Path(download.name)
     finally:

@@ -7,6 +7,7 @@ stream in constant memory without a long-lived server-side cursor.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -39,7 +40,7 @@ def contacts_for_export(segment: Segment | None = None) -> QuerySet[Contact]:
     return segment_contacts(segment)
 
 
-def export_rows(queryset: QuerySet[Contact]) -> Iterator[list[str]]:
+def export_rows(queryset: QuerySet[Contact]) -> Iterator[list[Any]]:
     fields = custom_field_columns()
     field_keys = [str(f.id) for f in fields]
     yield [*STANDARD_HEADERS, TAGS_HEADER] + [f"{f.group_key}.{f.key}" for f in fields]

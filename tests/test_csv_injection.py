@@ -17,7 +17,7 @@ from campaigns.promo.models import CodeSource, PromoCode
 from campaigns.promo.services import promo_pool_create
 from config.core.csv_safe import FORMULA_PREFIXES, cell_inert, cell_restored
 from contacts.bulk.jobs import import_job_run
-from contacts.csv_files import upload_path
+from contacts.csv_files import upload_save
 from contacts.csv_import import csv_import_run
 from contacts.imports import csv_import_start
 from contacts.models import Contact, ImportJob, ImportStatus
@@ -96,7 +96,7 @@ def file_import_failures(client, admin_user):
     for payload in PAYLOADS:
         writer.writerow(["no-at-sign", payload])
     job = csv_import_start(options={"dedupeOn": "email"}, file_name="t.csv")
-    upload_path(job).write_text(body.getvalue())
+    upload_save(job, body.getvalue().encode())
     csv_import_run(job_id=job.pk)
     # The importer strips cells, so a tab- or CR-led value is reported without it.
     return rows_of(client.get(f"/contacts/import/{job.session_id}/failed.csv")), [
@@ -246,7 +246,7 @@ def test_contacts_export_imports_formula_like_and_quoted_values_back_unchanged(c
     Contact.objects.all().delete()
 
     job = csv_import_start(options={"dedupeOn": "email"}, file_name="export.csv")
-    upload_path(job).write_bytes(content)
+    upload_save(job, content)
     csv_import_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == ImportStatus.FINISHED, job.description

@@ -17,6 +17,7 @@ import contextlib
 import logging
 
 from django.db import DatabaseError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django_celery_beat.schedulers import DatabaseScheduler
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class LeaderScheduler(DatabaseScheduler):
     """DatabaseScheduler that ticks only as the leader (see the module's docstring)."""
 
     def __init__(self, *args, **kwargs) -> None:
-        self._lock_db = None
+        self._lock_db: BaseDatabaseWrapper | None = None
         self.is_leader = False
         # Every entry's last run is in the database as soon as it is sent, for a successor.
         kwargs["sync_every_tasks"] = 1

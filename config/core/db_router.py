@@ -16,9 +16,10 @@ same code reads "default".
 """
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -38,7 +39,7 @@ def replica_reads() -> Iterator[None]:
         _reading_replica.reset(token)
 
 
-def _replica_iterated(iterable: Iterable) -> Iterator:
+def _replica_iterated(iterable: Any) -> Iterator:
     """A streamed body is produced after its view returned: each item is read under
     replica_reads too."""
     iterator = iter(iterable)

@@ -21,7 +21,7 @@ from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.http import QueryDict
-from django.http.multipartparser import (
+from django.http.multipartparser import (  # type: ignore[attr-defined]  # exhaust: not in the stubs
     FIELD,
     ChunkIter,
     LazyStream,

@@ -152,7 +152,7 @@ class DatabaseStorage(Storage):
                 files.append(head)
         return sorted(directories), sorted(files)
 
-    def url(self, name: str) -> str:
+    def url(self, name: str | None) -> str:
         base = self.base_url if self.base_url is not None else settings.MEDIA_URL
         return urljoin(base, filepath_to_uri(name))
 

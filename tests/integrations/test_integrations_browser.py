@@ -29,6 +29,7 @@ def test_admin_connects_a_provider_tests_it_and_copies_the_webhook_url(
     page, admin_user, account_api, live_server, settings
 ):
     settings.HERALD_BASE_URL = live_server.url
+    settings.HERALD_IMPORT_ALLOW_PRIVATE_URLS = True  # the account API is a local server
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     log_in(page, admin_user.username, PASSWORD)
 
