@@ -10,7 +10,6 @@ whole batch at once, and a webhook may report thousands of bounces.
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import date
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -86,21 +85,6 @@ class InvalidTransition(ConflictError):
         super().__init__(f"delivery {delivery_id} cannot go from {current} to {wanted}")
 
 
-def period_where(period: date | None, alias: str = "d") -> str:
-    """`AND <alias>.period = %s` when the rows' partition is known, else nothing.
-
-    Statements that address deliveries by id carry no partition key of their own: without
-    it PostgreSQL plans and probes every month's partition (a few ms per statement once a
-    year of months exists). Every row of a run shares its run's month, every row of a send
-    request its request's (Delivery.ledger_period), so a sender always knows it."""
-    return f"AND {alias}.period = %s" if period is not None else ""
-
-
-def period_params(period: date | None) -> list[date]:
-    """The parameter of `period_where`."""
-    return [period] if period is not None else []
-
-
 def _sources(status: str) -> list[str]:
     return [source for source, targets in TRANSITIONS.items() if status in targets]
 
@@ -113,7 +97,6 @@ def delivery_transition(
     error: str = "",
     detail: str = "",
     url: str = "",
-    period: date | None = None,
 ) -> list[int]:
     """Move deliveries to `status` where TRANSITIONS allows it; return the ids moved.
 
@@ -121,8 +104,7 @@ def delivery_transition(
     webhook about an already failed row is not an error). With `delivery` a forbidden move
     raises InvalidTransition, and the instance is updated in memory.
     Every move writes a DeliveryEvent with `detail` (and `error` for failures); the claim of
-    the sending worker is released. `period`, when the caller knows the rows' partition
-    (see `period_where`), keeps the statement to that month.
+    the sending worker is released.
     """
     if status not in TRANSITIONS:
         raise ValueError(f"unknown delivery status {status!r}")
@@ -154,15 +136,14 @@ def delivery_transition(
     sql = f"""
         WITH moved AS (
             UPDATE {table} d SET {", ".join(sets)}
-             WHERE d.id = ANY(%s) AND d.status = ANY(%s) {period_where(period)}
+             WHERE d.id = ANY(%s) AND d.status = ANY(%s)
             RETURNING d.id, d.period
         )
         INSERT INTO {events} (delivery_id, status, at, detail, url, period)
         SELECT id, %s, now(), %s, %s, period FROM moved
         RETURNING delivery_id
     """
-    params += [ids, _sources(status), *period_params(period)]
-    params += [status, history[:10_000], url[:2000]]
+    params += [ids, _sources(status), status, history[:10_000], url[:2000]]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         moved = [row[0] for row in cursor.fetchall()]
@@ -175,10 +156,7 @@ def delivery_transition(
 
 
 def deliveries_record(
-    *,
-    provider: str,
-    outcomes: Sequence[tuple[int, str, str, float, str]],
-    period: date | None = None,
+    *, provider: str, outcomes: Sequence[tuple[int, str, str, float, str]]
 ) -> None:
     """Write the outcomes of a chunk of sends in one statement: every row's status move (or
     its retry), its provider id and its history row commit or fail together.
@@ -188,7 +166,6 @@ def deliveries_record(
     transient failure: the row waits `delay` seconds for its next attempt, and its history
     says which attempt failed). Moves follow TRANSITIONS: a row whose status no longer
     allows the move (a webhook got there first) is left alone. Every row's claim is released.
-    `period`: the rows' partition, when the sender knows it (see `period_where`).
     """
     if not outcomes:
         return
@@ -225,7 +202,6 @@ def deliveries_record(
                AND ((v.status = %s AND d.status = ANY(%s))
                  OR (v.status = %s AND d.status = ANY(%s))
                  OR (v.status = %s AND d.status = %s))
-               {period_where(period)}
             RETURNING d.id, v.status, v.reason, d.attempts, d.period
         )
         INSERT INTO {events} (delivery_id, status, at, detail, url, period)
@@ -253,7 +229,6 @@ def deliveries_record(
         _sources(S.FAILED),
         S.QUEUED,
         S.QUEUED,
-        *period_params(period),
         S.SENT,
         f"accepted by {provider}",
         S.QUEUED,

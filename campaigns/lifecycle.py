@@ -54,7 +54,6 @@ from campaigns.sms import sms_gateway
 from campaigns.utm import utm_copy
 from config.core.errors import ConflictError
 from config.core.models import Organisation
-from config.core.partitions import period_of
 from contacts.models import ChannelType
 from templates.models import MessageTemplate, TemplateVersion
 from templates.services import TemplateValidationError, template_publish
@@ -771,10 +770,7 @@ def run_on_drained(sender: Any, *, run_id: int, **kwargs: Any) -> bool:
     run = CampaignRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
     if run is None:
         return False
-    queued = Delivery.objects.filter(
-        run_id=run_id, status=DeliveryStatus.QUEUED, period=period_of(run.started_at)
-    )
-    if queued.exists():
+    if Delivery.objects.filter(run_id=run_id, status=DeliveryStatus.QUEUED).exists():
         return False
     return run_complete(run=run).status == RunStatus.COMPLETED
 

@@ -43,7 +43,7 @@ from campaigns.models import (
     RunStatus,
 )
 from campaigns.send_rules import SendWindow, local_time_join, zone_join
-from config.core.partitions import default_partition_name, partition_name, period_of
+from config.core.partitions import period_of
 from config.core.privacy import address_digest_sql
 from config.core.queues import lease_expired, lease_release
 from contacts.filters.compiler import filter_contacts, segment_contacts
@@ -367,23 +367,14 @@ def run_materialise(*, run: CampaignRun) -> int:
 def run_reach_refresh(*, run: CampaignRun, inserted: int, step: int = 0) -> int:
     """After a materialisation that inserted `inserted` rows: refresh the ledger's statistics
     if that was many, and store the run's reach."""
-    table = Delivery._meta.db_table
-    period = period_of(run.started_at)
     with connection.cursor() as cursor:
         if inserted >= ANALYZE_AFTER_ROWS:
-            # Only the run's month: the sender's statements name it (campaigns.delivery),
-            # so its statistics are the ones planned with; ANALYZE of the parent table would
-            # sample every month of the past as well, seconds per launch once it is large.
-            cursor.execute(
-                "SELECT coalesce(to_regclass(%s), to_regclass(%s), %s::regclass)::text",
-                [partition_name(table, period), default_partition_name(table), table],
-            )
-            cursor.execute(f"ANALYZE {cursor.fetchone()[0]}")
+            cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
         # Reach counts contacts, not messages: one contact on two channels is one.
         cursor.execute(
-            f"SELECT count(DISTINCT contact_id) FROM {table} "
-            "WHERE run_id = %s AND step = %s AND period = %s",
-            [run.pk, step, period],
+            f"SELECT count(DISTINCT contact_id) FROM {Delivery._meta.db_table} "
+            "WHERE run_id = %s AND step = %s",
+            [run.pk, step],
         )
         reach = cursor.fetchone()[0]
     CampaignRun.objects.filter(pk=run.pk).update(reach=reach)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Min, Q
@@ -70,7 +70,6 @@ from campaigns.models import (
 )
 from campaigns.promo.assign import PromoCodes, pool_exhausted_reason, pool_refilled_since
 from campaigns.send_rules import SendWindow
-from config.core.partitions import period_of
 from config.core.queues import CLOCK, lease_claim, lease_free
 from config.core.secrets import SecretsUnreadable
 from contacts.models import CustomField
@@ -121,8 +120,8 @@ def deliveries_claim(scope: Scope, limit: int) -> list[int]:
         table=Delivery._meta.db_table,
         where=f"""{scope.column} = %s AND status = 'queued' AND {free}
                   AND (next_attempt_at IS NULL OR next_attempt_at <= {CLOCK})
-                  AND attempts < %s AND period = %s""",
-        params=[scope.pk, *free_params, policy.MAX_ATTEMPTS, scope.period],
+                  AND attempts < %s""",
+        params=[scope.pk, *free_params, policy.MAX_ATTEMPTS],
         limit=limit,
         order_by=scope.order_by,
         sets="""attempts = q.attempts + 1,
@@ -131,14 +130,13 @@ def deliveries_claim(scope: Scope, limit: int) -> list[int]:
                     ELSE q.message_id END""",
         set_params=[scope.message_id_domain],
         label="delivery.claim",
-        partition=("period", scope.period),
     )
     stats["claim"] += 1
     return sorted(row[0] for row in rows)
 
 
 def outcomes_record(
-    outcomes: dict[int, Outcome], deliveries: list[Delivery], provider: str, period: date
+    outcomes: dict[int, Outcome], deliveries: list[Delivery], provider: str
 ) -> tuple[int, int]:
     """Record a chunk's outcomes in one statement: accepted → sent; permanent → failed;
     transient → queued again after the back-off, or failed once the attempts are spent.
@@ -161,35 +159,31 @@ def outcomes_record(
             retried += 1
             delay = policy.retry_delay(tries).total_seconds()
             rows.append((delivery_id, DeliveryStatus.QUEUED, detail, delay, ""))
-    deliveries_record(provider=provider, outcomes=rows, period=period)
+    deliveries_record(provider=provider, outcomes=rows)
     stats["record"] += 1
     return failed, retried
 
 
-def unrecorded(outcomes: dict[int, Outcome], period: date) -> dict[int, Outcome]:
+def unrecorded(outcomes: dict[int, Outcome]) -> dict[int, Outcome]:
     """The outcomes whose rows are still claimed and queued: not written yet."""
     held = set(
         Delivery.objects.filter(
-            pk__in=list(outcomes),
-            status=DeliveryStatus.QUEUED,
-            claimed_at__isnull=False,
-            period=period,
+            pk__in=list(outcomes), status=DeliveryStatus.QUEUED, claimed_at__isnull=False
         ).values_list("pk", flat=True)
     )
     return {pk: outcome for pk, outcome in outcomes.items() if pk in held}
 
 
-def deliveries_release(delivery_ids: list[int], period: date) -> None:
-    """Give back claimed rows (of the `period` partition) that were not sent (the run stopped
-    mid-batch); the claim did not count as an attempt."""
+def deliveries_release(delivery_ids: list[int]) -> None:
+    """Give back claimed rows that were not sent (the run stopped mid-batch); the claim did
+    not count as an attempt."""
     if not delivery_ids:
         return
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Delivery._meta.db_table} SET claimed_at = NULL, "  # noqa: S608
-            "attempts = GREATEST(attempts - 1, 0) "
-            "WHERE id = ANY(%s) AND status = 'queued' AND period = %s",
-            [delivery_ids, period],
+            "attempts = GREATEST(attempts - 1, 0) WHERE id = ANY(%s) AND status = 'queued'",
+            [delivery_ids],
         )
 
 
@@ -204,9 +198,6 @@ class Scope:
     takes_over_expired = True
     # Batches per task invocation (None: until the time budget is spent).
     batches: int | None = None
-    # The ledger partition (month) all of the scope's rows are in, set by `load`: every
-    # statement that addresses rows by id names it, so it reads one partition, not all.
-    period: date
     time_budget = timedelta(minutes=4)
 
     def __init__(self, pk: int) -> None:
@@ -240,12 +231,7 @@ class Scope:
     def promo_exhausted(self, delivery_ids: list[int], reason: str, key: str) -> None:
         """A promo pool (`key`) the template names ran out before these deliveries got a
         code: each fails with the reason (a run pauses instead, see RunScope)."""
-        delivery_transition(
-            status=DeliveryStatus.FAILED,
-            delivery_ids=delivery_ids,
-            error=reason,
-            period=self.period,
-        )
+        delivery_transition(status=DeliveryStatus.FAILED, delivery_ids=delivery_ids, error=reason)
 
     def finish(self, *, claimed_any: bool, budget_spent: bool) -> float | None:
         """When to run again: 0 = at once, seconds, or None (stop)."""
@@ -270,7 +256,6 @@ class RequestScope(Scope):
         if send_request is None:
             logger.warning("send request %s no longer exists", self.pk)
             return False
-        self.period = period_of(send_request.created_at)
         self.content = SendContent.of_request(send_request)
         self.message_id_domain = email_sender(self.content)[1]
         self.marketing = send_request.kind == SendKind.WORKFLOW
@@ -353,7 +338,6 @@ class RunScope(Scope):
         if run is None or run.status != RunStatus.RUNNING:
             return False
         self.run = run
-        self.period = period_of(run.started_at)
         self.content = SendContent.of_run(run)
         self.message_id_domain = email_sender(self.content)[1]
         self.marketing = True
@@ -411,7 +395,7 @@ class RunScope(Scope):
         """A run does not fail its rows one by one when a promo pool runs out: they go back
         to the queue and the run pauses with the reason; once the marketer adds codes,
         resuming sends them."""
-        deliveries_release(delivery_ids, self.period)
+        deliveries_release(delivery_ids)
         if not self.pause_reason:
             self.pause_reason, self.pause_pool = reason, key
             self.pause_seen_at = timezone.now()
@@ -441,9 +425,8 @@ class RunScope(Scope):
                            count(*) FILTER (WHERE claimed_at IS NOT NULL),
                            min(next_attempt_at) FILTER (WHERE claimed_at IS NULL)
                       FROM (SELECT claimed_at, next_attempt_at FROM {table}
-                             WHERE run_id = %s AND status = 'queued' AND period = %s
-                             LIMIT 10000) q""",  # noqa: S608
-                [self.pk, self.period],
+                             WHERE run_id = %s AND status = 'queued' LIMIT 10000) q""",  # noqa: S608
+                [self.pk],
             )
             waiting, held, next_at = cursor.fetchone()
         if not waiting and not held:
@@ -465,12 +448,10 @@ def run_over_error_threshold(run: CampaignRun, min_attempts: int) -> tuple[bool,
     as could still keep the failure rate under the threshold are counted."""
     threshold = run.campaign.error_threshold
     table = Delivery._meta.db_table
-    period = period_of(run.started_at)  # the run's rows' partition
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM {table} "  # noqa: S608
-            "WHERE run_id = %s AND period = %s AND status = 'failed'",
-            [run.pk, period],
+            f"SELECT count(*) FROM {table} WHERE run_id = %s AND status = 'failed'",  # noqa: S608
+            [run.pk],
         )
         failed = cursor.fetchone()[0]
         cap = max(failed * 100 // threshold, min_attempts) if threshold > 0 else min_attempts
@@ -478,12 +459,10 @@ def run_over_error_threshold(run: CampaignRun, min_attempts: int) -> tuple[bool,
         # status <> 'queued' would walk every queued entry of a large run.
         cursor.execute(
             f"""SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
-                                              AND period = %s AND status < 'queued'
-                                              LIMIT %s) a)
+                                              AND status < 'queued' LIMIT %s) a)
                      + (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE run_id = %s
-                                              AND period = %s AND status > 'queued'
-                                              LIMIT %s) b)""",  # noqa: S608
-            [run.pk, period, cap + 1, run.pk, period, cap + 1],
+                                              AND status > 'queued' LIMIT %s) b)""",  # noqa: S608
+            [run.pk, cap + 1, run.pk, cap + 1],
         )
         done = cursor.fetchone()[0]
     over = done >= min_attempts and failed * 100 > threshold * done
@@ -658,14 +637,12 @@ class _Batch:
         worker's, so nobody else has sent them meanwhile."""
 
         def write() -> tuple[int, int]:
-            return outcomes_record(outcomes, rows, provider, self.scope.period)
+            return outcomes_record(outcomes, rows, provider)
 
         def write_unwritten() -> tuple[int, int]:
             # A write whose commit went through but whose answer was lost released its rows,
             # and a retried row may be another sender's by now: only rows still claimed.
-            return outcomes_record(
-                unrecorded(outcomes, self.scope.period), rows, provider, self.scope.period
-            )
+            return outcomes_record(unrecorded(outcomes), rows, provider)
 
         while True:
             try:
@@ -704,10 +681,7 @@ class _Batch:
             return deliveries
         for reason, delivery_ids in skipped.items():
             delivery_transition(
-                status=DeliveryStatus.SKIPPED,
-                delivery_ids=delivery_ids,
-                error=reason,
-                period=self.scope.period,
+                status=DeliveryStatus.SKIPPED, delivery_ids=delivery_ids, error=reason
             )
         gone = {pk for delivery_ids in skipped.values() for pk in delivery_ids}
         return [delivery for delivery in deliveries if delivery.pk not in gone]
@@ -748,7 +722,6 @@ class _Batch:
                 status=DeliveryStatus.FAILED,
                 delivery_ids=fresh,
                 error=f"the template names promo pool {key}, which does not exist",
-                period=self.scope.period,
             )
             left_out.update(fresh)
         for key, delivery_ids in batch.short.items():
@@ -761,7 +734,7 @@ class _Batch:
     def send(self, ids: list[int]) -> bool:
         """Send one claimed batch chunk by chunk; False when the scope must stop."""
         deliveries = list(
-            Delivery.objects.filter(pk__in=ids, period=self.scope.period)
+            Delivery.objects.filter(pk__in=ids)
             .select_related("contact")
             .only(*SEND_FIELDS)
             .order_by("pk")
@@ -780,14 +753,14 @@ class _Batch:
         for start in range(0, len(deliveries), policy.RECORD_EVERY):
             if start and self.scope.stopped():
                 # Paused or cancelled mid-batch: stop within one chunk, give the rest back.
-                deliveries_release([d.pk for d in deliveries[start:]], self.scope.period)
+                deliveries_release([d.pk for d in deliveries[start:]])
                 return False
             chunk_failures = self.send_chunk(deliveries[start : start + policy.RECORD_EVERY])
             if chunk_failures is None:
                 # Stopped while waiting for the rate, or the provider is so slow now that
                 # the claim would outlive its lease: the rest goes back to the queue (a run's
                 # recovery task restarts its senders later).
-                deliveries_release([d.pk for d in deliveries[start:]], self.scope.period)
+                deliveries_release([d.pk for d in deliveries[start:]])
                 return False
             failures += chunk_failures
         return self.scope.after_batch(failures)

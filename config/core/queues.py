@@ -61,7 +61,6 @@ def lease_claim(
     lock_of: str = "",
     returning: str = "id",
     label: str = "",
-    partition: tuple[str, Any] | None = None,
 ) -> list[tuple]:
     """Claim up to `limit` rows of `table` matching `where` (ORDER BY `order_by`): stamp
     `column` with the clock, apply `sets` (more `SET` assignments; the updated row is `q`)
@@ -70,19 +69,14 @@ def lease_claim(
     `source` replaces the inner FROM (e.g. a join; the claimed table's alias must then be
     named by `lock_of`, and `where`/`order_by` use it). `label` is written into the SQL as
     a comment, so a query log shows which queue claimed.
-
-    `partition` is (column, value) of a partitioned table's partition key when every row `where`
-    matches has that value (`where` says so itself): the UPDATE then addresses one
-    partition, instead of probing every partition's primary key for each claimed id.
     """
     inner_from = source or table
     key = f"{lock_of}.id" if lock_of else "id"
     of = f" OF {lock_of}" if lock_of else ""
     assignments = f"{column} = {CLOCK}" + (f", {sets}" if sets else "")
     comment = f"/* {label} */ " if label else ""
-    pruned = f"q.{partition[0]} = %s AND " if partition else ""
     sql = f"""{comment}UPDATE {table} q SET {assignments}
-         WHERE {pruned}q.id IN (
+         WHERE q.id IN (
             SELECT {key} FROM {inner_from}
              WHERE {where}
              ORDER BY {order_by}
@@ -91,8 +85,7 @@ def lease_claim(
          )
         RETURNING {returning}"""
     with connection.cursor() as cursor:
-        partition_params = [partition[1]] if partition else []
-        cursor.execute(sql, [*set_params, *partition_params, *params, limit])
+        cursor.execute(sql, [*set_params, *params, limit])
         return cursor.fetchall()
 
 
